@@ -1,0 +1,108 @@
+"""Checkpoints: atomic writes and safe loads.
+
+Contract (DESIGN.md): a dict of tensors and plain Python values only, loadable with
+`torch.load(weights_only=True)`: `state_dict`, `meta` = {arch, encoder, num_classes,
+class_names, resolution, mean, std, config, metrics, versions, ...}. `last.pt` also carries the
+optimiser, scheduler, scaler and RNG state needed to resume.
+
+Writes go to a temp file in the same folder, are fsynced, `os.replace`d over the final name and
+the folder is fsynced, so a crash or SIGKILL at any instant leaves either the old or the new
+checkpoint under the final name, never a partial one.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import platform
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+REQUIRED_META = ("arch", "encoder", "num_classes", "class_names", "resolution", "mean", "std")
+TEMP_SUFFIX = ".partial"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be used; the message names the file and the problem."""
+
+
+def versions() -> dict[str, str]:
+    import segmentation_models_pytorch as smp
+
+    from . import __version__
+
+    return {"stormseg": __version__, "torch": torch.__version__, "smp": smp.__version__,
+            "python": platform.python_version()}
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # e.g. Windows cannot open folders; the rename is still atomic there
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def save_checkpoint(payload: dict[str, Any], path: str | Path) -> Path:
+    """Write `payload` atomically to `path` (temp -> fsync -> os.replace -> fsync(dir)).
+
+    Raises:
+        OSError: the disk is full or not writable; the previous file at `path` is untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}{TEMP_SUFFIX}")
+    try:
+        with open(tmp, "wb") as handle:
+            torch.save(payload, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+    return path
+
+
+def clean_stale_temps(folder: str | Path) -> list[Path]:
+    """Remove temp files left by writers that were killed mid-save; returns what was removed."""
+    removed = []
+    for tmp in Path(folder).glob(f"*{TEMP_SUFFIX}"):
+        tmp.unlink(missing_ok=True)
+        removed.append(tmp)
+    return removed
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a checkpoint with `weights_only=True` (no pickle code ever runs) and check its shape.
+
+    Raises:
+        CheckpointError: missing, empty, damaged, not a StormSeg checkpoint, or unsafe content.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path}: the checkpoint file is empty")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise CheckpointError(
+            f"{path}: refused: the file contains objects other than tensors and plain values "
+            f"(it may be unsafe, or not a StormSeg checkpoint) [{str(exc).splitlines()[0][:160]}]"
+        ) from None
+    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as exc:
+        raise CheckpointError(f"{path}: the checkpoint is damaged or not a PyTorch file ({exc})") from None
+    if not isinstance(payload, dict) or "state_dict" not in payload or "meta" not in payload:
+        raise CheckpointError(f"{path}: not a StormSeg checkpoint (no state_dict/meta)")
+    missing = [key for key in REQUIRED_META if key not in payload["meta"]]
+    if missing:
+        raise CheckpointError(f"{path}: checkpoint metadata lacks {', '.join(missing)}")
+    return payload

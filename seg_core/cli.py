@@ -1,0 +1,230 @@
+"""`python -m seg_core ...`: every engine feature from the command line (contract: DESIGN.md).
+
+Errors: one clear line on stderr; exit 2 for bad input (ValueError), 1 for internal failures.
+`--json` output is a single JSON object on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from dataclasses import fields
+from pathlib import Path
+
+from .progress import ConsoleProgress
+
+
+def _demo_data(args: argparse.Namespace) -> int:
+    from .synth import parse_size, write_demo_dataset
+
+    summary = write_demo_dataset(
+        args.out, n=args.n, size=parse_size(args.size), seed=args.seed, progress=ConsoleProgress("demo-data")
+    )
+    print(f"wrote {summary.n_train} labelled and {summary.n_test} test images ({args.size}) to {summary.root}")
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from .classes import CLASS_NAMES
+    from .data import validate_dataset
+
+    progress = None if args.json else ConsoleProgress("validate")
+    report = validate_dataset(args.dir, progress=progress)
+    if args.json:
+        print(json.dumps(report.to_dict()))
+    else:
+        print(f"{report.root} ({report.layout} layout), checked in {report.seconds:.1f} s")
+        print(f"  images {report.n_images}, masks {report.n_masks}, usable pairs {len(report.pairs)}, "
+              f"test images {len(report.test_images)}")
+        print("  image sizes: " + ", ".join(f"{size} x{n}" for size, n in report.image_sizes.items()))
+        print(f"  problems: {len(report.problems)}")
+        for problem in report.problems:
+            print(f"    [{problem.kind}] {problem.message}")
+        print("  class pixel share:")
+        for name, share in zip(CLASS_NAMES, report.class_frequencies(), strict=True):
+            if share > 0:
+                print(f"    {name:<40} {share:7.2%}")
+    return 0 if report.usable else 2
+
+
+def _train_config(args: argparse.Namespace, base=None):
+    from .config import TrainConfig
+
+    overrides = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if getattr(args, f.name, None) is not None}
+    if "data" in overrides:
+        overrides["data"] = str(Path(overrides["data"]).resolve())
+    if base is None:
+        base = TrainConfig.from_file(args.config) if args.config else TrainConfig()
+    return base.with_updates(**overrides)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from . import distributed as dist_utils
+    from .config import TrainConfig
+    from .runs import RunRegistry, validate_run_id
+    from .train import StopRequested, fit, select_device
+
+    stop = StopRequested()
+    stop.install()
+    registry = RunRegistry()
+    existing = args.run_id or args.resume
+    if existing:
+        run = registry.get(validate_run_id(existing))
+        cfg = _train_config(args, base=TrainConfig.from_dict(run.config))
+        if args.resume and not (run.checkpoint_dir / "last.pt").is_file():
+            raise ValueError(f"run {run.id} has no last.pt to resume from (it never finished an epoch)")
+    else:
+        cfg = _train_config(args)
+        if not cfg.data:
+            raise ValueError("--data is required: a dataset folder (train_images/ + train_masks/)")
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    group = dist_utils.init_from_env(select_device(cfg.device, local_rank).type)
+    if not existing:
+        run = registry.create_run(cfg.to_dict(), name=cfg.name or None) if group.is_main else None
+        run = registry.get(dist_utils.broadcast_object(run.id if run else None, group))
+    if group.is_main:
+        print(f"run {run.id}\ncheckpoints {run.checkpoint_dir}", flush=True)
+    status = fit(cfg, run.id, registry if group.is_main else None, run.checkpoint_dir, resume=bool(args.resume),
+                 stop=stop)
+    return 0 if status in ("completed", "stopped") else 1
+
+
+def _format_value(value) -> str:
+    if isinstance(value, float):
+        return "-" if math.isnan(value) else f"{value:.4f}"
+    return "-" if value is None else str(value)
+
+
+def print_table(rows: list[dict], columns: Sequence[str]) -> None:
+    cells = [[_format_value(row.get(c)) for c in columns] for row in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
+    for r in cells:
+        print("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)))
+
+
+COMPARE_COLUMNS = ("name", "arch", "optimizer", "augmentation", "final_train_loss", "val_loss",
+                   "train_full_loss", "best_val_dice", "val_miou_at_best", "wall_time_s", "status")
+
+
+def _runs(args: argparse.Namespace) -> int:
+    from .runs import RunRegistry, launch, stop, validate_run_id
+
+    registry = RunRegistry()
+    if args.action == "list":
+        rows = [{"id": r.id, "name": r.name, "status": r.status, "arch": r.config.get("arch"),
+                 "epochs": f"{r.epochs_done or 0}/{r.config.get('epochs')}", "best_val_dice": r.best_metric,
+                 "duration_s": round(r.duration_s) if r.duration_s else None} for r in registry.list()]
+        if args.json:
+            print(json.dumps(rows))
+        elif rows:
+            print_table(rows, ("id", "name", "status", "arch", "epochs", "best_val_dice", "duration_s"))
+        else:
+            print("no runs yet: start one with `python -m seg_core train --data DIR`")
+        return 0
+    ids = [validate_run_id(i) for i in args.ids]
+    if not ids:
+        raise ValueError(f"`runs {args.action}` needs at least one run id (see `runs list`)")
+    if args.action == "compare":
+        rows = registry.summary_table(ids)
+        print(json.dumps(rows)) if args.json else print_table(rows, COMPARE_COLUMNS)
+        return 0
+    for run_id in ids:
+        if args.action == "show":
+            run = registry.get(run_id)
+            details = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(run).items()}
+            if args.json:
+                print(json.dumps(details))
+                continue
+            for key, value in details.items():
+                print(f"{key:>15}: {value}")
+            for line in registry.logs(run_id, limit=15):
+                print(f"  [{line.level}] {line.message}")
+        elif args.action == "stop":
+            print(f"{run_id}: {'stop requested' if stop(run_id, registry) else 'not running'}")
+        elif args.action == "resume":
+            pid = launch(run_id, registry, extra_args=("--resume", run_id))
+            print(f"{run_id}: resumed in the background (pid {pid})")
+        elif args.action == "delete":
+            registry.delete(run_id)
+            print(f"{run_id}: deleted with its checkpoints")
+    return 0
+
+
+def _study(args: argparse.Namespace) -> int:
+    from .study import run_study
+
+    rows = run_study(args.data, epochs=args.epochs, resolution=args.resolution, crop=args.crop,
+                     batch_size=args.batch_size)
+    print_table(rows, COMPARE_COLUMNS)
+    return 0 if all(r["status"] == "completed" for r in rows) else 1
+
+
+def _add_train_options(parser: argparse.ArgumentParser) -> None:
+    from .config import TrainConfig
+
+    for f in fields(TrainConfig):
+        parser.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=type(f.default), default=None,
+                            help=f"default: {f.default!r}" if f.default != "" else None)
+    parser.add_argument("--config", help="JSON file of settings (flags given here override it)")
+    parser.add_argument("--run-id", help="run an existing queued run (what the app's Start does)")
+    parser.add_argument("--resume", metavar="RUN_ID", help="continue a stopped/interrupted run from its last.pt")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m seg_core", description="StormSeg engine")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("demo-data", help="write a synthetic flooded-neighbourhood dataset (Harvey layout)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--n", type=int, default=24, help="labelled images (default 24)")
+    p.add_argument("--size", default="640x480", help="WxH in px (default 640x480; 4000x3000 like Harvey)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(handler=_demo_data)
+
+    p = sub.add_parser("validate", help="check a dataset folder and report problems by file")
+    p.add_argument("dir")
+    p.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    p.set_defaults(handler=_validate)
+
+    p = sub.add_parser("train", help="train a model (prints the run id and checkpoint folder)")
+    _add_train_options(p)
+    p.set_defaults(handler=_train)
+
+    p = sub.add_parser("runs", help="list, show, compare, stop, resume or delete runs")
+    p.add_argument("action", choices=("list", "show", "compare", "stop", "resume", "delete"))
+    p.add_argument("ids", nargs="*", help="run ids")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=_runs)
+
+    p = sub.add_parser("study", help="the student study's four runs, then their comparison (Table 1)")
+    p.add_argument("--data", required=True)
+    p.add_argument("--epochs", type=int, help="override every run's epochs (study: 20, 20, 30, 60)")
+    p.add_argument("--resolution", type=int, default=512, help="working resolution (default 512)")
+    p.add_argument("--crop", type=int, default=256, help="training crop (default 256)")
+    p.add_argument("--batch-size", type=int, default=4)
+    p.set_defaults(handler=_study)
+
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except ValueError as exc:  # bad input: the message already names the file or setting
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the CLI's last line of defence
+        print(f"internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        if os.environ.get("STORMSEG_DEBUG"):
+            traceback.print_exc()
+        return 1

@@ -1,0 +1,120 @@
+"""Training settings: one frozen dataclass, saved with every run and checkpoint.
+
+Nothing here imports torch, so the app can build forms and validate settings cheaply.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from .augment import AUGMENT_PRESETS
+
+OPTIMIZERS = ("sgd", "adam", "adamw")
+SCHEDULES = ("none", "cosine", "poly", "onecycle")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+AMP_MODES = ("auto", "off", "bf16", "fp16")
+LOSSES = ("ce", "weighted_ce", "dice", "ce_dice", "focal", "lovasz")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    data: str = ""                          # dataset folder (Harvey or images/+masks/ layout)
+    arch: str = "deeplabv3plus"             # best Dice per CPU-second measured (docs/BENCHMARKS.md)
+    encoder: str = "tu-efficientnet_lite0"  # 3.4 M params, real ImageNet weights available offline
+    weights: str = "imagenet-offline"       # pretrained encoders converge far faster on 261 photos
+    loss: str = "ce_dice"                   # CE for calibration + Dice for the score of record
+    class_weight_cap: float = 10.0          # upper bound on weighted-CE weights (rare classes)
+    optimizer: str = "adamw"
+    lr: float = 1e-3                        # the study's DeepLabV3+ rate; good for AdamW too
+    weight_decay: float = 1e-4
+    momentum: float = 0.9                   # SGD only
+    schedule: str = "cosine"
+    warmup_epochs: int = 1                  # linear warm-up protects pretrained weights early on
+    epochs: int = 30
+    batch_size: int = 4                     # fits CPU RAM at 512 px crops; OOM halves it on GPU
+    accumulation: int = 1                   # optimiser step every N batches
+    clip_grad_norm: float = 1.0             # 0 disables; guards against rare exploding steps
+    crop: int = 512                         # random square training crops (px); 0 = whole image
+    resolution: int = 1024                  # working resolution: long side in px (Harvey teams: 256..1024)
+    augment: str = "seed"                   # the study's rot90 + flips
+    val_ratio: float = 0.15                 # the study's split
+    seed: int = 0
+    early_stop_patience: int = 10           # epochs without val-Dice gain before stopping; 0 = never
+    device: str = "auto"                    # cuda > mps > cpu
+    amp: str = "auto"                       # bf16 (or fp16) autocast on CUDA only
+    num_workers: int = -1                   # -1: auto (0 on CPU, where workers steal compute)
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        _one_of("optimizer", self.optimizer, OPTIMIZERS)
+        _one_of("schedule", self.schedule, SCHEDULES)
+        _one_of("device", self.device, DEVICES)
+        _one_of("amp", self.amp, AMP_MODES)
+        _one_of("augment", self.augment, AUGMENT_PRESETS)
+        _one_of("loss", self.loss, LOSSES)
+        _at_least("epochs", self.epochs, 1)
+        _at_least("batch_size", self.batch_size, 1)
+        _at_least("accumulation", self.accumulation, 1)
+        _at_least("crop", self.crop, 0)
+        _at_least("resolution", self.resolution, 32)
+        _at_least("warmup_epochs", self.warmup_epochs, 0)
+        _at_least("early_stop_patience", self.early_stop_patience, 0)
+        if not self.lr > 0:
+            raise ValueError(f"lr {self.lr} must be positive")
+        if not 0.0 <= self.val_ratio < 1.0:
+            raise ValueError(f"val_ratio {self.val_ratio} must be in [0, 1)")
+        if self.crop and self.crop % 32:
+            raise ValueError(f"crop {self.crop} must be a multiple of 32 (or 0 for whole images)")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        """Build from a dict, refusing unknown keys by name (typos must not pass silently)."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown training setting(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}")
+        return cls(**values)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> TrainConfig:
+        try:
+            values = json.loads(Path(path).read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ValueError(f"{path}: cannot read the config file ({exc})") from None
+        if not isinstance(values, dict):
+            raise ValueError(f"{path}: the config file must hold a JSON object")
+        return cls.from_dict(values)
+
+    def with_updates(self, **changes: Any) -> TrainConfig:
+        return replace(self, **changes)
+
+
+def _one_of(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ValueError(f"{name} {value!r} is not one of: {', '.join(allowed)}")
+
+
+def _at_least(name: str, value: int, minimum: int) -> None:
+    if value < minimum:
+        raise ValueError(f"{name} {value} must be at least {minimum}")
+
+
+# The student study's four runs (Table 1), as presets for the app and `seg_core study`.
+STUDY_PRESETS: dict[str, dict[str, Any]] = {
+    "U-Net + SGD": {"arch": "unet", "encoder": "none", "weights": "none", "optimizer": "sgd",
+                    "lr": 5e-4, "loss": "ce", "augment": "none", "epochs": 20, "schedule": "none"},
+    "U-Net + Adam": {"arch": "unet", "encoder": "none", "weights": "none", "optimizer": "adam",
+                     "lr": 5e-4, "loss": "ce", "augment": "none", "epochs": 20, "schedule": "none"},
+    "DeepLabV3+ (no augmentation)": {"arch": "deeplabv3plus", "encoder": "resnet50", "weights": "imagenet",
+                                     "optimizer": "adam", "lr": 1e-3, "loss": "ce", "augment": "none",
+                                     "epochs": 30, "schedule": "none"},
+    "DeepLabV3+ (augmentation)": {"arch": "deeplabv3plus", "encoder": "resnet50", "weights": "imagenet",
+                                  "optimizer": "adam", "lr": 1e-3, "loss": "ce", "augment": "seed",
+                                  "epochs": 60, "schedule": "none"},
+}

@@ -1,0 +1,646 @@
+"""Run registry (SQLite) and background training jobs.
+
+A run is one row in `runs`, its numbers in `metrics` and its log lines in `logs`. A training
+process writes while many Streamlit sessions (threads) read, hence:
+
+- WAL mode, so readers never block the writer and the writer never blocks readers;
+- a new connection per call, because sqlite3 connections must not cross threads and a short
+  connection never pins an old snapshot;
+- `BEGIN IMMEDIATE` for every write, so two writers queue on the busy timeout instead of
+  failing with "database is locked" when a read transaction tries to upgrade to a write.
+
+Training always runs in its own OS process (`python -m seg_core train --run-id ID`) in its own
+process group: a browser refresh or an app restart never touches it, and `stop` signals the
+whole group (DataLoader workers included).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shlex
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from seg_core import paths
+
+STATUSES = ("queued", "running", "completed", "stopped", "failed", "interrupted")
+ACTIVE_STATUSES = ("queued", "running")
+FINAL_STATUSES = ("completed", "stopped", "failed", "interrupted")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+# Device the launcher records before the child reports the real one; never overwrites it.
+PENDING_DEVICE = "pending"
+# Lowercase letters, digits and '-': always one safe path component, never a CLI option.
+RUN_ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
+TRAIN_MODULE = "seg_core"
+BUSY_TIMEOUT_S = 10.0  # a writer waits this long for the lock before raising
+_PROC = Path("/proc")
+
+SCHEMA_VERSION = 1
+SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS runs (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        status TEXT NOT NULL,
+        config TEXT NOT NULL,          -- JSON
+        pid INTEGER,
+        proc_start INTEGER,            -- /proc/<pid>/stat start time: tells pid reuse apart
+        device TEXT,
+        created_at REAL NOT NULL,
+        started_at REAL,
+        ended_at REAL,
+        best_metric REAL,
+        best_epoch INTEGER,
+        epochs_done INTEGER NOT NULL DEFAULT 0,
+        error TEXT,
+        checkpoint_dir TEXT NOT NULL,
+        host TEXT
+    )""",
+    """CREATE TABLE IF NOT EXISTS metrics (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        step INTEGER, epoch INTEGER, split TEXT, name TEXT, value REAL, time REAL
+    )""",
+    "CREATE INDEX IF NOT EXISTS metrics_run_id ON metrics (run_id, id)",
+    """CREATE TABLE IF NOT EXISTS logs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        time REAL, level TEXT, message TEXT
+    )""",
+    "CREATE INDEX IF NOT EXISTS logs_run_id ON logs (run_id, id)",
+)
+_RUN_COLUMNS = (
+    "id, name, status, config, pid, device, created_at, started_at, ended_at, best_metric, "
+    "best_epoch, epochs_done, error, checkpoint_dir, host"
+)
+
+
+def validate_run_id(run_id: str) -> str:
+    """Return `run_id` unchanged, or raise ValueError if it could escape a folder or a CLI."""
+    if not isinstance(run_id, str) or not RUN_ID_PATTERN.fullmatch(run_id):
+        raise ValueError(
+            f"invalid run id {run_id!r}: use 1-64 lowercase letters, digits and '-', "
+            "not starting with '-' (e.g. '20250101-120000-unet-3f2a')"
+        )
+    return run_id
+
+
+def make_run_id(name: str) -> str:
+    """`YYYYmmdd-HHMMSS-<slug of name, 24 chars max>-<4 hex>`, sortable by creation time."""
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:24].strip("-") or "run"
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{slug}-{secrets.token_hex(2)}"
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One row of `runs`; times are Unix seconds."""
+
+    id: str
+    name: str
+    status: str
+    config: dict
+    pid: int | None
+    device: str | None
+    created_at: float
+    started_at: float | None
+    ended_at: float | None
+    best_metric: float | None
+    best_epoch: int | None
+    epochs_done: int
+    error: str | None
+    checkpoint_dir: Path
+    host: str | None
+
+    @property
+    def duration_s(self) -> float | None:
+        """Wall time of the latest attempt; still counting while running, None if never started."""
+        if self.started_at is None:
+            return None
+        end = self.ended_at if self.ended_at is not None else None
+        if end is None and self.status == "running":
+            end = time.time()
+        return None if end is None else max(0.0, end - self.started_at)
+
+
+@dataclass(frozen=True)
+class MetricRow:
+    id: int  # strictly increasing: pass the last one seen as `after_id` to read only new rows
+    step: int
+    epoch: int
+    split: str  # "train", "val", "train_full", ...
+    name: str  # "loss", "dice", "miou", ...
+    value: float  # NaN stays NaN (SQLite stores it as NULL)
+    time: float
+
+
+@dataclass(frozen=True)
+class LogRow:
+    id: int
+    time: float
+    level: str
+    message: str
+
+
+def _record(row: sqlite3.Row) -> RunRecord:
+    values = dict(row)
+    values["config"] = json.loads(values["config"])
+    values["checkpoint_dir"] = Path(values["checkpoint_dir"])
+    return RunRecord(**values)
+
+
+class RunRegistry:
+    """The run registry at `db_path` (default `<home>/runs/registry.db`); safe from any thread."""
+
+    def __init__(self, db_path: Path | None = None) -> None:
+        self.db_path = Path(db_path) if db_path is not None else paths.runs_dir() / "registry.db"
+        self.db_path.parent.mkdir(parents=True, exist_ok=True)
+        self._ensure_schema()
+
+    # -- connections ---------------------------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        # `timeout` is SQLite's busy_timeout; isolation_level=None: we issue BEGIN ourselves.
+        conn = sqlite3.connect(self.db_path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL survives app crashes
+        return conn
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        conn = self._connect()
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        conn = self._connect()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+
+    def _ensure_schema(self) -> None:
+        with self._read() as conn:
+            conn.execute("PRAGMA journal_mode = WAL")  # persistent; cannot run inside a transaction
+        with self._write() as conn:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise RuntimeError(
+                    f"{self.db_path} has schema version {version}; this StormSeg knows {SCHEMA_VERSION}"
+                )
+            for statement in SCHEMA:
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def _update(self, run_id: str, sql: str, params: Sequence[object]) -> int:
+        """Run one UPDATE on `run_id`; raise if the run does not exist. Returns rows changed."""
+        validate_run_id(run_id)
+        with self._write() as conn:
+            changed = conn.execute(sql, params).rowcount
+            if not changed and not conn.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone():
+                raise ValueError(f"no run with id {run_id!r}")
+        return changed
+
+    # -- run lifecycle -------------------------------------------------------------------
+    def create_run(self, config: dict, name: str | None = None) -> RunRecord:
+        """Register a queued run and create its checkpoint folder.
+
+        Args:
+            config: the training settings (JSON-serialisable; Paths and the like become strings).
+            name: display name; defaults to `config["name"]`, then `config["arch"]`, then "run".
+        """
+        if not isinstance(config, dict):
+            raise ValueError(f"config must be a dict, got {type(config).__name__}")
+        name = name or str(config.get("name") or config.get("arch") or "run")
+        config_json = json.dumps(config, sort_keys=True, default=str)
+        for _ in range(5):  # 4 random hex digits per second and name: retry the rare clash
+            run_id = make_run_id(name)
+            folder = paths.checkpoints_dir() / run_id
+            try:
+                with self._write() as conn:
+                    conn.execute(
+                        "INSERT INTO runs (id, name, status, config, created_at, checkpoint_dir, host) "
+                        "VALUES (?, ?, 'queued', ?, ?, ?, ?)",
+                        (run_id, name, config_json, time.time(), str(folder), socket.gethostname()),
+                    )
+            except sqlite3.IntegrityError:
+                continue
+            folder.mkdir(parents=True, exist_ok=True)
+            return self.get(run_id)
+        raise RuntimeError("could not allocate a unique run id")
+
+    def mark_running(self, run_id: str, pid: int, device: str) -> None:
+        """Record the training process. The child calls this with its real device; the
+        launcher calls it with `PENDING_DEVICE`, which only fills in a still-queued run, so it
+        never overwrites the child's device nor revives a run that already finished."""
+        if not isinstance(pid, int) or pid <= 0:
+            raise ValueError(f"pid must be a positive int, got {pid!r}")
+        now, start, host = time.time(), _process_start(pid), socket.gethostname()
+        sql = (
+            "UPDATE runs SET status = 'running', pid = ?, proc_start = ?, device = ?, "
+            "started_at = COALESCE(started_at, ?), host = ?, ended_at = NULL, error = NULL WHERE id = ?"
+        )
+        if device == PENDING_DEVICE:
+            sql += " AND status = 'queued'"
+        self._update(run_id, sql, (pid, start, device, now, host, run_id))
+
+    def finish(self, run_id: str, status: str, error: str | None = None) -> None:
+        """Set a final status (completed, stopped, failed, interrupted) and the end time."""
+        if status not in FINAL_STATUSES:
+            raise ValueError(f"final status must be one of {FINAL_STATUSES}, got {status!r}")
+        self._update(
+            run_id,
+            "UPDATE runs SET status = ?, ended_at = ?, error = ? WHERE id = ?",
+            (status, time.time(), error, run_id),
+        )
+
+    def set_best(self, run_id: str, metric: float, epoch: int) -> None:
+        self._update(
+            run_id,
+            "UPDATE runs SET best_metric = ?, best_epoch = ? WHERE id = ?",
+            (float(metric), int(epoch), run_id),
+        )
+
+    def set_epochs_done(self, run_id: str, epochs: int) -> None:
+        self._update(run_id, "UPDATE runs SET epochs_done = ? WHERE id = ?", (int(epochs), run_id))
+
+    def _requeue(self, run_id: str) -> None:
+        """Reset a run before (re)launching it; the times then describe the latest attempt."""
+        self._update(
+            run_id,
+            "UPDATE runs SET status = 'queued', pid = NULL, proc_start = NULL, device = NULL, "
+            "started_at = NULL, ended_at = NULL, error = NULL WHERE id = ?",
+            (run_id,),
+        )
+
+    # -- metrics and logs ----------------------------------------------------------------
+    def log_metrics(self, run_id: str, rows: Iterable[tuple[int, int, str, str, float]]) -> None:
+        """Append `(step, epoch, split, name, value)` rows in one transaction."""
+        validate_run_id(run_id)
+        now = time.time()
+        values = [(run_id, int(s), int(e), str(sp), str(n), float(v), now) for s, e, sp, n, v in rows]
+        if not values:
+            return
+        try:
+            with self._write() as conn:
+                conn.executemany(
+                    "INSERT INTO metrics (run_id, step, epoch, split, name, value, time) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    values,
+                )
+        except sqlite3.IntegrityError as exc:  # the foreign key: metrics of an unknown run
+            raise ValueError(f"no run with id {run_id!r}") from exc
+
+    def log(self, run_id: str, message: str, level: str = "info") -> None:
+        validate_run_id(run_id)
+        if level not in LOG_LEVELS:
+            raise ValueError(f"log level must be one of {LOG_LEVELS}, got {level!r}")
+        try:
+            with self._write() as conn:
+                conn.execute(
+                    "INSERT INTO logs (run_id, time, level, message) VALUES (?, ?, ?, ?)",
+                    (run_id, time.time(), level, str(message)),
+                )
+        except sqlite3.IntegrityError as exc:
+            raise ValueError(f"no run with id {run_id!r}") from exc
+
+    def metrics(self, run_id: str, after_id: int = 0, names: Sequence[str] | None = None) -> list[MetricRow]:
+        """Metric rows with id > `after_id` (optionally only these `names`), oldest first."""
+        validate_run_id(run_id)
+        sql = "SELECT id, step, epoch, split, name, value, time FROM metrics WHERE run_id = ? AND id > ?"
+        params: list[object] = [run_id, int(after_id)]
+        if names is not None:
+            names = list(names)
+            if not names:
+                return []
+            sql += f" AND name IN ({', '.join('?' * len(names))})"
+            params += names
+        with self._read() as conn:
+            rows = conn.execute(sql + " ORDER BY id", params).fetchall()
+        return [
+            MetricRow(**{**dict(r), "value": float("nan") if r["value"] is None else r["value"]})
+            for r in rows
+        ]
+
+    def logs(self, run_id: str, after_id: int = 0, limit: int = 200) -> list[LogRow]:
+        """The newest `limit` log lines with id > `after_id`, oldest first (a live tail)."""
+        validate_run_id(run_id)
+        if limit <= 0:
+            raise ValueError(f"limit must be positive, got {limit!r}")
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT * FROM (SELECT id, time, level, message FROM logs WHERE run_id = ? AND id > ? "
+                "ORDER BY id DESC LIMIT ?) ORDER BY id",
+                (run_id, int(after_id), int(limit)),
+            ).fetchall()
+        return [LogRow(**dict(r)) for r in rows]
+
+    # -- queries -------------------------------------------------------------------------
+    def get(self, run_id: str) -> RunRecord:
+        validate_run_id(run_id)
+        with self._read() as conn:
+            row = conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise ValueError(f"no run with id {run_id!r}")
+        return _record(row)
+
+    def list(self, statuses: Sequence[str] | None = None) -> list[RunRecord]:
+        """Runs, newest first, after marking dead ones interrupted (see `reconcile`)."""
+        statuses = list(STATUSES if statuses is None else statuses)
+        unknown = [s for s in statuses if s not in STATUSES]
+        if unknown:
+            raise ValueError(f"unknown status {unknown[0]!r}; expected one of {STATUSES}")
+        self.reconcile()
+        if not statuses:
+            return []
+        with self._read() as conn:
+            rows = conn.execute(
+                f"SELECT {_RUN_COLUMNS} FROM runs WHERE status IN ({', '.join('?' * len(statuses))}) "
+                "ORDER BY created_at DESC, rowid DESC",
+                statuses,
+            ).fetchall()
+        return [_record(r) for r in rows]
+
+    def active(self) -> list[RunRecord]:
+        return self.list(ACTIVE_STATUSES)
+
+    def is_live(self, run_id: str) -> bool:
+        """Whether the run's recorded process is alive on this host and is really that run's."""
+        validate_run_id(run_id)
+        with self._read() as conn:
+            row = conn.execute("SELECT pid, proc_start, host FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise ValueError(f"no run with id {run_id!r}")
+        return row["host"] in (None, socket.gethostname()) and _owns_process(
+            run_id, row["pid"], row["proc_start"]
+        )
+
+    def reconcile(self) -> list[str]:
+        """Mark 'running' runs whose process is gone (or whose pid now belongs to another
+        process) as 'interrupted'. Runs recorded on another host are left alone.
+
+        Returns:
+            The ids marked interrupted.
+        """
+        host = socket.gethostname()
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT id, pid, proc_start, host FROM runs WHERE status = 'running'"
+            ).fetchall()
+        gone = [
+            r
+            for r in rows
+            if r["host"] in (None, host) and not _owns_process(r["id"], r["pid"], r["proc_start"])
+        ]
+        error = "the training process ended without reporting a final status"
+        return [r["id"] for r in gone if self._close_if_running(r["id"], r["pid"], "interrupted", error)]
+
+    def _close_if_running(self, run_id: str, pid: int | None, status: str, error: str | None) -> bool:
+        # `pid IS ?`: a relaunch in the meantime recorded a new process; leave that one alone.
+        return bool(
+            self._update(
+                run_id,
+                "UPDATE runs SET status = ?, ended_at = ?, error = COALESCE(error, ?) "
+                "WHERE id = ? AND status = 'running' AND pid IS ?",
+                (status, time.time(), error, run_id, pid),
+            )
+        )
+
+    def delete(self, run_id: str) -> None:
+        """Remove a run's rows, log file and checkpoint folder; refuses while it is running.
+
+        The folder is removed only if it is exactly `<checkpoints_dir>/<run_id>` once resolved,
+        so a stale or edited record can never make this delete anything else.
+        """
+        validate_run_id(run_id)
+        self.reconcile()
+        run = self.get(run_id)
+        if run.status == "running":
+            raise ValueError(f"run {run_id!r} is running (pid {run.pid}); stop it before deleting")
+        root = paths.checkpoints_dir().resolve()
+        folder = run.checkpoint_dir.resolve()
+        if folder.parent == root and folder.name == run_id and folder.is_dir():
+            shutil.rmtree(folder)
+        (paths.runs_dir() / f"{run_id}.log").unlink(missing_ok=True)
+        with self._write() as conn:
+            for table, column in (("metrics", "run_id"), ("logs", "run_id"), ("runs", "id")):
+                conn.execute(f"DELETE FROM {table} WHERE {column} = ?", (run_id,))
+
+    def summary_table(self, run_ids: Sequence[str]) -> list[dict]:
+        """One row per run for the study's comparison table (Table 1).
+
+        Losses are the latest epoch's value; `val_miou_at_best` is the val mIoU of the epoch
+        that gave `best_val_dice`. Missing numbers are None; a logged NaN stays NaN.
+        """
+        runs = [self.get(run_id) for run_id in run_ids]
+        table = []
+        with self._read() as conn:
+            conn.execute("BEGIN")  # one snapshot for the whole table
+            for run in runs:
+                table.append(
+                    {
+                        "id": run.id,
+                        "name": run.name,
+                        "arch": run.config.get("arch"),
+                        "optimizer": run.config.get("optimizer"),
+                        "augmentation": run.config.get("augment"),
+                        "final_train_loss": _last_value(conn, run.id, "train", "loss"),
+                        "val_loss": _last_value(conn, run.id, "val", "loss"),
+                        "train_full_loss": _last_value(conn, run.id, "train_full", "loss"),
+                        "best_val_dice": run.best_metric,
+                        "val_miou_at_best": None
+                        if run.best_epoch is None
+                        else _last_value(conn, run.id, "val", "miou", run.best_epoch),
+                        "wall_time_s": run.duration_s,
+                        "status": run.status,
+                    }
+                )
+            conn.execute("COMMIT")
+        return table
+
+
+def _last_value(
+    conn: sqlite3.Connection, run_id: str, split: str, name: str, epoch: int | None = None
+) -> float | None:
+    """The metric's value at its latest epoch (or at `epoch`); None if never logged."""
+    sql = "SELECT value FROM metrics WHERE run_id = ? AND split = ? AND name = ?"
+    params: list[object] = [run_id, split, name]
+    if epoch is not None:
+        sql, params = sql + " AND epoch = ?", [*params, epoch]
+    row = conn.execute(sql + " ORDER BY epoch DESC, id DESC LIMIT 1", params).fetchone()
+    if row is None:
+        return None
+    return float("nan") if row[0] is None else row[0]
+
+
+# -- processes -------------------------------------------------------------------------------
+def _proc_stat(pid: int) -> list[str] | None:
+    """Fields of /proc/<pid>/stat from `state` on (the comm before it may contain spaces)."""
+    try:
+        text = (_PROC / str(pid) / "stat").read_text()
+    except OSError:
+        return None
+    return text[text.rfind(")") + 2 :].split()
+
+
+def _process_start(pid: int) -> int | None:
+    fields = _proc_stat(pid)
+    return int(fields[19]) if fields and len(fields) > 19 else None  # field 22: starttime
+
+
+def _cmdline(pid: int) -> list[str]:
+    try:
+        raw = (_PROC / str(pid) / "cmdline").read_bytes()
+    except OSError:
+        return []
+    return raw.decode(errors="replace").split("\0")
+
+
+def is_process_alive(pid: int) -> bool:
+    """Whether `pid` is a running process (zombies count as dead)."""
+    if not isinstance(pid, int) or pid <= 0:  # 0 and negatives address process groups in kill()
+        return False
+    if os.name == "nt":
+        return _windows_alive(pid)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # exists, owned by another user
+    if not _PROC.is_dir():
+        return True
+    fields = _proc_stat(pid)
+    return fields is not None and fields[0] not in ("Z", "X")
+
+
+def _windows_alive(pid: int) -> bool:
+    # os.kill(pid, 0) would terminate the process on Windows; ask the kernel instead.
+    import ctypes
+
+    kernel32 = ctypes.windll.kernel32  # type: ignore[attr-defined]
+    handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
+    if not handle:
+        return False
+    code = ctypes.c_ulong()
+    ok = kernel32.GetExitCodeProcess(handle, ctypes.byref(code))
+    kernel32.CloseHandle(handle)
+    return bool(ok) and code.value == 259  # STILL_ACTIVE
+
+
+def _owns_process(run_id: str, pid: int | None, proc_start: int | None) -> bool:
+    """Alive and not a reused pid: same kernel start time as recorded, or (when none was
+    recorded) the run id among its arguments. Without /proc, an alive pid is trusted."""
+    if pid is None or not is_process_alive(pid):
+        return False
+    if not _PROC.is_dir():
+        return True
+    if proc_start is not None:
+        return _process_start(pid) == proc_start
+    return run_id in _cmdline(pid)
+
+
+def launch(
+    run_id: str,
+    registry: RunRegistry,
+    extra_args: Sequence[str] = (),
+    python: str = sys.executable,
+    module: str = TRAIN_MODULE,
+) -> int:
+    """Start `python -m <module> train --run-id RUN_ID [extra_args]` as a detached process.
+
+    It gets its own session and process group, the repository root as working directory, no
+    stdin, and stdout + stderr appended to `<runs_dir>/<run_id>.log`.
+
+    Args:
+        module: the CLI module; tests point it at a stub trainer.
+
+    Returns:
+        The child's pid (also recorded, so Stop works before the child reports in).
+    """
+    validate_run_id(run_id)
+    if registry.get(run_id).status == "running" and registry.is_live(run_id):
+        raise ValueError(f"run {run_id!r} is already running")
+    registry._requeue(run_id)
+    log_path = paths.runs_dir() / f"{run_id}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    command = [python, "-m", module, "train", "--run-id", run_id, *map(str, extra_args)]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}  # so the log file follows the run live
+    try:
+        with open(log_path, "ab") as log_file:
+            process = subprocess.Popen(
+                command,
+                cwd=paths.REPO_ROOT,
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+            )
+    except OSError as exc:
+        registry.finish(run_id, "failed", error=f"could not start the training process: {exc}")
+        raise
+    registry.mark_running(run_id, process.pid, PENDING_DEVICE)
+    registry.log(run_id, f"launched pid {process.pid}: {shlex.join(command)}")
+    # Reap the child when it exits so it does not linger as a zombie of the app process.
+    threading.Thread(target=process.wait, name=f"reap-{run_id}", daemon=True).start()
+    return process.pid
+
+
+def _signal_group(pid: int, sig: int) -> bool:
+    killpg = getattr(os, "killpg", None)  # POSIX only
+    try:
+        # Signal the whole group (DataLoader workers too) only when the run leads it.
+        if killpg is not None and os.getpgid(pid) == pid:
+            killpg(pid, sig)
+        else:
+            os.kill(pid, sig)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def stop(run_id: str, registry: RunRegistry, timeout: float = 0) -> bool:
+    """Ask a run's process (group) to stop with SIGTERM; the trainer saves and exits.
+
+    Nothing is signalled unless the recorded pid is alive and is that run's process.
+
+    Args:
+        timeout: seconds to wait for the process to exit (0: do not wait). If it exits
+            without writing a final status, the run is marked 'stopped'.
+
+    Returns:
+        Whether a signal was sent.
+    """
+    run = registry.get(run_id)
+    if run.status not in ACTIVE_STATUSES or run.pid is None or not registry.is_live(run_id):
+        return False
+    if not _signal_group(run.pid, signal.SIGTERM):
+        return False
+    registry.log(run_id, f"stop requested: SIGTERM sent to pid {run.pid}", level="warning")
+    deadline = time.monotonic() + timeout
+    while timeout > 0 and time.monotonic() < deadline and is_process_alive(run.pid):
+        time.sleep(0.05)
+    if timeout > 0 and not is_process_alive(run.pid):
+        registry._close_if_running(run_id, run.pid, "stopped", None)
+    return True
