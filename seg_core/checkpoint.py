@@ -34,7 +34,8 @@ def versions() -> dict[str, str]:
 
     from . import __version__
 
-    return {"stormseg": __version__, "torch": torch.__version__, "smp": smp.__version__,
+    # str(): torch.__version__ is a TorchVersion object, which weights_only loading refuses.
+    return {"stormseg": str(__version__), "torch": str(torch.__version__), "smp": str(smp.__version__),
             "python": platform.python_version()}
 
 
@@ -91,6 +92,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(f"{path}: checkpoint not found")
     if path.stat().st_size == 0:
         raise CheckpointError(f"{path}: the checkpoint file is empty")
+    if not zipfile.is_zipfile(path):  # torch.save has written zip archives since torch 1.6
+        raise CheckpointError(f"{path}: the checkpoint is damaged or not a PyTorch file")
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:

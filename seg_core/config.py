@@ -24,7 +24,8 @@ class TrainConfig:
     data: str = ""                          # dataset folder (Harvey or images/+masks/ layout)
     arch: str = "deeplabv3plus"             # best Dice per CPU-second measured (docs/BENCHMARKS.md)
     encoder: str = "tu-efficientnet_lite0"  # 3.4 M params, real ImageNet weights available offline
-    weights: str = "imagenet-offline"       # pretrained encoders converge far faster on 261 photos
+    weights: str = "auto"                   # auto: offline ImageNet for EfficientNet-Lite0, else random init
+    unet_base_width: int = 64               # classic U-Net only: 64 = the paper, 32 is 4x cheaper
     loss: str = "ce_dice"                   # CE for calibration + Dice for the score of record
     class_weight_cap: float = 10.0          # upper bound on weighted-CE weights (rare classes)
     optimizer: str = "adamw"
@@ -62,6 +63,7 @@ class TrainConfig:
         _at_least("resolution", self.resolution, 32)
         _at_least("warmup_epochs", self.warmup_epochs, 0)
         _at_least("early_stop_patience", self.early_stop_patience, 0)
+        _at_least("unet_base_width", self.unet_base_width, 1)
         if not self.lr > 0:
             raise ValueError(f"lr {self.lr} must be positive")
         if not 0.0 <= self.val_ratio < 1.0:

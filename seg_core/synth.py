@@ -39,7 +39,7 @@ TREE_GREENS = ((46, 68, 34), (62, 84, 40), (80, 98, 48), (56, 76, 52), (92, 104,
 CAR_COLORS = ((222, 222, 220), (172, 174, 178), (32, 32, 36), (60, 62, 66), (148, 32, 30), (36, 58, 118),
               (120, 120, 118), (186, 172, 140))  # fmt: skip
 FLOOD_COLORS = ((128, 112, 82), (112, 106, 90), (104, 108, 80), (120, 104, 76))
-WATER_COLORS = ((72, 84, 62), (96, 90, 68), (62, 74, 70))
+WATER_COLORS = ((60, 70, 52), (80, 76, 58), (52, 62, 60))  # deep water: darker than the flood, mostly
 # Relative luminance noise per class at three ground scales (0.15 m, 0.8 m, 5 m): grass and canopies
 # are mottled, asphalt grainy, water smooth with broad sheen.
 TEXTURE = np.full((NUM_CLASSES, 3), (0.03, 0.01, 0.01), dtype=np.float32)
@@ -112,12 +112,23 @@ def _unit(angle: float) -> np.ndarray:
     return np.array([math.cos(angle), math.sin(angle)])
 
 
+def _blobs(rng: np.random.Generator, centres, radii, rough: float = 0.12, n: int = 20) -> np.ndarray:
+    """(k, n, 2) roundish polygons whose radius wobbles by about `rough` (canopies, ponds, clumps)."""
+    angles = _CIRCLES.get(n)
+    if angles is None:
+        angles = _CIRCLES[n] = np.linspace(0, 2 * np.pi, n, endpoint=False)
+    centres, radii = np.asarray(centres, float).reshape(-1, 2), np.asarray(radii, float).reshape(-1, 1)
+    amp, phase = rng.uniform(-1, 1, (len(radii), 3, 1)), rng.uniform(0, 6.3, (len(radii), 3, 1))
+    wobble = (amp * np.sin(np.array([2, 3, 5])[:, None] * angles + phase)).sum(1) / 3
+    r = radii * (1 + rough * wobble)
+    return centres[:, None, :] + np.stack([r * np.cos(angles), r * np.sin(angles)], axis=-1)
+
+
 def _blob(rng: np.random.Generator, centre, radius: float, rough: float = 0.12, n: int = 20) -> np.ndarray:
-    """A roundish polygon whose radius wobbles by about `rough` (canopies, ponds)."""
-    a = np.linspace(0, 2 * np.pi, n, endpoint=False)
-    wobble = sum(rng.uniform(-1, 1) * np.sin(k * a + rng.uniform(0, 6.3)) for k in (2, 3, 5)) / 3
-    r = radius * (1 + rough * wobble)
-    return np.asarray(centre) + np.c_[r * np.cos(a), r * np.sin(a)]
+    return _blobs(rng, centre, radius, rough, n)[0]
+
+
+_CIRCLES: dict[int, np.ndarray] = {}  # vertex angles per polygon size (blobs are drawn by the thousand)
 
 
 def _rounded_rect(f: _Frame, half_x: float, half_y: float, r: float, n: int = 5) -> np.ndarray:
@@ -251,6 +262,12 @@ class _Planner:
             bank_cls = FOREST if bank - width > 8 else BACKGROUND
             bank_color = _tone(rng, (40, 62, 34), 6) if bank_cls == FOREST else _tone(rng, (122, 108, 80), 8)
             self.line(self.ground, pts, bank, bank_cls, bank_color)
+            if bank_cls == FOREST:  # crowns along the banks; the water drawn next covers the middle
+                step = int(max(1, len(pts) // 80))
+                for q in pts[::step]:
+                    for _ in range(3):
+                        off = perp * rng.uniform(-1, 1) * (bank / 2 - 2.2) + d * rng.uniform(-1.5, 1.5)
+                        self._clumps(self.ground, q + off, 1.8, _tone(rng, bank_color, 5), 2)
             self.line(self.ground, pts, width, WATER_BODY, self.water)
             self.water_line, self.water_half = pts, bank / 2
         elif kind < 0.55:  # a retention pond
@@ -266,6 +283,9 @@ class _Planner:
             for _ in range(int(rng.integers(3, 7))):
                 c, r = c0 + rng.normal(0, 10, 2), rng.uniform(7, 13)
                 self.poly(self.ground, _blob(rng, c, r, 0.2), FOREST, color)
+                for _ in range(int(r * r / 2)):  # crowns packed inside the patch
+                    q = c + _unit(rng.uniform(0, 2 * np.pi)) * r * math.sqrt(rng.uniform(0, 0.5))
+                    self._clumps(self.ground, q, 1.8, _tone(rng, color, 5), 2)
                 self.keep_out.append((c, r))
 
     def terrain(self) -> None:
@@ -274,7 +294,7 @@ class _Planner:
         gw, gh = max(2, round(self.w / 2)), max(2, round(self.h / 2))
         xs, ys = np.meshgrid((np.arange(gw) + 0.5) * self.w / gw, (np.arange(gh) + 0.5) * self.h / gh)
         elev = np.zeros((gh, gw))
-        for cell, amp in ((30.0, 1.0), (10.0, 0.45), (4.0, 0.2)):
+        for cell, amp in ((30.0, 1.0), (10.0, 0.45), (4.0, 0.12)):
             grid = rng.standard_normal((int(self.h / cell) + 2, int(self.w / cell) + 2))
             elev += amp * _bilinear(grid, xs / cell, ys / cell)
         if self.water_line is not None:
@@ -543,14 +563,14 @@ class _Planner:
             bf = f.child(0, (pd + 1 + depth - 1.5) / 2)
             bh = (depth - 1.5 - pd - 1) / 2
             roof = _tone(rng, (184, 182, 176), 10)
-            self.shadow(self.structures, bf.rect(-L + 2, L - 2, -bh, bh), 5.0)
-            self.poly(self.structures, bf.rect(-L + 2, L - 2, -bh, bh), ROOF, roof)
+            self.shadow(self.structures, bf.rect(-L + 2, L - 10, -bh, bh), 5.0)
+            self.poly(self.structures, bf.rect(-L + 2, L - 10, -bh, bh), ROOF, roof)
             for _ in range(int(rng.integers(2, 6))):  # rooftop air-conditioning units
-                c = (rng.uniform(-L + 4, L - 4), rng.uniform(-bh + 1.5, bh - 1.5))
+                c = (rng.uniform(-L + 4, L - 12), rng.uniform(-bh + 1.5, bh - 1.5))
                 unit = bf.rect(c[0] - 0.9, c[0] + 0.9, c[1] - 0.7, c[1] + 0.7)
                 self.shadow(self.structures, unit, 1.0)
                 self.poly(self.structures, unit, None, (206, 206, 204))
-            tank_at = f.pts([(L - 4, pd + 3)])[0] if rng.random() < 0.4 else None
+            tank_at = bf.pts([(L - 5, 0)])[0] if rng.random() < 0.5 else None
         elif kind < 0.8:
             self.poly(self.ground, f.rect(-L, L, 0, depth), INDUSTRIAL, _tone(rng, (128, 118, 102), 8))
             for i in range(int(rng.integers(2, 4))):
@@ -589,19 +609,31 @@ class _Planner:
         self.poly(self.overhead, arm.rect(1.6, 2.2, -0.18, 0.18), STREET_LIGHT, (196, 196, 186))
 
     def _tree(self, p: np.ndarray, r: float, height: float) -> None:
-        """A canopy of overlapping lumps, each lit on its sunny side; trees stand above the flood."""
+        """A canopy of overlapping lumps covered in leaf clumps; trees stand above the flood."""
         rng = self.rng
         base = _tone(rng, _pick(rng, TREE_GREENS), 10)
         n = 1 + int(np.clip(r, 0, 5)) + int(rng.integers(0, 3))
         centres = [p] + [p + _unit(rng.uniform(0, 2 * np.pi)) * rng.uniform(0, 0.5 * r) for _ in range(n - 1)]
         radii = [0.7 * r] + list(r * rng.uniform(0.4, 0.65, n - 1))
-        blobs = [_blob(rng, c, rr) for c, rr in zip(centres, radii, strict=True)]
+        blobs = list(_blobs(rng, centres, radii))
         for b in blobs:
             self.shadow(self.canopy, b, height, hull=False)
         for b, c, rr in zip(blobs, centres, radii, strict=True):
             color = _tone(rng, base, 6)
             self.poly(self.canopy, b, TREE, _scale(color, 0.8))
-            self.poly(self.canopy, c + self.to_sun * 0.2 * rr + (b - c) * 0.6, None, _scale(color, 1.12))
+            self._clumps(self.canopy, c, 0.86 * rr, color, max(2, int(2.5 * rr)))
+
+    def _clumps(self, layer: list, c: np.ndarray, radius: float, color, n: int) -> None:
+        """Photo-only leaf clumps inside a circle of `radius`: shaded away from the sun, lit toward it."""
+        rng = self.rng
+        cr = radius * rng.uniform(0.25, 0.45, n)
+        off = np.stack([np.cos(a := rng.uniform(0, 2 * np.pi, n)), np.sin(a)], 1) * (rng.uniform(0, 1, n) * (radius - 1.2 * cr))[:, None]
+        lit = 1 + 0.35 * (off @ self.to_sun) / max(radius, 1e-6) + rng.normal(0, 0.05, n)
+        dark = _blobs(rng, c + off, cr, 0.15, 10)
+        light = _blobs(rng, c + off + self.to_sun * 0.2 * cr[:, None], 0.55 * cr, 0.15, 8)
+        for i in range(n):
+            self.poly(layer, dark[i], None, _scale(color, 0.85 * lit[i]))
+            self.poly(layer, light[i], None, _scale(color, 1.1 * lit[i]))
 
     def _vehicle(self, c: np.ndarray, heading: np.ndarray) -> None:
         rng = self.rng
@@ -668,3 +700,199 @@ def plan_scene(rng: np.random.Generator, width: int = 4, height: int = 3) -> Sce
         colors=p.colors,
         shadow_strength=float(rng.uniform(0.25, 0.6)),
     )
+
+
+# --- rendering: the plan in pixels ----------------------------------------------------------------
+
+
+def _draw(ops: tuple[_Op, ...], image: Image.Image, mask: Image.Image, shadow: Image.Image, gsd: float) -> None:
+    """Draw ops with identical geometry on the photo and the mask; labelled shapes are lit (unshadowed)."""
+    photo, labels, shade = ImageDraw.Draw(image), ImageDraw.Draw(mask), ImageDraw.Draw(shadow)
+    for op in ops:
+        xy = (op.pts / gsd).ravel().tolist()
+        if op.kind == "shadow":
+            shade.polygon(xy, fill=255)
+        elif op.kind == "poly":
+            photo.polygon(xy, fill=op.color)
+            if op.cls is not None:
+                labels.polygon(xy, fill=op.cls)
+                shade.polygon(xy, fill=0)
+        elif op.cls is not None or op.width >= 0.5 * gsd:  # photo-only details under half a pixel vanish
+            width = max(1, round(op.width / gsd))
+            photo.line(xy, fill=op.color, width=width, joint="curve")
+            if op.cls is not None:
+                labels.line(xy, fill=op.cls, width=width, joint="curve")
+
+
+def _noise(rng: np.random.Generator, width: int, height: int, gsd: float, scale_m: float) -> np.ndarray:
+    """Unit-variance smooth noise with blobs about scale_m metres wide (pixel noise if finer than a pixel)."""
+    step = scale_m / gsd
+    if step < 1.5:
+        return rng.standard_normal((height, width), dtype=np.float32)
+    grid = rng.standard_normal((int(height / step) + 4, int(width / step) + 4), dtype=np.float32)
+    out = np.asarray(Image.fromarray(grid).resize((width, height), Image.BICUBIC, box=(1, 1, 1 + width / step, 1 + height / step)))
+    return out * np.float32(1 / max(float(out[::7, ::7].std()), 1e-6))
+
+
+def _lerp_colors(a, b, t: np.ndarray) -> np.ndarray:
+    a32 = np.asarray(a, np.float32)
+    return a32 + (np.asarray(b, np.float32) - a32) * t[..., None]
+
+
+def _flood(plan: ScenePlan, img: np.ndarray, mask: np.ndarray, n_mid: np.ndarray, n_low: np.ndarray) -> None:
+    """Cover low floodable ground with muddy water (in place); shallow edges let the ground show through."""
+    h, w = mask.shape
+    elev = np.asarray(Image.fromarray(plan.elevation).resize((w, h), Image.BILINEAR)) + 0.03 * n_mid
+    elev[mask == ROAD] -= ROAD_DIP
+    flooded = np.isin(mask, FLOODABLE) & (elev < plan.flood_level)
+    depth = plan.flood_level - elev[flooded]
+    alpha = np.clip(0.6 + 6.0 * depth, 0, 1)[:, None]  # ~1 m of shallow edge
+    water = _lerp_colors(plan.colors["flood_a"], plan.colors["flood_b"], np.clip(0.5 + 0.4 * n_low[flooded], 0, 1))
+    img[flooded] = (img[flooded] * (1 - alpha) + water * alpha).astype(np.uint8)
+    mask[flooded] = FLOODED
+
+
+def _finish(plan: ScenePlan, img: np.ndarray, mask: np.ndarray, shadow: np.ndarray, noise: tuple, rng) -> np.ndarray:
+    """Texture, shadows, haze, uneven light, lens blur and sensor noise: flat drawing -> photo."""
+    h, w = mask.shape
+    lum = np.ones((h, w), np.float32)
+    for i, field in enumerate(noise):
+        lum += TEXTURE[mask, i] * field
+    shade = shadow.astype(np.float32) * np.float32(plan.shadow_strength / 255)
+    lum *= 1 - shade
+    xs, ys = np.linspace(-1, 1, w, dtype=np.float32)[None], np.linspace(-1, 1, h, dtype=np.float32)[:, None]
+    gx, gy = rng.uniform(-0.08, 0.08, 2)
+    lum *= (1 + gx * xs + gy * ys) * (1 - rng.uniform(0.03, 0.12) * (xs * xs + ys * ys) / 2)
+    out = img.astype(np.float32)
+    out *= lum[..., None]
+    del lum
+    out[..., :2] *= (1 - 0.12 * shade)[..., None]  # skylight makes shadows slightly blue
+    out *= (rng.normal(1, 0.06) * rng.normal(1, 0.025, 3)).astype(np.float32)  # exposure, white balance
+    out[(mask == FLOODED) & (noise[0] > 2.8)] *= 1.35  # floating debris
+    haze = rng.uniform(0, 0.12)
+    out *= np.float32(1 - haze)
+    out += np.float32(haze * 190)
+    photo = Image.fromarray(np.clip(out, 0, 255, out=out).astype(np.uint8)).filter(ImageFilter.GaussianBlur(0.6))
+    out[:] = np.asarray(photo)
+    out += rng.standard_normal(out.shape, dtype=np.float32) * np.float32(rng.uniform(1.5, 4.0))
+    return np.clip(out, 0, 255, out=out).astype(np.uint8)
+
+
+def render_scene(plan: ScenePlan, width: int, height: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Draw a plan at width x height pixels; rng supplies texture and sensor noise only.
+
+    Returns:
+        (image, mask): HxWx3 uint8 RGB photo and HxW uint8 class-id mask (0..24).
+    """
+    _check_size(width, height)
+    gsd = plan.world_size[0] / width  # metres per pixel
+    noise = tuple(_noise(rng, width, height, gsd, s) for s in (0.15, 0.8, 5.0))
+    grass_t = np.clip(0.5 + 0.35 * noise[2] + 0.2 * noise[1], 0, 1)
+    image = Image.fromarray(_lerp_colors(plan.colors["grass_lush"], plan.colors["grass_dry"], grass_t).astype(np.uint8))
+    mask, shadow = Image.new("L", (width, height), GRASS), Image.new("L", (width, height), 0)
+    _draw(plan.ground, image, mask, shadow, gsd)
+    img, labels = np.array(image), np.array(mask)
+    _flood(plan, img, labels, noise[1], noise[2])
+    image, mask = Image.fromarray(img), Image.fromarray(labels)
+    _draw(plan.objects, image, mask, shadow, gsd)
+    soft = shadow.filter(ImageFilter.GaussianBlur(max(0.5, 0.12 / gsd)))  # penumbra ~0.1 m
+    labels = np.array(mask)
+    return _finish(plan, np.asarray(image), labels, np.asarray(soft), noise, rng), labels
+
+
+def generate_scene(width: int, height: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """One synthetic aerial photo of a flooded neighbourhood and its class-id mask.
+
+    The layout is drawn from rng first, so the same rng state gives the same neighbourhood at any
+    size of the same aspect ratio (4000x3000 is ~3 cm/px, 640x480 ~19 cm/px).
+
+    Args:
+        width, height: pixel size, 64..8000 per side.
+        rng: source of all randomness.
+
+    Returns:
+        (image, mask): HxWx3 uint8 RGB and HxW uint8 class ids in 0..24.
+
+    Raises:
+        ValueError: a side outside 64..8000 px.
+    """
+    _check_size(width, height)
+    return render_scene(plan_scene(rng, width, height), width, height, rng)
+
+
+# --- dataset writing -----------------------------------------------------------------------------
+
+
+def _check_size(width: int, height: int) -> tuple[int, int]:
+    for side in (width, height):
+        if isinstance(side, bool) or not isinstance(side, (int, np.integer)) or not MIN_SIDE_PX <= side <= MAX_SIDE_PX:
+            raise ValueError(f"size {width}x{height} is not allowed; each side must be an integer in {MIN_SIDE_PX}..{MAX_SIDE_PX} px")
+    return int(width), int(height)
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'640x480' -> (640, 480).
+
+    Raises:
+        ValueError: not WIDTHxHEIGHT, or a side outside 64..8000 px.
+    """
+    match = re.fullmatch(r"\s*(\d+)\s*[xX×]\s*(\d+)\s*", str(text))
+    if match is None:
+        raise ValueError(f"size {text!r} is not WIDTHxHEIGHT in pixels, e.g. '640x480'")
+    return _check_size(int(match.group(1)), int(match.group(2)))
+
+
+def write_demo_dataset(
+    out: str | Path,
+    n: int = 24,
+    size: tuple[int, int] = (640, 480),
+    seed: int = 0,
+    n_test: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> DemoDatasetSummary:
+    """Write a synthetic dataset in the Harvey layout.
+
+    Files: out/train_images/synth_NNNN.tif (RGB, deflate), out/train_masks/synth_NNNN.png ('L' class
+    ids) and out/test_images/synth_NNNN.tif (numbered after the train scenes, no masks). Scene i is
+    drawn from np.random.default_rng([seed, i]), so a seed always gives the same files and any one
+    scene can be regenerated alone. Existing files with the same names are overwritten.
+
+    Args:
+        out: dataset root (created if missing).
+        n: number of train scenes (>= 1).
+        size: (width, height) in px, 64..8000 per side.
+        seed: non-negative seed.
+        n_test: number of test images; default max(2, n // 4).
+        progress: called as progress(done, total) after each scene is written (total = n + n_test).
+
+    Returns:
+        A DemoDatasetSummary with per-class pixel counts over the train masks.
+
+    Raises:
+        ValueError: n < 1, n_test < 0, negative seed or a size outside 64..8000 px.
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n={n!r} must be an integer >= 1")
+    n_test = max(2, n // 4) if n_test is None else n_test
+    if isinstance(n_test, bool) or not isinstance(n_test, int) or n_test < 0:
+        raise ValueError(f"n_test={n_test!r} must be an integer >= 0")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed={seed!r} must be an integer >= 0")
+    width, height = _check_size(*size)
+    root = Path(out)
+    dirs = {name: root / name for name in ("train_images", "train_masks", "test_images")}
+    for d in dirs.values():
+        d.mkdir(parents=True, exist_ok=True)
+    counts = np.zeros(NUM_CLASSES, np.int64)
+    total = n + n_test
+    for i in range(total):
+        image, mask = generate_scene(width, height, np.random.default_rng([seed, i]))
+        stem = f"synth_{i:04d}"
+        folder = dirs["train_images"] if i < n else dirs["test_images"]
+        Image.fromarray(image).save(folder / f"{stem}.tif", compression="tiff_adobe_deflate")
+        if i < n:
+            Image.fromarray(mask).save(dirs["train_masks"] / f"{stem}.png")
+            counts += np.bincount(mask.ravel(), minlength=NUM_CLASSES)[:NUM_CLASSES]
+        if progress is not None:
+            progress(i + 1, total)
+    return DemoDatasetSummary(root, n, n_test, (width, height), tuple(int(c) for c in counts))

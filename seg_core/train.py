@@ -37,6 +37,7 @@ from .dataset import ArrayCache, SegmentationDataset, pad_collate, warm_cache
 from .losses import class_weights_from_counts, create_loss
 from .metrics import ConfusionMatrix, KaggleDiceMeter
 from .models import ModelSpec, create_model, normalization
+from .models.spec import OFFLINE_ENCODER
 from .optim import build_optimizer, build_scheduler
 from .preview import save_preview
 from .runs import RunRegistry
@@ -60,6 +61,16 @@ class StopRequested:
     def _handle(self, signum, _frame) -> None:
         self.requested = True
         self.signal_name = signal.Signals(signum).name
+
+
+def model_spec(cfg: TrainConfig) -> ModelSpec:
+    """The network a config asks for; weights 'auto' = the offline ImageNet weights where they
+    exist (EfficientNet-Lite0), random init elsewhere ('imagenet' needs a network: ask for it)."""
+    weights = cfg.weights
+    if weights == "auto":
+        weights = "imagenet-offline" if cfg.encoder == OFFLINE_ENCODER and cfg.arch != "unet" else "none"
+    return ModelSpec(arch=cfg.arch, encoder=cfg.encoder, weights=weights, num_classes=NUM_CLASSES,
+                     unet_base_width=cfg.unet_base_width)
 
 
 def seed_everything(seed: int) -> None:
@@ -165,7 +176,7 @@ def evaluate(model: nn.Module, criterion: nn.Module, loader: DataLoader, device:
     dist_utils.all_reduce_sum(loss_sum, group)
     scores = matrix.compute()
     loss = float(loss_sum[0] / loss_sum[1]) if loss_sum[1] > 0 else math.nan
-    return EvalResult(loss, dice.value, scores.miou, scores.pixel_accuracy, scores, preview)
+    return EvalResult(loss, float(dice.value), float(scores.miou), float(scores.pixel_accuracy), scores, preview)
 
 
 def _micro_batches(images: torch.Tensor, masks: torch.Tensor, size: int):
@@ -365,6 +376,7 @@ def _payload(model: nn.Module, setup: _Setup, cfg: TrainConfig, run_id: str, sta
              metrics: dict, resume_state: dict | None = None) -> dict:
     meta = {
         "arch": setup.spec.arch, "encoder": setup.spec.encoder, "weights": setup.spec.weights,
+        "unet_base_width": setup.spec.unet_base_width,
         "num_classes": NUM_CLASSES, "class_names": list(CLASS_NAMES), "resolution": cfg.resolution,
         "mean": list(setup.mean), "std": list(setup.std), "config": cfg.to_dict(), "metrics": metrics,
         "versions": versions(), "epoch": state.epoch, "run_id": run_id, "saved_at": time.time(),
@@ -443,7 +455,7 @@ def _fit(cfg: TrainConfig, run_id: str, checkpoint_dir: Path, resume: bool, stop
         torch.backends.cudnn.benchmark = True  # fixed crop sizes: let cuDNN pick the fastest kernels
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
     clean_stale_temps(checkpoint_dir)
-    spec = ModelSpec(arch=cfg.arch, encoder=cfg.encoder, weights=cfg.weights, num_classes=NUM_CLASSES)
+    spec = model_spec(cfg)
     setup = _prepare_data(cfg, spec, reporter, group)
     model = create_model(spec, load_weights=not resume).to(device)
     if device.type == "cuda":
@@ -528,7 +540,7 @@ def _end_of_epoch(model, model_without_ddp, criterion, val_loader, device, amp, 
     rows = [(step, epoch, "train", "loss", stats.loss), (step, epoch, "train", "lr", optimizer.param_groups[0]["lr"]),
             (step, epoch, "train", "images_per_s", stats.images_per_s * group.world_size),
             (step, epoch, "train", "data_wait", stats.data_wait_fraction)]
-    metrics = {"train_loss": stats.loss}
+    metrics = {"train_loss": float(stats.loss)}
     if val_loader is not None:
         result = evaluate(model, criterion, val_loader, device, amp, group, want_preview=group.is_main)
         rows += [(step, epoch, "val", "loss", result.loss), (step, epoch, "val", "dice", result.kaggle_dice),

@@ -1,0 +1,80 @@
+import os
+import pickle
+
+import pytest
+import torch
+
+from seg_core.checkpoint import CheckpointError, clean_stale_temps, load_checkpoint, save_checkpoint
+
+
+def _payload(value=1.0):
+    meta = {"arch": "unet", "encoder": "none", "num_classes": 25, "class_names": ["a"] * 25, "resolution": 64,
+            "mean": [0.5] * 3, "std": [0.5] * 3, "config": {"lr": 1e-3}, "metrics": {"val_dice": 0.5}}
+    return {"state_dict": {"w": torch.full((2, 2), value)}, "meta": meta}
+
+
+def test_round_trip_with_weights_only(tmp_path):
+    path = save_checkpoint(_payload(), tmp_path / "best.pt")
+    loaded = load_checkpoint(path)
+    assert torch.equal(loaded["state_dict"]["w"], torch.ones(2, 2))
+    assert loaded["meta"]["config"] == {"lr": 1e-3}
+    torch.load(path, weights_only=True)  # the contract: plain torch can read it safely too
+
+
+def test_failed_write_leaves_previous_checkpoint_and_no_temp(tmp_path, monkeypatch):
+    path = save_checkpoint(_payload(1.0), tmp_path / "last.pt")
+
+    def disk_full(obj, handle):
+        handle.write(b"partial")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        save_checkpoint(_payload(2.0), path)
+    monkeypatch.undo()
+    assert torch.equal(load_checkpoint(path)["state_dict"]["w"], torch.ones(2, 2))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt"]
+
+
+def test_stale_temps_are_cleaned(tmp_path):
+    (tmp_path / "last.pt.123.partial").write_bytes(b"half")
+    save_checkpoint(_payload(), tmp_path / "last.pt")
+    assert [p.name for p in clean_stale_temps(tmp_path)] == ["last.pt.123.partial"]
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
+
+
+class Exploit:
+    def __reduce__(self):
+        return (os.system, ("touch PWNED",))
+
+
+def test_malicious_pickle_is_refused_and_never_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "evil.pt"
+    torch.save({"state_dict": {}, "meta": Exploit()}, path, pickle_module=pickle)
+    with pytest.raises(CheckpointError, match="evil.pt: refused"):
+        load_checkpoint(path)
+    assert not (tmp_path / "PWNED").exists()
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "empty"), (os.urandom(2048), "damaged or not a PyTorch file"),
+])
+def test_empty_and_random_files_are_refused(tmp_path, content, message):
+    path = tmp_path / "x.pt"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError, match=message):
+        load_checkpoint(path)
+
+
+def test_truncated_and_foreign_files_are_refused(tmp_path):
+    good = save_checkpoint(_payload(), tmp_path / "good.pt")
+    cut = tmp_path / "cut.pt"
+    cut.write_bytes(good.read_bytes()[:-200])
+    with pytest.raises(CheckpointError, match="cut.pt"):
+        load_checkpoint(cut)
+    torch.save({"weights": torch.ones(1)}, tmp_path / "foreign.pt")
+    with pytest.raises(CheckpointError, match="not a StormSeg checkpoint"):
+        load_checkpoint(tmp_path / "foreign.pt")
+    with pytest.raises(CheckpointError, match="not found"):
+        load_checkpoint(tmp_path / "missing.pt")

@@ -1,0 +1,199 @@
+"""The training loop: resume equivalence, stop/kill faults, NaN, OOM fallback, DDP on gloo."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from seg_core import paths
+from seg_core.checkpoint import load_checkpoint
+from seg_core.config import TrainConfig
+from seg_core.runs import RunRegistry
+from seg_core.train import StopRequested, fit
+
+
+def tiny_config(data, **changes) -> TrainConfig:
+    values = dict(data=str(data), arch="unet", unet_base_width=4, epochs=2, batch_size=2, crop=32, resolution=48,
+                  augment="seed", val_ratio=0.34, warmup_epochs=0, early_stop_patience=0, lr=1e-2, loss="ce")
+    values.update(changes)
+    return TrainConfig(**values)
+
+
+def start_run(cfg: TrainConfig, **kwargs):
+    registry = RunRegistry()
+    run = registry.create_run(cfg.to_dict(), name="t")
+    status = fit(cfg, run.id, registry, run.checkpoint_dir, **kwargs)
+    return registry, run, status
+
+
+class StopAfterChecks(StopRequested):
+    """Reports a stop request from the n-th check on (the loop checks after every step)."""
+
+    def __init__(self, n: int):
+        super().__init__()
+        self.n, self.checks = n, 0
+
+    @property
+    def requested(self) -> bool:
+        self.checks += 1
+        return self.checks > self.n
+
+    @requested.setter
+    def requested(self, value: bool) -> None:
+        pass
+
+
+def test_run_records_metrics_checkpoints_and_preview(tiny_dataset):
+    registry, run, status = start_run(tiny_config(tiny_dataset))
+    assert status == "completed"
+    record = registry.get(run.id)
+    assert record.status == "completed" and record.epochs_done == 2 and record.best_metric is not None
+    names = {(m.split, m.name) for m in registry.metrics(run.id)}
+    for expected in [("train", "loss_step"), ("train", "loss"), ("val", "loss"), ("val", "dice"), ("val", "miou"),
+                     ("val", "pixel_acc"), ("train", "eta_s"), ("train_full", "loss"), ("train", "images_per_s")]:
+        assert expected in names, expected
+    best = load_checkpoint(run.checkpoint_dir / "best.pt")
+    assert best["meta"]["arch"] == "unet" and best["meta"]["resolution"] == 48
+    assert "train_state" not in best and "train_state" in load_checkpoint(run.checkpoint_dir / "last.pt")
+    assert (run.checkpoint_dir / "preview.png").is_file()
+    table = registry.summary_table([run.id])[0]
+    assert table["train_full_loss"] is not None and table["best_val_dice"] == pytest.approx(record.best_metric)
+
+
+def test_stop_mid_epoch_then_resume_equals_an_uninterrupted_run(tiny_dataset):
+    _, straight, _ = start_run(tiny_config(tiny_dataset))
+    registry, stopped, status = start_run(tiny_config(tiny_dataset), stop=StopAfterChecks(3))
+    assert status == "stopped" and registry.get(stopped.id).status == "stopped"
+    saved = load_checkpoint(stopped.checkpoint_dir / "last.pt")["train_state"]["loop"]
+    assert (saved["epoch"], saved["step_in_epoch"]) == (1, 1)  # stopped inside epoch 2
+    cfg = tiny_config(tiny_dataset)
+    assert fit(cfg, stopped.id, registry, stopped.checkpoint_dir, resume=True) == "completed"
+    a = load_checkpoint(straight.checkpoint_dir / "last.pt")["state_dict"]
+    b = load_checkpoint(stopped.checkpoint_dir / "last.pt")["state_dict"]
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_nan_loss_fails_the_run_with_the_reason(tiny_dataset, monkeypatch):
+    import seg_core.train as train_module
+
+    class NanLoss(torch.nn.Module):
+        def forward(self, logits, target):
+            return logits.sum() * float("nan")
+
+    monkeypatch.setattr(train_module, "create_loss", lambda *a, **k: NanLoss())
+    registry, run, status = start_run(tiny_config(tiny_dataset))
+    record = registry.get(run.id)
+    assert status == "failed" and record.status == "failed"
+    assert "loss became nan" in record.error and "--lr" in record.error
+
+
+def test_out_of_memory_halves_the_micro_batch_and_carries_on(tiny_dataset, monkeypatch):
+    import seg_core.train as train_module
+
+    real_create = train_module.create_model
+
+    def create_model_that_ooms(spec, load_weights=True):
+        model = real_create(spec, load_weights)
+        forward = model.forward
+
+        def guarded(x):
+            if model.training and x.shape[0] > 1:
+                raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+            return forward(x)
+
+        model.forward = guarded
+        return model
+
+    monkeypatch.setattr(train_module, "create_model", create_model_that_ooms)
+    registry, run, status = start_run(tiny_config(tiny_dataset))
+    assert status == "completed"
+    messages = [line.message for line in registry.logs(run.id)]
+    assert any("out of GPU memory with micro-batch 2: continuing with micro-batch 1" in m for m in messages)
+
+
+def test_bad_dataset_fails_cleanly(tmp_path):
+    (tmp_path / "images").mkdir()
+    (tmp_path / "masks").mkdir()
+    registry, run, status = start_run(tiny_config(tmp_path))
+    assert status == "failed"
+    assert "no usable image/mask pairs" in registry.get(run.id).error
+
+
+def _spawn_training(data, home, *extra):
+    env = {**os.environ, "STORMSEG_HOME": str(home), "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    args = [sys.executable, "-m", "seg_core", "train", "--data", str(data), "--arch", "unet", "--unet-base-width", "4",
+            "--crop", "32", "--resolution", "48", "--batch-size", "2", "--val-ratio", "0.34", "--warmup-epochs", "0",
+            "--early-stop-patience", "0", *extra]
+    proc = subprocess.Popen(args, cwd=paths.REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    run_id = proc.stdout.readline().split()[-1]
+    return proc, run_id
+
+
+def _wait_for(condition, timeout=90.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.mark.slow
+def test_sigterm_finishes_the_step_saves_and_marks_stopped(tiny_dataset, stormseg_home):
+    proc, run_id = _spawn_training(tiny_dataset, stormseg_home, "--epochs", "1000")
+    registry = RunRegistry()
+    try:
+        _wait_for(lambda: registry.get(run_id).epochs_done, what="a finished epoch")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        proc.kill()
+    record = registry.get(run_id)
+    assert record.status == "stopped", proc.stdout.read()
+    assert any("SIGTERM received" in line.message for line in registry.logs(run_id))
+    assert "train_state" in load_checkpoint(record.checkpoint_dir / "last.pt")
+
+
+@pytest.mark.slow
+def test_sigkill_leaves_last_checkpoint_and_interrupted_run_that_resumes(tiny_dataset, stormseg_home):
+    proc, run_id = _spawn_training(tiny_dataset, stormseg_home, "--epochs", "1000")
+    registry = RunRegistry()
+    try:
+        _wait_for(lambda: (registry.get(run_id).epochs_done or 0) >= 2, what="two finished epochs")
+        proc.kill()
+        proc.wait(timeout=30)
+    finally:
+        proc.kill()
+    assert registry.get(run_id).status in ("running", "interrupted")
+    assert run_id in registry.reconcile() or registry.get(run_id).status == "interrupted"
+    record = registry.get(run_id)
+    assert record.status == "interrupted"
+    saved = load_checkpoint(record.checkpoint_dir / "last.pt")
+    done = saved["train_state"]["loop"]["epoch"]
+    assert done >= 2
+    cfg = TrainConfig.from_dict(record.config).with_updates(epochs=done + 1)
+    assert fit(cfg, run_id, registry, record.checkpoint_dir, resume=True) == "completed"
+    assert load_checkpoint(record.checkpoint_dir / "last.pt")["train_state"]["loop"]["epoch"] == done + 1
+
+
+@pytest.mark.slow
+def test_ddp_two_processes_on_gloo(tiny_dataset, stormseg_home):
+    env = {**os.environ, "STORMSEG_HOME": str(stormseg_home), "OMP_NUM_THREADS": "1"}
+    args = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "seg_core",
+            "train", "--data", str(tiny_dataset), "--arch", "unet", "--unet-base-width", "4", "--epochs", "2",
+            "--crop", "32", "--resolution", "48", "--batch-size", "2", "--val-ratio", "0.34", "--device", "cpu"]
+    result = subprocess.run(args, cwd=paths.REPO_ROOT, env=env, capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    runs = RunRegistry().list()
+    assert len(runs) == 1 and runs[0].status == "completed"  # rank 0 alone writes the registry
+    assert "x2 processes" in " ".join(line.message for line in RunRegistry().logs(runs[0].id))
+    assert load_checkpoint(runs[0].checkpoint_dir / "best.pt")["meta"]["epoch"] >= 1
