@@ -80,5 +80,7 @@ def reseed(transform: A.BaseCompose | A.BasicTransform, seed: int) -> None:
     """
     transform.set_random_seed(seed)
     children = list(getattr(transform, "transforms", ()))
-    for child, child_seed in zip(children, np.random.SeedSequence(seed).generate_state(len(children)), strict=True):
+    for child, child_seed in zip(
+        children, np.random.SeedSequence(seed).generate_state(len(children)), strict=True
+    ):
         reseed(child, int(child_seed))

@@ -35,8 +35,12 @@ def versions() -> dict[str, str]:
     from . import __version__
 
     # str(): torch.__version__ is a TorchVersion object, which weights_only loading refuses.
-    return {"stormseg": str(__version__), "torch": str(torch.__version__), "smp": str(smp.__version__),
-            "python": platform.python_version()}
+    return {
+        "stormseg": str(__version__),
+        "torch": str(torch.__version__),
+        "smp": str(smp.__version__),
+        "python": platform.python_version(),
+    }
 
 
 def _fsync_dir(folder: Path) -> None:

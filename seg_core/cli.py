@@ -25,7 +25,9 @@ def _demo_data(args: argparse.Namespace) -> int:
     summary = write_demo_dataset(
         args.out, n=args.n, size=parse_size(args.size), seed=args.seed, progress=ConsoleProgress("demo-data")
     )
-    print(f"wrote {summary.n_train} labelled and {summary.n_test} test images ({args.size}) to {summary.root}")
+    print(
+        f"wrote {summary.n_train} labelled and {summary.n_test} test images ({args.size}) to {summary.root}"
+    )
     return 0
 
 
@@ -39,8 +41,10 @@ def _validate(args: argparse.Namespace) -> int:
         print(json.dumps(report.to_dict()))
     else:
         print(f"{report.root} ({report.layout} layout), checked in {report.seconds:.1f} s")
-        print(f"  images {report.n_images}, masks {report.n_masks}, usable pairs {len(report.pairs)}, "
-              f"test images {len(report.test_images)}")
+        print(
+            f"  images {report.n_images}, masks {report.n_masks}, usable pairs {len(report.pairs)}, "
+            f"test images {len(report.test_images)}"
+        )
         print("  image sizes: " + ", ".join(f"{size} x{n}" for size, n in report.image_sizes.items()))
         print(f"  problems: {len(report.problems)}")
         for problem in report.problems:
@@ -55,7 +59,9 @@ def _validate(args: argparse.Namespace) -> int:
 def _train_config(args: argparse.Namespace, base=None):
     from .config import TrainConfig
 
-    overrides = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if getattr(args, f.name, None) is not None}
+    overrides = {
+        f.name: getattr(args, f.name) for f in fields(TrainConfig) if getattr(args, f.name, None) is not None
+    }
     if "data" in overrides:
         overrides["data"] = str(Path(overrides["data"]).resolve())
     if base is None:
@@ -89,9 +95,99 @@ def _train(args: argparse.Namespace) -> int:
         run = registry.get(dist_utils.broadcast_object(run.id if run else None, group))
     if group.is_main:
         print(f"run {run.id}\ncheckpoints {run.checkpoint_dir}", flush=True)
-    status = fit(cfg, run.id, registry if group.is_main else None, run.checkpoint_dir, resume=bool(args.resume),
-                 stop=stop)
+    status = fit(
+        cfg,
+        run.id,
+        registry if group.is_main else None,
+        run.checkpoint_dir,
+        resume=bool(args.resume),
+        stop=stop,
+    )
     return 0 if status in ("completed", "stopped") else 1
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from .classes import CLASS_NAMES
+    from .evaluation import evaluate_checkpoint
+    from .infer import Predictor
+
+    predictor = Predictor.from_checkpoint(args.checkpoint, device=args.device)
+    result = evaluate_checkpoint(
+        predictor,
+        args.data,
+        split=args.split,
+        tta=args.tta,
+        checkpoint=args.checkpoint,
+        progress=None if args.json else ConsoleProgress("evaluate"),
+    )
+    if args.json:
+        print(json.dumps(result.to_dict()))
+        return 0
+    print(
+        f"{args.checkpoint} on {args.data} ({result.split} split, {len(result.images)} images, "
+        f"{result.seconds:.1f} s)"
+    )
+    print(
+        f"  Kaggle Dice {result.kaggle_dice:.4f}   mIoU {result.scores.miou:.4f}   "
+        f"pixel accuracy {result.scores.pixel_accuracy:.4f}"
+    )
+    rows = [r for r in result.scores.per_class(CLASS_NAMES) if r["support"] or r["iou"] is not None]
+    print_table(rows, ("id", "name", "iou", "dice", "precision", "recall", "support"))
+    print("  worst images: " + ", ".join(f"{s.stem} ({s.kaggle_dice:.3f})" for s in result.images[:5]))
+    return 0
+
+
+def _expand_inputs(inputs: Sequence[str]) -> list[Path]:
+    from .imageio import IMAGE_SUFFIXES
+
+    files: list[Path] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            files += sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        else:
+            files.append(path)  # a missing or bad file is reported when it is read
+    if not files:
+        raise ValueError(f"no images found in {', '.join(inputs)}")
+    return files
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from .imageio import ImageReadError, load_rgb
+    from .infer import Predictor
+    from .report import batch_summary, image_stats, stats_csv, stats_json, write_outputs
+
+    if args.gsd is not None and not args.gsd > 0:
+        raise ValueError(f"--gsd {args.gsd} must be a positive ground sampling distance in cm per pixel")
+    predictor = Predictor.from_checkpoint(args.checkpoint, device=args.device)
+    files = _expand_inputs(args.inputs)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    progress = ConsoleProgress("predict")
+    all_stats, failures = [], []
+    for done, path in enumerate(files, start=1):
+        try:
+            loaded = load_rgb(path)  # full size once: the overlay needs it, the predictor resizes it
+            result = predictor.predict_full(loaded.pixels, tta=args.tta, name=path.name)
+        except ImageReadError as exc:
+            failures.append(str(exc))
+            print(f"skipped: {exc}", file=sys.stderr)
+        else:
+            for notice in loaded.notices:
+                print(f"note: {notice}", file=sys.stderr)
+            stats = image_stats(result.mask, name=path.name, gsd_cm=args.gsd)
+            write_outputs(out, path.name, loaded.pixels, result.mask, stats, opacity=args.opacity)
+            all_stats.append(stats)
+        progress(done, len(files))
+    if all_stats:
+        (out / "stats.csv").write_text(stats_csv(all_stats))
+        (out / "stats.json").write_text(stats_json(all_stats))
+        summary = batch_summary(all_stats)
+        print(f"{len(all_stats)} image(s) segmented into {out}; {len(failures)} skipped")
+        print(json.dumps(summary, indent=1)[:2000])
+    if failures:
+        print(f"{len(failures)} file(s) could not be read: " + "; ".join(failures), file=sys.stderr)
+    return 0 if all_stats else 2
 
 
 def _format_value(value) -> str:
@@ -108,8 +204,19 @@ def print_table(rows: list[dict], columns: Sequence[str]) -> None:
         print("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)))
 
 
-COMPARE_COLUMNS = ("name", "arch", "optimizer", "augmentation", "final_train_loss", "val_loss",
-                   "train_full_loss", "best_val_dice", "val_miou_at_best", "wall_time_s", "status")
+COMPARE_COLUMNS = (
+    "name",
+    "arch",
+    "optimizer",
+    "augmentation",
+    "final_train_loss",
+    "val_loss",
+    "train_full_loss",
+    "best_val_dice",
+    "val_miou_at_best",
+    "wall_time_s",
+    "status",
+)
 
 
 def _runs(args: argparse.Namespace) -> int:
@@ -117,9 +224,18 @@ def _runs(args: argparse.Namespace) -> int:
 
     registry = RunRegistry()
     if args.action == "list":
-        rows = [{"id": r.id, "name": r.name, "status": r.status, "arch": r.config.get("arch"),
-                 "epochs": f"{r.epochs_done or 0}/{r.config.get('epochs')}", "best_val_dice": r.best_metric,
-                 "duration_s": round(r.duration_s) if r.duration_s else None} for r in registry.list()]
+        rows = [
+            {
+                "id": r.id,
+                "name": r.name,
+                "status": r.status,
+                "arch": r.config.get("arch"),
+                "epochs": f"{r.epochs_done or 0}/{r.config.get('epochs')}",
+                "best_val_dice": r.best_metric,
+                "duration_s": round(r.duration_s) if r.duration_s else None,
+            }
+            for r in registry.list()
+        ]
         if args.json:
             print(json.dumps(rows))
         elif rows:
@@ -159,8 +275,9 @@ def _runs(args: argparse.Namespace) -> int:
 def _study(args: argparse.Namespace) -> int:
     from .study import run_study
 
-    rows = run_study(args.data, epochs=args.epochs, resolution=args.resolution, crop=args.crop,
-                     batch_size=args.batch_size)
+    rows = run_study(
+        args.data, epochs=args.epochs, resolution=args.resolution, crop=args.crop, batch_size=args.batch_size
+    )
     print_table(rows, COMPARE_COLUMNS)
     return 0 if all(r["status"] == "completed" for r in rows) else 1
 
@@ -169,11 +286,18 @@ def _add_train_options(parser: argparse.ArgumentParser) -> None:
     from .config import TrainConfig
 
     for f in fields(TrainConfig):
-        parser.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=type(f.default), default=None,
-                            help=f"default: {f.default!r}" if f.default != "" else None)
+        parser.add_argument(
+            "--" + f.name.replace("_", "-"),
+            dest=f.name,
+            type=type(f.default),
+            default=None,
+            help=f"default: {f.default!r}" if f.default != "" else None,
+        )
     parser.add_argument("--config", help="JSON file of settings (flags given here override it)")
     parser.add_argument("--run-id", help="run an existing queued run (what the app's Start does)")
-    parser.add_argument("--resume", metavar="RUN_ID", help="continue a stopped/interrupted run from its last.pt")
+    parser.add_argument(
+        "--resume", metavar="RUN_ID", help="continue a stopped/interrupted run from its last.pt"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -195,6 +319,32 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a model (prints the run id and checkpoint folder)")
     _add_train_options(p)
     p.set_defaults(handler=_train)
+
+    p = sub.add_parser(
+        "evaluate", help="score a checkpoint on a labelled dataset (Kaggle Dice, mIoU, per class)"
+    )
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--data", required=True)
+    p.add_argument(
+        "--split",
+        default="auto",
+        choices=("auto", "val", "all"),
+        help="auto: the checkpoint's validation split on its own dataset, else all pairs",
+    )
+    p.add_argument("--tta", action="store_true", help="average the 8 flips/rotations")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=_evaluate)
+
+    p = sub.add_parser("predict", help="segment photos: masks, overlays, per-image and batch statistics")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--tta", action="store_true", help="average the 8 flips/rotations (8x slower)")
+    p.add_argument("--gsd", type=float, help="ground sampling distance in cm per pixel, for areas in m^2")
+    p.add_argument("--opacity", type=float, default=0.5, help="overlay opacity 0..1 (default 0.5)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
+    p.set_defaults(handler=_predict)
 
     p = sub.add_parser("runs", help="list, show, compare, stop, resume or delete runs")
     p.add_argument("action", choices=("list", "show", "compare", "stop", "resume", "delete"))

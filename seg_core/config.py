@@ -21,32 +21,32 @@ LOSSES = ("ce", "weighted_ce", "dice", "ce_dice", "focal", "lovasz")
 
 @dataclass(frozen=True)
 class TrainConfig:
-    data: str = ""                          # dataset folder (Harvey or images/+masks/ layout)
-    arch: str = "deeplabv3plus"             # best Dice per CPU-second measured (docs/BENCHMARKS.md)
+    data: str = ""  # dataset folder (Harvey or images/+masks/ layout)
+    arch: str = "deeplabv3plus"  # best Dice per CPU-second measured (docs/BENCHMARKS.md)
     encoder: str = "tu-efficientnet_lite0"  # 3.4 M params, real ImageNet weights available offline
-    weights: str = "auto"                   # auto: offline ImageNet for EfficientNet-Lite0, else random init
-    unet_base_width: int = 64               # classic U-Net only: 64 = the paper, 32 is 4x cheaper
-    loss: str = "ce_dice"                   # CE for calibration + Dice for the score of record
-    class_weight_cap: float = 10.0          # upper bound on weighted-CE weights (rare classes)
+    weights: str = "auto"  # auto: offline ImageNet for EfficientNet-Lite0, else random init
+    unet_base_width: int = 64  # classic U-Net only: 64 = the paper, 32 is 4x cheaper
+    loss: str = "ce_dice"  # CE for calibration + Dice for the score of record
+    class_weight_cap: float = 10.0  # upper bound on weighted-CE weights (rare classes)
     optimizer: str = "adamw"
-    lr: float = 1e-3                        # the study's DeepLabV3+ rate; good for AdamW too
+    lr: float = 1e-3  # the study's DeepLabV3+ rate; good for AdamW too
     weight_decay: float = 1e-4
-    momentum: float = 0.9                   # SGD only
+    momentum: float = 0.9  # SGD only
     schedule: str = "cosine"
-    warmup_epochs: int = 1                  # linear warm-up protects pretrained weights early on
+    warmup_epochs: int = 1  # linear warm-up protects pretrained weights early on
     epochs: int = 30
-    batch_size: int = 4                     # fits CPU RAM at 512 px crops; OOM halves it on GPU
-    accumulation: int = 1                   # optimiser step every N batches
-    clip_grad_norm: float = 1.0             # 0 disables; guards against rare exploding steps
-    crop: int = 512                         # random square training crops (px); 0 = whole image
-    resolution: int = 1024                  # working resolution: long side in px (Harvey teams: 256..1024)
-    augment: str = "seed"                   # the study's rot90 + flips
-    val_ratio: float = 0.15                 # the study's split
+    batch_size: int = 4  # fits CPU RAM at 512 px crops; OOM halves it on GPU
+    accumulation: int = 1  # optimiser step every N batches
+    clip_grad_norm: float = 1.0  # 0 disables; guards against rare exploding steps
+    crop: int = 512  # random square training crops (px); 0 = whole image
+    resolution: int = 1024  # working resolution: long side in px (Harvey teams: 256..1024)
+    augment: str = "seed"  # the study's rot90 + flips
+    val_ratio: float = 0.15  # the study's split
     seed: int = 0
-    early_stop_patience: int = 10           # epochs without val-Dice gain before stopping; 0 = never
-    device: str = "auto"                    # cuda > mps > cpu
-    amp: str = "auto"                       # bf16 (or fp16) autocast on CUDA only
-    num_workers: int = -1                   # -1: auto (0 on CPU, where workers steal compute)
+    early_stop_patience: int = 10  # epochs without val-Dice gain before stopping; 0 = never
+    device: str = "auto"  # cuda > mps > cpu
+    amp: str = "auto"  # bf16 (or fp16) autocast on CUDA only
+    num_workers: int = -1  # -1: auto (0 on CPU, where workers steal compute)
     name: str = ""
 
     def __post_init__(self) -> None:
@@ -80,7 +80,9 @@ class TrainConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ValueError(f"unknown training setting(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}")
+            raise ValueError(
+                f"unknown training setting(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}"
+            )
         return cls(**values)
 
     @classmethod
@@ -109,14 +111,48 @@ def _at_least(name: str, value: int, minimum: int) -> None:
 
 # The student study's four runs (Table 1), as presets for the app and `seg_core study`.
 STUDY_PRESETS: dict[str, dict[str, Any]] = {
-    "U-Net + SGD": {"arch": "unet", "encoder": "none", "weights": "none", "optimizer": "sgd",
-                    "lr": 5e-4, "loss": "ce", "augment": "none", "epochs": 20, "schedule": "none"},
-    "U-Net + Adam": {"arch": "unet", "encoder": "none", "weights": "none", "optimizer": "adam",
-                     "lr": 5e-4, "loss": "ce", "augment": "none", "epochs": 20, "schedule": "none"},
-    "DeepLabV3+ (no augmentation)": {"arch": "deeplabv3plus", "encoder": "resnet50", "weights": "imagenet",
-                                     "optimizer": "adam", "lr": 1e-3, "loss": "ce", "augment": "none",
-                                     "epochs": 30, "schedule": "none"},
-    "DeepLabV3+ (augmentation)": {"arch": "deeplabv3plus", "encoder": "resnet50", "weights": "imagenet",
-                                  "optimizer": "adam", "lr": 1e-3, "loss": "ce", "augment": "seed",
-                                  "epochs": 60, "schedule": "none"},
+    "U-Net + SGD": {
+        "arch": "unet",
+        "encoder": "none",
+        "weights": "none",
+        "optimizer": "sgd",
+        "lr": 5e-4,
+        "loss": "ce",
+        "augment": "none",
+        "epochs": 20,
+        "schedule": "none",
+    },
+    "U-Net + Adam": {
+        "arch": "unet",
+        "encoder": "none",
+        "weights": "none",
+        "optimizer": "adam",
+        "lr": 5e-4,
+        "loss": "ce",
+        "augment": "none",
+        "epochs": 20,
+        "schedule": "none",
+    },
+    "DeepLabV3+ (no augmentation)": {
+        "arch": "deeplabv3plus",
+        "encoder": "resnet50",
+        "weights": "imagenet",
+        "optimizer": "adam",
+        "lr": 1e-3,
+        "loss": "ce",
+        "augment": "none",
+        "epochs": 30,
+        "schedule": "none",
+    },
+    "DeepLabV3+ (augmentation)": {
+        "arch": "deeplabv3plus",
+        "encoder": "resnet50",
+        "weights": "imagenet",
+        "optimizer": "adam",
+        "lr": 1e-3,
+        "loss": "ce",
+        "augment": "seed",
+        "epochs": 60,
+        "schedule": "none",
+    },
 }

@@ -104,7 +104,9 @@ def _list_files(folder: Path | None, root: Path, problems: list[Problem]) -> dic
         if path.name.startswith("."):
             continue
         if not path.resolve().is_relative_to(root):
-            problems.append(Problem(str(path), "outside_root", f"{path}: links outside the dataset folder; skipped"))
+            problems.append(
+                Problem(str(path), "outside_root", f"{path}: links outside the dataset folder; skipped")
+            )
             continue
         if path.is_dir():
             continue
@@ -113,7 +115,9 @@ def _list_files(folder: Path | None, root: Path, problems: list[Problem]) -> dic
             continue
         if path.stem in found:
             problems.append(
-                Problem(str(path), "duplicate_stem", f"{path}: same name as {found[path.stem].name}; both skipped")
+                Problem(
+                    str(path), "duplicate_stem", f"{path}: same name as {found[path.stem].name}; both skipped"
+                )
             )
             duplicates.add(path.stem)
             continue
@@ -145,13 +149,19 @@ def looks_truncated(path: Path, image_format: str | None, tags: dict) -> bool:
     return False
 
 
-def _check_pair(stem: str, image_path: Path, mask_path: Path) -> tuple[Pair | None, Problem | None, np.ndarray | None]:
+def _check_pair(
+    stem: str, image_path: Path, mask_path: Path
+) -> tuple[Pair | None, Problem | None, np.ndarray | None]:
     """Validate one pair; returns (pair, None, class counts) or (None, problem, None)."""
     try:
         with open_checked(image_path) as image:
             size = displayed_size(image)
             if looks_truncated(image_path, image.format, dict(getattr(image, "tag_v2", {}))):
-                return None, Problem(str(image_path), "damaged", f"{image_path}: the file is damaged (truncated)"), None
+                return (
+                    None,
+                    Problem(str(image_path), "damaged", f"{image_path}: the file is damaged (truncated)"),
+                    None,
+                )
     except ImageReadError as exc:
         return None, Problem(str(image_path), "unreadable", str(exc)), None
     try:
@@ -194,14 +204,22 @@ def validate_dataset(
     masks_by_file = _list_files(root / mask_dir, root, report.problems)
     masks = {_mask_key(stem): path for stem, path in masks_by_file.items()}
     test = _list_files(root / test_dir, root, report.problems) if test_dir else {}
-    report.n_images, report.n_masks, report.test_images = len(images), len(masks_by_file), sorted(test.values())
+    report.n_images, report.n_masks, report.test_images = (
+        len(images),
+        len(masks_by_file),
+        sorted(test.values()),
+    )
 
     for stem in sorted(set(masks) - set(images)):
         report.problems.append(Problem(str(masks[stem]), "orphan_mask", f"{masks[stem]}: mask has no image"))
     for stem in sorted(set(images) - set(masks)):
-        report.problems.append(Problem(str(images[stem]), "missing_mask", f"{images[stem]}: image has no mask"))
+        report.problems.append(
+            Problem(str(images[stem]), "missing_mask", f"{images[stem]}: image has no mask")
+        )
     if not images:
-        report.problems.append(Problem(str(root / image_dir), "empty", f"{root / image_dir}: no images found"))
+        report.problems.append(
+            Problem(str(root / image_dir), "empty", f"{root / image_dir}: no images found")
+        )
 
     stems = sorted(set(images) & set(masks))
     totals = np.zeros(NUM_CLASSES, dtype=np.int64)
@@ -223,7 +241,9 @@ def validate_dataset(
     return report
 
 
-def split_pairs(pairs: Sequence[Pair], val_ratio: float = 0.15, seed: int = 0) -> tuple[list[Pair], list[Pair]]:
+def split_pairs(
+    pairs: Sequence[Pair], val_ratio: float = 0.15, seed: int = 0
+) -> tuple[list[Pair], list[Pair]]:
     """Seeded train/val split by stem, reproducible from (stems, val_ratio, seed) alone.
 
     Keeps at least one pair on each side when there are two or more pairs.

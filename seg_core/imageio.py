@@ -204,7 +204,9 @@ def load_mask(path: str | Path, size: tuple[int, int] | None = None) -> np.ndarr
             raise ImageReadError(f"{path}: mask values reach {int(values.max())}; class ids must be 0..24")
         mask = values.astype(np.uint8)
     else:
-        raise ImageReadError(f"{path}: a mask must be a single-channel PNG of class ids, not mode {image.mode}")
+        raise ImageReadError(
+            f"{path}: a mask must be a single-channel PNG of class ids, not mode {image.mode}"
+        )
     if size is not None and (mask.shape[1], mask.shape[0]) != tuple(size):
         mask = np.asarray(Image.fromarray(mask).resize(tuple(size), Image.Resampling.NEAREST))
     return mask

@@ -25,16 +25,30 @@ def imagenet_weights_available(encoder: str) -> bool:
     return True
 
 
-def study_configs(data: str | Path, epochs: int | None = None, resolution: int = 512, crop: int = 256,
-                  batch_size: int = 4, imagenet: bool | None = None) -> list[TrainConfig]:
+def study_configs(
+    data: str | Path,
+    epochs: int | None = None,
+    resolution: int = 512,
+    crop: int = 256,
+    batch_size: int = 4,
+    imagenet: bool | None = None,
+) -> list[TrainConfig]:
     """The four study runs as configs; `imagenet=None` probes whether the weights can be had."""
     if imagenet is None:
         imagenet = imagenet_weights_available("resnet50")
     configs = []
     for label, preset in STUDY_PRESETS.items():
-        values = {**preset, "data": str(Path(data).resolve()), "resolution": resolution, "crop": crop,
-                  "batch_size": batch_size, "early_stop_patience": 0, "warmup_epochs": 0, "val_ratio": 0.15,
-                  "name": f"study: {label}"}
+        values = {
+            **preset,
+            "data": str(Path(data).resolve()),
+            "resolution": resolution,
+            "crop": crop,
+            "batch_size": batch_size,
+            "early_stop_patience": 0,
+            "warmup_epochs": 0,
+            "val_ratio": 0.15,
+            "name": f"study: {label}",
+        }
         if epochs:
             values["epochs"] = epochs
         if values["weights"] == "imagenet" and not imagenet:
@@ -44,14 +58,23 @@ def study_configs(data: str | Path, epochs: int | None = None, resolution: int =
     return configs
 
 
-def run_study(data: str | Path, epochs: int | None = None, resolution: int = 512, crop: int = 256,
-              batch_size: int = 4, registry: RunRegistry | None = None) -> list[dict]:
+def run_study(
+    data: str | Path,
+    epochs: int | None = None,
+    resolution: int = 512,
+    crop: int = 256,
+    batch_size: int = 4,
+    registry: RunRegistry | None = None,
+) -> list[dict]:
     """Queue the four runs, train them one after another, return the Table 1 rows."""
     registry = registry or RunRegistry()
     configs = study_configs(data, epochs, resolution, crop, batch_size)
     if any("no ImageNet" in c.name for c in configs):
-        print("ImageNet weights for ResNet50 cannot be downloaded here: DeepLabV3+ runs start from scratch, "
-              "unlike the study's.", flush=True)
+        print(
+            "ImageNet weights for ResNet50 cannot be downloaded here: DeepLabV3+ runs start from scratch, "
+            "unlike the study's.",
+            flush=True,
+        )
     runs = [registry.create_run(cfg.to_dict(), name=cfg.name) for cfg in configs]
     stop = StopRequested()
     stop.install()

@@ -66,7 +66,10 @@ class ScenePlan:
     """A scene in ground metres, independent of the pixel size it is drawn at."""
 
     world_size: tuple[float, float]  # (width, height) in metres; area is SCENE_AREA_M2
-    ground: tuple[_Op, ...]  # drawn before the flood (the flood may cover them)
+    ground: tuple[_Op, ...]  # yards, drawn first; the flood may cover them
+    waterside: tuple[_Op, ...]  # water bodies and woods, over the yards
+    roads: tuple[_Op, ...]  # over everything on the ground
+    bridged: tuple[_Op, ...]  # outline of the bayou/pond with banks: roads there are bridges
     objects: tuple[_Op, ...]  # drawn after the flood (roofs, vehicles, trees, boats, wires)
     elevation: np.ndarray  # (gh, gw) coarse terrain height over the world, arbitrary units
     flood_level: float  # floodable ground below this elevation is Flooded
@@ -139,6 +142,13 @@ def _rounded_rect(f: _Frame, half_x: float, half_y: float, r: float, n: int = 5)
     return f.pts(pts)
 
 
+def _ribbon(line: np.ndarray, width: float) -> np.ndarray:
+    """A wide polyline as one polygon (PIL's wide lines leave slivers between segments)."""
+    d = np.gradient(line, axis=0)
+    normal = np.stack([-d[:, 1], d[:, 0]], axis=1) / np.linalg.norm(d, axis=1, keepdims=True)
+    return np.vstack([line + normal * width / 2, (line - normal * width / 2)[::-1]])
+
+
 def _hull(points: np.ndarray) -> np.ndarray:
     """Convex hull (monotone chain): the shadow of a box is the hull of its base and its offset top."""
     pts = sorted({(round(x, 6), round(y, 6)) for x, y in points})
@@ -146,9 +156,12 @@ def _hull(points: np.ndarray) -> np.ndarray:
     def half(seq):
         out: list = []
         for p in seq:
-            while len(out) >= 2 and (out[-1][0] - out[-2][0]) * (p[1] - out[-2][1]) - (out[-1][1] - out[-2][1]) * (
-                p[0] - out[-2][0]
-            ) <= 0:
+            while (
+                len(out) >= 2
+                and (out[-1][0] - out[-2][0]) * (p[1] - out[-2][1])
+                - (out[-1][1] - out[-2][1]) * (p[0] - out[-2][0])
+                <= 0
+            ):
                 out.pop()
             out.append(p)
         return out
@@ -199,7 +212,10 @@ class _Planner:
         self.rng, self.w, self.h = rng, world_w, world_h
         self.centre = np.array([world_w / 2, world_h / 2])
         self.reach = 0.5 * math.hypot(world_w, world_h) + 10  # streets run past every corner
-        self.ground: list[_Op] = []
+        self.ground: list[_Op] = []  # yards: sidewalks, driveways, pools, fences
+        self.waterside: list[_Op] = []  # bayou, pond, woods: cover yards; roads over them are bridges
+        self.roads: list[_Op] = []
+        self.bridged: list[_Op] = []
         self.structures: list[_Op] = []
         self.boats: list[_Op] = []
         self.canopy: list[_Op] = []
@@ -211,6 +227,7 @@ class _Planner:
         self.water_line: np.ndarray | None = None
         self.water_half = 0.0
         self.ponds: list[tuple[np.ndarray, float]] = []
+        self.fences = False  # set per scene in streets()
         self.colors = {
             "grass_lush": _tone(rng, (88, 118, 56), 10), "grass_dry": _tone(rng, (132, 132, 82), 12),
             "flood_a": _tone(rng, _pick(rng, FLOOD_COLORS), 8), "flood_b": _tone(rng, _pick(rng, FLOOD_COLORS), 8),
@@ -226,9 +243,10 @@ class _Planner:
     def line(self, layer: list, pts, width: float, cls: int | None, color) -> None:
         layer.append(_Op("line", np.asarray(pts, float), cls, color, width))
 
-    def shadow(self, layer: list, pts: np.ndarray, height: float, hull: bool = True) -> None:
-        top = pts + self.shadow_vec * height
-        layer.append(_Op("shadow", _hull(np.vstack([pts, top])) if hull else top, None))
+    def shadow(self, layer: list, pts: np.ndarray, height: float, base: float = 0.0) -> None:
+        """Shadow of a shape spanning base..height metres above ground: the hull of both projections."""
+        low, high = pts + self.shadow_vec * base, pts + self.shadow_vec * height
+        layer.append(_Op("shadow", _hull(np.vstack([low, high])), None))
 
     def inside(self, p: np.ndarray, margin: float) -> bool:
         return -margin <= p[0] <= self.w + margin and -margin <= p[1] <= self.h + margin
@@ -244,6 +262,12 @@ class _Planner:
         return float(_bilinear(self.elevation, p[0] * gw / self.w, p[1] * gh / self.h))
 
     def submerged(self, p: np.ndarray, on_road: bool, depth: float) -> bool:
+        """Whether the flood at p is deeper than `depth` (bridges over the water stay dry)."""
+        over_water = any(np.linalg.norm(p - c) < r + 2 for c, r in self.ponds) or (
+            self.water_line is not None and _polyline_distance(p[None], self.water_line)[0] < self.water_half
+        )
+        if on_road and over_water:
+            return False
         return self.elevation_at(p) - (ROAD_DIP if on_road else 0.0) < self.flood_level - depth
 
     # scene parts
@@ -254,38 +278,44 @@ class _Planner:
             d = _unit(rng.uniform(0, np.pi))
             perp = np.array([-d[1], d[0]])
             t = np.arange(-self.reach, self.reach + 3, 3.0)
-            amp, lam, ph = rng.uniform(4, 12), rng.uniform(40, 90), rng.uniform(0, 6.3)
+            amp, lam, ph = (
+                rng.uniform(3, 7),
+                rng.uniform(80, 130),
+                rng.uniform(0, 6.3),
+            )  # bends wider than the banks
             p0 = self.centre + perp * rng.uniform(-0.3, 0.3) * min(self.w, self.h)
             pts = p0 + t[:, None] * d + (amp * np.sin(2 * np.pi * t / lam + ph))[:, None] * perp
             width = rng.uniform(8, 16)
             bank = width + 2 * (rng.uniform(6, 12) if rng.random() < 0.55 else rng.uniform(1.5, 3))
             bank_cls = FOREST if bank - width > 8 else BACKGROUND
             bank_color = _tone(rng, (40, 62, 34), 6) if bank_cls == FOREST else _tone(rng, (122, 108, 80), 8)
-            self.line(self.ground, pts, bank, bank_cls, bank_color)
+            self.poly(self.waterside, _ribbon(pts, bank), bank_cls, bank_color)
             if bank_cls == FOREST:  # crowns along the banks; the water drawn next covers the middle
                 step = int(max(1, len(pts) // 80))
                 for q in pts[::step]:
                     for _ in range(3):
                         off = perp * rng.uniform(-1, 1) * (bank / 2 - 2.2) + d * rng.uniform(-1.5, 1.5)
-                        self._clumps(self.ground, q + off, 1.8, _tone(rng, bank_color, 5), 2)
-            self.line(self.ground, pts, width, WATER_BODY, self.water)
+                        self._clumps(self.waterside, q + off, 1.8, _tone(rng, bank_color, 5), 2)
+            self.poly(self.waterside, _ribbon(pts, width), WATER_BODY, self.water)
             self.water_line, self.water_half = pts, bank / 2
+            self.bridged.append(self.waterside[0])
         elif kind < 0.55:  # a retention pond
             c, r = np.array([rng.uniform(0, self.w), rng.uniform(0, self.h)]), rng.uniform(8, 14)
             rim = _blob(rng, c, r + 2)
-            self.poly(self.ground, rim, BACKGROUND, _tone(rng, (122, 108, 80), 8))
-            self.poly(self.ground, c + (rim - c) * r / (r + 2), WATER_BODY, self.water)
+            self.poly(self.waterside, rim, BACKGROUND, _tone(rng, (122, 108, 80), 8))
+            self.poly(self.waterside, c + (rim - c) * r / (r + 2), WATER_BODY, self.water)
             self.keep_out.append((c, r + 4))
+            self.bridged.append(self.waterside[0])
             self.ponds.append((c, r))
         if rng.random() < 0.25:  # a patch of dense woods where no lots were built
             c0 = np.array([rng.uniform(0, self.w), rng.uniform(0, self.h)])
             color = _tone(rng, (40, 62, 34), 6)
             for _ in range(int(rng.integers(3, 7))):
                 c, r = c0 + rng.normal(0, 10, 2), rng.uniform(7, 13)
-                self.poly(self.ground, _blob(rng, c, r, 0.2), FOREST, color)
+                self.poly(self.waterside, _blob(rng, c, r, 0.2), FOREST, color)
                 for _ in range(int(r * r / 2)):  # crowns packed inside the patch
                     q = c + _unit(rng.uniform(0, 2 * np.pi)) * r * math.sqrt(rng.uniform(0, 0.5))
-                    self._clumps(self.ground, q, 1.8, _tone(rng, color, 5), 2)
+                    self._clumps(self.waterside, q, 1.8, _tone(rng, color, 5), 2)
                 self.keep_out.append((c, r))
 
     def terrain(self) -> None:
@@ -314,32 +344,29 @@ class _Planner:
         u, v = _unit(theta), _unit(theta + np.pi / 2)
         R, rw, depth = self.reach, rng.uniform(7, 10), rng.uniform(25, 33)
         spacing = rw + 2 * depth
-        ds = [d for d in np.arange(-R - spacing, R + spacing, spacing) + rng.uniform(0, spacing) if abs(d) < R + depth]
+        ds = [
+            d
+            for d in np.arange(-R - spacing, R + spacing, spacing) + rng.uniform(0, spacing)
+            if abs(d) < R + depth
+        ]
         cross = rng.uniform(-0.35, 0.35) * R if rng.random() < 0.5 else None
         base = _Frame(self.centre, u, v)
         style = _pick(rng, ("none", "yellow", "dashed"))
         sidewalks, lights, wires = rng.random() < 0.6, rng.random() < 0.35, rng.random() < 0.4
         street_trees, self.fences = rng.random() < 0.35, rng.random() < 0.5
-        commercial = (int(np.argmin(np.abs(ds))), _pick(rng, (-1, 1)), rng.uniform(-30, 30)) if rng.random() < 0.3 else None
-        self.depth = depth
+        # a commercial/industrial/sports strip replaces ~56 m of lots on one side of the middle street
+        commercial = (int(np.argmin(np.abs(ds))), _pick(rng, (-1, 1))) if rng.random() < 0.3 else None
+        commercial_at = rng.uniform(-30, 30)
         if sidewalks:
-            for d in ds:
-                for s in (-1, 1):
-                    edge = d + s * rw / 2
-                    self.poly(self.ground, base.rect(-R, R, *sorted((edge + s * 1.2, edge + s * 2.4))), BACKGROUND, self.concrete)
-                if cross is not None:
-                    for s in (-1, 1):
-                        e = cross + s * rw / 2
-                        self.poly(self.ground, base.rect(*sorted((e + s * 1.2, e + s * 2.4)), -R, R), BACKGROUND, self.concrete)
-        cross_gap = [] if cross is None else [(cross - rw / 2, cross + rw / 2)]
+            self._sidewalks(base, ds, cross, rw)
         for d in ds:
-            self.poly(self.ground, base.rect(-R, R, d - rw / 2, d + rw / 2), ROAD, self.road)
+            self.poly(self.roads, base.rect(-R, R, d - rw / 2, d + rw / 2), ROAD, self.road)
         if cross is not None:
-            self.poly(self.ground, base.rect(cross - rw / 2, cross + rw / 2, -R, R), ROAD, self.road)
+            self.poly(self.roads, base.rect(cross - rw / 2, cross + rw / 2, -R, R), ROAD, self.road)
             self._markings(base.child(cross, 0, np.pi / 2), rw, style, [(d - rw / 2, d + rw / 2) for d in ds])
         for k, d in enumerate(ds):
             street = base.child(0, d)
-            self._markings(street, rw, style, cross_gap)
+            self._markings(street, rw, style, [] if cross is None else [(cross - rw / 2, cross + rw / 2)])
             self._traffic(street, rw)
             if wires:  # rear-easement power lines, three wires
                 for off in (0.0, 0.5, 1.0):
@@ -347,23 +374,52 @@ class _Planner:
                     self.line(self.overhead, street.pts([(-R, y), (R, y)]), 0.1, POWER_LINE, (38, 38, 40))
             for s in (-1, 1):
                 side = _Frame(street.pts([(0, s * rw / 2)])[0], u, v * s)  # y points away from the road
-                if lights:
-                    for a in np.arange(-R + rng.uniform(0, 40), R, rng.uniform(30, 45)):
-                        self._street_light(side.pts([(a, 0.6)])[0], -side.ey)
-                if street_trees:
-                    for a in np.arange(-R + rng.uniform(0, 15), R, rng.uniform(12, 20)):
-                        p = side.pts([(a, 0.6)])[0]
-                        if self.inside(p, 4) and not self.blocked(p, 2):
-                            self._tree(p, rng.uniform(2, 4), rng.uniform(5, 9))
-                if commercial is not None and (k, s) == commercial[:2]:
-                    self._commercial(side.child(commercial[2], 0), 56.0, depth)
-                for a0, a1 in self._lot_spans(cross, rw):
-                    if commercial is not None and (k, s) == commercial[:2] and abs((a0 + a1) / 2 - commercial[2]) < 38:
-                        continue  # the commercial segment replaces these lots
-                    f = side.child((a0 + a1) / 2, 0)
-                    centre = f.pts([(0, depth / 2)])[0]
-                    if self.inside(centre, 20) and not self.blocked(centre, 0.35 * (a1 - a0 + depth)):
-                        self._lot(f, a1 - a0, depth)
+                strip = commercial_at if commercial == (k, s) else None
+                self._street_side(side, self._lot_spans(cross, rw), depth, lights, street_trees, strip)
+
+    def _sidewalks(self, base: _Frame, ds: list[float], cross: float | None, rw: float) -> None:
+        R = self.reach
+        for d in ds:
+            for s in (-1, 1):
+                edge = d + s * rw / 2
+                self.poly(
+                    self.ground,
+                    base.rect(-R, R, *sorted((edge + s * 1.2, edge + s * 2.4))),
+                    BACKGROUND,
+                    self.concrete,
+                )
+        if cross is not None:
+            for s in (-1, 1):
+                e = cross + s * rw / 2
+                self.poly(
+                    self.ground,
+                    base.rect(*sorted((e + s * 1.2, e + s * 2.4)), -R, R),
+                    BACKGROUND,
+                    self.concrete,
+                )
+
+    def _street_side(
+        self, side: _Frame, spans, depth: float, lights: bool, trees: bool, strip: float | None
+    ) -> None:
+        """Everything along one side of a street: street lights, verge trees, lots or a commercial strip."""
+        rng, R = self.rng, self.reach
+        if lights:
+            for a in np.arange(-R + rng.uniform(0, 40), R, rng.uniform(30, 45)):
+                self._street_light(side.pts([(a, 0.6)])[0], -side.ey)
+        if trees:
+            for a in np.arange(-R + rng.uniform(0, 15), R, rng.uniform(12, 20)):
+                p = side.pts([(a, 0.6)])[0]
+                if self.inside(p, 4) and not self.blocked(p, 2):
+                    self._tree(p, rng.uniform(2, 4), rng.uniform(5, 9))
+        if strip is not None:
+            self._commercial(side.child(strip, 0), 56.0, depth)
+        for a0, a1 in spans:
+            if strip is not None and abs((a0 + a1) / 2 - strip) < 38:
+                continue  # the strip replaces these lots
+            f = side.child((a0 + a1) / 2, 0)
+            centre = f.pts([(0, depth / 2)])[0]
+            if self.inside(centre, 20) and not self.blocked(centre, 0.45 * math.hypot(a1 - a0, depth)):
+                self._lot(f, a1 - a0, depth)
 
     def _lot_spans(self, cross: float | None, rw: float) -> list[tuple[float, float]]:
         """Lot boundaries along one street side, tiled outward from the cross street if any."""
@@ -390,22 +446,24 @@ class _Planner:
         spans.append((a, R))
         for a0, a1 in spans:
             for s in (-1, 1):
-                self.line(self.ground, street.pts([(a0, s * (rw / 2 - 0.2)), (a1, s * (rw / 2 - 0.2))]), 0.35, None,
+                self.line(self.roads, street.pts([(a0, s * (rw / 2 - 0.2)), (a1, s * (rw / 2 - 0.2))]), 0.35, None,
                           _scale(self.road, 1.25))  # fmt: skip
             if style == "yellow":
                 for y in (-0.15, 0.15):
-                    self.line(self.ground, street.pts([(a0, y), (a1, y)]), 0.12, None, (196, 170, 70))
+                    self.line(self.roads, street.pts([(a0, y), (a1, y)]), 0.12, None, (196, 170, 70))
             elif style == "dashed":
                 for x in np.arange(a0 + 1, a1 - 3, 9.0):
-                    self.line(self.ground, street.pts([(x, 0), (x + 3, 0)]), 0.14, None, (215, 215, 210))
+                    self.line(self.roads, street.pts([(x, 0), (x + 3, 0)]), 0.14, None, (215, 215, 210))
 
     def _traffic(self, street: _Frame, rw: float) -> None:
         """Cars parked at the kerb or in lanes (not where the water is deep), boats on flooded stretches."""
         rng = self.rng
-        for _ in range(int(rng.poisson(3))):
+        for _ in range(int(rng.poisson(4))):
             parked = rng.random() < 0.6
             s = _pick(rng, (-1, 1))
-            p = street.pts([(rng.uniform(-self.reach, self.reach), s * (rw / 2 - 1.2 if parked else rw / 4))])[0]
+            p = street.pts(
+                [(rng.uniform(-self.reach, self.reach), s * (rw / 2 - 1.2 if parked else rw / 4))]
+            )[0]
             if self.inside(p, 3) and not self.submerged(p, True, 0.2):
                 self._vehicle(p, street.ex * (s if not parked else _pick(rng, (-1, 1))))
         spots = [p for p in street.pts([(a, 0) for a in np.arange(-self.reach, self.reach, 4.0)])
@@ -421,7 +479,7 @@ class _Planner:
     def _lot(self, f: _Frame, lw: float, depth: float) -> None:
         """One house lot: f has x along the street, y from the kerb-side lot line into the lot."""
         rng = self.rng
-        fs = rng.uniform(4.5, 8.0)  # front setback
+        fs = rng.uniform(5.5, 9.0)  # front setback
         if rng.random() < 0.04:
             self._construction(f, lw, fs)
             return
@@ -443,18 +501,24 @@ class _Planner:
                 color = _tone(rng, _pick(rng, ((40, 78, 48), (70, 72, 76), (34, 60, 120), (28, 28, 30))), 5)
                 self.poly(self.ground, f.rect(bx - 0.3, bx + 0.3, 0.3, 1.0), BINS, color)
         for slot in range(2 if dw > 5 else 1):
-            if rng.random() < 0.45 and front > 6.5:
-                p = f.pts([(dx + (slot - 0.5) * 2.6 * (dw > 5), rng.uniform(3.2, front - 2.6))])[0]
+            if rng.random() < 0.45 and front > 5.6:
+                p = f.pts([(dx + (slot - 0.5) * 2.6 * (dw > 5), rng.uniform(2.8, max(2.9, front - 2.6)))])[0]
                 self._vehicle(p, f.ey * _pick(rng, (-1, 1)))
         self._roof(parts, _tone(rng, _pick(rng, ROOF_COLORS), 8), ROOF, rng.uniform(4, 7), rng.random() < 0.7)
         self._backyard(f, lw, depth, fs + hd)
-        yard_spots = [(rng.uniform(-lw / 2, lw / 2), rng.uniform(0.5, depth)) for _ in range(int(rng.integers(0, 4)))]
+        yard_spots = [
+            (rng.uniform(-lw / 2, lw / 2), rng.uniform(0.5, depth)) for _ in range(int(rng.integers(0, 4)))
+        ]
         for x, y in yard_spots:
             r = rng.uniform(2.0, 5.0)
-            if abs(x - hx) > hw / 2 + 0.4 * r or not fs - 0.4 * r < y < fs + hd + 0.4 * r:
+            if abs(x - hx) > hw / 2 + 0.4 * r or not front - 0.4 * r < y < fs + hd + 0.4 * r:
                 self._tree(f.pts([(x, y)])[0], r, rng.uniform(5, 12))
         for _ in range(int(rng.integers(0, 4))):  # shrubs along the front of the house
-            self._tree(f.pts([(hx + rng.uniform(-hw / 2, hw / 2), fs - rng.uniform(0.3, 1.0))])[0], rng.uniform(0.6, 1.3), 1.5)
+            self._tree(
+                f.pts([(hx + rng.uniform(-hw / 2, hw / 2), front - rng.uniform(0.5, 1.0))])[0],
+                rng.uniform(0.6, 1.3),
+                1.5,
+            )
 
     def _backyard(self, f: _Frame, lw: float, depth: float, back: float) -> None:
         rng, pool = self.rng, None
@@ -463,11 +527,15 @@ class _Planner:
             px = rng.uniform(-1, 1) * (lw / 2 - pl / 2 - 2)
             py = rng.uniform(back + 1.5 + pw / 2, depth - 1.5 - pw / 2)
             pf = f.child(px, py)
-            self.poly(self.ground, _rounded_rect(pf, pl / 2 + 1.2, pw / 2 + 1.2, 0.6), BACKGROUND, self.concrete)
+            self.poly(
+                self.ground, _rounded_rect(pf, pl / 2 + 1.2, pw / 2 + 1.2, 0.6), BACKGROUND, self.concrete
+            )
             murky = rng.random() < 0.3  # storm-fouled pools look like flood water
             color = _tone(rng, (84, 112, 84) if murky else (80, 178, 200), 10)
             self.poly(self.ground, _rounded_rect(pf, pl / 2, pw / 2, 0.8), POOL, color)
-            self.poly(self.ground, _rounded_rect(pf, pl / 2 - 0.7, pw / 2 - 0.7, 0.5), None, _scale(color, 0.9))
+            self.poly(
+                self.ground, _rounded_rect(pf, pl / 2 - 0.7, pw / 2 - 0.7, 0.5), None, _scale(color, 0.9)
+            )
             pool = (px, py, pl, pw)
         elif depth - back >= 7 and rng.random() < 0.08:
             tf = f.child(rng.uniform(-1, 1) * (lw / 2 - 3), rng.uniform(back + 2.5, depth - 2.5))
@@ -477,14 +545,22 @@ class _Planner:
         if rng.random() < 0.35:  # a shed in a back corner
             sw, sd = rng.uniform(2.5, 4.0), rng.uniform(3.0, 5.0)
             sx, sy = _pick(rng, (-1, 1)) * (lw / 2 - sw / 2 - 0.8), depth - sd / 2 - 0.8
-            if pool is None or abs(sx - pool[0]) > (sw + pool[2]) / 2 + 1.5 or abs(sy - pool[1]) > (sd + pool[3]) / 2 + 1.5:
-                color = _tone(rng, _pick(rng, ((160, 160, 158), (120, 100, 80), (110, 122, 104), (176, 170, 150))), 8)
+            if (
+                pool is None
+                or abs(sx - pool[0]) > (sw + pool[2]) / 2 + 1.5
+                or abs(sy - pool[1]) > (sd + pool[3]) / 2 + 1.5
+            ):
+                color = _tone(
+                    rng, _pick(rng, ((160, 160, 158), (120, 100, 80), (110, 122, 104), (176, 170, 150))), 8
+                )
                 self._roof([(f.child(sx, sy, rng.normal(0, 0.05)), sw / 2, sd / 2)], color, SHED, 2.5, False)
         if self.fences:
             wood = (118, 96, 70)
             for x in (-lw / 2, lw / 2):
                 self.line(self.ground, f.pts([(x, back), (x, depth)]), 0.15, BACKGROUND, wood)
-            self.line(self.ground, f.pts([(-lw / 2, depth - 0.1), (lw / 2, depth - 0.1)]), 0.15, BACKGROUND, wood)
+            self.line(
+                self.ground, f.pts([(-lw / 2, depth - 0.1), (lw / 2, depth - 0.1)]), 0.15, BACKGROUND, wood
+            )
 
     def _roof(self, parts: list, color, cls: int, height: float, hip: bool) -> None:
         """Hip or gable roof over rectangles (frame, half_x, half_y), lit from the sun's side."""
@@ -496,11 +572,16 @@ class _Planner:
         for fr, a, b in norm:
             self.poly(self.structures, fr.rect(-a, a, -b, b), cls, color)
             r = a - b if hip else a  # ridge half-length
-            facets = [([(-a, -b), (a, -b), (r, 0), (-r, 0)], -fr.ey), ([(a, b), (-a, b), (-r, 0), (r, 0)], fr.ey)]
+            facets = [
+                ([(-a, -b), (a, -b), (r, 0), (-r, 0)], -fr.ey),
+                ([(a, b), (-a, b), (-r, 0), (r, 0)], fr.ey),
+            ]
             if hip:
                 facets += [([(a, -b), (a, b), (r, 0)], fr.ex), ([(-a, b), (-a, -b), (-r, 0)], -fr.ex)]
             for pts, normal in facets:
-                self.poly(self.structures, fr.pts(pts), None, _scale(color, 1 + 0.3 * float(normal @ self.to_sun)))
+                self.poly(
+                    self.structures, fr.pts(pts), None, _scale(color, 1 + 0.3 * float(normal @ self.to_sun))
+                )
             ridge = _scale(color, 1.2)
             self.line(self.structures, fr.pts([(-r, 0), (r, 0)]), 0.18, None, ridge)
             if hip:
@@ -508,9 +589,9 @@ class _Planner:
                     for sy in (-1, 1):
                         self.line(self.structures, fr.pts([(sx * a, sy * b), (sx * r, 0)]), 0.12, None, ridge)
         if cls == ROOF:
-            self._roof_details(*norm[0], hip)
+            self._roof_details(*norm[0])
 
-    def _roof_details(self, fr: _Frame, a: float, b: float, hip: bool) -> None:
+    def _roof_details(self, fr: _Frame, a: float, b: float) -> None:
         rng = self.rng
         if rng.random() < 0.15 and a - 0.8 * b >= 2.2:  # solar array on the sunny slope
             sgn = 1 if fr.ey @ self.to_sun > 0 else -1
@@ -519,16 +600,28 @@ class _Planner:
             self.poly(self.structures, fr.rect(-x1, x1, y0, y1), SOLAR, panel)
             for x in np.arange(-x1 + 1.0, x1 - 0.5, 1.0):
                 self.line(self.structures, fr.pts([(x, y0), (x, y1)]), 0.05, None, _scale(panel, 1.8))
-            self.line(self.structures, fr.pts([(-x1, (y0 + y1) / 2), (x1, (y0 + y1) / 2)]), 0.05, None, _scale(panel, 1.8))
+            self.line(
+                self.structures,
+                fr.pts([(-x1, (y0 + y1) / 2), (x1, (y0 + y1) / 2)]),
+                0.05,
+                None,
+                _scale(panel, 1.8),
+            )
         if rng.random() < 0.3 and a > 1.6:  # chimney
             cx, cy, s = rng.uniform(-(a - 1.2), a - 1.2), rng.uniform(-0.6, 0.6) * b, rng.uniform(0.35, 0.65)
             sq = fr.rect(cx - s, cx + s, cy - s, cy + s)
             self.shadow(self.structures, sq, 1.3)
-            self.poly(self.structures, sq, CHIMNEY, _tone(rng, _pick(rng, ((140, 72, 58), (120, 116, 110))), 8))
-            self.poly(self.structures, fr.rect(cx - s / 2, cx + s / 2, cy - s / 2, cy + s / 2), None, (40, 36, 34))
+            self.poly(
+                self.structures, sq, CHIMNEY, _tone(rng, _pick(rng, ((140, 72, 58), (120, 116, 110))), 8)
+            )
+            self.poly(
+                self.structures, fr.rect(cx - s / 2, cx + s / 2, cy - s / 2, cy + s / 2), None, (40, 36, 34)
+            )
         if rng.random() < 0.08:  # skylight
             cx, cy = rng.uniform(-0.5, 0.5) * a, _pick(rng, (-1, 1)) * 0.5 * b
-            self.poly(self.structures, fr.rect(cx - 0.55, cx + 0.55, cy - 0.35, cy + 0.35), WINDOW, (52, 66, 84))
+            self.poly(
+                self.structures, fr.rect(cx - 0.55, cx + 0.55, cy - 0.35, cy + 0.35), WINDOW, (52, 66, 84)
+            )
         if rng.random() < 0.08:  # satellite dish near an eave
             c = fr.pts([(rng.uniform(-0.7, 0.7) * a, _pick(rng, (-1, 1)) * 0.8 * b)])[0]
             self.poly(self.structures, _blob(rng, c, 0.4, 0, 12), ANTENNA, (204, 204, 200))
@@ -536,7 +629,12 @@ class _Planner:
 
     def _construction(self, f: _Frame, lw: float, fs: float) -> None:
         rng = self.rng
-        self.poly(self.ground, f.rect(-lw / 2 + 1, lw / 2 - 1, 1.5, fs + 16), BACKGROUND, _tone(rng, (146, 118, 86), 8))
+        self.poly(
+            self.ground,
+            f.rect(-lw / 2 + 1, lw / 2 - 1, 1.5, fs + 16),
+            BACKGROUND,
+            _tone(rng, (146, 118, 86), 8),
+        )
         hw, hd = lw - 2 * rng.uniform(2, 3), rng.uniform(9, 13)
         slab = f.rect(-hw / 2, hw / 2, fs, fs + hd)
         self.shadow(self.structures, slab, 1.5)
@@ -594,7 +692,9 @@ class _Planner:
         outline = _blob(self.rng, c, r, 0, 24)
         self.shadow(self.structures, outline, 1.6 * r)
         self.poly(self.structures, outline, TANK, _tone(self.rng, (200, 200, 195), 8))
-        self.poly(self.structures, _blob(self.rng, c + self.to_sun * 0.2 * r, 0.6 * r, 0, 20), None, (222, 222, 218))
+        self.poly(
+            self.structures, _blob(self.rng, c + self.to_sun * 0.2 * r, 0.6 * r, 0, 20), None, (222, 222, 218)
+        )
 
     def _street_light(self, base: np.ndarray, to_road: np.ndarray) -> None:
         if not self.inside(base, 2):
@@ -603,7 +703,9 @@ class _Planner:
         arm = _Frame(base, to_road, side)
         shade_dir = self.shadow_vec / max(np.linalg.norm(self.shadow_vec), 1e-9)
         pole_shadow = _Frame(base, shade_dir, np.array([-shade_dir[1], shade_dir[0]]))
-        self.structures.append(_Op("shadow", pole_shadow.rect(0, 8 * np.linalg.norm(self.shadow_vec), -0.09, 0.09), None))
+        self.structures.append(
+            _Op("shadow", pole_shadow.rect(0, 8 * np.linalg.norm(self.shadow_vec), -0.09, 0.09), None)
+        )
         self.poly(self.overhead, _blob(self.rng, base, 0.18, 0, 10), STREET_LIGHT, (70, 70, 72))
         self.poly(self.overhead, arm.rect(0, 1.8, -0.08, 0.08), STREET_LIGHT, (84, 84, 86))
         self.poly(self.overhead, arm.rect(1.6, 2.2, -0.18, 0.18), STREET_LIGHT, (196, 196, 186))
@@ -617,7 +719,7 @@ class _Planner:
         radii = [0.7 * r] + list(r * rng.uniform(0.4, 0.65, n - 1))
         blobs = list(_blobs(rng, centres, radii))
         for b in blobs:
-            self.shadow(self.canopy, b, height, hull=False)
+            self.shadow(self.canopy, b, height, base=0.3 * height)  # crown, not trunk
         for b, c, rr in zip(blobs, centres, radii, strict=True):
             color = _tone(rng, base, 6)
             self.poly(self.canopy, b, TREE, _scale(color, 0.8))
@@ -627,7 +729,10 @@ class _Planner:
         """Photo-only leaf clumps inside a circle of `radius`: shaded away from the sun, lit toward it."""
         rng = self.rng
         cr = radius * rng.uniform(0.25, 0.45, n)
-        off = np.stack([np.cos(a := rng.uniform(0, 2 * np.pi, n)), np.sin(a)], 1) * (rng.uniform(0, 1, n) * (radius - 1.2 * cr))[:, None]
+        off = (
+            np.stack([np.cos(a := rng.uniform(0, 2 * np.pi, n)), np.sin(a)], 1)
+            * (rng.uniform(0, 1, n) * (radius - 1.2 * cr))[:, None]
+        )
         lit = 1 + 0.35 * (off @ self.to_sun) / max(radius, 1e-6) + rng.normal(0, 0.05, n)
         dark = _blobs(rng, c + off, cr, 0.15, 10)
         light = _blobs(rng, c + off + self.to_sun * 0.2 * cr[:, None], 0.55 * cr, 0.15, 8)
@@ -646,10 +751,20 @@ class _Planner:
         self.poly(self.structures, body, VEHICLE, color)
         self.poly(self.structures, f.rect(0.1 * L, 0.3 * L, -W / 2 + 0.15, W / 2 - 0.15), None, glass)
         if rng.random() < 0.2:  # pickup: open bed instead of a rear window
-            self.poly(self.structures, f.rect(-0.47 * L, -0.1 * L, -W / 2 + 0.15, W / 2 - 0.15), None, _scale(color, 0.7))
+            self.poly(
+                self.structures,
+                f.rect(-0.47 * L, -0.1 * L, -W / 2 + 0.15, W / 2 - 0.15),
+                None,
+                _scale(color, 0.7),
+            )
         else:
             self.poly(self.structures, f.rect(-0.38 * L, -0.26 * L, -W / 2 + 0.15, W / 2 - 0.15), None, glass)
-            self.poly(self.structures, f.rect(-0.26 * L, 0.1 * L, -W / 2 + 0.25, W / 2 - 0.25), None, _scale(color, 1.06))
+            self.poly(
+                self.structures,
+                f.rect(-0.26 * L, 0.1 * L, -W / 2 + 0.25, W / 2 - 0.25),
+                None,
+                _scale(color, 1.06),
+            )
 
     def _boat(self, c: np.ndarray, heading: np.ndarray) -> None:
         rng = self.rng
@@ -660,7 +775,9 @@ class _Planner:
         if rng.random() < 0.5:  # under way: a pale wake fanning out behind
             wake = _scale(self.colors["flood_a"], 1.3)
             for s in (-1, 1):
-                self.line(self.boats, f.pts([(-L / 2, s * W / 2), (-L / 2 - 4, s * (W / 2 + 1.6))]), 0.3, None, wake)
+                self.line(
+                    self.boats, f.pts([(-L / 2, s * W / 2), (-L / 2 - 4, s * (W / 2 + 1.6))]), 0.3, None, wake
+                )
         self.shadow(self.boats, hull, 0.6)
         self.poly(self.boats, hull, BOAT, color)
         self.poly(self.boats, c + (hull - c) * 0.72, None, _scale(color, 0.75))
@@ -694,6 +811,9 @@ def plan_scene(rng: np.random.Generator, width: int = 4, height: int = 3) -> Sce
     return ScenePlan(
         world_size=(p.w, p.h),
         ground=tuple(p.ground),
+        waterside=tuple(p.waterside),
+        roads=tuple(p.roads),
+        bridged=tuple(p.bridged),
         objects=tuple(p.structures + p.boats + p.canopy + p.overhead),
         elevation=p.elevation.astype(np.float32),
         flood_level=p.flood_level,
@@ -705,7 +825,7 @@ def plan_scene(rng: np.random.Generator, width: int = 4, height: int = 3) -> Sce
 # --- rendering: the plan in pixels ----------------------------------------------------------------
 
 
-def _draw(ops: tuple[_Op, ...], image: Image.Image, mask: Image.Image, shadow: Image.Image, gsd: float) -> None:
+def _draw(ops, image: Image.Image, mask: Image.Image, shadow: Image.Image, gsd: float) -> None:
     """Draw ops with identical geometry on the photo and the mask; labelled shapes are lit (unshadowed)."""
     photo, labels, shade = ImageDraw.Draw(image), ImageDraw.Draw(mask), ImageDraw.Draw(shadow)
     for op in ops:
@@ -730,7 +850,11 @@ def _noise(rng: np.random.Generator, width: int, height: int, gsd: float, scale_
     if step < 1.5:
         return rng.standard_normal((height, width), dtype=np.float32)
     grid = rng.standard_normal((int(height / step) + 4, int(width / step) + 4), dtype=np.float32)
-    out = np.asarray(Image.fromarray(grid).resize((width, height), Image.BICUBIC, box=(1, 1, 1 + width / step, 1 + height / step)))
+    out = np.asarray(
+        Image.fromarray(grid).resize(
+            (width, height), Image.BICUBIC, box=(1, 1, 1 + width / step, 1 + height / step)
+        )
+    )
     return out * np.float32(1 / max(float(out[::7, ::7].std()), 1e-6))
 
 
@@ -739,25 +863,47 @@ def _lerp_colors(a, b, t: np.ndarray) -> np.ndarray:
     return a32 + (np.asarray(b, np.float32) - a32) * t[..., None]
 
 
-def _flood(plan: ScenePlan, img: np.ndarray, mask: np.ndarray, n_mid: np.ndarray, n_low: np.ndarray) -> None:
-    """Cover low floodable ground with muddy water (in place); shallow edges let the ground show through."""
+def _flood(
+    plan: ScenePlan,
+    img: np.ndarray,
+    mask: np.ndarray,
+    n_mid: np.ndarray,
+    n_low: np.ndarray,
+    raised: np.ndarray,
+) -> None:
+    """Cover low floodable ground with muddy water (in place); shallow edges let the ground show through.
+
+    Roads on `raised` pixels (over the bayou or pond) are bridges and stay dry.
+    """
     h, w = mask.shape
     elev = np.asarray(Image.fromarray(plan.elevation).resize((w, h), Image.BILINEAR)) + 0.03 * n_mid
     elev[mask == ROAD] -= ROAD_DIP
     flooded = np.isin(mask, FLOODABLE) & (elev < plan.flood_level)
+    flooded &= ~(raised & (mask == ROAD))
     depth = plan.flood_level - elev[flooded]
     alpha = np.clip(0.6 + 6.0 * depth, 0, 1)[:, None]  # ~1 m of shallow edge
-    water = _lerp_colors(plan.colors["flood_a"], plan.colors["flood_b"], np.clip(0.5 + 0.4 * n_low[flooded], 0, 1))
+    water = _lerp_colors(
+        plan.colors["flood_a"], plan.colors["flood_b"], np.clip(0.5 + 0.4 * n_low[flooded], 0, 1)
+    )
     img[flooded] = (img[flooded] * (1 - alpha) + water * alpha).astype(np.uint8)
     mask[flooded] = FLOODED
 
 
-def _finish(plan: ScenePlan, img: np.ndarray, mask: np.ndarray, shadow: np.ndarray, noise: tuple, rng) -> np.ndarray:
-    """Texture, shadows, haze, uneven light, lens blur and sensor noise: flat drawing -> photo."""
-    h, w = mask.shape
-    lum = np.ones((h, w), np.float32)
+def _luminance(mask: np.ndarray, noise: tuple[np.ndarray, ...]) -> np.ndarray:
+    """Per-pixel brightness factor from the class texture table (HxW float32)."""
+    lum = np.ones(mask.shape, np.float32)
     for i, field in enumerate(noise):
-        lum += TEXTURE[mask, i] * field
+        amp = TEXTURE[mask, i]
+        amp *= field
+        lum += amp
+    return lum
+
+
+def _finish(
+    plan: ScenePlan, img: np.ndarray, lum: np.ndarray, shadow: np.ndarray, debris: np.ndarray, rng
+) -> np.ndarray:
+    """Shadows, haze, uneven light, lens blur and sensor noise: flat drawing -> photo (in place where possible)."""
+    h, w = lum.shape
     shade = shadow.astype(np.float32) * np.float32(plan.shadow_strength / 255)
     lum *= 1 - shade
     xs, ys = np.linspace(-1, 1, w, dtype=np.float32)[None], np.linspace(-1, 1, h, dtype=np.float32)[:, None]
@@ -765,39 +911,64 @@ def _finish(plan: ScenePlan, img: np.ndarray, mask: np.ndarray, shadow: np.ndarr
     lum *= (1 + gx * xs + gy * ys) * (1 - rng.uniform(0.03, 0.12) * (xs * xs + ys * ys) / 2)
     out = img.astype(np.float32)
     out *= lum[..., None]
-    del lum
     out[..., :2] *= (1 - 0.12 * shade)[..., None]  # skylight makes shadows slightly blue
+    del lum, shade
     out *= (rng.normal(1, 0.06) * rng.normal(1, 0.025, 3)).astype(np.float32)  # exposure, white balance
-    out[(mask == FLOODED) & (noise[0] > 2.8)] *= 1.35  # floating debris
+    out[debris] *= 1.35  # floating debris on the flood
     haze = rng.uniform(0, 0.12)
     out *= np.float32(1 - haze)
     out += np.float32(haze * 190)
-    photo = Image.fromarray(np.clip(out, 0, 255, out=out).astype(np.uint8)).filter(ImageFilter.GaussianBlur(0.6))
+    photo = Image.fromarray(np.clip(out, 0, 255, out=out).astype(np.uint8)).filter(
+        ImageFilter.GaussianBlur(0.6)
+    )
     out[:] = np.asarray(photo)
-    out += rng.standard_normal(out.shape, dtype=np.float32) * np.float32(rng.uniform(1.5, 4.0))
+    del photo
+    sensor = rng.standard_normal(out.shape, dtype=np.float32)
+    sensor *= np.float32(rng.uniform(1.5, 4.0))
+    out += sensor
     return np.clip(out, 0, 255, out=out).astype(np.uint8)
 
 
-def render_scene(plan: ScenePlan, width: int, height: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def render_scene(
+    plan: ScenePlan, width: int, height: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """Draw a plan at width x height pixels; rng supplies texture and sensor noise only.
+
+    Args:
+        plan: from `plan_scene`; drawing it at another size of the same aspect gives the same layout.
+        width, height: pixel size, 64..8000 per side.
+        rng: texture, illumination and sensor-noise randomness.
 
     Returns:
         (image, mask): HxWx3 uint8 RGB photo and HxW uint8 class-id mask (0..24).
     """
-    _check_size(width, height)
+    width, height = _check_size(width, height)
     gsd = plan.world_size[0] / width  # metres per pixel
     noise = tuple(_noise(rng, width, height, gsd, s) for s in (0.15, 0.8, 5.0))
     grass_t = np.clip(0.5 + 0.35 * noise[2] + 0.2 * noise[1], 0, 1)
-    image = Image.fromarray(_lerp_colors(plan.colors["grass_lush"], plan.colors["grass_dry"], grass_t).astype(np.uint8))
+    lush, dry = plan.colors["grass_lush"], plan.colors["grass_dry"]
+    grass = np.stack(
+        [(a + (b - a) * grass_t).astype(np.uint8) for a, b in zip(lush, dry, strict=True)], axis=-1
+    )
+    image = Image.fromarray(grass)
+    del grass, grass_t
     mask, shadow = Image.new("L", (width, height), GRASS), Image.new("L", (width, height), 0)
     _draw(plan.ground, image, mask, shadow, gsd)
+    _draw(plan.waterside, image, mask, shadow, gsd)
+    _draw(plan.roads, image, mask, shadow, gsd)
+    bridges = Image.new("L", (width, height), 0)  # roads over the bayou or pond are bridges: they stay dry
+    _draw(plan.bridged, Image.new("RGB", (1, 1)), bridges, Image.new("L", (1, 1)), gsd)  # mask only
+    raised = np.asarray(bridges) > 0
     img, labels = np.array(image), np.array(mask)
-    _flood(plan, img, labels, noise[1], noise[2])
+    _flood(plan, img, labels, noise[1], noise[2], raised)
     image, mask = Image.fromarray(img), Image.fromarray(labels)
     _draw(plan.objects, image, mask, shadow, gsd)
-    soft = shadow.filter(ImageFilter.GaussianBlur(max(0.5, 0.12 / gsd)))  # penumbra ~0.1 m
+    soft = np.asarray(shadow.filter(ImageFilter.GaussianBlur(max(0.5, 0.12 / gsd))))  # penumbra ~0.1 m
     labels = np.array(mask)
-    return _finish(plan, np.asarray(image), labels, np.asarray(soft), noise, rng), labels
+    lum = _luminance(labels, noise)
+    debris = (labels == FLOODED) & (noise[0] > 2.8)
+    del noise, img
+    return _finish(plan, np.asarray(image), lum, soft, debris, rng), labels
 
 
 def generate_scene(width: int, height: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -816,7 +987,7 @@ def generate_scene(width: int, height: int, rng: np.random.Generator) -> tuple[n
     Raises:
         ValueError: a side outside 64..8000 px.
     """
-    _check_size(width, height)
+    width, height = _check_size(width, height)
     return render_scene(plan_scene(rng, width, height), width, height, rng)
 
 
@@ -825,8 +996,14 @@ def generate_scene(width: int, height: int, rng: np.random.Generator) -> tuple[n
 
 def _check_size(width: int, height: int) -> tuple[int, int]:
     for side in (width, height):
-        if isinstance(side, bool) or not isinstance(side, (int, np.integer)) or not MIN_SIDE_PX <= side <= MAX_SIDE_PX:
-            raise ValueError(f"size {width}x{height} is not allowed; each side must be an integer in {MIN_SIDE_PX}..{MAX_SIDE_PX} px")
+        if (
+            isinstance(side, bool)
+            or not isinstance(side, (int, np.integer))
+            or not MIN_SIDE_PX <= side <= MAX_SIDE_PX
+        ):
+            raise ValueError(
+                f"size {width}x{height} is not allowed; each side must be an integer in {MIN_SIDE_PX}..{MAX_SIDE_PX} px"
+            )
     return int(width), int(height)
 
 

@@ -69,8 +69,13 @@ def model_spec(cfg: TrainConfig) -> ModelSpec:
     weights = cfg.weights
     if weights == "auto":
         weights = "imagenet-offline" if cfg.encoder == OFFLINE_ENCODER and cfg.arch != "unet" else "none"
-    return ModelSpec(arch=cfg.arch, encoder=cfg.encoder, weights=weights, num_classes=NUM_CLASSES,
-                     unet_base_width=cfg.unet_base_width)
+    return ModelSpec(
+        arch=cfg.arch,
+        encoder=cfg.encoder,
+        weights=weights,
+        num_classes=NUM_CLASSES,
+        unet_base_width=cfg.unet_base_width,
+    )
 
 
 def seed_everything(seed: int) -> None:
@@ -90,7 +95,9 @@ def select_device(name: str, local_rank: int = 0) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise ValueError("device 'cuda' was requested but no CUDA GPU is visible; use --device auto or cpu")
     if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ValueError("device 'mps' was requested but Apple MPS is not available; use --device auto or cpu")
+        raise ValueError(
+            "device 'mps' was requested but Apple MPS is not available; use --device auto or cpu"
+        )
     return torch.device("cuda", local_rank) if name == "cuda" else torch.device(name)
 
 
@@ -139,19 +146,26 @@ class EvalResult:
 class LoopState:
     """Mutable progress of a run; saved in last.pt so a resume continues exactly."""
 
-    epoch: int = 0               # epochs fully completed
-    step_in_epoch: int = 0       # batches already done in the epoch being run (mid-epoch stop)
+    epoch: int = 0  # epochs fully completed
+    step_in_epoch: int = 0  # batches already done in the epoch being run (mid-epoch stop)
     global_step: int = 0
     best_dice: float = -1.0
     best_epoch: int = 0
     epochs_without_gain: int = 0
-    micro_batch: int = 0         # current micro-batch (shrinks after CUDA OOM)
+    micro_batch: int = 0  # current micro-batch (shrinks after CUDA OOM)
     history: list[dict] = field(default_factory=list)
 
 
 @torch.inference_mode()
-def evaluate(model: nn.Module, criterion: nn.Module, loader: DataLoader, device: torch.device,
-             amp: torch.dtype | None, group: dist_utils.ProcessGroup, want_preview: bool = False) -> EvalResult:
+def evaluate(
+    model: nn.Module,
+    criterion: nn.Module,
+    loader: DataLoader,
+    device: torch.device,
+    amp: torch.dtype | None,
+    group: dist_utils.ProcessGroup,
+    want_preview: bool = False,
+) -> EvalResult:
     """Loss, Kaggle Dice and confusion-matrix scores over a whole split (counts, not averages)."""
     model.eval()
     matrix = ConfusionMatrix(NUM_CLASSES, device=device)
@@ -163,8 +177,12 @@ def evaluate(model: nn.Module, criterion: nn.Module, loader: DataLoader, device:
         masks = masks.to(device, non_blocking=True)
         with autocast(device, amp):
             logits = model(images)
-        loss_sum += torch.stack([criterion(logits.float(), masks).double() * len(images),
-                                 torch.tensor(float(len(images)), dtype=torch.float64, device=device)])
+        loss_sum += torch.stack(
+            [
+                criterion(logits.float(), masks).double() * len(images),
+                torch.tensor(float(len(images)), dtype=torch.float64, device=device),
+            ]
+        )
         pred = logits.argmax(1)
         pred = torch.where(masks == IGNORE_INDEX, torch.full_like(pred, IGNORE_INDEX), pred)
         matrix.update(pred, masks)
@@ -176,12 +194,14 @@ def evaluate(model: nn.Module, criterion: nn.Module, loader: DataLoader, device:
     dist_utils.all_reduce_sum(loss_sum, group)
     scores = matrix.compute()
     loss = float(loss_sum[0] / loss_sum[1]) if loss_sum[1] > 0 else math.nan
-    return EvalResult(loss, float(dice.value), float(scores.miou), float(scores.pixel_accuracy), scores, preview)
+    return EvalResult(
+        loss, float(dice.value), float(scores.miou), float(scores.pixel_accuracy), scores, preview
+    )
 
 
 def _micro_batches(images: torch.Tensor, masks: torch.Tensor, size: int):
     for start in range(0, len(images), size):
-        yield images[start:start + size], masks[start:start + size]
+        yield images[start : start + size], masks[start : start + size]
 
 
 class RunReporter:
@@ -217,11 +237,22 @@ class RunReporter:
         self._last_flush = time.monotonic()
 
 
-def train_one_epoch(model: nn.Module, criterion: nn.Module, optimizer: torch.optim.Optimizer,
-                    scheduler, scaler: torch.amp.GradScaler, loader: DataLoader, steps_per_epoch: int,
-                    device: torch.device, amp: torch.dtype | None, cfg: TrainConfig, state: LoopState,
-                    stop: StopRequested, reporter: RunReporter,
-                    on_step: Callable[[float], None]) -> EpochStats:
+def train_one_epoch(
+    model: nn.Module,
+    criterion: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler,
+    scaler: torch.amp.GradScaler,
+    loader: DataLoader,
+    steps_per_epoch: int,
+    device: torch.device,
+    amp: torch.dtype | None,
+    cfg: TrainConfig,
+    state: LoopState,
+    stop: StopRequested,
+    reporter: RunReporter,
+    on_step: Callable[[float], None],
+) -> EpochStats:
     """One pass over `loader` (the rest of the epoch when resuming mid-epoch).
 
     Returns mean loss, throughput and the time spent waiting for data; `completed` is False
@@ -234,8 +265,9 @@ def train_one_epoch(model: nn.Module, criterion: nn.Module, optimizer: torch.opt
     waited_since = start
     for images, masks in loader:
         stats.data_wait += time.perf_counter() - waited_since
-        batch_loss = _train_step(model, criterion, optimizer, scaler, images, masks, device, amp, cfg, state,
-                                 reporter)
+        batch_loss = _train_step(
+            model, criterion, optimizer, scaler, images, masks, device, amp, cfg, state, reporter
+        )
         state.step_in_epoch += 1
         state.global_step += 1
         if state.step_in_epoch % cfg.accumulation == 0 or state.step_in_epoch == steps_per_epoch:
@@ -254,8 +286,9 @@ def train_one_epoch(model: nn.Module, criterion: nn.Module, optimizer: torch.opt
     return stats
 
 
-def _train_step(model, criterion, optimizer, scaler, images, masks, device, amp, cfg, state,
-                reporter: RunReporter) -> float:
+def _train_step(
+    model, criterion, optimizer, scaler, images, masks, device, amp, cfg, state, reporter: RunReporter
+) -> float:
     """Forward/backward one batch in micro-batches; on CUDA OOM halve the micro-batch and retry."""
     while True:
         micro = state.micro_batch or len(images)
@@ -268,7 +301,9 @@ def _train_step(model, criterion, optimizer, scaler, images, masks, device, amp,
                 if device.type == "cuda":
                     x = x.contiguous(memory_format=torch.channels_last)
                 last = i == len(parts) - 1
-                no_sync = model.no_sync() if (not last and hasattr(model, "no_sync")) else contextlib.nullcontext()
+                no_sync = (
+                    model.no_sync() if (not last and hasattr(model, "no_sync")) else contextlib.nullcontext()
+                )
                 with no_sync, autocast(device, amp):
                     loss = criterion(model(x), y)
                 value = float(loss.detach())
@@ -285,12 +320,15 @@ def _train_step(model, criterion, optimizer, scaler, images, masks, device, amp,
             optimizer.zero_grad(set_to_none=True)
             if device.type == "cuda":
                 torch.cuda.empty_cache()
-            if micro <= 1:
+            if micro <= 2:  # below 2, BatchNorm statistics break down (and some archs fail outright)
                 raise
             state.micro_batch = micro // 2
-            reporter.log(f"out of GPU memory with micro-batch {micro}: continuing with micro-batch "
-                         f"{state.micro_batch} and {math.ceil(len(images) / state.micro_batch)} accumulation "
-                         "steps per batch (same effective batch)", "warning")
+            reporter.log(
+                f"out of GPU memory with micro-batch {micro}: continuing with micro-batch "
+                f"{state.micro_batch} and {math.ceil(len(images) / state.micro_batch)} accumulation "
+                "steps per batch (same effective batch)",
+                "warning",
+            )
 
 
 def _optimizer_step(model: nn.Module, optimizer, scaler, cfg: TrainConfig) -> None:
@@ -326,30 +364,44 @@ def _describe_device(device: torch.device) -> str:
     return str(device)
 
 
-def _prepare_data(cfg: TrainConfig, spec: ModelSpec, reporter: RunReporter,
-                  group: dist_utils.ProcessGroup) -> _Setup:
+def _prepare_data(
+    cfg: TrainConfig, spec: ModelSpec, reporter: RunReporter, group: dist_utils.ProcessGroup
+) -> _Setup:
     report = validate_dataset(cfg.data)
     if not report.pairs:
         reasons = "; ".join(p.message for p in report.problems[:3]) or "the folders are empty"
-        raise ValueError(f"{cfg.data}: no usable image/mask pairs ({reasons}); "
-                         f"`python -m seg_core validate {cfg.data}` lists every problem")
+        raise ValueError(
+            f"{cfg.data}: no usable image/mask pairs ({reasons}); "
+            f"`python -m seg_core validate {cfg.data}` lists every problem"
+        )
     if report.problems:
-        reporter.log(f"{len(report.problems)} file(s) skipped by validation, e.g. {report.problems[0].message}",
-                     "warning")
+        reporter.log(
+            f"{len(report.problems)} file(s) skipped by validation, e.g. {report.problems[0].message}",
+            "warning",
+        )
     train_pairs, val_pairs = split_pairs(report.pairs, cfg.val_ratio, cfg.seed)
     reporter.log(f"dataset {report.root}: {len(train_pairs)} training and {len(val_pairs)} validation pairs")
     cache = ArrayCache(cfg.resolution)
     if group.is_main:
         started = time.perf_counter()
-        warm_cache(report.pairs, cache, progress=lambda done, total: reporter.metrics(
-            [(0, 0, "prepare", "progress", done / total)], flush=done == total))
-        reporter.log(f"photos decoded at {cfg.resolution} px long side in {time.perf_counter() - started:.1f} s "
-                     "(cached for later epochs and runs)")
+        warm_cache(
+            report.pairs,
+            cache,
+            progress=lambda done, total: reporter.metrics(
+                [(0, 0, "prepare", "progress", done / total)], flush=done == total
+            ),
+        )
+        reporter.log(
+            f"photos decoded at {cfg.resolution} px long side in {time.perf_counter() - started:.1f} s "
+            "(cached for later epochs and runs)"
+        )
     if group.distributed:
         torch.distributed.barrier()
     mean, std = normalization(spec)
     crop = cfg.crop or None
-    train_set = SegmentationDataset(train_pairs, cache, mean, std, crop=crop, augment=cfg.augment, seed=cfg.seed)
+    train_set = SegmentationDataset(
+        train_pairs, cache, mean, std, crop=crop, augment=cfg.augment, seed=cfg.seed
+    )
     val_set = SegmentationDataset(val_pairs, cache, mean, std) if val_pairs else None
     train_eval_set = SegmentationDataset(train_pairs, cache, mean, std)
     preview_image = np.asarray(cache.image(val_pairs[0].image)) if val_pairs else None
@@ -366,20 +418,54 @@ def _class_weights(cfg: TrainConfig, train_set: SegmentationDataset) -> torch.Te
     return class_weights_from_counts(counts, cap=cfg.class_weight_cap)
 
 
-def _loader(dataset, batch_size: int, sampler, cfg: TrainConfig, device: torch.device) -> DataLoader:
-    workers = cfg.num_workers if cfg.num_workers >= 0 else (0 if device.type == "cpu" else min(8, os.cpu_count() or 1))
-    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers,
-                      collate_fn=pad_collate, pin_memory=device.type == "cuda")
+def _loader(
+    dataset, batch_size: int, sampler, cfg: TrainConfig, device: torch.device, drop_last: bool = False
+) -> DataLoader:
+    workers = (
+        cfg.num_workers
+        if cfg.num_workers >= 0
+        else (0 if device.type == "cpu" else min(8, os.cpu_count() or 1))
+    )
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        num_workers=workers,
+        drop_last=drop_last,
+        collate_fn=pad_collate,
+        pin_memory=device.type == "cuda",
+    )
 
 
-def _payload(model: nn.Module, setup: _Setup, cfg: TrainConfig, run_id: str, state: LoopState,
-             metrics: dict, resume_state: dict | None = None) -> dict:
+# BatchNorm in their image-pooling branch needs at least 2 images per training batch.
+NEEDS_BATCH_OF_TWO = ("deeplabv3", "deeplabv3plus", "pspnet")
+
+
+def _payload(
+    model: nn.Module,
+    setup: _Setup,
+    cfg: TrainConfig,
+    run_id: str,
+    state: LoopState,
+    metrics: dict,
+    resume_state: dict | None = None,
+) -> dict:
     meta = {
-        "arch": setup.spec.arch, "encoder": setup.spec.encoder, "weights": setup.spec.weights,
+        "arch": setup.spec.arch,
+        "encoder": setup.spec.encoder,
+        "weights": setup.spec.weights,
         "unet_base_width": setup.spec.unet_base_width,
-        "num_classes": NUM_CLASSES, "class_names": list(CLASS_NAMES), "resolution": cfg.resolution,
-        "mean": list(setup.mean), "std": list(setup.std), "config": cfg.to_dict(), "metrics": metrics,
-        "versions": versions(), "epoch": state.epoch, "run_id": run_id, "saved_at": time.time(),
+        "num_classes": NUM_CLASSES,
+        "class_names": list(CLASS_NAMES),
+        "resolution": cfg.resolution,
+        "mean": list(setup.mean),
+        "std": list(setup.std),
+        "config": cfg.to_dict(),
+        "metrics": metrics,
+        "versions": versions(),
+        "epoch": state.epoch,
+        "run_id": run_id,
+        "saved_at": time.time(),
     }
     payload = {"state_dict": model.state_dict(), "meta": meta}
     if resume_state is not None:
@@ -392,8 +478,13 @@ def _resume_state(optimizer, scheduler, scaler, state: LoopState) -> dict:
     if torch.cuda.is_available():
         rng["cuda"] = torch.cuda.get_rng_state_all()
     loop = {k: v for k, v in vars(state).items()}
-    return {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-            "scaler": scaler.state_dict(), "loop": loop, "rng": rng}
+    return {
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "scaler": scaler.state_dict(),
+        "loop": loop,
+        "rng": rng,
+    }
 
 
 def _restore(path: Path, model, optimizer, scheduler, scaler, device) -> LoopState:
@@ -412,8 +503,14 @@ def _restore(path: Path, model, optimizer, scheduler, scaler, device) -> LoopSta
     return LoopState(**saved["loop"])
 
 
-def fit(cfg: TrainConfig, run_id: str, registry: RunRegistry | None, checkpoint_dir: Path,
-        resume: bool = False, stop: StopRequested | None = None) -> str:
+def fit(
+    cfg: TrainConfig,
+    run_id: str,
+    registry: RunRegistry | None,
+    checkpoint_dir: Path,
+    resume: bool = False,
+    stop: StopRequested | None = None,
+) -> str:
     """Train one run to the end (or to a stop request); returns the final status.
 
     Every outcome is recorded: 'completed', 'stopped' (SIGTERM/SIGINT, last.pt saved), or
@@ -432,7 +529,7 @@ def fit(cfg: TrainConfig, run_id: str, registry: RunRegistry | None, checkpoint_
     except (ValueError, NonFiniteLossError) as exc:
         error = str(exc)
     except torch.OutOfMemoryError:
-        error = "out of GPU memory even with a micro-batch of 1; lower --crop or --resolution"
+        error = "out of GPU memory even with a micro-batch of 2; lower --crop or --resolution"
     except Exception as exc:  # noqa: BLE001 - the run must end with a recorded reason, not vanish
         error = f"internal error: {type(exc).__name__}: {exc}"
         import traceback
@@ -448,8 +545,16 @@ def fit(cfg: TrainConfig, run_id: str, registry: RunRegistry | None, checkpoint_
     return status if error is None else "failed"
 
 
-def _fit(cfg: TrainConfig, run_id: str, checkpoint_dir: Path, resume: bool, stop: StopRequested,
-         device: torch.device, group: dist_utils.ProcessGroup, reporter: RunReporter) -> str:
+def _fit(
+    cfg: TrainConfig,
+    run_id: str,
+    checkpoint_dir: Path,
+    resume: bool,
+    stop: StopRequested,
+    device: torch.device,
+    group: dist_utils.ProcessGroup,
+    reporter: RunReporter,
+) -> str:
     seed_everything(cfg.seed)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed crop sizes: let cuDNN pick the fastest kernels
@@ -464,12 +569,29 @@ def _fit(cfg: TrainConfig, run_id: str, checkpoint_dir: Path, resume: bool, stop
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     model_without_ddp = model
     if group.distributed:
-        model = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        model = nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
     weights = _class_weights(cfg, setup.train_set)
-    criterion = create_loss(cfg.loss, NUM_CLASSES, class_weights=weights, ignore_index=IGNORE_INDEX).to(device)
-    sampler = DistributedSampler(setup.train_set, num_replicas=group.world_size, rank=group.rank, shuffle=True,
-                                 seed=cfg.seed)
-    steps_per_epoch = math.ceil(len(sampler) / cfg.batch_size)
+    criterion = create_loss(cfg.loss, NUM_CLASSES, class_weights=weights, ignore_index=IGNORE_INDEX).to(
+        device
+    )
+    sampler = DistributedSampler(
+        setup.train_set, num_replicas=group.world_size, rank=group.rank, shuffle=True, seed=cfg.seed
+    )
+    if cfg.batch_size < 2 and spec.arch in NEEDS_BATCH_OF_TWO:
+        raise ValueError(
+            f"batch size 1 cannot train {spec.arch} (BatchNorm in its pooling branch needs 2+ images "
+            "per batch); use --batch-size 2 or more"
+        )
+    if len(sampler) < cfg.batch_size:
+        raise ValueError(
+            f"batch size {cfg.batch_size} is larger than the {len(sampler)} training images per "
+            "process; lower --batch-size or --val-ratio"
+        )
+    # Partial last batches are dropped: a batch of one breaks BatchNorm; the shuffle changes
+    # every epoch, so every image is still seen.
+    steps_per_epoch = len(sampler) // cfg.batch_size
     optimizer = build_optimizer(model_without_ddp, cfg)
     scheduler = build_scheduler(optimizer, cfg, steps_per_epoch)
     amp = amp_dtype(device, cfg.amp)
@@ -478,14 +600,20 @@ def _fit(cfg: TrainConfig, run_id: str, checkpoint_dir: Path, resume: bool, stop
     if resume:
         state = _restore(checkpoint_dir / "last.pt", model_without_ddp, optimizer, scheduler, scaler, device)
         reporter.log(f"resumed from last.pt at epoch {state.epoch + 1}, step {state.step_in_epoch}")
-    val_loader = (_loader(setup.val_set, 1, dist_utils.ShardSampler(len(setup.val_set), group), cfg, device)
-                  if setup.val_set else None)
+    val_loader = (
+        _loader(setup.val_set, 1, dist_utils.ShardSampler(len(setup.val_set), group), cfg, device)
+        if setup.val_set
+        else None
+    )
     if val_loader is None:
-        reporter.log("no validation split (val ratio 0 or a single pair): best.pt follows the latest epoch",
-                     "warning")
-    reporter.log(f"training {spec.arch}/{spec.encoder} on {_describe_device(device)}"
-                 f"{f' x{group.world_size} processes' if group.distributed else ''}, AMP {amp or 'off'}, "
-                 f"{cfg.epochs} epochs x {steps_per_epoch} steps")
+        reporter.log(
+            "no validation split (val ratio 0 or a single pair): best.pt follows the latest epoch", "warning"
+        )
+    reporter.log(
+        f"training {spec.arch}/{spec.encoder} on {_describe_device(device)}"
+        f"{f' x{group.world_size} processes' if group.distributed else ''}, AMP {amp or 'off'}, "
+        f"{cfg.epochs} epochs x {steps_per_epoch} steps"
+    )
 
     total_steps = cfg.epochs * steps_per_epoch
     clock = {"start": time.perf_counter(), "start_step": state.global_step}
@@ -494,59 +622,159 @@ def _fit(cfg: TrainConfig, run_id: str, checkpoint_dir: Path, resume: bool, stop
         done = state.global_step - clock["start_step"]
         elapsed = time.perf_counter() - clock["start"]
         eta = elapsed / max(done, 1) * (total_steps - state.global_step)
-        reporter.metrics([(state.global_step, state.epoch + 1, "train", "loss_step", loss),
-                          (state.global_step, state.epoch + 1, "train", "progress", state.global_step / total_steps),
-                          (state.global_step, state.epoch + 1, "train", "eta_s", eta)], flush=False)
+        reporter.metrics(
+            [
+                (state.global_step, state.epoch + 1, "train", "loss_step", loss),
+                (state.global_step, state.epoch + 1, "train", "progress", state.global_step / total_steps),
+                (state.global_step, state.epoch + 1, "train", "eta_s", eta),
+            ],
+            flush=False,
+        )
 
     for epoch in range(state.epoch, cfg.epochs):
         sampler.set_epoch(epoch)
         setup.train_set.set_epoch(epoch)
         skip = state.step_in_epoch * cfg.batch_size
-        loader = _loader(setup.train_set, cfg.batch_size, dist_utils.SkipSampler(sampler, skip), cfg, device)
-        stats = train_one_epoch(model, criterion, optimizer, scheduler, scaler, loader, steps_per_epoch, device,
-                                amp, cfg, state, stop, reporter, on_step)
+        loader = _loader(
+            setup.train_set,
+            cfg.batch_size,
+            dist_utils.SkipSampler(sampler, skip),
+            cfg,
+            device,
+            drop_last=True,
+        )
+        stats = train_one_epoch(
+            model,
+            criterion,
+            optimizer,
+            scheduler,
+            scaler,
+            loader,
+            steps_per_epoch,
+            device,
+            amp,
+            cfg,
+            state,
+            stop,
+            reporter,
+            on_step,
+        )
         if not stats.completed:
             if group.is_main:
-                save_checkpoint(_payload(model_without_ddp, setup, cfg, run_id, state, {},
-                                         _resume_state(optimizer, scheduler, scaler, state)), checkpoint_dir / "last.pt")
-            reporter.log(f"{stop.signal_name or 'stop'} received: saved last.pt at epoch {epoch + 1}, "
-                         f"step {state.step_in_epoch}/{steps_per_epoch}; resume continues from there")
+                save_checkpoint(
+                    _payload(
+                        model_without_ddp,
+                        setup,
+                        cfg,
+                        run_id,
+                        state,
+                        {},
+                        _resume_state(optimizer, scheduler, scaler, state),
+                    ),
+                    checkpoint_dir / "last.pt",
+                )
+            reporter.log(
+                f"{stop.signal_name or 'stop'} received: saved last.pt at epoch {epoch + 1}, "
+                f"step {state.step_in_epoch}/{steps_per_epoch}; resume continues from there"
+            )
             return "stopped"
         state.epoch, state.step_in_epoch = epoch + 1, 0
-        metrics = _end_of_epoch(model, model_without_ddp, criterion, val_loader, device, amp, group, cfg, run_id,
-                                setup, state, stats, optimizer, scheduler, scaler, checkpoint_dir, reporter)
+        metrics = _end_of_epoch(
+            model,
+            model_without_ddp,
+            criterion,
+            val_loader,
+            device,
+            amp,
+            group,
+            cfg,
+            run_id,
+            setup,
+            state,
+            stats,
+            optimizer,
+            scheduler,
+            scaler,
+            checkpoint_dir,
+            reporter,
+        )
         if stop.requested:
-            reporter.log(f"{stop.signal_name or 'stop'} received: stopped after epoch {epoch + 1} (last.pt saved)")
+            reporter.log(
+                f"{stop.signal_name or 'stop'} received: stopped after epoch {epoch + 1} (last.pt saved)"
+            )
             return "stopped"
         if cfg.early_stop_patience and state.epochs_without_gain >= cfg.early_stop_patience:
-            reporter.log(f"early stop: no val Dice gain for {state.epochs_without_gain} epochs "
-                         f"(best {state.best_dice:.4f} at epoch {state.best_epoch})")
+            reporter.log(
+                f"early stop: no val Dice gain for {state.epochs_without_gain} epochs "
+                f"(best {state.best_dice:.4f} at epoch {state.best_epoch})"
+            )
             break
         del metrics
-    full = evaluate(model, criterion, _loader(setup.train_eval_set, 1, dist_utils.ShardSampler(
-        len(setup.train_eval_set), group), cfg, device), device, amp, group)
-    reporter.metrics([(state.global_step, state.epoch, "train_full", "loss", full.loss),
-                      (state.global_step, state.epoch, "train_full", "dice", full.kaggle_dice)])
-    reporter.log(f"done: best val Kaggle Dice {state.best_dice:.4f} at epoch {state.best_epoch}; "
-                 f"loss on the whole training split {full.loss:.4f}")
+    full = evaluate(
+        model,
+        criterion,
+        _loader(
+            setup.train_eval_set, 1, dist_utils.ShardSampler(len(setup.train_eval_set), group), cfg, device
+        ),
+        device,
+        amp,
+        group,
+    )
+    reporter.metrics(
+        [
+            (state.global_step, state.epoch, "train_full", "loss", full.loss),
+            (state.global_step, state.epoch, "train_full", "dice", full.kaggle_dice),
+        ]
+    )
+    reporter.log(
+        f"done: best val Kaggle Dice {state.best_dice:.4f} at epoch {state.best_epoch}; "
+        f"loss on the whole training split {full.loss:.4f}"
+    )
     return "completed"
 
 
-def _end_of_epoch(model, model_without_ddp, criterion, val_loader, device, amp, group, cfg, run_id, setup,
-                  state: LoopState, stats: EpochStats, optimizer, scheduler, scaler, checkpoint_dir: Path,
-                  reporter: RunReporter) -> dict:
+def _end_of_epoch(
+    model,
+    model_without_ddp,
+    criterion,
+    val_loader,
+    device,
+    amp,
+    group,
+    cfg,
+    run_id,
+    setup,
+    state: LoopState,
+    stats: EpochStats,
+    optimizer,
+    scheduler,
+    scaler,
+    checkpoint_dir: Path,
+    reporter: RunReporter,
+) -> dict:
     """Validate, log, checkpoint and preview after a completed epoch."""
     epoch, step = state.epoch, state.global_step
-    rows = [(step, epoch, "train", "loss", stats.loss), (step, epoch, "train", "lr", optimizer.param_groups[0]["lr"]),
-            (step, epoch, "train", "images_per_s", stats.images_per_s * group.world_size),
-            (step, epoch, "train", "data_wait", stats.data_wait_fraction)]
+    rows = [
+        (step, epoch, "train", "loss", stats.loss),
+        (step, epoch, "train", "lr", optimizer.param_groups[0]["lr"]),
+        (step, epoch, "train", "images_per_s", stats.images_per_s * group.world_size),
+        (step, epoch, "train", "data_wait", stats.data_wait_fraction),
+    ]
     metrics = {"train_loss": float(stats.loss)}
     if val_loader is not None:
         result = evaluate(model, criterion, val_loader, device, amp, group, want_preview=group.is_main)
-        rows += [(step, epoch, "val", "loss", result.loss), (step, epoch, "val", "dice", result.kaggle_dice),
-                 (step, epoch, "val", "miou", result.miou), (step, epoch, "val", "pixel_acc", result.pixel_accuracy)]
-        metrics.update(val_loss=result.loss, val_dice=result.kaggle_dice, val_miou=result.miou,
-                       val_pixel_accuracy=result.pixel_accuracy)
+        rows += [
+            (step, epoch, "val", "loss", result.loss),
+            (step, epoch, "val", "dice", result.kaggle_dice),
+            (step, epoch, "val", "miou", result.miou),
+            (step, epoch, "val", "pixel_acc", result.pixel_accuracy),
+        ]
+        metrics.update(
+            val_loss=result.loss,
+            val_dice=result.kaggle_dice,
+            val_miou=result.miou,
+            val_pixel_accuracy=result.pixel_accuracy,
+        )
         improved = result.kaggle_dice > state.best_dice
         if improved:
             state.best_dice, state.best_epoch, state.epochs_without_gain = result.kaggle_dice, epoch, 0
@@ -560,15 +788,29 @@ def _end_of_epoch(model, model_without_ddp, criterion, val_loader, device, amp, 
     state.history.append({"epoch": epoch, **{k: float(v) for k, v in metrics.items()}})
     reporter.metrics(rows)
     if group.is_main:
-        save_checkpoint(_payload(model_without_ddp, setup, cfg, run_id, state, metrics,
-                                 _resume_state(optimizer, scheduler, scaler, state)), checkpoint_dir / "last.pt")
+        save_checkpoint(
+            _payload(
+                model_without_ddp,
+                setup,
+                cfg,
+                run_id,
+                state,
+                metrics,
+                _resume_state(optimizer, scheduler, scaler, state),
+            ),
+            checkpoint_dir / "last.pt",
+        )
         if improved:
-            save_checkpoint(_payload(model_without_ddp, setup, cfg, run_id, state, metrics), checkpoint_dir / "best.pt")
+            save_checkpoint(
+                _payload(model_without_ddp, setup, cfg, run_id, state, metrics), checkpoint_dir / "best.pt"
+            )
         if reporter.registry:
             reporter.registry.set_epochs_done(run_id, epoch)
             if val_loader is not None and improved:
                 reporter.registry.set_best(run_id, state.best_dice, epoch)
     summary = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
-    reporter.log(f"epoch {epoch}/{cfg.epochs}: {summary}, {stats.images_per_s:.2f} img/s, "
-                 f"data wait {stats.data_wait_fraction:.1%}{' (new best)' if improved else ''}")
+    reporter.log(
+        f"epoch {epoch}/{cfg.epochs}: {summary}, {stats.images_per_s:.2f} img/s, "
+        f"data wait {stats.data_wait_fraction:.1%}{' (new best)' if improved else ''}"
+    )
     return metrics

@@ -8,8 +8,17 @@ from seg_core.checkpoint import CheckpointError, clean_stale_temps, load_checkpo
 
 
 def _payload(value=1.0):
-    meta = {"arch": "unet", "encoder": "none", "num_classes": 25, "class_names": ["a"] * 25, "resolution": 64,
-            "mean": [0.5] * 3, "std": [0.5] * 3, "config": {"lr": 1e-3}, "metrics": {"val_dice": 0.5}}
+    meta = {
+        "arch": "unet",
+        "encoder": "none",
+        "num_classes": 25,
+        "class_names": ["a"] * 25,
+        "resolution": 64,
+        "mean": [0.5] * 3,
+        "std": [0.5] * 3,
+        "config": {"lr": 1e-3},
+        "metrics": {"val_dice": 0.5},
+    }
     return {"state_dict": {"w": torch.full((2, 2), value)}, "meta": meta}
 
 
@@ -57,9 +66,13 @@ def test_malicious_pickle_is_refused_and_never_runs(tmp_path, monkeypatch):
     assert not (tmp_path / "PWNED").exists()
 
 
-@pytest.mark.parametrize("content, message", [
-    (b"", "empty"), (os.urandom(2048), "damaged or not a PyTorch file"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"", "empty"),
+        (os.urandom(2048), "damaged or not a PyTorch file"),
+    ],
+)
 def test_empty_and_random_files_are_refused(tmp_path, content, message):
     path = tmp_path / "x.pt"
     path.write_bytes(content)

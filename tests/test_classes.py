@@ -22,8 +22,13 @@ def test_palette_colours_are_clearly_distinct():
     for a, b in itertools.combinations(range(25), 2):
         assert np.linalg.norm(colors[a] - colors[b]) >= 60, (classes.CLASS_NAMES[a], classes.CLASS_NAMES[b])
     # The pairs analysts compare most must be far apart.
-    for a, b in [("Flooded", "Water Body"), ("Swimming Pool", "Water Body"), ("Property Roof", "Road/Highway"),
-                 ("Grass", "Trees/Shrubs"), ("Flooded", "Swimming Pool")]:
+    for a, b in [
+        ("Flooded", "Water Body"),
+        ("Swimming Pool", "Water Body"),
+        ("Property Roof", "Road/Highway"),
+        ("Grass", "Trees/Shrubs"),
+        ("Flooded", "Swimming Pool"),
+    ]:
         distance = np.linalg.norm(colors[classes.class_id(a)] - colors[classes.class_id(b)])
         assert distance >= 150, (a, b, distance)
 

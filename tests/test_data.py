@@ -17,22 +17,22 @@ def faulty_dataset(tmp_path):
     make_pair(root, "good1", seed=1)
     make_pair(root, "good2", seed=2, image_suffix=".jpg")
     make_pair(root, "nomask")
-    (root / "train_masks" / "nomask.png").unlink()                                   # missing mask
+    (root / "train_masks" / "nomask.png").unlink()  # missing mask
     Image.fromarray(np.zeros((32, 48), np.uint8)).save(root / "train_masks" / "orphan.png")  # orphan mask
     image, _ = make_pair(root, "cut", image_suffix=".jpg")
-    image.write_bytes(image.read_bytes()[:-400])                                        # truncated
-    (root / "train_images" / "junk.png").write_bytes(b"<html>not an image</html>")     # unreadable
+    image.write_bytes(image.read_bytes()[:-400])  # truncated
+    (root / "train_images" / "junk.png").write_bytes(b"<html>not an image</html>")  # unreadable
     Image.fromarray(np.zeros((32, 48), np.uint8)).save(root / "train_masks" / "junk.png")
     make_pair(root, "small", size=(48, 32))
     Image.fromarray(np.zeros((10, 10), np.uint8)).save(root / "train_masks" / "small.png")  # size mismatch
     make_pair(root, "badlab")
     Image.fromarray(np.full((32, 48), 99, np.uint8)).save(root / "train_masks" / "badlab.png")  # labels > 24
-    (root / "train_images" / "notes.txt").write_text("flight log")                     # not an image
+    (root / "train_images" / "notes.txt").write_text("flight log")  # not an image
     make_pair(root, "dup")
-    Image.new("RGB", (48, 32)).save(root / "train_images" / "dup.jpg")                 # duplicate stem
+    Image.new("RGB", (48, 32)).save(root / "train_images" / "dup.jpg")  # duplicate stem
     outside = tmp_path / "elsewhere.png"
     Image.new("RGB", (48, 32)).save(outside)
-    os.symlink(outside, root / "train_images" / "escape.png")                          # leaves the root
+    os.symlink(outside, root / "train_images" / "escape.png")  # leaves the root
     (root / "test_images").mkdir()
     Image.new("RGB", (48, 32)).save(root / "test_images" / "t1.png")
     return root
@@ -42,9 +42,17 @@ def test_validation_names_every_fault_and_keeps_good_pairs(faulty_dataset):
     report = validate_dataset(faulty_dataset)
     assert sorted(p.stem for p in report.pairs) == ["good1", "good2"]
     kinds = {p.kind: p for p in report.problems}
-    expected = {"missing_mask": "nomask", "orphan_mask": "orphan", "damaged": "cut", "unreadable": "junk",
-                "size_mismatch": "small", "bad_labels": "badlab", "not_an_image": "notes.txt",
-                "duplicate_stem": "dup", "outside_root": "escape"}
+    expected = {
+        "missing_mask": "nomask",
+        "orphan_mask": "orphan",
+        "damaged": "cut",
+        "unreadable": "junk",
+        "size_mismatch": "small",
+        "bad_labels": "badlab",
+        "not_an_image": "notes.txt",
+        "duplicate_stem": "dup",
+        "outside_root": "escape",
+    }
     for kind, name in expected.items():
         assert kind in kinds, kind
         assert name in kinds[kind].message, (kind, kinds[kind].message)

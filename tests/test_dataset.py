@@ -12,12 +12,14 @@ def test_cache_decodes_once_and_detects_edits(tiny_dataset, tmp_path, monkeypatc
     assert image.shape == (16, 24, 3) and mask.shape == (16, 24)
     calls = []
     import seg_core.dataset as dataset_module
+
     monkeypatch.setattr(dataset_module, "load_rgb", lambda *a, **k: calls.append(a) or None)
     again, _ = ArrayCache(long_side=24, root=tmp_path / "cache").pair(pair)  # a new process, same cache
     assert calls == [] and np.array_equal(again, image)
     monkeypatch.undo()
     pair.image.write_bytes(pair.image.read_bytes())  # touch: new mtime -> new key
     import os
+
     os.utime(pair.image, ns=(1, 1))
     assert cache._entry(pair.image, "image") != ArrayCache(24, tmp_path / "other")._entry(pair.image, "image")
     assert len(list((tmp_path / "cache").rglob("*.npy"))) == 2
@@ -30,7 +32,7 @@ def test_dataset_normalises_crops_and_is_reproducible(tiny_dataset, tmp_path):
     image, mask = data[0]
     assert image.shape == (3, 16, 16) and image.dtype == torch.float32
     assert mask.shape == (16, 16) and mask.dtype == torch.int64
-    assert -1.0 <= image.min() and image.max() <= 1.0
+    assert image.min() >= -1.0 and image.max() <= 1.0
     again_image, again_mask = data[0]
     assert torch.equal(image, again_image) and torch.equal(mask, again_mask)
     data.set_epoch(1)

@@ -44,7 +44,9 @@ def test_every_smp_architecture_maps_odd_sizes_to_same_size_logits(arch):
 
 
 def test_segformer_builds_with_its_default_encoder():
-    logits = _logits(create_model(ModelSpec(arch="segformer", encoder="mit_b0", weights="none")), torch.rand(1, 3, 33, 47))
+    logits = _logits(
+        create_model(ModelSpec(arch="segformer", encoder="mit_b0", weights="none")), torch.rand(1, 3, 33, 47)
+    )
     assert logits.shape == (1, 25, 33, 47)
 
 
@@ -130,7 +132,9 @@ def test_offline_lite0_weights_mapped_by_position_classify_a_crossword():
     grid[: 15 * cell, : 15 * cell + 1 : cell] = 0
     image = torch.from_numpy(np.stack([grid] * 3))[None]
     mean, std = normalization(ModelSpec())
-    probs = _logits(classifier, (image - torch.tensor(mean)[:, None, None]) / torch.tensor(std)[:, None, None]).softmax(-1)
+    probs = _logits(
+        classifier, (image - torch.tensor(mean)[:, None, None]) / torch.tensor(std)[:, None, None]
+    ).softmax(-1)
     assert probs.argmax().item() == 918  # ImageNet "crossword puzzle"
     assert probs.max().item() > 0.5
 
@@ -164,7 +168,10 @@ def test_encoder_weights_round_trip_through_files(tmp_path, suffix, prefix):
     source = create_model(ModelSpec(arch="fpn", encoder=LITE0, weights="none"))
     state = {f"{prefix}{k}": v.clone().contiguous() for k, v in source.model.encoder.state_dict().items()}
     path = tmp_path / f"encoder{suffix}"
-    save_file(state, str(path)) if suffix == ".safetensors" else torch.save(state, path)
+    if suffix == ".safetensors":
+        save_file(state, str(path))
+    else:
+        torch.save(state, path)
 
     target = create_model(ModelSpec(arch="deeplabv3plus", encoder=LITE0, weights=str(path)))
     for key, tensor in source.model.encoder.state_dict().items():
@@ -173,8 +180,13 @@ def test_encoder_weights_round_trip_through_files(tmp_path, suffix, prefix):
 
 def test_weight_file_errors_name_the_file_and_the_offending_keys(tmp_path):
     resnet_file = tmp_path / "resnet18_encoder.pth"
-    torch.save(create_model(ModelSpec(arch="fpn", encoder="resnet18", weights="none")).model.encoder.state_dict(), resnet_file)
-    with pytest.raises(ValueError, match=r"resnet18_encoder\.pth does not fit this encoder: missing keys") as caught:
+    torch.save(
+        create_model(ModelSpec(arch="fpn", encoder="resnet18", weights="none")).model.encoder.state_dict(),
+        resnet_file,
+    )
+    with pytest.raises(
+        ValueError, match=r"resnet18_encoder\.pth does not fit this encoder: missing keys"
+    ) as caught:
         create_model(ModelSpec(arch="fpn", encoder=LITE0, weights=str(resnet_file)))
     assert "model.conv_stem.weight" in str(caught.value) and "unexpected keys" in str(caught.value)
 
@@ -213,7 +225,10 @@ def test_load_weights_false_reads_no_weights(monkeypatch, tmp_path):
     [
         ({"arch": "deeplab"}, "Unknown architecture 'deeplab'; choose one of unet, smp-unet"),
         ({"encoder": "resnet9"}, "Unknown encoder 'resnet9'; choose one of tu-efficientnet_lite0, resnet18"),
-        ({"weights": "imagenet21k"}, "Unknown weights 'imagenet21k'; choose one of none, imagenet, imagenet-offline"),
+        (
+            {"weights": "imagenet21k"},
+            "Unknown weights 'imagenet21k'; choose one of none, imagenet, imagenet-offline",
+        ),
         ({"encoder": "resnet18"}, "'imagenet-offline' exist only for encoder 'tu-efficientnet_lite0'"),
         ({"arch": "unet"}, "use weights 'none'"),
         ({"num_classes": 0}, "num_classes must be an integer >= 1, got 0"),
@@ -245,7 +260,9 @@ def test_every_listed_encoder_is_accepted_by_smp():
     for encoder in encoders:
         assert ModelSpec(encoder=encoder, weights="none").encoder == encoder
     for encoder in ("mobilenet_v2", "tu-mobilenetv3_large_100"):  # two of them actually built
-        assert _logits(create_model(ModelSpec(arch="fpn", encoder=encoder, weights="none")), torch.rand(1, 3, 32, 32)).shape == (1, 25, 32, 32)
+        assert _logits(
+            create_model(ModelSpec(arch="fpn", encoder=encoder, weights="none")), torch.rand(1, 3, 32, 32)
+        ).shape == (1, 25, 32, 32)
 
 
 def test_normalization_follows_the_weights():

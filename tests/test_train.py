@@ -19,8 +19,21 @@ from seg_core.train import StopRequested, fit
 
 
 def tiny_config(data, **changes) -> TrainConfig:
-    values = dict(data=str(data), arch="unet", unet_base_width=4, epochs=2, batch_size=2, crop=32, resolution=48,
-                  augment="seed", val_ratio=0.34, warmup_epochs=0, early_stop_patience=0, lr=1e-2, loss="ce")
+    values = dict(
+        data=str(data),
+        arch="unet",
+        unet_base_width=4,
+        epochs=2,
+        batch_size=2,
+        crop=32,
+        resolution=48,
+        augment="seed",
+        val_ratio=0.34,
+        warmup_epochs=0,
+        early_stop_patience=0,
+        lr=1e-2,
+        loss="ce",
+    )
     values.update(changes)
     return TrainConfig(**values)
 
@@ -55,15 +68,26 @@ def test_run_records_metrics_checkpoints_and_preview(tiny_dataset):
     record = registry.get(run.id)
     assert record.status == "completed" and record.epochs_done == 2 and record.best_metric is not None
     names = {(m.split, m.name) for m in registry.metrics(run.id)}
-    for expected in [("train", "loss_step"), ("train", "loss"), ("val", "loss"), ("val", "dice"), ("val", "miou"),
-                     ("val", "pixel_acc"), ("train", "eta_s"), ("train_full", "loss"), ("train", "images_per_s")]:
+    for expected in [
+        ("train", "loss_step"),
+        ("train", "loss"),
+        ("val", "loss"),
+        ("val", "dice"),
+        ("val", "miou"),
+        ("val", "pixel_acc"),
+        ("train", "eta_s"),
+        ("train_full", "loss"),
+        ("train", "images_per_s"),
+    ]:
         assert expected in names, expected
     best = load_checkpoint(run.checkpoint_dir / "best.pt")
     assert best["meta"]["arch"] == "unet" and best["meta"]["resolution"] == 48
     assert "train_state" not in best and "train_state" in load_checkpoint(run.checkpoint_dir / "last.pt")
     assert (run.checkpoint_dir / "preview.png").is_file()
     table = registry.summary_table([run.id])[0]
-    assert table["train_full_loss"] is not None and table["best_val_dice"] == pytest.approx(record.best_metric)
+    assert table["train_full_loss"] is not None and table["best_val_dice"] == pytest.approx(
+        record.best_metric
+    )
 
 
 def test_stop_mid_epoch_then_resume_equals_an_uninterrupted_run(tiny_dataset):
@@ -105,7 +129,7 @@ def test_out_of_memory_halves_the_micro_batch_and_carries_on(tiny_dataset, monke
         forward = model.forward
 
         def guarded(x):
-            if model.training and x.shape[0] > 1:
+            if model.training and x.shape[0] > 2:
                 raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
             return forward(x)
 
@@ -113,10 +137,10 @@ def test_out_of_memory_halves_the_micro_batch_and_carries_on(tiny_dataset, monke
         return model
 
     monkeypatch.setattr(train_module, "create_model", create_model_that_ooms)
-    registry, run, status = start_run(tiny_config(tiny_dataset))
+    registry, run, status = start_run(tiny_config(tiny_dataset, batch_size=4, val_ratio=0.2))
     assert status == "completed"
     messages = [line.message for line in registry.logs(run.id)]
-    assert any("out of GPU memory with micro-batch 2: continuing with micro-batch 1" in m for m in messages)
+    assert any("out of GPU memory with micro-batch 4: continuing with micro-batch 2" in m for m in messages)
 
 
 def test_bad_dataset_fails_cleanly(tmp_path):
@@ -129,11 +153,34 @@ def test_bad_dataset_fails_cleanly(tmp_path):
 
 def _spawn_training(data, home, *extra):
     env = {**os.environ, "STORMSEG_HOME": str(home), "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    args = [sys.executable, "-m", "seg_core", "train", "--data", str(data), "--arch", "unet", "--unet-base-width", "4",
-            "--crop", "32", "--resolution", "48", "--batch-size", "2", "--val-ratio", "0.34", "--warmup-epochs", "0",
-            "--early-stop-patience", "0", *extra]
-    proc = subprocess.Popen(args, cwd=paths.REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
+    args = [
+        sys.executable,
+        "-m",
+        "seg_core",
+        "train",
+        "--data",
+        str(data),
+        "--arch",
+        "unet",
+        "--unet-base-width",
+        "4",
+        "--crop",
+        "32",
+        "--resolution",
+        "48",
+        "--batch-size",
+        "2",
+        "--val-ratio",
+        "0.34",
+        "--warmup-epochs",
+        "0",
+        "--early-stop-patience",
+        "0",
+        *extra,
+    ]
+    proc = subprocess.Popen(
+        args, cwd=paths.REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     run_id = proc.stdout.readline().split()[-1]
     return proc, run_id
 
@@ -188,9 +235,34 @@ def test_sigkill_leaves_last_checkpoint_and_interrupted_run_that_resumes(tiny_da
 @pytest.mark.slow
 def test_ddp_two_processes_on_gloo(tiny_dataset, stormseg_home):
     env = {**os.environ, "STORMSEG_HOME": str(stormseg_home), "OMP_NUM_THREADS": "1"}
-    args = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "seg_core",
-            "train", "--data", str(tiny_dataset), "--arch", "unet", "--unet-base-width", "4", "--epochs", "2",
-            "--crop", "32", "--resolution", "48", "--batch-size", "2", "--val-ratio", "0.34", "--device", "cpu"]
+    args = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "seg_core",
+        "train",
+        "--data",
+        str(tiny_dataset),
+        "--arch",
+        "unet",
+        "--unet-base-width",
+        "4",
+        "--epochs",
+        "2",
+        "--crop",
+        "32",
+        "--resolution",
+        "48",
+        "--batch-size",
+        "2",
+        "--val-ratio",
+        "0.34",
+        "--device",
+        "cpu",
+    ]
     result = subprocess.run(args, cwd=paths.REPO_ROOT, env=env, capture_output=True, text=True, timeout=240)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     runs = RunRegistry().list()

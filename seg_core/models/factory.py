@@ -25,7 +25,9 @@ def _build_smp(spec: ModelSpec, pretrained: bool) -> nn.Module:
         # is actionable for a user choosing from our lists.
         warnings.simplefilter("ignore", (DeprecationWarning, UserWarning, FutureWarning))
         return smp.create_model(
-            SMP_ARCHITECTURES[spec.arch], encoder_name=spec.encoder, encoder_weights=encoder_weights,
+            SMP_ARCHITECTURES[spec.arch],
+            encoder_name=spec.encoder,
+            encoder_weights=encoder_weights,
             classes=spec.num_classes,
         )
 

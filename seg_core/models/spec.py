@@ -30,9 +30,18 @@ SMP_ARCHITECTURES: dict[str, str] = {
 }
 ARCHITECTURES: tuple[str, ...] = (CLASSIC_UNET, *SMP_ARCHITECTURES)
 ARCH_LABELS: dict[str, str] = {
-    "unet": "U-Net (classic)", "smp-unet": "U-Net", "unetplusplus": "U-Net++", "manet": "MA-Net",
-    "linknet": "LinkNet", "fpn": "FPN", "pspnet": "PSPNet", "deeplabv3": "DeepLabV3",
-    "deeplabv3plus": "DeepLabV3+", "pan": "PAN", "upernet": "UPerNet", "segformer": "SegFormer",
+    "unet": "U-Net (classic)",
+    "smp-unet": "U-Net",
+    "unetplusplus": "U-Net++",
+    "manet": "MA-Net",
+    "linknet": "LinkNet",
+    "fpn": "FPN",
+    "pspnet": "PSPNet",
+    "deeplabv3": "DeepLabV3",
+    "deeplabv3plus": "DeepLabV3+",
+    "pan": "PAN",
+    "upernet": "UPerNet",
+    "segformer": "SegFormer",
 }
 
 WEIGHT_CHOICES = ("none", "imagenet", "imagenet-offline")  # ...or a path ending in a suffix below
@@ -44,15 +53,26 @@ OFFLINE_ENCODER = "tu-efficientnet_lite0"  # the only encoder whose ImageNet wei
 # the equivalent "tu-*" names listed here.
 _ENCODER_LABELS: dict[str, str] = {
     "tu-efficientnet_lite0": "EfficientNet-Lite0",
-    "resnet18": "ResNet-18", "resnet34": "ResNet-34", "resnet50": "ResNet-50",
-    "resnet101": "ResNet-101", "resnet152": "ResNet-152", "resnext50_32x4d": "ResNeXt-50 32x4d",
-    "efficientnet-b0": "EfficientNet-B0", "efficientnet-b1": "EfficientNet-B1",
-    "efficientnet-b2": "EfficientNet-B2", "efficientnet-b3": "EfficientNet-B3",
-    "efficientnet-b4": "EfficientNet-B4", "mobilenet_v2": "MobileNetV2",
-    "mit_b0": "MiT-B0", "mit_b1": "MiT-B1", "mit_b2": "MiT-B2",
+    "resnet18": "ResNet-18",
+    "resnet34": "ResNet-34",
+    "resnet50": "ResNet-50",
+    "resnet101": "ResNet-101",
+    "resnet152": "ResNet-152",
+    "resnext50_32x4d": "ResNeXt-50 32x4d",
+    "efficientnet-b0": "EfficientNet-B0",
+    "efficientnet-b1": "EfficientNet-B1",
+    "efficientnet-b2": "EfficientNet-B2",
+    "efficientnet-b3": "EfficientNet-B3",
+    "efficientnet-b4": "EfficientNet-B4",
+    "mobilenet_v2": "MobileNetV2",
+    "mit_b0": "MiT-B0",
+    "mit_b1": "MiT-B1",
+    "mit_b2": "MiT-B2",
     "tu-tf_efficientnet_lite0": "EfficientNet-Lite0 (TF port)",
-    "tu-efficientnet_b0": "EfficientNet-B0 (timm)", "tu-mobilenetv3_large_100": "MobileNetV3-Large",
-    "tu-convnext_tiny": "ConvNeXt-Tiny", "tu-regnety_008": "RegNetY-800MF",
+    "tu-efficientnet_b0": "EfficientNet-B0 (timm)",
+    "tu-mobilenetv3_large_100": "MobileNetV3-Large",
+    "tu-convnext_tiny": "ConvNeXt-Tiny",
+    "tu-regnety_008": "RegNetY-800MF",
 }
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -95,7 +115,8 @@ class ModelSpec:
             exist for that encoder; the message names the value and the valid options.
     """
 
-    # Best Dice per CPU-second among the archs measured (see create_model benchmarks in docs).
+    # Fastest pretrained option measured on 2 CPU cores (~0.17 s per 512x512 image, docs/BENCHMARKS.md);
+    # ASPP's multi-scale context suits objects from chimneys to flooded blocks.
     arch: str = "deeplabv3plus"
     # 3.4 M-parameter encoder with real ImageNet weights available offline; ignored (stored as
     # "none") for the classic U-Net, which has no separate encoder to choose.

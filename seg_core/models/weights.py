@@ -209,7 +209,11 @@ def load_encoder_file(encoder: nn.Module, path: str | Path) -> None:
     ]
     problems = [
         f"{label} ({len(keys)}): {', '.join(keys[:5])}{', …' if len(keys) > 5 else ''}"
-        for label, keys in (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatches", wrong_shape))
+        for label, keys in (
+            ("missing keys", missing),
+            ("unexpected keys", unexpected),
+            ("shape mismatches", wrong_shape),
+        )
         if keys
     ]
     if problems:

@@ -1,0 +1,122 @@
+"""Scoring a checkpoint on a labelled dataset, the way the score of record is defined: the
+model's full-resolution masks against the original masks, Kaggle Dice over every (image, class)
+pair, plus pooled confusion-matrix scores and a per-image ranking to find the worst photos.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .classes import CLASS_NAMES, NUM_CLASSES
+from .data import Pair, split_pairs, validate_dataset
+from .imageio import load_mask
+from .infer import Predictor
+from .metrics import ConfusionMatrix, SegmentationScores, dice_pairs
+
+
+@dataclass
+class ImageScore:
+    stem: str
+    image: Path
+    mask: Path
+    kaggle_dice: float
+    pixel_accuracy: float
+
+
+@dataclass
+class EvaluationResult:
+    """What the Evaluate page and `seg_core evaluate` show."""
+
+    checkpoint: str
+    data: str
+    split: str
+    kaggle_dice: float
+    scores: SegmentationScores
+    matrix: np.ndarray  # (C, C) pixel counts, rows = truth
+    images: list[ImageScore]  # worst first
+    seconds: float
+
+    def to_dict(self) -> dict:
+        return {
+            "checkpoint": self.checkpoint,
+            "data": self.data,
+            "split": self.split,
+            "images": len(self.images),
+            "kaggle_dice": self.kaggle_dice,
+            **self.scores.as_dict(),
+            "per_class": self.scores.per_class(CLASS_NAMES),
+            "per_image": [
+                {"image": s.stem, "kaggle_dice": s.kaggle_dice, "pixel_accuracy": s.pixel_accuracy}
+                for s in self.images
+            ],
+            "seconds": round(self.seconds, 2),
+        }
+
+
+def pairs_to_score(predictor: Predictor, data: str | Path, split: str = "auto") -> tuple[list[Pair], str]:
+    """The pairs to evaluate on. 'auto': the checkpoint's own validation split when `data` is
+    the dataset it was trained on (training images would flatter it), else every pair."""
+    if split not in ("auto", "val", "all"):
+        raise ValueError(f"split {split!r} is not one of: auto, val, all")
+    report = validate_dataset(data)
+    if not report.pairs:
+        raise ValueError(f"{data}: no usable image/mask pairs to evaluate on")
+    config = predictor.meta.get("config", {})
+    same_data = Path(config.get("data", "")).resolve() == Path(data).resolve()
+    if split == "val" or (split == "auto" and same_data):
+        _, val = split_pairs(report.pairs, config.get("val_ratio", 0.15), config.get("seed", 0))
+        if val:
+            return val, "val"
+    return report.pairs, "all"
+
+
+def evaluate_checkpoint(
+    predictor: Predictor,
+    data: str | Path,
+    split: str = "auto",
+    tta: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+    checkpoint: str = "",
+) -> EvaluationResult:
+    """Predict every pair at full resolution and score it.
+
+    Args:
+        predictor: the loaded model.
+        data: a labelled dataset folder.
+        split: 'auto', 'val' (the checkpoint's validation split) or 'all'.
+        tta: average over the 8 flips/rotations.
+        progress: called as progress(done, total).
+    """
+    start = time.perf_counter()
+    pairs, used_split = pairs_to_score(predictor, data, split)
+    matrix = ConfusionMatrix(NUM_CLASSES)
+    dice_sum, dice_count = 0.0, 0
+    images = []
+    for done, pair in enumerate(pairs, start=1):
+        prediction = torch.from_numpy(predictor.predict(pair.image, tta=tta))
+        truth = torch.from_numpy(load_mask(pair.mask))
+        matrix.update(prediction, truth)
+        pairs_dice = dice_pairs(prediction[None], truth[None], NUM_CLASSES)
+        dice_sum += float(pairs_dice.sum())
+        dice_count += pairs_dice.numel()
+        accuracy = float((prediction == truth).float().mean())
+        images.append(ImageScore(pair.stem, pair.image, pair.mask, float(pairs_dice.mean()), accuracy))
+        if progress:
+            progress(done, len(pairs))
+    images.sort(key=lambda s: s.kaggle_dice)
+    return EvaluationResult(
+        checkpoint,
+        str(data),
+        used_split,
+        dice_sum / dice_count,
+        matrix.compute(),
+        matrix.matrix.numpy().copy(),
+        images,
+        time.perf_counter() - start,
+    )
