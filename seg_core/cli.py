@@ -103,6 +103,10 @@ def _train(args: argparse.Namespace) -> int:
         resume=bool(args.resume),
         stop=stop,
     )
+    if group.is_main and args.run_id:  # a queued job (app, `runs resume`): hand over to the next one
+        from .jobs import dispatch_quietly
+
+        dispatch_quietly()
     return 0 if status in ("completed", "stopped") else 1
 
 
@@ -220,7 +224,8 @@ COMPARE_COLUMNS = (
 
 
 def _runs(args: argparse.Namespace) -> int:
-    from .runs import RunRegistry, launch, stop, validate_run_id
+    from . import jobs
+    from .runs import RunRegistry, stop, validate_run_id
 
     registry = RunRegistry()
     if args.action == "list":
@@ -264,8 +269,7 @@ def _runs(args: argparse.Namespace) -> int:
         elif args.action == "stop":
             print(f"{run_id}: {'stop requested' if stop(run_id, registry) else 'not running'}")
         elif args.action == "resume":
-            pid = launch(run_id, registry, extra_args=("--resume", run_id))
-            print(f"{run_id}: resumed in the background (pid {pid})")
+            print(jobs.resume(run_id, registry).message)
         elif args.action == "delete":
             registry.delete(run_id)
             print(f"{run_id}: deleted with its checkpoints")

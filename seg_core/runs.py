@@ -284,6 +284,12 @@ class RunRegistry:
     def set_epochs_done(self, run_id: str, epochs: int) -> None:
         self._update(run_id, "UPDATE runs SET epochs_done = ? WHERE id = ?", (int(epochs), run_id))
 
+    def requeue(self, run_id: str) -> None:
+        """Put a finished run back in the queue (to resume it); refuses an active run."""
+        if self.get(run_id).status in ACTIVE_STATUSES:
+            raise ValueError(f"run {run_id!r} is already queued or running")
+        self._requeue(run_id)
+
     def _requeue(self, run_id: str) -> None:
         """Reset a run before (re)launching it; the times then describe the latest attempt."""
         self._update(

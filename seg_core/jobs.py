@@ -1,0 +1,109 @@
+"""The training queue: one job at a time on this machine, the rest wait their turn.
+
+Start (app or `submit`) always creates a run; if nothing is running it starts at once, else it
+is queued and starts when the running job ends (the finishing training process dispatches the
+next one; every app page load does too, so a queue survives crashes and restarts). Dispatch
+is serialised with a file lock, so a double-click or two analysts pressing Start at the same
+moment can never launch two jobs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from . import paths
+from .config import TrainConfig
+from .runs import RunRecord, RunRegistry, launch
+
+
+@dataclass(frozen=True)
+class Submission:
+    run: RunRecord
+    started: bool
+    message: str
+
+
+@contextlib.contextmanager
+def _dispatch_lock() -> Iterator[None]:
+    lock_path = paths.runs_dir() / "dispatch.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a") as handle:
+        try:
+            import fcntl
+        except ImportError:  # Windows: no flock; a single app process is the norm there
+            yield
+            return
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def dispatch(registry: RunRegistry | None = None) -> str | None:
+    """Start the oldest queued run if nothing is running; returns its id, or None.
+
+    A queued run that already has a `last.pt` (a resume request) continues from it.
+    """
+    registry = registry or RunRegistry()
+    with _dispatch_lock():
+        registry.reconcile()
+        if registry.list(("running",)):
+            return None
+        queued = sorted(registry.list(("queued",)), key=lambda r: r.created_at)
+        if not queued:
+            return None
+        run = queued[0]
+        resume = (run.checkpoint_dir / "last.pt").is_file()
+        launch(run.id, registry, extra_args=("--resume", run.id) if resume else ())
+        return run.id
+
+
+def submit(cfg: TrainConfig, registry: RunRegistry | None = None) -> Submission:
+    """Create a run for `cfg` and start it now, or queue it behind the running job."""
+    registry = registry or RunRegistry()
+    run = registry.create_run(cfg.to_dict(), name=cfg.name or None)
+    started = dispatch(registry) == run.id
+    if started:
+        return Submission(registry.get(run.id), True, f"Started run {run.id}.")
+    position = [r.id for r in sorted(registry.list(("queued",)), key=lambda r: r.created_at)].index(
+        run.id
+    ) + 1
+    running = registry.list(("running",))
+    behind = f" behind {running[0].name or running[0].id}" if running else ""
+    return Submission(
+        registry.get(run.id),
+        False,
+        f"Queued run {run.id} (position {position}{behind}); it starts when the current job ends.",
+    )
+
+
+def resume(run_id: str, registry: RunRegistry | None = None) -> Submission:
+    """Queue a stopped/interrupted/failed run to continue from its last.pt."""
+    registry = registry or RunRegistry()
+    run = registry.get(run_id)
+    if run.status in ("running", "queued"):
+        raise ValueError(f"run {run_id} is already {run.status}")
+    if not (run.checkpoint_dir / "last.pt").is_file():
+        raise ValueError(f"run {run_id} has no last.pt to resume from (it never finished an epoch)")
+    registry.requeue(run_id)
+    started = dispatch(registry) == run_id
+    message = f"Resumed run {run_id}." if started else f"Run {run_id} will resume when the current job ends."
+    return Submission(registry.get(run_id), started, message)
+
+
+def dispatch_quietly() -> None:
+    """For the end of a training process: start the next queued job; a failure is reported in
+    this process's log (the app's next page load dispatches again) and never raised."""
+    if os.environ.get("STORMSEG_NO_DISPATCH") == "1":
+        return
+    try:
+        started = dispatch()
+    except Exception as exc:  # noqa: BLE001 - the run itself already ended; don't turn it into a crash
+        print(f"[warning] could not start the next queued run: {type(exc).__name__}: {exc}", flush=True)
+    else:
+        if started:
+            print(f"[info] started the next queued run {started}", flush=True)

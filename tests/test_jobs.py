@@ -1,0 +1,80 @@
+"""The training queue: one job at a time, the next starts when the current one ends."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from test_train import tiny_config
+
+from seg_core import jobs
+from seg_core.runs import RunRegistry, stop
+
+
+def _wait(condition, timeout=120.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.mark.slow
+def test_second_start_is_queued_and_runs_after_the_first(tiny_dataset):
+    registry = RunRegistry()
+    first = jobs.submit(tiny_config(tiny_dataset, epochs=2, name="first"), registry)
+    second = jobs.submit(tiny_config(tiny_dataset, epochs=1, name="second"), registry)
+    assert first.started and "Started" in first.message
+    assert not second.started and "position 1 behind first" in second.message
+    assert registry.get(second.run.id).status == "queued"
+    _wait(lambda: registry.get(second.run.id).status == "completed", what="the queued run to finish")
+    a, b = registry.get(first.run.id), registry.get(second.run.id)
+    assert a.status == "completed" and a.ended_at <= b.started_at  # never both at once
+
+
+@pytest.mark.slow
+def test_simultaneous_starts_launch_exactly_one_job(tiny_dataset):
+    registry = RunRegistry()
+    results = []
+    threads = [
+        threading.Thread(
+            target=lambda i=i: results.append(
+                jobs.submit(tiny_config(tiny_dataset, epochs=50, name=f"click{i}"), registry)
+            )
+        )
+        for i in range(4)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(r.started for r in results) == 1
+    statuses = sorted(registry.get(r.run.id).status for r in results)
+    assert statuses == ["queued", "queued", "queued", "running"]
+    running = next(r.run.id for r in results if r.started)
+    for r in results:  # clean up: empty the queue, then stop the running job
+        if r.run.id != running:
+            registry.finish(r.run.id, "stopped", "test cleanup")
+    assert stop(running, registry, timeout=60)
+    _wait(lambda: registry.get(running).status != "running", what="the job to stop")
+
+
+@pytest.mark.slow
+def test_resume_continues_a_stopped_run(tiny_dataset):
+    registry = RunRegistry()
+    submission = jobs.submit(tiny_config(tiny_dataset, epochs=500, name="long"), registry)
+    run_id = submission.run.id
+    _wait(lambda: (registry.get(run_id).epochs_done or 0) >= 1, what="one epoch")
+    assert stop(run_id, registry, timeout=60)
+    _wait(lambda: registry.get(run_id).status == "stopped", what="stopped")
+    resumed = jobs.resume(run_id, registry)
+    assert resumed.started
+    _wait(
+        lambda: any("resumed from last.pt" in line.message for line in registry.logs(run_id)),
+        what="resume log",
+    )
+    assert stop(run_id, registry, timeout=60)
+    with pytest.raises(ValueError, match="no run with id"):
+        jobs.resume("20990101-000000-nothing-0000", registry)
