@@ -1,7 +1,28 @@
-"""StormSeg: per-pixel damage maps from post-hurricane drone photos (placeholder home page)."""
+"""StormSeg: per-pixel damage maps from post-hurricane drone photos.
+
+    streamlit run app.py
+"""
+
+import logging
 
 import streamlit as st
 
-st.set_page_config(page_title="StormSeg", layout="wide")
-st.title("StormSeg")
-st.write("Segmentation of post-hurricane drone photos into 25 Hurricane Harvey classes. The full app is on its way.")
+from seg_core import jobs
+
+st.set_page_config(page_title="StormSeg", page_icon="🌀", layout="wide")
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+
+try:  # a queued run whose predecessor crashed starts here at the latest; never blocks the page
+    jobs.dispatch()
+except Exception:  # noqa: BLE001
+    logging.getLogger("stormseg.ui").exception("dispatching the training queue failed")
+
+pages = [
+    st.Page("pages/home.py", title="Home", icon="🌀", default=True),
+    st.Page("pages/segment.py", title="Segment", icon="🛰️"),
+    st.Page("pages/data.py", title="Data", icon="🗂️"),
+    st.Page("pages/train.py", title="Train", icon="🏋️"),
+    st.Page("pages/runs.py", title="Runs", icon="📈"),
+    st.Page("pages/evaluate.py", title="Evaluate", icon="🎯"),
+]
+st.navigation(pages).run()

@@ -197,7 +197,7 @@ def load_mask(path: str | Path, size: tuple[int, int] | None = None) -> np.ndarr
     except OSError as exc:
         raise ImageReadError(f"{path}: the file is damaged ({exc})") from None
     if image.mode in ("L", "P"):
-        mask = np.asarray(image, dtype=np.uint8)
+        mask = np.array(image, dtype=np.uint8)  # a writable copy (np.asarray of PIL is read-only)
     elif image.mode in ("I", "I;16", "I;16B", "I;16L"):
         values = np.asarray(image)
         if values.max(initial=0) > 255 or values.min(initial=0) < 0:
@@ -208,5 +208,5 @@ def load_mask(path: str | Path, size: tuple[int, int] | None = None) -> np.ndarr
             f"{path}: a mask must be a single-channel PNG of class ids, not mode {image.mode}"
         )
     if size is not None and (mask.shape[1], mask.shape[0]) != tuple(size):
-        mask = np.asarray(Image.fromarray(mask).resize(tuple(size), Image.Resampling.NEAREST))
+        mask = np.array(Image.fromarray(mask).resize(tuple(size), Image.Resampling.NEAREST))
     return mask

@@ -1,0 +1,106 @@
+"""What the app offers, as plain data: the machine, datasets under the data root, models to
+segment with, sample photos. Nothing here imports streamlit."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import paths
+from .checkpoint import CheckpointError, load_checkpoint
+from .runs import RunRecord, RunRegistry, validate_run_id
+
+SAMPLES_DIR = paths.REPO_ROOT / "samples"
+DEMO_DATASET_NAME = "demo"
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    name: str        # folder name under the data root
+    path: Path
+    layout: str      # harvey | generic
+    images: int      # files in the image folder (not validated)
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    label: str       # what the picker shows
+    path: Path       # a best.pt
+    run_id: str | None
+    val_dice: float | None
+
+
+def device_summary() -> dict:
+    """The compute StormSeg will use, e.g. {'device': 'cpu', 'name': '2 CPU cores'}."""
+    import torch
+
+    if torch.cuda.is_available():
+        return {"device": "cuda", "name": torch.cuda.get_device_name(0), "count": torch.cuda.device_count()}
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return {"device": "mps", "name": "Apple GPU (MPS)", "count": 1}
+    return {"device": "cpu", "name": f"{os.cpu_count()} CPU cores", "count": 0}
+
+
+def list_datasets(root: Path | None = None) -> list[DatasetInfo]:
+    """Dataset folders directly under the data root (Harvey or generic layout)."""
+    root = (root or paths.data_root()).resolve()
+    found = []
+    if not root.is_dir():
+        return found
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        for layout, image_dir in (("harvey", "train_images"), ("generic", "images")):
+            if (folder / image_dir).is_dir():
+                count = sum(1 for f in (folder / image_dir).iterdir() if f.is_file())
+                found.append(DatasetInfo(folder.name, folder, layout, count))
+                break
+    return found
+
+
+def resolve_dataset(name: str, root: Path | None = None) -> Path:
+    """A dataset folder by name, refusing anything that would leave the data root."""
+    root = (root or paths.data_root()).resolve()
+    candidate = (root / name).resolve()
+    if not name or "/" in name or "\\" in name or name.startswith(".") or candidate.parent != root:
+        raise ValueError(f"dataset name {name!r} must be a folder directly under the data root {root}")
+    if not candidate.is_dir():
+        raise ValueError(f"no dataset folder {name!r} under {root}")
+    return candidate
+
+
+def list_models(registry: RunRegistry | None = None) -> list[ModelChoice]:
+    """The shipped demo model first, then every run's best.pt, best val Dice first."""
+    choices = []
+    if paths.DEMO_CHECKPOINT.is_file():
+        choices.append(ModelChoice("Demo model (synthetic flood scenes)", paths.DEMO_CHECKPOINT, None, None))
+    runs: list[RunRecord] = (registry or RunRegistry()).list()
+    scored = [r for r in runs if (r.checkpoint_dir / "best.pt").is_file()]
+    scored.sort(key=lambda r: -(r.best_metric or -1))
+    for run in scored:
+        dice = f" · val Dice {run.best_metric:.3f}" if run.best_metric is not None else ""
+        label = f"{run.name or run.id} · {run.config.get('arch')}{dice} · {run.status}"
+        choices.append(ModelChoice(label, run.checkpoint_dir / "best.pt", run.id, run.best_metric))
+    return choices
+
+
+def model_path_for_run(run_id: str) -> Path:
+    """best.pt of a run, by validated id (never a user-supplied path)."""
+    return paths.checkpoints_dir() / validate_run_id(run_id) / "best.pt"
+
+
+def checkpoint_summary(path: Path) -> dict:
+    """Metadata of a checkpoint for display (architecture, resolution, metrics, training data)."""
+    try:
+        meta = load_checkpoint(path)["meta"]
+    except CheckpointError as exc:
+        return {"error": str(exc)}
+    config = meta.get("config", {})
+    return {"arch": meta["arch"], "encoder": meta["encoder"], "resolution": meta["resolution"],
+            "epoch": meta.get("epoch"), "metrics": meta.get("metrics", {}), "data": config.get("data"),
+            "run_id": meta.get("run_id")}
+
+
+def sample_photos() -> list[Path]:
+    if not SAMPLES_DIR.is_dir():
+        return []
+    return sorted(p for p in SAMPLES_DIR.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".tif"))

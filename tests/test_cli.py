@@ -1,0 +1,99 @@
+"""The command line as users run it: predict (a bad file among good ones), evaluate, runs, study."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from test_infer import _meta
+
+from seg_core.checkpoint import save_checkpoint
+from seg_core.cli import main
+from seg_core.models import ModelSpec, create_model
+from seg_core.runs import RunRegistry
+from seg_core.study import study_configs
+
+
+@pytest.fixture
+def checkpoint(tmp_path):
+    torch.manual_seed(0)
+    model = create_model(ModelSpec(arch="unet", weights="none", unet_base_width=4), load_weights=False)
+    return save_checkpoint({"state_dict": model.state_dict(), "meta": _meta(resolution=64)}, tmp_path / "m.pt")
+
+
+def test_predict_processes_good_files_and_names_the_bad_one(checkpoint, tmp_path, capsys):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name, size in [("a.jpg", (120, 90)), ("b.png", (77, 131))]:
+        Image.fromarray(np.random.default_rng(0).integers(0, 255, (size[1], size[0], 3), np.uint8)).save(photos / name)
+    (photos / "broken.jpg").write_bytes(b"<html>404</html>")
+    out = tmp_path / "out"
+    code = main(["predict", "--checkpoint", str(checkpoint), "--out", str(out), "--gsd", "3", str(photos)])
+    captured = capsys.readouterr()
+    assert code == 0
+    assert "broken.jpg" in captured.err and "not a supported image" in captured.err
+    assert "2 image(s) segmented" in captured.out
+    mask = np.asarray(Image.open(out / "b_mask.png"))
+    assert mask.shape == (131, 77)
+    assert (out / "a_overlay.jpg").is_file() and (out / "stats.csv").read_text().count("\n") >= 3
+    stats = json.loads((out / "stats.json").read_text())
+    assert len(stats["images"]) == 2 and "summary" in stats
+
+
+def test_predict_with_only_bad_input_exits_2(checkpoint, tmp_path, capsys):
+    assert main(["predict", "--checkpoint", str(checkpoint), "--out", str(tmp_path / "o"),
+                 str(tmp_path / "missing.jpg")]) == 2
+    assert "missing.jpg: file not found" in capsys.readouterr().err
+    assert main(["predict", "--checkpoint", str(tmp_path / "nope.pt"), "--out", str(tmp_path / "o"), "x.jpg"]) == 2
+    assert "nope.pt: checkpoint not found" in capsys.readouterr().err
+
+
+def test_evaluate_prints_scores_and_json(checkpoint, tiny_dataset, capsys):
+    assert main(["evaluate", "--checkpoint", str(checkpoint), "--data", str(tiny_dataset), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["split"] == "all" and result["images"] == 6
+    assert 0.0 <= result["kaggle_dice"] <= 1.0 and len(result["per_class"]) == 25
+    assert main(["evaluate", "--checkpoint", str(checkpoint), "--data", str(tiny_dataset)]) == 0
+    assert "Kaggle Dice" in capsys.readouterr().out
+
+
+def test_runs_list_show_compare(capsys):
+    registry = RunRegistry()
+    run = registry.create_run({"arch": "unet", "optimizer": "sgd", "augment": "none", "epochs": 2}, name="study a")
+    registry.log_metrics(run.id, [(1, 1, "train", "loss", 1.5), (1, 1, "val", "loss", 1.7),
+                                  (1, 1, "val", "miou", 0.3), (1, 1, "train_full", "loss", 1.4)])
+    registry.set_best(run.id, 0.62, 1)
+    registry.finish(run.id, "completed")
+    assert main(["runs", "list"]) == 0
+    assert "study a" in capsys.readouterr().out
+    assert main(["runs", "compare", run.id, "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)[0]
+    assert row["optimizer"] == "sgd" and row["train_full_loss"] == 1.4 and row["best_val_dice"] == 0.62
+    assert main(["runs", "show", "../etc"]) == 2
+    assert "invalid run id" in capsys.readouterr().err
+
+
+def test_study_configs_follow_the_study_and_say_when_imagenet_is_missing(tmp_path):
+    configs = study_configs(tmp_path, imagenet=False)
+    assert [c.optimizer for c in configs] == ["sgd", "adam", "adam", "adam"]
+    assert [c.epochs for c in configs] == [20, 20, 30, 60]
+    assert [c.lr for c in configs] == [5e-4, 5e-4, 1e-3, 1e-3]
+    assert [c.augment for c in configs] == ["none", "none", "none", "seed"]
+    assert {c.loss for c in configs} == {"ce"} and configs[2].encoder == "resnet50"
+    assert all("from scratch" in c.name for c in configs[2:]) and configs[2].weights == "none"
+    assert [c.epochs for c in study_configs(tmp_path, epochs=3, imagenet=True)] == [3, 3, 3, 3]
+    assert study_configs(tmp_path, imagenet=True)[3].weights == "imagenet"
+
+
+@pytest.mark.slow
+def test_study_runs_four_runs_and_prints_table_1(tiny_dataset, capsys):
+    code = main(["study", "--data", str(tiny_dataset), "--epochs", "1", "--resolution", "48", "--crop", "32",
+                 "--batch-size", "2"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    runs = RunRegistry().list()
+    assert len(runs) == 4 and {r.status for r in runs} == {"completed"}
+    assert "train_full_loss" in out and "U-Net + SGD" in out and "DeepLabV3+ (augmentation)" in out
