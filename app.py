@@ -1,6 +1,6 @@
 """StormSeg: per-pixel damage maps from post-hurricane drone photos.
 
-    streamlit run app.py
+streamlit run app.py
 """
 
 import logging

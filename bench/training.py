@@ -38,8 +38,13 @@ def stormseg_throughput(data: Path, epochs: int, home: Path) -> dict:
     total = time.perf_counter() - start
     rows = registry.metrics(run.id, names=["images_per_s", "data_wait"])
     last = {r.name: r.value for r in rows}  # the last epoch: cache warm, steady state
-    return {"images_per_s": last["images_per_s"], "data_wait_fraction": last["data_wait"],
-            "wall_s": total, "epochs": epochs, "config": "defaults (1024 px, crop 512, batch 4)"}
+    return {
+        "images_per_s": last["images_per_s"],
+        "data_wait_fraction": last["data_wait"],
+        "wall_s": total,
+        "epochs": epochs,
+        "config": "defaults (1024 px, crop 512, batch 4)",
+    }
 
 
 def naive_throughput(data: Path, epochs: int) -> dict:
@@ -65,13 +70,17 @@ def naive_throughput(data: Path, epochs: int) -> dict:
         for first in range(0, len(order) - 3, 4):
             t0 = time.perf_counter()
             xs, ys = [], []
-            for i in order[first:first + 4]:
+            for i in order[first : first + 4]:
                 image = Image.open(images[i]).convert("RGB").resize((1024, 768), Image.BILINEAR)
                 mask = Image.open(masks[i]).resize((1024, 768), Image.NEAREST)
                 y0, x0 = rng.integers(0, 768 - 512), rng.integers(0, 1024 - 512)
-                xs.append(torch.from_numpy(np.asarray(image)[y0:y0 + 512, x0:x0 + 512].copy()).permute(2, 0, 1)
-                          .float() / 255)
-                ys.append(torch.from_numpy(np.asarray(mask)[y0:y0 + 512, x0:x0 + 512].astype(np.int64)))
+                xs.append(
+                    torch.from_numpy(np.asarray(image)[y0 : y0 + 512, x0 : x0 + 512].copy())
+                    .permute(2, 0, 1)
+                    .float()
+                    / 255
+                )
+                ys.append(torch.from_numpy(np.asarray(mask)[y0 : y0 + 512, x0 : x0 + 512].astype(np.int64)))
             x = (torch.stack(xs) - mean) / std
             y = torch.stack(ys)
             waited += time.perf_counter() - t0
@@ -81,7 +90,12 @@ def naive_throughput(data: Path, epochs: int) -> dict:
             optimizer.step()
             seen += len(xs)
     total = time.perf_counter() - start
-    return {"images_per_s": seen / total, "data_wait_fraction": waited / total, "wall_s": total, "epochs": epochs}
+    return {
+        "images_per_s": seen / total,
+        "data_wait_fraction": waited / total,
+        "wall_s": total,
+        "epochs": epochs,
+    }
 
 
 def main() -> None:
@@ -96,8 +110,12 @@ def main() -> None:
         data = build_harvey_sized(Path(tmp), args.pairs, args.distinct)
         ours = stormseg_throughput(data, args.epochs, Path(tmp) / "home")
         naive = naive_throughput(data, args.epochs)
-    print(json.dumps({"stormseg": ours, "naive": naive, "speedup": ours["images_per_s"] / naive["images_per_s"]},
-                     indent=1))
+    print(
+        json.dumps(
+            {"stormseg": ours, "naive": naive, "speedup": ours["images_per_s"] / naive["images_per_s"]},
+            indent=1,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -25,11 +25,15 @@ c1.metric("Compute", device["device"].upper(), help=device["name"])
 c2.metric("Datasets", len(datasets), help=f"folders under {paths.data_root()}")
 c3.metric("Models", len(models), help="the demo model plus every run's best checkpoint")
 running = [r for r in active if r.status == "running"]
-c4.metric("Training jobs", f"{len(running)} running", f"{len(active) - len(running)} queued", delta_color="off")
+c4.metric(
+    "Training jobs", f"{len(running)} running", f"{len(active) - len(running)} queued", delta_color="off"
+)
 
 for run in running:
-    st.info(f"Training **{run.name or run.id}** ({run.config.get('arch')}, epoch {run.epochs_done or 0} of "
-            f"{run.config.get('epochs')}) on {run.device}.")
+    st.info(
+        f"Training **{run.name or run.id}** ({run.config.get('arch')}, epoch {run.epochs_done or 0} of "
+        f"{run.config.get('epochs')}) on {run.device}."
+    )
     st.page_link("pages/train.py", label="Watch it live", icon="📈")
 
 st.subheader("Get started")
@@ -43,14 +47,20 @@ with right, st.container(border=True):
         st.markdown(f"A demo dataset exists in `{demo}`. Check it on **Data** or train on it on **Train**.")
         st.page_link("pages/data.py", label="Open Data", icon="🗂️")
     else:
-        st.markdown("**Generate a demo dataset**: 24 synthetic flooded-neighbourhood photos with masks, "
-                    "in the Harvey layout, to try training without real data (about 10 seconds).")
+        st.markdown(
+            "**Generate a demo dataset**: 24 synthetic flooded-neighbourhood photos with masks, "
+            "in the Harvey layout, to try training without real data (about 10 seconds)."
+        )
         if st.button("Generate demo dataset", type="primary"):
             from seg_core.synth import write_demo_dataset
 
             bar = st.progress(0.0, text="Drawing scenes…")
             with friendly_errors("Generating the demo dataset"):
-                write_demo_dataset(demo, n=24, size=(640, 480),
-                                   progress=lambda done, total: bar.progress(done / total, text=f"Scene {done} of {total}"))
+                write_demo_dataset(
+                    demo,
+                    n=24,
+                    size=(640, 480),
+                    progress=lambda done, total: bar.progress(done / total, text=f"Scene {done} of {total}"),
+                )
                 st.success(f"Wrote the demo dataset to {demo}.")
                 st.rerun()

@@ -17,16 +17,16 @@ DEMO_DATASET_NAME = "demo"
 
 @dataclass(frozen=True)
 class DatasetInfo:
-    name: str        # folder name under the data root
+    name: str  # folder name under the data root
     path: Path
-    layout: str      # harvey | generic
-    images: int      # files in the image folder (not validated)
+    layout: str  # harvey | generic
+    images: int  # files in the image folder (not validated)
 
 
 @dataclass(frozen=True)
 class ModelChoice:
-    label: str       # what the picker shows
-    path: Path       # a best.pt
+    label: str  # what the picker shows
+    path: Path  # a best.pt
     run_id: str | None
     val_dice: float | None
 
@@ -95,9 +95,15 @@ def checkpoint_summary(path: Path) -> dict:
     except CheckpointError as exc:
         return {"error": str(exc)}
     config = meta.get("config", {})
-    return {"arch": meta["arch"], "encoder": meta["encoder"], "resolution": meta["resolution"],
-            "epoch": meta.get("epoch"), "metrics": meta.get("metrics", {}), "data": config.get("data"),
-            "run_id": meta.get("run_id")}
+    return {
+        "arch": meta["arch"],
+        "encoder": meta["encoder"],
+        "resolution": meta["resolution"],
+        "epoch": meta.get("epoch"),
+        "metrics": meta.get("metrics", {}),
+        "data": config.get("data"),
+        "run_id": meta.get("run_id"),
+    }
 
 
 def sample_photos() -> list[Path]:

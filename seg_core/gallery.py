@@ -243,6 +243,10 @@ def swatch_data_url(class_id: int) -> str:
     return "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
 
 
+def _defined(value: float) -> float | None:
+    return None if np.isnan(value) else float(value)
+
+
 def class_score_rows(matrix: np.ndarray) -> list[dict]:
     """Per-class scores of the classes present, worst IoU first (the ones to work on).
 
@@ -257,18 +261,15 @@ def class_score_rows(matrix: np.ndarray) -> list[dict]:
     predicted = m.sum(axis=0)
     rows = []
     for c in present_classes(m):
-        def value(array: np.ndarray, c: int = c) -> float | None:
-            return None if np.isnan(array[c]) else float(array[c])
-
         rows.append(
             {
                 "id": c,
                 "colour": swatch_data_url(c),
                 "class": CLASS_NAMES[c],
-                "iou": value(scores.iou),
-                "dice": value(scores.dice),
-                "precision": value(scores.precision),
-                "recall": value(scores.recall),
+                "iou": _defined(scores.iou[c]),
+                "dice": _defined(scores.dice[c]),
+                "precision": _defined(scores.precision[c]),
+                "recall": _defined(scores.recall[c]),
                 "truth_share": int(scores.support[c]) / total,
                 "predicted_share": int(predicted[c]) / total,
                 "support": int(scores.support[c]),

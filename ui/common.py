@@ -23,8 +23,10 @@ def friendly_errors(action: str = "That") -> Iterator[None]:
         st.error(str(exc))
     except Exception as exc:  # noqa: BLE001 - the page must keep working whatever happened
         log.error("%s failed:\n%s", action, traceback.format_exc())
-        st.error(f"{action} failed unexpectedly ({type(exc).__name__}: {exc}). The details are in the "
-                 "server log; the app keeps running.")
+        st.error(
+            f"{action} failed unexpectedly ({type(exc).__name__}: {exc}). The details are in the "
+            "server log; the app keeps running."
+        )
 
 
 @st.cache_resource(max_entries=2, show_spinner="Loading the model…")

@@ -1,0 +1,204 @@
+"""Runs: every training run in one table; select some to compare their curves and the study's
+Table 1, and to resume, stop or delete one."""
+
+import pandas as pd
+import streamlit as st
+
+from seg_core import catalog, jobs, monitor
+from seg_core.runs import RunRecord, RunRegistry, stop
+from ui.charts import curves
+from ui.common import friendly_errors
+from ui.live import metric_history
+
+TABLE_KEY = "runs_table"
+DELETE_KEY = "runs_delete_target"
+COMPARED = {
+    "val/dice": ("Validation Dice per epoch", "val Dice"),
+    "val/loss": ("Validation loss per epoch", "loss"),
+    "train/loss": ("Training loss per epoch", "loss"),
+}
+COLUMNS = {
+    "name": st.column_config.TextColumn("Run", width="medium"),
+    "status": st.column_config.TextColumn("Status"),
+    "model": st.column_config.TextColumn("Architecture / encoder"),
+    "optimizer": st.column_config.TextColumn("Optimiser"),
+    "augmentation": st.column_config.TextColumn("Augmentation"),
+    "best_val_dice": st.column_config.NumberColumn(
+        "Best val Dice", format="%.3f", help="Kaggle Dice on the validation split, best epoch"
+    ),
+    "epochs": st.column_config.TextColumn("Epochs done"),
+    "started": st.column_config.TextColumn("Started"),
+    "duration": st.column_config.TextColumn("Duration", help="wall time of the latest attempt"),
+    "id": st.column_config.TextColumn("Run id"),
+}
+
+
+def label_of(run: RunRecord) -> str:
+    return f"{run.name} ({run.id[-4:]})"  # names repeat; the id's random tail tells runs apart
+
+
+@st.dialog("Delete run?", on_dismiss=lambda: st.session_state.pop(DELETE_KEY, None))
+def confirm_delete(run: RunRecord, registry: RunRegistry) -> None:
+    st.markdown(
+        f"Delete **{run.name}** (`{run.id}`) with its metrics, log and checkpoints "
+        f"(best.pt, last.pt)? This cannot be undone."
+    )
+    yes, no = st.columns(2)
+    if yes.button("Delete for good", type="primary", width="stretch"):
+        st.session_state.pop(DELETE_KEY, None)
+        try:
+            registry.delete(run.id)
+        except ValueError as exc:
+            st.session_state["runs_notice"] = ("error", str(exc))
+        else:
+            st.session_state["runs_notice"] = ("success", f"Deleted run {run.name} ({run.id}).")
+        st.rerun()
+    if no.button("Keep it", width="stretch"):
+        st.session_state.pop(DELETE_KEY, None)
+        st.rerun()
+
+
+def compare(selected: list[RunRecord], registry: RunRegistry) -> None:
+    st.subheader("Compare" if len(selected) > 1 else "Curves")
+    histories = {label_of(run): metric_history(run.id, registry) for run in selected}
+    for column, (key, (title, y_title)) in zip(st.columns(3), COMPARED.items(), strict=True):
+        series = monitor.comparison_series(histories, key)
+        with column:
+            if series:
+                st.plotly_chart(curves(series, title, y_title=y_title), key=f"compare-{key}")
+            else:
+                st.caption(f"{title}: nothing logged yet.")
+    table = monitor.study_table(registry.summary_table([run.id for run in selected]))
+    st.markdown("**Comparison table** (the study's Table 1, plus mIoU and wall time)")
+    frame = pd.DataFrame(table)
+    st.dataframe(
+        frame,
+        hide_index=True,
+        column_config={
+            "Val Dice": st.column_config.NumberColumn(
+                format="%.4f", help="best epoch's Kaggle Dice on validation"
+            ),
+            "Val mIoU": st.column_config.NumberColumn(format="%.4f", help="mean IoU at the best-Dice epoch"),
+            "Train loss": st.column_config.NumberColumn(
+                format="%.4f", help="last epoch's mean training loss"
+            ),
+            "Val loss": st.column_config.NumberColumn(format="%.4f", help="last epoch's validation loss"),
+            "Loss on entire training set": st.column_config.NumberColumn(
+                format="%.4f",
+                help="the final model scored on every training photo (logged when a run completes)",
+            ),
+        },
+    )
+    st.download_button(
+        "Download table (CSV)",
+        frame.to_csv(index=False).encode(),
+        file_name="stormseg_runs.csv",
+        mime="text/csv",
+        icon="⬇️",
+    )
+
+
+def actions(selected: list[RunRecord], registry: RunRegistry) -> None:
+    st.subheader("Actions")
+    run = selected[0]
+    if len(selected) > 1:
+        ids = [r.id for r in selected]
+        labels = {r.id: label_of(r) for r in selected}
+        run = selected[ids.index(st.selectbox("Run", ids, format_func=labels.get, key="runs_action_target"))]
+    summary = monitor.status_summary(run)
+    st.badge(summary.label, icon=summary.icon, color=summary.color)
+    st.caption(summary.sentence)
+    has_last = (run.checkpoint_dir / "last.pt").is_file()
+    resume, halt, delete, _ = st.columns([1, 1, 1, 2])
+    if resume.button(
+        "Resume",
+        icon="▶️",
+        width="stretch",
+        disabled=run.status in ("running", "queued", "completed") or not has_last,
+        help="Continue from last.pt (saved after every epoch and when stopped).",
+    ):
+        with friendly_errors("Resuming the run"):
+            st.session_state["runs_notice"] = ("success", jobs.resume(run.id, registry).message)
+            st.rerun()
+    if run.status == "queued":
+        if halt.button("Remove from queue", icon="⏹️", width="stretch"):
+            registry.finish(run.id, "stopped", "removed from the queue before it started")
+            st.session_state["runs_notice"] = ("success", f"Removed {run.name} from the queue.")
+            st.rerun()
+    elif halt.button(
+        "Stop",
+        icon="⏹️",
+        width="stretch",
+        disabled=run.status != "running",
+        help="Ends training after the current step; last.pt is saved so it can be resumed.",
+    ):
+        sent = stop(run.id, registry)
+        st.session_state["runs_notice"] = (
+            ("success", f"Stop requested for {run.name}: it saves last.pt and ends within a step.")
+            if sent
+            else ("warning", f"{run.name} is not running any more.")
+        )
+        st.rerun()
+    if delete.button("Delete…", icon="🗑️", width="stretch", help="Asks for confirmation first."):
+        st.session_state[DELETE_KEY] = run.id
+    if st.session_state.get(DELETE_KEY) == run.id:
+        confirm_delete(run, registry)
+
+    best = catalog.model_path_for_run(run.id)
+    if best.is_file():
+        st.markdown(
+            f"**Use this model:** its best.pt (`{best}`) is in the model picker of **Segment** and "
+            f"**Evaluate** as *{run.name}*."
+        )
+        seg, ev, _ = st.columns([1, 1, 3])
+        seg.page_link("pages/segment.py", label="Segment photos", icon="🛰️")
+        ev.page_link("pages/evaluate.py", label="Evaluate on a dataset", icon="🎯")
+    else:
+        st.caption("No best.pt yet: a model appears after the first finished epoch.")
+
+
+def keep_selection(ids: list[str]) -> None:
+    """The table's selection is by row position; when runs are added or deleted, move it so the
+    same runs stay selected (before the table is drawn, when its state may still be written)."""
+    previous = st.session_state.get("runs_table_ids")
+    state = st.session_state.get(TABLE_KEY)
+    if previous is not None and previous != ids and state is not None:
+        chosen = [previous[i] for i in state["selection"]["rows"] if i < len(previous)]
+        st.session_state[TABLE_KEY] = {"selection": {"rows": [ids.index(c) for c in chosen if c in ids]}}
+    st.session_state["runs_table_ids"] = ids
+
+
+st.title("Runs")
+registry = RunRegistry()
+notice = st.session_state.pop("runs_notice", None)
+if notice:
+    getattr(st, notice[0])(notice[1])
+
+runs = registry.list()
+if not runs:
+    st.markdown(
+        "No training runs yet. Start one on **Train**: the demo dataset trains a first model in minutes."
+    )
+    st.page_link("pages/train.py", label="Open Train", icon="🏋️")
+    st.stop()
+
+intro, refresh = st.columns([5, 1], vertical_alignment="center")
+intro.markdown(
+    "Every training run, newest first. **Tick rows** to compare their curves and scores and to act on them."
+)
+refresh.button("Refresh", icon="🔄", width="stretch", help="Re-read the statuses (running runs change).")
+keep_selection([run.id for run in runs])
+event = st.dataframe(
+    pd.DataFrame(monitor.runs_table(runs)),
+    hide_index=True,
+    column_config=COLUMNS,
+    key=TABLE_KEY,
+    on_select="rerun",
+    selection_mode="multi-row",
+)
+selected = [runs[i] for i in event.selection.rows if i < len(runs)]
+if not selected:
+    st.info("Tick one run to see its curves and actions, or several to compare them side by side.")
+else:
+    compare(selected, registry)
+    actions(selected, registry)

@@ -1,0 +1,97 @@
+"""Segment: pick a model, upload drone photos (or use the samples), look at the class map, download it."""
+
+import streamlit as st
+
+from seg_core import analysis, catalog, paths
+from seg_core.analysis import MAX_BATCH_PHOTOS, PhotoAnalysis, PhotoFailure, PhotoInput
+from ui import segment_view
+from ui.common import friendly_errors, load_predictor, percent
+
+st.title("Segment photos")
+st.caption("Upload drone photos and get a per-pixel map of roofs, roads, vehicles, pools, trees, water, "
+           "**flooded ground**, boats and the other Harvey classes, with flood exposure figures and downloads.")
+
+models = catalog.list_models()
+if not models:
+    st.warning(
+        "There is no model yet. Train one on the **Train** page (a few minutes on the demo dataset, which "
+        "**Home** generates in seconds), or rebuild the shipped demo model with "
+        f"`scripts/train_demo_model.sh`, which writes `{paths.DEMO_CHECKPOINT}`."
+    )
+    st.stop()
+
+
+def _use_samples() -> None:
+    st.session_state["segment_samples"] = True
+    st.session_state["segment_upload_round"] = st.session_state.get("segment_upload_round", 0) + 1  # clears uploads
+
+
+with st.container(border=True):
+    model_col, gsd_col, tta_col = st.columns([4, 1.4, 1.4])
+    by_path = {str(m.path): m for m in models}
+    chosen = model_col.selectbox("Model", list(by_path), format_func=lambda p: by_path[p].label, key="segment_model")
+    model_path = by_path[chosen].path
+    modified_ns = model_path.stat().st_mtime_ns
+    model_col.caption(segment_view.model_description(str(model_path), modified_ns))
+    gsd = gsd_col.number_input(
+        "Ground sampling distance (cm/px)", min_value=0.1, max_value=500.0, value=None, step=0.5,
+        placeholder="optional", key="segment_gsd",
+        help="Ground size of one pixel, for areas in m²: about 3.0 for the Harvey drone photos, 7.5 for "
+             "the sample photos. Leave empty if unknown.",
+    )  # fmt: skip
+    tta = tta_col.toggle("Test-time augmentation", key="segment_tta",
+                         help="Averages 8 rotated/flipped passes: slightly cleaner masks, about 8× slower.")  # fmt: skip
+    tta_col.caption("8× slower" if tta else "off: fastest")
+
+    upload_col, sample_col = st.columns([4, 1.4], vertical_alignment="center")
+    uploads = upload_col.file_uploader(
+        "Drone photos (JPEG, PNG or TIFF, up to 4592×3072 px)", type=list(analysis.UPLOAD_TYPES),
+        accept_multiple_files=True, key=f"segment_upload_{st.session_state.get('segment_upload_round', 0)}",
+    )  # fmt: skip
+    samples = catalog.sample_photos()
+    sample_col.button("Use the sample photos", on_click=_use_samples, disabled=not samples, width="stretch",
+                      help=f"{len(samples)} synthetic flood scenes shipped in samples/ (7.5 cm/px).")  # fmt: skip
+
+if uploads:
+    st.session_state["segment_samples"] = False
+    photos = [PhotoInput(f.name, f.getvalue()) for f in uploads]
+elif st.session_state.get("segment_samples") and samples:
+    photos = analysis.inputs_from_paths(samples)
+else:
+    st.info("Upload one or more photos, or click **Use the sample photos** to try it straight away.")
+    st.stop()
+
+if len(photos) > MAX_BATCH_PHOTOS:
+    st.warning(f"{len(photos)} photos were given; the first {MAX_BATCH_PHOTOS} are segmented. "
+               "Split bigger sets into batches (or use `python -m seg_core predict`).")  # fmt: skip
+    photos = photos[:MAX_BATCH_PHOTOS]
+
+bar = st.empty()
+results = None
+with friendly_errors("Segmenting the photos"):
+    results = analysis.run_batch(
+        photos, st.session_state.setdefault("segment_results", {}), lambda: load_predictor(model_path),
+        f"{model_path}:{modified_ns}", gsd, tta, progress=lambda fraction, text: bar.progress(fraction, text=text),
+    )  # fmt: skip
+bar.empty()
+if results is None:
+    st.stop()
+
+for failure in (r for r in results if isinstance(r, PhotoFailure)):
+    st.warning(f"Skipped {failure.message}", icon="⚠️")
+done = [r for r in results if isinstance(r, PhotoAnalysis)]
+if not done:
+    st.stop()
+
+with friendly_errors("Showing the results"):
+    if len(done) == 1:
+        segment_view.photo_view(done[0])
+    else:
+        photo_tab, batch_tab = st.tabs([f"One photo at a time ({len(done)})", "Batch summary"])
+        with photo_tab:
+            names = [r.name for r in done]
+            pick = st.selectbox("Photo", range(len(done)), key="segment_pick",
+                                format_func=lambda i: f"{names[i]} · flooded {percent(done[i].stats.flood.flooded_share)}")  # fmt: skip
+            segment_view.photo_view(done[pick])
+        with batch_tab:
+            segment_view.batch_view(done, st.session_state.get("segment_opacity", 0.5))

@@ -1,0 +1,400 @@
+"""Train: pick a dataset and settings (or one of the study's presets), start or queue a run, and
+watch the current run live. The run is an OS process; this page only reads the registry, so
+leaving, refreshing or opening a second tab never loses or duplicates it."""
+
+import json
+import time
+
+import streamlit as st
+
+from seg_core import catalog, jobs, monitor, paths
+from seg_core.augment import AUGMENT_PRESETS
+from seg_core.config import AMP_MODES, DEVICES, LOSSES, OPTIMIZERS, SCHEDULES, STUDY_PRESETS, TrainConfig
+from seg_core.models.spec import ARCH_LABELS, ARCHITECTURES, list_encoders
+from seg_core.runs import ACTIVE_STATUSES, RunRegistry
+from ui.common import friendly_errors
+from ui.live import live_run_view, run_view
+
+CUSTOM = "Custom"
+WEIGHTS = ("auto", "none", "imagenet-offline", "imagenet")
+LABELS = {
+    "weights": {
+        "auto": "auto (offline ImageNet where available)",
+        "none": "none (random init)",
+        "imagenet-offline": "ImageNet, offline (EfficientNet-Lite0 only)",
+        "imagenet": "ImageNet (downloads)",
+    },
+    "loss": {
+        "ce": "Cross-entropy",
+        "weighted_ce": "Weighted cross-entropy",
+        "dice": "Dice",
+        "ce_dice": "Cross-entropy + Dice",
+        "focal": "Focal",
+        "lovasz": "Lovász-softmax",
+    },
+    "optimizer": {"sgd": "SGD with momentum", "adam": "Adam", "adamw": "AdamW"},
+    "schedule": {
+        "none": "constant",
+        "cosine": "cosine decay",
+        "poly": "polynomial decay",
+        "onecycle": "one-cycle",
+    },
+    "arch": ARCH_LABELS,
+    "augment": {
+        "none": "none (crop only)",
+        "seed": "rot90 + flips (the study's)",
+        "strong": "strong (+ scale, colour, blur, shadows)",
+    },
+}
+DOUBLE_CLICK_S = 10.0  # the same settings submitted again within this window is a double click
+DEFAULTS = TrainConfig().to_dict()
+FORM_KEYS = [k for k in DEFAULTS if k != "data"]
+
+
+def key(name: str) -> str:
+    return f"train_form_{name}"
+
+
+def widget_options(name: str, options) -> dict:
+    """Common keyword arguments: the session-state key, kept across page switches, and labels."""
+    labels = LABELS.get(name, {})
+    extra = {"format_func": lambda v: labels.get(v, v)} if options is not None else {}
+    return {"key": key(name), "persist_state": "session", **extra}
+
+
+@st.cache_data(ttl=3600, show_spinner="Checking whether ImageNet weights can be downloaded…")
+def imagenet_reachable() -> bool:
+    from seg_core.study import imagenet_weights_available
+
+    return imagenet_weights_available("resnet50")
+
+
+def study_configs(data: str) -> list[TrainConfig]:
+    from seg_core.study import study_configs as configs
+
+    values = {name: st.session_state[key(name)] for name in ("resolution", "crop", "batch_size")}
+    return configs(data or ".", imagenet=imagenet_reachable(), **values)
+
+
+def apply_preset() -> None:
+    """Fill the form with the chosen study preset (a widget callback: runs before the widgets)."""
+    label = st.session_state[key("preset")]
+    if label == CUSTOM:
+        return
+    cfg = study_configs("")[list(STUDY_PRESETS).index(label)]
+    for name in FORM_KEYS:
+        st.session_state[key(name)] = getattr(cfg, name)
+
+
+def selectbox(column, label: str, name: str, options, **kwargs):
+    options = list(options)
+    if st.session_state.get(key(name)) not in options:  # e.g. encoder 'none' left by a U-Net preset
+        st.session_state[key(name)] = DEFAULTS[name] if DEFAULTS.get(name) in options else options[0]
+    return column.selectbox(label, options, **widget_options(name, options), **kwargs)
+
+
+def number(column, label: str, name: str, **kwargs):
+    return column.number_input(label, **widget_options(name, None), **kwargs)
+
+
+def form_values(dataset: str) -> dict:
+    values = {name: st.session_state[key(name)] for name in FORM_KEYS}
+    values["data"] = str(catalog.resolve_dataset(dataset))
+    if values["arch"] == "unet":  # no encoder to choose, nothing pretrained (as the study's presets)
+        values["encoder"], values["weights"] = "none", "none"
+    return values
+
+
+def checked_config(values: dict) -> TrainConfig:
+    """The config, or ValueError naming the bad setting (including arch/encoder/weights combos)."""
+    from seg_core.train import model_spec
+
+    cfg = TrainConfig.from_dict(values)
+    model_spec(cfg)
+    return cfg
+
+
+def is_double_click(signature: str) -> bool:
+    last = st.session_state.get("train_last_submission")
+    return bool(last and last["signature"] == signature and time.time() - last["time"] < DOUBLE_CLICK_S)
+
+
+def remember(signature: str, messages: list[str], started: bool) -> None:
+    st.session_state["train_last_submission"] = {
+        "signature": signature,
+        "time": time.time(),
+        "messages": messages,
+        "started": started,
+    }
+
+
+def settings_form(datasets: list[catalog.DatasetInfo]) -> None:
+    for name in FORM_KEYS:
+        st.session_state.setdefault(key(name), DEFAULTS[name])
+    st.session_state.setdefault(key("preset"), CUSTOM)
+
+    top = st.columns([2, 2, 2])
+    names = [d.name for d in datasets]
+    if st.session_state.get(key("dataset")) not in names:
+        st.session_state[key("dataset")] = names[0]
+    dataset = top[0].selectbox(
+        "Dataset",
+        names,
+        key=key("dataset"),
+        persist_state="session",
+        format_func=lambda n: f"{n} ({next(d.images for d in datasets if d.name == n)} photos)",
+        help=f"Folders under the data root {paths.data_root()}",
+    )
+    top[1].selectbox(
+        "Preset",
+        [CUSTOM, *STUDY_PRESETS],
+        on_change=apply_preset,
+        key=key("preset"),
+        persist_state="session",
+        help="Fills the form with one of the student study's four runs; change anything afterwards.",
+    )
+    top[2].text_input(
+        "Run name", key=key("name"), persist_state="session", placeholder="optional, e.g. lite0-strong-aug"
+    )
+
+    model, optimisation, data = st.columns(3, border=True)
+    model.markdown("**Model**")
+    arch = selectbox(
+        model,
+        "Architecture",
+        "arch",
+        list(ARCHITECTURES),
+        help="U-Net (classic) is the study's from-scratch network; the others use a pretrained encoder.",
+    )
+    if arch == "unet":
+        number(
+            model,
+            "Base width",
+            "unet_base_width",
+            min_value=1,
+            step=8,
+            help="Channels of the first level: 64 as in the paper, 32 is about 4x cheaper, 8 for a quick try.",
+        )
+        model.caption("The classic U-Net has no separate encoder and no pretrained weights.")
+    else:
+        selectbox(
+            model,
+            "Encoder",
+            "encoder",
+            list_encoders(),
+            help="The backbone. EfficientNet-Lite0 is the fastest with weights available offline.",
+        )
+        selectbox(
+            model,
+            "Pretrained weights",
+            "weights",
+            list(WEIGHTS),
+            help="'imagenet' needs internet access to download the weights; 'imagenet-offline' ships with "
+            "StormSeg for EfficientNet-Lite0 only; 'auto' uses it where it exists, else random init.",
+        )
+
+    optimisation.markdown("**Optimisation**")
+    loss = selectbox(
+        optimisation,
+        "Loss",
+        "loss",
+        list(LOSSES),
+        help="Cross-entropy + Dice trains for the score of record (Dice) while staying calibrated.",
+    )
+    left, right = optimisation.columns(2)
+    optimizer = selectbox(left, "Optimiser", "optimizer", list(OPTIMIZERS))
+    number(right, "Learning rate", "lr", min_value=1e-7, max_value=1.0, step=1e-4, format="%.5f")
+    selectbox(left, "Schedule", "schedule", list(SCHEDULES))
+    number(right, "Epochs", "epochs", min_value=1, step=1)
+    number(left, "Batch size", "batch_size", min_value=1, step=1)
+    number(
+        right,
+        "Early-stop patience",
+        "early_stop_patience",
+        min_value=0,
+        step=1,
+        help="Stop after this many epochs without a better val Dice; 0 = always run every epoch.",
+    )
+
+    data.markdown("**Data**")
+    left, right = data.columns(2)
+    number(
+        left,
+        "Working resolution (px)",
+        "resolution",
+        min_value=32,
+        step=64,
+        help="Photos are resized once so their long side is this many pixels (Harvey teams used 256-1024).",
+    )
+    number(
+        right,
+        "Crop (px)",
+        "crop",
+        min_value=0,
+        step=32,
+        help="Side of the random square training crops, a multiple of 32; 0 trains on whole images.",
+    )
+    selectbox(data, "Augmentation", "augment", list(AUGMENT_PRESETS))
+    left, right = data.columns(2)
+    number(
+        left,
+        "Validation share",
+        "val_ratio",
+        min_value=0.0,
+        max_value=0.9,
+        step=0.05,
+        format="%.2f",
+        help="Part of the photos held out to score each epoch (the study used 0.15).",
+    )
+    number(right, "Seed", "seed", min_value=0, step=1, help="Same seed, same split and same crops.")
+
+    with st.expander("Advanced settings"):
+        a, b, c, d = st.columns(4)
+        number(a, "Weight decay", "weight_decay", min_value=0.0, step=1e-4, format="%.5f")
+        number(
+            a,
+            "Momentum",
+            "momentum",
+            min_value=0.0,
+            max_value=1.0,
+            step=0.05,
+            disabled=optimizer != "sgd",
+            help="SGD only.",
+        )
+        number(
+            b,
+            "Warm-up epochs",
+            "warmup_epochs",
+            min_value=0,
+            step=1,
+            help="Linear learning-rate warm-up; protects pretrained weights early on.",
+        )
+        number(
+            b,
+            "Class-weight cap",
+            "class_weight_cap",
+            min_value=1.0,
+            step=1.0,
+            disabled=loss != "weighted_ce",
+            help="Weighted cross-entropy only: upper bound on the weight of rare classes.",
+        )
+        number(
+            c,
+            "Gradient accumulation",
+            "accumulation",
+            min_value=1,
+            step=1,
+            help="Optimiser step every N batches: a larger effective batch without more memory.",
+        )
+        number(
+            c,
+            "Gradient clipping (norm)",
+            "clip_grad_norm",
+            min_value=0.0,
+            step=0.5,
+            help="0 disables clipping.",
+        )
+        selectbox(d, "Device", "device", list(DEVICES), help="auto: CUDA GPU, else Apple GPU, else CPU.")
+        selectbox(
+            d, "Mixed precision", "amp", list(AMP_MODES), help="auto: bf16/fp16 on CUDA, off elsewhere."
+        )
+        number(
+            d,
+            "Data-loading workers",
+            "num_workers",
+            min_value=-1,
+            step=1,
+            help="-1: automatic (none on CPU, where workers would steal compute from training).",
+        )
+
+    start, study, note = st.columns([1, 1.3, 3], vertical_alignment="center")
+    if start.button("Start training", type="primary", icon="▶️", width="stretch"):
+        submit_one(dataset)
+    if study.button(
+        "Queue the whole study (4 runs)",
+        icon="📋",
+        width="stretch",
+        help="The study's four runs on this dataset, one after another, at this resolution, crop "
+        "and batch size; each keeps its own optimiser, learning rate, epochs and augmentation.",
+    ):
+        submit_study(dataset)
+    note.caption("One job trains at a time; a run started while another is training waits in the queue.")
+    show_last_submission()
+
+
+def submit_one(dataset: str) -> None:
+    try:
+        cfg = checked_config(form_values(dataset))
+    except ValueError as exc:
+        st.error(f"Cannot start: {exc}")
+        return
+    signature = json.dumps(cfg.to_dict(), sort_keys=True)
+    if is_double_click(signature):
+        st.session_state["train_last_submission"]["messages"].append(
+            "Already submitted (double click ignored)."
+        )
+        return
+    with friendly_errors("Starting the run"):
+        submission = jobs.submit(cfg)
+        remember(signature, [submission.message], submission.started)
+
+
+def submit_study(dataset: str) -> None:
+    with friendly_errors("Queueing the study"):
+        configs = study_configs(str(catalog.resolve_dataset(dataset)))
+        signature = json.dumps([c.to_dict() for c in configs], sort_keys=True)
+        if is_double_click(signature):
+            return
+        submissions = [jobs.submit(cfg) for cfg in configs]
+        messages = [s.message for s in submissions]
+        if any("no ImageNet" in c.name for c in configs):
+            messages.append(
+                "ImageNet weights cannot be downloaded here, so the DeepLabV3+ runs start from scratch "
+                "(unlike the study's); their names say so."
+            )
+        remember(signature, messages, any(s.started for s in submissions))
+
+
+def show_last_submission() -> None:
+    last = st.session_state.get("train_last_submission")
+    if last:
+        (st.success if last["started"] else st.info)("  \n".join(last["messages"]))
+
+
+st.title("Train")
+st.markdown(
+    "Train a segmentation model on a dataset under the data root and watch it learn. Runs keep going when "
+    "you leave this page; compare them on **Runs**, use their model on **Segment** and **Evaluate**."
+)
+
+datasets = catalog.list_datasets()
+if datasets:
+    with st.container(border=False):
+        settings_form(datasets)
+else:
+    st.info(
+        f"No dataset yet. Generate the synthetic demo dataset with **Generate demo dataset** on Home, or put a "
+        f"Hurricane Harvey folder (train_images/ + train_masks/) or an images/ + masks/ folder under the data root "
+        f"`{paths.data_root()}`."
+    )
+    st.page_link("pages/home.py", label="Open Home", icon="🌀")
+
+st.divider()
+registry = RunRegistry()
+runs = registry.list()
+current = monitor.current_run(runs)
+header, link = st.columns([4, 1], vertical_alignment="bottom")
+header.subheader("Current run")
+link.page_link("pages/runs.py", label="All runs and comparisons", icon="📈")
+if current is None:
+    st.caption("No runs yet: start one above.")
+else:
+    waiting = [
+        r for r in sorted(runs, key=lambda r: r.created_at) if r.status == "queued" and r.id != current.id
+    ]
+    if waiting:
+        st.caption(f"Waiting in the queue: {', '.join(r.name for r in waiting)}.")
+    if current.status in ACTIVE_STATUSES:
+        live_run_view(current.id)
+    else:
+        run_view(current.id)

@@ -1,0 +1,467 @@
+"""Segmenting photos for the Segment page: analyse a batch, re-draw overlays, tables, downloads.
+
+Plain data in and out (no streamlit), so the page only wires widgets to these functions.
+
+What a `PhotoAnalysis` keeps, and why (a 12 MP photo costs ~7 MB plus its encoded file):
+
+- `photo`: the photo at display size (long side <= `DISPLAY_LONG_SIDE`), uint8.
+- `display_mask`: the mask resized (nearest) to the same display size, so moving the opacity
+  slider re-blends ~2 MP in ~30 ms instead of 12 MP.
+- `mask_png`: the full-resolution mask as a palette PNG: lossless, 0.1-1 MB instead of the 12 MB
+  raw array, and already the file the mask download serves. `full_mask()` decodes it (~30 ms).
+- `source`: the encoded upload (bytes) or sample path. The full-resolution overlay download is
+  drawn from it only when asked for, so no full-size photo is ever held between reruns.
+
+Statistics are computed once from the full-resolution mask, so they never depend on the display
+size; a new ground sampling distance recomputes them from `mask_png` without re-running the model.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Callable, Iterable, MutableMapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from . import report
+from .classes import CLASS_NAMES, OBJECT_CLASS_IDS, class_id, hex_color
+from .imageio import ImageReadError, load_rgb
+
+# Two side-by-side views on a 1400 px page are ~650 CSS px each: 1600 px stays sharp at 2x density.
+DISPLAY_LONG_SIDE = 1600
+# A batch stays in the browser session; 20 photos of 12 MP hold ~150 MB plus their files.
+MAX_BATCH_PHOTOS = 20
+UPLOAD_TYPES = ("jpg", "jpeg", "png", "tif", "tiff")
+FLOOD_DISTANCE_M = 2.0  # a roof this close to flood water counts as exposed (report.image_stats)
+OVERLAY_JPEG_QUALITY = report.OVERLAY_JPEG_QUALITY
+COUNTED = ("Vehicle", "Boat", "Swimming Pool")  # the object counts analysts ask for first
+
+Progress = Callable[[float, str], None]  # (fraction of the batch done 0..1, what is happening)
+
+
+@dataclass(frozen=True)
+class PhotoInput:
+    """One photo to segment: its name as the user knows it and its encoded file."""
+
+    name: str
+    source: bytes | Path  # upload bytes, or a path chosen by the app (samples), never typed by a user
+
+    @property
+    def size_bytes(self) -> int:
+        return len(self.source) if isinstance(self.source, bytes) else self.source.stat().st_size
+
+
+def inputs_from_paths(paths: Iterable[Path]) -> list[PhotoInput]:
+    return [PhotoInput(Path(p).name, Path(p)) for p in paths]
+
+
+@dataclass(frozen=True)
+class PhotoAnalysis:
+    """A segmented photo, ready to display and export (see the module docstring for memory).
+
+    Attributes:
+        name: the photo's file name.
+        photo: HxWx3 uint8 at display size (long side <= DISPLAY_LONG_SIDE).
+        display_mask: HxW uint8 class ids at the same display size.
+        mask_png: the full-resolution mask as a palette PNG (pixel values are class ids).
+        original_size: (width, height) of the photo, EXIF orientation applied.
+        stats: report.ImageStats of the full-resolution mask.
+        legend: classes present, as classes.legend_entries rows (id, name, color, share).
+        notices: non-fatal remarks about the input (e.g. extra TIFF pages ignored).
+        seconds: time per stage (decode, forward, upsample, display, statistics, total).
+        source: the encoded file, for the full-resolution overlay download.
+    """
+
+    name: str
+    photo: np.ndarray
+    display_mask: np.ndarray
+    mask_png: bytes
+    original_size: tuple[int, int]
+    stats: report.ImageStats
+    legend: list[dict]
+    notices: tuple[str, ...] = ()
+    seconds: dict[str, float] = field(default_factory=dict)
+    source: bytes | Path = b""
+
+    def full_mask(self) -> np.ndarray:
+        """HxW uint8 class ids at the photo's original size (decoded from `mask_png`)."""
+        with Image.open(io.BytesIO(self.mask_png)) as png:
+            return np.asarray(png, dtype=np.uint8)
+
+
+@dataclass(frozen=True)
+class PhotoFailure:
+    """A photo that could not be segmented; `message` names the file and the reason."""
+
+    name: str
+    message: str
+
+
+def legend_rows(stats: report.ImageStats) -> list[dict]:
+    """Classes present, largest share first: the rows of classes.legend_entries(mask), taken from
+    the statistics so a 12 MP mask is not counted twice."""
+    rows = [
+        {"id": cid, "name": name, "color": hex_color(cid), "share": stats.pixel_share[name]}
+        for cid, name in enumerate(CLASS_NAMES)
+        if stats.pixel_share[name] > 0
+    ]
+    return sorted(rows, key=lambda r: -r["share"])
+
+
+def check_gsd(gsd_cm: float | None) -> None:
+    """Refuse a ground sampling distance that is not a positive number (before the model runs)."""
+    if gsd_cm is not None and not (isinstance(gsd_cm, int | float) and 0 < gsd_cm < float("inf")):
+        raise ValueError(f"ground sampling distance {gsd_cm!r} must be a positive number of cm per pixel, or empty")
+
+
+def _stats(mask: np.ndarray, name: str, gsd_cm: float | None) -> report.ImageStats:
+    return report.image_stats(mask, name=name, gsd_cm=gsd_cm, flood_distance_m=FLOOD_DISTANCE_M)
+
+
+def analyse_photo(
+    predictor,
+    source: bytes | str | Path,
+    name: str,
+    gsd_cm: float | None = None,
+    tta: bool = False,
+    progress: Callable[[float], None] | None = None,
+) -> PhotoAnalysis:
+    """Segment one photo and compute everything the page shows about it.
+
+    Args:
+        predictor: a seg_core.infer.Predictor.
+        source: the encoded photo (upload bytes or a path).
+        name: the file name, used in messages, tables and download names.
+        gsd_cm: ground sampling distance in cm per pixel; enables areas in m².
+        tta: 8-fold test-time augmentation (8x slower, slightly smoother masks).
+        progress: called with the fraction of this photo done, 0..1.
+
+    Returns:
+        PhotoAnalysis. Shape: photo (h, w, 3) with max(h, w) <= DISPLAY_LONG_SIDE; full_mask()
+        (H, W) at the original size.
+
+    Raises:
+        ImageReadError: the file is not a usable image (the message names it).
+        ValueError: a bad gsd_cm.
+    """
+    source = Path(source) if isinstance(source, str) else source
+    check_gsd(gsd_cm)
+    report_progress = progress or (lambda fraction: None)
+    start = time.perf_counter()
+    prediction = predictor.predict_full(
+        source, tta=tta, name=name, progress=lambda done, total: report_progress(0.8 * done / total)
+    )
+    seconds = dict(prediction.seconds)
+    mask = prediction.mask
+    del prediction  # its working-resolution copy is not needed
+    tick = time.perf_counter()
+    display = load_rgb(source, long_side=DISPLAY_LONG_SIDE, name=name)
+    if display.original_size != (mask.shape[1], mask.shape[0]):  # e.g. a sample rewritten meanwhile
+        raise ImageReadError(f"{name}: the file changed while it was being segmented; try again")
+    height, width = display.pixels.shape[:2]
+    display_mask = np.asarray(Image.fromarray(mask).resize((width, height), Image.Resampling.NEAREST))
+    seconds["display"] = time.perf_counter() - tick
+    report_progress(0.85)
+    tick = time.perf_counter()
+    stats = _stats(mask, name, gsd_cm)
+    mask_png = report.mask_png_bytes(mask)
+    seconds["statistics"] = time.perf_counter() - tick
+    seconds["total"] = time.perf_counter() - start
+    report_progress(1.0)
+    return PhotoAnalysis(
+        name=name,
+        photo=display.pixels,
+        display_mask=display_mask,
+        mask_png=mask_png,
+        original_size=(mask.shape[1], mask.shape[0]),
+        stats=stats,
+        legend=legend_rows(stats),
+        notices=display.notices,
+        seconds=seconds,
+        source=source,
+    )
+
+
+def with_gsd(analysis: PhotoAnalysis, gsd_cm: float | None) -> PhotoAnalysis:
+    """The same analysis with statistics for another ground sampling distance (no model run)."""
+    if analysis.stats.gsd_cm == gsd_cm:
+        return analysis
+    check_gsd(gsd_cm)
+    return replace(analysis, stats=_stats(analysis.full_mask(), analysis.name, gsd_cm))
+
+
+# --- a batch, cached across reruns --------------------------------------------------------------
+
+
+def cache_key(photo: PhotoInput, model_key: str, tta: bool) -> tuple:
+    """What decides a mask: the file (name and size), the model file version and TTA. The gsd only
+    changes statistics, which `with_gsd` recomputes, so it is not part of the key."""
+    return (photo.name, photo.size_bytes, model_key, bool(tta))
+
+
+def run_batch(
+    photos: Sequence[PhotoInput],
+    cache: MutableMapping,
+    load_predictor: Callable[[], object],
+    model_key: str,
+    gsd_cm: float | None = None,
+    tta: bool = False,
+    progress: Progress | None = None,
+) -> list[PhotoAnalysis | PhotoFailure]:
+    """Analyse the photos not in `cache` yet, reuse the rest, and forget everything else.
+
+    A photo that cannot be read becomes a PhotoFailure (also cached, so it is not retried on
+    every rerun) and the others are still processed. Each result enters the cache as soon as it
+    is ready, so an interrupted batch resumes where it stopped.
+
+    Args:
+        photos: the current batch (duplicates by cache key are shown once).
+        cache: cache_key -> PhotoAnalysis | PhotoFailure; left holding only this batch.
+        load_predictor: returns the Predictor; called only when some photo needs the model.
+        model_key: identifies the model file version (e.g. path and modification time).
+        gsd_cm, tta: as for analyse_photo.
+        progress: called as progress(fraction of the batch, "photo 2 of 5: name"), only while
+            something is computed.
+
+    Returns:
+        One result per distinct photo, in input order.
+
+    Raises:
+        CheckpointError: the model cannot be loaded (nothing is processed).
+    """
+    keyed = {cache_key(p, model_key, tta): p for p in photos}
+    for stale in [k for k in cache if k not in keyed]:
+        del cache[stale]
+    todo = [k for k in keyed if k not in cache]
+    predictor = load_predictor() if todo else None
+    report_progress = progress or (lambda fraction, text: None)
+    worked = False
+    for index, (key, photo) in enumerate(keyed.items()):
+        text = f"photo {index + 1} of {len(keyed)}: {photo.name}"
+        cached = cache.get(key)
+        if cached is None:
+            report_progress(index / len(keyed), text)
+            cache[key] = _analyse_or_fail(predictor, photo, gsd_cm, tta, index, len(keyed), text, report_progress)
+            worked = True
+        elif isinstance(cached, PhotoAnalysis) and cached.stats.gsd_cm != gsd_cm:
+            report_progress(index / len(keyed), f"areas for {text}")
+            cache[key] = with_gsd(cached, gsd_cm)
+            worked = True
+    if worked:  # nothing is reported when every result came from the cache (a slider moved)
+        report_progress(1.0, f"{len(keyed)} photo{'s' if len(keyed) != 1 else ''} done")
+    return [cache[k] for k in keyed]
+
+
+def _analyse_or_fail(predictor, photo, gsd_cm, tta, index, total, text, progress) -> PhotoAnalysis | PhotoFailure:
+    try:
+        return analyse_photo(
+            predictor, photo.source, photo.name, gsd_cm, tta,
+            progress=lambda fraction: progress((index + fraction) / total, text),
+        )  # fmt: skip
+    except ImageReadError as exc:
+        return PhotoFailure(photo.name, str(exc))
+    except MemoryError:
+        return PhotoFailure(photo.name, f"{photo.name}: not enough memory to segment a photo this large")
+
+
+# --- what the page draws ------------------------------------------------------------------------
+
+
+def render_overlay(
+    analysis: PhotoAnalysis, opacity: float = 0.5, classes: Iterable[int] | None = None, boundaries: bool = False
+) -> np.ndarray:
+    """The colour overlay at display size (see report.overlay for the arguments)."""
+    return report.overlay(analysis.photo, analysis.display_mask, opacity, classes, boundaries)
+
+
+@dataclass(frozen=True)
+class KeyFigure:
+    """One headline number: st.metric(label, value, detail, help=help)."""
+
+    label: str
+    value: str
+    detail: str | None = None  # a second, smaller line (an area in m², a share)
+    help: str = ""
+
+
+def _area(stats: report.ImageStats, name: str) -> str | None:
+    return None if stats.area_m2 is None else f"{stats.area_m2[name]:,.0f} m²"
+
+
+def key_figures(stats: report.ImageStats) -> list[KeyFigure]:
+    """Flooded share, roofs exposed, flooded road corridor and the main object counts."""
+    flood = stats.flood
+    roofs_share = f"{flood.roofs_exposed / flood.roofs_total:.0%} of roofs" if flood.roofs_total else None
+    road = "no road" if flood.road_flooded_share is None else f"{flood.road_flooded_share:.1%}"
+    figures = [
+        KeyFigure("Flooded ground", f"{flood.flooded_share:.1%}", _area(stats, "Flooded"),
+                  "Share of the photo classed Flooded: flood water over normally dry ground. Ponds, "
+                  "bayous and pools are not counted (they are Water Body / Swimming Pool)."),
+        KeyFigure("Roofs exposed to flooding", f"{flood.roofs_exposed} of {flood.roofs_total}", roofs_share,
+                  f"Roofs with flood water within {FLOOD_DISTANCE_M:g} m of them."),
+        KeyFigure("Road corridor flooded", road, None,
+                  f"Flood water within {FLOOD_DISTANCE_M:g} m of visible road, as a share of that water "
+                  "plus the visible road: flooded road is labelled Flooded, so it is the best evidence "
+                  "of a submerged street."),
+    ]  # fmt: skip
+    for name in COUNTED:
+        figures.append(KeyFigure(f"{name}s", str(stats.object_counts[name]), None,
+                                 f"Separate {name.lower()} objects of at least {stats.min_object_px} px "
+                                 "(smaller specks are ignored)."))  # fmt: skip
+    return figures
+
+
+def class_table(stats: report.ImageStats) -> list[dict]:
+    """Per class present, largest first: class, share (0..1), area_m2 (with a gsd), objects
+    (connected objects for countable classes, None for surfaces)."""
+    rows = []
+    for row in legend_rows(stats):
+        entry = {"class": row["name"], "share": row["share"]}
+        if stats.area_m2 is not None:
+            entry["area_m2"] = stats.area_m2[row["name"]]
+        entry["objects"] = stats.object_counts.get(row["name"]) if row["id"] in OBJECT_CLASS_IDS else None
+        rows.append(entry)
+    return rows
+
+
+def batch_table(analyses: Sequence[PhotoAnalysis]) -> list[dict]:
+    """One compact row per photo for the batch summary (the full columns are in the CSV)."""
+    rows = []
+    for a in analyses:
+        s = a.stats
+        row = {
+            "photo": a.name,
+            "size": f"{a.original_size[0]}×{a.original_size[1]}",
+            "flooded": s.flood.flooded_share,
+            "roofs exposed": f"{s.flood.roofs_exposed} of {s.flood.roofs_total}",
+            "road corridor flooded": s.flood.road_flooded_share,
+        }
+        if s.area_m2 is not None:
+            row["flooded m²"] = s.area_m2["Flooded"]
+        row.update({name.lower() + "s": s.object_counts[name] for name in COUNTED})
+        row["seconds"] = a.seconds.get("total")
+        rows.append(row)
+    return rows
+
+
+def batch_figures(analyses: Sequence[PhotoAnalysis]) -> list[KeyFigure]:
+    """Totals over the batch, from report.batch_summary."""
+    summary = report.batch_summary([a.stats for a in analyses])
+    exposed = summary["roofs_exposed_share"]
+    return [
+        KeyFigure("Photos", str(summary["images"])),
+        KeyFigure("Flooded ground (all pixels)", f"{summary['flooded_share']:.1%}",
+                  None if summary["area_m2"] is None else f"{summary['area_m2']['Flooded']:,.0f} m²"),
+        KeyFigure("Roofs exposed to flooding", f"{summary['roofs_exposed']} of {summary['roofs_total']}",
+                  None if exposed is None else f"{exposed:.0%} of roofs"),
+        *[KeyFigure(f"{n}s", str(summary["object_counts"][n])) for n in COUNTED],
+    ]  # fmt: skip
+
+
+def describe_model(summary: dict) -> str:
+    """One line about a checkpoint from catalog.checkpoint_summary: architecture, working
+    resolution, training data, epochs and validation score."""
+    if "error" in summary:
+        return f"This checkpoint cannot be read: {summary['error']}"
+    arch = "classic U-Net" if summary["arch"] == "unet" else f"{summary['arch']} / {summary['encoder']}"
+    parts = [arch, f"photos processed at {summary['resolution']} px (long side)"]
+    if summary.get("data"):
+        parts.append(f"trained on `{Path(str(summary['data'])).name}`")
+    if summary.get("epoch") is not None:
+        parts.append(f"{summary['epoch']} epochs")
+    dice = (summary.get("metrics") or {}).get("val_dice")
+    if dice is not None:
+        parts.append(f"val Dice {dice:.3f}")
+    return " · ".join(parts)
+
+
+# --- downloads ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DownloadFile:
+    """A file the page offers; `build` makes its bytes when the user clicks (deferred)."""
+
+    label: str
+    file_name: str
+    mime: str
+    build: Callable[[], bytes]
+
+
+def full_resolution_photo(analysis: PhotoAnalysis) -> np.ndarray:
+    """HxWx3 uint8 at the original size, decoded again from the file (never kept in memory)."""
+    photo = load_rgb(analysis.source, name=analysis.name).pixels
+    if (photo.shape[1], photo.shape[0]) != analysis.original_size:
+        raise ImageReadError(f"{analysis.name}: the file changed since it was segmented; segment it again")
+    return photo
+
+
+def overlay_jpeg(
+    analysis: PhotoAnalysis, opacity: float = 0.5, classes: Iterable[int] | None = None, boundaries: bool = False
+) -> bytes:
+    """The overlay at full resolution as a JPEG."""
+    image = report.overlay(full_resolution_photo(analysis), analysis.full_mask(), opacity, classes, boundaries)
+    return report.image_bytes(image, "JPEG", OVERLAY_JPEG_QUALITY)
+
+
+def download_files(
+    analysis: PhotoAnalysis, opacity: float = 0.5, classes: Iterable[int] | None = None, boundaries: bool = False
+) -> list[DownloadFile]:
+    """Mask PNG, overlay JPEG (as currently drawn, full resolution), statistics CSV and JSON."""
+    stem = report.safe_stem(analysis.name)
+    shown = None if classes is None else list(classes)
+    return [
+        DownloadFile("Mask PNG", f"{stem}_mask.png", "image/png", lambda: analysis.mask_png),
+        DownloadFile("Overlay JPEG", f"{stem}_overlay.jpg", "image/jpeg",
+                     lambda: overlay_jpeg(analysis, opacity, shown, boundaries)),
+        DownloadFile("Statistics CSV", f"{stem}_stats.csv", "text/csv",
+                     lambda: report.stats_csv([analysis.stats]).encode()),
+        DownloadFile("Statistics JSON", f"{stem}_stats.json", "application/json",
+                     lambda: report.stats_json([analysis.stats]).encode()),
+    ]  # fmt: skip
+
+
+def downloads(
+    analysis: PhotoAnalysis, opacity: float = 0.5, classes: Iterable[int] | None = None, boundaries: bool = False
+) -> dict[str, bytes]:
+    """Every download of one photo, built now: file name -> bytes."""
+    return {f.file_name: f.build() for f in download_files(analysis, opacity, classes, boundaries)}
+
+
+class _FullResolutionItem(Sequence):
+    """(name, photo, mask) for report.batch_zip, decoded only when unpacked, so the ZIP holds one
+    full-resolution photo at a time instead of the whole batch (20 x 36 MB)."""
+
+    def __init__(self, analysis: PhotoAnalysis):
+        self._analysis = analysis
+
+    def __len__(self) -> int:
+        return 3
+
+    def __getitem__(self, index):
+        if index in (0, -3):
+            return self._analysis.name
+        if index in (1, -2):
+            return full_resolution_photo(self._analysis)
+        if index in (2, -1):
+            return self._analysis.full_mask()
+        raise IndexError(index)
+
+
+def batch_downloads(analyses: Sequence[PhotoAnalysis], opacity: float = 0.5) -> bytes:
+    """One ZIP for the batch (report.batch_zip): full-resolution masks and overlays, stats CSV/JSON
+    and the legend."""
+    if not analyses:
+        raise ValueError("there are no segmented photos to put in a ZIP")
+    items = [_FullResolutionItem(a) for a in analyses]
+    return report.batch_zip(items, [a.stats for a in analyses], opacity)
+
+
+def class_ids(names: Iterable[str]) -> list[int]:
+    """Class names (as the page's class picker shows them) -> ids."""
+    return [class_id(n) for n in names]
+

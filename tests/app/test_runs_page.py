@@ -1,0 +1,118 @@
+"""The Runs page: empty state, the table of runs, comparing two runs, deleting with confirmation."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from seg_core.runs import RunRegistry
+
+APP = Path(__file__).resolve().parents[2] / "app.py"
+
+
+def runs_page() -> AppTest:
+    return AppTest.from_file(str(APP), default_timeout=60).switch_page("pages/runs.py").run()
+
+
+def add_run(registry: RunRegistry, name: str, optimizer: str, dice: list[float], status: str = "completed") -> str:
+    """A finished run with per-epoch metrics, as the trainer would have logged them."""
+    run = registry.create_run(
+        {"arch": "unet", "unet_base_width": 8, "encoder": "none", "optimizer": optimizer, "augment": "seed",
+         "epochs": len(dice)},
+        name=name,
+    )  # fmt: skip
+    rows = []
+    for epoch, value in enumerate(dice, start=1):
+        rows += [(epoch * 10, epoch, "train", "loss", 2.0 / epoch), (epoch * 10, epoch, "val", "loss", 2.5 / epoch),
+                 (epoch * 10, epoch, "val", "dice", value), (epoch * 10, epoch, "val", "miou", value / 2)]  # fmt: skip
+    rows.append((len(dice) * 10, len(dice), "train_full", "loss", 0.75))
+    registry.log_metrics(run.id, rows)
+    best = max(range(len(dice)), key=dice.__getitem__)
+    registry.set_best(run.id, dice[best], best + 1)
+    registry.set_epochs_done(run.id, len(dice))
+    if status != "queued":
+        registry.finish(run.id, status)
+    return run.id
+
+
+@pytest.fixture
+def two_runs() -> tuple[str, str]:
+    registry = RunRegistry()
+    return add_run(registry, "sgd run", "sgd", [0.2, 0.3]), add_run(registry, "adam run", "adam", [0.3, 0.5, 0.45])
+
+
+def select(at: AppTest, rows: list[int]) -> AppTest:
+    at.session_state["runs_table"] = {"selection": {"rows": rows}}
+    return at.run()
+
+
+def click(at: AppTest, label: str) -> AppTest:
+    return next(b for b in at.button if b.label == label).click().run()
+
+
+def test_without_runs_it_points_to_train():
+    at = runs_page()
+    assert not at.exception
+    assert at.title[0].value == "Runs"
+    assert "No training runs yet" in at.markdown[0].value
+    assert any("train" in str(link.proto.page) for link in at.get("page_link"))
+
+
+def test_the_table_lists_every_run_with_its_numbers(two_runs):
+    at = runs_page()
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert list(table["name"]) == ["adam run", "sgd run"]  # newest first
+    assert list(table["best_val_dice"]) == pytest.approx([0.5, 0.3])
+    assert list(table["epochs"]) == ["3 / 3", "2 / 2"]
+    assert list(table["optimizer"]) == ["adam", "sgd"]
+    assert list(table["id"]) == [two_runs[1], two_runs[0]]
+    assert "Tick one run" in at.info[0].value
+
+
+def test_two_selected_runs_are_compared(two_runs):
+    at = select(runs_page(), [0, 1])
+    assert not at.exception
+    assert len(at.get("plotly_chart")) == 3  # val Dice, val loss, train loss: one trace per run
+    comparison = at.dataframe[1].value
+    assert list(comparison["Run"]) == ["adam run", "sgd run"]
+    assert list(comparison["Val Dice"]) == pytest.approx([0.5, 0.3])
+    assert list(comparison["Val mIoU"]) == pytest.approx([0.25, 0.15])  # at each run's best epoch
+    assert list(comparison["Train loss"]) == pytest.approx([2 / 3, 1.0], abs=1e-4)  # last epoch
+    assert list(comparison["Loss on entire training set"]) == pytest.approx([0.75, 0.75])
+    [download] = at.get("download_button")
+    assert download.proto.label == "Download table (CSV)"
+
+
+def test_delete_asks_first_then_removes_the_run(two_runs):
+    at = select(runs_page(), [1])  # "sgd run"
+    click(at, "Delete…")
+    assert "cannot be undone" in "\n".join(m.value for m in at.markdown)
+    click(at, "Keep it")
+    assert len(RunRegistry().list()) == 2
+    click(at, "Delete…")
+    click(at, "Delete for good")
+    assert not at.exception
+    assert [r.id for r in RunRegistry().list()] == [two_runs[1]]
+    assert f"Deleted run sgd run ({two_runs[0]})" in at.success[0].value
+    assert list(at.dataframe[0].value["name"]) == ["adam run"]
+
+
+def test_a_running_run_is_not_deleted():
+    registry = RunRegistry()
+    run_id = add_run(registry, "busy", "adam", [0.2], status="queued")
+    sleeper = subprocess.Popen(["sleep", "60"])
+    try:
+        registry.mark_running(run_id, sleeper.pid, "cpu")
+        at = select(runs_page(), [0])
+        click(at, "Delete…")
+        click(at, "Delete for good")
+        assert not at.exception
+        assert "stop it before deleting" in at.error[0].value
+        assert registry.get(run_id).status == "running"
+    finally:
+        sleeper.kill()
+        sleeper.wait()

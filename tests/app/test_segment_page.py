@@ -1,0 +1,151 @@
+"""The Segment page: sample photos segmented with figures matching the analysis, sliders that do
+not re-run the model, bad files reported by name among good ones, a helpful page without models.
+
+A tiny untrained U-Net stands in for the demo model (paths.DEMO_CHECKPOINT is monkeypatched;
+AppTest runs the page in this process), so its masks are arbitrary but real model output.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from seg_core import analysis, catalog, paths
+from seg_core.checkpoint import save_checkpoint
+from seg_core.classes import CLASS_NAMES
+from seg_core.models import ModelSpec, create_model
+
+PAGE = Path(__file__).resolve().parents[2] / "pages" / "segment.py"
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    torch.manual_seed(0)
+    model = create_model(ModelSpec(arch="unet", weights="none", unet_base_width=4), load_weights=False)
+    meta = {"arch": "unet", "encoder": "none", "num_classes": 25, "class_names": list(CLASS_NAMES),
+            "resolution": 64, "mean": [0.5] * 3, "std": [0.5] * 3, "unet_base_width": 4, "epoch": 3,
+            "metrics": {"val_dice": 0.25}, "config": {"data": "/somewhere/demo"}}  # fmt: skip
+    path = tmp_path_factory.mktemp("demo") / "best.pt"
+    save_checkpoint({"state_dict": model.state_dict(), "meta": meta}, path)
+    return path
+
+
+@pytest.fixture
+def demo_model(monkeypatch, tiny_checkpoint) -> Path:
+    monkeypatch.setattr(paths, "DEMO_CHECKPOINT", tiny_checkpoint)
+    return tiny_checkpoint
+
+
+@pytest.fixture
+def counted(monkeypatch) -> list[str]:
+    """Names of the photos the model was run on."""
+    calls: list[str] = []
+    real = analysis.analyse_photo
+
+    def analyse_photo(predictor, source, name, *args, **kwargs):
+        calls.append(name)
+        return real(predictor, source, name, *args, **kwargs)
+
+    monkeypatch.setattr(analysis, "analyse_photo", analyse_photo)
+    return calls
+
+
+def page() -> AppTest:
+    return AppTest.from_file(str(PAGE), default_timeout=60).run()
+
+
+def png(width: int = 160, height: int = 120, seed: int = 0) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(seed).integers(0, 256, (height, width, 3), np.uint8)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def results(at: AppTest) -> list[analysis.PhotoAnalysis]:
+    return [r for r in at.session_state["segment_results"].values() if isinstance(r, analysis.PhotoAnalysis)]
+
+
+def metric(at: AppTest, label: str):
+    return next(m for m in at.metric if m.label == label)
+
+
+def test_without_any_model_the_page_says_how_to_get_one(monkeypatch, tmp_path):
+    monkeypatch.setattr(paths, "DEMO_CHECKPOINT", tmp_path / "missing.pt")
+    at = page()
+    assert not at.exception
+    assert "no model yet" in at.warning[0].value and "train_demo_model.sh" in at.warning[0].value
+    assert not at.file_uploader
+
+
+def test_sample_photos_are_segmented_and_shown(demo_model, counted):
+    at = page()
+    assert not at.exception
+    assert at.title[0].value == "Segment photos"
+    assert at.selectbox(key="segment_model").value == str(demo_model)
+    assert "classic U-Net" in at.caption[1].value and "val Dice 0.250" in at.caption[1].value
+    assert "Use the sample photos" in at.info[0].value
+
+    at.button[0].click().run()
+    assert not at.exception and not at.warning
+    assert sorted(counted) == [p.name for p in catalog.sample_photos()]
+    shown = results(at)[at.selectbox(key="segment_pick").value]  # the photo picked (input order)
+    assert len(at.get("imgs")) == 2  # photo and overlay side by side
+    flood = shown.stats.flood
+    assert metric(at, "Flooded ground").value == f"{flood.flooded_share:.1%}"
+    assert metric(at, "Roofs exposed to flooding").value == f"{flood.roofs_exposed} of {flood.roofs_total}"
+    legend = next(m.value for m in at.markdown if "background:#" in m.value)
+    assert all(row["name"] in legend for row in shown.legend)
+    batch_rows = at.dataframe[-1].value
+    assert sorted(batch_rows["photo"]) == sorted(p.name for p in catalog.sample_photos())
+    assert metric(at, "Photos").value == "3"
+
+
+def test_moving_a_slider_or_entering_a_gsd_does_not_rerun_the_model(demo_model, counted):
+    at = page()
+    at.button[0].click().run()
+    before = {id(r) for r in results(at)}
+    assert len(counted) == 3
+
+    at.slider(key="segment_opacity").set_value(0.9).run()
+    at.toggle(key="segment_boundaries").set_value(True).run()
+    assert not at.exception and len(counted) == 3
+    assert {id(r) for r in results(at)} == before
+
+    at.number_input(key="segment_gsd").set_value(7.5).run()
+    assert not at.exception and len(counted) == 3
+    flooded = metric(at, "Flooded ground")
+    assert flooded.delta.endswith("m²")
+    assert all(r.stats.gsd_cm == 7.5 for r in results(at))
+
+    at.toggle(key="segment_tta").set_value(True).run()  # TTA changes masks: the model runs again
+    assert not at.exception and len(counted) == 6
+
+
+def test_a_bad_upload_is_reported_and_the_good_ones_processed(demo_model):
+    at = page()
+    at.file_uploader[0].set_value([("good.png", png(), "image/png"), ("notes.jpg", b"not a photo", "image/jpeg"),
+                                   ("other.png", png(seed=1), "image/png")]).run()  # fmt: skip
+    assert not at.exception
+    assert len(at.warning) == 1 and "notes.jpg" in at.warning[0].value and "not a supported image" in at.warning[0].value
+    assert sorted(r.name for r in results(at)) == ["good.png", "other.png"]
+    assert not at.error
+
+
+def test_a_corrupt_sample_is_skipped(demo_model, monkeypatch, tmp_path):
+    samples = tmp_path / "samples"
+    samples.mkdir()
+    shutil.copy(catalog.sample_photos()[0], samples / "good.jpg")
+    (samples / "truncated.jpg").write_bytes(catalog.sample_photos()[0].read_bytes()[:3000])
+    monkeypatch.setattr(catalog, "SAMPLES_DIR", samples)
+    at = page()
+    at.button[0].click().run()
+    assert not at.exception
+    assert "truncated.jpg" in at.warning[0].value and "damaged" in at.warning[0].value
+    assert [r.name for r in results(at)] == ["good.jpg"]
+    assert metric(at, "Flooded ground").value.endswith("%")  # a single photo: no picker, shown directly

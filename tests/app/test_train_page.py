@@ -1,0 +1,153 @@
+"""The Train page: the form submits (started, then queued), bad settings give a sentence, presets
+fill the form, the study queues four runs, and the run view shows how a run ended.
+
+The training process is replaced by a `sleep` process (jobs.launch is monkeypatched; AppTest runs
+the script in this process), so a "running" run is real enough for the registry's liveness checks.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from seg_core import jobs, paths, study
+from seg_core.runs import RunRegistry
+
+APP = Path(__file__).resolve().parents[2] / "app.py"
+
+
+def train_page() -> AppTest:
+    return AppTest.from_file(str(APP), default_timeout=60).switch_page("pages/train.py").run()
+
+
+@pytest.fixture
+def dataset(tiny_dataset) -> Path:
+    target = paths.data_root() / "tiny"
+    shutil.copytree(tiny_dataset, target)
+    return target
+
+
+@pytest.fixture
+def fake_launch(monkeypatch):
+    """jobs.launch that starts `sleep` instead of training and records it as the run's process."""
+    processes: list[subprocess.Popen] = []
+
+    def launch(run_id, registry, extra_args=(), **_):
+        registry._requeue(run_id)
+        process = subprocess.Popen(["sleep", "120"])
+        processes.append(process)
+        registry.mark_running(run_id, process.pid, "cpu")
+        return process.pid
+
+    monkeypatch.setattr(jobs, "launch", launch)
+    monkeypatch.setattr(study, "imagenet_weights_available", lambda encoder: False)  # offline, fast
+    yield processes
+    for process in processes:
+        process.kill()
+        process.wait()
+
+
+def set_small_unet(at: AppTest) -> None:
+    at.selectbox(key="train_form_arch").set_value("unet").run()
+    at.number_input(key="train_form_unet_base_width").set_value(8)
+    at.number_input(key="train_form_epochs").set_value(2)
+    at.number_input(key="train_form_crop").set_value(0)
+    at.number_input(key="train_form_resolution").set_value(64)
+
+
+def click(at: AppTest, label: str) -> AppTest:
+    return next(b for b in at.button if b.label == label).click().run()
+
+
+def texts(elements) -> str:
+    return "\n".join(str(e.value) for e in elements)
+
+
+def test_without_datasets_or_runs_it_says_how_to_get_data():
+    at = train_page()
+    assert not at.exception
+    assert at.title[0].value == "Train"
+    info = texts(at.info)
+    assert "Generate demo dataset" in info and str(paths.data_root()) in info
+    assert "No runs yet" in texts(at.caption)
+
+
+def test_start_runs_then_queues_and_ignores_a_double_click(dataset, fake_launch):
+    at = train_page()
+    assert at.selectbox(key="train_form_dataset").value == "tiny"
+    set_small_unet(at)
+    at.text_input(key="train_form_name").set_value("first")
+    click(at, "Start training")
+    assert not at.exception
+    assert "Started run" in texts(at.success)
+    registry = RunRegistry()
+    [run] = registry.list()
+    assert run.status == "running" and run.name == "first"
+    assert run.config["arch"] == "unet" and run.config["unet_base_width"] == 8 and run.config["epochs"] == 2
+    assert run.config["encoder"] == "none" and run.config["weights"] == "none"
+    assert Path(run.config["data"]) == dataset.resolve()
+    assert "first" in texts(at.markdown)  # the live view follows the new run
+    assert "Training on cpu" in texts(at.info)
+
+    at.text_input(key="train_form_name").set_value("second")
+    click(at, "Start training")
+    assert "Queued run" in texts(at.info) and "(position 1 behind first)" in texts(at.info)
+    click(at, "Start training")  # same settings again at once: a double click
+    assert "double click ignored" in texts(at.info)
+    assert sorted(r.status for r in registry.list()) == ["queued", "running"]
+
+
+def test_an_invalid_setting_is_a_sentence_not_an_exception(dataset, fake_launch):
+    at = train_page()
+    at.number_input(key="train_form_crop").set_value(100)
+    click(at, "Start training")
+    assert not at.exception
+    assert "crop 100 must be a multiple of 32" in texts(at.error)
+    at.number_input(key="train_form_crop").set_value(128)
+    at.selectbox(key="train_form_weights").set_value("imagenet-offline")
+    at.selectbox(key="train_form_encoder").set_value("resnet18")
+    click(at, "Start training")
+    assert "imagenet-offline" in texts(at.error) and "resnet18" in texts(at.error)
+    assert RunRegistry().list() == []
+
+
+def test_a_preset_fills_the_form_and_the_study_queues_four_runs(dataset, fake_launch):
+    at = train_page()
+    at.selectbox(key="train_form_preset").set_value("U-Net + Adam").run()
+    assert at.selectbox(key="train_form_arch").value == "unet"
+    assert at.selectbox(key="train_form_optimizer").value == "adam"
+    assert at.number_input(key="train_form_lr").value == pytest.approx(5e-4)
+    assert at.number_input(key="train_form_epochs").value == 20
+    assert at.selectbox(key="train_form_augment").value == "none"
+
+    at.number_input(key="train_form_resolution").set_value(64)
+    click(at, "Queue the whole study (4 runs)")
+    assert not at.exception
+    message = texts(at.success)
+    assert message.count("Queued run") == 3 and "Started run" in message
+    assert "ImageNet weights cannot be downloaded here" in message
+    runs = RunRegistry().list()
+    assert sorted(r.status for r in runs) == ["queued", "queued", "queued", "running"]
+    assert {r.config["resolution"] for r in runs} == {64}
+    assert {r.config["epochs"] for r in runs} == {20, 30, 60}
+
+
+def test_the_run_view_shows_how_the_latest_run_ended():
+    registry = RunRegistry()
+    run = registry.create_run({"arch": "unet", "epochs": 3, "optimizer": "adam", "augment": "none"}, name="crashy")
+    registry.log_metrics(run.id, [(4, 1, "train", "loss", 1.5), (4, 1, "val", "loss", 1.6), (4, 1, "val", "dice", 0.31)])
+    registry.set_epochs_done(run.id, 1)
+    registry.set_best(run.id, 0.31, 1)
+    registry.log(run.id, "epoch 1/3: train_loss 1.5000")
+    registry.finish(run.id, "failed", "CUDA out of memory")
+    at = train_page()
+    assert not at.exception
+    assert "Failed after 1 of 3 epochs: CUDA out of memory" in texts(at.error)
+    assert "Best val Dice 0.310 (epoch 1)" in texts(at.error)
+    assert any(m.label == "Latest val Dice" and m.value == "0.310" for m in at.metric)
+    assert "epoch 1/3: train_loss 1.5000" in texts(at.code)
+    assert not [b for b in at.button if b.label == "Stop"]  # nothing to stop

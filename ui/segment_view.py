@@ -1,0 +1,94 @@
+"""Drawing one segmented photo and a batch summary on the Segment page (widgets only)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from seg_core import analysis, catalog, report
+from seg_core.analysis import KeyFigure, PhotoAnalysis
+from ui.common import legend_html
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def model_description(path: str, modified_ns: int) -> str:
+    """One line about a checkpoint; cached per file version (reading it loads the weights)."""
+    from pathlib import Path
+
+    return analysis.describe_model(catalog.checkpoint_summary(Path(path)))
+
+
+def metrics_row(figures: list[KeyFigure]) -> None:
+    for column, figure in zip(st.columns(len(figures)), figures, strict=True):
+        column.metric(figure.label, figure.value, figure.detail, delta_color="off", delta_arrow="off",
+                      help=figure.help or None, border=True)  # fmt: skip
+
+
+def photo_view(result: PhotoAnalysis) -> None:
+    """Controls, photo | overlay | legend, key figures, class table and downloads of one photo."""
+    present = [row["name"] for row in result.legend]
+    opacity_col, classes_col, edges_col = st.columns([2, 5, 1.3], vertical_alignment="bottom")
+    opacity = opacity_col.slider("Overlay opacity", 0.0, 1.0, 0.5, 0.05, key="segment_opacity")
+    shown = classes_col.multiselect(
+        "Classes to colour", present, default=present, key=f"segment_classes_{result.name}",
+        help="Remove a class to see the photo under it; the statistics always cover every class.",
+    )  # fmt: skip
+    boundaries = edges_col.toggle("Boundaries", key="segment_boundaries", help="Outline every class region.")
+    ids = analysis.class_ids(shown)
+
+    photo_col, overlay_col, legend_col = st.columns([5, 5, 2])
+    width, height = result.original_size
+    photo_col.image(result.photo, caption=f"Photo · {width}×{height} px", width="stretch")
+    overlay_col.image(analysis.render_overlay(result, opacity, ids, boundaries),
+                      caption="Predicted classes", width="stretch")  # fmt: skip
+    with legend_col:
+        st.markdown("**Legend** · share of the photo")
+        st.markdown(legend_html(result.legend), unsafe_allow_html=True)
+
+    metrics_row(analysis.key_figures(result.stats))
+    if result.stats.gsd_cm is None:
+        st.caption("Enter the ground sampling distance above to get areas in square metres.")
+
+    table_col, files_col = st.columns([3, 2])
+    with table_col:
+        st.markdown("**Per class**")
+        st.dataframe(analysis.class_table(result.stats), hide_index=True, width="stretch", column_config={
+            "class": st.column_config.TextColumn("Class"),
+            "share": st.column_config.ProgressColumn("Share of photo", format="percent", min_value=0.0,
+                                                     max_value=1.0),
+            "area_m2": st.column_config.NumberColumn("Area (m²)", format="%.1f"),
+            "objects": st.column_config.NumberColumn("Objects", help="separate objects of a countable class"),
+        })  # fmt: skip
+    with files_col:
+        st.markdown("**Downloads** (full resolution)")
+        for file in analysis.download_files(result, opacity, ids, boundaries):
+            st.download_button(file.label, file.build, file_name=file.file_name, mime=file.mime,
+                               on_click="ignore", width="stretch", key=f"segment_dl_{file.file_name}")  # fmt: skip
+        st.caption("The mask PNG stores class ids 0–24 as pixel values with the legend colours as its "
+                   "palette; the overlay is drawn as shown here.")  # fmt: skip
+        for notice in result.notices:
+            st.info(notice)
+        seconds = result.seconds
+        st.caption(f"Segmented in {seconds.get('total', 0):.1f} s (model {seconds.get('forward', 0):.1f} s).")
+
+
+def batch_view(results: list[PhotoAnalysis], opacity: float) -> None:
+    """Totals, one row per photo and the batch downloads."""
+    metrics_row(analysis.batch_figures(results))
+    st.dataframe(analysis.batch_table(results), hide_index=True, width="stretch", column_config={
+        "photo": st.column_config.TextColumn("Photo"),
+        "flooded": st.column_config.ProgressColumn("Flooded", format="percent", min_value=0.0, max_value=1.0),
+        "road corridor flooded": st.column_config.NumberColumn("Road corridor flooded", format="percent"),
+        "flooded m²": st.column_config.NumberColumn("Flooded (m²)", format="%.0f"),
+        "seconds": st.column_config.NumberColumn("Seconds", format="%.1f"),
+    })  # fmt: skip
+    zip_col, csv_col, _ = st.columns([1, 1, 2])
+    zip_col.download_button(
+        "Download everything (ZIP)", lambda: analysis.batch_downloads(results, opacity), file_name="stormseg_batch.zip",
+        mime="application/zip", on_click="ignore", type="primary", width="stretch", key="segment_dl_zip",
+        help="Masks and overlays at full resolution, statistics CSV and JSON, and the legend.",
+    )  # fmt: skip
+    csv_col.download_button(
+        "Statistics CSV (all photos)", lambda: report.stats_csv([r.stats for r in results]).encode(),
+        file_name="stormseg_stats.csv", mime="text/csv", on_click="ignore", width="stretch",
+        key="segment_dl_batch_csv",
+    )  # fmt: skip
