@@ -18,11 +18,11 @@ except Exception:  # noqa: BLE001
     logging.getLogger("stormseg.ui").exception("dispatching the training queue failed")
 
 pages = [
-    st.Page("pages/home.py", title="Home", icon="🌀", default=True),
-    st.Page("pages/segment.py", title="Segment", icon="🛰️"),
-    st.Page("pages/data.py", title="Data", icon="🗂️"),
-    st.Page("pages/train.py", title="Train", icon="🏋️"),
-    st.Page("pages/runs.py", title="Runs", icon="📈"),
-    st.Page("pages/evaluate.py", title="Evaluate", icon="🎯"),
+    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("pages/segment.py", title="Segment", icon=":material/satellite_alt:"),
+    st.Page("pages/data.py", title="Data", icon=":material/folder_open:"),
+    st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+    st.Page("pages/runs.py", title="Runs", icon=":material/monitoring:"),
+    st.Page("pages/evaluate.py", title="Evaluate", icon=":material/fact_check:"),
 ]
 st.navigation(pages).run()

@@ -30,7 +30,8 @@ def _validated(info: catalog.DatasetInfo, force: bool) -> ValidationReport | Non
         bar = st.progress(0.0, text="Checking image/mask pairs…")
         with friendly_errors(f"Checking {info.name}"):
             report = validate_dataset(
-                info.path, progress=lambda done, total: bar.progress(done / total, f"Checked {done} of {total} pairs")
+                info.path,
+                progress=lambda done, total: bar.progress(done / total, f"Checked {done} of {total} pairs"),
             )
             reports[key] = report
             while len(reports) > REPORTS_KEPT:
@@ -78,14 +79,18 @@ if report is None:
 images, masks, usable, test = st.columns(4)
 images.metric("Images", report.n_images)
 masks.metric("Masks", report.n_masks)
-usable.metric("Usable pairs", len(report.pairs), help="an image and its mask, both readable, same size, ids 0..24")
+usable.metric(
+    "Usable pairs", len(report.pairs), help="an image and its mask, both readable, same size, ids 0..24"
+)
 test.metric("Test images", len(report.test_images), help="test_images/: photos without masks (Harvey layout)")
-st.caption(f"`{report.root}` · checked in {report.seconds:.1f} s")
+st.caption(f"`{report.root}` · checked in {max(report.seconds, 0.1):.1f} s")
 
 # --- problems -------------------------------------------------------------------------------------
 counts = gallery.problem_counts(report)
 if not report.pairs:
-    st.error("No usable image/mask pairs: nothing here can be trained or evaluated on. See the problems below.")
+    st.error(
+        "No usable image/mask pairs: nothing here can be trained or evaluated on. See the problems below."
+    )
 elif not counts:
     st.success(f"All {len(report.pairs)} pairs usable; no problems found.")
 else:
@@ -99,9 +104,9 @@ if counts:
         gallery.problem_rows(report),
         hide_index=True,
         column_config={
-            "problem": st.column_config.TextColumn("Problem", width="medium"),
-            "file": st.column_config.TextColumn("File", width="medium"),
-            "message": st.column_config.TextColumn("What is wrong", width="large"),
+            "problem": st.column_config.TextColumn("Problem", width=210),
+            "file": st.column_config.TextColumn("File", width=260),
+            "message": st.column_config.TextColumn("What is wrong", width=700),
         },
     )
 
@@ -121,7 +126,9 @@ with sizes:
         [{"size (px)": size, "pairs": n} for size, n in report.image_sizes.items()],
         hide_index=True,
     )
-    absent = [e["name"] for e, share in zip(legend_entries(), report.class_frequencies(), strict=True) if share == 0]
+    absent = [
+        e["name"] for e, share in zip(legend_entries(), report.class_frequencies(), strict=True) if share == 0
+    ]
     if absent:
         st.caption(f"Classes with no pixels: {', '.join(absent)}.")
 
@@ -129,8 +136,14 @@ with sizes:
 st.subheader("Photos with their masks")
 pages = max(1, -(-len(report.pairs) // PER_PAGE))
 controls = st.columns([2, 2, 3])
-opacity = controls[0].slider("Mask opacity", 0.0, 1.0, 0.5, 0.05, help="0 shows the photo, 1 the class colours only")
-page = controls[1].number_input(f"Page (of {pages})", 1, pages, 1, help=f"{PER_PAGE} pairs per page") if pages > 1 else 1
+opacity = controls[0].slider(
+    "Mask opacity", 0.0, 1.0, 0.5, 0.05, help="0 shows the photo, 1 the class colours only"
+)
+page = (
+    controls[1].number_input(f"Page (of {pages})", 1, pages, 1, help=f"{PER_PAGE} pairs per page")
+    if pages > 1
+    else 1
+)
 start = (page - 1) * PER_PAGE
 shown = report.pairs[start : start + PER_PAGE]
 controls[2].caption(f"Pairs {start + 1}–{start + len(shown)} of {len(report.pairs)}, in file-name order.")

@@ -49,13 +49,17 @@ models_by_path = {str(m.path): m for m in models}
 datasets_by_name = {d.name: d for d in datasets}
 left, right = st.columns(2)
 with left:
-    model = models_by_path[st.selectbox("Model", list(models_by_path), format_func=lambda p: models_by_path[p].label)]
+    model = models_by_path[
+        st.selectbox("Model", list(models_by_path), format_func=lambda p: models_by_path[p].label)
+    ]
     summary = catalog.checkpoint_summary(model.path)
     if "error" in summary:
         st.warning(summary["error"])
     else:
         trained_on = Path(summary["data"]).name if summary.get("data") else "unknown data"
-        st.caption(f"{summary['arch']} / {summary['encoder']} at {summary['resolution']} px · trained on `{trained_on}`")
+        st.caption(
+            f"{summary['arch']} / {summary['encoder']} at {summary['resolution']} px · trained on `{trained_on}`"
+        )
 with right:
     dataset = datasets_by_name[
         st.selectbox(
@@ -67,7 +71,9 @@ with right:
 options, run = st.columns([4, 1], vertical_alignment="bottom")
 with options:
     split_col, tta_col = st.columns(2)
-    split = split_col.radio("Photos to score", list(SPLITS), format_func=SPLITS.get, horizontal=True, help=SPLIT_HELP)
+    split = split_col.radio(
+        "Photos to score", list(SPLITS), format_func=SPLITS.get, horizontal=True, help=SPLIT_HELP
+    )
     tta = tta_col.toggle(
         "Test-time augmentation",
         help="Average each prediction over 8 flips and rotations: about 8x slower, usually a little more accurate.",
@@ -105,68 +111,84 @@ if clicked:
             results.pop(next(iter(results)))
 
 if key not in results:
-    st.info("Pick a model and a dataset, then press **Evaluate**. A few hundred photos take minutes on a CPU.")
+    st.info(
+        "Pick a model and a dataset, then press **Evaluate**. A few hundred photos take minutes on a CPU."
+    )
     st.stop()
 
 result, strips = results[key]["result"], results[key]["strips"]
 st.divider()
+if result.split == "val":
+    scope = "the model's validation split" + (": it was trained on this dataset" if split == "auto" else "")
+else:
+    scope = "all usable pairs"
 st.caption(
-    f"{len(result.images)} photos of `{dataset.name}` ({'validation split' if result.split == 'val' else 'all pairs'})"
-    f"{' with test-time augmentation' if tta else ''}, scored in {result.seconds:.1f} s."
+    f"{len(result.images)} photos of `{dataset.name}` ({scope}){' with test-time augmentation' if tta else ''}, "
+    f"scored in {result.seconds:.1f} s."
 )
 dice_col, miou_col, acc_col, n_col = st.columns(4)
 dice_col.metric("Kaggle Dice", f"{result.kaggle_dice:.3f}", help="the competition's score of record")
-miou_col.metric("mIoU", f"{result.scores.miou:.3f}", help="mean over classes of IoU, from pixels pooled over all photos")
-acc_col.metric("Pixel accuracy", f"{result.scores.pixel_accuracy:.1%}", help="share of all pixels labelled right")
+miou_col.metric(
+    "mIoU", f"{result.scores.miou:.3f}", help="mean over classes of IoU, from pixels pooled over all photos"
+)
+acc_col.metric(
+    "Pixel accuracy", f"{result.scores.pixel_accuracy:.1%}", help="share of all pixels labelled right"
+)
 n_col.metric("Photos scored", len(result.images))
 st.caption(
     "**Kaggle Dice** is the mean Dice over every (photo, class) pair, 25 per photo; a class absent "
     "from both the truth and the prediction counts as 1, so rare classes weigh as much as common ones."
 )
 
-table_col, matrix_col = st.columns([5, 6])
-with table_col:
-    st.markdown("**Scores per class** (worst IoU first; click a header to sort)")
-    st.dataframe(
-        gallery.class_score_rows(result.matrix),
-        hide_index=True,
-        column_order=["colour", "class", "iou", "dice", "precision", "recall", "truth_share", "support"],
-        column_config={
-            "colour": st.column_config.ImageColumn("", width=24),
-            "class": st.column_config.TextColumn("Class"),
-            "iou": st.column_config.ProgressColumn("IoU", min_value=0.0, max_value=1.0, format="%.2f"),
-            "dice": st.column_config.NumberColumn("Dice", format="%.2f"),
-            "precision": st.column_config.NumberColumn(
-                "Precision", format="%.2f", help="of the pixels predicted as this class, the share that are"
-            ),
-            "recall": st.column_config.NumberColumn(
-                "Recall", format="%.2f", help="of this class's true pixels, the share found"
-            ),
-            "truth_share": st.column_config.NumberColumn("Share", format="percent", help="share of all true pixels"),
-            "support": st.column_config.NumberColumn("Pixels", format="compact", help="true pixels of this class"),
-        },
-        height=min(38 + 35 * 25, 640),
-    )
-with matrix_col:
-    data = gallery.confusion_for_present(result.matrix)
-    st.plotly_chart(
-        confusion_heatmap(data["values"], data["labels"], title="Which class is mistaken for which (row = truth, % of its pixels)"),
-        key="confusion",
-    )
+st.markdown(
+    "**Scores per class** present in the truth or the prediction, worst IoU first (click a header to sort)"
+)
+st.dataframe(
+    gallery.class_score_rows(result.matrix),
+    hide_index=True,
+    column_order=["colour", "class", "iou", "dice", "precision", "recall", "truth_share", "support"],
+    column_config={
+        "colour": st.column_config.ImageColumn("", width=28),
+        "class": st.column_config.TextColumn("Class", width="medium"),
+        "iou": st.column_config.ProgressColumn("IoU", min_value=0.0, max_value=1.0, format="%.2f"),
+        "dice": st.column_config.NumberColumn("Dice", format="%.2f"),
+        "precision": st.column_config.NumberColumn(
+            "Precision", format="%.2f", help="of the pixels predicted as this class, the share that are"
+        ),
+        "recall": st.column_config.NumberColumn(
+            "Recall", format="%.2f", help="of this class's true pixels, the share found"
+        ),
+        "truth_share": st.column_config.NumberColumn(
+            "Share of pixels", format="percent", help="of all true pixels"
+        ),
+        "support": st.column_config.NumberColumn("True pixels", format="compact"),
+    },
+    placeholder="–",  # undefined, e.g. the precision of a class never predicted
+)
+data = gallery.confusion_for_present(result.matrix)
+heatmap = confusion_heatmap(
+    data["values"],
+    data["labels"],
+    title="Which class is taken for which: each row is a true class, split by prediction",
+)
+heatmap.update_layout(height=max(420, 24 * len(data["labels"]) + 260))  # room for 25 rotated labels
+st.plotly_chart(heatmap, key="confusion")
 
 st.subheader("Photos it gets most wrong")
-st.caption("Worst Kaggle Dice first. Each row: the photo | the true mask | the model's mask.")
-strip_area, legend_col = st.columns([5, 1])
-with strip_area:
-    for row in range(0, len(strips), 2):
-        for column, (score, strip) in zip(st.columns(2), strips[row : row + 2], strict=False):
-            column.image(strip, caption=f"{score.stem} · Kaggle Dice {score.kaggle_dice:.3f} · pixel accuracy "
-                         f"{score.pixel_accuracy:.1%}", width="stretch")
-with legend_col:
-    present = set(gallery.present_classes(result.matrix))
-    st.markdown("**Classes**")
-    st.html(legend_html([e for e in legend_entries() if e["id"] in present]))
+st.caption("Worst Kaggle Dice first. Each picture: the photo | the true mask | the model's mask.")
+present = set(gallery.present_classes(result.matrix))
+st.html(  # a compact multi-column legend of the classes in these results
+    "<div style='display:grid;grid-template-columns:repeat(auto-fill,minmax(210px,1fr));font-size:.9em'>"
+    f"{legend_html([e for e in legend_entries() if e['id'] in present])}</div>"
+)
 
+for row in range(0, len(strips), 2):
+    for column, (score, strip) in zip(st.columns(2), strips[row : row + 2], strict=False):
+        column.image(
+            strip,
+            caption=f"{score.stem} · Kaggle Dice {score.kaggle_dice:.3f} · pixel accuracy {score.pixel_accuracy:.1%}",
+            width="stretch",
+        )
 with st.expander(f"Every photo's score ({len(result.images)}, worst first)"):
     st.dataframe(
         result.to_dict()["per_image"],
@@ -182,13 +204,23 @@ stem = f"evaluation_{model.run_id or 'demo'}_{dataset.name}_{result.split}{'_tta
 per_class = result.scores.per_class(CLASS_NAMES)
 downloads = st.columns(3)
 downloads[0].download_button(
-    "Per-photo scores (CSV)", gallery.rows_csv(result.to_dict()["per_image"]), f"{stem}_per_photo.csv", "text/csv",
+    "Per-photo scores (CSV)",
+    gallery.rows_csv(result.to_dict()["per_image"]),
+    f"{stem}_per_photo.csv",
+    "text/csv",
     on_click="ignore",
 )
 downloads[1].download_button(
-    "Per-class scores (CSV)", gallery.rows_csv(per_class), f"{stem}_per_class.csv", "text/csv", on_click="ignore"
+    "Per-class scores (CSV)",
+    gallery.rows_csv(per_class),
+    f"{stem}_per_class.csv",
+    "text/csv",
+    on_click="ignore",
 )
 downloads[2].download_button(
-    "Full result (JSON)", json.dumps(result.to_dict(), indent=2), f"{stem}.json", "application/json",
+    "Full result (JSON)",
+    json.dumps(result.to_dict(), indent=2),
+    f"{stem}.json",
+    "application/json",
     on_click="ignore",
 )

@@ -8,7 +8,7 @@ from seg_core import catalog, jobs, monitor
 from seg_core.runs import RunRecord, RunRegistry, stop
 from ui.charts import curves
 from ui.common import friendly_errors
-from ui.live import metric_history
+from ui.live import BADGE_ICONS, epoch_axis, metric_history
 
 TABLE_KEY = "runs_table"
 DELETE_KEY = "runs_delete_target"
@@ -65,7 +65,9 @@ def compare(selected: list[RunRecord], registry: RunRegistry) -> None:
         series = monitor.comparison_series(histories, key)
         with column:
             if series:
-                st.plotly_chart(curves(series, title, y_title=y_title), key=f"compare-{key}")
+                figure = curves(series, title, y_title=y_title)
+                epoch_axis(figure, series)
+                st.plotly_chart(figure, key=f"compare-{key}")
             else:
                 st.caption(f"{title}: nothing logged yet.")
     table = monitor.study_table(registry.summary_table([run.id for run in selected]))
@@ -94,7 +96,7 @@ def compare(selected: list[RunRecord], registry: RunRegistry) -> None:
         frame.to_csv(index=False).encode(),
         file_name="stormseg_runs.csv",
         mime="text/csv",
-        icon="⬇️",
+        icon=":material/download:",
     )
 
 
@@ -106,13 +108,13 @@ def actions(selected: list[RunRecord], registry: RunRegistry) -> None:
         labels = {r.id: label_of(r) for r in selected}
         run = selected[ids.index(st.selectbox("Run", ids, format_func=labels.get, key="runs_action_target"))]
     summary = monitor.status_summary(run)
-    st.badge(summary.label, icon=summary.icon, color=summary.color)
+    st.badge(summary.label, icon=BADGE_ICONS[summary.status], color=summary.color)
     st.caption(summary.sentence)
     has_last = (run.checkpoint_dir / "last.pt").is_file()
     resume, halt, delete, _ = st.columns([1, 1, 1, 2])
     if resume.button(
         "Resume",
-        icon="▶️",
+        icon=":material/play_arrow:",
         width="stretch",
         disabled=run.status in ("running", "queued", "completed") or not has_last,
         help="Continue from last.pt (saved after every epoch and when stopped).",
@@ -121,13 +123,13 @@ def actions(selected: list[RunRecord], registry: RunRegistry) -> None:
             st.session_state["runs_notice"] = ("success", jobs.resume(run.id, registry).message)
             st.rerun()
     if run.status == "queued":
-        if halt.button("Remove from queue", icon="⏹️", width="stretch"):
+        if halt.button("Remove from queue", icon=":material/stop:", width="stretch"):
             registry.finish(run.id, "stopped", "removed from the queue before it started")
             st.session_state["runs_notice"] = ("success", f"Removed {run.name} from the queue.")
             st.rerun()
     elif halt.button(
         "Stop",
-        icon="⏹️",
+        icon=":material/stop:",
         width="stretch",
         disabled=run.status != "running",
         help="Ends training after the current step; last.pt is saved so it can be resumed.",
@@ -139,7 +141,9 @@ def actions(selected: list[RunRecord], registry: RunRegistry) -> None:
             else ("warning", f"{run.name} is not running any more.")
         )
         st.rerun()
-    if delete.button("Delete…", icon="🗑️", width="stretch", help="Asks for confirmation first."):
+    if delete.button(
+        "Delete…", icon=":material/delete:", width="stretch", help="Asks for confirmation first."
+    ):
         st.session_state[DELETE_KEY] = run.id
     if st.session_state.get(DELETE_KEY) == run.id:
         confirm_delete(run, registry)
@@ -151,8 +155,8 @@ def actions(selected: list[RunRecord], registry: RunRegistry) -> None:
             f"**Evaluate** as *{run.name}*."
         )
         seg, ev, _ = st.columns([1, 1, 3])
-        seg.page_link("pages/segment.py", label="Segment photos", icon="🛰️")
-        ev.page_link("pages/evaluate.py", label="Evaluate on a dataset", icon="🎯")
+        seg.page_link("pages/segment.py", label="Segment photos", icon=":material/satellite_alt:")
+        ev.page_link("pages/evaluate.py", label="Evaluate on a dataset", icon=":material/target:")
     else:
         st.caption("No best.pt yet: a model appears after the first finished epoch.")
 
@@ -179,14 +183,16 @@ if not runs:
     st.markdown(
         "No training runs yet. Start one on **Train**: the demo dataset trains a first model in minutes."
     )
-    st.page_link("pages/train.py", label="Open Train", icon="🏋️")
+    st.page_link("pages/train.py", label="Open Train", icon=":material/model_training:")
     st.stop()
 
 intro, refresh = st.columns([5, 1], vertical_alignment="center")
 intro.markdown(
     "Every training run, newest first. **Tick rows** to compare their curves and scores and to act on them."
 )
-refresh.button("Refresh", icon="🔄", width="stretch", help="Re-read the statuses (running runs change).")
+refresh.button(
+    "Refresh", icon=":material/refresh:", width="stretch", help="Re-read the statuses (running runs change)."
+)
 keep_selection([run.id for run in runs])
 event = st.dataframe(
     pd.DataFrame(monitor.runs_table(runs)),

@@ -8,8 +8,10 @@ from ui import segment_view
 from ui.common import friendly_errors, load_predictor, percent
 
 st.title("Segment photos")
-st.caption("Upload drone photos and get a per-pixel map of roofs, roads, vehicles, pools, trees, water, "
-           "**flooded ground**, boats and the other Harvey classes, with flood exposure figures and downloads.")
+st.caption(
+    "Upload drone photos and get a per-pixel map of roofs, roads, vehicles, pools, trees, water, "
+    "**flooded ground**, boats and the other Harvey classes, with flood exposure figures and downloads."
+)
 
 models = catalog.list_models()
 if not models:
@@ -23,15 +25,22 @@ if not models:
 
 def _use_samples() -> None:
     st.session_state["segment_samples"] = True
-    st.session_state["segment_upload_round"] = st.session_state.get("segment_upload_round", 0) + 1  # clears uploads
+    # A new uploader key empties the uploader, whose files would otherwise take precedence.
+    st.session_state["segment_upload_round"] = st.session_state.get("segment_upload_round", 0) + 1
 
 
 with st.container(border=True):
-    model_col, gsd_col, tta_col = st.columns([4, 1.4, 1.4])
+    model_col, gsd_col, tta_col = st.columns([3.2, 1.6, 1.6])
     by_path = {str(m.path): m for m in models}
-    chosen = model_col.selectbox("Model", list(by_path), format_func=lambda p: by_path[p].label, key="segment_model")
+    chosen = model_col.selectbox(
+        "Model", list(by_path), format_func=lambda p: by_path[p].label, key="segment_model"
+    )
     model_path = by_path[chosen].path
-    modified_ns = model_path.stat().st_mtime_ns
+    try:
+        modified_ns = model_path.stat().st_mtime_ns  # part of the cache key: a retrained model re-runs
+    except OSError:
+        st.error(f"The model file {model_path} has just disappeared (was its run deleted?); pick another.")
+        st.stop()
     model_col.caption(segment_view.model_description(str(model_path), modified_ns))
     gsd = gsd_col.number_input(
         "Ground sampling distance (cm/px)", min_value=0.1, max_value=500.0, value=None, step=0.5,
@@ -41,9 +50,9 @@ with st.container(border=True):
     )  # fmt: skip
     tta = tta_col.toggle("Test-time augmentation", key="segment_tta",
                          help="Averages 8 rotated/flipped passes: slightly cleaner masks, about 8× slower.")  # fmt: skip
-    tta_col.caption("8× slower" if tta else "off: fastest")
+    tta_col.caption("on: 8 passes, about 8× slower" if tta else "off: fastest")
 
-    upload_col, sample_col = st.columns([4, 1.4], vertical_alignment="center")
+    upload_col, sample_col = st.columns([4.8, 1.6], vertical_alignment="center")
     uploads = upload_col.file_uploader(
         "Drone photos (JPEG, PNG or TIFF, up to 4592×3072 px)", type=list(analysis.UPLOAD_TYPES),
         accept_multiple_files=True, key=f"segment_upload_{st.session_state.get('segment_upload_round', 0)}",
@@ -89,9 +98,8 @@ with friendly_errors("Showing the results"):
     else:
         photo_tab, batch_tab = st.tabs([f"One photo at a time ({len(done)})", "Batch summary"])
         with photo_tab:
-            names = [r.name for r in done]
-            pick = st.selectbox("Photo", range(len(done)), key="segment_pick",
-                                format_func=lambda i: f"{names[i]} · flooded {percent(done[i].stats.flood.flooded_share)}")  # fmt: skip
+            labels = [f"{r.name} · flooded {percent(r.stats.flood.flooded_share)}" for r in done]
+            pick = st.selectbox("Photo", range(len(done)), format_func=labels.__getitem__, key="segment_pick")
             segment_view.photo_view(done[pick])
         with batch_tab:
             segment_view.batch_view(done, st.session_state.get("segment_opacity", 0.5))

@@ -158,12 +158,12 @@ def settings_form(datasets: list[catalog.DatasetInfo]) -> None:
     )
 
     model, optimisation, data = st.columns(3, border=True)
-    model.markdown("**Model**")
+    model.markdown("**Model and loss**")
     arch = selectbox(
         model,
         "Architecture",
         "arch",
-        list(ARCHITECTURES),
+        ARCHITECTURES,
         help="U-Net (classic) is the study's from-scratch network; the others use a pretrained encoder.",
     )
     if arch == "unet":
@@ -182,34 +182,36 @@ def settings_form(datasets: list[catalog.DatasetInfo]) -> None:
             "Encoder",
             "encoder",
             list_encoders(),
-            help="The backbone. EfficientNet-Lite0 is the fastest with weights available offline.",
+            help="The backbone. EfficientNet-Lite0 is the fastest, with ImageNet weights available offline.",
         )
         selectbox(
             model,
             "Pretrained weights",
             "weights",
-            list(WEIGHTS),
+            WEIGHTS,
             help="'imagenet' needs internet access to download the weights; 'imagenet-offline' ships with "
             "StormSeg for EfficientNet-Lite0 only; 'auto' uses it where it exists, else random init.",
         )
-
-    optimisation.markdown("**Optimisation**")
     loss = selectbox(
-        optimisation,
+        model,
         "Loss",
         "loss",
-        list(LOSSES),
-        help="Cross-entropy + Dice trains for the score of record (Dice) while staying calibrated.",
+        LOSSES,
+        help="Cross-entropy + Dice trains for the score of record (Dice) while staying calibrated; "
+        "weighted cross-entropy makes rare classes count more.",
     )
+
+    optimisation.markdown("**Optimisation**")
     left, right = optimisation.columns(2)
-    optimizer = selectbox(left, "Optimiser", "optimizer", list(OPTIMIZERS))
-    number(right, "Learning rate", "lr", min_value=1e-7, max_value=1.0, step=1e-4, format="%.5f")
-    selectbox(left, "Schedule", "schedule", list(SCHEDULES))
-    number(right, "Epochs", "epochs", min_value=1, step=1)
-    number(left, "Batch size", "batch_size", min_value=1, step=1)
+    optimizer = selectbox(left, "Optimiser", "optimizer", OPTIMIZERS)
+    selectbox(right, "Schedule", "schedule", SCHEDULES, help="How the learning rate changes over the epochs.")
+    number(optimisation, "Learning rate", "lr", min_value=1e-7, max_value=1.0, step=1e-4, format="%.6f")
+    left, right = optimisation.columns(2)
+    number(left, "Epochs", "epochs", min_value=1, step=1)
+    number(right, "Batch size", "batch_size", min_value=1, step=1)
     number(
-        right,
-        "Early-stop patience",
+        optimisation,
+        "Early-stop patience (epochs)",
         "early_stop_patience",
         min_value=0,
         step=1,
@@ -220,11 +222,12 @@ def settings_form(datasets: list[catalog.DatasetInfo]) -> None:
     left, right = data.columns(2)
     number(
         left,
-        "Working resolution (px)",
+        "Resolution (px)",
         "resolution",
         min_value=32,
         step=64,
-        help="Photos are resized once so their long side is this many pixels (Harvey teams used 256-1024).",
+        help="Working resolution: photos are resized once so their long side is this many pixels "
+        "(Harvey teams used 256-1024).",
     )
     number(
         right,
@@ -234,7 +237,7 @@ def settings_form(datasets: list[catalog.DatasetInfo]) -> None:
         step=32,
         help="Side of the random square training crops, a multiple of 32; 0 trains on whole images.",
     )
-    selectbox(data, "Augmentation", "augment", list(AUGMENT_PRESETS))
+    selectbox(data, "Augmentation", "augment", AUGMENT_PRESETS)
     left, right = data.columns(2)
     number(
         left,
@@ -294,10 +297,8 @@ def settings_form(datasets: list[catalog.DatasetInfo]) -> None:
             step=0.5,
             help="0 disables clipping.",
         )
-        selectbox(d, "Device", "device", list(DEVICES), help="auto: CUDA GPU, else Apple GPU, else CPU.")
-        selectbox(
-            d, "Mixed precision", "amp", list(AMP_MODES), help="auto: bf16/fp16 on CUDA, off elsewhere."
-        )
+        selectbox(d, "Device", "device", DEVICES, help="auto: CUDA GPU, else Apple GPU, else CPU.")
+        selectbox(d, "Mixed precision", "amp", AMP_MODES, help="auto: bf16/fp16 on CUDA, off elsewhere.")
         number(
             d,
             "Data-loading workers",
@@ -307,18 +308,17 @@ def settings_form(datasets: list[catalog.DatasetInfo]) -> None:
             help="-1: automatic (none on CPU, where workers would steal compute from training).",
         )
 
-    start, study, note = st.columns([1, 1.3, 3], vertical_alignment="center")
-    if start.button("Start training", type="primary", icon="▶️", width="stretch"):
-        submit_one(dataset)
-    if study.button(
-        "Queue the whole study (4 runs)",
-        icon="📋",
-        width="stretch",
-        help="The study's four runs on this dataset, one after another, at this resolution, crop "
-        "and batch size; each keeps its own optimiser, learning rate, epochs and augmentation.",
-    ):
-        submit_study(dataset)
-    note.caption("One job trains at a time; a run started while another is training waits in the queue.")
+    with st.container(horizontal=True, vertical_alignment="center"):
+        if st.button("Start training", type="primary", icon=":material/play_arrow:"):
+            submit_one(dataset)
+        if st.button(
+            "Queue the whole study (4 runs)",
+            icon=":material/playlist_add:",
+            help="The study's four runs on this dataset, one after another, at this resolution, crop "
+            "and batch size; each keeps its own optimiser, learning rate, epochs and augmentation.",
+        ):
+            submit_study(dataset)
+        st.caption("One job trains at a time; a run started while another is training waits in the queue.")
     show_last_submission()
 
 
@@ -377,7 +377,7 @@ else:
         f"Hurricane Harvey folder (train_images/ + train_masks/) or an images/ + masks/ folder under the data root "
         f"`{paths.data_root()}`."
     )
-    st.page_link("pages/home.py", label="Open Home", icon="🌀")
+    st.page_link("pages/home.py", label="Open Home", icon=":material/home:")
 
 st.divider()
 registry = RunRegistry()
@@ -385,7 +385,7 @@ runs = registry.list()
 current = monitor.current_run(runs)
 header, link = st.columns([4, 1], vertical_alignment="bottom")
 header.subheader("Current run")
-link.page_link("pages/runs.py", label="All runs and comparisons", icon="📈")
+link.page_link("pages/runs.py", label="All runs and comparisons", icon=":material/query_stats:")
 if current is None:
     st.caption("No runs yet: start one above.")
 else:

@@ -29,7 +29,7 @@ from PIL import Image
 
 from . import report
 from .classes import CLASS_NAMES, OBJECT_CLASS_IDS, class_id, hex_color
-from .imageio import ImageReadError, load_rgb
+from .imageio import ImageReadError, LoadedImage, load_rgb, scaled_size
 
 # Two side-by-side views on a 1400 px page are ~650 CSS px each: 1600 px stays sharp at 2x density.
 DISPLAY_LONG_SIDE = 1600
@@ -38,7 +38,7 @@ MAX_BATCH_PHOTOS = 20
 UPLOAD_TYPES = ("jpg", "jpeg", "png", "tif", "tiff")
 FLOOD_DISTANCE_M = 2.0  # a roof this close to flood water counts as exposed (report.image_stats)
 OVERLAY_JPEG_QUALITY = report.OVERLAY_JPEG_QUALITY
-COUNTED = ("Vehicle", "Boat", "Swimming Pool")  # the object counts analysts ask for first
+COUNTED = {"Vehicle": "Vehicles", "Boat": "Boats", "Swimming Pool": "Pools"}  # counts asked for first
 
 Progress = Callable[[float, str], None]  # (fraction of the batch done 0..1, what is happening)
 
@@ -52,7 +52,13 @@ class PhotoInput:
 
     @property
     def size_bytes(self) -> int:
-        return len(self.source) if isinstance(self.source, bytes) else self.source.stat().st_size
+        """File size, part of the cache key; -1 for a vanished path (analysing it reports why)."""
+        if isinstance(self.source, bytes):
+            return len(self.source)
+        try:
+            return self.source.stat().st_size
+        except OSError:
+            return -1
 
 
 def inputs_from_paths(paths: Iterable[Path]) -> list[PhotoInput]:
@@ -115,7 +121,9 @@ def legend_rows(stats: report.ImageStats) -> list[dict]:
 def check_gsd(gsd_cm: float | None) -> None:
     """Refuse a ground sampling distance that is not a positive number (before the model runs)."""
     if gsd_cm is not None and not (isinstance(gsd_cm, int | float) and 0 < gsd_cm < float("inf")):
-        raise ValueError(f"ground sampling distance {gsd_cm!r} must be a positive number of cm per pixel, or empty")
+        raise ValueError(
+            f"ground sampling distance {gsd_cm!r} must be a positive number of cm per pixel, or empty"
+        )
 
 
 def _stats(mask: np.ndarray, name: str, gsd_cm: float | None) -> report.ImageStats:
@@ -152,14 +160,25 @@ def analyse_photo(
     check_gsd(gsd_cm)
     report_progress = progress or (lambda fraction: None)
     start = time.perf_counter()
+    if _is_jpeg(source):
+        # JPEG decodes at 1/2..1/8 scale in the DCT domain: two small decodes (model, display)
+        # beat one full decode, and the full-size photo is never built.
+        model_input, full = source, None
+    else:
+        # TIFF/PNG have no reduced decode: decode once at full size for both (1 s saved at 12 MP).
+        full = load_rgb(source, name=name)
+        model_input = full.pixels
+    decode_seconds = time.perf_counter() - start
     prediction = predictor.predict_full(
-        source, tta=tta, name=name, progress=lambda done, total: report_progress(0.8 * done / total)
+        model_input, tta=tta, name=name, progress=lambda done, total: report_progress(0.8 * done / total)
     )
     seconds = dict(prediction.seconds)
+    seconds["decode"] = seconds.get("decode", 0.0) + decode_seconds
     mask = prediction.mask
-    del prediction  # its working-resolution copy is not needed
+    del prediction, model_input  # neither the working-resolution copy nor the full photo is kept
     tick = time.perf_counter()
-    display = load_rgb(source, long_side=DISPLAY_LONG_SIDE, name=name)
+    display = _display_photo(source, name, full)
+    del full
     if display.original_size != (mask.shape[1], mask.shape[0]):  # e.g. a sample rewritten meanwhile
         raise ImageReadError(f"{name}: the file changed while it was being segmented; try again")
     height, width = display.pixels.shape[:2]
@@ -184,6 +203,28 @@ def analyse_photo(
         seconds=seconds,
         source=source,
     )
+
+
+def _is_jpeg(source: bytes | Path) -> bool:
+    """By content (JPEG's SOI marker), like the decoder; an unreadable path is left to load_rgb."""
+    if isinstance(source, bytes):
+        return source[:3] == b"\xff\xd8\xff"
+    try:
+        with open(source, "rb") as handle:
+            return handle.read(3) == b"\xff\xd8\xff"
+    except OSError:
+        return False
+
+
+def _display_photo(source: bytes | Path, name: str, full: LoadedImage | None) -> LoadedImage:
+    """The photo with its long side at most DISPLAY_LONG_SIDE, from the full decode when there is one."""
+    if full is None:
+        return load_rgb(source, long_side=DISPLAY_LONG_SIDE, name=name)
+    size = scaled_size(full.original_size, DISPLAY_LONG_SIDE)
+    pixels = full.pixels
+    if size != full.original_size:
+        pixels = np.asarray(Image.fromarray(pixels).resize(size, Image.Resampling.BOX))
+    return LoadedImage(pixels, full.original_size, full.notices)
 
 
 def with_gsd(analysis: PhotoAnalysis, gsd_cm: float | None) -> PhotoAnalysis:
@@ -245,7 +286,9 @@ def run_batch(
         cached = cache.get(key)
         if cached is None:
             report_progress(index / len(keyed), text)
-            cache[key] = _analyse_or_fail(predictor, photo, gsd_cm, tta, index, len(keyed), text, report_progress)
+            cache[key] = _analyse_or_fail(
+                predictor, photo, gsd_cm, tta, index, len(keyed), text, report_progress
+            )
             worked = True
         elif isinstance(cached, PhotoAnalysis) and cached.stats.gsd_cm != gsd_cm:
             report_progress(index / len(keyed), f"areas for {text}")
@@ -256,7 +299,9 @@ def run_batch(
     return [cache[k] for k in keyed]
 
 
-def _analyse_or_fail(predictor, photo, gsd_cm, tta, index, total, text, progress) -> PhotoAnalysis | PhotoFailure:
+def _analyse_or_fail(
+    predictor, photo, gsd_cm, tta, index, total, text, progress
+) -> PhotoAnalysis | PhotoFailure:
     try:
         return analyse_photo(
             predictor, photo.source, photo.name, gsd_cm, tta,
@@ -272,7 +317,10 @@ def _analyse_or_fail(predictor, photo, gsd_cm, tta, index, total, text, progress
 
 
 def render_overlay(
-    analysis: PhotoAnalysis, opacity: float = 0.5, classes: Iterable[int] | None = None, boundaries: bool = False
+    analysis: PhotoAnalysis,
+    opacity: float = 0.5,
+    classes: Iterable[int] | None = None,
+    boundaries: bool = False,
 ) -> np.ndarray:
     """The colour overlay at display size (see report.overlay for the arguments)."""
     return report.overlay(analysis.photo, analysis.display_mask, opacity, classes, boundaries)
@@ -298,18 +346,18 @@ def key_figures(stats: report.ImageStats) -> list[KeyFigure]:
     roofs_share = f"{flood.roofs_exposed / flood.roofs_total:.0%} of roofs" if flood.roofs_total else None
     road = "no road" if flood.road_flooded_share is None else f"{flood.road_flooded_share:.1%}"
     figures = [
-        KeyFigure("Flooded ground", f"{flood.flooded_share:.1%}", _area(stats, "Flooded"),
+        KeyFigure("Flooded", f"{flood.flooded_share:.1%}", _area(stats, "Flooded"),
                   "Share of the photo classed Flooded: flood water over normally dry ground. Ponds, "
                   "bayous and pools are not counted (they are Water Body / Swimming Pool)."),
-        KeyFigure("Roofs exposed to flooding", f"{flood.roofs_exposed} of {flood.roofs_total}", roofs_share,
+        KeyFigure("Roofs exposed", f"{flood.roofs_exposed} of {flood.roofs_total}", roofs_share,
                   f"Roofs with flood water within {FLOOD_DISTANCE_M:g} m of them."),
-        KeyFigure("Road corridor flooded", road, None,
+        KeyFigure("Roads flooded", road, None,
                   f"Flood water within {FLOOD_DISTANCE_M:g} m of visible road, as a share of that water "
                   "plus the visible road: flooded road is labelled Flooded, so it is the best evidence "
                   "of a submerged street."),
     ]  # fmt: skip
-    for name in COUNTED:
-        figures.append(KeyFigure(f"{name}s", str(stats.object_counts[name]), None,
+    for name, label in COUNTED.items():
+        figures.append(KeyFigure(label, str(stats.object_counts[name]), None,
                                  f"Separate {name.lower()} objects of at least {stats.min_object_px} px "
                                  "(smaller specks are ignored)."))  # fmt: skip
     return figures
@@ -342,7 +390,7 @@ def batch_table(analyses: Sequence[PhotoAnalysis]) -> list[dict]:
         }
         if s.area_m2 is not None:
             row["flooded m²"] = s.area_m2["Flooded"]
-        row.update({name.lower() + "s": s.object_counts[name] for name in COUNTED})
+        row.update({label.lower(): s.object_counts[name] for name, label in COUNTED.items()})
         row["seconds"] = a.seconds.get("total")
         rows.append(row)
     return rows
@@ -354,11 +402,11 @@ def batch_figures(analyses: Sequence[PhotoAnalysis]) -> list[KeyFigure]:
     exposed = summary["roofs_exposed_share"]
     return [
         KeyFigure("Photos", str(summary["images"])),
-        KeyFigure("Flooded ground (all pixels)", f"{summary['flooded_share']:.1%}",
+        KeyFigure("Flooded", f"{summary['flooded_share']:.1%}",
                   None if summary["area_m2"] is None else f"{summary['area_m2']['Flooded']:,.0f} m²"),
-        KeyFigure("Roofs exposed to flooding", f"{summary['roofs_exposed']} of {summary['roofs_total']}",
+        KeyFigure("Roofs exposed", f"{summary['roofs_exposed']} of {summary['roofs_total']}",
                   None if exposed is None else f"{exposed:.0%} of roofs"),
-        *[KeyFigure(f"{n}s", str(summary["object_counts"][n])) for n in COUNTED],
+        *[KeyFigure(label, str(summary["object_counts"][n])) for n, label in COUNTED.items()],
     ]  # fmt: skip
 
 
@@ -370,7 +418,7 @@ def describe_model(summary: dict) -> str:
     arch = "classic U-Net" if summary["arch"] == "unet" else f"{summary['arch']} / {summary['encoder']}"
     parts = [arch, f"photos processed at {summary['resolution']} px (long side)"]
     if summary.get("data"):
-        parts.append(f"trained on `{Path(str(summary['data'])).name}`")
+        parts.append(f"trained on {Path(str(summary['data'])).name}")
     if summary.get("epoch") is not None:
         parts.append(f"{summary['epoch']} epochs")
     dice = (summary.get("metrics") or {}).get("val_dice")
@@ -401,15 +449,23 @@ def full_resolution_photo(analysis: PhotoAnalysis) -> np.ndarray:
 
 
 def overlay_jpeg(
-    analysis: PhotoAnalysis, opacity: float = 0.5, classes: Iterable[int] | None = None, boundaries: bool = False
+    analysis: PhotoAnalysis,
+    opacity: float = 0.5,
+    classes: Iterable[int] | None = None,
+    boundaries: bool = False,
 ) -> bytes:
     """The overlay at full resolution as a JPEG."""
-    image = report.overlay(full_resolution_photo(analysis), analysis.full_mask(), opacity, classes, boundaries)
+    image = report.overlay(
+        full_resolution_photo(analysis), analysis.full_mask(), opacity, classes, boundaries
+    )
     return report.image_bytes(image, "JPEG", OVERLAY_JPEG_QUALITY)
 
 
 def download_files(
-    analysis: PhotoAnalysis, opacity: float = 0.5, classes: Iterable[int] | None = None, boundaries: bool = False
+    analysis: PhotoAnalysis,
+    opacity: float = 0.5,
+    classes: Iterable[int] | None = None,
+    boundaries: bool = False,
 ) -> list[DownloadFile]:
     """Mask PNG, overlay JPEG (as currently drawn, full resolution), statistics CSV and JSON."""
     stem = report.safe_stem(analysis.name)
@@ -426,7 +482,10 @@ def download_files(
 
 
 def downloads(
-    analysis: PhotoAnalysis, opacity: float = 0.5, classes: Iterable[int] | None = None, boundaries: bool = False
+    analysis: PhotoAnalysis,
+    opacity: float = 0.5,
+    classes: Iterable[int] | None = None,
+    boundaries: bool = False,
 ) -> dict[str, bytes]:
     """Every download of one photo, built now: file name -> bytes."""
     return {f.file_name: f.build() for f in download_files(analysis, opacity, classes, boundaries)}
@@ -464,4 +523,3 @@ def batch_downloads(analyses: Sequence[PhotoAnalysis], opacity: float = 0.5) -> 
 def class_ids(names: Iterable[str]) -> list[int]:
     """Class names (as the page's class picker shows them) -> ids."""
     return [class_id(n) for n in names]
-

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from . import paths
 from .checkpoint import CheckpointError, load_checkpoint
+from .imageio import IMAGE_SUFFIXES
 from .runs import RunRecord, RunRegistry, validate_run_id
 
 SAMPLES_DIR = paths.REPO_ROOT / "samples"
@@ -51,7 +52,8 @@ def list_datasets(root: Path | None = None) -> list[DatasetInfo]:
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         for layout, image_dir in (("harvey", "train_images"), ("generic", "images")):
             if (folder / image_dir).is_dir():
-                count = sum(1 for f in (folder / image_dir).iterdir() if f.is_file())
+                count = sum(1 for f in (folder / image_dir).iterdir()
+                            if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
                 found.append(DatasetInfo(folder.name, folder, layout, count))
                 break
     return found

@@ -163,7 +163,9 @@ def comparison_strip(
     if predicted.ndim != 2:
         raise ValueError(f"predicted mask must be HxW, got shape {predicted.shape}")
     if predicted.size and int(predicted.max()) >= NUM_CLASSES:
-        raise ValueError(f"predicted mask holds id {int(predicted.max())}; valid ids are 0..{NUM_CLASSES - 1}")
+        raise ValueError(
+            f"predicted mask holds id {int(predicted.max())}; valid ids are 0..{NUM_CLASSES - 1}"
+        )
     pixels, truth = _load_pair(Path(image_path), Path(mask_path), max_side)
     height, width = truth.shape
     prediction = _resize_mask(predicted.astype(np.uint8, copy=False), (width, height))

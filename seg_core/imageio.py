@@ -76,6 +76,8 @@ def open_checked(source: ImageSource, name: str | None = None) -> Image.Image:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(source, formats=ALLOWED_FORMATS)
     except UnidentifiedImageError:
+        if _starts_like_an_image(source):
+            raise ImageReadError(f"{label}: the file is damaged (it starts like an image but cannot be read)") from None
         raise ImageReadError(
             f"{label}: not a supported image (allowed: JPEG, PNG, TIFF, WebP, BMP; "
             "the format is judged by the file's content, not its name)"
@@ -91,6 +93,24 @@ def open_checked(source: ImageSource, name: str | None = None) -> Image.Image:
             f"{label}: {width}x{height} px is over StormSeg's limit of {MAX_PIXELS / 1e6:.0f} megapixels"
         )
     return image
+
+
+# Leading bytes of the allowed formats: a file that starts like one but will not open is damaged.
+_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"II*\x00", b"MM\x00*", b"BM")
+
+
+def _starts_like_an_image(source) -> bool:
+    try:
+        if isinstance(source, str | Path):
+            with open(source, "rb") as handle:
+                head = handle.read(16)
+        else:
+            position = source.tell()
+            head = source.read(16)
+            source.seek(position)
+    except (OSError, AttributeError, ValueError):
+        return False
+    return head.startswith(_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
 
 
 def displayed_size(image: Image.Image) -> tuple[int, int]:

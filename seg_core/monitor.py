@@ -32,14 +32,6 @@ STATUS_COLORS = {
     "failed": "red",
     "interrupted": "orange",
 }
-STATUS_ICONS = {
-    "queued": "⏳",
-    "running": "🏃",
-    "completed": "✅",
-    "stopped": "⏹️",
-    "failed": "❌",
-    "interrupted": "⚠️",
-}
 
 
 @dataclass(frozen=True)
@@ -166,7 +158,6 @@ class StatusSummary:
     status: str
     label: str  # "Running", ...
     color: str  # a streamlit badge colour
-    icon: str
     sentence: str  # what an analyst needs to know, one or two sentences
     final: bool  # the run will not change any more (until resumed)
 
@@ -210,7 +201,6 @@ def status_summary(
         status,
         status.capitalize(),
         STATUS_COLORS[status],
-        STATUS_ICONS[status],
         sentence,
         status in FINAL_STATUSES,
     )
@@ -241,7 +231,7 @@ def runs_table(runs: Sequence[RunRecord]) -> list[dict]:
     return [
         {
             "name": run.name,
-            "status": f"{STATUS_ICONS[run.status]} {run.status}",
+            "status": run.status,
             "model": model_label(run.config),
             "optimizer": run.config.get("optimizer"),
             "augmentation": run.config.get("augment"),

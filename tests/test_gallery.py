@@ -87,7 +87,11 @@ def test_comparison_strip_puts_photo_truth_prediction_side_by_side(tmp_path):
     predicted = np.full((200, 400), ROAD, dtype=np.uint8)  # full size: resized nearest to the panel
     strip = comparison_strip(image_path, mask_path, predicted, max_side=100)
     assert strip.shape == (50, 3 * 100 + 2 * STRIP_GAP_PX, 3)
-    photo, truth, prediction = strip[:, :100], strip[:, 100 + STRIP_GAP_PX : 200 + STRIP_GAP_PX], strip[:, -100:]
+    photo, truth, prediction = (
+        strip[:, :100],
+        strip[:, 100 + STRIP_GAP_PX : 200 + STRIP_GAP_PX],
+        strip[:, -100:],
+    )
     assert (photo == 128).all()
     assert np.array_equal(truth[10, 10], PALETTE[FLOODED]) and np.array_equal(truth[10, 90], PALETTE[ROAD])
     assert (prediction == PALETTE[ROAD]).all()

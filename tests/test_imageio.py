@@ -120,3 +120,10 @@ def test_load_mask_keeps_palette_indices_and_resizes_nearest(tmp_path):
     rgb_path = _save(tmp_path, "rgb.png", Image.new("RGB", (2, 2)))
     with pytest.raises(ImageReadError, match="single-channel"):
         load_mask(rgb_path)
+
+
+def test_truncated_tiff_header_is_damaged_not_unsupported(tmp_path):
+    path = _save(tmp_path, "cut.tif", Image.new("RGB", (64, 64), (9, 9, 9)))
+    path.write_bytes(path.read_bytes()[:6])  # the magic survives, the directory does not
+    with pytest.raises(ImageReadError, match="cut.tif: the file is damaged"):
+        load_rgb(path)

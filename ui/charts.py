@@ -30,7 +30,7 @@ def class_distribution(shares: Sequence[float], title: str = "Pixel share per cl
     )
     figure.update_layout(
         title=title,
-        xaxis=dict(type="log", tickformat=".1%", title="share of pixels"),
+        xaxis=dict(type="log", tickformat=".2~%", title="share of pixels"),
         **{**LAYOUT, "height": max(300, 22 * len(rows) + 80)},
     )
     return figure

@@ -18,6 +18,14 @@ from ui.charts import curves
 from ui.common import friendly_errors
 
 LOG_LINES = 12
+BADGE_ICONS = {
+    "queued": ":material/hourglass_empty:",
+    "running": ":material/directions_run:",
+    "completed": ":material/check_circle:",
+    "stopped": ":material/stop_circle:",
+    "failed": ":material/error:",
+    "interrupted": ":material/warning:",
+}
 _QUALITY = {"val/dice": "val Dice (Kaggle)", "val/miou": "val mIoU", "val/pixel_acc": "val pixel accuracy"}
 _LOSSES = {"train/loss": "train loss", "val/loss": "val loss"}
 
@@ -74,7 +82,7 @@ def _render(run: RunRecord, registry: RunRegistry) -> None:
     head, action = st.columns([5, 1], vertical_alignment="center")
     with head:
         st.markdown(f"#### {run.name}")
-        st.badge(summary.label, icon=summary.icon, color=summary.color)
+        st.badge(summary.label, icon=BADGE_ICONS[summary.status], color=summary.color)
     with action:
         _stop_button(run, registry)
     st.caption(
@@ -141,6 +149,13 @@ def _tiles(run: RunRecord, history: monitor.MetricHistory) -> None:
     c4.metric("Speed", "–" if speed is None else f"{speed:.1f} img/s", help="training images per second")
 
 
+def epoch_axis(figure, series: dict) -> None:
+    """Whole epochs on the x axis (no 1.5), titled by the chart; legend under the plot."""
+    last = max((max(x) for x, _ in series.values() if len(x)), default=1)
+    figure.update_xaxes(title=None, dtick=1 if last <= 15 else None)
+    figure.update_layout(legend=dict(orientation="h", y=-0.15, yanchor="top", x=0))
+
+
 def _charts(run_id: str, history: monitor.MetricHistory) -> None:
     series = history.epoch_series()
     losses = {label: series[key] for key, label in _LOSSES.items() if key in series}
@@ -149,22 +164,26 @@ def _charts(run_id: str, history: monitor.MetricHistory) -> None:
     left, middle, right = st.columns(3)
     with left:
         if losses:
-            st.plotly_chart(curves(losses, "Loss per epoch", y_title="loss"), key=f"loss-{run_id}")
+            figure = curves(losses, "Loss per epoch", y_title="loss")
+            epoch_axis(figure, losses)
+            st.plotly_chart(figure, key=f"loss-{run_id}")
         else:
             st.caption("Loss per epoch appears after the first epoch.")
     with middle:
         if quality:
             figure = curves(quality, "Validation quality per epoch")
             figure.update_yaxes(range=[0, 1], tickformat=".0%")
+            epoch_axis(figure, quality)
             st.plotly_chart(figure, key=f"quality-{run_id}")
         else:
             st.caption("Validation Dice, mIoU and pixel accuracy appear after the first epoch.")
     with right:
         if steps[0]:
-            st.plotly_chart(
-                curves({"training loss": steps}, "Loss per step", x_title="step", y_title="loss"),
-                key=f"steps-{run_id}",
+            figure = curves(
+                {"training loss": steps}, "Training loss per step", x_title="step", y_title="loss"
             )
+            figure.update_layout(showlegend=False)
+            st.plotly_chart(figure, key=f"steps-{run_id}")
         else:
             st.caption("The loss of every training step appears once training starts.")
 
@@ -184,11 +203,11 @@ def _preview_and_log(run: RunRecord, registry: RunRegistry, history: monitor.Met
             st.caption("The validation preview (photo · truth · prediction) appears after the first epoch.")
     with right:
         lines = registry.logs(run.id, limit=LOG_LINES)
-        st.markdown("**Log**")
+        st.markdown("**Log** (newest first)")
         if lines:
             text = "\n".join(
                 f"{time.strftime('%H:%M:%S', time.localtime(line.time))} {line.level:<7} {line.message}"
-                for line in lines
+                for line in reversed(lines)
             )
             st.code(text, language=None, wrap_lines=True)
         else:
@@ -206,13 +225,16 @@ def _stop_button(run: RunRecord, registry: RunRegistry) -> None:
     if st.button(
         "Stop",
         key=f"stop-{run.id}",
-        icon="⏹️",
+        icon=":material/stop:",
         width="stretch",
         help="Ends training after the current step; last.pt is saved so Resume (on Runs) continues.",
     ):
         if stop(run.id, registry):
             st.session_state[requested_key] = True
             st.caption("Stop requested: saving last.pt, then stopping.")
-            st.toast(f"Stop requested for {run.name}: it saves last.pt and ends within a step.", icon="⏹️")
+            st.toast(
+                f"Stop requested for {run.name}: it saves last.pt and ends within a step.",
+                icon=":material/stop:",
+            )
         else:
             st.warning("The run is not running any more.")

@@ -8,6 +8,8 @@ from seg_core import analysis, catalog, report
 from seg_core.analysis import KeyFigure, PhotoAnalysis
 from ui.common import legend_html
 
+LEGEND_MIN_SHARE = 0.001  # rarer classes would all read "0.0%"; the per-class table lists them
+
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def model_description(path: str, modified_ns: int) -> str:
@@ -18,7 +20,8 @@ def model_description(path: str, modified_ns: int) -> str:
 
 
 def metrics_row(figures: list[KeyFigure]) -> None:
-    for column, figure in zip(st.columns(len(figures)), figures, strict=True):
+    widths = [1.25 if " of " in f.value else 1.0 for f in figures]  # "18 of 20" needs more room
+    for column, figure in zip(st.columns(widths), figures, strict=True):
         column.metric(figure.label, figure.value, figure.detail, delta_color="off", delta_arrow="off",
                       help=figure.help or None, border=True)  # fmt: skip
 
@@ -26,23 +29,33 @@ def metrics_row(figures: list[KeyFigure]) -> None:
 def photo_view(result: PhotoAnalysis) -> None:
     """Controls, photo | overlay | legend, key figures, class table and downloads of one photo."""
     present = [row["name"] for row in result.legend]
-    opacity_col, classes_col, edges_col = st.columns([2, 5, 1.3], vertical_alignment="bottom")
+    opacity_col, classes_col, edges_col, view_col = st.columns([2, 4.4, 1.6, 2], vertical_alignment="bottom")
     opacity = opacity_col.slider("Overlay opacity", 0.0, 1.0, 0.5, 0.05, key="segment_opacity")
     shown = classes_col.multiselect(
         "Classes to colour", present, default=present, key=f"segment_classes_{result.name}",
         help="Remove a class to see the photo under it; the statistics always cover every class.",
     )  # fmt: skip
     boundaries = edges_col.toggle("Boundaries", key="segment_boundaries", help="Outline every class region.")
+    view = view_col.radio("View", ["Side by side", "Overlay only"], horizontal=True, key="segment_view",
+                          label_visibility="collapsed")  # fmt: skip
     ids = analysis.class_ids(shown)
 
-    photo_col, overlay_col, legend_col = st.columns([5, 5, 2])
     width, height = result.original_size
-    photo_col.image(result.photo, caption=f"Photo · {width}×{height} px", width="stretch")
-    overlay_col.image(analysis.render_overlay(result, opacity, ids, boundaries),
-                      caption="Predicted classes", width="stretch")  # fmt: skip
+    overlay = analysis.render_overlay(result, opacity, ids, boundaries)
+    if view == "Side by side":
+        photo_col, overlay_col, legend_col = st.columns([5, 5, 2.6])
+        photo_col.image(result.photo, caption=f"Photo · {width}×{height} px", width="stretch")
+    else:
+        overlay_col, legend_col = st.columns([10, 2.6])
+    overlay_col.image(overlay, caption="Predicted classes", width="stretch")
     with legend_col:
         st.markdown("**Legend** · share of the photo")
-        st.markdown(legend_html(result.legend), unsafe_allow_html=True)
+        visible = [row for row in result.legend if row["share"] >= LEGEND_MIN_SHARE]
+        st.markdown(legend_html(visible), unsafe_allow_html=True)
+        if len(visible) < len(result.legend):
+            rest = len(result.legend) - len(visible)
+            st.caption(f"and {rest} more class{'es' if rest > 1 else ''} under {LEGEND_MIN_SHARE:.1%} each "
+                       "(see the table below)")  # fmt: skip
 
     metrics_row(analysis.key_figures(result.stats))
     if result.stats.gsd_cm is None:
@@ -76,9 +89,14 @@ def batch_view(results: list[PhotoAnalysis], opacity: float) -> None:
     metrics_row(analysis.batch_figures(results))
     st.dataframe(analysis.batch_table(results), hide_index=True, width="stretch", column_config={
         "photo": st.column_config.TextColumn("Photo"),
+        "size": st.column_config.TextColumn("Size (px)"),
         "flooded": st.column_config.ProgressColumn("Flooded", format="percent", min_value=0.0, max_value=1.0),
-        "road corridor flooded": st.column_config.NumberColumn("Road corridor flooded", format="percent"),
+        "roofs exposed": st.column_config.TextColumn("Roofs exposed"),
+        "road corridor flooded": st.column_config.NumberColumn("Roads flooded", format="percent"),
         "flooded m²": st.column_config.NumberColumn("Flooded (m²)", format="%.0f"),
+        "vehicles": st.column_config.NumberColumn("Vehicles"),
+        "boats": st.column_config.NumberColumn("Boats"),
+        "pools": st.column_config.NumberColumn("Pools"),
         "seconds": st.column_config.NumberColumn("Seconds", format="%.1f"),
     })  # fmt: skip
     zip_col, csv_col, _ = st.columns([1, 1, 2])

@@ -17,7 +17,9 @@ def runs_page() -> AppTest:
     return AppTest.from_file(str(APP), default_timeout=60).switch_page("pages/runs.py").run()
 
 
-def add_run(registry: RunRegistry, name: str, optimizer: str, dice: list[float], status: str = "completed") -> str:
+def add_run(
+    registry: RunRegistry, name: str, optimizer: str, dice: list[float], status: str = "completed"
+) -> str:
     """A finished run with per-epoch metrics, as the trainer would have logged them."""
     run = registry.create_run(
         {"arch": "unet", "unet_base_width": 8, "encoder": "none", "optimizer": optimizer, "augment": "seed",
@@ -41,7 +43,9 @@ def add_run(registry: RunRegistry, name: str, optimizer: str, dice: list[float],
 @pytest.fixture
 def two_runs() -> tuple[str, str]:
     registry = RunRegistry()
-    return add_run(registry, "sgd run", "sgd", [0.2, 0.3]), add_run(registry, "adam run", "adam", [0.3, 0.5, 0.45])
+    return add_run(registry, "sgd run", "sgd", [0.2, 0.3]), add_run(
+        registry, "adam run", "adam", [0.3, 0.5, 0.45]
+    )
 
 
 def select(at: AppTest, rows: list[int]) -> AppTest:

@@ -21,6 +21,7 @@ from seg_core import analysis, catalog, paths
 from seg_core.checkpoint import save_checkpoint
 from seg_core.classes import CLASS_NAMES
 from seg_core.models import ModelSpec, create_model
+from ui.segment_view import LEGEND_MIN_SHARE
 
 PAGE = Path(__file__).resolve().parents[2] / "pages" / "segment.py"
 
@@ -63,7 +64,9 @@ def page() -> AppTest:
 
 def png(width: int = 160, height: int = 120, seed: int = 0) -> bytes:
     buf = io.BytesIO()
-    Image.fromarray(np.random.default_rng(seed).integers(0, 256, (height, width, 3), np.uint8)).save(buf, "PNG")
+    Image.fromarray(np.random.default_rng(seed).integers(0, 256, (height, width, 3), np.uint8)).save(
+        buf, "PNG"
+    )
     return buf.getvalue()
 
 
@@ -95,12 +98,15 @@ def test_sample_photos_are_segmented_and_shown(demo_model, counted):
     assert not at.exception and not at.warning
     assert sorted(counted) == [p.name for p in catalog.sample_photos()]
     shown = results(at)[at.selectbox(key="segment_pick").value]  # the photo picked (input order)
-    assert len(at.get("imgs")) == 2  # photo and overlay side by side
+    captions = [c for image in at.image for c in image.captions]
+    assert captions == ["Photo · 1600×1200 px", "Predicted classes"]  # side by side
     flood = shown.stats.flood
-    assert metric(at, "Flooded ground").value == f"{flood.flooded_share:.1%}"
-    assert metric(at, "Roofs exposed to flooding").value == f"{flood.roofs_exposed} of {flood.roofs_total}"
+    assert metric(at, "Flooded").value == f"{flood.flooded_share:.1%}"
+    assert metric(at, "Roofs exposed").value == f"{flood.roofs_exposed} of {flood.roofs_total}"
     legend = next(m.value for m in at.markdown if "background:#" in m.value)
-    assert all(row["name"] in legend for row in shown.legend)
+    common = [row for row in shown.legend if row["share"] >= LEGEND_MIN_SHARE]
+    assert common and all(f"{row['name']} <span" in legend for row in common)
+    assert len(legend.split("<div")) - 1 == len(common)  # rarer classes are only counted in a caption
     batch_rows = at.dataframe[-1].value
     assert sorted(batch_rows["photo"]) == sorted(p.name for p in catalog.sample_photos())
     assert metric(at, "Photos").value == "3"
@@ -108,23 +114,25 @@ def test_sample_photos_are_segmented_and_shown(demo_model, counted):
 
 def test_moving_a_slider_or_entering_a_gsd_does_not_rerun_the_model(demo_model, counted):
     at = page()
-    at.button[0].click().run()
+    at.file_uploader[0].set_value([("a.png", png(), "image/png"), ("b.png", png(seed=1), "image/png")]).run()
     before = {id(r) for r in results(at)}
-    assert len(counted) == 3
+    assert len(counted) == 2
 
     at.slider(key="segment_opacity").set_value(0.9).run()
     at.toggle(key="segment_boundaries").set_value(True).run()
-    assert not at.exception and len(counted) == 3
+    at.radio(key="segment_view").set_value("Overlay only").run()
+    assert [c for image in at.image for c in image.captions] == ["Predicted classes"]
+    assert not at.exception and len(counted) == 2
     assert {id(r) for r in results(at)} == before
 
     at.number_input(key="segment_gsd").set_value(7.5).run()
-    assert not at.exception and len(counted) == 3
-    flooded = metric(at, "Flooded ground")
+    assert not at.exception and len(counted) == 2
+    flooded = metric(at, "Flooded")
     assert flooded.delta.endswith("m²")
     assert all(r.stats.gsd_cm == 7.5 for r in results(at))
 
     at.toggle(key="segment_tta").set_value(True).run()  # TTA changes masks: the model runs again
-    assert not at.exception and len(counted) == 6
+    assert not at.exception and len(counted) == 4
 
 
 def test_a_bad_upload_is_reported_and_the_good_ones_processed(demo_model):
@@ -132,7 +140,11 @@ def test_a_bad_upload_is_reported_and_the_good_ones_processed(demo_model):
     at.file_uploader[0].set_value([("good.png", png(), "image/png"), ("notes.jpg", b"not a photo", "image/jpeg"),
                                    ("other.png", png(seed=1), "image/png")]).run()  # fmt: skip
     assert not at.exception
-    assert len(at.warning) == 1 and "notes.jpg" in at.warning[0].value and "not a supported image" in at.warning[0].value
+    assert (
+        len(at.warning) == 1
+        and "notes.jpg" in at.warning[0].value
+        and "not a supported image" in at.warning[0].value
+    )
     assert sorted(r.name for r in results(at)) == ["good.png", "other.png"]
     assert not at.error
 
@@ -148,4 +160,15 @@ def test_a_corrupt_sample_is_skipped(demo_model, monkeypatch, tmp_path):
     assert not at.exception
     assert "truncated.jpg" in at.warning[0].value and "damaged" in at.warning[0].value
     assert [r.name for r in results(at)] == ["good.jpg"]
-    assert metric(at, "Flooded ground").value.endswith("%")  # a single photo: no picker, shown directly
+    assert metric(at, "Flooded").value.endswith("%")  # a single photo: no picker, shown directly
+
+
+def test_a_damaged_model_file_is_reported_not_raised(monkeypatch, tmp_path):
+    broken = tmp_path / "best.pt"
+    broken.write_bytes(b"this is not a checkpoint")
+    monkeypatch.setattr(paths, "DEMO_CHECKPOINT", broken)
+    at = page()
+    assert "cannot be read" in at.caption[1].value
+    at.button[0].click().run()
+    assert not at.exception
+    assert "best.pt" in at.error[0].value and not at.metric

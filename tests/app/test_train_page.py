@@ -138,8 +138,12 @@ def test_a_preset_fills_the_form_and_the_study_queues_four_runs(dataset, fake_la
 
 def test_the_run_view_shows_how_the_latest_run_ended():
     registry = RunRegistry()
-    run = registry.create_run({"arch": "unet", "epochs": 3, "optimizer": "adam", "augment": "none"}, name="crashy")
-    registry.log_metrics(run.id, [(4, 1, "train", "loss", 1.5), (4, 1, "val", "loss", 1.6), (4, 1, "val", "dice", 0.31)])
+    run = registry.create_run(
+        {"arch": "unet", "epochs": 3, "optimizer": "adam", "augment": "none"}, name="crashy"
+    )
+    registry.log_metrics(
+        run.id, [(4, 1, "train", "loss", 1.5), (4, 1, "val", "loss", 1.6), (4, 1, "val", "dice", 0.31)]
+    )
     registry.set_epochs_done(run.id, 1)
     registry.set_best(run.id, 0.31, 1)
     registry.log(run.id, "epoch 1/3: train_loss 1.5000")

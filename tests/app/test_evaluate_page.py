@@ -1,0 +1,104 @@
+"""The Evaluate page: scores a tiny U-Net on a tiny dataset (metrics, per-class table, heatmap, worst
+photos, downloads), keeps the result across reruns, and turns a broken checkpoint into one sentence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import make_pair
+from streamlit.testing.v1 import AppTest
+
+import seg_core.evaluation
+from seg_core import paths
+from seg_core.checkpoint import save_checkpoint
+from seg_core.classes import CLASS_NAMES
+from seg_core.models import ModelSpec, create_model
+
+APP = Path(__file__).resolve().parents[2] / "app.py"
+
+
+def evaluate_page() -> AppTest:
+    return AppTest.from_file(str(APP), default_timeout=60).switch_page("pages/evaluate.py").run()
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    torch.manual_seed(0)
+    model = create_model(ModelSpec(arch="unet", weights="none", unet_base_width=4), load_weights=False)
+    meta = {"arch": "unet", "encoder": "none", "num_classes": 25, "class_names": list(CLASS_NAMES),
+            "resolution": 64, "mean": [0.5] * 3, "std": [0.5] * 3, "unet_base_width": 4}  # fmt: skip
+    path = tmp_path_factory.mktemp("ckpt") / "best.pt"
+    save_checkpoint({"state_dict": model.state_dict(), "meta": meta}, path)
+    return path
+
+
+@pytest.fixture
+def labelled(stormseg_home) -> Path:
+    root = paths.data_root() / "tiny"
+    for i in range(4):
+        make_pair(root, f"img{i}", seed=i)
+    return root
+
+
+def test_evaluation_shows_scores_table_heatmap_worst_photos_and_downloads(
+    tiny_checkpoint, labelled, monkeypatch
+):
+    monkeypatch.setattr(paths, "DEMO_CHECKPOINT", tiny_checkpoint)
+    at = evaluate_page()
+    assert not at.exception
+    assert "press **Evaluate**" in at.info[0].value  # nothing computed before the click
+    at.button[0].click().run()
+    assert not at.exception and not at.error
+
+    (stored,) = at.session_state["evaluations"].values()
+    expected = stored["result"]  # what evaluate_checkpoint returned: the page must show exactly that
+    assert expected.split == "all" and expected.data == str(labelled)
+    values = {m.label: m.value for m in at.metric}
+    assert values["Kaggle Dice"] == f"{expected.kaggle_dice:.3f}" and 0.0 <= expected.kaggle_dice <= 1.0
+    assert values["mIoU"] == f"{expected.scores.miou:.3f}"
+    assert values["Photos scored"] == "4"
+    assert any("(photo, class) pair" in c.value for c in at.caption)  # what Kaggle Dice means
+
+    per_class = at.dataframe[0].value
+    assert set(per_class["class"]) <= set(CLASS_NAMES) and len(per_class) >= 2
+    ious = per_class["iou"].dropna().tolist()
+    assert ious == sorted(ious)  # worst first
+    assert len(at.get("plotly_chart")) == 1
+    strips = [c for image in at.image for c in image.captions]
+    assert len(strips) == 4 and all("Kaggle Dice" in c for c in strips)
+    assert strips[0].startswith(expected.images[0].stem)  # the worst photo first
+    assert [b.label for b in at.get("download_button")] == [
+        "Per-photo scores (CSV)", "Per-class scores (CSV)", "Full result (JSON)",
+    ]  # fmt: skip
+
+    # Other widgets rerun the page without re-scoring; a new setting needs a new click.
+    calls = []
+    monkeypatch.setattr(seg_core.evaluation, "evaluate_checkpoint", lambda *a, **k: calls.append(a))
+    at.toggle[0].set_value(True).run()
+    assert "press **Evaluate**" in at.info[0].value
+    at.toggle[0].set_value(False).run()
+    assert {m.label: m.value for m in at.metric}["Kaggle Dice"] == f"{expected.kaggle_dice:.3f}"
+    assert calls == []
+
+
+def test_a_broken_checkpoint_shows_a_sentence_not_a_traceback(labelled, monkeypatch, tmp_path):
+    broken = tmp_path / "best.pt"
+    broken.write_bytes(b"this is not a checkpoint")
+    monkeypatch.setattr(paths, "DEMO_CHECKPOINT", broken)
+    at = evaluate_page()
+    assert not at.exception
+    assert str(broken) in at.warning[0].value  # the model summary already says so
+    at.button[0].click().run()
+    assert not at.exception
+    assert len(at.error) == 1 and str(broken) in at.error[0].value
+    assert not at.metric
+
+
+def test_without_models_the_page_points_to_training(labelled, monkeypatch, tmp_path):
+    monkeypatch.setattr(paths, "DEMO_CHECKPOINT", tmp_path / "missing.pt")
+    at = evaluate_page()
+    assert not at.exception
+    assert "No model to evaluate yet" in at.info[0].value
+    assert [link.value for link in at.page_link] == ["Open Train"]
