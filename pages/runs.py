@@ -19,14 +19,14 @@ COMPARED = {
 }
 COLUMNS = {
     "name": st.column_config.TextColumn("Run", width="medium"),
-    "status": st.column_config.TextColumn("Status"),
+    "status": st.column_config.TextColumn("Status", width="small"),
     "model": st.column_config.TextColumn("Architecture / encoder"),
-    "optimizer": st.column_config.TextColumn("Optimiser"),
-    "augmentation": st.column_config.TextColumn("Augmentation"),
+    "optimizer": st.column_config.TextColumn("Optimiser", width="small"),
+    "augmentation": st.column_config.TextColumn("Augmentation", width="small"),
     "best_val_dice": st.column_config.NumberColumn(
         "Best val Dice", format="%.3f", help="Kaggle Dice on the validation split, best epoch"
     ),
-    "epochs": st.column_config.TextColumn("Epochs done"),
+    "epochs": st.column_config.TextColumn("Epochs", width="small", help="epochs done / planned"),
     "started": st.column_config.TextColumn("Started"),
     "duration": st.column_config.TextColumn("Duration", help="wall time of the latest attempt"),
     "id": st.column_config.TextColumn("Run id"),
@@ -76,6 +76,7 @@ def compare(selected: list[RunRecord], registry: RunRegistry) -> None:
     st.dataframe(
         frame,
         hide_index=True,
+        placeholder="–",
         column_config={
             "Val Dice": st.column_config.NumberColumn(
                 format="%.4f", help="best epoch's Kaggle Dice on validation"
@@ -106,10 +107,14 @@ def actions(selected: list[RunRecord], registry: RunRegistry) -> None:
     if len(selected) > 1:
         ids = [r.id for r in selected]
         labels = {r.id: label_of(r) for r in selected}
-        run = selected[ids.index(st.selectbox("Run", ids, format_func=labels.get, key="runs_action_target"))]
+        run = selected[
+            ids.index(st.selectbox("Act on run", ids, format_func=labels.get, key="runs_action_target"))
+        ]
     summary = monitor.status_summary(run)
     st.badge(summary.label, icon=BADGE_ICONS[summary.status], color=summary.color)
     st.caption(summary.sentence)
+    if run.status in ("running", "queued"):
+        st.page_link("pages/train.py", label="Watch it live on Train", icon=":material/monitoring:")
     has_last = (run.checkpoint_dir / "last.pt").is_file()
     resume, halt, delete, _ = st.columns([1, 1, 1, 2])
     if resume.button(
@@ -199,6 +204,7 @@ event = st.dataframe(
     hide_index=True,
     column_config=COLUMNS,
     key=TABLE_KEY,
+    placeholder="–",
     on_select="rerun",
     selection_mode="multi-row",
 )

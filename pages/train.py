@@ -13,7 +13,7 @@ from seg_core.config import AMP_MODES, DEVICES, LOSSES, OPTIMIZERS, SCHEDULES, S
 from seg_core.models.spec import ARCH_LABELS, ARCHITECTURES, list_encoders
 from seg_core.runs import ACTIVE_STATUSES, RunRegistry
 from ui.common import friendly_errors
-from ui.live import live_run_view, run_view
+from ui.live import ended_notice, live_run_view, run_view
 
 CUSTOM = "Custom"
 WEIGHTS = ("auto", "none", "imagenet-offline", "imagenet")
@@ -386,6 +386,7 @@ current = monitor.current_run(runs)
 header, link = st.columns([4, 1], vertical_alignment="bottom")
 header.subheader("Current run")
 link.page_link("pages/runs.py", label="All runs and comparisons", icon=":material/query_stats:")
+ended_notice(current.id if current else None)
 if current is None:
     st.caption("No runs yet: start one above.")
 else:

@@ -73,7 +73,8 @@ def _train(args: argparse.Namespace) -> int:
     from . import distributed as dist_utils
     from .config import TrainConfig
     from .runs import RunRegistry, validate_run_id
-    from .train import StopRequested, fit, select_device
+    from .runtime import StopRequested, select_device
+    from .train import fit
 
     stop = StopRequested()
     stop.install()

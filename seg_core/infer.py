@@ -30,7 +30,7 @@ from .checkpoint import CheckpointError, load_checkpoint
 from .classes import NUM_CLASSES
 from .imageio import ImageSource, load_rgb
 from .models import ModelSpec, create_model
-from .train import amp_dtype, autocast, select_device
+from .runtime import amp_dtype, autocast, select_device
 
 # Tile side at working resolution. 1024 holds a whole Harvey photo at the default resolution,
 # so the common case is a single forward pass; larger working resolutions are tiled.

@@ -13,7 +13,8 @@ from pathlib import Path
 from .config import STUDY_PRESETS, TrainConfig
 from .models import ModelSpec, create_model
 from .runs import RunRegistry
-from .train import StopRequested, fit
+from .runtime import StopRequested
+from .train import fit
 
 
 def imagenet_weights_available(encoder: str) -> bool:

@@ -16,8 +16,8 @@ import contextlib
 import math
 import os
 import random
-import signal
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,26 +41,19 @@ from .models.spec import OFFLINE_ENCODER
 from .optim import build_optimizer, build_scheduler
 from .preview import save_preview
 from .runs import RunRegistry
+from .runtime import (
+    RunReporter,
+    StopRequested,
+    amp_dtype,
+    autocast,
+    describe_device,
+    seed_everything,
+    select_device,
+)
 
 
 class NonFiniteLossError(RuntimeError):
     """The loss became NaN or infinite; the run cannot continue meaningfully."""
-
-
-class StopRequested:
-    """Set by SIGTERM/SIGINT; the loop checks it after every step."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        self.signal_name = ""
-
-    def install(self) -> None:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, self._handle)
-
-    def _handle(self, signum, _frame) -> None:
-        self.requested = True
-        self.signal_name = signal.Signals(signum).name
 
 
 def model_spec(cfg: TrainConfig) -> ModelSpec:
@@ -76,42 +69,6 @@ def model_spec(cfg: TrainConfig) -> ModelSpec:
         num_classes=NUM_CLASSES,
         unet_base_width=cfg.unet_base_width,
     )
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def select_device(name: str, local_rank: int = 0) -> torch.device:
-    """'auto' picks cuda > mps > cpu; an explicit device that is absent is a clear error."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda", local_rank)
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was requested but no CUDA GPU is visible; use --device auto or cpu")
-    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ValueError(
-            "device 'mps' was requested but Apple MPS is not available; use --device auto or cpu"
-        )
-    return torch.device("cuda", local_rank) if name == "cuda" else torch.device(name)
-
-
-def amp_dtype(device: torch.device, mode: str) -> torch.dtype | None:
-    """Autocast dtype: only on CUDA (CPU autocast is slower than fp32 for these convnets)."""
-    if device.type != "cuda" or mode == "off":
-        return None
-    if mode == "auto":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.bfloat16 if mode == "bf16" else torch.float16
-
-
-def autocast(device: torch.device, dtype: torch.dtype | None):
-    return torch.autocast(device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
 
 
 @dataclass
@@ -202,39 +159,6 @@ def evaluate(
 def _micro_batches(images: torch.Tensor, masks: torch.Tensor, size: int):
     for start in range(0, len(images), size):
         yield images[start : start + size], masks[start : start + size]
-
-
-class RunReporter:
-    """Sends a run's progress to the registry (rank 0 only) and to stdout.
-
-    Step losses are buffered and flushed every `flush_s` seconds so a fast loop does not write
-    to SQLite on every step.
-    """
-
-    def __init__(self, registry: RunRegistry | None, run_id: str, is_main: bool, flush_s: float = 2.0):
-        self.registry, self.run_id, self.is_main, self.flush_s = registry, run_id, is_main, flush_s
-        self._pending: list[tuple[int, int, str, str, float]] = []
-        self._last_flush = time.monotonic()
-
-    def log(self, message: str, level: str = "info") -> None:
-        if not self.is_main:
-            return
-        print(f"[{level}] {message}", flush=True)
-        if self.registry:
-            self.registry.log(self.run_id, message, level)
-
-    def metrics(self, rows: list[tuple[int, int, str, str, float]], flush: bool = True) -> None:
-        if not self.is_main:
-            return
-        self._pending.extend(rows)
-        if flush or time.monotonic() - self._last_flush >= self.flush_s:
-            self.flush()
-
-    def flush(self) -> None:
-        if self._pending and self.registry:
-            self.registry.log_metrics(self.run_id, self._pending)
-        self._pending = []
-        self._last_flush = time.monotonic()
 
 
 def train_one_epoch(
@@ -356,14 +280,6 @@ class _Setup:
     preview_image: np.ndarray | None
 
 
-def _describe_device(device: torch.device) -> str:
-    if device.type == "cuda":
-        return f"cuda:{device.index or 0} ({torch.cuda.get_device_name(device)})"
-    if device.type == "cpu":
-        return f"cpu ({torch.get_num_threads()} threads)"
-    return str(device)
-
-
 def _prepare_data(
     cfg: TrainConfig, spec: ModelSpec, reporter: RunReporter, group: dist_utils.ProcessGroup
 ) -> _Setup:
@@ -441,66 +357,87 @@ def _loader(
 NEEDS_BATCH_OF_TWO = ("deeplabv3", "deeplabv3plus", "pspnet")
 
 
-def _payload(
-    model: nn.Module,
-    setup: _Setup,
-    cfg: TrainConfig,
-    run_id: str,
-    state: LoopState,
-    metrics: dict,
-    resume_state: dict | None = None,
-) -> dict:
-    meta = {
-        "arch": setup.spec.arch,
-        "encoder": setup.spec.encoder,
-        "weights": setup.spec.weights,
-        "unet_base_width": setup.spec.unet_base_width,
-        "num_classes": NUM_CLASSES,
-        "class_names": list(CLASS_NAMES),
-        "resolution": cfg.resolution,
-        "mean": list(setup.mean),
-        "std": list(setup.std),
-        "config": cfg.to_dict(),
-        "metrics": metrics,
-        "versions": versions(),
-        "epoch": state.epoch,
-        "run_id": run_id,
-        "saved_at": time.time(),
-    }
-    payload = {"state_dict": model.state_dict(), "meta": meta}
-    if resume_state is not None:
-        payload["train_state"] = resume_state
-    return payload
+@dataclass
+class _Run:
+    """The live objects of one training run, passed around instead of long argument lists."""
 
+    cfg: TrainConfig
+    run_id: str
+    checkpoint_dir: Path
+    device: torch.device
+    amp: torch.dtype | None
+    group: dist_utils.ProcessGroup
+    reporter: RunReporter
+    setup: _Setup
+    model: nn.Module  # DDP-wrapped when distributed
+    model_without_ddp: nn.Module  # what checkpoints hold
+    criterion: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    state: LoopState
 
-def _resume_state(optimizer, scheduler, scaler, state: LoopState) -> dict:
-    rng = {"torch": torch.get_rng_state(), "python": random.getstate()}
-    if torch.cuda.is_available():
-        rng["cuda"] = torch.cuda.get_rng_state_all()
-    loop = {k: v for k, v in vars(state).items()}
-    return {
-        "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict(),
-        "scaler": scaler.state_dict(),
-        "loop": loop,
-        "rng": rng,
-    }
+    def payload(self, metrics: dict, resumable: bool) -> dict:
+        spec = self.setup.spec
+        meta = {
+            "arch": spec.arch,
+            "encoder": spec.encoder,
+            "weights": spec.weights,
+            "unet_base_width": spec.unet_base_width,
+            "num_classes": NUM_CLASSES,
+            "class_names": list(CLASS_NAMES),
+            "resolution": self.cfg.resolution,
+            "mean": list(self.setup.mean),
+            "std": list(self.setup.std),
+            "config": self.cfg.to_dict(),
+            "metrics": metrics,
+            "versions": versions(),
+            "epoch": self.state.epoch,
+            "run_id": self.run_id,
+            "saved_at": time.time(),
+        }
+        payload = {"state_dict": self.model_without_ddp.state_dict(), "meta": meta}
+        if resumable:
+            payload["train_state"] = self._resume_state()
+        return payload
 
+    def _resume_state(self) -> dict:
+        rng = {"torch": torch.get_rng_state(), "python": random.getstate()}
+        if torch.cuda.is_available():
+            rng["cuda"] = torch.cuda.get_rng_state_all()
+        return {
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "loop": dict(vars(self.state)),
+            "rng": rng,
+        }
 
-def _restore(path: Path, model, optimizer, scheduler, scaler, device) -> LoopState:
-    payload = load_checkpoint(path, map_location=device)
-    if "train_state" not in payload:
-        raise ValueError(f"{path}: has no training state to resume from")
-    model.load_state_dict(payload["state_dict"])
-    saved = payload["train_state"]
-    optimizer.load_state_dict(saved["optimizer"])
-    scheduler.load_state_dict(saved["scheduler"])
-    scaler.load_state_dict(saved["scaler"])
-    torch.set_rng_state(saved["rng"]["torch"].cpu())
-    random.setstate(saved["rng"]["python"])
-    if "cuda" in saved["rng"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all([s.cpu() for s in saved["rng"]["cuda"]])
-    return LoopState(**saved["loop"])
+    def save(self, name: str, metrics: dict, resumable: bool) -> None:
+        """Rank 0 writes `<checkpoint_dir>/<name>` atomically."""
+        if self.group.is_main:
+            save_checkpoint(self.payload(metrics, resumable), self.checkpoint_dir / name)
+
+    def restore(self) -> None:
+        """Continue from last.pt: weights, optimiser, scheduler, scaler, loop position, RNG."""
+        path = self.checkpoint_dir / "last.pt"
+        payload = load_checkpoint(path, map_location=self.device)
+        if "train_state" not in payload:
+            raise ValueError(f"{path}: has no training state to resume from")
+        self.model_without_ddp.load_state_dict(payload["state_dict"])
+        saved = payload["train_state"]
+        self.optimizer.load_state_dict(saved["optimizer"])
+        self.scheduler.load_state_dict(saved["scheduler"])
+        self.scaler.load_state_dict(saved["scaler"])
+        torch.set_rng_state(saved["rng"]["torch"].cpu())
+        random.setstate(saved["rng"]["python"])
+        if "cuda" in saved["rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all([s.cpu() for s in saved["rng"]["cuda"]])
+        self.state = LoopState(**saved["loop"])
+
+    def shard_loader(self, dataset: SegmentationDataset) -> DataLoader:
+        """Whole images, one per batch, split across ranks without padding (for evaluation)."""
+        return _loader(dataset, 1, dist_utils.ShardSampler(len(dataset), self.group), self.cfg, self.device)
 
 
 def fit(
@@ -524,16 +461,15 @@ def fit(
     status, error = "failed", None
     try:
         if group.is_main and registry:
-            registry.mark_running(run_id, os.getpid(), _describe_device(device))
-        status = _fit(cfg, run_id, checkpoint_dir, resume, stop, device, group, reporter)
+            registry.mark_running(run_id, os.getpid(), describe_device(device))
+        run = _build_run(cfg, run_id, checkpoint_dir, resume, device, group, reporter)
+        status = _train(run, stop)
     except (ValueError, NonFiniteLossError) as exc:
         error = str(exc)
     except torch.OutOfMemoryError:
         error = "out of GPU memory even with a micro-batch of 2; lower --crop or --resolution"
     except Exception as exc:  # noqa: BLE001 - the run must end with a recorded reason, not vanish
         error = f"internal error: {type(exc).__name__}: {exc}"
-        import traceback
-
         traceback.print_exc()
     finally:
         if error:
@@ -545,16 +481,16 @@ def fit(
     return status if error is None else "failed"
 
 
-def _fit(
+def _build_run(
     cfg: TrainConfig,
     run_id: str,
     checkpoint_dir: Path,
     resume: bool,
-    stop: StopRequested,
     device: torch.device,
     group: dist_utils.ProcessGroup,
     reporter: RunReporter,
-) -> str:
+) -> _Run:
+    """Data, model, loss, optimiser, schedule and scaler for a run (restored from last.pt on resume)."""
     seed_everything(cfg.seed)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed crop sizes: let cuDNN pick the fastest kernels
@@ -576,83 +512,99 @@ def _fit(
     criterion = create_loss(cfg.loss, NUM_CLASSES, class_weights=weights, ignore_index=IGNORE_INDEX).to(
         device
     )
-    sampler = DistributedSampler(
-        setup.train_set, num_replicas=group.world_size, rank=group.rank, shuffle=True, seed=cfg.seed
-    )
     if cfg.batch_size < 2 and spec.arch in NEEDS_BATCH_OF_TWO:
         raise ValueError(
             f"batch size 1 cannot train {spec.arch} (BatchNorm in its pooling branch needs 2+ images "
             "per batch); use --batch-size 2 or more"
         )
-    if len(sampler) < cfg.batch_size:
+    per_process = math.ceil(len(setup.train_set) / group.world_size)
+    if per_process < cfg.batch_size:
         raise ValueError(
-            f"batch size {cfg.batch_size} is larger than the {len(sampler)} training images per "
+            f"batch size {cfg.batch_size} is larger than the {per_process} training images per "
             "process; lower --batch-size or --val-ratio"
         )
     # Partial last batches are dropped: a batch of one breaks BatchNorm; the shuffle changes
     # every epoch, so every image is still seen.
-    steps_per_epoch = len(sampler) // cfg.batch_size
     optimizer = build_optimizer(model_without_ddp, cfg)
-    scheduler = build_scheduler(optimizer, cfg, steps_per_epoch)
+    scheduler = build_scheduler(optimizer, cfg, per_process // cfg.batch_size)
     amp = amp_dtype(device, cfg.amp)
     scaler = torch.amp.GradScaler(device.type, enabled=amp == torch.float16)
-    state = LoopState()
-    if resume:
-        state = _restore(checkpoint_dir / "last.pt", model_without_ddp, optimizer, scheduler, scaler, device)
-        reporter.log(f"resumed from last.pt at epoch {state.epoch + 1}, step {state.step_in_epoch}")
-    val_loader = (
-        _loader(setup.val_set, 1, dist_utils.ShardSampler(len(setup.val_set), group), cfg, device)
-        if setup.val_set
-        else None
+    run = _Run(
+        cfg,
+        run_id,
+        checkpoint_dir,
+        device,
+        amp,
+        group,
+        reporter,
+        setup,
+        model,
+        model_without_ddp,
+        criterion,
+        optimizer,
+        scheduler,
+        scaler,
+        LoopState(),
     )
+    if resume:
+        run.restore()
+        reporter.log(f"resumed from last.pt at epoch {run.state.epoch + 1}, step {run.state.step_in_epoch}")
+    return run
+
+
+def _train(run: _Run, stop: StopRequested) -> str:
+    """The epoch loop: train, validate, checkpoint; then the loss over the whole training split."""
+    cfg, state, reporter = run.cfg, run.state, run.reporter
+    sampler = DistributedSampler(
+        run.setup.train_set,
+        num_replicas=run.group.world_size,
+        rank=run.group.rank,
+        shuffle=True,
+        seed=cfg.seed,
+    )
+    steps_per_epoch = len(sampler) // cfg.batch_size
+    val_loader = run.shard_loader(run.setup.val_set) if run.setup.val_set else None
     if val_loader is None:
         reporter.log(
             "no validation split (val ratio 0 or a single pair): best.pt follows the latest epoch", "warning"
         )
+    spec = run.setup.spec
+    processes = f" x{run.group.world_size} processes" if run.group.distributed else ""
     reporter.log(
-        f"training {spec.arch}/{spec.encoder} on {_describe_device(device)}"
-        f"{f' x{group.world_size} processes' if group.distributed else ''}, AMP {amp or 'off'}, "
-        f"{cfg.epochs} epochs x {steps_per_epoch} steps"
+        f"training {spec.arch}/{spec.encoder} on {describe_device(run.device)}{processes}, "
+        f"AMP {run.amp or 'off'}, {cfg.epochs} epochs x {steps_per_epoch} steps"
     )
-
     total_steps = cfg.epochs * steps_per_epoch
     clock = {"start": time.perf_counter(), "start_step": state.global_step}
 
     def on_step(loss: float) -> None:
         done = state.global_step - clock["start_step"]
-        elapsed = time.perf_counter() - clock["start"]
-        eta = elapsed / max(done, 1) * (total_steps - state.global_step)
+        eta = (time.perf_counter() - clock["start"]) / max(done, 1) * (total_steps - state.global_step)
+        step, epoch = state.global_step, state.epoch + 1
         reporter.metrics(
             [
-                (state.global_step, state.epoch + 1, "train", "loss_step", loss),
-                (state.global_step, state.epoch + 1, "train", "progress", state.global_step / total_steps),
-                (state.global_step, state.epoch + 1, "train", "eta_s", eta),
+                (step, epoch, "train", "loss_step", loss),
+                (step, epoch, "train", "progress", step / total_steps),
+                (step, epoch, "train", "eta_s", eta),
             ],
             flush=False,
         )
 
     for epoch in range(state.epoch, cfg.epochs):
         sampler.set_epoch(epoch)
-        setup.train_set.set_epoch(epoch)
-        skip = state.step_in_epoch * cfg.batch_size
-        loader = _loader(
-            setup.train_set,
-            cfg.batch_size,
-            dist_utils.SkipSampler(sampler, skip),
-            cfg,
-            device,
-            drop_last=True,
-        )
+        run.setup.train_set.set_epoch(epoch)
+        skip = dist_utils.SkipSampler(sampler, state.step_in_epoch * cfg.batch_size)
+        loader = _loader(run.setup.train_set, cfg.batch_size, skip, cfg, run.device, drop_last=True)
         stats = train_one_epoch(
-            model,
-            criterion,
-            optimizer,
-            scheduler,
-            scaler,
+            run.model,
+            run.criterion,
+            run.optimizer,
+            run.scheduler,
+            run.scaler,
             loader,
             steps_per_epoch,
-            device,
-            amp,
+            run.device,
+            run.amp,
             cfg,
             state,
             stop,
@@ -660,44 +612,14 @@ def _fit(
             on_step,
         )
         if not stats.completed:
-            if group.is_main:
-                save_checkpoint(
-                    _payload(
-                        model_without_ddp,
-                        setup,
-                        cfg,
-                        run_id,
-                        state,
-                        {},
-                        _resume_state(optimizer, scheduler, scaler, state),
-                    ),
-                    checkpoint_dir / "last.pt",
-                )
+            run.save("last.pt", {}, resumable=True)
             reporter.log(
                 f"{stop.signal_name or 'stop'} received: saved last.pt at epoch {epoch + 1}, "
                 f"step {state.step_in_epoch}/{steps_per_epoch}; resume continues from there"
             )
             return "stopped"
         state.epoch, state.step_in_epoch = epoch + 1, 0
-        metrics = _end_of_epoch(
-            model,
-            model_without_ddp,
-            criterion,
-            val_loader,
-            device,
-            amp,
-            group,
-            cfg,
-            run_id,
-            setup,
-            state,
-            stats,
-            optimizer,
-            scheduler,
-            scaler,
-            checkpoint_dir,
-            reporter,
-        )
+        _end_of_epoch(run, val_loader, stats)
         if stop.requested:
             reporter.log(
                 f"{stop.signal_name or 'stop'} received: stopped after epoch {epoch + 1} (last.pt saved)"
@@ -709,16 +631,8 @@ def _fit(
                 f"(best {state.best_dice:.4f} at epoch {state.best_epoch})"
             )
             break
-        del metrics
     full = evaluate(
-        model,
-        criterion,
-        _loader(
-            setup.train_eval_set, 1, dist_utils.ShardSampler(len(setup.train_eval_set), group), cfg, device
-        ),
-        device,
-        amp,
-        group,
+        run.model, run.criterion, run.shard_loader(run.setup.train_eval_set), run.device, run.amp, run.group
     )
     reporter.metrics(
         [
@@ -733,36 +647,22 @@ def _fit(
     return "completed"
 
 
-def _end_of_epoch(
-    model,
-    model_without_ddp,
-    criterion,
-    val_loader,
-    device,
-    amp,
-    group,
-    cfg,
-    run_id,
-    setup,
-    state: LoopState,
-    stats: EpochStats,
-    optimizer,
-    scheduler,
-    scaler,
-    checkpoint_dir: Path,
-    reporter: RunReporter,
-) -> dict:
+def _end_of_epoch(run: _Run, val_loader: DataLoader | None, stats: EpochStats) -> None:
     """Validate, log, checkpoint and preview after a completed epoch."""
+    state, group = run.state, run.group
     epoch, step = state.epoch, state.global_step
     rows = [
         (step, epoch, "train", "loss", stats.loss),
-        (step, epoch, "train", "lr", optimizer.param_groups[0]["lr"]),
+        (step, epoch, "train", "lr", run.optimizer.param_groups[0]["lr"]),
         (step, epoch, "train", "images_per_s", stats.images_per_s * group.world_size),
         (step, epoch, "train", "data_wait", stats.data_wait_fraction),
     ]
     metrics = {"train_loss": float(stats.loss)}
+    improved = True
     if val_loader is not None:
-        result = evaluate(model, criterion, val_loader, device, amp, group, want_preview=group.is_main)
+        result = evaluate(
+            run.model, run.criterion, val_loader, run.device, run.amp, group, want_preview=group.is_main
+        )
         rows += [
             (step, epoch, "val", "loss", result.loss),
             (step, epoch, "val", "dice", result.kaggle_dice),
@@ -780,37 +680,22 @@ def _end_of_epoch(
             state.best_dice, state.best_epoch, state.epochs_without_gain = result.kaggle_dice, epoch, 0
         else:
             state.epochs_without_gain += 1
-        if group.is_main and result.preview is not None and setup.preview_image is not None:
-            save_preview(checkpoint_dir / "preview.png", setup.preview_image, *result.preview)
+        if group.is_main and result.preview is not None and run.setup.preview_image is not None:
+            save_preview(run.checkpoint_dir / "preview.png", run.setup.preview_image, *result.preview)
     else:
-        improved = True
         state.best_epoch = epoch
     state.history.append({"epoch": epoch, **{k: float(v) for k, v in metrics.items()}})
-    reporter.metrics(rows)
-    if group.is_main:
-        save_checkpoint(
-            _payload(
-                model_without_ddp,
-                setup,
-                cfg,
-                run_id,
-                state,
-                metrics,
-                _resume_state(optimizer, scheduler, scaler, state),
-            ),
-            checkpoint_dir / "last.pt",
-        )
-        if improved:
-            save_checkpoint(
-                _payload(model_without_ddp, setup, cfg, run_id, state, metrics), checkpoint_dir / "best.pt"
-            )
-        if reporter.registry:
-            reporter.registry.set_epochs_done(run_id, epoch)
-            if val_loader is not None and improved:
-                reporter.registry.set_best(run_id, state.best_dice, epoch)
+    run.reporter.metrics(rows)
+    run.save("last.pt", metrics, resumable=True)
+    if improved:
+        run.save("best.pt", metrics, resumable=False)
+    registry = run.reporter.registry
+    if group.is_main and registry:
+        registry.set_epochs_done(run.run_id, epoch)
+        if val_loader is not None and improved:
+            registry.set_best(run.run_id, state.best_dice, epoch)
     summary = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
-    reporter.log(
-        f"epoch {epoch}/{cfg.epochs}: {summary}, {stats.images_per_s:.2f} img/s, "
+    run.reporter.log(
+        f"epoch {epoch}/{run.cfg.epochs}: {summary}, {stats.images_per_s:.2f} img/s, "
         f"data wait {stats.data_wait_fraction:.1%}{' (new best)' if improved else ''}"
     )
-    return metrics

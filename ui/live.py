@@ -18,6 +18,7 @@ from ui.charts import curves
 from ui.common import friendly_errors
 
 LOG_LINES = 12
+_ENDED_KEY = "live_run_ended"
 BADGE_ICONS = {
     "queued": ":material/hourglass_empty:",
     "running": ":material/directions_run:",
@@ -51,8 +52,19 @@ def live_run_view(run_id: str) -> None:
         if run is None:
             return
         if run.status not in ACTIVE_STATUSES:
+            # The page picks what to show next (the next queued run may have started); say how
+            # this one ended so a Stop or a crash is not lost from view.
+            st.session_state[_ENDED_KEY] = (run.id, run.name, monitor.status_summary(run))
             st.rerun(scope="app")
         _render(run, registry)
+
+
+def ended_notice(current_id: str | None) -> None:
+    """Once: how the run this session was watching ended, if the page now shows another one."""
+    ended = st.session_state.pop(_ENDED_KEY, None)
+    if ended and ended[0] != current_id:
+        _, name, summary = ended
+        _status_message(summary, prefix=f"**{name}**: ")
 
 
 def run_view(run_id: str) -> None:
@@ -102,15 +114,9 @@ def _dataset_name(config: dict) -> str:
     return data.rstrip("/").rsplit("/", 1)[-1]
 
 
-def _status_message(summary: monitor.StatusSummary) -> None:
-    if summary.status == "failed":
-        st.error(summary.sentence)
-    elif summary.status in ("stopped", "interrupted"):
-        st.warning(summary.sentence)
-    elif summary.status == "completed":
-        st.success(summary.sentence)
-    else:
-        st.info(summary.sentence)
+def _status_message(summary: monitor.StatusSummary, prefix: str = "") -> None:
+    show = {"failed": st.error, "stopped": st.warning, "interrupted": st.warning, "completed": st.success}
+    show.get(summary.status, st.info)(prefix + summary.sentence)
 
 
 def _progress(run: RunRecord, history: monitor.MetricHistory) -> None:
@@ -135,7 +141,7 @@ def _tiles(run: RunRecord, history: monitor.MetricHistory) -> None:
     c2.metric(
         "Latest val Dice",
         "–" if not dice else f"{dice[-1]:.3f}",
-        None if len(dice) < 2 else f"{dice[-1] - dice[-2]:+.3f}",
+        None if len(dice) < 2 or abs(dice[-1] - dice[-2]) < 5e-4 else f"{dice[-1] - dice[-2]:+.3f}",
         help="Kaggle Dice on the validation split: mean over every (image, class) pair, the study's score.",
     )
     c3.metric(

@@ -1,0 +1,111 @@
+"""What a training or inference process needs from its machine: the device, autocast, seeds,
+a stop flag for signals, and a reporter that sends progress to the run registry.
+
+Separate from `train` so inference and the app can use the device helpers without importing
+the training loop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import signal
+import time
+
+import numpy as np
+import torch
+
+from .runs import RunRegistry
+
+
+class StopRequested:
+    """Set by SIGTERM/SIGINT; the loop checks it after every step."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.signal_name = ""
+
+    def install(self) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._handle)
+
+    def _handle(self, signum, _frame) -> None:
+        self.requested = True
+        self.signal_name = signal.Signals(signum).name
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def select_device(name: str, local_rank: int = 0) -> torch.device:
+    """'auto' picks cuda > mps > cpu; an explicit device that is absent is a clear error."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", local_rank)
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was requested but no CUDA GPU is visible; use --device auto or cpu")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ValueError(
+            "device 'mps' was requested but Apple MPS is not available; use --device auto or cpu"
+        )
+    return torch.device("cuda", local_rank) if name == "cuda" else torch.device(name)
+
+
+def amp_dtype(device: torch.device, mode: str) -> torch.dtype | None:
+    """Autocast dtype: only on CUDA (CPU autocast is slower than fp32 for these convnets)."""
+    if device.type != "cuda" or mode == "off":
+        return None
+    if mode == "auto":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.bfloat16 if mode == "bf16" else torch.float16
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None):
+    return torch.autocast(device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
+
+
+def describe_device(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda:{device.index or 0} ({torch.cuda.get_device_name(device)})"
+    if device.type == "cpu":
+        return f"cpu ({torch.get_num_threads()} threads)"
+    return str(device)
+
+
+class RunReporter:
+    """Sends a run's progress to the registry (rank 0 only) and to stdout.
+
+    Step losses are buffered and flushed every `flush_s` seconds so a fast loop does not write
+    to SQLite on every step.
+    """
+
+    def __init__(self, registry: RunRegistry | None, run_id: str, is_main: bool, flush_s: float = 2.0):
+        self.registry, self.run_id, self.is_main, self.flush_s = registry, run_id, is_main, flush_s
+        self._pending: list[tuple[int, int, str, str, float]] = []
+        self._last_flush = time.monotonic()
+
+    def log(self, message: str, level: str = "info") -> None:
+        if not self.is_main:
+            return
+        print(f"[{level}] {message}", flush=True)
+        if self.registry:
+            self.registry.log(self.run_id, message, level)
+
+    def metrics(self, rows: list[tuple[int, int, str, str, float]], flush: bool = True) -> None:
+        if not self.is_main:
+            return
+        self._pending.extend(rows)
+        if flush or time.monotonic() - self._last_flush >= self.flush_s:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._pending and self.registry:
+            self.registry.log_metrics(self.run_id, self._pending)
+        self._pending = []
+        self._last_flush = time.monotonic()
