@@ -69,11 +69,13 @@ def imagenet_reachable() -> bool:
     return imagenet_weights_available("resnet50")
 
 
-def study_configs(data: str) -> list[TrainConfig]:
+def study_configs(data: str, probe: bool = True) -> list[TrainConfig]:
+    """The study's four runs at the form's resolution, crop and batch size. `probe=False` skips
+    the ImageNet check (seconds) where the answer does not matter (the U-Net presets)."""
     from seg_core.study import study_configs as configs
 
     values = {name: st.session_state[key(name)] for name in ("resolution", "crop", "batch_size")}
-    return configs(data or ".", imagenet=imagenet_reachable(), **values)
+    return configs(data or ".", imagenet=imagenet_reachable() if probe else True, **values)
 
 
 def apply_preset() -> None:
@@ -81,7 +83,8 @@ def apply_preset() -> None:
     label = st.session_state[key("preset")]
     if label == CUSTOM:
         return
-    cfg = study_configs("")[list(STUDY_PRESETS).index(label)]
+    probe = STUDY_PRESETS[label]["weights"] == "imagenet"
+    cfg = study_configs("", probe=probe)[list(STUDY_PRESETS).index(label)]
     for name in FORM_KEYS:
         st.session_state[key(name)] = getattr(cfg, name)
 
@@ -151,7 +154,8 @@ def settings_form(datasets: list[catalog.DatasetInfo]) -> None:
         on_change=apply_preset,
         key=key("preset"),
         persist_state="session",
-        help="Fills the form with one of the student study's four runs; change anything afterwards.",
+        help="Fills the form with one of the student study's four runs (resolution, crop and batch size stay as "
+        "set here); change anything afterwards.",
     )
     top[2].text_input(
         "Run name", key=key("name"), persist_state="session", placeholder="optional, e.g. lite0-strong-aug"
@@ -369,8 +373,7 @@ st.markdown(
 
 datasets = catalog.list_datasets()
 if datasets:
-    with st.container(border=False):
-        settings_form(datasets)
+    settings_form(datasets)
 else:
     st.info(
         f"No dataset yet. Generate the synthetic demo dataset with **Generate demo dataset** on Home, or put a "

@@ -20,7 +20,9 @@ def model_description(path: str, modified_ns: int) -> str:
 
 
 def metrics_row(figures: list[KeyFigure]) -> None:
-    widths = [1.25 if " of " in f.value else 1.0 for f in figures]  # "18 of 20" needs more room
+    # Columns as wide as their text needs (rough px at the metric font sizes, padding and help icon
+    # included), so "534 of 554" and "Roads flooded" are not cut short while "0" takes little room.
+    widths = [max(22 * len(f.value), 8 * len(f.label) + 20) + 32 for f in figures]
     for column, figure in zip(st.columns(widths), figures, strict=True):
         column.metric(figure.label, figure.value, figure.detail, delta_color="off", delta_arrow="off",
                       help=figure.help or None, border=True)  # fmt: skip

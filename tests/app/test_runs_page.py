@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from seg_core import jobs
 from seg_core.runs import RunRegistry
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
@@ -117,6 +119,34 @@ def test_a_running_run_is_not_deleted():
         assert not at.exception
         assert "stop it before deleting" in at.error[0].value
         assert registry.get(run_id).status == "running"
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+def test_resume_requeues_a_stopped_run_and_stop_signals_a_running_one(monkeypatch):
+    registry = RunRegistry()
+    stopped = add_run(registry, "halted", "adam", [0.2], status="stopped")
+    (registry.get(stopped).checkpoint_dir / "last.pt").write_bytes(b"stand-in")  # never loaded here
+    launched = []
+    monkeypatch.setattr(
+        jobs, "launch", lambda run_id, registry, extra_args=(), **_: launched.append(extra_args)
+    )
+    at = select(runs_page(), [0])
+    click(at, "Resume")
+    assert not at.exception
+    assert f"Resumed run {stopped}." in at.success[0].value
+    assert launched == [("--resume", stopped)]  # continues from last.pt
+
+    busy = add_run(registry, "busy", "adam", [0.2], status="queued")
+    sleeper = subprocess.Popen(["sleep", "60"])
+    try:
+        registry.finish(stopped, "stopped")  # only one job may look active
+        registry.mark_running(busy, sleeper.pid, "cpu")
+        at = select(runs_page(), [0])  # newest first: "busy"
+        click(at, "Stop")
+        assert "Stop requested for busy" in at.success[0].value
+        assert sleeper.wait(timeout=10) == -signal.SIGTERM
     finally:
         sleeper.kill()
         sleeper.wait()
