@@ -17,12 +17,15 @@ try:  # a queued run whose predecessor crashed starts here at the latest; never 
 except Exception:  # noqa: BLE001
     logging.getLogger("stormseg.ui").exception("dispatching the training queue failed")
 
+# The page files live in app_pages/, not pages/: with a pages/ folder, Streamlit's legacy
+# multipage mode can answer the first deep link (e.g. /train) itself, running the page without
+# this entry point (no page config, no queue dispatch, the old sidebar). See streamlit#10276.
 pages = [
-    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
-    st.Page("pages/segment.py", title="Segment", icon=":material/satellite_alt:"),
-    st.Page("pages/data.py", title="Data", icon=":material/folder_open:"),
-    st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
-    st.Page("pages/runs.py", title="Runs", icon=":material/monitoring:"),
-    st.Page("pages/evaluate.py", title="Evaluate", icon=":material/fact_check:"),
+    st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("app_pages/segment.py", title="Segment", icon=":material/satellite_alt:"),
+    st.Page("app_pages/data.py", title="Data", icon=":material/folder_open:"),
+    st.Page("app_pages/train.py", title="Train", icon=":material/model_training:"),
+    st.Page("app_pages/runs.py", title="Runs", icon=":material/monitoring:"),
+    st.Page("app_pages/evaluate.py", title="Evaluate", icon=":material/fact_check:"),
 ]
 st.navigation(pages).run()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -33,10 +34,17 @@ def build_harvey_sized(root: Path, pairs: int = 261, distinct: int = 12, size=(4
     (target / "train_masks").mkdir(parents=True)
     images = sorted((source / "train_images").iterdir())
     masks = sorted((source / "train_masks").iterdir())
-    for i in range(pairs):
-        shutil.copyfile(images[i % distinct], target / "train_images" / f"{i:05d}.tif")
-        shutil.copyfile(masks[i % distinct], target / "train_masks" / f"{i:05d}.png")
+    for i in range(pairs):  # hard links: 261 distinct files for StormSeg, no 6 GB of copies on disk
+        _link(images[i % distinct], target / "train_images" / f"{i:05d}.tif")
+        _link(masks[i % distinct], target / "train_masks" / f"{i:05d}.png")
     return target
+
+
+def _link(source: Path, target: Path) -> None:
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
 
 
 def bench_validate(data: Path) -> dict:

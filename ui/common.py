@@ -55,7 +55,7 @@ def legend_html(rows: list[dict]) -> str:
         share = f" <span style='opacity:.7'>{row['share']:.1%}</span>" if row.get("share") is not None else ""
         items.append(
             f"<div style='display:flex;align-items:center;gap:.5em;margin:.1em 0'>"
-            f"<span style='display:inline-block;width:1em;height:1em;border:1px solid #8884;"
+            f"<span style='display:inline-block;flex:none;width:1em;height:1em;border:1px solid #8884;"
             f"background:{row['color']}'></span>{row['name']}{share}</div>"
         )
     return "".join(items)

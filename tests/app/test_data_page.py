@@ -17,7 +17,7 @@ APP = Path(__file__).resolve().parents[2] / "app.py"
 
 
 def data_page() -> AppTest:
-    return AppTest.from_file(str(APP), default_timeout=30).switch_page("pages/data.py").run()
+    return AppTest.from_file(str(APP), default_timeout=30).switch_page("app_pages/data.py").run()
 
 
 def metrics(at: AppTest) -> dict[str, str]:

@@ -20,7 +20,7 @@ APP = Path(__file__).resolve().parents[2] / "app.py"
 
 
 def evaluate_page() -> AppTest:
-    return AppTest.from_file(str(APP), default_timeout=60).switch_page("pages/evaluate.py").run()
+    return AppTest.from_file(str(APP), default_timeout=60).switch_page("app_pages/evaluate.py").run()
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 from pathlib import Path
@@ -16,7 +17,7 @@ APP = Path(__file__).resolve().parents[2] / "app.py"
 
 
 def runs_page() -> AppTest:
-    return AppTest.from_file(str(APP), default_timeout=60).switch_page("pages/runs.py").run()
+    return AppTest.from_file(str(APP), default_timeout=60).switch_page("app_pages/runs.py").run()
 
 
 def add_run(
@@ -129,9 +130,11 @@ def test_resume_requeues_a_stopped_run_and_stop_signals_a_running_one(monkeypatc
     stopped = add_run(registry, "halted", "adam", [0.2], status="stopped")
     (registry.get(stopped).checkpoint_dir / "last.pt").write_bytes(b"stand-in")  # never loaded here
     launched = []
-    monkeypatch.setattr(
-        jobs, "launch", lambda run_id, registry, extra_args=(), **_: launched.append(extra_args)
-    )
+    def fake_launch(run_id, registry, extra_args=(), **_):  # like launch(): the run shows as running
+        launched.append(extra_args)
+        registry.mark_running(run_id, os.getpid(), "cpu")
+
+    monkeypatch.setattr(jobs, "launch", fake_launch)
     at = select(runs_page(), [0])
     click(at, "Resume")
     assert not at.exception

@@ -23,7 +23,7 @@ from seg_core.classes import CLASS_NAMES
 from seg_core.models import ModelSpec, create_model
 from ui.segment_view import LEGEND_MIN_SHARE
 
-PAGE = Path(__file__).resolve().parents[2] / "pages" / "segment.py"
+PAGE = Path(__file__).resolve().parents[2] / "app_pages" / "segment.py"
 
 
 @pytest.fixture(scope="module")

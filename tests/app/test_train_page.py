@@ -21,7 +21,7 @@ APP = Path(__file__).resolve().parents[2] / "app.py"
 
 
 def train_page() -> AppTest:
-    return AppTest.from_file(str(APP), default_timeout=60).switch_page("pages/train.py").run()
+    return AppTest.from_file(str(APP), default_timeout=60).switch_page("app_pages/train.py").run()
 
 
 @pytest.fixture

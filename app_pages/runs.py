@@ -114,7 +114,7 @@ def actions(selected: list[RunRecord], registry: RunRegistry) -> None:
     st.badge(summary.label, icon=BADGE_ICONS[summary.status], color=summary.color)
     st.caption(summary.sentence)
     if run.status in ("running", "queued"):
-        st.page_link("pages/train.py", label="Watch it live on Train", icon=":material/monitoring:")
+        st.page_link("app_pages/train.py", label="Watch it live on Train", icon=":material/monitoring:")
     has_last = (run.checkpoint_dir / "last.pt").is_file()
     resume, halt, delete, _ = st.columns([1, 1, 1, 2])
     if resume.button(
@@ -160,8 +160,8 @@ def actions(selected: list[RunRecord], registry: RunRegistry) -> None:
             f"**Evaluate** as *{run.name}*."
         )
         seg, ev, _ = st.columns([1, 1, 3])
-        seg.page_link("pages/segment.py", label="Segment photos", icon=":material/satellite_alt:")
-        ev.page_link("pages/evaluate.py", label="Evaluate on a dataset", icon=":material/target:")
+        seg.page_link("app_pages/segment.py", label="Segment photos", icon=":material/satellite_alt:")
+        ev.page_link("app_pages/evaluate.py", label="Evaluate on a dataset", icon=":material/target:")
     else:
         st.caption("No best.pt yet: a model appears after the first finished epoch.")
 
@@ -188,7 +188,7 @@ if not runs:
     st.markdown(
         "No training runs yet. Start one on **Train**: the demo dataset trains a first model in minutes."
     )
-    st.page_link("pages/train.py", label="Open Train", icon=":material/model_training:")
+    st.page_link("app_pages/train.py", label="Open Train", icon=":material/model_training:")
     st.stop()
 
 intro, refresh = st.columns([5, 1], vertical_alignment="center")

@@ -380,7 +380,7 @@ else:
         f"Hurricane Harvey folder (train_images/ + train_masks/) or an images/ + masks/ folder under the data root "
         f"`{paths.data_root()}`."
     )
-    st.page_link("pages/home.py", label="Open Home", icon=":material/home:")
+    st.page_link("app_pages/home.py", label="Open Home", icon=":material/home:")
 
 st.divider()
 registry = RunRegistry()
@@ -388,7 +388,7 @@ runs = registry.list()
 current = monitor.current_run(runs)
 header, link = st.columns([4, 1], vertical_alignment="bottom")
 header.subheader("Current run")
-link.page_link("pages/runs.py", label="All runs and comparisons", icon=":material/query_stats:")
+link.page_link("app_pages/runs.py", label="All runs and comparisons", icon=":material/query_stats:")
 ended_notice(current.id if current else None)
 if current is None:
     st.caption("No runs yet: start one above.")

@@ -34,18 +34,18 @@ for run in running:
         f"Training **{run.name or run.id}** ({run.config.get('arch')}, epoch {run.epochs_done or 0} of "
         f"{run.config.get('epochs')}) on {run.device}."
     )
-    st.page_link("pages/train.py", label="Watch it live", icon=":material/monitoring:")
+    st.page_link("app_pages/train.py", label="Watch it live", icon=":material/monitoring:")
 
 st.subheader("Get started")
 left, right = st.columns(2)
 with left, st.container(border=True):
     st.markdown("**Segment a photo now** with the shipped demo model (trained on synthetic flood scenes).")
-    st.page_link("pages/segment.py", label="Open Segment", icon=":material/satellite_alt:")
+    st.page_link("app_pages/segment.py", label="Open Segment", icon=":material/satellite_alt:")
 with right, st.container(border=True):
     demo = paths.data_root() / catalog.DEMO_DATASET_NAME
     if demo.is_dir():
         st.markdown(f"A demo dataset exists in `{demo}`. Check it on **Data** or train on it on **Train**.")
-        st.page_link("pages/data.py", label="Open Data", icon=":material/folder_open:")
+        st.page_link("app_pages/data.py", label="Open Data", icon=":material/folder_open:")
     else:
         st.markdown(
             "**Generate a demo dataset**: 24 synthetic flooded-neighbourhood photos with masks, "

@@ -59,7 +59,7 @@ if not datasets:
         "layout (`train_images/` + `train_masks/`, optional `test_images/`) or `images/` + `masks/`. "
         "Masks are single-channel PNGs of class ids 0..24 with the same file name as their photo."
     )
-    st.page_link("pages/home.py", label="Or generate a synthetic demo dataset on Home", icon="🌀")
+    st.page_link("app_pages/home.py", label="Or generate a synthetic demo dataset on Home", icon="🌀")
     st.stop()
 
 by_name = {d.name: d for d in datasets}

@@ -38,11 +38,11 @@ models = catalog.list_models()
 datasets = catalog.list_datasets()
 if not models:
     st.info("No model to evaluate yet: train one first (each run's best checkpoint appears here).")
-    st.page_link("pages/train.py", label="Open Train", icon="🏋️")
+    st.page_link("app_pages/train.py", label="Open Train", icon="🏋️")
     st.stop()
 if not datasets:
     st.info(f"No labelled dataset yet: put one under `{paths.data_root()}` (see **Data**).")
-    st.page_link("pages/data.py", label="Open Data", icon="🗂️")
+    st.page_link("app_pages/data.py", label="Open Data", icon="🗂️")
     st.stop()
 
 models_by_path = {str(m.path): m for m in models}
