@@ -52,8 +52,11 @@ def list_datasets(root: Path | None = None) -> list[DatasetInfo]:
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         for layout, image_dir in (("harvey", "train_images"), ("generic", "images")):
             if (folder / image_dir).is_dir():
-                count = sum(1 for f in (folder / image_dir).iterdir()
-                            if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+                count = sum(
+                    1
+                    for f in (folder / image_dir).iterdir()
+                    if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES
+                )
                 found.append(DatasetInfo(folder.name, folder, layout, count))
                 break
     return found

@@ -77,7 +77,9 @@ def open_checked(source: ImageSource, name: str | None = None) -> Image.Image:
             image = Image.open(source, formats=ALLOWED_FORMATS)
     except UnidentifiedImageError:
         if _starts_like_an_image(source):
-            raise ImageReadError(f"{label}: the file is damaged (it starts like an image but cannot be read)") from None
+            raise ImageReadError(
+                f"{label}: the file is damaged (it starts like an image but cannot be read)"
+            ) from None
         raise ImageReadError(
             f"{label}: not a supported image (allowed: JPEG, PNG, TIFF, WebP, BMP; "
             "the format is judged by the file's content, not its name)"

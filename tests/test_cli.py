@@ -21,14 +21,18 @@ from seg_core.study import study_configs
 def checkpoint(tmp_path):
     torch.manual_seed(0)
     model = create_model(ModelSpec(arch="unet", weights="none", unet_base_width=4), load_weights=False)
-    return save_checkpoint({"state_dict": model.state_dict(), "meta": _meta(resolution=64)}, tmp_path / "m.pt")
+    return save_checkpoint(
+        {"state_dict": model.state_dict(), "meta": _meta(resolution=64)}, tmp_path / "m.pt"
+    )
 
 
 def test_predict_processes_good_files_and_names_the_bad_one(checkpoint, tmp_path, capsys):
     photos = tmp_path / "photos"
     photos.mkdir()
     for name, size in [("a.jpg", (120, 90)), ("b.png", (77, 131))]:
-        Image.fromarray(np.random.default_rng(0).integers(0, 255, (size[1], size[0], 3), np.uint8)).save(photos / name)
+        Image.fromarray(np.random.default_rng(0).integers(0, 255, (size[1], size[0], 3), np.uint8)).save(
+            photos / name
+        )
     (photos / "broken.jpg").write_bytes(b"<html>404</html>")
     out = tmp_path / "out"
     code = main(["predict", "--checkpoint", str(checkpoint), "--out", str(out), "--gsd", "3", str(photos)])
@@ -44,10 +48,24 @@ def test_predict_processes_good_files_and_names_the_bad_one(checkpoint, tmp_path
 
 
 def test_predict_with_only_bad_input_exits_2(checkpoint, tmp_path, capsys):
-    assert main(["predict", "--checkpoint", str(checkpoint), "--out", str(tmp_path / "o"),
-                 str(tmp_path / "missing.jpg")]) == 2
+    assert (
+        main(
+            [
+                "predict",
+                "--checkpoint",
+                str(checkpoint),
+                "--out",
+                str(tmp_path / "o"),
+                str(tmp_path / "missing.jpg"),
+            ]
+        )
+        == 2
+    )
     assert "missing.jpg: file not found" in capsys.readouterr().err
-    assert main(["predict", "--checkpoint", str(tmp_path / "nope.pt"), "--out", str(tmp_path / "o"), "x.jpg"]) == 2
+    assert (
+        main(["predict", "--checkpoint", str(tmp_path / "nope.pt"), "--out", str(tmp_path / "o"), "x.jpg"])
+        == 2
+    )
     assert "nope.pt: checkpoint not found" in capsys.readouterr().err
 
 
@@ -62,9 +80,18 @@ def test_evaluate_prints_scores_and_json(checkpoint, tiny_dataset, capsys):
 
 def test_runs_list_show_compare(capsys):
     registry = RunRegistry()
-    run = registry.create_run({"arch": "unet", "optimizer": "sgd", "augment": "none", "epochs": 2}, name="study a")
-    registry.log_metrics(run.id, [(1, 1, "train", "loss", 1.5), (1, 1, "val", "loss", 1.7),
-                                  (1, 1, "val", "miou", 0.3), (1, 1, "train_full", "loss", 1.4)])
+    run = registry.create_run(
+        {"arch": "unet", "optimizer": "sgd", "augment": "none", "epochs": 2}, name="study a"
+    )
+    registry.log_metrics(
+        run.id,
+        [
+            (1, 1, "train", "loss", 1.5),
+            (1, 1, "val", "loss", 1.7),
+            (1, 1, "val", "miou", 0.3),
+            (1, 1, "train_full", "loss", 1.4),
+        ],
+    )
     registry.set_best(run.id, 0.62, 1)
     registry.finish(run.id, "completed")
     assert main(["runs", "list"]) == 0
@@ -90,8 +117,21 @@ def test_study_configs_follow_the_study_and_say_when_imagenet_is_missing(tmp_pat
 
 @pytest.mark.slow
 def test_study_runs_four_runs_and_prints_table_1(tiny_dataset, capsys):
-    code = main(["study", "--data", str(tiny_dataset), "--epochs", "1", "--resolution", "48", "--crop", "32",
-                 "--batch-size", "2"])
+    code = main(
+        [
+            "study",
+            "--data",
+            str(tiny_dataset),
+            "--epochs",
+            "1",
+            "--resolution",
+            "48",
+            "--crop",
+            "32",
+            "--batch-size",
+            "2",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0, out
     runs = RunRegistry().list()

@@ -130,6 +130,7 @@ def test_resume_requeues_a_stopped_run_and_stop_signals_a_running_one(monkeypatc
     stopped = add_run(registry, "halted", "adam", [0.2], status="stopped")
     (registry.get(stopped).checkpoint_dir / "last.pt").write_bytes(b"stand-in")  # never loaded here
     launched = []
+
     def fake_launch(run_id, registry, extra_args=(), **_):  # like launch(): the run shows as running
         launched.append(extra_args)
         registry.mark_running(run_id, os.getpid(), "cpu")
