@@ -53,6 +53,9 @@ def app_server(tmp_path_factory):
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian's chromium is not installed (scripts/test.sh installs it)")
     home = tmp_path_factory.mktemp("e2e_home")
+    from seg_core.synth import write_demo_dataset
+
+    write_demo_dataset(home / "data" / "demo", n=8, size=(320, 240), seed=3)  # for the training test
     port = _free_port()
     env = {**os.environ, "STORMSEG_HOME": str(home), "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1"}
     command = [
