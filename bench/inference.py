@@ -81,6 +81,18 @@ def naive_predict(model, path: Path, resolution: int, mean, std):
         return full.argmax(1)[0].numpy().astype(np.uint8)
 
 
+def peak_rss_mb() -> float:
+    """This process's own peak RSS. Not ru_maxrss: Linux folds the parent's resident size at
+    fork time into a child's ru_maxrss, which inflated every figure measured from a big parent."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def worker(method: str, checkpoint: Path, photo: Path, repeats: int) -> dict:
     """Runs in a subprocess: times `repeats` predictions after one warm-up."""
     import torch

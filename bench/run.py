@@ -241,7 +241,10 @@ def main() -> None:
     parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated subset of {SECTIONS}")
     args = parser.parse_args()
     wanted = set(args.only.split(","))
-    results: dict = {"machine": machine()}
+    previous = DOCS / "benchmarks.json"
+    # --only refreshes some sections and keeps the others from the last full run.
+    results: dict = json.loads(previous.read_text()) if previous.is_file() and wanted != set(SECTIONS) else {}
+    results["machine"] = machine()
     if "inference" in wanted:
         from inference import run_benchmark
 

@@ -110,49 +110,28 @@ def _at_least(name: str, value: int, minimum: int) -> None:
 
 
 # The student study's four runs (Table 1), as presets for the app and `seg_core study`.
+_STUDY_UNET: dict[str, Any] = {
+    "arch": "unet",
+    "encoder": "none",
+    "weights": "none",
+    "lr": 5e-4,
+    "loss": "ce",
+    "augment": "none",
+    "epochs": 20,
+    "schedule": "none",
+}
+_STUDY_DEEPLAB: dict[str, Any] = {
+    "arch": "deeplabv3plus",
+    "encoder": "resnet50",
+    "weights": "imagenet",
+    "optimizer": "adam",
+    "lr": 1e-3,
+    "loss": "ce",
+    "schedule": "none",
+}
 STUDY_PRESETS: dict[str, dict[str, Any]] = {
-    "U-Net + SGD": {
-        "arch": "unet",
-        "encoder": "none",
-        "weights": "none",
-        "optimizer": "sgd",
-        "lr": 5e-4,
-        "loss": "ce",
-        "augment": "none",
-        "epochs": 20,
-        "schedule": "none",
-    },
-    "U-Net + Adam": {
-        "arch": "unet",
-        "encoder": "none",
-        "weights": "none",
-        "optimizer": "adam",
-        "lr": 5e-4,
-        "loss": "ce",
-        "augment": "none",
-        "epochs": 20,
-        "schedule": "none",
-    },
-    "DeepLabV3+ (no augmentation)": {
-        "arch": "deeplabv3plus",
-        "encoder": "resnet50",
-        "weights": "imagenet",
-        "optimizer": "adam",
-        "lr": 1e-3,
-        "loss": "ce",
-        "augment": "none",
-        "epochs": 30,
-        "schedule": "none",
-    },
-    "DeepLabV3+ (augmentation)": {
-        "arch": "deeplabv3plus",
-        "encoder": "resnet50",
-        "weights": "imagenet",
-        "optimizer": "adam",
-        "lr": 1e-3,
-        "loss": "ce",
-        "augment": "seed",
-        "epochs": 60,
-        "schedule": "none",
-    },
+    "U-Net + SGD": {**_STUDY_UNET, "optimizer": "sgd"},
+    "U-Net + Adam": {**_STUDY_UNET, "optimizer": "adam"},
+    "DeepLabV3+ (no augmentation)": {**_STUDY_DEEPLAB, "augment": "none", "epochs": 30},
+    "DeepLabV3+ (augmentation)": {**_STUDY_DEEPLAB, "augment": "seed", "epochs": 60},
 }

@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
-from test_train import tiny_config
+from test_train import _wait_for, tiny_config
 
 from seg_core import jobs
 from seg_core.runs import RunRegistry, stop
 
 
-def _wait(condition, timeout=120.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
+def _wait(condition, what: str) -> None:
+    _wait_for(condition, timeout=120.0, what=what)
 
 
 @pytest.mark.slow

@@ -151,33 +151,30 @@ def test_bad_dataset_fails_cleanly(tmp_path):
     assert "no usable image/mask pairs" in registry.get(run.id).error
 
 
+# The tiny run of `tiny_config`, as command-line flags.
+TINY_FLAGS = [
+    "--arch",
+    "unet",
+    "--unet-base-width",
+    "4",
+    "--crop",
+    "32",
+    "--resolution",
+    "48",
+    "--batch-size",
+    "2",
+    "--val-ratio",
+    "0.34",
+    "--warmup-epochs",
+    "0",
+    "--early-stop-patience",
+    "0",
+]
+
+
 def _spawn_training(data, home, *extra):
     env = {**os.environ, "STORMSEG_HOME": str(home), "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    args = [
-        sys.executable,
-        "-m",
-        "seg_core",
-        "train",
-        "--data",
-        str(data),
-        "--arch",
-        "unet",
-        "--unet-base-width",
-        "4",
-        "--crop",
-        "32",
-        "--resolution",
-        "48",
-        "--batch-size",
-        "2",
-        "--val-ratio",
-        "0.34",
-        "--warmup-epochs",
-        "0",
-        "--early-stop-patience",
-        "0",
-        *extra,
-    ]
+    args = [sys.executable, "-m", "seg_core", "train", "--data", str(data), *TINY_FLAGS, *extra]
     proc = subprocess.Popen(
         args, cwd=paths.REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
@@ -246,20 +243,9 @@ def test_ddp_two_processes_on_gloo(tiny_dataset, stormseg_home):
         "train",
         "--data",
         str(tiny_dataset),
-        "--arch",
-        "unet",
-        "--unet-base-width",
-        "4",
+        *TINY_FLAGS,
         "--epochs",
         "2",
-        "--crop",
-        "32",
-        "--resolution",
-        "48",
-        "--batch-size",
-        "2",
-        "--val-ratio",
-        "0.34",
         "--device",
         "cpu",
     ]
