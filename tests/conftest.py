@@ -5,9 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
+from helpers import make_pair
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -19,22 +18,6 @@ def stormseg_home(tmp_path_factory, monkeypatch) -> Path:
     monkeypatch.delenv("STORMSEG_DATA_ROOT", raising=False)
     monkeypatch.delenv("STORMSEG_CACHE_DIR", raising=False)
     return home
-
-
-def make_pair(root: Path, stem: str, size=(48, 32), seed=0, image_suffix=".png", layout="harvey"):
-    """Write one random image/mask pair; returns (image_path, mask_path)."""
-    rng = np.random.default_rng(seed)
-    width, height = size
-    image_dir, mask_dir = ("train_images", "train_masks") if layout == "harvey" else ("images", "masks")
-    (root / image_dir).mkdir(parents=True, exist_ok=True)
-    (root / mask_dir).mkdir(parents=True, exist_ok=True)
-    image = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
-    mask = rng.integers(0, 25, (height, width), dtype=np.uint8)
-    image_path = root / image_dir / f"{stem}{image_suffix}"
-    mask_path = root / mask_dir / f"{stem}.png"
-    Image.fromarray(image).save(image_path)
-    Image.fromarray(mask, mode="L").save(mask_path)
-    return image_path, mask_path
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ import os
 
 import numpy as np
 import pytest
-from conftest import make_pair
+from helpers import make_pair
 from PIL import Image
 
 from seg_core.cli import main

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import make_pair
+from helpers import make_pair
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import make_pair
+from helpers import make_pair
 from streamlit.testing.v1 import AppTest
 
 import seg_core.evaluation

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import make_pair
+from helpers import make_pair
 from streamlit.testing.v1 import AppTest
 
 from seg_core import catalog, paths

@@ -38,9 +38,3 @@ def page(browser, tmp_path):
     yield page
     page.screenshot(path=str(tmp_path / "final.png"), full_page=True)
     context.close()
-
-
-def no_traceback(page) -> None:
-    """Streamlit renders uncaught exceptions in an element with this test id."""
-    errors = page.locator("[data-testid='stException']")
-    assert errors.count() == 0, errors.first.inner_text()

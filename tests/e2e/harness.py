@@ -95,3 +95,9 @@ def chromium() -> Iterator[object]:
             yield browser
         finally:
             browser.close()
+
+
+def no_traceback(page) -> None:
+    """Streamlit renders uncaught exceptions in an element with this test id."""
+    errors = page.locator("[data-testid='stException']")
+    assert errors.count() == 0, errors.first.inner_text()

@@ -6,7 +6,7 @@ import re
 import time
 
 import pytest
-from conftest import no_traceback
+from harness import no_traceback
 
 from seg_core import catalog, paths
 

@@ -1,0 +1,25 @@
+"""Test data builders shared by test modules (imported as `from helpers import ...`; a module named
+conftest cannot be imported by name, since tests/ and tests/e2e/ each have one)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+
+def make_pair(root: Path, stem: str, size=(48, 32), seed=0, image_suffix=".png", layout="harvey"):
+    """Write one random image/mask pair; returns (image_path, mask_path)."""
+    rng = np.random.default_rng(seed)
+    width, height = size
+    image_dir, mask_dir = ("train_images", "train_masks") if layout == "harvey" else ("images", "masks")
+    (root / image_dir).mkdir(parents=True, exist_ok=True)
+    (root / mask_dir).mkdir(parents=True, exist_ok=True)
+    image = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+    mask = rng.integers(0, 25, (height, width), dtype=np.uint8)
+    image_path = root / image_dir / f"{stem}{image_suffix}"
+    mask_path = root / mask_dir / f"{stem}.png"
+    Image.fromarray(image).save(image_path)
+    Image.fromarray(mask, mode="L").save(mask_path)
+    return image_path, mask_path
