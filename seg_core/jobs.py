@@ -66,7 +66,10 @@ def submit(cfg: TrainConfig, registry: RunRegistry | None = None) -> Submission:
     """Create a run for `cfg` and start it now, or queue it behind the running job."""
     registry = registry or RunRegistry()
     run = registry.create_run(cfg.to_dict(), name=cfg.name or None)
-    started = dispatch(registry) == run.id
+    dispatch(registry)
+    # Read the status rather than trusting dispatch's return value: when several Starts race,
+    # another caller's dispatch may be the one that launched this run (the oldest goes first).
+    started = registry.get(run.id).status == "running"
     if started:
         return Submission(registry.get(run.id), True, f"Started run {run.id}.")
     position = [r.id for r in sorted(registry.list(("queued",)), key=lambda r: r.created_at)].index(
@@ -90,7 +93,8 @@ def resume(run_id: str, registry: RunRegistry | None = None) -> Submission:
     if not (run.checkpoint_dir / "last.pt").is_file():
         raise ValueError(f"run {run_id} has no last.pt to resume from (it never finished an epoch)")
     registry.requeue(run_id)
-    started = dispatch(registry) == run_id
+    dispatch(registry)
+    started = registry.get(run_id).status == "running"
     message = f"Resumed run {run_id}." if started else f"Run {run_id} will resume when the current job ends."
     return Submission(registry.get(run_id), started, message)
 
