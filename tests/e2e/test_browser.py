@@ -72,6 +72,9 @@ def test_train_from_the_browser_watch_live_curves_and_see_it_in_runs(app_server,
     page.get_by_text(re.compile(r"Completed", re.I)).first.wait_for(timeout=300_000)
     no_traceback(page)
     page.get_by_role("link", name=re.compile("Runs")).first.click()
-    page.get_by_text("browser run").first.wait_for(timeout=60_000)
+    # The runs table is a canvas grid; its cells also exist as an (off-screen) accessible table.
+    row = page.locator("[role='row']", has=page.locator("[role='gridcell']", has_text="browser run"))
+    row.first.wait_for(state="attached", timeout=60_000)
+    assert "completed" in row.first.text_content()
     page.screenshot(path=str(tmp_path / "runs.png"), full_page=True)
     no_traceback(page)
