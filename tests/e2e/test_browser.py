@@ -25,11 +25,14 @@ def test_upload_a_photo_and_see_overlay_and_legend(app_server, page, tmp_path):
     page.get_by_text("Segment", exact=True).first.wait_for()
     photo = catalog.sample_photos()[0]
     page.locator("input[type='file']").first.set_input_files(str(photo))
-    # The legend lists classes with their share once the overlay is ready.
-    page.get_by_text(re.compile(r"Property Roof")).first.wait_for(timeout=120_000)
-    page.get_by_text(re.compile(r"Flooded")).first.wait_for()
+    # Photo and overlay side by side, then the legend with each class's share. The class picker
+    # above them names the classes first (elements stream in), so wait for the images themselves.
     images = page.locator("[data-testid='stImage'] img, [data-testid='stFullScreenFrame'] img")
-    assert images.count() >= 2  # original and overlay
+    images.nth(1).wait_for(timeout=120_000)
+    page.get_by_text("Legend").first.wait_for()
+    legend = page.locator("[data-testid='stMarkdownContainer']", has_text=re.compile(r"Property Roof.*%"))
+    legend.first.wait_for()
+    assert "Flooded" in page.content()
     no_traceback(page)
     page.screenshot(path=str(tmp_path / "segment.png"), full_page=True)
 
