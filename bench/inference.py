@@ -128,7 +128,7 @@ def worker(method: str, checkpoint: Path, photo: Path, repeats: int) -> dict:
         "median_s": statistics.median(times),
         "min_s": min(times),
         "shape": shape,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": peak_rss_mb(),
     }
 
 

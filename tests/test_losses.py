@@ -125,6 +125,39 @@ def test_ce_dice_is_the_sum_of_ce_and_dice():
     assert total == pytest.approx(make("ce")(logits, target).item() + make("dice")(logits, target).item())
 
 
+@pytest.mark.parametrize("ignore", [False, True])
+def test_ce_dice_value_and_gradient_equal_the_sum_of_its_terms(ignore):
+    logits, target = batch(21, ignore=ignore)
+    fused = logits.clone().requires_grad_()
+    make("ce_dice")(fused, target).backward()
+    separate = logits.clone().requires_grad_()
+    (make("ce")(separate, target) + make("dice")(separate, target)).backward()
+    assert torch.allclose(fused.grad, separate.grad, atol=1e-7)
+
+
+@pytest.mark.parametrize("ignore", [False, True])
+def test_dice_without_one_hot_equals_the_textbook_form_with_its_gradient(ignore):
+    logits, target = batch(22, ignore=ignore)
+    target[target == 4] = 1  # one class absent: left out of the mean
+
+    def textbook(x):
+        valid = target != 255
+        safe = torch.where(valid, target, 0)
+        mask = valid.unsqueeze(1).float()
+        probs = x.softmax(1) * mask
+        one_hot = torch.nn.functional.one_hot(safe, C).movedim(-1, 1).float() * mask
+        inter, size = (probs * one_hot).sum((0, 2, 3)), one_hot.sum((0, 2, 3))
+        dice = 2 * inter / (probs.sum((0, 2, 3)) + size)
+        present = size > 0
+        return (1 - dice[present]).mean()
+
+    ours, reference = logits.clone().requires_grad_(), logits.clone().requires_grad_()
+    soft_dice_loss(ours, target).backward()
+    textbook(reference).backward()
+    assert soft_dice_loss(logits, target).item() == pytest.approx(textbook(logits).item(), rel=1e-6)
+    assert torch.allclose(ours.grad, reference.grad, atol=1e-8)
+
+
 def test_dice_matches_smp_when_every_class_is_present():
     logits, target = batch(9, ignore=True)
     smp = SmpDiceLoss("multiclass", ignore_index=255)(logits, target)
