@@ -10,6 +10,7 @@ warning is an error, and a truncated file is reported as damaged rather than hal
 from __future__ import annotations
 
 import io
+import struct
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,11 @@ IMAGE_SUFFIXES: tuple[str, ...] = (".tif", ".tiff", ".jpg", ".jpeg", ".png", ".w
 # The largest Harvey photo is 4592x3072 (14.1 MP); 40 MP leaves room for bigger drones while
 # refusing decompression bombs long before Pillow's own 179 MP limit.
 MAX_PIXELS = 40_000_000
+# What Pillow raises on cut-off or mangled files besides OSError (found by fuzzing): a TIFF with
+# a broken directory raises TypeError from `n_frames`, PNG's `getexif()` decodes the whole image
+# (its eXIf chunk may follow the pixels), and a PNG text chunk that inflates past Pillow's limit
+# raises ValueError from `Image.open`.
+DECODE_ERRORS = (OSError, ValueError, TypeError, SyntaxError, EOFError, IndexError, struct.error)
 
 ImageSource = str | Path | BinaryIO | bytes | Image.Image | np.ndarray
 
@@ -71,12 +77,13 @@ def open_checked(source: ImageSource, name: str | None = None) -> Image.Image:
             raise ImageReadError(f"{label}: file not found")
         if path.stat().st_size == 0:
             raise ImageReadError(f"{label}: the file is empty")
+    start = 0 if isinstance(source, str | Path) else source.tell()  # Pillow reads from here
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(source, formats=ALLOWED_FORMATS)
     except UnidentifiedImageError:
-        if _starts_like_an_image(source):
+        if _starts_like_an_image(source, start):
             raise ImageReadError(
                 f"{label}: the file is damaged (it starts like an image but cannot be read)"
             ) from None
@@ -86,8 +93,9 @@ def open_checked(source: ImageSource, name: str | None = None) -> Image.Image:
         ) from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageReadError(f"{label}: the image claims too many pixels to be a photo") from None
-    except OSError as exc:
-        raise ImageReadError(f"{label}: the file could not be read ({exc})") from None
+    except DECODE_ERRORS as exc:
+        problem = "is damaged" if _starts_like_an_image(source, start) else "could not be read"
+        raise ImageReadError(f"{label}: the file {problem} ({exc})") from None
     width, height = image.size
     if width < 1 or height < 1 or width * height > MAX_PIXELS:
         image.close()
@@ -101,13 +109,15 @@ def open_checked(source: ImageSource, name: str | None = None) -> Image.Image:
 _MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"II*\x00", b"MM\x00*", b"BM")
 
 
-def _starts_like_an_image(source) -> bool:
+def _starts_like_an_image(source, start: int = 0) -> bool:
+    """Whether the bytes at `start` (where the file begins in a stream) are an allowed format's magic."""
     try:
         if isinstance(source, str | Path):
             with open(source, "rb") as handle:
                 head = handle.read(16)
         else:
-            position = source.tell()
+            position = source.tell()  # a failed Image.open leaves the stream anywhere
+            source.seek(start)
             head = source.read(16)
             source.seek(position)
     except (OSError, AttributeError, ValueError):
@@ -147,11 +157,11 @@ def load_rgb(source: ImageSource, long_side: int | None = None, name: str | None
         return _from_array(source, long_side, label)
     image = source if isinstance(source, Image.Image) else open_checked(source, name)
     notices: list[str] = []
-    if getattr(image, "n_frames", 1) > 1 and image.format == "TIFF":
-        notices.append(f"{label}: has {image.n_frames} pages; only the first was used")
-    original = displayed_size(image)
-    target = scaled_size(original, long_side)
     try:
+        if getattr(image, "n_frames", 1) > 1 and image.format == "TIFF":
+            notices.append(f"{label}: has {image.n_frames} pages; only the first was used")
+        original = displayed_size(image)
+        target = scaled_size(original, long_side)
         if image.format in ("JPEG", "MPO"):
             # DCT-domain downscaling by 1/2..1/8 while decoding: far cheaper than a full decode.
             draft_size = target if original == image.size else (target[1], target[0])
@@ -159,7 +169,7 @@ def load_rgb(source: ImageSource, long_side: int | None = None, name: str | None
         image.load()
         image = ImageOps.exif_transpose(image)
         rgb = to_rgb(image)
-    except OSError as exc:
+    except DECODE_ERRORS as exc:
         raise ImageReadError(f"{label}: the file is damaged ({exc})") from None
     if rgb.size != target:
         rgb = rgb.resize(target, Image.Resampling.BOX)
@@ -216,7 +226,7 @@ def load_mask(path: str | Path, size: tuple[int, int] | None = None) -> np.ndarr
     image = open_checked(path)
     try:
         image.load()
-    except OSError as exc:
+    except DECODE_ERRORS as exc:
         raise ImageReadError(f"{path}: the file is damaged ({exc})") from None
     if image.mode in ("L", "P"):
         mask = np.array(image, dtype=np.uint8)  # a writable copy (np.asarray of PIL is read-only)
