@@ -19,7 +19,14 @@ from pathlib import Path
 import numpy as np
 
 from .classes import NUM_CLASSES
-from .imageio import IMAGE_SUFFIXES, ImageReadError, displayed_size, load_mask, open_checked
+from .imageio import (
+    DECODE_ERRORS,
+    IMAGE_SUFFIXES,
+    ImageReadError,
+    displayed_size,
+    load_mask,
+    open_checked,
+)
 
 LAYOUTS = {
     "harvey": ("train_images", "train_masks", "test_images"),
@@ -103,7 +110,12 @@ def _list_files(folder: Path | None, root: Path, problems: list[Problem]) -> dic
     for path in sorted(folder.iterdir()):
         if path.name.startswith("."):
             continue
-        if not path.resolve().is_relative_to(root):
+        try:
+            target = path.resolve()
+        except (OSError, RuntimeError):  # a symlink loop (RuntimeError before Python 3.13)
+            problems.append(Problem(str(path), "unreadable", f"{path}: a symbolic link that loops; skipped"))
+            continue
+        if not target.is_relative_to(root):
             problems.append(
                 Problem(str(path), "outside_root", f"{path}: links outside the dataset folder; skipped")
             )
@@ -130,6 +142,25 @@ def _mask_key(stem: str) -> str:
         if stem.endswith(suffix):
             return stem[: -len(suffix)]
     return stem
+
+
+def _masks_by_image(masks_by_file: dict[str, Path], problems: list[Problem]) -> tuple[dict[str, Path], set]:
+    """Masks by image stem; two masks for one image (`a.png` and `a_mask.png`) are both skipped.
+
+    Returns:
+        (masks by image stem, image stems whose mask is ambiguous).
+    """
+    masks: dict[str, Path] = {}
+    ambiguous: set[str] = set()
+    for stem, path in masks_by_file.items():
+        key = _mask_key(stem)
+        if key in masks:
+            message = f"{path}: a second mask for image {key!r} (with {masks[key].name}); both skipped"
+            problems.append(Problem(str(path), "duplicate_stem", message))
+            ambiguous.add(key)
+        else:
+            masks[key] = path
+    return {key: path for key, path in masks.items() if key not in ambiguous}, ambiguous
 
 
 def looks_truncated(path: Path, image_format: str | None, tags: dict) -> bool:
@@ -164,6 +195,8 @@ def _check_pair(
                 )
     except ImageReadError as exc:
         return None, Problem(str(image_path), "unreadable", str(exc)), None
+    except DECODE_ERRORS as exc:  # e.g. PNG's getexif() decodes the pixels of a cut-off file
+        return None, Problem(str(image_path), "damaged", f"{image_path}: the file is damaged ({exc})"), None
     try:
         mask = load_mask(mask_path)
     except ImageReadError as exc:
@@ -202,7 +235,7 @@ def validate_dataset(
     report = ValidationReport(root=root, layout=layout)
     images = _list_files(root / image_dir, root, report.problems)
     masks_by_file = _list_files(root / mask_dir, root, report.problems)
-    masks = {_mask_key(stem): path for stem, path in masks_by_file.items()}
+    masks, ambiguous = _masks_by_image(masks_by_file, report.problems)
     test = _list_files(root / test_dir, root, report.problems) if test_dir else {}
     report.n_images, report.n_masks, report.test_images = (
         len(images),
@@ -212,7 +245,7 @@ def validate_dataset(
 
     for stem in sorted(set(masks) - set(images)):
         report.problems.append(Problem(str(masks[stem]), "orphan_mask", f"{masks[stem]}: mask has no image"))
-    for stem in sorted(set(images) - set(masks)):
+    for stem in sorted(set(images) - set(masks) - ambiguous):
         report.problems.append(
             Problem(str(images[stem]), "missing_mask", f"{images[stem]}: image has no mask")
         )
