@@ -12,6 +12,7 @@ checkpoint under the final name, never a partial one.
 
 from __future__ import annotations
 
+import math
 import os
 import pickle
 import platform
@@ -109,7 +110,38 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(f"{path}: the checkpoint is damaged or not a PyTorch file ({exc})") from None
     if not isinstance(payload, dict) or "state_dict" not in payload or "meta" not in payload:
         raise CheckpointError(f"{path}: not a StormSeg checkpoint (no state_dict/meta)")
+    if not isinstance(payload["meta"], dict):
+        raise CheckpointError(f"{path}: not a StormSeg checkpoint (its meta is not a dictionary)")
     missing = [key for key in REQUIRED_META if key not in payload["meta"]]
     if missing:
         raise CheckpointError(f"{path}: checkpoint metadata lacks {', '.join(missing)}")
+    wrong = _unusable_meta(payload["meta"])
+    if wrong:
+        raise CheckpointError(f"{path}: checkpoint metadata is not usable: {'; '.join(wrong)}")
     return payload
+
+
+def _is_int(value, minimum: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
+def _unusable_meta(meta: dict) -> list[str]:
+    """Values that would crash inference or silently give nonsense (a hand-edited or hostile file):
+    a resolution of 0 shrinks every photo to one pixel, a zero std divides by zero."""
+    wrong = []
+    if not _is_int(meta["num_classes"], 1):
+        wrong.append(f"num_classes {meta['num_classes']!r} is not a positive whole number")
+    if not _is_int(meta["resolution"], 32):
+        wrong.append(f"resolution {meta['resolution']!r} is not a whole number of at least 32 px")
+    for key in ("mean", "std"):
+        value = meta[key]
+        numbers = isinstance(value, list | tuple) and len(value) == 3
+        numbers = numbers and all(isinstance(v, int | float) and math.isfinite(v) for v in value)
+        if not numbers or (key == "std" and min(value) <= 0):
+            wrong.append(
+                f"{key} {value!r} is not three finite numbers" + (" above 0" if key == "std" else "")
+            )
+    for key in ("arch", "encoder"):
+        if not isinstance(meta[key], str):
+            wrong.append(f"{key} {meta[key]!r} is not a name")
+    return wrong
