@@ -164,7 +164,12 @@ def _predict(args: argparse.Namespace) -> int:
 
     if args.gsd is not None and not args.gsd > 0:
         raise ValueError(f"--gsd {args.gsd} must be a positive ground sampling distance in cm per pixel")
-    predictor = Predictor.from_checkpoint(args.checkpoint, device=args.device)
+    predictor = Predictor.from_checkpoint(
+        args.checkpoint,
+        device=args.device,
+        compile=args.compile,
+        **({"tile": args.tile} if args.tile else {}),
+    )
     files = _expand_inputs(args.inputs)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -348,6 +353,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gsd", type=float, help="ground sampling distance in cm per pixel, for areas in m^2")
     p.add_argument("--opacity", type=float, default=0.5, help="overlay opacity 0..1 (default 0.5)")
     p.add_argument("--device", default="auto")
+    p.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile the model: ~20 s once per photo size, then ~1.5x faster forward on CPU; "
+        "worth it for dozens of photos",
+    )
+    p.add_argument(
+        "--tile",
+        type=int,
+        help="sliding-window tile in working pixels (default: the whole photo at once); 512 cuts "
+        "the forward pass's memory to about a third",
+    )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
     p.set_defaults(handler=_predict)
 
