@@ -129,6 +129,10 @@ def displayed_size(image: Image.Image) -> tuple[int, int]:
     """(width, height) after EXIF orientation, read from the header without decoding."""
     orientation = image.getexif().get(0x0112, 1)
     width, height = image.size
+    if image.format == "TIFF":
+        # Pillow 13 reports a TIFF's size already turned by its orientation (and turns the pixels
+        # while loading); the directory's own width and height are the stored ones on every version.
+        width, height = image.tag_v2.get(256, width), image.tag_v2.get(257, height)
     return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
 
 
