@@ -46,18 +46,41 @@ def forward_flops(model, x) -> int:
     return counter.get_total_flops()
 
 
-def model_efficiency(size: int = 512, repeats: int = 7, channels_last: bool = True) -> dict:
+VARIANTS = ("channels_first", "channels_last", "folded", "compiled")
+VARIANT_LABELS = {
+    "channels_first": "eager, NCHW",
+    "channels_last": "eager, channels_last",
+    "folded": "channels_last + BatchNorm folded (Predictor default)",
+    "compiled": "folded + torch.compile (freezing)",
+}
+
+
+def model_efficiency(size: int = 512, repeats: int = 7, variant: str = "channels_last") -> dict:
+    """One forward pass's share of the matmul peak, for one way of running the model.
+
+    FLOPs are those of the unfolded model for every variant (folding removes the BatchNorms'
+    arithmetic; counting it anyway keeps the variants comparable on the same work)."""
     import torch
 
     from seg_core.models import ModelSpec, create_model
+    from seg_core.models.fusion import compile_for_inference, fold_batchnorm
 
     torch.manual_seed(0)
     model = create_model(ModelSpec(), load_weights=False).eval()
     x = torch.randn(1, 3, size, size)
     flops = forward_flops(model, x)
-    if channels_last:
+    compile_s = 0.0
+    if variant != "channels_first":
         model = model.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
+    if variant in ("folded", "compiled"):
+        model = fold_batchnorm(model)
+    if variant == "compiled":
+        model = compile_for_inference(model)
+        start = time.perf_counter()
+        with torch.inference_mode():
+            model(x)
+        compile_s = time.perf_counter() - start
 
     def run():
         with torch.inference_mode():
@@ -68,30 +91,45 @@ def model_efficiency(size: int = 512, repeats: int = 7, channels_last: bool = Tr
     achieved = flops / seconds / 1e9
     return {
         "size": size,
+        "variant": variant,
+        "label": VARIANT_LABELS[variant],
         "gflop_per_forward": flops / 1e9,
         "forward_ms": seconds * 1000,
         "achieved_gflops": achieved,
         "matmul_peak_gflops": peak,
         "fraction_of_peak": achieved / peak,
-        "channels_last": channels_last,
+        "compile_s": compile_s,
         "threads": torch.get_num_threads(),
     }
 
 
+def measure_all(size: int = 512, repeats: int = 7) -> dict:
+    """Every variant in its own process (compiling changes global state), in a fixed order."""
+    import subprocess
+
+    results = {}
+    for variant in VARIANTS:
+        output = subprocess.run(
+            [sys.executable, __file__, "--worker", variant, str(size), str(repeats)],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=ROOT,
+        )
+        results[variant] = json.loads(output.stdout.strip().splitlines()[-1])
+    return results
+
+
 def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--worker":
+        _, _, variant, size, repeats = sys.argv
+        print(json.dumps(model_efficiency(int(size), int(repeats), variant)))
+        return
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
-    print(
-        json.dumps(
-            {
-                layout: model_efficiency(args.size, args.repeats, layout == "channels_last")
-                for layout in ("channels_first", "channels_last")
-            },
-            indent=1,
-        )
-    )
+    print(json.dumps(measure_all(args.size, args.repeats), indent=1))
 
 
 if __name__ == "__main__":

@@ -142,17 +142,19 @@ def render(results: dict) -> str:
             f"Default model (DeepLabV3+ / EfficientNet-Lite0), working resolution {r['resolution']} px, "
             f"{r['repeats']} repeats after a warm-up, each method in its own process.",
             "",
-            "| method | median s | megapixels/s | peak RSS MB |",
-            "|---|---|---|---|",
+            "| method | median s | megapixels/s | peak RSS MB | RSS with model loaded MB | working MB |",
+            "|---|---|---|---|---|---|",
         ]
         for name, row in (
             ("StormSeg Predictor", fast),
             ("naive (notebook way)", naive),
             ("forward pass alone", forward),
         ):
+            loaded = row.get("loaded_rss_mb")
+            memory = f"{loaded:.0f} | {row['peak_rss_mb'] - loaded:.0f}" if loaded else "- | -"
             lines.append(
                 f"| {name} | {row['median_s']:.3f} | {r['megapixels'] / row['median_s']:.1f} | "
-                f"{row['peak_rss_mb']:.0f} |"
+                f"{row['peak_rss_mb']:.0f} | {memory} |"
             )
         lines += [
             "",
@@ -160,6 +162,14 @@ def render(results: dict) -> str:
             f"{verdict(r['speedup_vs_naive'], 3)})",
             f"- peak memory vs naive: **{r['memory_vs_naive']:.2f}x** (target <= 0.4x: "
             f"{verdict(r['memory_vs_naive'], 0.4, False)})",
+            *(
+                [
+                    f"- working memory (peak above the loaded model) vs naive: "
+                    f"**{r['working_memory_vs_naive']:.2f}x**"
+                ]
+                if "working_memory_vs_naive" in r
+                else []
+            ),
             f"- end to end vs forward pass alone: **{r['vs_forward_alone']:.2f}x** (target <= 1.5x: "
             f"{verdict(r['vs_forward_alone'], 1.5, False)})",
             "",
@@ -184,15 +194,16 @@ def render(results: dict) -> str:
         lines += [
             "## 3. How close to the hardware",
             "",
-            "| layout | GFLOP/forward (512x512) | forward ms | achieved GFLOP/s | matmul peak GFLOP/s | "
-            "share of peak |",
-            "|---|---|---|---|---|---|",
+            "| how the model runs | GFLOP/forward (512x512) | forward ms | achieved GFLOP/s | "
+            "matmul peak GFLOP/s | share of peak | compile s |",
+            "|---|---|---|---|---|---|---|",
         ]
-        for layout, row in results["hardware"].items():
+        for variant, row in results["hardware"].items():
+            compile_s = f"{row['compile_s']:.0f}" if row.get("compile_s") else "-"
             lines.append(
-                f"| {layout} | {row['gflop_per_forward']:.2f} | {row['forward_ms']:.0f} | "
+                f"| {row.get('label', variant)} | {row['gflop_per_forward']:.2f} | {row['forward_ms']:.0f} | "
                 f"{row['achieved_gflops']:.1f} | {row['matmul_peak_gflops']:.1f} | "
-                f"{row['fraction_of_peak']:.0%} |"
+                f"{row['fraction_of_peak']:.0%} | {compile_s} |"
             )
         best = max(row["fraction_of_peak"] for row in results["hardware"].values())
         lines += ["", f"- best: **{best:.0%}** of peak (target >= 70%: {verdict(best, 0.70)})", ""]
@@ -250,12 +261,9 @@ def main() -> None:
 
         results["inference"] = run_benchmark(repeats=2 if args.quick else 5)
     if "hardware" in wanted:
-        from hardware import model_efficiency
+        from hardware import measure_all
 
-        results["hardware"] = {
-            layout: model_efficiency(512, 3 if args.quick else 7, layout == "channels_last")
-            for layout in ("channels_first", "channels_last")
-        }
+        results["hardware"] = measure_all(512, 3 if args.quick else 7)
     if "training" in wanted:
         import training
 

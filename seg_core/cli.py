@@ -168,7 +168,6 @@ def _predict(args: argparse.Namespace) -> int:
         args.checkpoint,
         device=args.device,
         compile=args.compile,
-        **({"tile": args.tile} if args.tile else {}),
     )
     files = _expand_inputs(args.inputs)
     out = Path(args.out)
@@ -358,12 +357,6 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="torch.compile the model: ~20 s once per photo size, then ~1.5x faster forward on CPU; "
         "worth it for dozens of photos",
-    )
-    p.add_argument(
-        "--tile",
-        type=int,
-        help="sliding-window tile in working pixels (default: the whole photo at once); 512 cuts "
-        "the forward pass's memory to about a third",
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
     p.set_defaults(handler=_predict)

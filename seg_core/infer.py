@@ -90,9 +90,9 @@ class Predictor:
         model: the network, in eval mode.
         meta: the checkpoint's metadata (resolution, mean, std, class names, ...).
         device: where to run.
-        tile, overlap, batch_size: sliding-window settings at working resolution. A smaller
-            tile bounds the forward pass's working memory (tile 512: about a third of a whole
-            1024 px photo's) at some speed.
+        tile, overlap, batch_size: sliding-window settings at working resolution. Smaller
+            tiles do not save memory at 1024 px: the blended probability maps they need cost
+            more than the activations they spare (1226 vs 1153 MB peak, docs/BENCHMARKS.md).
         fold_norms: merge each BatchNorm into the convolution before it (same outputs, faster;
             see `seg_core.models.fusion`).
         compile: `torch.compile` the network (opt-in: each new input shape compiles for
