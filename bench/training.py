@@ -4,7 +4,8 @@ resolution, 512 px crops, batch 4), on Harvey-size photos (4000x3000 TIFF).
 - StormSeg: `seg_core.train.fit` (cached arrays, seeded augmentation); images/s and the share of
   step time spent waiting for data, read from the run registry.
 - Naive: the notebooks' loop: every epoch re-opens and resizes the original TIFFs with PIL, fp32
-  NCHW, same model, loss, optimiser, crop and batch.
+  NCHW, the textbook CE + Dice (torch's CrossEntropyLoss + smp's DiceLoss, which builds one-hot
+  targets), same model, optimiser, crop and batch.
 
     python bench/training.py [--pairs 16] [--epochs 2]
 """
@@ -51,15 +52,19 @@ def naive_throughput(data: Path, epochs: int) -> dict:
     import numpy as np
     import torch
     from PIL import Image
+    from segmentation_models_pytorch.losses import DiceLoss
 
-    from seg_core.losses import create_loss
     from seg_core.models import ModelSpec, create_model, normalization
 
     torch.manual_seed(0)
     spec = ModelSpec()
     model = create_model(spec).train()
     mean, std = (torch.tensor(v).view(3, 1, 1) for v in normalization(spec))
-    criterion = create_loss("ce_dice")
+    cross_entropy, dice = torch.nn.CrossEntropyLoss(), DiceLoss("multiclass")
+
+    def criterion(logits, target):
+        return cross_entropy(logits, target) + dice(logits, target)
+
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     images = sorted((data / "train_images").iterdir())
     masks = sorted((data / "train_masks").iterdir())
