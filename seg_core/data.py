@@ -144,8 +144,13 @@ def _mask_key(stem: str) -> str:
     return stem
 
 
-def _masks_by_image(masks_by_file: dict[str, Path], problems: list[Problem]) -> tuple[dict[str, Path], set]:
+def _masks_by_image(
+    masks_by_file: dict[str, Path], image_stems: set[str], problems: list[Problem]
+) -> tuple[dict[str, Path], set]:
     """Masks by image stem; two masks for one image (`a.png` and `a_mask.png`) are both skipped.
+
+    A mask named exactly like an image belongs to it, so a photo called `roof_mask.jpg` pairs with
+    `roof_mask.png` rather than being left without a mask.
 
     Returns:
         (masks by image stem, image stems whose mask is ambiguous).
@@ -153,7 +158,7 @@ def _masks_by_image(masks_by_file: dict[str, Path], problems: list[Problem]) -> 
     masks: dict[str, Path] = {}
     ambiguous: set[str] = set()
     for stem, path in masks_by_file.items():
-        key = _mask_key(stem)
+        key = stem if stem in image_stems else _mask_key(stem)
         if key in masks:
             message = f"{path}: a second mask for image {key!r} (with {masks[key].name}); both skipped"
             problems.append(Problem(str(path), "duplicate_stem", message))
@@ -235,7 +240,7 @@ def validate_dataset(
     report = ValidationReport(root=root, layout=layout)
     images = _list_files(root / image_dir, root, report.problems)
     masks_by_file = _list_files(root / mask_dir, root, report.problems)
-    masks, ambiguous = _masks_by_image(masks_by_file, report.problems)
+    masks, ambiguous = _masks_by_image(masks_by_file, set(images), report.problems)
     test = _list_files(root / test_dir, root, report.problems) if test_dir else {}
     report.n_images, report.n_masks, report.test_images = (
         len(images),
