@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -102,3 +104,37 @@ def test_compiled_predictor_gives_the_same_masks():
     agreement = (scores_plain.mask == scores_compiled.mask).mean()
     assert agreement > 0.999
     np.testing.assert_allclose(scores_compiled.confidence, scores_plain.confidence, atol=1e-4)
+
+
+def test_space_to_batch_swaps_the_dilated_depthwise_layers_of_the_default_model():
+    from seg_core.models.atrous import SpaceToBatchConv2d
+
+    model = create_model(ModelSpec(weights="none"), load_weights=False)
+    swapped = [name for name, m in model.named_modules() if isinstance(m, SpaceToBatchConv2d)]
+    assert len(swapped) == 4 and all("encoder" in name for name in swapped)
+    assert all(m.dilation[0] > 1 for m in model.modules() if isinstance(m, SpaceToBatchConv2d))
+
+
+@pytest.mark.parametrize("size", [(64, 96), (72, 88)], ids=["multiple-of-d", "fallback"])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_space_to_batch_gives_the_dilated_convolution_and_its_gradients(size, channels_last):
+    from seg_core.models.atrous import use_space_to_batch
+
+    torch.manual_seed(0)
+    plain = nn.Sequential(
+        nn.Conv2d(8, 8, 5, padding=4, dilation=2, groups=8), nn.Conv2d(8, 8, 3, padding=2, dilation=2)
+    )
+    fast = copy.deepcopy(plain)
+    assert use_space_to_batch(fast) == 1  # the grouped (depthwise) one only
+    x = torch.randn(2, 8, *size)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+    a, b = plain(xa), fast(xb)
+    assert torch.allclose(a, b, atol=1e-5)
+    a.square().sum().backward()
+    b.square().sum().backward()
+    assert torch.allclose(xa.grad, xb.grad, atol=1e-4)
+    for pa, pb in zip(plain.parameters(), fast.parameters(), strict=True):
+        assert torch.allclose(pa.grad, pb.grad, rtol=1e-4, atol=1e-3)
+    assert plain.state_dict().keys() == fast.state_dict().keys()

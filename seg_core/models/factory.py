@@ -7,6 +7,7 @@ import warnings
 from torch import nn
 
 from . import weights as _weights
+from .atrous import use_space_to_batch
 from .padding import PadToMultiple
 from .spec import CLASSIC_UNET, SMP_ARCHITECTURES, ModelSpec
 from .unet import DEPTH, UNet
@@ -72,6 +73,7 @@ def create_model(spec: ModelSpec, load_weights: bool = True) -> nn.Module:
         # The stride the encoder really reaches (16 for DeepLabV3+, 8 for the dilated
         # DeepLabV3/PSPNet), so inputs are padded no more than the network needs.
         multiple = network.encoder.output_stride
+        use_space_to_batch(network)  # dilated depthwise layers: same numbers, faster on CPU
     if load_weights and spec.weights == "imagenet-offline":
         _weights.load_imagenet_offline(network.encoder)
     elif load_weights and spec.weights not in ("none", "imagenet", "imagenet-offline"):
