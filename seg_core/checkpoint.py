@@ -106,10 +106,18 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             f"{path}: refused: the file contains objects other than tensors and plain values "
             f"(it may be unsafe, or not a StormSeg checkpoint) [{str(exc).splitlines()[0][:160]}]"
         ) from None
-    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as exc:
-        raise CheckpointError(f"{path}: the checkpoint is damaged or not a PyTorch file ({exc})") from None
+    except Exception as exc:  # no code runs here (weights_only), but a mangled file can raise anything:
+        # fuzzing found IndexError and KeyError from the weights-only unpickler besides RuntimeError.
+        raise CheckpointError(
+            f"{path}: the checkpoint is damaged or not a PyTorch file ({type(exc).__name__}: {exc})"
+        ) from None
     if not isinstance(payload, dict) or "state_dict" not in payload or "meta" not in payload:
         raise CheckpointError(f"{path}: not a StormSeg checkpoint (no state_dict/meta)")
+    state = payload["state_dict"]
+    if not isinstance(state, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
+    ):
+        raise CheckpointError(f"{path}: the checkpoint is damaged (its state_dict is not named tensors)")
     if not isinstance(payload["meta"], dict):
         raise CheckpointError(f"{path}: not a StormSeg checkpoint (its meta is not a dictionary)")
     missing = [key for key in REQUIRED_META if key not in payload["meta"]]
