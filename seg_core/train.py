@@ -13,9 +13,11 @@ stopped; a SIGKILL leaves the previous `last.pt` intact and the registry shows '
 from __future__ import annotations
 
 import contextlib
+import errno
 import math
 import os
 import random
+import signal
 import time
 import traceback
 from collections.abc import Callable
@@ -334,6 +336,15 @@ def _class_weights(cfg: TrainConfig, train_set: SegmentationDataset) -> torch.Te
     return class_weights_from_counts(counts, cap=cfg.class_weight_cap)
 
 
+def _worker_leaves_stop_to_the_trainer(_worker_id: int) -> None:
+    """Stop signals the trainer's whole process group. PyTorch's workers die of a SIGTERM that
+    does not come from their parent, and the trainer then fails with "DataLoader worker ... is
+    killed by signal" instead of finishing the step and saving last.pt; so workers ignore
+    SIGTERM/SIGINT and the trainer shuts them down as it ends (they also exit when it is gone)."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _loader(
     dataset, batch_size: int, sampler, cfg: TrainConfig, device: torch.device, drop_last: bool = False
 ) -> DataLoader:
@@ -350,6 +361,7 @@ def _loader(
         drop_last=drop_last,
         collate_fn=pad_collate,
         pin_memory=device.type == "cuda",
+        worker_init_fn=_worker_leaves_stop_to_the_trainer if workers else None,
     )
 
 
@@ -472,6 +484,8 @@ def fit(
         error = str(exc)
     except torch.OutOfMemoryError:
         error = "out of GPU memory even with a micro-batch of 2; lower --crop or --resolution"
+    except OSError as exc:
+        error = _os_error_reason(exc, checkpoint_dir)
     except Exception as exc:  # noqa: BLE001 - the run must end with a recorded reason, not vanish
         error = f"internal error: {type(exc).__name__}: {exc}"
         traceback.print_exc()
@@ -483,6 +497,18 @@ def fit(
             registry.finish(run_id, status if error is None else "failed", error)
         dist_utils.shutdown(group)
     return status if error is None else "failed"
+
+
+def _os_error_reason(exc: OSError, checkpoint_dir: Path) -> str:
+    """A full disk is the user's to fix, not an internal error; the atomic saves kept the previous
+    last.pt, so the run can be resumed once there is room."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return (
+            f"no space left on the disk ({exc}); free some space (checkpoints: {checkpoint_dir}), "
+            "then resume the run from its last saved epoch"
+        )
+    traceback.print_exc()
+    return f"internal error: {type(exc).__name__}: {exc}"
 
 
 def _build_run(
