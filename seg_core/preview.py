@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from .checkpoint import TEMP_SUFFIX
 from .classes import colorize
 
 PREVIEW_WIDTH = 1200  # the three panels together, px: enough to judge, small to refresh
@@ -27,9 +28,17 @@ def preview_strip(image: np.ndarray, truth: np.ndarray, prediction: np.ndarray) 
 
 
 def save_preview(path: str | Path, image: np.ndarray, truth: np.ndarray, prediction: np.ndarray) -> Path:
-    """Write the strip atomically so the app never reads a half-written PNG."""
+    """Write the strip atomically so the app never reads a half-written PNG.
+
+    The temp file is removed if the write fails (a full disk); one left by a killed trainer has
+    the checkpoints' temp suffix, so the next run's `clean_stale_temps` removes it.
+    """
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    Image.fromarray(preview_strip(image, truth, prediction)).save(tmp, format="PNG")
-    os.replace(tmp, path)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}{TEMP_SUFFIX}")
+    try:
+        Image.fromarray(preview_strip(image, truth, prediction)).save(tmp, format="PNG")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path
