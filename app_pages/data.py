@@ -40,7 +40,7 @@ def _validated(info: catalog.DatasetInfo, force: bool) -> ValidationReport | Non
     return reports.get(key)
 
 
-@st.cache_data(max_entries=16, show_spinner="Drawing thumbnails…")
+@st.cache_data(max_entries=16, ttl=3600, show_spinner="Drawing thumbnails…")
 def _thumbnails(pairs: tuple, stamp: tuple, opacity: float) -> list[gallery.Thumb]:
     """One gallery page; `stamp` only keys the cache so a changed dataset is redrawn."""
     return gallery.thumbnail_overlays(list(pairs), max_side=THUMB_SIDE, opacity=opacity, count=len(pairs))

@@ -62,7 +62,7 @@ def widget_options(name: str, options) -> dict:
     return {"key": key(name), "persist_state": "session", **extra}
 
 
-@st.cache_data(ttl=3600, show_spinner="Checking whether ImageNet weights can be downloaded…")
+@st.cache_data(ttl=3600, max_entries=1, show_spinner="Checking whether ImageNet weights can be downloaded…")
 def imagenet_reachable() -> bool:
     from seg_core.study import imagenet_weights_available
 

@@ -11,7 +11,7 @@ from ui.common import legend_html
 LEGEND_MIN_SHARE = 0.001  # rarer classes would all read "0.0%"; the per-class table lists them
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
+@st.cache_data(max_entries=16, ttl=3600, show_spinner=False)
 def model_description(path: str, modified_ns: int) -> str:
     """One line about a checkpoint; cached per file version (reading it loads the weights)."""
     from pathlib import Path
