@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import re
 import subprocess
 import sys
 import zipfile
@@ -261,3 +262,59 @@ def test_a_meta_that_is_not_a_dictionary_is_refused(tmp_path):
     path.write_bytes(buffer.getvalue())
     with pytest.raises(CheckpointError, match="listmeta.pt: not a StormSeg checkpoint"):
         load_checkpoint(path)
+
+
+# --- run ids and checkpoint names typed by users ----------------------------------------------------
+
+TRAVERSALS = ["../../etc", "..", ".", "../x", "/etc/passwd", "a/../../b", "run\x00id", "RUN", "-rf",
+              "x" * 65, "%2e%2e", "..\\..\\x", "ok-id/..", " ok"]  # fmt: skip
+
+
+@pytest.fixture
+def victims(stormseg_home) -> list[Path]:
+    """Files a traversal would reach: next to the checkpoints, in another run's folder, in the home."""
+    files = [paths.checkpoints_dir() / "victim" / "best.pt", stormseg_home / "victim.txt",
+             paths.runs_dir() / "victim.log"]  # fmt: skip
+    for file in files:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        file.write_text("keep me")
+    return files
+
+
+@pytest.mark.parametrize("bad", TRAVERSALS, ids=repr)
+def test_run_ids_from_the_command_line_cannot_traverse_paths(bad, victims, capsys):
+    actions = ("show", "delete", "stop", "resume", "compare")
+    # "--" and "--opt=value" let an id that starts with "-" reach StormSeg instead of argparse.
+    commands = [["runs", action, "--", bad] for action in actions]
+    commands += [["train", f"--run-id={bad}"], ["train", f"--resume={bad}"]]
+    for args in commands:
+        assert main(args) == 2, args
+        assert "invalid run id" in capsys.readouterr().err, args
+    assert all(file.read_text() == "keep me" for file in victims)
+    with pytest.raises(ValueError, match="invalid run id"):
+        catalog.model_path_for_run(bad)
+
+
+def test_runs_delete_dotdot_in_a_real_process_deletes_nothing(tmp_path, victims):
+    result = cli("runs", "delete", "..", cwd=tmp_path)
+    assert result.returncode == 2 and "invalid run id '..'" in result.stderr
+    assert all(file.read_text() == "keep me" for file in victims)
+
+
+def test_checkpoint_names_that_are_not_checkpoints_are_refused_without_echoing_them(
+    tmp_path, tiny_dataset, capsys, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    secret = tmp_path / "secret.txt"
+    secret.write_text("root:x:0:0:secret-content\n")
+    (tmp_path / "sub").mkdir()
+    os.symlink(secret, tmp_path / "linked.pt")
+    os.mkfifo(tmp_path / "pipe.pt")  # reading it would block forever
+    cases = {"sub/../secret.txt": "the checkpoint is damaged or not a PyTorch file", "linked.pt": "damaged",
+             "sub": "checkpoint not found", "pipe.pt": "checkpoint not found", "/dev/zero": "checkpoint not found",
+             "../../../../../../etc/hostname": "not a PyTorch file|not found"}  # fmt: skip
+    for name, message in cases.items():
+        assert main(["evaluate", "--checkpoint", name, "--data", str(tiny_dataset)]) == 2, name
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: {name}: ") and re.search(message, err), (name, err)
+        assert "secret-content" not in err
