@@ -200,8 +200,7 @@ class RunRegistry:
             conn.close()
 
     def _ensure_schema(self) -> None:
-        with self._read() as conn:
-            conn.execute("PRAGMA journal_mode = WAL")  # persistent; cannot run inside a transaction
+        self._enable_wal()
         with self._write() as conn:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
@@ -211,6 +210,24 @@ class RunRegistry:
             for statement in SCHEMA:
                 conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def _enable_wal(self) -> None:
+        """Switch the database to WAL (persistent; cannot run inside a transaction).
+
+        On a new database, processes opening it at the same instant (the first page loads, a
+        Start, the trainer) race to switch it, and SQLite fails the loser at once with "database
+        is locked" instead of waiting (waiting could deadlock), so retry within the busy timeout.
+        """
+        deadline = time.monotonic() + BUSY_TIMEOUT_S
+        while True:
+            try:
+                with self._read() as conn:
+                    conn.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+            time.sleep(0.01)
 
     def _update(self, run_id: str, sql: str, params: Sequence[object]) -> int:
         """Run one UPDATE on `run_id`; raise if the run does not exist. Returns rows changed."""
