@@ -11,7 +11,7 @@ dilation and shuffles back (docs/BENCHMARKS.md has the before/after).
 
 `use_space_to_batch(model)` swaps such layers in place for `SpaceToBatchConv2d`, a Conv2d
 subclass that keeps the same parameters (state_dict keys and checkpoints unchanged) and falls
-back to the ordinary dilated convolution when the map is not a multiple of d.
+back to the ordinary dilated convolution when the map is not a multiple of d, and off the CPU.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ class SpaceToBatchConv2d(nn.Conv2d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         d = self.dilation[0]
         n, c, h, w = x.shape
-        if h % d or w % d:
+        if h % d or w % d or x.device.type != "cpu":  # cuDNN has its own dilated kernels
             return super().forward(x)
         channels_last = x.is_contiguous(memory_format=torch.channels_last)
         # (n, c, h, w) -> (n, c, h/d, d, w/d, d) -> (n, d, d, c, h/d, w/d) -> (n*d*d, c, h/d, w/d)
