@@ -162,9 +162,9 @@ def test_a_cut_off_checkpoint_is_refused_naming_it(tmp_path, good_checkpoint, ke
 
 def test_fuzzed_checkpoints_load_or_are_refused_never_crash(tmp_path, good_checkpoint):
     """60 seeded copies with 1-8 bytes overwritten anywhere (zip directory, pickle, tensor data): each
-    gives a working Predictor or a CheckpointError naming the file, nothing else. Before the fix 3 of
-    400 escaped as IndexError, KeyError (torch's weights-only unpickler) or AttributeError (a tuple
-    where a tensor belongs)."""
+    gives a working Predictor or a CheckpointError naming the file, nothing else. Before the fix one
+    of these 60 escaped as IndexError (torch's weights-only unpickler); other seeds gave KeyError and
+    AttributeError (a tuple where a tensor belongs)."""
     original = good_checkpoint.read_bytes()
     rng = np.random.default_rng(11)
     outcomes = {"loaded": 0, "refused": 0}
