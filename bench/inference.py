@@ -108,7 +108,10 @@ def worker(method: str, checkpoint: Path, photo: Path, repeats: int) -> dict:
     import torch
 
     from seg_core.infer import Predictor
+    from seg_core.runtime import reuse_freed_memory
 
+    if method != "naive":
+        reuse_freed_memory()  # as `python -m seg_core predict` does; the notebooks do not
     predictor = Predictor.from_checkpoint(checkpoint)
     meta = predictor.meta
     loaded_rss_mb = current_rss_mb()

@@ -29,8 +29,10 @@ def stormseg_throughput(data: Path, epochs: int, home: Path) -> dict:
     os.environ["STORMSEG_HOME"] = str(home)
     from seg_core.config import TrainConfig
     from seg_core.runs import RunRegistry
+    from seg_core.runtime import reuse_freed_memory
     from seg_core.train import fit
 
+    reuse_freed_memory()  # as `python -m seg_core train` does (the app's jobs run that command)
     cfg = TrainConfig(data=str(data), epochs=epochs, val_ratio=0.0, early_stop_patience=0, name="bench")
     registry = RunRegistry()
     run = registry.create_run(cfg.to_dict(), name="bench")
@@ -103,8 +105,32 @@ def naive_throughput(data: Path, epochs: int) -> dict:
     }
 
 
+def measure(loop: str, data: Path, epochs: int, home: Path) -> dict:
+    """One loop in its own process: StormSeg tunes the process's allocator, the naive loop must
+    not inherit that."""
+    import subprocess
+
+    output = subprocess.run(
+        [sys.executable, __file__, "--worker", loop, str(data), str(epochs), str(home)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
+    return json.loads(output.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     from dataset_io import build_harvey_sized
+
+    if len(sys.argv) > 1 and sys.argv[1] == "--worker":
+        _, _, loop, data, epochs, home = sys.argv
+        if loop == "stormseg":
+            result = stormseg_throughput(Path(data), int(epochs), Path(home))
+        else:
+            result = naive_throughput(Path(data), int(epochs))
+        print(json.dumps(result))
+        return
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--pairs", type=int, default=16)
@@ -113,8 +139,8 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         data = build_harvey_sized(Path(tmp), args.pairs, args.distinct)
-        ours = stormseg_throughput(data, args.epochs, Path(tmp) / "home")
-        naive = naive_throughput(data, args.epochs)
+        ours = measure("stormseg", data, args.epochs, Path(tmp) / "home")
+        naive = measure("naive", data, args.epochs, Path(tmp) / "home")
     print(
         json.dumps(
             {"stormseg": ours, "naive": naive, "speedup": ours["images_per_s"] / naive["images_per_s"]},

@@ -378,8 +378,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, own_process: bool = False) -> int:
+    """Run one command; `own_process` when this process exists for it (`python -m seg_core`)."""
     args = build_parser().parse_args(argv)
+    if own_process and args.handler in (_train, _predict, _evaluate):
+        from .runtime import reuse_freed_memory
+
+        # Batch work allocating the same big tensors step after step: keep freed memory for
+        # reuse instead of page-faulting it back in (training step 1.26 -> 1.59 img/s, a 12 MP
+        # prediction 0.73 -> 0.49 s). Not in the app server or in-process callers.
+        reuse_freed_memory()
     try:
         return args.handler(args)
     except ValueError as exc:  # bad input: the message already names the file or setting

@@ -218,6 +218,23 @@ def _check_pair(
     return Pair(stem, image_path, mask_path, size), None, counts[:NUM_CLASSES]
 
 
+def count_named_pairs(root: str | Path) -> int:
+    """How many images have a mask by name: the cheap check (no file is opened) that a run is
+    worth starting at all; `validate_dataset` then checks each pair's contents.
+
+    Raises:
+        ValueError: `root` is not a folder.
+    """
+    root = Path(root).resolve()
+    if not root.is_dir():
+        raise ValueError(f"{root}: dataset folder not found")
+    image_dir, mask_dir, _ = LAYOUTS[detect_layout(root)]
+    problems: list[Problem] = []
+    images = _list_files(root / image_dir, root, problems)
+    masks, _ = _masks_by_image(_list_files(root / mask_dir, root, problems), set(images), problems)
+    return len(set(images) & set(masks))
+
+
 def validate_dataset(
     root: str | Path, progress: Callable[[int, int], None] | None = None, workers: int = 2
 ) -> ValidationReport:

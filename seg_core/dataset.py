@@ -53,9 +53,14 @@ class ArrayCache:
         array = build()
         entry.parent.mkdir(parents=True, exist_ok=True)
         tmp = entry.with_suffix(f".{os.getpid()}.tmp")
-        with open(tmp, "wb") as handle:
-            np.save(handle, array)
-        os.replace(tmp, entry)
+        try:
+            with open(tmp, "wb") as handle:
+                np.save(handle, array)
+            os.replace(tmp, entry)
+        except OSError:
+            # The cache only saves time: a full or read-only disk must not stop training (the
+            # checkpoint save reports a full disk with its reason) nor leave a temp file behind.
+            tmp.unlink(missing_ok=True)
         return array
 
     def image(self, path: Path) -> np.ndarray:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from . import paths
 from .config import TrainConfig
+from .data import count_named_pairs
 from .runs import RunRecord, RunRegistry, launch
 
 
@@ -63,7 +64,16 @@ def dispatch(registry: RunRegistry | None = None) -> str | None:
 
 
 def submit(cfg: TrainConfig, registry: RunRegistry | None = None) -> Submission:
-    """Create a run for `cfg` and start it now, or queue it behind the running job."""
+    """Create a run for `cfg` and start it now, or queue it behind the running job.
+
+    Raises:
+        ValueError: the dataset has no image with a mask, so no run is created.
+    """
+    if count_named_pairs(cfg.data) == 0:
+        raise ValueError(
+            f"{cfg.data}: no image has a mask with the same name, so there is nothing to train on; "
+            f"nothing was started (python -m seg_core validate {cfg.data} lists what is there)"
+        )
     registry = registry or RunRegistry()
     run = registry.create_run(cfg.to_dict(), name=cfg.name or None)
     dispatch(registry)

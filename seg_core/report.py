@@ -558,8 +558,12 @@ def batch_zip(
 def _write_atomic(path: Path, data: bytes) -> None:
     """Write via a temp file and os.replace, so a reader never sees half a file."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk leaves no half-written temp behind
+        raise
 
 
 def write_outputs(

@@ -91,3 +91,25 @@ def test_truncated_and_foreign_files_are_refused(tmp_path):
         load_checkpoint(tmp_path / "foreign.pt")
     with pytest.raises(CheckpointError, match="not found"):
         load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_weights_altered_after_the_save_are_refused(tmp_path):
+    payload = _payload()
+    marker = torch.full((64,), 1.2345)
+    payload["state_dict"]["model.marker"] = marker
+    path = save_checkpoint(payload, tmp_path / "best.pt")
+    assert load_checkpoint(path)["meta"]["weights_sha256"]  # written with the weights
+    raw = bytearray(path.read_bytes())
+    at = bytes(raw).find(marker.numpy().tobytes())
+    assert at > 0
+    raw[at + 3] ^= 0x01  # one bit of one weight; the zip structure stays valid
+    path.write_bytes(bytes(raw))
+    with pytest.raises(CheckpointError, match="do not match the checksum.*altered or damaged"):
+        load_checkpoint(path)
+
+
+def test_checkpoints_without_a_checksum_still_load(tmp_path):
+    payload = _payload()
+    path = tmp_path / "old.pt"
+    torch.save(payload, path)  # as written before checksums existed
+    assert "weights_sha256" not in load_checkpoint(path)["meta"]

@@ -47,3 +47,21 @@ def test_pad_collate_pads_masks_with_ignore():
     images, masks = pad_collate([a, b])
     assert images.shape == (2, 3, 6, 5) and masks.shape == (2, 6, 5)
     assert masks[0, 5, 0] == 255 and masks[1, 0, 4] == 255 and masks[1, 0, 0] == 1
+
+
+def test_a_cache_that_cannot_be_written_still_serves_the_arrays_and_leaves_no_temp(
+    tiny_dataset, tmp_path, monkeypatch
+):
+    import errno
+
+    pair = validate_dataset(tiny_dataset).pairs[0]
+    cache = ArrayCache(long_side=24, root=tmp_path / "cache")
+
+    def disk_full(handle, array):  # part of the array reaches the disk, then it is full
+        handle.write(b"\x93NUMPY partial")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(np, "save", disk_full)
+    image, mask = cache.pair(pair)
+    assert image.shape[2] == 3 and mask.shape == image.shape[:2]
+    assert not [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]

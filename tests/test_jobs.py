@@ -72,3 +72,16 @@ def test_resume_continues_a_stopped_run(tiny_dataset):
     assert stop(run_id, registry, timeout=60)
     with pytest.raises(ValueError, match="no run with id"):
         jobs.resume("20990101-000000-nothing-0000", registry)
+
+
+def test_a_dataset_without_any_pair_is_refused_before_a_run_exists(tmp_path):
+    from PIL import Image
+
+    images = tmp_path / "no_pairs" / "train_images"
+    images.mkdir(parents=True)
+    (tmp_path / "no_pairs" / "train_masks").mkdir()
+    Image.new("RGB", (8, 8)).save(images / "lonely.jpg")
+    registry = RunRegistry()
+    with pytest.raises(ValueError, match="no image has a mask.*nothing was started"):
+        jobs.submit(tiny_config(tmp_path / "no_pairs", epochs=1, name="nothing"), registry)
+    assert registry.list() == []

@@ -342,3 +342,18 @@ def test_full_size_harvey_frame_smoke():
     assert (stats.width, stats.height) == (width, height)
     assert stats.flood.roofs_total == 8 and stats.flood.roofs_exposed == 1
     assert elapsed < 10  # ~0.4 s on 2 cores; generous so a busy CI box does not flake
+
+
+def test_a_failed_write_leaves_no_temp_file(tmp_path, monkeypatch):
+    import errno
+    from pathlib import Path
+
+    def disk_full(self, data):  # half the bytes reach the disk, then it is full
+        with open(self, "wb") as handle:
+            handle.write(data[: len(data) // 2])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_bytes", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        report._write_atomic(tmp_path / "mask.png", b"data")
+    assert list(tmp_path.iterdir()) == []
