@@ -107,18 +107,9 @@ def model_efficiency(size: int = 512, repeats: int = 7, variant: str = "channels
 
 def measure_all(size: int = 512, repeats: int = 7) -> dict:
     """Every variant in its own process (compiling changes global state), in a fixed order."""
-    import subprocess
+    from procstat import run_worker
 
-    results = {}
-    for variant in VARIANTS:
-        output = subprocess.run(
-            [sys.executable, __file__, "--worker", variant, str(size), str(repeats)],
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=ROOT,
-        )
-        results[variant] = json.loads(output.stdout.strip().splitlines()[-1])
+    results = {variant: run_worker(__file__, variant, size, repeats) for variant in VARIANTS}
     return results
 
 

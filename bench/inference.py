@@ -13,9 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -23,7 +21,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
+from procstat import current_rss_mb, peak_rss_mb, run_worker  # noqa: E402
 
 METHODS = ("forward", "stormseg", "naive")
 
@@ -84,25 +84,6 @@ def naive_predict(model, path: Path, resolution: int, mean, std):
         return full.argmax(1)[0].numpy().astype(np.uint8)
 
 
-def peak_rss_mb() -> float:
-    """This process's own peak RSS. Not ru_maxrss: Linux folds the parent's resident size at
-    fork time into a child's ru_maxrss, which inflated every figure measured from a big parent."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def current_rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def worker(method: str, checkpoint: Path, photo: Path, repeats: int) -> dict:
     """Runs in a subprocess: times `repeats` predictions after one warm-up."""
     import torch
@@ -148,14 +129,7 @@ def worker(method: str, checkpoint: Path, photo: Path, repeats: int) -> dict:
 
 
 def measure(method: str, checkpoint: Path, photo: Path, repeats: int) -> dict:
-    output = subprocess.run(
-        [sys.executable, __file__, "--worker", method, str(checkpoint), str(photo), str(repeats)],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-    )
-    return json.loads(output.stdout.strip().splitlines()[-1])
+    return run_worker(__file__, method, checkpoint, photo, repeats)
 
 
 def run_benchmark(repeats: int = 5, resolution: int = 1024, megapixels: float = 12.0) -> dict:

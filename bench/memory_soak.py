@@ -23,19 +23,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
-
-def rss_mb() -> float:
-    """Resident set size now, from /proc (Linux); the peak so far elsewhere."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+from procstat import current_rss_mb  # noqa: E402
 
 
 def make_uploads(size: tuple[int, int], scenes: int) -> list[bytes]:
@@ -64,7 +54,7 @@ def soak(checkpoint: Path, count: int, size: tuple[int, int], warmup: int, scene
     predictor = Predictor.from_checkpoint(checkpoint)  # loaded once, like st.cache_resource
     session_cache: dict = {}  # st.session_state["segment_results"]
     model_key = f"{checkpoint}:{checkpoint.stat().st_mtime_ns}"
-    before = rss_mb()
+    before = current_rss_mb()
     rss, seconds, result_mb = [], [], 0.0
     for i in range(count):
         photo = PhotoInput(f"drone_{i:03d}.jpg", uploads[i % len(uploads)])
@@ -78,7 +68,7 @@ def soak(checkpoint: Path, count: int, size: tuple[int, int], warmup: int, scene
         seconds.append(time.perf_counter() - tick)
         result_mb = (result.photo.nbytes + result.display_mask.nbytes + len(result.mask_png)) / 2**20
         del result
-        rss.append(rss_mb())
+        rss.append(current_rss_mb())
     settled = rss[warmup - 1] if warmup > 0 else before
     after_warmup = rss[warmup:] or rss[-1:]
     return {

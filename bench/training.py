@@ -108,16 +108,9 @@ def naive_throughput(data: Path, epochs: int) -> dict:
 def measure(loop: str, data: Path, epochs: int, home: Path) -> dict:
     """One loop in its own process: StormSeg tunes the process's allocator, the naive loop must
     not inherit that."""
-    import subprocess
+    from procstat import run_worker
 
-    output = subprocess.run(
-        [sys.executable, __file__, "--worker", loop, str(data), str(epochs), str(home)],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-    )
-    return json.loads(output.stdout.strip().splitlines()[-1])
+    return run_worker(__file__, loop, data, epochs, home)
 
 
 def main() -> None:

@@ -3,9 +3,11 @@ conftest cannot be imported by name, since tests/ and tests/e2e/ each have one).
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
 
 
@@ -23,3 +25,24 @@ def make_pair(root: Path, stem: str, size=(48, 32), seed=0, image_suffix=".png",
     Image.fromarray(image).save(image_path)
     Image.fromarray(mask, mode="L").save(mask_path)
     return image_path, mask_path
+
+
+class Pointwise(torch.nn.Module):
+    """A 1x1 convolution: its output at a pixel depends on that pixel alone (so tiling, rotating or
+    flipping the input must not change the mask of any pixel)."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(1)
+        self.conv = torch.nn.Conv2d(3, 25, 1)
+
+    def forward(self, x):
+        return self.conv(x) * 5
+
+
+def registry_integrity(db: Path) -> str:
+    """SQLite's own verdict on a registry file: "ok" when intact."""
+    with sqlite3.connect(db) as conn:
+        result = conn.execute("PRAGMA integrity_check").fetchall()
+    conn.close()
+    return ", ".join(r[0] for r in result)

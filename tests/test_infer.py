@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from helpers import Pointwise
 from PIL import Image
 
 from seg_core.checkpoint import CheckpointError, save_checkpoint
@@ -34,18 +35,6 @@ def unet_checkpoint(tmp_path_factory):
     path = tmp_path_factory.mktemp("ckpt") / "best.pt"
     save_checkpoint({"state_dict": model.state_dict(), "meta": _meta()}, path)
     return path
-
-
-class Pointwise(torch.nn.Module):
-    """A 1x1 convolution: its output at a pixel depends on that pixel alone."""
-
-    def __init__(self):
-        super().__init__()
-        torch.manual_seed(1)
-        self.conv = torch.nn.Conv2d(3, 25, 1)
-
-    def forward(self, x):
-        return self.conv(x) * 5
 
 
 def _photo(width, height, seed=0):

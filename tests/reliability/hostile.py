@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from helpers import Pointwise
 from PIL import Image
 
 from seg_core.checkpoint import save_checkpoint
@@ -138,19 +139,6 @@ def tiny_unet(num_classes: int = 25) -> torch.nn.Module:
 
 def save_tiny_checkpoint(path: Path, **meta_changes) -> Path:
     return save_checkpoint({"state_dict": tiny_unet().state_dict(), "meta": tiny_meta(**meta_changes)}, path)
-
-
-class Pointwise(torch.nn.Module):
-    """A 1x1 convolution: the class of a pixel depends on that pixel alone, so a mask predicted from a
-    rotated file must equal the mask of the upright photo, pixel for pixel."""
-
-    def __init__(self):
-        super().__init__()
-        torch.manual_seed(1)
-        self.conv = torch.nn.Conv2d(3, 25, 1)
-
-    def forward(self, x):
-        return self.conv(x) * 5
 
 
 def pointwise_predictor(resolution: int = 256) -> Predictor:

@@ -13,14 +13,13 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
-from helpers import make_pair
+from helpers import make_pair, registry_integrity
 from test_train import _wait_for, tiny_config
 
 from seg_core import paths
@@ -91,13 +90,6 @@ READER = textwrap.dedent(
 )
 
 
-def _integrity(db: Path) -> str:
-    with sqlite3.connect(db) as conn:
-        result = conn.execute("PRAGMA integrity_check").fetchall()
-    conn.close()
-    return ", ".join(r[0] for r in result)
-
-
 @pytest.mark.slow
 def test_fast_writer_and_app_reader_processes_never_see_a_lock(tmp_path: Path) -> None:
     registry = RunRegistry()
@@ -133,7 +125,7 @@ def test_fast_writer_and_app_reader_processes_never_see_a_lock(tmp_path: Path) -
     assert all(r["last_id"] == final_id for r in reports)  # each read everything, incrementally
     assert len(registry.metrics(run.id)) == written["rows"]
     assert len(registry.logs(run.id, limit=10**6)) == written["logs"]
-    assert _integrity(registry.db_path) == "ok"
+    assert registry_integrity(registry.db_path) == "ok"
     print(
         f"\nregistry: 1 writer, {written['rows']} metric rows + {written['logs']} log lines in "
         f"{WRITE_SECONDS:.0f} s (slowest write {written['slowest_s'] * 1000:.0f} ms); {READERS} reader "
@@ -292,4 +284,4 @@ def test_processes_opening_a_new_registry_at_once_never_see_a_lock(tmp_path: Pat
     assert result["exitcodes"] == [0] * FRESH_OPENERS
     assert result["errors"] == []
     for k in range(FRESH_ROUNDS):
-        assert _integrity(tmp_path / f"{k}.db") == "ok"
+        assert registry_integrity(tmp_path / f"{k}.db") == "ok"

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import sqlite3
 import subprocess
 import textwrap
 from pathlib import Path
 
 import pytest
+from helpers import registry_integrity
 from test_train import _wait_for, tiny_config
 
 from seg_core import jobs, paths
@@ -48,13 +48,6 @@ ENOSPC_WRAPPER = textwrap.dedent(
 )
 
 
-def _integrity(db: Path) -> str:
-    with sqlite3.connect(db) as conn:
-        result = conn.execute("PRAGMA integrity_check").fetchall()
-    conn.close()
-    return ", ".join(r[0] for r in result)
-
-
 def _check_failed_cleanly(registry: RunRegistry, run_id: str) -> int:
     """The checks both ways share; returns the epochs committed before the disk filled."""
     _wait_for(lambda: registry.get(run_id).status not in ("queued", "running"), timeout=120, what="the end")
@@ -69,7 +62,7 @@ def _check_failed_cleanly(registry: RunRegistry, run_id: str) -> int:
     assert load_checkpoint(run.checkpoint_dir / "best.pt")["meta"]["epoch"] <= committed
     leftovers = [p.name for p in run.checkpoint_dir.iterdir() if p.name.endswith((".partial", ".tmp"))]
     assert leftovers == []
-    assert _integrity(registry.db_path) == "ok"
+    assert registry_integrity(registry.db_path) == "ok"
     epochs = {m.epoch for m in registry.metrics(run_id, names=["dice"]) if m.split == "val"}
     assert set(range(1, committed + 1)) <= epochs
     assert any("no space left" in line.message.lower() for line in registry.logs(run_id, limit=50))

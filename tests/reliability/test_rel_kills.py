@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import make_pair
+from helpers import make_pair, registry_integrity
 from test_train import _wait_for, tiny_config
 
 from seg_core import jobs, paths
@@ -153,13 +153,6 @@ EPOCHS = 5
 PER_EPOCH = {"train": ("loss", "lr"), "val": ("loss", "dice", "miou", "pixel_acc")}
 
 
-def _integrity(db: Path) -> str:
-    with sqlite3.connect(db) as conn:
-        result = conn.execute("PRAGMA integrity_check").fetchall()
-    conn.close()
-    return ", ".join(r[0] for r in result)
-
-
 def _raw_status(db: Path, run_id: str) -> str:
     """The stored status, without the reconcile that RunRegistry.list() does first."""
     with sqlite3.connect(db) as conn:
@@ -202,7 +195,7 @@ def test_sigkill_mid_epoch_then_resume_from_the_cli(slow_epochs: Path, monkeypat
     os.kill(pid, signal.SIGKILL)
     _wait_for(lambda: not is_process_alive(pid), timeout=30, what="the killed trainer to be gone")
 
-    assert _integrity(db) == "ok"
+    assert registry_integrity(db) == "ok"
     assert _raw_status(db, run_id) == "running"  # nobody could write a final status...
     assert registry.reconcile() == [run_id]  # ...so the next look marks it
     killed = registry.get(run_id)
@@ -247,7 +240,7 @@ def test_sigkill_mid_epoch_then_resume_from_the_cli(slow_epochs: Path, monkeypat
     for key, epochs in after.items():
         assert epochs == onwards, key  # each later epoch once, in order, none redone
     assert load_checkpoint(done.checkpoint_dir / "last.pt")["train_state"]["loop"]["epoch"] == EPOCHS
-    assert _integrity(db) == "ok"
+    assert registry_integrity(db) == "ok"
 
 
 # -- the app server goes away while a job runs ---------------------------------------------------
