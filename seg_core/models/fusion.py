@@ -138,4 +138,7 @@ def fold_batchnorm(model: nn.Module, example: torch.Tensor | None = None) -> nn.
 def compile_for_inference(model: nn.Module) -> nn.Module:
     """`torch.compile` with inductor's freezing (weights become constants: BatchNorm folding and
     weight pre-packing for oneDNN). Compiles lazily on the first call of each input shape."""
+    # Inductor's C++ toolchain probe warns "No CUDA runtime is found" on every CPU machine with
+    # the CUDA build of torch: true, and nothing a user can act on.
+    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
     return torch.compile(model, options={"freezing": True})
