@@ -218,6 +218,30 @@ def _check_pair(
     return Pair(stem, image_path, mask_path, size), None, counts[:NUM_CLASSES]
 
 
+@dataclass
+class _Listing:
+    """A dataset's files paired by name, before any of them is opened."""
+
+    root: Path
+    layout: str
+    images: dict[str, Path]  # by stem
+    n_masks: int  # mask files found, paired or not
+    masks: dict[str, Path]  # by the stem of the image they belong to (ambiguous ones left out)
+    ambiguous: set[str]  # image stems with two masks
+
+
+def _list_dataset(root: str | Path, problems: list[Problem]) -> _Listing:
+    root = Path(root).resolve()
+    if not root.is_dir():
+        raise ValueError(f"{root}: dataset folder not found")
+    layout = detect_layout(root)
+    image_dir, mask_dir, _ = LAYOUTS[layout]
+    images = _list_files(root / image_dir, root, problems)
+    masks_by_file = _list_files(root / mask_dir, root, problems)
+    masks, ambiguous = _masks_by_image(masks_by_file, set(images), problems)
+    return _Listing(root, layout, images, len(masks_by_file), masks, ambiguous)
+
+
 def count_named_pairs(root: str | Path) -> int:
     """How many images have a mask by name: the cheap check (no file is opened) that a run is
     worth starting at all; `validate_dataset` then checks each pair's contents.
@@ -225,14 +249,8 @@ def count_named_pairs(root: str | Path) -> int:
     Raises:
         ValueError: `root` is not a folder.
     """
-    root = Path(root).resolve()
-    if not root.is_dir():
-        raise ValueError(f"{root}: dataset folder not found")
-    image_dir, mask_dir, _ = LAYOUTS[detect_layout(root)]
-    problems: list[Problem] = []
-    images = _list_files(root / image_dir, root, problems)
-    masks, _ = _masks_by_image(_list_files(root / mask_dir, root, problems), set(images), problems)
-    return len(set(images) & set(masks))
+    listing = _list_dataset(root, [])
+    return len(set(listing.images) & set(listing.masks))
 
 
 def validate_dataset(
@@ -249,21 +267,13 @@ def validate_dataset(
         workers: threads decoding masks (PNG inflate releases the GIL).
     """
     start = time.perf_counter()
-    root = Path(root).resolve()
-    if not root.is_dir():
-        raise ValueError(f"{root}: dataset folder not found")
-    layout = detect_layout(root)
-    image_dir, mask_dir, test_dir = LAYOUTS[layout]
-    report = ValidationReport(root=root, layout=layout)
-    images = _list_files(root / image_dir, root, report.problems)
-    masks_by_file = _list_files(root / mask_dir, root, report.problems)
-    masks, ambiguous = _masks_by_image(masks_by_file, set(images), report.problems)
+    problems: list[Problem] = []
+    listing = _list_dataset(root, problems)
+    root, images, masks, ambiguous = listing.root, listing.images, listing.masks, listing.ambiguous
+    image_dir, _, test_dir = LAYOUTS[listing.layout]
+    report = ValidationReport(root=root, layout=listing.layout, problems=problems)
     test = _list_files(root / test_dir, root, report.problems) if test_dir else {}
-    report.n_images, report.n_masks, report.test_images = (
-        len(images),
-        len(masks_by_file),
-        sorted(test.values()),
-    )
+    report.n_images, report.n_masks, report.test_images = len(images), listing.n_masks, sorted(test.values())
 
     for stem in sorted(set(masks) - set(images)):
         report.problems.append(Problem(str(masks[stem]), "orphan_mask", f"{masks[stem]}: mask has no image"))
