@@ -109,8 +109,7 @@ def measure_all(size: int = 512, repeats: int = 7) -> dict:
     """Every variant in its own process (compiling changes global state), in a fixed order."""
     from procstat import run_worker
 
-    results = {variant: run_worker(__file__, variant, size, repeats) for variant in VARIANTS}
-    return results
+    return {variant: run_worker(__file__, variant, size, repeats) for variant in VARIANTS}
 
 
 def main() -> None:
