@@ -214,6 +214,9 @@ def test_server_config_keeps_xsrf_protection_and_limits_uploads():
     limit_mb = server["maxUploadSize"]
     assert isinstance(limit_mb, int) and 45 <= limit_mb <= 1024  # an uncompressed Harvey TIFF is ~42 MB
     assert config["client"]["showErrorDetails"] == "none"
+    assert config["client"]["toolbarMode"] == "viewer"  # no Deploy / Clear cache for analysts
+    assert config["browser"]["gatherUsageStats"] is False
+    assert config["theme"]["primaryColor"]
 
 
 APP_SOURCES = [APP, *sorted((REPO / "app_pages").glob("*.py")), *sorted((REPO / "ui").glob("*.py"))]
