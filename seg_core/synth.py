@@ -929,6 +929,16 @@ def _finish(
     return np.clip(out, 0, 255, out=out).astype(np.uint8)
 
 
+def bridge_mask(plan: ScenePlan, width: int, height: int) -> np.ndarray:
+    """HxW bool: the outline of the bayou or pond with its banks, where roads are bridges that stay dry."""
+    bridges = Image.new("L", (width, height), 0)
+    outline = ImageDraw.Draw(bridges)
+    gsd = plan.world_size[0] / width
+    for op in plan.bridged:  # a fixed fill, not op.cls: a pond's rim is Background (0) and left no mark
+        outline.polygon((op.pts / gsd).ravel().tolist(), fill=255)
+    return np.asarray(bridges) > 0
+
+
 def render_scene(
     plan: ScenePlan, width: int, height: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -956,11 +966,8 @@ def render_scene(
     _draw(plan.ground, image, mask, shadow, gsd)
     _draw(plan.waterside, image, mask, shadow, gsd)
     _draw(plan.roads, image, mask, shadow, gsd)
-    bridges = Image.new("L", (width, height), 0)  # roads over the bayou or pond are bridges: they stay dry
-    _draw(plan.bridged, Image.new("RGB", (1, 1)), bridges, Image.new("L", (1, 1)), gsd)  # mask only
-    raised = np.asarray(bridges) > 0
     img, labels = np.array(image), np.array(mask)
-    _flood(plan, img, labels, noise[1], noise[2], raised)
+    _flood(plan, img, labels, noise[1], noise[2], bridge_mask(plan, width, height))
     image, mask = Image.fromarray(img), Image.fromarray(labels)
     _draw(plan.objects, image, mask, shadow, gsd)
     soft = np.asarray(shadow.filter(ImageFilter.GaussianBlur(max(0.5, 0.12 / gsd))))  # penumbra ~0.1 m

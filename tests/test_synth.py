@@ -67,8 +67,28 @@ def test_flood_covers_ground_but_never_roofs_or_trees():
     assert (dry == synth.ROOF).sum() > 1000
     np.testing.assert_array_equal(drowned == synth.ROOF, dry == synth.ROOF)  # roofs stay above water
     np.testing.assert_array_equal(drowned == synth.TREE, dry == synth.TREE)  # trees poke through
-    assert not np.isin(drowned, [synth.GRASS, synth.ROAD]).any()
+    assert not (drowned == synth.GRASS).any()
+    assert not ((drowned == synth.ROAD) & ~synth.bridge_mask(plan, 320, 240)).any()  # only bridges stay dry
     assert (drowned == synth.FLOODED).mean() > 0.3
+
+
+@pytest.mark.parametrize("seed", [[5, 1], [0, 6], [0, 29]])
+def test_roads_over_a_pond_or_bayou_are_dry_bridges(seed):
+    """Seeds where a street crosses a pond or a bayou with bare (Background) banks: the bridge mask was
+    drawn with the rim's class id, 0, so these bridges used to flood and cut the water with straight
+    flood-coloured strips."""
+    plan = synth.plan_scene(np.random.default_rng(seed), 320, 240)
+    assert plan.bridged and plan.bridged[0].cls == synth.BACKGROUND
+    bridges = synth.bridge_mask(plan, 320, 240)
+    _, dry = synth.render_scene(
+        dataclasses.replace(plan, flood_level=-np.inf), 320, 240, np.random.default_rng(0)
+    )
+    _, drowned = synth.render_scene(
+        dataclasses.replace(plan, flood_level=np.inf), 320, 240, np.random.default_rng(0)
+    )
+    crossing = bridges & (dry == synth.ROAD)
+    assert crossing.sum() > 500
+    np.testing.assert_array_equal(drowned[crossing], synth.ROAD)
 
 
 @pytest.mark.parametrize("size", [(63, 120), (160, 8001), (0, 0)])
