@@ -256,6 +256,7 @@ def _runs(args: argparse.Namespace) -> int:
     ids = [validate_run_id(i) for i in args.ids]
     if not ids:
         raise ValueError(f"`runs {args.action}` needs at least one run id (see `runs list`)")
+    registry.reconcile()  # a killed trainer shows as interrupted here too, not as running
     if args.action == "compare":
         rows = registry.summary_table(ids)
         print(json.dumps(rows)) if args.json else print_table(rows, COMPARE_COLUMNS)

@@ -103,6 +103,53 @@ def test_runs_list_show_compare(capsys):
     assert "invalid run id" in capsys.readouterr().err
 
 
+def test_runs_compare_prints_table_1_and_show_prints_the_run(capsys):
+    registry = RunRegistry()
+    ids = []
+    for optimizer, augment, dice in (("sgd", "none", 0.55), ("adam", "seed", 0.61)):
+        run = registry.create_run(
+            {"arch": "unet", "optimizer": optimizer, "augment": augment}, name=optimizer
+        )
+        rows = [(2, 1, "train", "loss", 1.2), (2, 1, "val", "loss", 1.3), (2, 1, "val", "miou", 0.25)]
+        registry.log_metrics(run.id, [*rows, (2, 1, "train_full", "loss", 1.1)])
+        registry.set_best(run.id, dice, 1)
+        registry.log(run.id, f"done: best val Kaggle Dice {dice}")
+        registry.finish(run.id, "completed")
+        ids.append(run.id)
+    assert main(["runs", "compare", *ids]) == 0
+    header, *lines = capsys.readouterr().out.splitlines()
+    # The study's Table 1: optimiser, augmentation, train loss, val loss, loss on the entire
+    # training set, val Dice; plus mIoU and wall time.
+    assert header.split() == [
+        "name", "arch", "optimizer", "augmentation", "final_train_loss", "val_loss", "train_full_loss",
+        "best_val_dice", "val_miou_at_best", "wall_time_s", "status",
+    ]  # fmt: skip
+    first = lines[0].split()
+    assert first[:9] == ["sgd", "unet", "sgd", "none", "1.2000", "1.3000", "1.1000", "0.5500", "0.2500"]
+    assert first[-1] == "completed"
+    assert lines[1].split()[2:4] == ["adam", "seed"] and "0.6100" in lines[1]
+    assert main(["runs", "show", ids[1]]) == 0
+    shown = capsys.readouterr().out
+    assert (
+        "status: completed" in shown
+        and "best_metric: 0.61" in shown
+        and "done: best val Kaggle Dice 0.61" in shown
+    )
+
+
+def test_runs_show_reports_a_dead_trainer_as_interrupted(capsys):
+    import subprocess
+    import sys
+
+    registry = RunRegistry()
+    run = registry.create_run({"arch": "unet"}, name="killed")
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    registry.mark_running(run.id, gone.pid, "cpu")
+    assert main(["runs", "show", run.id, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["status"] == "interrupted"
+
+
 def test_study_configs_follow_the_study_and_say_when_imagenet_is_missing(tmp_path):
     configs = study_configs(tmp_path, imagenet=False)
     assert [c.optimizer for c in configs] == ["sgd", "adam", "adam", "adam"]

@@ -141,6 +141,9 @@ def test_out_of_memory_halves_the_micro_batch_and_carries_on(tiny_dataset, monke
     assert status == "completed"
     messages = [line.message for line in registry.logs(run.id)]
     assert any("out of GPU memory with micro-batch 4: continuing with micro-batch 2" in m for m in messages)
+    assert sum("out of GPU memory" in m for m in messages) == 1  # the smaller micro-batch is kept
+    saved = load_checkpoint(run.checkpoint_dir / "last.pt")["train_state"]["loop"]
+    assert saved["micro_batch"] == 2  # and a resumed run starts with it
 
 
 def test_bad_dataset_fails_cleanly(tmp_path):
@@ -255,3 +258,200 @@ def test_ddp_two_processes_on_gloo(tiny_dataset, stormseg_home):
     assert len(runs) == 1 and runs[0].status == "completed"  # rank 0 alone writes the registry
     assert "x2 processes" in " ".join(line.message for line in RunRegistry().logs(runs[0].id))
     assert load_checkpoint(runs[0].checkpoint_dir / "best.pt")["meta"]["epoch"] >= 1
+
+
+# --------------------------------------------------------------------------- device and AMP
+
+
+def test_auto_device_prefers_cuda_then_mps_then_cpu(monkeypatch):
+    from seg_core import runtime
+
+    mps = torch.backends.mps
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(mps, "is_available", lambda: True)
+    assert runtime.select_device("auto", local_rank=1) == torch.device("cuda", 1)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert runtime.select_device("auto") == torch.device("mps")
+    monkeypatch.setattr(mps, "is_available", lambda: False)
+    assert runtime.select_device("auto") == torch.device("cpu")
+    assert runtime.select_device("cpu") == torch.device("cpu")
+    with pytest.raises(ValueError, match="'cuda' was requested but no CUDA GPU"):
+        runtime.select_device("cuda")
+    with pytest.raises(ValueError, match="'mps' was requested"):
+        runtime.select_device("mps")
+
+
+def test_autocast_only_on_cuda(monkeypatch):
+    from seg_core.runtime import amp_dtype
+
+    for device in ("cpu", "mps"):
+        for mode in ("auto", "off", "bf16", "fp16"):
+            assert amp_dtype(torch.device(device), mode) is None
+    cuda = torch.device("cuda", 0)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: True)
+    assert amp_dtype(cuda, "auto") is torch.bfloat16
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: False)
+    assert amp_dtype(cuda, "auto") is torch.float16  # pre-Ampere GPUs (with a GradScaler)
+    assert amp_dtype(cuda, "off") is None and amp_dtype(cuda, "bf16") is torch.bfloat16
+
+
+def test_a_cpu_run_trains_in_fp32_channels_last_without_a_scaler(tiny_dataset, monkeypatch):
+    import seg_core.train as train_module
+
+    seen = {}
+    real_step = train_module._train_step
+
+    def spy(model, criterion, optimizer, scaler, images, masks, device, amp, *rest):
+        seen.update(amp=amp, scaler=scaler.is_enabled(), device=device.type)
+        seen["channels_last"] = next(model.parameters()).is_contiguous(memory_format=torch.channels_last)
+        return real_step(model, criterion, optimizer, scaler, images, masks, device, amp, *rest)
+
+    monkeypatch.setattr(train_module, "_train_step", spy)
+    registry, run, status = start_run(tiny_config(tiny_dataset, epochs=1, amp="bf16"))
+    assert status == "completed"
+    assert seen == {"amp": None, "scaler": False, "device": "cpu", "channels_last": True}
+    assert any("on cpu" in line.message and "AMP off" in line.message for line in registry.logs(run.id))
+
+
+# --------------------------------------------------------------------------- out of memory
+
+
+class _Log:
+    def __init__(self):
+        self.lines = []
+
+    def log(self, message, level="info"):
+        self.lines.append((level, message))
+
+
+def test_out_of_memory_retry_accumulates_the_same_gradient_as_the_whole_batch():
+    """The halved micro-batches together give the gradient of the whole batch, and the micro-batch
+    stays halved. (Exact for a per-pixel loss and a model without BatchNorm; batch-pooled Dice and
+    BatchNorm statistics see smaller batches, as with any gradient accumulation.)"""
+    import seg_core.train as train_module
+    from seg_core.losses import create_loss
+
+    torch.manual_seed(0)
+    images, masks = torch.randn(8, 3, 16, 16), torch.randint(0, 25, (8, 16, 16))
+    criterion = create_loss("ce")
+    cfg = tiny_config("x", accumulation=2)
+
+    def gradient(limit):
+        torch.manual_seed(3)
+        model = torch.nn.Conv2d(3, 25, 3, padding=1)
+        forward = model.forward
+
+        def guarded(x):
+            if x.shape[0] > limit:
+                raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+            return forward(x)
+
+        model.forward = guarded
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        scaler = torch.amp.GradScaler("cpu", enabled=False)
+        state, log = train_module.LoopState(), _Log()
+        loss = train_module._train_step(
+            model, criterion, optimizer, scaler, images, masks, torch.device("cpu"), None, cfg, state, log
+        )
+        return loss, model.weight.grad.clone(), state, log
+
+    whole_loss, whole_grad, whole_state, whole_log = gradient(limit=8)
+    loss, grad, state, log = gradient(limit=3)  # 8 -> OOM, 4 -> OOM, 2 fits
+    assert whole_state.micro_batch == 0 and not whole_log.lines
+    assert state.micro_batch == 2
+    assert [level for level, _ in log.lines] == ["warning", "warning"]
+    assert "micro-batch 4 and 2 accumulation steps" in log.lines[0][1]
+    assert "micro-batch 2 and 4 accumulation steps per batch (same effective batch)" in log.lines[1][1]
+    assert loss == pytest.approx(whole_loss, rel=1e-5)
+    torch.testing.assert_close(grad, whole_grad, rtol=1e-4, atol=1e-6)
+
+
+def test_out_of_memory_at_a_micro_batch_of_two_fails_the_run_with_advice(tiny_dataset, monkeypatch):
+    import seg_core.train as train_module
+
+    real_create = train_module.create_model
+
+    def create_model_that_always_ooms(spec, load_weights=True):
+        model = real_create(spec, load_weights)
+        forward = model.forward
+
+        def guarded(x):
+            if model.training:
+                raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+            return forward(x)
+
+        model.forward = guarded
+        return model
+
+    monkeypatch.setattr(train_module, "create_model", create_model_that_always_ooms)
+    registry, run, status = start_run(tiny_config(tiny_dataset, batch_size=4, val_ratio=0.2))
+    record = registry.get(run.id)
+    assert status == "failed" and record.status == "failed"
+    assert "out of GPU memory even with a micro-batch of 2" in record.error and "--crop" in record.error
+
+
+# --------------------------------------------------------------------------- stop, early stop, weights
+
+
+def test_sigterm_and_sigint_set_the_stop_flag_instead_of_killing():
+    stop = StopRequested()
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        stop.install()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            stop.requested = False
+            os.kill(os.getpid(), sig)
+            _wait_for(lambda: stop.requested, timeout=5, what=f"{sig.name} handled")
+            assert stop.signal_name == sig.name
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+
+
+def test_early_stop_after_patience_epochs_without_a_val_dice_gain(tiny_dataset, monkeypatch):
+    import seg_core.train as train_module
+
+    real_evaluate = train_module.evaluate
+    dice_by_call = iter([0.40, 0.50, 0.50, 0.49, 0.45, 0.9, 0.9, 0.9])
+
+    def scripted_dice(*args, **kwargs):
+        result = real_evaluate(*args, **kwargs)
+        if kwargs.get("want_preview") is not None:  # the per-epoch validation, not the final pass
+            result.kaggle_dice = next(dice_by_call)
+        return result
+
+    monkeypatch.setattr(train_module, "evaluate", scripted_dice)
+    cfg = tiny_config(tiny_dataset, epochs=8, early_stop_patience=3)
+    registry, run, status = start_run(cfg)
+    record = registry.get(run.id)
+    assert status == "completed" and record.epochs_done == 5  # best at 2, then 3 epochs without gain
+    assert (record.best_metric, record.best_epoch) == (0.5, 2)
+    assert load_checkpoint(run.checkpoint_dir / "best.pt")["meta"]["epoch"] == 2
+    assert any("early stop: no val Dice gain for 3 epochs" in line.message for line in registry.logs(run.id))
+
+
+def test_weighted_ce_weights_come_from_the_training_split_pixel_counts(tiny_dataset, monkeypatch):
+    import numpy as np
+
+    import seg_core.train as train_module
+    from seg_core.data import split_pairs, validate_dataset
+    from seg_core.dataset import ArrayCache
+    from seg_core.losses import class_weights_from_counts
+
+    captured = {}
+    real_create_loss = train_module.create_loss
+
+    def spy(name, num_classes, class_weights=None, ignore_index=255):
+        captured["weights"] = class_weights
+        return real_create_loss(name, num_classes, class_weights=class_weights, ignore_index=ignore_index)
+
+    monkeypatch.setattr(train_module, "create_loss", spy)
+    cfg = tiny_config(tiny_dataset, epochs=1, loss="weighted_ce", class_weight_cap=4.0)
+    assert start_run(cfg)[2] == "completed"
+    train_pairs, _ = split_pairs(validate_dataset(tiny_dataset).pairs, cfg.val_ratio, cfg.seed)
+    cache = ArrayCache(cfg.resolution)
+    counts = sum(np.bincount(cache.pair(p)[1].ravel(), minlength=25)[:25] for p in train_pairs)
+    expected = class_weights_from_counts(counts, cap=4.0)
+    torch.testing.assert_close(captured["weights"], expected)
+    assert float(expected.max()) <= 4.0 and float(expected.min()) >= 0.25
+    assert start_run(tiny_config(tiny_dataset, epochs=1))[2] == "completed" and captured["weights"] is None
