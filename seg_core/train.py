@@ -670,8 +670,11 @@ def _train(run: _Run, stop: StopRequested) -> str:
             (state.global_step, state.epoch, "train_full", "dice", full.kaggle_dice),
         ]
     )
-    best = (f"best val Kaggle Dice {state.best_dice:.4f} at epoch {state.best_epoch}" if val_loader is not None
-            else "no validation split")
+    best = (
+        f"best val Kaggle Dice {state.best_dice:.4f} at epoch {state.best_epoch}"
+        if val_loader is not None
+        else "no validation split"
+    )
     reporter.log(f"done: {best}; loss on the whole training split {full.loss:.4f}")
     return "completed"
 
