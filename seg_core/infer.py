@@ -239,7 +239,12 @@ class Predictor:
         """Sliding-window probabilities; one forward when the image fits in a tile."""
         _, _, height, width = image.shape
         if height <= self.tile and width <= self.tile:
-            return self._forward(image, as_probabilities)
+            return self._forward(image, as_probabilities)  # what blending one tile gives, sooner
+        return self._blend_tiles(image)
+
+    def _blend_tiles(self, image: torch.Tensor) -> torch.Tensor:
+        """Probabilities of overlapping tiles, run in batches and averaged with `blend_window`."""
+        _, _, height, width = image.shape
         tile_h, tile_w = min(self.tile, height), min(self.tile, width)
         boxes = [
             (y, x)
