@@ -109,6 +109,22 @@ def resume(run_id: str, registry: RunRegistry | None = None) -> Submission:
     return Submission(registry.get(run_id), started, message)
 
 
+def cancel_queued(run_ids: list[str], reason: str, registry: RunRegistry | None = None) -> list[str]:
+    """Take the runs among `run_ids` that are still waiting out of the queue (marked stopped
+    with `reason`); running ones are left to `runs.stop`. Returns the ids taken out.
+
+    Holds the dispatch lock, so none of them can be launched between the check and the update.
+    """
+    registry = registry or RunRegistry()
+    cancelled = []
+    with _dispatch_lock():
+        for run_id in run_ids:
+            if registry.get(run_id).status == "queued":
+                registry.finish(run_id, "stopped", reason)
+                cancelled.append(run_id)
+    return cancelled
+
+
 def dispatch_quietly() -> None:
     """For the end of a training process: start the next queued job; a failure is reported in
     this process's log (the app's next page load dispatches again) and never raised."""

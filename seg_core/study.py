@@ -4,17 +4,28 @@ U-Net + SGD, U-Net + Adam (lr 5e-4, 20 epochs each), DeepLabV3+ on ResNet50 with
 rot90/flip augmentation (lr 1e-3, 30 and 60 epochs); cross-entropy throughout, fixed epochs (no
 early stop), the study's 0.15 validation split. ImageNet weights for ResNet50 are used where
 they can be had; offline they cannot, and the runs say so in their name and log.
+
+The runs go through the training queue (`seg_core.jobs`), as the app's "Queue the whole study"
+does: they train one after another as background jobs, after any job already running, never
+beside it. `run_study` follows them and returns Table 1 once all four have ended.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 
+from . import jobs
 from .config import STUDY_PRESETS, TrainConfig
 from .models import ModelSpec, create_model
-from .runs import RunRegistry
+from .runs import FINAL_STATUSES, RunRegistry, stop
 from .runtime import StopRequested
-from .train import fit
+
+NO_IMAGENET_NOTICE = (
+    "ImageNet weights for ResNet50 cannot be downloaded here (no network): the two DeepLabV3+ runs "
+    "start from random weights, unlike the study's, and their names say so."
+)
 
 
 def imagenet_weights_available(encoder: str) -> bool:
@@ -66,23 +77,54 @@ def run_study(
     crop: int = 256,
     batch_size: int = 4,
     registry: RunRegistry | None = None,
+    poll_s: float = 1.0,
+    echo: Callable[[str], None] = lambda line: print(line, flush=True),
 ) -> list[dict]:
-    """Queue the four runs, train them one after another, return the Table 1 rows."""
+    """Queue the four runs, follow their logs until all have ended, return the Table 1 rows.
+
+    SIGINT/SIGTERM (Ctrl-C) stop the study: the runs still waiting leave the queue and the
+    running one saves last.pt and stops (`runs resume ID` continues it later).
+    """
     registry = registry or RunRegistry()
     configs = study_configs(data, epochs, resolution, crop, batch_size)
-    if any("no ImageNet" in c.name for c in configs):
-        print(
-            "ImageNet weights for ResNet50 cannot be downloaded here: DeepLabV3+ runs start from scratch, "
-            "unlike the study's.",
-            flush=True,
-        )
-    runs = [registry.create_run(cfg.to_dict(), name=cfg.name) for cfg in configs]
-    stop = StopRequested()
-    stop.install()
-    for cfg, run in zip(configs, runs, strict=True):
-        if stop.requested:
-            registry.finish(run.id, "stopped", "study stopped before this run started")
-            continue
-        print(f"study run {run.id}: {cfg.name}", flush=True)
-        fit(cfg, run.id, registry, run.checkpoint_dir, stop=stop)
-    return registry.summary_table([r.id for r in runs])
+    if any(cfg.weights == "none" and cfg.arch != "unet" for cfg in configs):
+        echo(NO_IMAGENET_NOTICE)
+    submissions = [jobs.submit(cfg, registry) for cfg in configs]
+    for submission in submissions:
+        echo(f"{submission.run.name}: {submission.message}")
+    ids = [s.run.id for s in submissions]
+    echo(f"the table at any time: python -m seg_core runs compare {' '.join(ids)}")
+    stop_request = StopRequested()
+    stop_request.install()
+    _follow(ids, list(STUDY_PRESETS), registry, stop_request, poll_s, echo)
+    return registry.summary_table(ids)
+
+
+def _follow(
+    ids: list[str],
+    labels: list[str],
+    registry: RunRegistry,
+    stop_request: StopRequested,
+    poll_s: float,
+    echo: Callable[[str], None],
+) -> None:
+    """Print the runs' new log lines until every run has a final status."""
+    seen = dict.fromkeys(ids, 0)
+    stopping = False
+    while True:
+        registry.reconcile()  # a job killed outright must not keep the study waiting
+        for run_id, label in zip(ids, labels, strict=True):
+            for line in registry.logs(run_id, after_id=seen[run_id]):
+                echo(f"[{label}] {line.message}")
+                seen[run_id] = line.id
+        if all(registry.get(run_id).status in FINAL_STATUSES for run_id in ids):
+            return
+        if stop_request.requested and not stopping:
+            stopping = True
+            echo(f"{stop_request.signal_name or 'stop'} received: stopping the study")
+            jobs.cancel_queued(ids, "the study was stopped before this run started", registry)
+            for run_id in ids:
+                stop(run_id, registry)
+        elif not stopping:
+            jobs.dispatch(registry)  # as every app page load does: the queue never stalls
+        time.sleep(poll_s)

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 from test_infer import _meta
+from test_train import tiny_config
 
-from seg_core.checkpoint import save_checkpoint
+from seg_core import jobs
+from seg_core.checkpoint import load_checkpoint, save_checkpoint
 from seg_core.cli import main
 from seg_core.models import ModelSpec, create_model
 from seg_core.runs import RunRegistry
-from seg_core.study import study_configs
+from seg_core.study import run_study, study_configs
 
 
 @pytest.fixture
@@ -39,7 +43,10 @@ def test_predict_processes_good_files_and_names_the_bad_one(checkpoint, tmp_path
     captured = capsys.readouterr()
     assert code == 0
     assert "broken.jpg" in captured.err and "not a supported image" in captured.err
-    assert "2 image(s) segmented" in captured.out
+    assert "2 image(s) segmented" in captured.out and "1 skipped" in captured.out
+    assert "predict [####################] 3/3" in captured.err  # the progress bar counts every file
+    assert "skipped: " in captured.err.splitlines()[0]  # broken.jpg sorts first: skipped before 1/3
+    assert "flooded" in captured.out and "roofs" in captured.out  # the batch summary
     mask = np.asarray(Image.open(out / "b_mask.png"))
     assert mask.shape == (131, 77)
     assert (out / "a_overlay.jpg").is_file() and (out / "stats.csv").read_text().count("\n") >= 3
@@ -162,25 +169,54 @@ def test_study_configs_follow_the_study_and_say_when_imagenet_is_missing(tmp_pat
     assert study_configs(tmp_path, imagenet=True)[3].weights == "imagenet"
 
 
+@pytest.fixture
+def signal_handlers_restored():
+    """`study` installs SIGINT/SIGTERM handlers in this process; put pytest's back afterwards."""
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    for sig, handler in saved.items():
+        signal.signal(sig, handler)
+
+
 @pytest.mark.slow
-def test_study_runs_four_runs_and_prints_table_1(tiny_dataset, capsys):
-    code = main(
-        [
-            "study",
-            "--data",
-            str(tiny_dataset),
-            "--epochs",
-            "1",
-            "--resolution",
-            "48",
-            "--crop",
-            "32",
-            "--batch-size",
-            "2",
-        ]
-    )
+def test_study_queues_four_runs_one_at_a_time_and_prints_table_1(
+    tiny_dataset, capsys, signal_handlers_restored
+):
+    registry = RunRegistry()
+    # A job already running: the study queues behind it instead of training beside it.
+    busy = jobs.submit(tiny_config(tiny_dataset, epochs=20, name="busy"), registry)
+    assert busy.started
+    flags = ["--epochs", "1", "--resolution", "48", "--crop", "32", "--batch-size", "2"]
+    code = main(["study", "--data", str(tiny_dataset), *flags])
     out = capsys.readouterr().out
     assert code == 0, out
-    runs = RunRegistry().list()
-    assert len(runs) == 4 and {r.status for r in runs} == {"completed"}
-    assert "train_full_loss" in out and "U-Net + SGD" in out and "DeepLabV3+ (augmentation)" in out
+    assert "ImageNet weights for ResNet50 cannot be downloaded here" in out
+    assert "position 1 behind busy" in out
+    runs = sorted(registry.list(), key=lambda r: r.started_at)
+    assert [r.name for r in runs][0] == "busy" and len(runs) == 5
+    assert {r.status for r in runs} == {"completed"}
+    for earlier, later in zip(runs, runs[1:], strict=False):
+        assert earlier.ended_at <= later.started_at  # never two jobs at once
+    assert len({r.pid for r in runs} | {os.getpid()}) == 6  # each in its own background process
+    assert [r.config["optimizer"] for r in runs[1:]] == ["sgd", "adam", "adam", "adam"]
+    assert "[U-Net + SGD] done: best val Kaggle Dice" in out  # the jobs' logs are followed
+    table = out[out.index("final_train_loss") :]
+    assert "U-Net + SGD" in table and "DeepLabV3+ (augmentation)" in table and "completed" in table
+
+
+@pytest.mark.slow
+def test_stopping_the_study_stops_its_job_and_empties_its_queue(tiny_dataset, signal_handlers_restored):
+    registry = RunRegistry()
+    lines = []
+
+    def echo(line: str) -> None:
+        lines.append(line)
+        if line.startswith("[U-Net + SGD] training unet"):  # the first job is training: Ctrl-C
+            os.kill(os.getpid(), signal.SIGINT)
+
+    rows = run_study(tiny_dataset, epochs=500, resolution=48, crop=32, batch_size=2, poll_s=0.2, echo=echo)
+    assert [r["status"] for r in rows] == ["stopped"] * 4, lines
+    first, *waiting = (registry.get(r["id"]) for r in rows)
+    assert "train_state" in load_checkpoint(first.checkpoint_dir / "last.pt")  # resumable
+    assert all(r.started_at is None and "study was stopped" in r.error for r in waiting)
+    assert any("SIGINT received: stopping the study" in line for line in lines)
