@@ -531,7 +531,7 @@ class _Planner:
                 self.ground, _rounded_rect(pf, pl / 2 + 1.2, pw / 2 + 1.2, 0.6), BACKGROUND, self.concrete
             )
             murky = rng.random() < 0.3  # storm-fouled pools look like flood water
-            color = _tone(rng, (84, 112, 84) if murky else (80, 178, 200), 10)
+            color = _tone(rng, (100, 104, 78) if murky else (80, 178, 200), 10)
             self.poly(self.ground, _rounded_rect(pf, pl / 2, pw / 2, 0.8), POOL, color)
             self.poly(
                 self.ground, _rounded_rect(pf, pl / 2 - 0.7, pw / 2 - 0.7, 0.5), None, _scale(color, 0.9)
