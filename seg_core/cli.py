@@ -180,10 +180,10 @@ def _predict(args: argparse.Namespace) -> int:
             result = predictor.predict_full(loaded.pixels, tta=args.tta, name=path.name)
         except ImageReadError as exc:
             failures.append(str(exc))
-            print(f"skipped: {exc}", file=sys.stderr)
+            progress.note(f"skipped: {exc}")
         else:
             for notice in loaded.notices:
-                print(f"note: {notice}", file=sys.stderr)
+                progress.note(f"note: {notice}")
             stats = image_stats(result.mask, name=path.name, gsd_cm=args.gsd)
             write_outputs(out, path.name, loaded.pixels, result.mask, stats, opacity=args.opacity)
             all_stats.append(stats)
@@ -191,12 +191,26 @@ def _predict(args: argparse.Namespace) -> int:
     if all_stats:
         (out / "stats.csv").write_text(stats_csv(all_stats))
         (out / "stats.json").write_text(stats_json(all_stats))
-        summary = batch_summary(all_stats)
         print(f"{len(all_stats)} image(s) segmented into {out}; {len(failures)} skipped")
-        print(json.dumps(summary, indent=1)[:2000])
+        _print_batch_summary(batch_summary(all_stats))
+        print("  per image: <name>_mask.png, _overlay.jpg, _stats.json; for the batch: stats.csv, stats.json")
     if failures:
         print(f"{len(failures)} file(s) could not be read: " + "; ".join(failures), file=sys.stderr)
     return 0 if all_stats else 2
+
+
+def _print_batch_summary(summary: dict) -> None:
+    """The batch figures an analyst reads first; stats.json holds them all."""
+    exposed = summary["roofs_exposed_share"]
+    print(
+        f"  flooded {summary['flooded_share']:.1%} of all pixels; roofs {summary['roofs_total']}, "
+        f"near flood water {summary['roofs_exposed']}" + (f" ({exposed:.0%})" if exposed is not None else "")
+    )
+    objects = [f"{name} {n}" for name, n in summary["object_counts"].items() if n]
+    print("  objects: " + (", ".join(objects) if objects else "none"))
+    if summary["area_m2"] is not None:
+        largest = sorted(summary["area_m2"].items(), key=lambda item: -item[1])[:5]
+        print("  largest areas: " + ", ".join(f"{name} {m2:,.1f} m^2" for name, m2 in largest))
 
 
 def _format_value(value) -> str:

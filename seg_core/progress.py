@@ -39,3 +39,9 @@ class ConsoleProgress:
             self._last_decile = decile
             self.stream.write(line + "\n")
         self.stream.flush()
+
+    def note(self, message: str) -> None:
+        """Print a line (a skipped file, a warning) on the bar's stream; on a terminal it replaces
+        the half-drawn bar instead of being glued onto it, and the next update redraws the bar."""
+        self.stream.write(("\r\033[K" if self.tty else "") + message + "\n")
+        self.stream.flush()

@@ -43,12 +43,35 @@ def test_predict_processes_good_files_and_names_the_bad_one(checkpoint, tmp_path
     captured = capsys.readouterr()
     assert code == 0
     assert "broken.jpg" in captured.err and "not a supported image" in captured.err
-    assert "2 image(s) segmented" in captured.out
+    assert "2 image(s) segmented" in captured.out and "1 skipped" in captured.out
+    assert "predict [####################] 3/3" in captured.err  # the progress bar counts every file
+    bar, skipped = captured.err.splitlines()[1:3]  # a.jpg and b.png done; broken.jpg sorts last
+    assert bar.startswith("predict [") and " 2/3 " in bar and skipped.startswith("skipped: ")
+    assert "flooded" in captured.out and "roofs" in captured.out  # the batch summary
     mask = np.asarray(Image.open(out / "b_mask.png"))
     assert mask.shape == (131, 77)
     assert (out / "a_overlay.jpg").is_file() and (out / "stats.csv").read_text().count("\n") >= 3
     stats = json.loads((out / "stats.json").read_text())
     assert len(stats["images"]) == 2 and "summary" in stats
+
+
+def test_a_skipped_file_on_a_terminal_replaces_the_half_drawn_bar():
+    import io
+
+    from seg_core.progress import ConsoleProgress
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    stream = Terminal()
+    progress = ConsoleProgress("predict", stream)
+    progress(1, 3)
+    progress.note("skipped: x.jpg: not a supported image")
+    progress(2, 3)
+    drawn = stream.getvalue()
+    assert drawn.startswith("\rpredict [######..............] 1/3")
+    assert "\r\033[Kskipped: x.jpg: not a supported image\n\rpredict [" in drawn  # own line, bar redrawn
 
 
 def test_predict_with_only_bad_input_exits_2(checkpoint, tmp_path, capsys):
