@@ -1,5 +1,7 @@
+import albumentations as A
 import numpy as np
 import pytest
+from PIL import Image, ImageFilter
 
 from seg_core.augment import AUGMENT_PRESETS, IGNORE_INDEX, build_augmentation, reseed
 
@@ -31,6 +33,41 @@ def test_seed_preset_actually_rotates_and_flips():
         reseed(transform, seed)
         outputs.add(transform(image=image, mask=mask)["mask"].tobytes())
     assert len(outputs) == 8  # every symmetry of the square occurs
+
+
+def _interior(mask: np.ndarray) -> np.ndarray:
+    """Labelled pixels whose 5x5 neighbourhood has one label and lies inside the frame, where bilinear
+    image sampling and nearest mask sampling must agree exactly."""
+    low = np.asarray(Image.fromarray(mask).filter(ImageFilter.MinFilter(5)))
+    high = np.asarray(Image.fromarray(mask).filter(ImageFilter.MaxFilter(5)))
+    inside = (low == high) & (mask != IGNORE_INDEX)
+    inside[:2], inside[-2:], inside[:, :2], inside[:, -2:] = False, False, False, False
+    return inside
+
+
+def test_strong_preset_moves_mask_with_image_through_scale_shift_and_rotation():
+    """The strong preset's geometric steps (crop, rot90, flips, affine scale/shift/rotate) with its
+    colour steps switched off: an image of 8x8 label blocks coded as grey levels still matches its
+    transformed mask exactly inside every block, and a 3-pixel misalignment would be caught."""
+    blocks = np.random.default_rng(0).integers(0, 25, (12, 12), dtype=np.uint8)
+    mask = np.kron(blocks, np.ones((8, 8), np.uint8))
+    image = np.repeat((mask * 10)[..., None], 3, axis=2)
+    transform = build_augmentation("strong", crop=64)
+    for step in transform.transforms:
+        if not isinstance(step, A.DualTransform):  # brightness, hue, blur/noise, shadows: image only
+            step.p = 0.0
+    invented = 0
+    for seed in range(40):
+        reseed(transform, seed)
+        out = transform(image=image, mask=mask)
+        grey, labels = out["image"][..., 0].astype(int), out["mask"]
+        inside = _interior(labels)
+        assert inside.sum() > 200
+        np.testing.assert_array_equal(grey[inside], labels[inside].astype(int) * 10)
+        shifted = np.roll(labels, 3, axis=1).astype(int) * 10
+        assert (grey[inside] != shifted[inside]).any()
+        invented += int((labels == IGNORE_INDEX).any())
+    assert 5 <= invented <= 35  # the affine step ran (it fills borders) on some seeds, not all
 
 
 def test_strong_preset_marks_invented_pixels_ignore_and_keeps_labels():
