@@ -164,6 +164,8 @@ def render(results: dict) -> str:
             "",
             f"- speed-up vs naive: **{r['speedup_vs_naive']:.2f}x** (target >= 3x: "
             f"{verdict(r['speedup_vs_naive'], 3)})",
+            f"- peak RSS, decode to full-size mask of the {r['megapixels']:.0f} MP photo: "
+            f"**{fast['peak_rss_mb']:.0f} MB** (target < 1.5 GB: {verdict(fast['peak_rss_mb'], 1500, False)})",
             f"- peak memory vs naive: **{r['memory_vs_naive']:.2f}x** (target <= 0.4x: "
             f"{verdict(r['memory_vs_naive'], 0.4, False)})",
             *(
