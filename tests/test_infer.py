@@ -200,6 +200,28 @@ def test_a_12_megapixel_photo_never_needs_the_full_size_class_tensor(unet_checkp
     assert result["growth_mb"] < 300 < full_size_scores_mb, result
 
 
+class Spy(Pointwise):
+    """Records how the Predictor calls the network."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = []
+
+    def forward(self, x):
+        channels_last = x.is_contiguous(memory_format=torch.channels_last)
+        self.calls.append((x.shape[0], torch.is_inference_mode_enabled(), channels_last))
+        return super().forward(x)
+
+
+def test_tiles_run_in_batches_in_inference_mode_and_channels_last():
+    spy = Spy()
+    predictor = Predictor(spy, _meta(resolution=200), torch.device("cpu"), tile=64, overlap=16, batch_size=4)
+    spy.calls.clear()  # building the predictor checks the folded model with one call
+    predictor.predict(_photo(200, 150))  # 4 x 3 tiles of 64 px
+    assert [batch for batch, _, _ in spy.calls] == [4, 4, 4]
+    assert all(inference and channels_last for _, inference, channels_last in spy.calls)
+
+
 def test_tile_starts_cover_the_whole_length_with_overlap():
     assert tile_starts(100, 128, 16) == [0]
     starts = tile_starts(300, 128, 32)
