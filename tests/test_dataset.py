@@ -1,6 +1,11 @@
+import os
+
 import numpy as np
 import torch
+from helpers import make_pair
+from PIL import Image
 
+import seg_core.dataset as dataset_module
 from seg_core.data import validate_dataset
 from seg_core.dataset import ArrayCache, SegmentationDataset, pad_collate
 
@@ -10,19 +15,40 @@ def test_cache_decodes_once_and_detects_edits(tiny_dataset, tmp_path, monkeypatc
     cache = ArrayCache(long_side=24, root=tmp_path / "cache")
     image, mask = cache.pair(pair)
     assert image.shape == (16, 24, 3) and mask.shape == (16, 24)
-    calls = []
-    import seg_core.dataset as dataset_module
 
-    monkeypatch.setattr(dataset_module, "load_rgb", lambda *a, **k: calls.append(a) or None)
-    again, _ = ArrayCache(long_side=24, root=tmp_path / "cache").pair(pair)  # a new process, same cache
-    assert calls == [] and np.array_equal(again, image)
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("an original was decoded again")
+
+    monkeypatch.setattr(dataset_module, "load_rgb", no_decoding)
+    monkeypatch.setattr(dataset_module, "load_mask", no_decoding)
+    for _epoch in range(2):  # the next epochs, and a new run (a new cache object on the same folder)
+        again_image, again_mask = ArrayCache(long_side=24, root=tmp_path / "cache").pair(pair)
+        assert np.array_equal(again_image, image) and np.array_equal(again_mask, mask)
     monkeypatch.undo()
-    pair.image.write_bytes(pair.image.read_bytes())  # touch: new mtime -> new key
-    import os
 
+    Image.fromarray(np.full((32, 48, 3), 7, np.uint8)).save(pair.image)  # the photo is edited
     os.utime(pair.image, ns=(1, 1))
-    assert cache._entry(pair.image, "image") != ArrayCache(24, tmp_path / "other")._entry(pair.image, "image")
-    assert len(list((tmp_path / "cache").rglob("*.npy"))) == 2
+    edited, _ = cache.pair(pair)
+    assert (np.asarray(edited) == 7).all()  # decoded again, never the stale entry
+    small, small_mask = ArrayCache(long_side=12, root=tmp_path / "cache").pair(pair)
+    assert small.shape == (8, 12, 3) and small_mask.shape == (8, 12)  # each resolution has its own entry
+    assert len(list((tmp_path / "cache").rglob("*.npy"))) == 5
+
+
+def test_working_resolution_area_resizes_photos_and_nearest_resizes_masks(tmp_path):
+    root = tmp_path / "stripes"
+    image_path, mask_path = make_pair(root, "s", size=(48, 32))
+    stripes = np.zeros((32, 48, 3), np.uint8)
+    stripes[:, 1::2] = 255  # alternating black and white columns
+    Image.fromarray(stripes).save(image_path)
+    blocks = np.random.default_rng(0).integers(0, 25, (16, 24), dtype=np.uint8)
+    Image.fromarray(np.kron(blocks, np.ones((2, 2), np.uint8))).save(mask_path)
+    pair = validate_dataset(root).pairs[0]
+    image, mask = ArrayCache(long_side=24, root=tmp_path / "cache").pair(pair)
+    assert image.shape == (16, 24, 3)
+    # area: each pixel averages a black and a white column (nearest would give 0 or 255)
+    assert (np.abs(image.astype(int) - 128) <= 1).all()
+    np.testing.assert_array_equal(mask, blocks)  # nearest: every label is one of the originals, none invented
 
 
 def test_dataset_normalises_crops_and_is_reproducible(tiny_dataset, tmp_path):

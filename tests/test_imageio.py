@@ -28,6 +28,30 @@ def test_load_rgb_resizes_jpeg_with_draft_to_exact_target(tmp_path):
     assert loaded.original_size == (800, 600)
 
 
+@pytest.mark.parametrize("orientation", [1, 6])
+def test_jpeg_is_decoded_at_reduced_scale_not_at_full_size(tmp_path, monkeypatch, orientation):
+    """JPEG draft decoding: a 1600x1200 photo wanted at 200 px is decoded by the DCT at 1/8 scale,
+    also when EXIF turns it (the draft is asked for in stored, not displayed, orientation)."""
+    from PIL import JpegImagePlugin
+
+    array = np.random.default_rng(0).integers(0, 255, (1200, 1600, 3), dtype=np.uint8)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path = _save(tmp_path, "big.jpg", Image.fromarray(array), quality=90, exif=exif)
+    decoded_sizes = []
+    real_load = JpegImagePlugin.JpegImageFile.load
+
+    def recording_load(image):
+        if image.tile:
+            decoded_sizes.append(image.size)
+        return real_load(image)
+
+    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "load", recording_load)
+    loaded = load_rgb(path, long_side=200)
+    assert decoded_sizes == [(200, 150)]
+    assert loaded.pixels.shape == ((150, 200, 3) if orientation == 1 else (200, 150, 3))
+
+
 def test_exif_orientation_is_applied(tmp_path):
     image = Image.new("RGB", (40, 20), (255, 0, 0))
     exif = Image.Exif()
