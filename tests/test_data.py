@@ -118,3 +118,20 @@ def test_validate_reads_photo_headers_only_and_decodes_each_mask_once(tmp_path, 
     report = validate_dataset(root)
     assert len(report.pairs) == 4 and not report.problems
     assert sorted(decoded) == ["p0.png", "p1.png", "p2.png", "p3.png"]  # the masks, once each
+
+
+def test_default_split_is_the_studys_and_rebuilds_from_a_saved_run_config(tmp_path):
+    from seg_core.config import TrainConfig
+
+    root = tmp_path / "forty"
+    for i in range(40):
+        make_pair(root, f"img{i:02d}", size=(8, 8), seed=i)
+    pairs = validate_dataset(root).pairs
+    cfg = TrainConfig(data=str(root))
+    assert (cfg.val_ratio, cfg.seed) == (0.15, 0)
+    train, val = split_pairs(pairs)
+    assert len(val) == 6 and len(train) == 34  # round(40 * 0.15)
+    saved = json.loads(json.dumps(cfg.to_dict()))  # as stored in the run record and checkpoint
+    again = TrainConfig.from_dict(saved)
+    assert split_pairs(pairs, again.val_ratio, again.seed) == (train, val)
+    assert split_pairs(pairs, again.val_ratio, again.seed + 1) != (train, val)
