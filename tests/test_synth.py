@@ -209,3 +209,20 @@ def test_full_resolution_harvey_frame_generates():
     image, mask = scene(0, (4000, 3000))
     assert image.shape == (3000, 4000, 3) and mask.shape == (3000, 4000)
     assert {synth.ROOF, synth.GRASS, synth.FLOODED} <= set(np.unique(mask).tolist())
+
+
+def test_demo_data_command_writes_the_same_files_as_the_library(tmp_path, capsys):
+    from seg_core.cli import main
+
+    args = ["demo-data", "--out", str(tmp_path / "cli"), "--n", "2", "--size", "96x64", "--seed", "4"]
+    assert main(args) == 0
+    assert "wrote 2 labelled and 2 test images (96x64)" in capsys.readouterr().out
+    synth.write_demo_dataset(tmp_path / "lib", n=2, size=(96, 64), seed=4)
+    files = sorted(p.relative_to(tmp_path / "lib") for p in (tmp_path / "lib").rglob("*.*"))
+    assert len(files) == 6
+    for name in files:
+        a, b = (np.array(Image.open(tmp_path / root / name)) for root in ("cli", "lib"))
+        np.testing.assert_array_equal(a, b)
+    assert main(["demo-data", "--out", str(tmp_path / "bad"), "--size", "640"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert "WIDTHxHEIGHT" in error and "\n" not in error
