@@ -91,3 +91,27 @@ def test_unknown_preset_lists_valid_ones():
     assert AUGMENT_PRESETS == ("none", "seed", "strong")
     with pytest.raises(ValueError, match="none, seed, strong"):
         build_augmentation("wild")
+
+
+def test_seed_preset_only_moves_pixels_while_strong_also_relights_blurs_and_shadows():
+    image = np.random.default_rng(1).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    mask = np.zeros((32, 32), np.uint8)
+    histogram = np.sort(image.reshape(-1, 3), axis=0)
+    seed_preset, strong = build_augmentation("seed"), build_augmentation("strong")
+    relit = 0
+    for seed in range(20):
+        reseed(seed_preset, seed)
+        moved = seed_preset(image=image, mask=mask)["image"]
+        np.testing.assert_array_equal(np.sort(moved.reshape(-1, 3), axis=0), histogram)  # same pixels
+        reseed(strong, seed)
+        relit += not np.array_equal(
+            np.sort(strong(image=image, mask=mask)["image"].reshape(-1, 3), axis=0), histogram
+        )
+    assert relit >= 10
+    steps = [
+        *strong.transforms,
+        *(c for t in strong.transforms if isinstance(t, A.OneOf) for c in t.transforms),
+    ]
+    names = {type(step).__name__ for step in steps}
+    expected = {"RandomRotate90", "HorizontalFlip", "VerticalFlip", "Affine", "RandomBrightnessContrast"}
+    assert expected | {"HueSaturationValue", "GaussianBlur", "GaussNoise", "RandomShadow"} <= names
