@@ -61,6 +61,45 @@ def all_reduce_sum(tensor: torch.Tensor, group: ProcessGroup) -> torch.Tensor:
     return tensor
 
 
+def any_rank(flag: bool, group: ProcessGroup, device: torch.device) -> bool:
+    """True on every rank when `flag` is True on at least one (one small all-reduce)."""
+    if not group.distributed:
+        return flag
+    value = torch.tensor([1.0 if flag else 0.0], device=device)
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value.item())
+
+
+class AgreedStop:
+    """A stop request that every rank reads the same way at the same check.
+
+    A signal reaches the ranks at slightly different moments (or only one of them, e.g. the pid
+    the registry holds): a rank that stopped alone would leave the others waiting in the next
+    step's all-reduce. Each read of `requested` is a collective, so every rank must read it the
+    same number of times (the loop reads it once after every step and once after every epoch).
+    """
+
+    def __init__(self, stop: Any, group: ProcessGroup, device: torch.device):
+        self._stop, self._group, self._device = stop, group, device
+
+    @property
+    def requested(self) -> bool:
+        return any_rank(self._stop.requested, self._group, self._device)
+
+    @property
+    def signal_name(self) -> str:
+        return self._stop.signal_name
+
+
+def broadcast_buffers(module: torch.nn.Module, group: ProcessGroup) -> None:
+    """Rank 0's buffers (BatchNorm running statistics) on every rank, so all ranks evaluate the
+    model rank 0 saves. (DDP only syncs them inside a forward pass, and a rank with no
+    validation image would skip that collective.)"""
+    if group.distributed:
+        for buffer in module.buffers():
+            dist.broadcast(buffer, src=0)
+
+
 class ShardSampler(Sampler[int]):
     """Evaluation sampler: rank r takes items r, r+N, ... with no padding or duplicates, so
     metrics summed across ranks count every image exactly once (DistributedSampler pads)."""

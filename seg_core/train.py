@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import gc
 import math
 import os
 import random
@@ -451,6 +452,12 @@ class _Run:
             torch.cuda.set_rng_state_all([s.cpu() for s in saved["rng"]["cuda"]])
         self.state = LoopState(**saved["loop"])
 
+    def evaluation_model(self) -> nn.Module:
+        """The bare model with rank 0's BatchNorm statistics: evaluation needs no DDP, whose
+        forward would add a collective on some ranks only when they hold different image counts."""
+        dist_utils.broadcast_buffers(self.model_without_ddp, self.group)
+        return self.model_without_ddp
+
     def shard_loader(self, dataset: SegmentationDataset) -> DataLoader:
         """Whole images, one per batch, split across ranks without padding (for evaluation)."""
         return _loader(dataset, 1, dist_utils.ShardSampler(len(dataset), self.group), self.cfg, self.device)
@@ -478,8 +485,8 @@ def fit(
     try:
         if group.is_main and registry:
             registry.mark_running(run_id, os.getpid(), describe_device(device))
-        run = _build_run(cfg, run_id, checkpoint_dir, resume, device, group, reporter)
-        status = _train(run, stop)
+        # No name keeps the run (and its DDP model) alive past _train: see the gc.collect below.
+        status = _train(_build_run(cfg, run_id, checkpoint_dir, resume, device, group, reporter), stop)
     except (ValueError, NonFiniteLossError) as exc:
         error = str(exc)
     except torch.OutOfMemoryError:
@@ -495,6 +502,11 @@ def fit(
         reporter.flush()
         if group.is_main and registry:
             registry.finish(run_id, status if error is None else "failed", error)
+        if group.distributed:
+            # Free the DDP model, which holds the process group, while the interpreter is fully
+            # alive: a gloo group torn down during interpreter exit can abort the process
+            # (pytorch/pytorch#179291); one 2-process test run ended that way.
+            gc.collect()
         dist_utils.shutdown(group)
     return status if error is None else "failed"
 
@@ -585,6 +597,7 @@ def _build_run(
 def _train(run: _Run, stop: StopRequested) -> str:
     """The epoch loop: train, validate, checkpoint; then the loss over the whole training split."""
     cfg, state, reporter = run.cfg, run.state, run.reporter
+    stop = dist_utils.AgreedStop(stop, run.group, run.device)
     sampler = DistributedSampler(
         run.setup.train_set,
         num_replicas=run.group.world_size,
@@ -662,7 +675,12 @@ def _train(run: _Run, stop: StopRequested) -> str:
             )
             break
     full = evaluate(
-        run.model, run.criterion, run.shard_loader(run.setup.train_eval_set), run.device, run.amp, run.group
+        run.evaluation_model(),
+        run.criterion,
+        run.shard_loader(run.setup.train_eval_set),
+        run.device,
+        run.amp,
+        run.group,
     )
     reporter.metrics(
         [
@@ -693,7 +711,13 @@ def _end_of_epoch(run: _Run, val_loader: DataLoader | None, stats: EpochStats) -
     improved = True
     if val_loader is not None:
         result = evaluate(
-            run.model, run.criterion, val_loader, run.device, run.amp, group, want_preview=group.is_main
+            run.evaluation_model(),
+            run.criterion,
+            val_loader,
+            run.device,
+            run.amp,
+            group,
+            want_preview=group.is_main,
         )
         rows += [
             (step, epoch, "val", "loss", result.loss),

@@ -247,6 +247,8 @@ def test_ddp_two_processes_on_gloo(tiny_dataset, stormseg_home):
         "--data",
         str(tiny_dataset),
         *TINY_FLAGS,
+        "--val-ratio",
+        "0.15",  # 5 training pairs and 1 validation pair: rank 1 validates no image at all
         "--epochs",
         "2",
         "--device",
@@ -254,9 +256,11 @@ def test_ddp_two_processes_on_gloo(tiny_dataset, stormseg_home):
     ]
     result = subprocess.run(args, cwd=paths.REPO_ROOT, env=env, capture_output=True, text=True, timeout=240)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    runs = RunRegistry().list()
+    registry = RunRegistry()
+    runs = registry.list()
     assert len(runs) == 1 and runs[0].status == "completed"  # rank 0 alone writes the registry
-    assert "x2 processes" in " ".join(line.message for line in RunRegistry().logs(runs[0].id))
+    assert "x2 processes" in " ".join(line.message for line in registry.logs(runs[0].id))
+    assert [m.epoch for m in registry.metrics(runs[0].id, names=["dice"]) if m.split == "val"] == [1, 2]
     assert load_checkpoint(runs[0].checkpoint_dir / "best.pt")["meta"]["epoch"] >= 1
 
 
@@ -455,3 +459,28 @@ def test_weighted_ce_weights_come_from_the_training_split_pixel_counts(tiny_data
     torch.testing.assert_close(captured["weights"], expected)
     assert float(expected.max()) <= 4.0 and float(expected.min()) >= 0.25
     assert start_run(tiny_config(tiny_dataset, epochs=1))[2] == "completed" and captured["weights"] is None
+
+
+@pytest.mark.slow
+def test_ddp_stop_signal_reaching_one_rank_stops_every_rank_at_the_same_step(tiny_dataset, stormseg_home):
+    """SIGTERM to rank 0 alone (the pid the registry holds): the ranks agree on the stop after
+    each step, so none is left waiting in the next step's all-reduce for a rank that has left."""
+    env = {**os.environ, "STORMSEG_HOME": str(stormseg_home), "OMP_NUM_THREADS": "1"}
+    args = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+            "-m", "seg_core", "train", "--data", str(tiny_dataset), *TINY_FLAGS,
+            "--epochs", "1000", "--device", "cpu"]  # fmt: skip
+    proc = subprocess.Popen(
+        args, cwd=paths.REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    registry = RunRegistry()
+    try:
+        _wait_for(lambda: registry.list() and (registry.list()[0].epochs_done or 0) >= 1, what="an epoch")
+        run = registry.list()[0]
+        os.kill(run.pid, signal.SIGTERM)
+        output = proc.communicate(timeout=120)[0].decode(errors="replace")
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, output[-3000:]
+    record = registry.get(run.id)
+    assert record.status == "stopped", output[-3000:]
+    assert "train_state" in load_checkpoint(record.checkpoint_dir / "last.pt")
