@@ -1,7 +1,7 @@
 """All StormSeg benchmarks in one run; writes docs/BENCHMARKS.md, docs/benchmarks.json and
 docs/scaling.html (plotly).
 
-    python bench/run.py [--quick] [--only inference,training,hardware,dataset,scaling,app]
+    python bench/run.py [--quick] [--only inference,training,hardware,dataset,scaling,app,models]
 
 Numbers are medians of repeated runs on this machine; every ratio compares two methods measured
 in the same run. Nothing here is asserted: targets are reported as met or missed.
@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 DOCS = ROOT / "docs"
-SECTIONS = ("inference", "training", "hardware", "dataset", "scaling", "app")
+SECTIONS = ("inference", "training", "hardware", "dataset", "scaling", "app", "models")
 
 
 def machine() -> dict:
@@ -124,6 +124,98 @@ def write_figure(scaling_result: dict) -> None:
 def verdict(value: float, target: float, higher_is_better: bool = True) -> str:
     met = value >= target if higher_is_better else value <= target
     return "met" if met else "**missed**"
+
+
+def dominated_by(rows: dict, key: str) -> list[str]:
+    """The trained candidates both faster and more accurate than `key` (it is off the frontier)."""
+    me = rows[key]
+    return [
+        other
+        for other, row in rows.items()
+        if other != key
+        and row["speed"]["median_s"] < me["speed"]["median_s"]
+        and row["training"]["best_val_dice"] > me["training"]["best_val_dice"]
+    ]
+
+
+def render_models(r: dict) -> list[str]:
+    height, width = r["input"]
+    rows = r["candidates"]
+    lines = [
+        "## 6. Model choice: accuracy against CPU speed",
+        "",
+        f"Forward pass of one {width}x{height} input (a 4000x3000 photo at the default working "
+        f"resolution), batch 1, as the Predictor runs it (BatchNorms folded, channels_last, "
+        f"inference_mode); median of {r['repeats']} after 2 warm-ups, each model in its own process. "
+        f"Accuracy: `python -m seg_core train` with the demo model's recipe (640 px, 320 px crops, "
+        f"batch 8, lr 3e-3, seed augmentation) for **{r['epochs']} epochs** on one synthetic data set "
+        "(`demo-data --n 40 --size 640x480 --seed 7`: 34 training, 6 validation photos), each model in "
+        "its own STORMSEG_HOME; val figures are those of the best epoch.",
+        "",
+        "| model | weights | parameters M | forward s | best val Kaggle Dice | val mIoU | "
+        "train img/s | training wall s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows.values():
+        t = row.get("training")
+        accuracy = (
+            f"{t['best_val_dice']:.3f} | {t['val_miou_at_best']:.3f} | {t['train_images_per_s']:.2f} | "
+            f"{t['run_wall_s']:.0f}"
+            if t
+            else "speed only | - | - | -"
+        )
+        weights = "ImageNet (offline)" if row["weights"] == "auto" else "none (random init)"
+        lines.append(
+            f"| {row['label']} | {weights} | {row['parameters'] / 1e6:.1f} | "
+            f"{row['speed']['median_s']:.3f} | {accuracy} |"
+        )
+    trained = {k: v for k, v in rows.items() if "training" in v}
+    fastest = min(rows, key=lambda k: rows[k]["speed"]["median_s"])
+    fastest_trained = min(trained, key=lambda k: trained[k]["speed"]["median_s"])
+    best = max(trained, key=lambda k: trained[k]["training"]["best_val_dice"])
+    default = rows["default"]
+    lines += [
+        "",
+        f"- fastest: **{rows[fastest]['label']}** ({rows[fastest]['speed']['median_s']:.3f} s)"
+        + (
+            ""
+            if fastest == fastest_trained
+            else f"; fastest of the trained ones: {trained[fastest_trained]['label']} "
+            f"({trained[fastest_trained]['speed']['median_s']:.3f} s)"
+        ),
+        f"- most accurate at this budget: **{trained[best]['label']}** (val Kaggle Dice "
+        f"{trained[best]['training']['best_val_dice']:.3f}, default "
+        f"{default['training']['best_val_dice']:.3f})",
+    ]
+    beaten = dominated_by(trained, "default")
+    frontier = [rows[k]["label"] for k in trained if not dominated_by(trained, k)]
+    lines += [
+        "- the default is "
+        + (
+            "**beaten** on both counts by " + ", ".join(rows[k]["label"] for k in beaten)
+            if beaten
+            else "**on the trade-off frontier** (no trained candidate is both faster and more accurate)"
+        )
+        + f"; frontier: {'; '.join(frontier)}",
+        *(
+            []
+            if best == "default"
+            else [
+                f"- the default against the most accurate: "
+                f"{1 - default['speed']['median_s'] / rows[best]['speed']['median_s']:.0%} less forward "
+                f"time, {rows[best]['training']['best_val_dice'] - default['training']['best_val_dice']:.3f} "
+                f"lower val Kaggle Dice after {r['epochs']} epochs (whether the gap holds with longer "
+                "training is not measured here)"
+            ]
+        ),
+        "- ResNet-18 is trained from scratch: the only ImageNet weights available offline are "
+        "EfficientNet-Lite0's. The classic U-Net is timed only, left out of the training budget "
+        f"(its forward pass alone takes "
+        f"{rows['classic-unet']['speed']['median_s'] / default['speed']['median_s']:.1f}x the default's).",
+        "- 6 validation photos and one seed: Dice differences of a few hundredths are within noise.",
+        "",
+    ]
+    return lines
 
 
 def render(results: dict) -> str:
@@ -246,6 +338,8 @@ def render(results: dict) -> str:
             f"{r['repeats']}; target <= 5 s: {verdict(r['seconds'], 5, False)})",
             "",
         ]
+    if "models" in results:
+        lines += render_models(results["models"])
     extra = DOCS / "BENCHMARKS_NOTES.md"
     if extra.is_file():
         lines += [extra.read_text()]
@@ -298,6 +392,10 @@ def main() -> None:
     if "scaling" in wanted:
         results["scaling"] = scaling(args.quick)
         write_figure(results["scaling"])
+    if "models" in wanted:
+        from models import run_benchmark as compare_models
+
+        results["models"] = compare_models(epochs=2 if args.quick else 12, repeats=2 if args.quick else 5)
     if "app" in wanted:
         try:
             from app_latency import measure_app_latency
