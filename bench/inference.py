@@ -43,7 +43,7 @@ def make_photo(path: Path, megapixels: float = 12.0) -> Path:
 
 
 def make_checkpoint(path: Path, resolution: int) -> Path:
-    """The default model (DeepLabV3+ / EfficientNet-Lite0 ImageNet weights) as a checkpoint."""
+    """The default model (FPN / EfficientNet-Lite0 ImageNet weights) as a checkpoint."""
     import torch
 
     from seg_core.checkpoint import save_checkpoint

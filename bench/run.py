@@ -235,7 +235,7 @@ def render(results: dict) -> str:
         lines += [
             "## 1. Inference: one 4000x3000 photo, decode to full-size mask",
             "",
-            f"Default model (DeepLabV3+ / EfficientNet-Lite0), working resolution {r['resolution']} px, "
+            f"Default model (FPN / EfficientNet-Lite0), working resolution {r['resolution']} px, "
             f"{r['repeats']} repeats after a warm-up, each method in its own process.",
             "",
             "| method | median s | megapixels/s | peak RSS MB | RSS with model loaded MB | working MB |",

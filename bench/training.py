@@ -1,4 +1,4 @@
-"""Training throughput on CPU at default settings (DeepLabV3+/EfficientNet-Lite0, 1024 px working
+"""Training throughput on CPU at default settings (FPN/EfficientNet-Lite0, 1024 px working
 resolution, 512 px crops, batch 4), on Harvey-size photos (4000x3000 TIFF).
 
 - StormSeg: `seg_core.train.fit` (cached arrays, seeded augmentation); images/s and the share of

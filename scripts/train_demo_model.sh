@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 work="${1:-$(mktemp -d)}"
 export STORMSEG_HOME="$work"
 .venv/bin/python -m seg_core demo-data --out "$work/demo" --n 40 --size 640x480 --seed 7
-.venv/bin/python -m seg_core train --data "$work/demo" --name demo --epochs 40 --resolution 640 --crop 320 \
+.venv/bin/python -m seg_core train --data "$work/demo" --name demo --arch fpn --epochs 40 --resolution 640 --crop 320 \
   --batch-size 8 --lr 3e-3 --warmup-epochs 1 --early-stop-patience 0 --augment seed --seed 0
 best=$(ls -td "$work"/checkpoints/*/ | head -1)best.pt
 mkdir -p checkpoints/demo

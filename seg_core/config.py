@@ -22,7 +22,7 @@ LOSSES = ("ce", "weighted_ce", "dice", "ce_dice", "focal", "lovasz")
 @dataclass(frozen=True)
 class TrainConfig:
     data: str = ""  # dataset folder (Harvey or images/+masks/ layout)
-    arch: str = "deeplabv3plus"  # best Dice per CPU-second measured (docs/BENCHMARKS.md)
+    arch: str = "fpn"  # most accurate pretrained option measured, 1.5x DeepLabV3+'s CPU time (BENCHMARKS.md)
     encoder: str = "tu-efficientnet_lite0"  # 3.4 M params, real ImageNet weights available offline
     weights: str = "auto"  # auto: offline ImageNet for EfficientNet-Lite0, else random init
     unet_base_width: int = 64  # classic U-Net only: 64 = the paper, 32 is 4x cheaper

@@ -106,10 +106,10 @@ def test_compiled_predictor_gives_the_same_masks():
     np.testing.assert_allclose(scores_compiled.confidence, scores_plain.confidence, atol=1e-4)
 
 
-def test_space_to_batch_swaps_the_dilated_depthwise_layers_of_the_default_model():
+def test_space_to_batch_swaps_the_dilated_depthwise_layers_of_deeplabv3plus():
     from seg_core.models.atrous import SpaceToBatchConv2d
 
-    model = create_model(ModelSpec(weights="none"), load_weights=False)
+    model = create_model(ModelSpec(arch="deeplabv3plus", weights="none"), load_weights=False)
     swapped = [name for name, m in model.named_modules() if isinstance(m, SpaceToBatchConv2d)]
     assert len(swapped) == 4 and all("encoder" in name for name in swapped)
     assert all(m.dilation[0] > 1 for m in model.modules() if isinstance(m, SpaceToBatchConv2d))

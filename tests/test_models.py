@@ -277,7 +277,7 @@ def test_normalization_follows_the_weights():
 
 
 def test_describe_is_one_readable_line():
-    assert describe(ModelSpec()) == "DeepLabV3+ · EfficientNet-Lite0 (ImageNet, offline) · 25 classes"
+    assert describe(ModelSpec()) == "FPN · EfficientNet-Lite0 (ImageNet, offline) · 25 classes"
     assert describe(ModelSpec(arch="fpn", encoder="resnet34", weights="/w/enc.pth", num_classes=3)) == (
         "FPN · ResNet-34 (weights from enc.pth) · 3 classes"
     )

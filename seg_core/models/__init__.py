@@ -1,6 +1,6 @@
 """Model factory: the study's classic U-Net and smp architectures, encoders and weights.
 
-    spec = ModelSpec(arch="deeplabv3plus", encoder="tu-efficientnet_lite0", weights="imagenet-offline")
+    spec = ModelSpec(arch="fpn", encoder="tu-efficientnet_lite0", weights="imagenet-offline")
     model = create_model(spec)            # any input size: (N, 3, H, W) -> (N, 25, H, W)
     mean, std = normalization(spec)       # what to normalise 0..1 pixels with
 
