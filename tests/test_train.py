@@ -119,7 +119,9 @@ def test_nan_loss_fails_the_run_with_the_reason(tiny_dataset, monkeypatch):
     assert "loss became nan" in record.error and "--lr" in record.error
 
 
-def test_out_of_memory_halves_the_micro_batch_and_carries_on(tiny_dataset, monkeypatch):
+def simulate_out_of_memory(monkeypatch, above: int = 0) -> None:
+    """Models built by the training loop raise CUDA's OOM in training forwards of more than
+    `above` images (every one with the default 0)."""
     import seg_core.train as train_module
 
     real_create = train_module.create_model
@@ -129,7 +131,7 @@ def test_out_of_memory_halves_the_micro_batch_and_carries_on(tiny_dataset, monke
         forward = model.forward
 
         def guarded(x):
-            if model.training and x.shape[0] > 2:
+            if model.training and x.shape[0] > above:
                 raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
             return forward(x)
 
@@ -137,6 +139,10 @@ def test_out_of_memory_halves_the_micro_batch_and_carries_on(tiny_dataset, monke
         return model
 
     monkeypatch.setattr(train_module, "create_model", create_model_that_ooms)
+
+
+def test_out_of_memory_halves_the_micro_batch_and_carries_on(tiny_dataset, monkeypatch):
+    simulate_out_of_memory(monkeypatch, above=2)
     registry, run, status = start_run(tiny_config(tiny_dataset, batch_size=4, val_ratio=0.2))
     assert status == "completed"
     messages = [line.message for line in registry.logs(run.id)]
@@ -371,23 +377,7 @@ def test_out_of_memory_retry_accumulates_the_same_gradient_as_the_whole_batch():
 
 
 def test_out_of_memory_at_a_micro_batch_of_two_fails_the_run_with_advice(tiny_dataset, monkeypatch):
-    import seg_core.train as train_module
-
-    real_create = train_module.create_model
-
-    def create_model_that_always_ooms(spec, load_weights=True):
-        model = real_create(spec, load_weights)
-        forward = model.forward
-
-        def guarded(x):
-            if model.training:
-                raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
-            return forward(x)
-
-        model.forward = guarded
-        return model
-
-    monkeypatch.setattr(train_module, "create_model", create_model_that_always_ooms)
+    simulate_out_of_memory(monkeypatch)
     registry, run, status = start_run(tiny_config(tiny_dataset, batch_size=4, val_ratio=0.2))
     record = registry.get(run.id)
     assert status == "failed" and record.status == "failed"
