@@ -337,13 +337,40 @@ def _class_weights(cfg: TrainConfig, train_set: SegmentationDataset) -> torch.Te
     return class_weights_from_counts(counts, cap=cfg.class_weight_cap)
 
 
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
 def _worker_leaves_stop_to_the_trainer(_worker_id: int) -> None:
     """Stop signals the trainer's whole process group. PyTorch's workers die of a SIGTERM that
     does not come from their parent, and the trainer then fails with "DataLoader worker ... is
     killed by signal" instead of finishing the step and saving last.pt; so workers ignore
-    SIGTERM/SIGINT and the trainer shuts them down as it ends (they also exit when it is gone)."""
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    SIGTERM/SIGINT and the trainer shuts them down as it ends (they also exit when it is gone).
+    They are born with those signals blocked (StopSafeLoader): one sent before this point stays
+    pending, and ignoring a pending signal discards it."""
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+
+
+class StopSafeLoader(DataLoader):
+    """A DataLoader whose workers cannot be killed by a stop signal that arrives while they start.
+
+    Workers are forked when iteration begins (every epoch). Between the fork and their
+    worker_init_fn a SIGTERM to the group killed them (seen in CI: the stopped run failed with
+    "DataLoader worker ... exited unexpectedly"). Blocking the stop signals around the fork makes
+    the workers inherit the block; the trainer gets a signal that came meanwhile as soon as the
+    block is lifted, so its stop request is not lost.
+    """
+
+    def __iter__(self):
+        if not self.num_workers or not hasattr(signal, "pthread_sigmask"):
+            return super().__iter__()
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        try:
+            return super().__iter__()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _loader(
@@ -354,7 +381,7 @@ def _loader(
         if cfg.num_workers >= 0
         else (0 if device.type == "cpu" else min(8, os.cpu_count() or 1))
     )
-    return DataLoader(
+    return StopSafeLoader(
         dataset,
         batch_size=batch_size,
         sampler=sampler,

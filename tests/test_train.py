@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -400,6 +401,41 @@ def test_sigterm_and_sigint_set_the_stop_flag_instead_of_killing():
     finally:
         for sig, handler in saved.items():
             signal.signal(sig, handler)
+
+
+# A trainer with DataLoader workers gets Stop's SIGTERM (sent to its whole process group) the
+# instant after it forks them, before they can ignore it: the race that failed a stopped run
+# with "DataLoader worker ... exited unexpectedly" once in CI.
+STOP_AT_WORKER_START = """
+import json, os, signal, sys, torch
+from seg_core.config import TrainConfig
+from seg_core.train import StopRequested, _loader
+
+stop = StopRequested()
+stop.install()
+data = [(torch.zeros(3, 8, 8), torch.zeros(8, 8, dtype=torch.int64)) for _ in range(8)]
+loader = _loader(data, 2, None, TrainConfig(num_workers=2), torch.device("cpu"))
+survived = 0
+for _ in range(int(sys.argv[1])):
+    batches = iter(loader)
+    os.killpg(os.getpgid(0), signal.SIGTERM)  # the whole group, as runs.stop does
+    survived += len(list(batches)) == 4
+print(json.dumps({"survived": survived, "stop_requested": stop.requested}))
+"""
+
+
+def test_a_stop_signal_reaching_loader_workers_as_they_start_does_not_kill_them():
+    rounds = 5
+    result = subprocess.run(
+        [sys.executable, "-c", STOP_AT_WORKER_START, str(rounds)],
+        cwd=paths.REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=90,  # without the fix the loader can also hang on its dead worker
+        start_new_session=True,  # its own process group, so the signal reaches nothing else
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout) == {"survived": rounds, "stop_requested": True}
 
 
 def test_early_stop_after_patience_epochs_without_a_val_dice_gain(tiny_dataset, monkeypatch):
