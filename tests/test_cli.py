@@ -17,7 +17,7 @@ from seg_core import jobs
 from seg_core.checkpoint import load_checkpoint, save_checkpoint
 from seg_core.cli import main
 from seg_core.models import ModelSpec, create_model
-from seg_core.runs import RunRegistry
+from seg_core.runs import RunRegistry, is_process_alive
 from seg_core.study import run_study, study_configs
 
 
@@ -170,9 +170,12 @@ def test_runs_show_reports_a_dead_trainer_as_interrupted(capsys):
 
     registry = RunRegistry()
     run = registry.create_run({"arch": "unet"}, name="killed")
-    gone = subprocess.Popen([sys.executable, "-c", "pass"])
-    gone.wait()
-    registry.mark_running(run.id, gone.pid, "cpu")
+    while True:  # a pid that has exited and is not reused yet (pid_max can be 32768)
+        gone = subprocess.Popen([sys.executable, "-c", "pass"])
+        gone.wait()
+        registry.mark_running(run.id, gone.pid, "cpu")
+        if not is_process_alive(gone.pid):
+            break
     assert main(["runs", "show", run.id, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["status"] == "interrupted"
 
