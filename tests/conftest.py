@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from helpers import make_pair
+from helpers import make_pairs
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -23,6 +23,5 @@ def stormseg_home(tmp_path_factory, monkeypatch) -> Path:
 @pytest.fixture
 def tiny_dataset(tmp_path) -> Path:
     root = tmp_path / "tiny"
-    for i in range(6):
-        make_pair(root, f"img{i}", seed=i)
+    make_pairs(root, 6)
     return root

@@ -27,6 +27,13 @@ def make_pair(root: Path, stem: str, size=(48, 32), seed=0, image_suffix=".png",
     return image_path, mask_path
 
 
+def make_pairs(root: Path, count: int, size=(48, 32)) -> Path:
+    """Write `count` pairs named img0, img1, ... (seeds 0, 1, ...); returns `root`."""
+    for i in range(count):
+        make_pair(root, f"img{i}", size=size, seed=i)
+    return root
+
+
 class Pointwise(torch.nn.Module):
     """A 1x1 convolution: its output at a pixel depends on that pixel alone (so tiling, rotating or
     flipping the input must not change the mask of any pixel)."""

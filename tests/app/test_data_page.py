@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from helpers import make_pair
+from helpers import make_pair, make_pairs
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
@@ -32,8 +32,7 @@ def captions(at: AppTest) -> list[str]:
 def faulty_dataset(stormseg_home) -> Path:
     """Six pairs under the data root; one image lost its mask, one mask has the wrong size."""
     root = paths.data_root() / "tiny"
-    for i in range(6):
-        make_pair(root, f"img{i}", seed=i)
+    make_pairs(root, 6)
     (root / "train_masks" / "img1.png").unlink()
     Image.new("L", (10, 10)).save(root / "train_masks" / "img4.png")
     return root

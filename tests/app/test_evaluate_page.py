@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import make_pair
+from helpers import make_pairs
 from streamlit.testing.v1 import AppTest
 
 import seg_core.evaluation
@@ -37,8 +37,7 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
 @pytest.fixture
 def labelled(stormseg_home) -> Path:
     root = paths.data_root() / "tiny"
-    for i in range(4):
-        make_pair(root, f"img{i}", seed=i)
+    make_pairs(root, 4)
     return root
 
 

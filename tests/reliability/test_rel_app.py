@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import make_pair
+from helpers import make_pair, make_pairs
 from hostile import non_images, png_claiming, save_tiny_checkpoint, tiny_meta, tiny_unet, truncated
 from PIL import Image
 from streamlit.testing.v1 import AppTest
@@ -130,8 +130,7 @@ def test_segment_page_turns_every_hostile_model_into_a_sentence(hostile_models, 
 @pytest.fixture
 def labelled(stormseg_home) -> Path:
     root = paths.data_root() / "labelled"
-    for i in range(2):
-        make_pair(root, f"img{i}", seed=i)
+    make_pairs(root, 2)
     return root
 
 

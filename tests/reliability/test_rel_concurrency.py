@@ -19,7 +19,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from helpers import make_pair, registry_integrity
+from helpers import make_pairs, registry_integrity
 from test_train import _wait_for, tiny_config
 
 from seg_core import paths
@@ -175,8 +175,7 @@ def test_simultaneous_starts_from_processes_then_stop_ends_only_that_group(
 ) -> None:
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     data = tmp_path / "data"
-    for i in range(16):
-        make_pair(data, f"img{i}", size=(128, 96), seed=i)
+    make_pairs(data, 16, size=(128, 96))
     # A DataLoader worker makes the trainer a group of two processes.
     cfg = tiny_config(data, epochs=200, unet_base_width=8, crop=96, resolution=128, num_workers=1)
     go = tmp_path / "go"

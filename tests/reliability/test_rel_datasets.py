@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import make_pair
+from helpers import make_pair, make_pairs
 from hostile import save_tiny_checkpoint, truncated
 from PIL import Image
 
@@ -266,8 +266,7 @@ def test_a_training_run_writes_only_into_its_own_folders(tmp_path, stormseg_home
     the linked-to folder and the working directory are byte-for-byte as before; in the StormSeg home
     only the registry, the run's log, its checkpoint folder and the decoded-image cache changed."""
     data = tmp_path / "data_root" / "dataset"
-    for i in range(4):
-        make_pair(data, f"img{i}", seed=i)
+    make_pairs(data, 4)
     os.symlink(outside / "train_images" / "secret.png", data / "train_images" / "escape.png")
     Image.fromarray(np.full((32, 48), 40, np.uint8)).save(data / "train_masks" / "img3.png")
     workdir = tmp_path / "workdir"

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import make_pair, registry_integrity
+from helpers import make_pairs, registry_integrity
 from test_train import _wait_for, tiny_config
 
 from seg_core import jobs, paths
@@ -174,8 +174,7 @@ def _epoch_rows(registry: RunRegistry, run_id: str, after_time: float = 0.0) -> 
 def slow_epochs(tmp_path: Path) -> Path:
     """24 pairs of 128x96: an epoch of the configs below takes 0.5-1 s, so a kill can land mid-epoch."""
     root = tmp_path / "data"
-    for i in range(24):
-        make_pair(root, f"img{i}", size=(128, 96), seed=i)
+    make_pairs(root, 24, size=(128, 96))
     return root
 
 
