@@ -7,7 +7,7 @@ import logging
 
 import streamlit as st
 
-from seg_core import jobs
+from seg_core.training import jobs
 
 st.set_page_config(page_title="StormSeg", page_icon="🌀", layout="wide")
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")

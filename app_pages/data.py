@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from seg_core import catalog, gallery, paths
-from seg_core.classes import legend_entries
-from seg_core.data import LAYOUTS, ValidationReport, validate_dataset
+from seg_core.core import paths
+from seg_core.data.classes import legend_entries
+from seg_core.data.discovery import LAYOUTS, ValidationReport, validate_dataset
+from seg_core.pagedata import catalog, gallery
 from ui.charts import class_distribution
 from ui.common import friendly_errors, legend_html
 

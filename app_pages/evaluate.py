@@ -8,9 +8,10 @@ from pathlib import Path
 
 import streamlit as st
 
-from seg_core import catalog, gallery, paths
-from seg_core.classes import CLASS_NAMES, legend_entries
-from seg_core.evaluation import evaluate_checkpoint
+from seg_core.core import paths
+from seg_core.data.classes import CLASS_NAMES, legend_entries
+from seg_core.evaluation.evaluate import evaluate_checkpoint
+from seg_core.pagedata import catalog, gallery
 from ui.charts import confusion_heatmap
 from ui.common import friendly_errors, legend_html, load_predictor
 

@@ -2,8 +2,9 @@
 
 import streamlit as st
 
-from seg_core import catalog, paths
-from seg_core.runs import RunRegistry
+from seg_core.core import paths
+from seg_core.pagedata import catalog
+from seg_core.runs.registry import RunRegistry
 from ui.common import friendly_errors
 
 st.title("StormSeg")
@@ -52,7 +53,7 @@ with right, st.container(border=True):
             "in the Harvey layout, to try training without real data (about 10 seconds)."
         )
         if st.button("Generate demo dataset", type="primary"):
-            from seg_core.synth import write_demo_dataset
+            from seg_core.data.synth import write_demo_dataset
 
             bar = st.progress(0.0, text="Drawing scenes…")
             with friendly_errors("Generating the demo dataset"):

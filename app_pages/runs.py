@@ -4,8 +4,9 @@ Table 1, and to resume, stop or delete one."""
 import pandas as pd
 import streamlit as st
 
-from seg_core import catalog, jobs, monitor
-from seg_core.runs import RunRecord, RunRegistry, stop
+from seg_core.pagedata import catalog, monitor
+from seg_core.runs.registry import RunRecord, RunRegistry, stop
+from seg_core.training import jobs
 from ui.charts import curves
 from ui.common import friendly_errors
 from ui.live import BADGE_ICONS, epoch_axis, metric_history

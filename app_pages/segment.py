@@ -2,8 +2,9 @@
 
 import streamlit as st
 
-from seg_core import analysis, catalog, paths
-from seg_core.analysis import MAX_BATCH_PHOTOS, PhotoAnalysis, PhotoFailure, PhotoInput
+from seg_core.core import paths
+from seg_core.pagedata import analysis, catalog
+from seg_core.pagedata.analysis import MAX_BATCH_PHOTOS, PhotoAnalysis, PhotoFailure, PhotoInput
 from ui import segment_view
 from ui.common import friendly_errors, load_predictor, percent
 

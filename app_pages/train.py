@@ -7,11 +7,21 @@ import time
 
 import streamlit as st
 
-from seg_core import catalog, jobs, monitor, paths
-from seg_core.augment import AUGMENT_PRESETS
-from seg_core.config import AMP_MODES, DEVICES, LOSSES, OPTIMIZERS, SCHEDULES, STUDY_PRESETS, TrainConfig
+from seg_core.core import paths
+from seg_core.data.augment import AUGMENT_PRESETS
 from seg_core.models.spec import ARCH_LABELS, ARCHITECTURES, list_encoders
-from seg_core.runs import ACTIVE_STATUSES, RunRegistry
+from seg_core.pagedata import catalog, monitor
+from seg_core.runs.registry import ACTIVE_STATUSES, RunRegistry
+from seg_core.training import jobs
+from seg_core.training.config import (
+    AMP_MODES,
+    DEVICES,
+    LOSSES,
+    OPTIMIZERS,
+    SCHEDULES,
+    STUDY_PRESETS,
+    TrainConfig,
+)
 from ui.common import friendly_errors
 from ui.live import ended_notice, live_run_view, run_view
 
@@ -64,7 +74,7 @@ def widget_options(name: str, options) -> dict:
 
 @st.cache_data(ttl=3600, max_entries=1, show_spinner="Checking whether ImageNet weights can be downloaded…")
 def imagenet_reachable() -> bool:
-    from seg_core.study import imagenet_weights_available
+    from seg_core.training.study import imagenet_weights_available
 
     return imagenet_weights_available("resnet50")
 
@@ -72,7 +82,7 @@ def imagenet_reachable() -> bool:
 def study_configs(data: str, probe: bool = True) -> list[TrainConfig]:
     """The study's four runs at the form's resolution, crop and batch size. `probe=False` skips
     the ImageNet check (seconds) where the answer does not matter (the U-Net presets)."""
-    from seg_core.study import study_configs as configs
+    from seg_core.training.study import study_configs as configs
 
     values = {name: st.session_state[key(name)] for name in ("resolution", "crop", "batch_size")}
     return configs(data or ".", imagenet=imagenet_reachable() if probe else True, **values)
@@ -110,7 +120,7 @@ def form_values(dataset: str) -> dict:
 
 def checked_config(values: dict) -> TrainConfig:
     """The config, or ValueError naming the bad setting (including arch/encoder/weights combos)."""
-    from seg_core.train import model_spec
+    from seg_core.training.loop import model_spec
 
     cfg = TrainConfig.from_dict(values)
     model_spec(cfg)

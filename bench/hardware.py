@@ -62,9 +62,9 @@ def model_efficiency(size: int = 512, repeats: int = 7, variant: str = "channels
     arithmetic; counting it anyway keeps the variants comparable on the same work)."""
     import torch
 
+    from seg_core.core.runtime import reuse_freed_memory
     from seg_core.models import ModelSpec, create_model
     from seg_core.models.fusion import compile_for_inference, fold_batchnorm
-    from seg_core.runtime import reuse_freed_memory
 
     reuse_freed_memory()  # every variant as `python -m seg_core predict` runs it
     torch.manual_seed(0)

@@ -81,9 +81,9 @@ def make_checkpoint(candidate: Candidate, path: Path) -> Path:
     """A random-init checkpoint of `candidate` with the metadata the Predictor reads."""
     import torch
 
-    from seg_core.checkpoint import save_checkpoint
-    from seg_core.classes import CLASS_NAMES
+    from seg_core.data.classes import CLASS_NAMES
     from seg_core.models import ModelSpec, create_model, normalization
+    from seg_core.models.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
     spec = ModelSpec(
@@ -111,7 +111,7 @@ def speed_worker(checkpoint: Path, repeats: int) -> dict:
     """Runs in a subprocess: the Predictor's prepared network on one working-size input."""
     import torch
 
-    from seg_core.infer import Predictor
+    from seg_core.inference.predictor import Predictor
     from seg_core.models import count_parameters
 
     predictor = Predictor.from_checkpoint(checkpoint, device="cpu")

@@ -57,8 +57,8 @@ def scaling(quick: bool) -> dict:
     import torch
     from inference import make_checkpoint, make_photo, measure
 
-    from seg_core.losses import create_loss
     from seg_core.models import ModelSpec, create_model
+    from seg_core.training.losses import create_loss
 
     sizes = (1, 3) if quick else (1, 3, 6, 12)
     inference_rows = []
@@ -70,7 +70,7 @@ def scaling(quick: bool) -> dict:
             inference_rows.append(
                 {"megapixels": mp, "seconds": result["median_s"], "peak_rss_mb": result["peak_rss_mb"]}
             )
-    from seg_core.runtime import reuse_freed_memory
+    from seg_core.core.runtime import reuse_freed_memory
 
     reuse_freed_memory()  # StormSeg's training step as `python -m seg_core train` runs it
     model = create_model(ModelSpec(), load_weights=False).train().to(memory_format=torch.channels_last)

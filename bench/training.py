@@ -1,7 +1,7 @@
 """Training throughput on CPU at default settings (FPN/EfficientNet-Lite0, 1024 px working
 resolution, 512 px crops, batch 4), on Harvey-size photos (4000x3000 TIFF).
 
-- StormSeg: `seg_core.train.fit` (cached arrays, seeded augmentation); images/s and the share of
+- StormSeg: `seg_core.training.loop.fit` (cached arrays, seeded augmentation); images/s and the share of
   step time spent waiting for data, read from the run registry.
 - Naive: the notebooks' loop: every epoch re-opens and resizes the original TIFFs with PIL, fp32
   NCHW, the textbook CE + Dice (torch's CrossEntropyLoss + smp's DiceLoss, which builds one-hot
@@ -27,10 +27,10 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 def stormseg_throughput(data: Path, epochs: int, home: Path) -> dict:
     os.environ["STORMSEG_HOME"] = str(home)
-    from seg_core.config import TrainConfig
-    from seg_core.runs import RunRegistry
-    from seg_core.runtime import reuse_freed_memory
-    from seg_core.train import fit
+    from seg_core.core.runtime import reuse_freed_memory
+    from seg_core.runs.registry import RunRegistry
+    from seg_core.training.config import TrainConfig
+    from seg_core.training.loop import fit
 
     reuse_freed_memory()  # as `python -m seg_core train` does (the app's jobs run that command)
     cfg = TrainConfig(data=str(data), epochs=epochs, val_ratio=0.0, early_stop_patience=0, name="bench")

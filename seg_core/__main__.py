@@ -1,3 +1,3 @@
-from .cli import main
+from seg_core.cli import main
 
 raise SystemExit(main(own_process=True))

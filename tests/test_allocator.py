@@ -12,7 +12,7 @@ import pytest
 PROBE = """
 import json, resource, sys
 import torch
-from seg_core.runtime import reuse_freed_memory
+from seg_core.core.runtime import reuse_freed_memory
 applied = reuse_freed_memory() if sys.argv[1] == "reuse" else False
 torch.manual_seed(0)
 conv = torch.nn.Conv2d
@@ -42,7 +42,8 @@ def test_reused_memory_is_not_faulted_in_again():
 
 
 def test_the_command_line_applies_it_only_to_batch_commands(monkeypatch):
-    from seg_core import cli, runtime
+    from seg_core import cli
+    from seg_core.core import runtime
 
     calls = []
     monkeypatch.setattr(runtime, "reuse_freed_memory", lambda: calls.append(1) or True)

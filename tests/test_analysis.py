@@ -11,13 +11,13 @@ import pytest
 import torch
 from PIL import Image
 
-from seg_core import analysis, catalog
-from seg_core.analysis import PhotoAnalysis, PhotoFailure, PhotoInput
-from seg_core.checkpoint import save_checkpoint
-from seg_core.classes import CLASS_NAMES, PALETTE, class_id, legend_entries
-from seg_core.imageio import ImageReadError, load_rgb
-from seg_core.infer import Prediction, Predictor
+from seg_core.data.classes import CLASS_NAMES, PALETTE, class_id, legend_entries
+from seg_core.data.imageio import ImageReadError, load_rgb
+from seg_core.inference.predictor import Prediction, Predictor
 from seg_core.models import ModelSpec, create_model
+from seg_core.models.checkpoint import save_checkpoint
+from seg_core.pagedata import analysis, catalog
+from seg_core.pagedata.analysis import PhotoAnalysis, PhotoFailure, PhotoInput
 
 GRASS, ROOF, ROAD, VEHICLE, FLOODED, BOAT = (
     class_id(n) for n in ("Grass", "Property Roof", "Road/Highway", "Vehicle", "Flooded", "Boat")

@@ -38,3 +38,63 @@ def test_engine_never_imports_streamlit(path):
 @pytest.mark.parametrize("path", APP, ids=lambda p: str(p.relative_to(ROOT)))
 def test_pages_never_import_torch(path):
     assert not imported_modules(path) & {"torch", "torchvision", "segmentation_models_pytorch"}
+
+
+# The engine's packages from bottom to top (README, "Architecture"): a module may import its own
+# package and any package listed before it, never one after it. The contract re-exports
+# `seg_core.infer` and `seg_core.metrics` are the only top-level modules.
+LAYERS = ("core", "data", "models", "runs", "inference", "evaluation", "training", "pagedata", "cli")
+CONTRACT_ALIASES = {"infer.py": "seg_core.inference.predictor", "metrics.py": "seg_core.evaluation.metrics"}
+
+
+def seg_core_imports(path: Path) -> set[str]:
+    """Dotted seg_core modules imported by `path` (relative imports resolved)."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    package = list(path.relative_to(ROOT).with_suffix("").parts[:-1])
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names if alias.name.startswith("seg_core")}
+        elif isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1] if node.level else []
+            module = ".".join([*base, *([node.module] if node.module else [])])
+            if module.startswith("seg_core"):
+                found |= {f"{module}.{alias.name}" for alias in node.names} if node.module is None else {module}
+    return found
+
+
+def layer_of(dotted: str) -> int | None:
+    parts = dotted.split(".")
+    return LAYERS.index(parts[1]) if len(parts) > 1 and parts[1] in LAYERS else None
+
+
+def test_every_engine_module_lives_in_a_named_package():
+    top = sorted(p.name for p in (ROOT / "seg_core").glob("*.py"))
+    assert top == ["__init__.py", "__main__.py", "infer.py", "metrics.py"]
+    packages = sorted(p.name for p in (ROOT / "seg_core").iterdir() if (p / "__init__.py").exists())
+    assert sorted(packages) == sorted(LAYERS)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [p for p in ENGINE if len(p.relative_to(ROOT / "seg_core").parts) > 1],
+    ids=lambda p: str(p.relative_to(ROOT)),
+)
+def test_packages_import_only_downward(path):
+    own = layer_of(".".join(path.relative_to(ROOT).with_suffix("").parts))
+    upward = {m for m in seg_core_imports(path) if (layer_of(m) or -1) > own}
+    top_level = {m for m in seg_core_imports(path) if layer_of(m) is None and m not in ("seg_core",)}
+    assert not upward, f"{path.name} imports upward: {sorted(upward)}"
+    assert not top_level, f"{path.name} imports a top-level module: {sorted(top_level)}"
+
+
+@pytest.mark.parametrize("name", sorted(CONTRACT_ALIASES))
+def test_contract_modules_only_re_export(name):
+    path = ROOT / "seg_core" / name
+    assert seg_core_imports(path) == {CONTRACT_ALIASES[name]}
+    assert not [n for n in ast.parse(path.read_text()).body if isinstance(n, ast.FunctionDef | ast.ClassDef)]
+
+
+def test_inference_never_imports_the_run_registry_or_training():
+    for path in (ROOT / "seg_core" / "inference").glob("*.py"):
+        assert not {m for m in seg_core_imports(path) if m.startswith(("seg_core.runs", "seg_core.training"))}

@@ -4,7 +4,7 @@ import pickle
 import pytest
 import torch
 
-from seg_core.checkpoint import CheckpointError, clean_stale_temps, load_checkpoint, save_checkpoint
+from seg_core.models.checkpoint import CheckpointError, clean_stale_temps, load_checkpoint, save_checkpoint
 
 
 def _payload(value=1.0):

@@ -13,12 +13,12 @@ from PIL import Image
 from test_infer import _meta
 from test_train import tiny_config
 
-from seg_core import jobs
-from seg_core.checkpoint import load_checkpoint, save_checkpoint
 from seg_core.cli import main
 from seg_core.models import ModelSpec, create_model
-from seg_core.runs import RunRegistry, is_process_alive
-from seg_core.study import run_study, study_configs
+from seg_core.models.checkpoint import load_checkpoint, save_checkpoint
+from seg_core.runs.registry import RunRegistry, is_process_alive
+from seg_core.training import jobs
+from seg_core.training.study import run_study, study_configs
 
 
 @pytest.fixture
@@ -58,7 +58,7 @@ def test_predict_processes_good_files_and_names_the_bad_one(checkpoint, tmp_path
 def test_a_skipped_file_on_a_terminal_replaces_the_half_drawn_bar():
     import io
 
-    from seg_core.progress import ConsoleProgress
+    from seg_core.core.progress import ConsoleProgress
 
     class Terminal(io.StringIO):
         def isatty(self):

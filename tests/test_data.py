@@ -7,7 +7,7 @@ from helpers import make_pair
 from PIL import Image
 
 from seg_core.cli import main
-from seg_core.data import split_pairs, validate_dataset
+from seg_core.data.discovery import split_pairs, validate_dataset
 
 
 @pytest.fixture
@@ -121,7 +121,7 @@ def test_validate_reads_photo_headers_only_and_decodes_each_mask_once(tmp_path, 
 
 
 def test_default_split_is_the_studys_and_rebuilds_from_a_saved_run_config(tmp_path):
-    from seg_core.config import TrainConfig
+    from seg_core.training.config import TrainConfig
 
     root = tmp_path / "forty"
     for i in range(40):

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from seg_core.infer import Predictor
+from seg_core.inference.predictor import Predictor
 from seg_core.models import ModelSpec, create_model
 from seg_core.models.fusion import fold_batchnorm
 

@@ -9,10 +9,10 @@ import torch
 from helpers import Pointwise
 from PIL import Image
 
-from seg_core.checkpoint import CheckpointError, save_checkpoint
-from seg_core.classes import CLASS_NAMES
-from seg_core.infer import Predictor, tile_starts
+from seg_core.data.classes import CLASS_NAMES
+from seg_core.inference.predictor import Predictor, tile_starts
 from seg_core.models import ModelSpec, create_model
+from seg_core.models.checkpoint import CheckpointError, save_checkpoint
 
 
 def _meta(resolution=64, **extra):
@@ -163,7 +163,7 @@ MEMORY_PROBE = """
 import json, sys
 from pathlib import Path
 import numpy as np
-from seg_core.infer import Predictor
+from seg_core.inference.predictor import Predictor
 
 def status(field):
     line = next(l for l in Path("/proc/self/status").read_text().splitlines() if l.startswith(field))
@@ -185,7 +185,7 @@ def test_a_12_megapixel_photo_never_needs_the_full_size_class_tensor(unet_checkp
     import subprocess
     import sys
 
-    from seg_core import paths
+    from seg_core.core import paths
 
     probe = subprocess.run(
         [sys.executable, "-c", MEMORY_PROBE, str(unet_checkpoint)],

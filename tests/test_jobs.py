@@ -7,8 +7,8 @@ import threading
 import pytest
 from test_train import _wait_for, tiny_config
 
-from seg_core import jobs
-from seg_core.runs import RunRegistry, stop
+from seg_core.runs.registry import RunRegistry, stop
+from seg_core.training import jobs
 
 
 def _wait(condition, what: str) -> None:

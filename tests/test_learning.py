@@ -7,13 +7,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from seg_core.config import TrainConfig
-from seg_core.data import split_pairs, validate_dataset
-from seg_core.imageio import load_mask
-from seg_core.metrics import kaggle_dice
-from seg_core.runs import RunRegistry
-from seg_core.synth import write_demo_dataset
-from seg_core.train import fit
+from seg_core.data.discovery import split_pairs, validate_dataset
+from seg_core.data.imageio import load_mask
+from seg_core.data.synth import write_demo_dataset
+from seg_core.evaluation.metrics import kaggle_dice
+from seg_core.runs.registry import RunRegistry
+from seg_core.training.config import TrainConfig
+from seg_core.training.loop import fit
 
 
 @pytest.mark.slow

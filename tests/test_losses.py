@@ -9,7 +9,7 @@ from segmentation_models_pytorch.losses import DiceLoss as SmpDiceLoss
 from segmentation_models_pytorch.losses import LovaszLoss as SmpLovaszLoss
 from segmentation_models_pytorch.losses._functional import softmax_focal_loss_with_logits
 
-from seg_core.losses import (
+from seg_core.training.losses import (
     LOSS_NAMES,
     class_weights_from_counts,
     create_loss,

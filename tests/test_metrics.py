@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from seg_core.classes import CLASS_NAMES, NUM_CLASSES
-from seg_core.metrics import (
+from seg_core.data.classes import CLASS_NAMES, NUM_CLASSES
+from seg_core.evaluation.metrics import (
     ConfusionMatrix,
     KaggleDiceMeter,
     confusion_matrix_figure_data,

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from seg_core import monitor
-from seg_core.runs import MetricRow, RunRecord, RunRegistry
+from seg_core.pagedata import monitor
+from seg_core.runs.registry import MetricRow, RunRecord, RunRegistry
 
 
 def rows_of(*specs: tuple[int, int, str, str, float]) -> list[MetricRow]:

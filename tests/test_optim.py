@@ -8,8 +8,8 @@ import pytest
 import torch
 from test_train import start_run, tiny_config
 
-from seg_core.config import TrainConfig
-from seg_core.optim import build_optimizer, build_scheduler, optimizer_steps_per_epoch
+from seg_core.training.config import TrainConfig
+from seg_core.training.optim import build_optimizer, build_scheduler, optimizer_steps_per_epoch
 
 LR = 0.1
 

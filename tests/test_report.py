@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from seg_core import report
-from seg_core.classes import CLASS_NAMES, NUM_CLASSES, OBJECT_CLASS_IDS, PALETTE
+from seg_core.data.classes import CLASS_NAMES, NUM_CLASSES, OBJECT_CLASS_IDS, PALETTE
+from seg_core.inference import report
 
 ROOF, GRASS, ROAD, FLOODED, POOL = 1, 5, 14, 23, 3
 

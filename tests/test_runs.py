@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from seg_core import paths
-from seg_core.runs import (
+from seg_core.core import paths
+from seg_core.runs.registry import (
     PENDING_DEVICE,
     RUN_ID_PATTERN,
     RunRegistry,
@@ -312,7 +312,7 @@ def test_delete_never_removes_a_folder_outside_the_run(tmp_path: Path, registry:
 
 WRITER = """
 import sys
-from seg_core.runs import RunRegistry
+from seg_core.runs.registry import RunRegistry
 registry, run_id = RunRegistry(), sys.argv[1]
 for i in range(1000):  # 2000 rows in 1000 small transactions
     registry.log_metrics(run_id, [(i, i // 100, "train", "loss", 1.0 / (i + 1)), (i, i // 100, "val", "dice", i / 1000)])
@@ -377,7 +377,7 @@ def test_one_writer_process_and_many_readers_never_lock(registry: RunRegistry) -
 
 STUB_TRAINER = """
 import os, signal, subprocess, sys, time
-from seg_core.runs import RunRegistry
+from seg_core.runs.registry import RunRegistry
 
 run_id = sys.argv[sys.argv.index("--run-id") + 1]
 out, registry = os.environ["STUB_OUT"], RunRegistry()

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from seg_core import synth
-from seg_core.classes import NUM_CLASSES
+from seg_core.data import synth
+from seg_core.data.classes import NUM_CLASSES
 
 
 def scene(seed: int, size=(160, 120)):

@@ -12,11 +12,11 @@ import time
 import pytest
 import torch
 
-from seg_core import paths
-from seg_core.checkpoint import load_checkpoint
-from seg_core.config import TrainConfig
-from seg_core.runs import RunRegistry
-from seg_core.train import StopRequested, fit
+from seg_core.core import paths
+from seg_core.models.checkpoint import load_checkpoint
+from seg_core.runs.registry import RunRegistry
+from seg_core.training.config import TrainConfig
+from seg_core.training.loop import StopRequested, fit
 
 
 def tiny_config(data, **changes) -> TrainConfig:
@@ -107,7 +107,7 @@ def test_stop_mid_epoch_then_resume_equals_an_uninterrupted_run(tiny_dataset):
 
 
 def test_nan_loss_fails_the_run_with_the_reason(tiny_dataset, monkeypatch):
-    import seg_core.train as train_module
+    import seg_core.training.loop as train_module
 
     class NanLoss(torch.nn.Module):
         def forward(self, logits, target):
@@ -123,7 +123,7 @@ def test_nan_loss_fails_the_run_with_the_reason(tiny_dataset, monkeypatch):
 def simulate_out_of_memory(monkeypatch, above: int = 0) -> None:
     """Models built by the training loop raise CUDA's OOM in training forwards of more than
     `above` images (every one with the default 0)."""
-    import seg_core.train as train_module
+    import seg_core.training.loop as train_module
 
     real_create = train_module.create_model
 
@@ -275,7 +275,7 @@ def test_ddp_two_processes_on_gloo(tiny_dataset, stormseg_home):
 
 
 def test_auto_device_prefers_cuda_then_mps_then_cpu(monkeypatch):
-    from seg_core import runtime
+    from seg_core.core import runtime
 
     mps = torch.backends.mps
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
@@ -293,7 +293,7 @@ def test_auto_device_prefers_cuda_then_mps_then_cpu(monkeypatch):
 
 
 def test_autocast_only_on_cuda(monkeypatch):
-    from seg_core.runtime import amp_dtype
+    from seg_core.core.runtime import amp_dtype
 
     for device in ("cpu", "mps"):
         for mode in ("auto", "off", "bf16", "fp16"):
@@ -307,7 +307,7 @@ def test_autocast_only_on_cuda(monkeypatch):
 
 
 def test_a_cpu_run_trains_in_fp32_channels_last_without_a_scaler(tiny_dataset, monkeypatch):
-    import seg_core.train as train_module
+    import seg_core.training.loop as train_module
 
     seen = {}
     real_step = train_module._train_step
@@ -339,8 +339,8 @@ def test_out_of_memory_retry_accumulates_the_same_gradient_as_the_whole_batch():
     """The halved micro-batches together give the gradient of the whole batch, and the micro-batch
     stays halved. (Exact for a per-pixel loss and a model without BatchNorm; batch-pooled Dice and
     BatchNorm statistics see smaller batches, as with any gradient accumulation.)"""
-    import seg_core.train as train_module
-    from seg_core.losses import create_loss
+    import seg_core.training.loop as train_module
+    from seg_core.training.losses import create_loss
 
     torch.manual_seed(0)
     images, masks = torch.randn(8, 3, 16, 16), torch.randint(0, 25, (8, 16, 16))
@@ -408,8 +408,8 @@ def test_sigterm_and_sigint_set_the_stop_flag_instead_of_killing():
 # with "DataLoader worker ... exited unexpectedly" once in CI.
 STOP_AT_WORKER_START = """
 import json, os, signal, sys, torch
-from seg_core.config import TrainConfig
-from seg_core.train import StopRequested, _loader
+from seg_core.training.config import TrainConfig
+from seg_core.training.loop import StopRequested, _loader
 
 stop = StopRequested()
 stop.install()
@@ -439,7 +439,7 @@ def test_a_stop_signal_reaching_loader_workers_as_they_start_does_not_kill_them(
 
 
 def test_early_stop_after_patience_epochs_without_a_val_dice_gain(tiny_dataset, monkeypatch):
-    import seg_core.train as train_module
+    import seg_core.training.loop as train_module
 
     real_evaluate = train_module.evaluate
     dice_by_call = iter([0.40, 0.50, 0.50, 0.49, 0.45, 0.9, 0.9, 0.9])
@@ -463,10 +463,10 @@ def test_early_stop_after_patience_epochs_without_a_val_dice_gain(tiny_dataset, 
 def test_weighted_ce_weights_come_from_the_training_split_pixel_counts(tiny_dataset, monkeypatch):
     import numpy as np
 
-    import seg_core.train as train_module
-    from seg_core.data import split_pairs, validate_dataset
-    from seg_core.dataset import ArrayCache
-    from seg_core.losses import class_weights_from_counts
+    import seg_core.training.loop as train_module
+    from seg_core.data.dataset import ArrayCache
+    from seg_core.data.discovery import split_pairs, validate_dataset
+    from seg_core.training.losses import class_weights_from_counts
 
     captured = {}
     real_create_loss = train_module.create_loss

@@ -35,7 +35,7 @@ def cached_predictor(path: str, modified_ns: int):
 
     `modified_ns` is part of the key so a retrained best.pt is reloaded, not served stale.
     """
-    from seg_core.infer import Predictor
+    from seg_core.inference.predictor import Predictor
 
     return Predictor.from_checkpoint(path)
 

@@ -12,8 +12,8 @@ import time
 
 import streamlit as st
 
-from seg_core import monitor
-from seg_core.runs import ACTIVE_STATUSES, RunRecord, RunRegistry, stop
+from seg_core.pagedata import monitor
+from seg_core.runs.registry import ACTIVE_STATUSES, RunRecord, RunRegistry, stop
 from ui.charts import curves
 from ui.common import friendly_errors
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from seg_core import analysis, catalog, report
-from seg_core.analysis import KeyFigure, PhotoAnalysis
+from seg_core.inference import report
+from seg_core.pagedata import analysis, catalog
+from seg_core.pagedata.analysis import KeyFigure, PhotoAnalysis
 from ui.common import legend_html
 
 LEGEND_MIN_SHARE = 0.001  # rarer classes would all read "0.0%"; the per-class table lists them

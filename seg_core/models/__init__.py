@@ -10,10 +10,17 @@ its own and registers the network as `.model`, so every state_dict key starts wi
 alike). Rebuild with `create_model(spec, load_weights=False).load_state_dict(state_dict)`.
 """
 
-from .factory import count_parameters, create_model
-from .padding import PadToMultiple
-from .spec import ARCHITECTURES, WEIGHT_CHOICES, ModelSpec, describe, list_encoders, normalization
-from .unet import UNet
+from seg_core.models.factory import count_parameters, create_model
+from seg_core.models.padding import PadToMultiple
+from seg_core.models.spec import (
+    ARCHITECTURES,
+    WEIGHT_CHOICES,
+    ModelSpec,
+    describe,
+    list_encoders,
+    normalization,
+)
+from seg_core.models.unet import UNet
 
 __all__ = [
     "ARCHITECTURES",

@@ -6,11 +6,11 @@ import warnings
 
 from torch import nn
 
-from . import weights as _weights
-from .atrous import use_space_to_batch
-from .padding import PadToMultiple
-from .spec import CLASSIC_UNET, SMP_ARCHITECTURES, ModelSpec
-from .unet import DEPTH, UNet
+from seg_core.models import weights as _weights
+from seg_core.models.atrous import use_space_to_batch
+from seg_core.models.padding import PadToMultiple
+from seg_core.models.spec import CLASSIC_UNET, SMP_ARCHITECTURES, ModelSpec
+from seg_core.models.unet import DEPTH, UNet
 
 # PAN pools its 1/16 feature map by another 8 (feature pyramid attention), so it needs >= 128 px.
 _MIN_SIZE = {"pan": 128}

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..classes import NUM_CLASSES
+from seg_core.data.classes import NUM_CLASSES
 
 CLASSIC_UNET = "unet"
 # smp architectures by our name -> smp's name. "unet" is taken by the from-scratch U-Net of the

@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .padding import pad_to_multiple
+from seg_core.models.padding import pad_to_multiple
 
 DEPTH = 4  # pooling steps; the input must therefore be padded to a multiple of 2**DEPTH
 

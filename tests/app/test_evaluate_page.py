@@ -10,11 +10,11 @@ import torch
 from helpers import make_pairs
 from streamlit.testing.v1 import AppTest
 
-import seg_core.evaluation
-from seg_core import paths
-from seg_core.checkpoint import save_checkpoint
-from seg_core.classes import CLASS_NAMES
+import seg_core.evaluation.evaluate
+from seg_core.core import paths
+from seg_core.data.classes import CLASS_NAMES
 from seg_core.models import ModelSpec, create_model
+from seg_core.models.checkpoint import save_checkpoint
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
 
@@ -74,7 +74,7 @@ def test_evaluation_shows_scores_table_heatmap_worst_photos_and_downloads(
 
     # Other widgets rerun the page without re-scoring; a new setting needs a new click.
     calls = []
-    monkeypatch.setattr(seg_core.evaluation, "evaluate_checkpoint", lambda *a, **k: calls.append(a))
+    monkeypatch.setattr(seg_core.evaluation.evaluate, "evaluate_checkpoint", lambda *a, **k: calls.append(a))
     at.toggle[0].set_value(True).run()
     assert "press **Evaluate**" in at.info[0].value
     at.toggle[0].set_value(False).run()

@@ -8,7 +8,8 @@ import pytest
 from helpers import make_pair
 from streamlit.testing.v1 import AppTest
 
-from seg_core import catalog, paths
+from seg_core.core import paths
+from seg_core.pagedata import catalog
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
 

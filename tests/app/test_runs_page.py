@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from seg_core import jobs
-from seg_core.runs import RunRegistry
+from seg_core.runs.registry import RunRegistry
+from seg_core.training import jobs
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
 

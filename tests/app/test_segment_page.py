@@ -17,10 +17,11 @@ import torch
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from seg_core import analysis, catalog, paths
-from seg_core.checkpoint import save_checkpoint
-from seg_core.classes import CLASS_NAMES
+from seg_core.core import paths
+from seg_core.data.classes import CLASS_NAMES
 from seg_core.models import ModelSpec, create_model
+from seg_core.models.checkpoint import save_checkpoint
+from seg_core.pagedata import analysis, catalog
 from ui.segment_view import LEGEND_MIN_SHARE
 
 PAGE = Path(__file__).resolve().parents[2] / "app_pages" / "segment.py"

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from seg_core import jobs, paths, study
-from seg_core.runs import RunRegistry
+from seg_core.core import paths
+from seg_core.runs.registry import RunRegistry
+from seg_core.training import jobs, study
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
 

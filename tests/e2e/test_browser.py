@@ -8,7 +8,8 @@ import time
 import pytest
 from harness import no_traceback
 
-from seg_core import catalog, paths
+from seg_core.core import paths
+from seg_core.pagedata import catalog
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -24,9 +24,10 @@ from hostile import non_images, png_claiming, save_tiny_checkpoint, tiny_meta, t
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from seg_core import jobs, paths
-from seg_core.checkpoint import save_checkpoint
-from seg_core.runs import RunRegistry
+from seg_core.core import paths
+from seg_core.models.checkpoint import save_checkpoint
+from seg_core.runs.registry import RunRegistry
+from seg_core.training import jobs
 
 REPO = paths.REPO_ROOT
 APP = REPO / "app.py"

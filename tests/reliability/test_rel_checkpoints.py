@@ -24,13 +24,14 @@ import torch
 from helpers import make_pair
 from hostile import save_tiny_checkpoint, tiny_meta, tiny_unet
 
-from seg_core import catalog, paths
-from seg_core.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from seg_core.cli import main
-from seg_core.config import TrainConfig
-from seg_core.infer import Predictor
-from seg_core.runs import RunRegistry
-from seg_core.train import fit
+from seg_core.core import paths
+from seg_core.inference.predictor import Predictor
+from seg_core.models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from seg_core.pagedata import catalog
+from seg_core.runs.registry import RunRegistry
+from seg_core.training.config import TrainConfig
+from seg_core.training.loop import fit
 
 MARKER_ENV = "STORMSEG_TEST_PWNED"  # where a payload that ran would leave its mark
 

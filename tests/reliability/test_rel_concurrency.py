@@ -22,9 +22,9 @@ import pytest
 from helpers import make_pairs, registry_integrity
 from test_train import _wait_for, tiny_config
 
-from seg_core import paths
-from seg_core.checkpoint import load_checkpoint
-from seg_core.runs import RunRegistry, is_process_alive, stop
+from seg_core.core import paths
+from seg_core.models.checkpoint import load_checkpoint
+from seg_core.runs.registry import RunRegistry, is_process_alive, stop
 
 WRITE_SECONDS = 4.0
 READERS = 4
@@ -34,7 +34,7 @@ READERS = 4
 WRITER = textwrap.dedent(
     """
     import json, sys, time
-    from seg_core.runs import RunRegistry
+    from seg_core.runs.registry import RunRegistry
 
     run_id, seconds = sys.argv[1], float(sys.argv[2])
     registry, rows, slowest, i = RunRegistry(), 0, 0.0, 0
@@ -60,8 +60,8 @@ WRITER = textwrap.dedent(
 READER = textwrap.dedent(
     """
     import json, os, sys, time
-    from seg_core import monitor
-    from seg_core.runs import RunRegistry
+    from seg_core.pagedata import monitor
+    from seg_core.runs.registry import RunRegistry
 
     run_id, other, stop_file = sys.argv[1], sys.argv[2], sys.argv[3]
     history, calls, counts, errors, slowest = monitor.MetricHistory(), 0, [], [], 0.0
@@ -139,8 +139,8 @@ STARTERS = 4
 STARTER = textwrap.dedent(
     """
     import json, os, sys, time
-    from seg_core import jobs
-    from seg_core.config import TrainConfig
+    from seg_core.training import jobs
+    from seg_core.training.config import TrainConfig
 
     cfg, go = TrainConfig.from_dict(json.loads(sys.argv[1])), sys.argv[2]
     open(go + "." + str(os.getpid()) + ".ready", "w").close()
@@ -238,7 +238,7 @@ FRESH_RACE = textwrap.dedent(
     from pathlib import Path
 
     def open_fresh(barrier, root, rounds, errors):
-        from seg_core.runs import RunRegistry
+        from seg_core.runs.registry import RunRegistry
 
         for k in range(rounds):
             barrier.wait()  # all at once, on a database none of them has seen

@@ -21,11 +21,12 @@ from helpers import make_pair, make_pairs
 from hostile import save_tiny_checkpoint, truncated
 from PIL import Image
 
-import seg_core.data
-from seg_core import catalog, paths
+import seg_core.data.discovery
 from seg_core.cli import main
-from seg_core.data import validate_dataset
-from seg_core.runs import RunRegistry
+from seg_core.core import paths
+from seg_core.data.discovery import validate_dataset
+from seg_core.pagedata import catalog
+from seg_core.runs.registry import RunRegistry
 
 
 def problems_by_file(report) -> dict[str, tuple[str, str]]:
@@ -45,7 +46,7 @@ def outside(tmp_path) -> Path:
 def opened(monkeypatch) -> list[Path]:
     """Every file validation opens as an image or a mask."""
     paths_opened: list[Path] = []
-    real_open, real_mask = seg_core.data.open_checked, seg_core.data.load_mask
+    real_open, real_mask = seg_core.data.discovery.open_checked, seg_core.data.discovery.load_mask
 
     def open_checked(path, *args, **kwargs):
         paths_opened.append(Path(path))
@@ -55,8 +56,8 @@ def opened(monkeypatch) -> list[Path]:
         paths_opened.append(Path(path))
         return real_mask(path, *args, **kwargs)
 
-    monkeypatch.setattr(seg_core.data, "open_checked", open_checked)
-    monkeypatch.setattr(seg_core.data, "load_mask", load_mask)
+    monkeypatch.setattr(seg_core.data.discovery, "open_checked", open_checked)
+    monkeypatch.setattr(seg_core.data.discovery, "load_mask", load_mask)
     return paths_opened
 
 

@@ -22,9 +22,10 @@ import pytest
 from helpers import registry_integrity
 from test_train import _wait_for, tiny_config
 
-from seg_core import jobs, paths
-from seg_core.checkpoint import load_checkpoint
-from seg_core.runs import RunRegistry, launch
+from seg_core.core import paths
+from seg_core.models.checkpoint import load_checkpoint
+from seg_core.runs.registry import RunRegistry, launch
+from seg_core.training import jobs
 
 ENOSPC_WRAPPER = textwrap.dedent(
     """

@@ -31,11 +31,12 @@ from hostile import (
 )
 from PIL import Image, ImageFile
 
-from seg_core import analysis, paths
-from seg_core.analysis import PhotoAnalysis, PhotoFailure, PhotoInput
-from seg_core.data import validate_dataset
-from seg_core.imageio import MAX_PIXELS, ImageReadError, load_rgb, open_checked
-from seg_core.infer import Predictor
+from seg_core.core import paths
+from seg_core.data.discovery import validate_dataset
+from seg_core.data.imageio import MAX_PIXELS, ImageReadError, load_rgb, open_checked
+from seg_core.inference.predictor import Predictor
+from seg_core.pagedata import analysis
+from seg_core.pagedata.analysis import PhotoAnalysis, PhotoFailure, PhotoInput
 
 HARVEY_PHOTO = (4592, 3072)  # the largest photo of the Harvey set
 BOMB_SIZES = {
@@ -90,10 +91,10 @@ from pathlib import Path
 import numpy as np
 import torch
 torch.set_num_threads(1)
-from seg_core import analysis
-from seg_core.data import validate_dataset
-from seg_core.imageio import ImageReadError, load_rgb
-from seg_core.infer import Predictor
+from seg_core.pagedata import analysis
+from seg_core.data.discovery import validate_dataset
+from seg_core.data.imageio import ImageReadError, load_rgb
+from seg_core.inference.predictor import Predictor
 
 def peak_kib():
     return int(re.search(r"VmHWM:\\s+(\\d+)", Path("/proc/self/status").read_text()).group(1))

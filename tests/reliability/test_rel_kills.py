@@ -28,9 +28,10 @@ import torch
 from helpers import make_pairs, registry_integrity
 from test_train import _wait_for, tiny_config
 
-from seg_core import jobs, paths
-from seg_core.checkpoint import CheckpointError, clean_stale_temps, load_checkpoint, save_checkpoint
-from seg_core.runs import RunRegistry, is_process_alive
+from seg_core.core import paths
+from seg_core.models.checkpoint import CheckpointError, clean_stale_temps, load_checkpoint, save_checkpoint
+from seg_core.runs.registry import RunRegistry, is_process_alive
+from seg_core.training import jobs
 
 KILLS = 40
 # Two versions of different sizes (4 MB and 3 MB), so a torn file can never pass for either.
@@ -38,7 +39,7 @@ WRITER = textwrap.dedent(
     """
     import os, random, sys, time
     import torch
-    from seg_core.checkpoint import save_checkpoint
+    from seg_core.models.checkpoint import save_checkpoint
 
     torch.set_num_threads(1)  # no thread pool before fork()
     META = dict(arch="unet", encoder="none", num_classes=25, class_names=["c"] * 25, resolution=64,
@@ -247,8 +248,8 @@ def test_sigkill_mid_epoch_then_resume_from_the_cli(slow_epochs: Path, monkeypat
 SERVER = textwrap.dedent(
     """
     import json, sys
-    from seg_core import jobs
-    from seg_core.config import TrainConfig
+    from seg_core.training import jobs
+    from seg_core.training.config import TrainConfig
 
     submission = jobs.submit(TrainConfig.from_dict(json.loads(sys.argv[1])))
     print(json.dumps({"id": submission.run.id, "started": submission.started}))

@@ -15,9 +15,9 @@ import pytest
 import torch
 from test_infer import _meta
 
-from seg_core import paths
-from seg_core.checkpoint import save_checkpoint
+from seg_core.core import paths
 from seg_core.models import ModelSpec, create_model
+from seg_core.models.checkpoint import save_checkpoint
 
 PHOTOS, WARMUP = 12, 3
 GROWTH_BOUND_MB = 60.0

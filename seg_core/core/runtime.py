@@ -1,8 +1,8 @@
 """What a training or inference process needs from its machine: the device, autocast, seeds,
-a stop flag for signals, and a reporter that sends progress to the run registry.
+and a stop flag for signals.
 
-Separate from `train` so inference and the app can use the device helpers without importing
-the training loop.
+Separate from the training loop so inference and the app can use the device helpers without
+importing it; the run registry lives in `seg_core.runs`, so inference never imports it.
 """
 
 from __future__ import annotations
@@ -10,12 +10,9 @@ from __future__ import annotations
 import contextlib
 import random
 import signal
-import time
 
 import numpy as np
 import torch
-
-from .runs import RunRegistry
 
 
 class StopRequested:
@@ -107,36 +104,3 @@ def describe_device(device: torch.device) -> str:
     if device.type == "cpu":
         return f"cpu ({torch.get_num_threads()} threads)"
     return str(device)
-
-
-class RunReporter:
-    """Sends a run's progress to the registry (rank 0 only) and to stdout.
-
-    Step losses are buffered and flushed every `flush_s` seconds so a fast loop does not write
-    to SQLite on every step.
-    """
-
-    def __init__(self, registry: RunRegistry | None, run_id: str, is_main: bool, flush_s: float = 2.0):
-        self.registry, self.run_id, self.is_main, self.flush_s = registry, run_id, is_main, flush_s
-        self._pending: list[tuple[int, int, str, str, float]] = []
-        self._last_flush = time.monotonic()
-
-    def log(self, message: str, level: str = "info") -> None:
-        if not self.is_main:
-            return
-        print(f"[{level}] {message}", flush=True)
-        if self.registry:
-            self.registry.log(self.run_id, message, level)
-
-    def metrics(self, rows: list[tuple[int, int, str, str, float]], flush: bool = True) -> None:
-        if not self.is_main:
-            return
-        self._pending.extend(rows)
-        if flush or time.monotonic() - self._last_flush >= self.flush_s:
-            self.flush()
-
-    def flush(self) -> None:
-        if self._pending and self.registry:
-            self.registry.log_metrics(self.run_id, self._pending)
-        self._pending = []
-        self._last_flush = time.monotonic()

@@ -7,10 +7,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import paths
-from .checkpoint import CheckpointError, load_checkpoint
-from .imageio import IMAGE_SUFFIXES
-from .runs import RunRecord, RunRegistry, validate_run_id
+from seg_core.core import paths
+from seg_core.data.imageio import IMAGE_SUFFIXES
+from seg_core.models.checkpoint import CheckpointError, load_checkpoint
+from seg_core.runs.registry import RunRecord, RunRegistry, validate_run_id
 
 SAMPLES_DIR = paths.REPO_ROOT / "samples"
 DEMO_DATASET_NAME = "demo"

@@ -30,22 +30,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
-from . import distributed as dist_utils
-from .augment import IGNORE_INDEX
-from .checkpoint import clean_stale_temps, load_checkpoint, save_checkpoint, versions
-from .classes import CLASS_NAMES, NUM_CLASSES
-from .config import TrainConfig
-from .data import split_pairs, validate_dataset
-from .dataset import ArrayCache, SegmentationDataset, pad_collate, warm_cache
-from .losses import class_weights_from_counts, create_loss
-from .metrics import ConfusionMatrix, KaggleDiceMeter
-from .models import ModelSpec, create_model, normalization
-from .models.spec import OFFLINE_ENCODER
-from .optim import build_optimizer, build_scheduler
-from .preview import save_preview
-from .runs import RunRegistry
-from .runtime import (
-    RunReporter,
+from seg_core.core.runtime import (
     StopRequested,
     amp_dtype,
     autocast,
@@ -53,6 +38,21 @@ from .runtime import (
     seed_everything,
     select_device,
 )
+from seg_core.data.augment import IGNORE_INDEX
+from seg_core.data.classes import CLASS_NAMES, NUM_CLASSES
+from seg_core.data.dataset import ArrayCache, SegmentationDataset, pad_collate, warm_cache
+from seg_core.data.discovery import split_pairs, validate_dataset
+from seg_core.evaluation.metrics import ConfusionMatrix, KaggleDiceMeter
+from seg_core.models import ModelSpec, create_model, normalization
+from seg_core.models.checkpoint import clean_stale_temps, load_checkpoint, save_checkpoint, versions
+from seg_core.models.spec import OFFLINE_ENCODER
+from seg_core.runs.registry import RunRegistry
+from seg_core.runs.reporter import RunReporter
+from seg_core.training import distributed as dist_utils
+from seg_core.training.config import TrainConfig
+from seg_core.training.losses import class_weights_from_counts, create_loss
+from seg_core.training.optim import build_optimizer, build_scheduler
+from seg_core.training.preview import save_preview
 
 
 class NonFiniteLossError(RuntimeError):

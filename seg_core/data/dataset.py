@@ -17,10 +17,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from . import paths
-from .augment import IGNORE_INDEX, build_augmentation, reseed
-from .data import Pair
-from .imageio import load_mask, load_rgb
+from seg_core.core import paths
+from seg_core.data.augment import IGNORE_INDEX, build_augmentation, reseed
+from seg_core.data.discovery import Pair
+from seg_core.data.imageio import load_mask, load_rgb
 
 CACHE_FORMAT_VERSION = 1
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .classes import NUM_CLASSES
-from .imageio import (
+from seg_core.data.classes import NUM_CLASSES
+from seg_core.data.imageio import (
     DECODE_ERRORS,
     IMAGE_SUFFIXES,
     ImageReadError,

@@ -42,7 +42,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from .classes import (
+from seg_core.data.classes import (
     CLASS_NAMES,
     NUM_CLASSES,
     OBJECT_CLASS_IDS,

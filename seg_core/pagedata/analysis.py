@@ -27,9 +27,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from . import report
-from .classes import CLASS_NAMES, OBJECT_CLASS_IDS, class_id, hex_color
-from .imageio import ImageReadError, LoadedImage, load_rgb, scaled_size
+from seg_core.data.classes import CLASS_NAMES, OBJECT_CLASS_IDS, class_id, hex_color
+from seg_core.data.imageio import ImageReadError, LoadedImage, load_rgb, scaled_size
+from seg_core.inference import report
 
 # Two side-by-side views on a 1400 px page are ~650 CSS px each: 1600 px stays sharp at 2x density.
 DISPLAY_LONG_SIDE = 1600
@@ -141,7 +141,7 @@ def analyse_photo(
     """Segment one photo and compute everything the page shows about it.
 
     Args:
-        predictor: a seg_core.infer.Predictor.
+        predictor: a seg_core.inference.predictor.Predictor.
         source: the encoded photo (upload bytes or a path).
         name: the file name, used in messages, tables and download names.
         gsd_cm: ground sampling distance in cm per pixel; enables areas in m².

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .checkpoint import TEMP_SUFFIX
-from .classes import colorize
+from seg_core.data.classes import colorize
+from seg_core.models.checkpoint import TEMP_SUFFIX
 
 PREVIEW_WIDTH = 1200  # the three panels together, px: enough to judge, small to refresh
 

@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from .runs import FINAL_STATUSES, PENDING_DEVICE, MetricRow, RunRecord
+from seg_core.runs.registry import FINAL_STATUSES, PENDING_DEVICE, MetricRow, RunRecord
 
 # Rows logged once per step (or while decoding photos), not per epoch: never part of epoch curves.
 STEP_NAMES = ("loss_step", "progress", "eta_s")

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from .augment import AUGMENT_PRESETS
+from seg_core.data.augment import AUGMENT_PRESETS
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("none", "cosine", "poly", "onecycle")

@@ -36,7 +36,7 @@ class CheckpointError(ValueError):
 def versions() -> dict[str, str]:
     import segmentation_models_pytorch as smp
 
-    from . import __version__
+    from seg_core import __version__
 
     # str(): torch.__version__ is a TorchVersion object, which weights_only loading refuses.
     return {

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from seg_core.classes import NUM_CLASSES
+from seg_core.data.classes import NUM_CLASSES
 
 LOSS_NAMES: tuple[str, ...] = ("ce", "weighted_ce", "dice", "ce_dice", "focal", "lovasz")
 DEFAULT_IGNORE_INDEX = 255  # the usual "void" value of 8-bit masks; outside the 25 class ids

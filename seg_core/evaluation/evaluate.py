@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .classes import CLASS_NAMES, NUM_CLASSES
-from .data import Pair, split_pairs, validate_dataset
-from .imageio import load_mask
-from .infer import Predictor
-from .metrics import ConfusionMatrix, SegmentationScores, dice_pairs
+from seg_core.data.classes import CLASS_NAMES, NUM_CLASSES
+from seg_core.data.discovery import Pair, split_pairs, validate_dataset
+from seg_core.data.imageio import load_mask
+from seg_core.evaluation.metrics import ConfusionMatrix, SegmentationScores, dice_pairs
+from seg_core.inference.predictor import Predictor
 
 
 @dataclass

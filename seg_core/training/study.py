@@ -5,7 +5,7 @@ rot90/flip augmentation (lr 1e-3, 30 and 60 epochs); cross-entropy throughout, f
 early stop), the study's 0.15 validation split. ImageNet weights for ResNet50 are used where
 they can be had; offline they cannot, and the runs say so in their name and log.
 
-The runs go through the training queue (`seg_core.jobs`), as the app's "Queue the whole study"
+The runs go through the training queue (`seg_core.training.jobs`), as the app's "Queue the whole study"
 does: they train one after another as background jobs, after any job already running, never
 beside it. `run_study` follows them and returns Table 1 once all four have ended.
 """
@@ -16,11 +16,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from . import jobs
-from .config import STUDY_PRESETS, TrainConfig
-from .models import ModelSpec, create_model
-from .runs import FINAL_STATUSES, RunRegistry, stop
-from .runtime import StopRequested
+from seg_core.core.runtime import StopRequested
+from seg_core.models import ModelSpec, create_model
+from seg_core.runs.registry import FINAL_STATUSES, RunRegistry, stop
+from seg_core.training import jobs
+from seg_core.training.config import STUDY_PRESETS, TrainConfig
 
 NO_IMAGENET_NOTICE = (
     "ImageNet weights for ResNet50 cannot be downloaded here (no network): the two DeepLabV3+ runs "

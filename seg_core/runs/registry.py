@@ -34,7 +34,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from seg_core import paths
+from seg_core.core import paths
 
 STATUSES = ("queued", "running", "completed", "stopped", "failed", "interrupted")
 ACTIVE_STATUSES = ("queued", "running")

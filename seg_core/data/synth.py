@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from seg_core.classes import NUM_CLASSES
+from seg_core.data.classes import NUM_CLASSES
 
 (BACKGROUND, ROOF, SHED, POOL, VEHICLE, GRASS, TREE, SOLAR, CHIMNEY, STREET_LIGHT, WINDOW, ANTENNA, BINS,
  TRAMPOLINE, ROAD, CONSTRUCTION, POWER_LINE, TANK, PARKING, SPORTS, INDUSTRIAL, FOREST, WATER_BODY, FLOODED,

@@ -14,10 +14,10 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from . import paths
-from .config import TrainConfig
-from .data import count_named_pairs
-from .runs import RunRecord, RunRegistry, launch
+from seg_core.core import paths
+from seg_core.data.discovery import count_named_pairs
+from seg_core.runs.registry import RunRecord, RunRegistry, launch
+from seg_core.training.config import TrainConfig
 
 
 @dataclass(frozen=True)

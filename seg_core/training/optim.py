@@ -7,7 +7,7 @@ import math
 import torch
 from torch import nn
 
-from .config import TrainConfig
+from seg_core.training.config import TrainConfig
 
 
 def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:

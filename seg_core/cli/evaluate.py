@@ -1,0 +1,58 @@
+"""`evaluate`: a checkpoint's scores on a labelled dataset."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from seg_core.cli.common import print_table
+from seg_core.core.progress import ConsoleProgress
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from seg_core.data.classes import CLASS_NAMES
+    from seg_core.evaluation.evaluate import evaluate_checkpoint
+    from seg_core.inference.predictor import Predictor
+
+    predictor = Predictor.from_checkpoint(args.checkpoint, device=args.device)
+    result = evaluate_checkpoint(
+        predictor,
+        args.data,
+        split=args.split,
+        tta=args.tta,
+        checkpoint=args.checkpoint,
+        progress=None if args.json else ConsoleProgress("evaluate"),
+    )
+    if args.json:
+        print(json.dumps(result.to_dict()))
+        return 0
+    print(
+        f"{args.checkpoint} on {args.data} ({result.split} split, {len(result.images)} images, "
+        f"{result.seconds:.1f} s)"
+    )
+    print(
+        f"  Kaggle Dice {result.kaggle_dice:.4f}   mIoU {result.scores.miou:.4f}   "
+        f"pixel accuracy {result.scores.pixel_accuracy:.4f}"
+    )
+    rows = [r for r in result.scores.per_class(CLASS_NAMES) if r["support"] or r["iou"] is not None]
+    print_table(rows, ("id", "name", "iou", "dice", "precision", "recall", "support"))
+    print("  worst images: " + ", ".join(f"{s.stem} ({s.kaggle_dice:.3f})" for s in result.images[:5]))
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "evaluate", help="score a checkpoint on a labelled dataset (Kaggle Dice, mIoU, per class)"
+    )
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--data", required=True)
+    p.add_argument(
+        "--split",
+        default="auto",
+        choices=("auto", "val", "all"),
+        help="auto: the checkpoint's validation split on its own dataset, else all pairs",
+    )
+    p.add_argument("--tta", action="store_true", help="average the 8 flips/rotations")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=_evaluate)

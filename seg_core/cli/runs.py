@@ -1,0 +1,71 @@
+"""`runs list|show|compare|stop|resume|delete`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from seg_core.cli.common import COMPARE_COLUMNS, print_table
+
+
+def _runs(args: argparse.Namespace) -> int:
+    from seg_core.runs.registry import RunRegistry, stop, validate_run_id
+    from seg_core.training import jobs
+
+    registry = RunRegistry()
+    if args.action == "list":
+        rows = [
+            {
+                "id": r.id,
+                "name": r.name,
+                "status": r.status,
+                "arch": r.config.get("arch"),
+                "epochs": f"{r.epochs_done or 0}/{r.config.get('epochs')}",
+                "best_val_dice": r.best_metric,
+                "duration_s": round(r.duration_s) if r.duration_s else None,
+            }
+            for r in registry.list()
+        ]
+        if args.json:
+            print(json.dumps(rows))
+        elif rows:
+            print_table(rows, ("id", "name", "status", "arch", "epochs", "best_val_dice", "duration_s"))
+        else:
+            print("no runs yet: start one with `python -m seg_core train --data DIR`")
+        return 0
+    ids = [validate_run_id(i) for i in args.ids]
+    if not ids:
+        raise ValueError(f"`runs {args.action}` needs at least one run id (see `runs list`)")
+    registry.reconcile()  # a killed trainer shows as interrupted here too, not as running
+    if args.action == "compare":
+        rows = registry.summary_table(ids)
+        print(json.dumps(rows)) if args.json else print_table(rows, COMPARE_COLUMNS)
+        return 0
+    for run_id in ids:
+        if args.action == "show":
+            run = registry.get(run_id)
+            details = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(run).items()}
+            if args.json:
+                print(json.dumps(details))
+                continue
+            for key, value in details.items():
+                print(f"{key:>15}: {value}")
+            for line in registry.logs(run_id, limit=15):
+                print(f"  [{line.level}] {line.message}")
+        elif args.action == "stop":
+            print(f"{run_id}: {'stop requested' if stop(run_id, registry) else 'not running'}")
+        elif args.action == "resume":
+            print(jobs.resume(run_id, registry).message)
+        elif args.action == "delete":
+            registry.delete(run_id)
+            print(f"{run_id}: deleted with its checkpoints")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("runs", help="list, show, compare, stop, resume or delete runs")
+    p.add_argument("action", choices=("list", "show", "compare", "stop", "resume", "delete"))
+    p.add_argument("ids", nargs="*", help="run ids")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=_runs)

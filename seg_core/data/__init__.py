@@ -1,0 +1,1 @@
+"""Files to arrays: class scheme, image I/O, dataset discovery and validation, cache, augmentation, synthetic scenes."""

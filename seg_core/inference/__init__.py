@@ -1,0 +1,1 @@
+"""Checkpoint to mask: the Predictor, per-image statistics, overlays and exported files."""

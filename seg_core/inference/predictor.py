@@ -1,0 +1,264 @@
+"""Prediction: a checkpoint and a photo in, a class-id mask of the photo's original size out.
+
+    predictor = Predictor.from_checkpoint("checkpoints/demo/best.pt")
+    mask = predictor.predict("photo.jpg")            # HxW uint8, same size as the photo
+
+Where the time goes, and why it is small (docs/BENCHMARKS.md has the numbers):
+- decode: JPEGs are decoded straight at 1/2..1/8 scale (DCT draft mode), then area-resized to
+  the checkpoint's working resolution; the 12-megapixel original is never materialised.
+- forward: BatchNorms folded into the convolutions before them, channels_last (oneDNN's fast
+  path on CPU, tensor cores on GPU), inference_mode, bf16/fp16 autocast on CUDA only;
+  `compile=True` adds torch.compile for long batches; an image larger than a tile is cut
+  into overlapping tiles, run in batches and blended with a smooth window so no seams show.
+- upsampling: argmax at working resolution, then nearest-neighbour to the original size. The
+  full-resolution 25-channel float tensor (1.2 GB for 4000x3000) is never built; boundaries are
+  resolved to one working pixel (3.9 px of a 4000 px photo at 1024).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from seg_core.core.runtime import amp_dtype, autocast, select_device
+from seg_core.data.classes import NUM_CLASSES
+from seg_core.data.imageio import ImageSource, load_rgb
+from seg_core.models import ModelSpec, create_model
+from seg_core.models.checkpoint import CheckpointError, load_checkpoint
+from seg_core.models.fusion import compile_for_inference, fold_batchnorm
+
+# Tile side at working resolution. 1024 holds a whole Harvey photo at the default resolution,
+# so the common case is a single forward pass; larger working resolutions are tiled.
+DEFAULT_TILE = 1024
+DEFAULT_OVERLAP = 128  # px shared by neighbouring tiles; blended with a smooth window
+
+
+@dataclass
+class Prediction:
+    """Everything one prediction produced.
+
+    Attributes:
+        mask: HxW uint8 class ids at the photo's original (EXIF-oriented) size.
+        confidence: HxW float32 max class probability at original size, when asked for.
+        working_mask: the mask at the working resolution the model saw.
+        notices: non-fatal remarks about the input (e.g. extra TIFF pages ignored).
+        seconds: time per stage (decode, forward, upsample).
+    """
+
+    mask: np.ndarray
+    working_mask: np.ndarray
+    confidence: np.ndarray | None = None
+    notices: tuple[str, ...] = ()
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
+    """Start offsets covering [0, length) with tiles of `tile` px overlapping by >= `overlap`."""
+    if length <= tile:
+        return [0]
+    stride = tile - overlap
+    starts = list(range(0, length - tile, stride))
+    return starts + [length - tile]
+
+
+def blend_window(height: int, width: int) -> torch.Tensor:
+    """A separable ramp that is ~0 at tile edges and 1 inside, so overlapping tiles fade into each
+    other; never exactly 0, so pixels at the image border (covered once) keep their weight."""
+
+    def ramp(n: int) -> torch.Tensor:
+        position = torch.arange(n, dtype=torch.float32)
+        return torch.minimum(position + 1, n - position).clamp(max=n / 4) / (n / 4)
+
+    return ramp(height)[:, None] * ramp(width)[None, :]
+
+
+# The 8 symmetries of the square: (rotations k*90deg, then optional horizontal flip).
+TTA_TRANSFORMS: tuple[tuple[int, bool], ...] = tuple((k, flip) for k in range(4) for flip in (False, True))
+
+
+class Predictor:
+    """A loaded model ready to segment photos; thread-safe (one prediction at a time).
+
+    Args:
+        model: the network, in eval mode.
+        meta: the checkpoint's metadata (resolution, mean, std, class names, ...).
+        device: where to run.
+        tile, overlap, batch_size: sliding-window settings at working resolution. Smaller
+            tiles do not save memory at 1024 px: the blended probability maps they need cost
+            more than the activations they spare (1226 vs 1153 MB peak, docs/BENCHMARKS.md).
+        fold_norms: merge each BatchNorm into the convolution before it (same outputs, faster;
+            see `seg_core.models.fusion`).
+        compile: `torch.compile` the network (opt-in: each new input shape compiles for
+            15-25 s on 2 CPU cores, then runs ~1.5x faster; pays off over many photos).
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        meta: dict,
+        device: torch.device,
+        tile: int = DEFAULT_TILE,
+        overlap: int = DEFAULT_OVERLAP,
+        batch_size: int = 4,
+        fold_norms: bool = True,
+        compile: bool = False,
+    ):
+        if overlap >= tile:
+            raise ValueError(f"overlap {overlap} must be smaller than the tile size {tile}")
+        model = model.eval().to(device, memory_format=torch.channels_last)
+        model = fold_batchnorm(model) if fold_norms else model
+        self.model = compile_for_inference(model) if compile else model
+        self.meta = meta
+        self.device = device
+        self.resolution = int(meta["resolution"])
+        self.tile, self.overlap, self.batch_size = tile, overlap, batch_size
+        self.amp = amp_dtype(device, "auto")
+        self._mean = torch.tensor(meta["mean"], dtype=torch.float32, device=device).view(1, 3, 1, 1) * 255
+        self._std = torch.tensor(meta["std"], dtype=torch.float32, device=device).view(1, 3, 1, 1) * 255
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, device: str = "auto", **settings) -> Predictor:
+        """Load a checkpoint safely (weights_only) and rebuild the model from its metadata.
+
+        Raises:
+            CheckpointError: unreadable, unsafe, or not matching the architecture it names.
+        """
+        payload = load_checkpoint(path)
+        meta = payload["meta"]
+        if int(meta["num_classes"]) != NUM_CLASSES:
+            raise CheckpointError(
+                f"{path}: was trained for {meta['num_classes']} classes; StormSeg needs "
+                f"{NUM_CLASSES} (the Harvey classes)"
+            )
+        try:
+            spec = ModelSpec(
+                arch=meta["arch"],
+                encoder=meta["encoder"],
+                weights="none",
+                num_classes=int(meta["num_classes"]),
+                unet_base_width=int(meta.get("unet_base_width", 64)),
+            )
+            model = create_model(spec, load_weights=False)
+            model.load_state_dict(payload["state_dict"])
+        except (ValueError, RuntimeError, KeyError) as exc:
+            first_line = str(exc).strip().splitlines()[0][:200]
+            raise CheckpointError(
+                f"{path}: its weights do not fit a {meta.get('arch')}/{meta.get('encoder')} "
+                f"model ({first_line})"
+            ) from None
+        return cls(model, meta, select_device(device), **settings)
+
+    @property
+    def description(self) -> str:
+        return f"{self.meta['arch']} / {self.meta['encoder']} at {self.resolution} px"
+
+    def predict(self, image: ImageSource, tta: bool = False, name: str | None = None) -> np.ndarray:
+        """Contract: HxW uint8 class-id mask of the original image size."""
+        return self.predict_full(image, tta=tta, name=name).mask
+
+    def predict_full(
+        self,
+        image: ImageSource,
+        tta: bool = False,
+        confidence: bool = False,
+        name: str | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Prediction:
+        """Decode, segment and upsample one photo; see `Prediction` for what comes back.
+
+        Raises:
+            ImageReadError: the input is not a usable image (the message names it).
+        """
+        timings: dict[str, float] = {}
+        start = time.perf_counter()
+        loaded = load_rgb(image, long_side=self.resolution, name=name)
+        timings["decode"] = time.perf_counter() - start
+        with self._lock:
+            start = time.perf_counter()
+            scores = self._scores(loaded.pixels, tta, confidence, progress)
+            timings["forward"] = time.perf_counter() - start
+        start = time.perf_counter()
+        score, working = scores.max(dim=1)
+        working_mask = working[0].to(torch.uint8).cpu().numpy()
+        width, height = loaded.original_size
+        mask = working_mask
+        if (width, height) != (working_mask.shape[1], working_mask.shape[0]):
+            mask = np.asarray(Image.fromarray(working_mask).resize((width, height), Image.Resampling.NEAREST))
+        conf = None
+        if confidence:
+            conf_small = Image.fromarray(score[0].float().cpu().numpy())
+            conf = np.asarray(conf_small.resize((width, height), Image.Resampling.BILINEAR), dtype=np.float32)
+        timings["upsample"] = time.perf_counter() - start
+        return Prediction(mask, working_mask, conf, loaded.notices, timings)
+
+    @torch.inference_mode()
+    def _to_tensor(self, pixels: np.ndarray) -> torch.Tensor:
+        """HxWx3 uint8 -> normalised 1x3xHxW float32, channels_last (no NCHW copy is made)."""
+        if not (pixels.flags.c_contiguous and pixels.flags.writeable):
+            pixels = np.array(pixels)  # torch cannot wrap read-only buffers
+        tensor = torch.from_numpy(pixels).to(self.device).unsqueeze(0)
+        tensor = tensor.permute(0, 3, 1, 2).float()  # a channels_last view of the HWC buffer
+        return (tensor - self._mean) / self._std
+
+    @torch.inference_mode()
+    def _scores(
+        self, pixels: np.ndarray, tta: bool, confidence: bool, progress: Callable[[int, int], None] | None
+    ) -> torch.Tensor:
+        """1xCxHxW per-class scores at working resolution (channels_last) whose argmax is the
+        prediction: probabilities when they are needed (tiles, TTA, confidence), else logits,
+        which have the same argmax and skip a softmax over 20 M values."""
+        image = self._to_tensor(pixels)
+        transforms = TTA_TRANSFORMS if tta else TTA_TRANSFORMS[:1]
+        as_probabilities = tta or confidence
+        total = None
+        for done, (k, flip) in enumerate(transforms, start=1):
+            view = torch.rot90(image, k, dims=(2, 3))
+            view = torch.flip(view, dims=(3,)) if flip else view
+            probs = self._tiled(view, as_probabilities)
+            probs = torch.flip(probs, dims=(3,)) if flip else probs
+            probs = torch.rot90(probs, -k, dims=(2, 3))
+            total = probs if total is None else total + probs
+            if progress:
+                progress(done, len(transforms))
+        return total / len(transforms) if len(transforms) > 1 else total
+
+    def _forward(self, batch: torch.Tensor, as_probabilities: bool = True) -> torch.Tensor:
+        with autocast(self.device, self.amp):
+            logits = self.model(batch.contiguous(memory_format=torch.channels_last))
+        return torch.softmax(logits.float(), dim=1) if as_probabilities else logits.float()
+
+    def _tiled(self, image: torch.Tensor, as_probabilities: bool) -> torch.Tensor:
+        """Sliding-window probabilities; one forward when the image fits in a tile."""
+        _, _, height, width = image.shape
+        if height <= self.tile and width <= self.tile:
+            return self._forward(image, as_probabilities)  # what blending one tile gives, sooner
+        return self._blend_tiles(image)
+
+    def _blend_tiles(self, image: torch.Tensor) -> torch.Tensor:
+        """Probabilities of overlapping tiles, run in batches and averaged with `blend_window`."""
+        _, _, height, width = image.shape
+        tile_h, tile_w = min(self.tile, height), min(self.tile, width)
+        boxes = [
+            (y, x)
+            for y in tile_starts(height, tile_h, self.overlap)
+            for x in tile_starts(width, tile_w, self.overlap)
+        ]
+        window = blend_window(tile_h, tile_w).to(self.device)
+        total = torch.zeros(1, NUM_CLASSES, height, width, device=self.device)
+        weight = torch.zeros(1, 1, height, width, device=self.device)
+        for first in range(0, len(boxes), self.batch_size):
+            chunk = boxes[first : first + self.batch_size]
+            batch = torch.cat([image[:, :, y : y + tile_h, x : x + tile_w] for y, x in chunk])
+            probs = self._forward(batch)
+            for (y, x), tile_probs in zip(chunk, probs, strict=True):
+                total[0, :, y : y + tile_h, x : x + tile_w] += tile_probs * window
+                weight[0, 0, y : y + tile_h, x : x + tile_w] += window
+        return (total / weight).contiguous(memory_format=torch.channels_last)
