@@ -5,7 +5,8 @@ import pandas as pd
 import streamlit as st
 
 from seg_core.pagedata import catalog, monitor
-from seg_core.runs.registry import RunRecord, RunRegistry, stop
+from seg_core.runs.control import stop
+from seg_core.runs.registry import RunRecord, RunRegistry
 from seg_core.training import jobs
 from ui.charts import curves
 from ui.common import friendly_errors
@@ -130,8 +131,13 @@ def actions(selected: list[RunRecord], registry: RunRegistry) -> None:
             st.rerun()
     if run.status == "queued":
         if halt.button("Remove from queue", icon=":material/stop:", width="stretch"):
-            registry.finish(run.id, "stopped", "removed from the queue before it started")
-            st.session_state["runs_notice"] = ("success", f"Removed {run.name} from the queue.")
+            # Under the dispatch lock: the run may have started since this page was drawn.
+            removed = jobs.cancel_queued([run.id], "removed from the queue before it started", registry)
+            st.session_state["runs_notice"] = (
+                ("success", f"Removed {run.name} from the queue.")
+                if removed
+                else ("warning", f"{run.name} has already left the queue (it started or ended); use Stop.")
+            )
             st.rerun()
     elif halt.button(
         "Stop",

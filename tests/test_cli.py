@@ -16,7 +16,8 @@ from test_train import tiny_config
 from seg_core.cli import main
 from seg_core.models import ModelSpec, create_model
 from seg_core.models.checkpoint import load_checkpoint, save_checkpoint
-from seg_core.runs.registry import RunRegistry, is_process_alive
+from seg_core.runs.process import is_process_alive
+from seg_core.runs.registry import RunRegistry
 from seg_core.training import jobs
 from seg_core.training.study import run_study, study_configs
 

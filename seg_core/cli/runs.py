@@ -10,7 +10,8 @@ from seg_core.cli.common import COMPARE_COLUMNS, print_table
 
 
 def _runs(args: argparse.Namespace) -> int:
-    from seg_core.runs.registry import RunRegistry, stop, validate_run_id
+    from seg_core.runs.control import stop
+    from seg_core.runs.registry import RunRegistry, validate_run_id
     from seg_core.training import jobs
 
     registry = RunRegistry()

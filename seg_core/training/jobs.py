@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 from seg_core.core import paths
 from seg_core.data.discovery import count_named_pairs
-from seg_core.runs.registry import RunRecord, RunRegistry, launch
+from seg_core.runs.control import launch
+from seg_core.runs.registry import RunRecord, RunRegistry
 from seg_core.training.config import TrainConfig
 
 

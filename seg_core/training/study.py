@@ -18,7 +18,8 @@ from pathlib import Path
 
 from seg_core.core.runtime import StopRequested
 from seg_core.models import ModelSpec, create_model
-from seg_core.runs.registry import FINAL_STATUSES, RunRegistry, stop
+from seg_core.runs.control import stop
+from seg_core.runs.registry import FINAL_STATUSES, RunRegistry
 from seg_core.training import jobs
 from seg_core.training.config import STUDY_PRESETS, TrainConfig
 

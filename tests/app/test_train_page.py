@@ -38,7 +38,7 @@ def fake_launch(monkeypatch):
     processes: list[subprocess.Popen] = []
 
     def launch(run_id, registry, extra_args=(), **_):
-        registry._requeue(run_id)
+        registry.reset_for_launch(run_id)
         process = subprocess.Popen(["sleep", "120"])
         processes.append(process)
         registry.mark_running(run_id, process.pid, "cpu")

@@ -24,7 +24,9 @@ from test_train import _wait_for, tiny_config
 
 from seg_core.core import paths
 from seg_core.models.checkpoint import load_checkpoint
-from seg_core.runs.registry import RunRegistry, is_process_alive, stop
+from seg_core.runs.control import stop
+from seg_core.runs.process import is_process_alive
+from seg_core.runs.registry import RunRegistry
 
 WRITE_SECONDS = 4.0
 READERS = 4

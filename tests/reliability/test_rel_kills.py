@@ -30,7 +30,8 @@ from test_train import _wait_for, tiny_config
 
 from seg_core.core import paths
 from seg_core.models.checkpoint import CheckpointError, clean_stale_temps, load_checkpoint, save_checkpoint
-from seg_core.runs.registry import RunRegistry, is_process_alive
+from seg_core.runs.process import is_process_alive
+from seg_core.runs.registry import RunRegistry
 from seg_core.training import jobs
 
 KILLS = 40
