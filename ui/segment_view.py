@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from seg_core.inference import report
-from seg_core.pagedata import analysis, catalog
+from seg_core.pagedata import analysis
 from seg_core.pagedata.analysis import KeyFigure, PhotoAnalysis
-from ui.common import legend_html
+from ui.common import checkpoint_summary, legend_html
 
 LEGEND_MIN_SHARE = 0.001  # rarer classes would all read "0.0%"; the per-class table lists them
 
 
-@st.cache_data(max_entries=16, ttl=3600, show_spinner=False)
-def model_description(path: str, modified_ns: int) -> str:
-    """One line about a checkpoint; cached per file version (reading it loads the weights)."""
-    from pathlib import Path
-
-    return analysis.describe_model(catalog.checkpoint_summary(Path(path)))
+def model_description(path: Path) -> str:
+    """One line about a checkpoint (its summary is cached per file version)."""
+    return analysis.describe_model(checkpoint_summary(path))
 
 
 def metrics_row(figures: list[KeyFigure]) -> None:
