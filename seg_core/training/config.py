@@ -8,9 +8,12 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from seg_core.data.augment import AUGMENT_PRESETS
+
+if TYPE_CHECKING:
+    from seg_core.models.spec import ModelSpec
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("none", "cosine", "poly", "onecycle")
@@ -97,6 +100,26 @@ class TrainConfig:
 
     def with_updates(self, **changes: Any) -> TrainConfig:
         return replace(self, **changes)
+
+
+def model_spec(cfg: TrainConfig) -> ModelSpec:
+    """The network a config asks for, validated (ValueError naming a bad arch/encoder/weights
+    combination); weights 'auto' = the offline ImageNet weights where they exist
+    (EfficientNet-Lite0), random init elsewhere ('imagenet' needs a network: ask for it).
+    Here rather than in the loop, so a form can check its settings without the training code."""
+    from seg_core.data.classes import NUM_CLASSES
+    from seg_core.models.spec import OFFLINE_ENCODER, ModelSpec
+
+    weights = cfg.weights
+    if weights == "auto":
+        weights = "imagenet-offline" if cfg.encoder == OFFLINE_ENCODER and cfg.arch != "unet" else "none"
+    return ModelSpec(
+        arch=cfg.arch,
+        encoder=cfg.encoder,
+        weights=weights,
+        num_classes=NUM_CLASSES,
+        unet_base_width=cfg.unet_base_width,
+    )
 
 
 def _one_of(name: str, value: str, allowed: tuple[str, ...]) -> None:

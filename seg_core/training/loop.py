@@ -45,11 +45,10 @@ from seg_core.data.discovery import split_pairs, validate_dataset
 from seg_core.evaluation.metrics import ConfusionMatrix, KaggleDiceMeter
 from seg_core.models import ModelSpec, create_model, normalization
 from seg_core.models.checkpoint import clean_stale_temps, load_checkpoint, save_checkpoint, versions
-from seg_core.models.spec import OFFLINE_ENCODER
 from seg_core.runs.registry import RunRegistry
 from seg_core.runs.reporter import RunReporter
 from seg_core.training import distributed as dist_utils
-from seg_core.training.config import TrainConfig
+from seg_core.training.config import TrainConfig, model_spec
 from seg_core.training.losses import class_weights_from_counts, create_loss
 from seg_core.training.optim import build_optimizer, build_scheduler
 from seg_core.training.preview import save_preview
@@ -57,21 +56,6 @@ from seg_core.training.preview import save_preview
 
 class NonFiniteLossError(RuntimeError):
     """The loss became NaN or infinite; the run cannot continue meaningfully."""
-
-
-def model_spec(cfg: TrainConfig) -> ModelSpec:
-    """The network a config asks for; weights 'auto' = the offline ImageNet weights where they
-    exist (EfficientNet-Lite0), random init elsewhere ('imagenet' needs a network: ask for it)."""
-    weights = cfg.weights
-    if weights == "auto":
-        weights = "imagenet-offline" if cfg.encoder == OFFLINE_ENCODER and cfg.arch != "unet" else "none"
-    return ModelSpec(
-        arch=cfg.arch,
-        encoder=cfg.encoder,
-        weights=weights,
-        num_classes=NUM_CLASSES,
-        unet_base_width=cfg.unet_base_width,
-    )
 
 
 @dataclass
