@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import time
 import zipfile
 from pathlib import Path
 
@@ -334,14 +333,11 @@ def test_full_size_harvey_frame_smoke():
     for x in range(1600, 4000, 300):  # a street of houses, the first one at the water
         mask[200:400, x - 100 : x + 100] = ROOF
     image = np.full((height, width, 3), 120, dtype=np.uint8)
-    start = time.perf_counter()
-    stats = report.image_stats(mask, "frame.jpg")
+    stats = report.image_stats(mask, "frame.jpg")  # its speed is measured in bench/, not here
     out = report.overlay(image, mask, 0.5, boundaries=True)
-    elapsed = time.perf_counter() - start
     assert out.shape == (height, width, 3) and out.dtype == np.uint8
     assert (stats.width, stats.height) == (width, height)
     assert stats.flood.roofs_total == 8 and stats.flood.roofs_exposed == 1
-    assert elapsed < 10  # ~0.4 s on 2 cores; generous so a busy CI box does not flake
 
 
 def test_a_failed_write_leaves_no_temp_file(tmp_path, monkeypatch):

@@ -268,16 +268,20 @@ def test_delete_never_removes_a_folder_outside_the_run(tmp_path: Path, registry:
 
 
 WRITER = """
-import sys
+import os, sys, time
 from seg_core.runs.registry import RunRegistry
-registry, run_id = RunRegistry(), sys.argv[1]
+registry, run_id, overlap = RunRegistry(), sys.argv[1], sys.argv[2]
 for i in range(1000):  # 2000 rows in 1000 small transactions
     registry.log_metrics(run_id, [(i, i // 100, "train", "loss", 1.0 / (i + 1)), (i, i // 100, "val", "dice", i / 1000)])
+    deadline = time.monotonic() + 60
+    while i == 499 and not os.path.exists(overlap) and time.monotonic() < deadline:
+        time.sleep(0.01)  # halfway: wait until a reader has seen a partial count (no scheduler luck)
 """
 
 
-def test_one_writer_process_and_many_readers_never_lock(registry: RunRegistry) -> None:
+def test_one_writer_process_and_many_readers_never_lock(registry: RunRegistry, tmp_path: Path) -> None:
     run = registry.create_run({})
+    overlap = tmp_path / "a reader saw a partial count"
     errors: list[BaseException] = []
     seen: dict[int, list[int]] = {}
     writer_done = threading.Event()
@@ -293,6 +297,8 @@ def test_one_writer_process_and_many_readers_never_lock(registry: RunRegistry) -
                 assert ids == sorted(ids) and (not ids or ids[0] > last_id)
                 last_id = ids[-1] if ids else last_id
                 counts.append(counts[-1] + len(rows))
+                if 0 < counts[-1] < 2000:
+                    overlap.touch()
         except BaseException as exc:
             errors.append(exc)
         seen[index] = counts
@@ -311,7 +317,7 @@ def test_one_writer_process_and_many_readers_never_lock(registry: RunRegistry) -
         thread.start()
     started = time.perf_counter()
     writer = subprocess.run(
-        [sys.executable, "-c", WRITER, run.id],
+        [sys.executable, "-c", WRITER, run.id, str(overlap)],
         cwd=paths.REPO_ROOT,
         capture_output=True,
         text=True,
