@@ -15,22 +15,28 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from seg_core.cli import data, evaluate, predict, runs, train
+from seg_core.cli import app, data, evaluate, predict, runs, train
 
-COMMANDS = (data, train, evaluate, predict, runs)
+COMMANDS = (data, train, evaluate, predict, runs, app)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m seg_core", description="StormSeg engine")
+def build_parser(prog: str = "python -m seg_core") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description="StormSeg engine")
+    parser.add_argument(
+        "--version", action=app.VersionAction, help="print the version, torch's and the device"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     for command in COMMANDS:
         command.register(sub)
     return parser
 
 
-def main(argv: Sequence[str] | None = None, own_process: bool = False) -> int:
-    """Run one command; `own_process` when this process exists for it (`python -m seg_core`)."""
-    args = build_parser().parse_args(argv)
+def main(
+    argv: Sequence[str] | None = None, own_process: bool = False, prog: str = "python -m seg_core"
+) -> int:
+    """Run one command; `own_process` when this process exists for it (`python -m seg_core`,
+    `stormseg`); `prog` names the command in help and usage lines."""
+    args = build_parser(prog).parse_args(argv)
     if own_process and args.command in ("train", "predict", "evaluate"):
         from seg_core.core.runtime import reuse_freed_memory
 

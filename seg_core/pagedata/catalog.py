@@ -12,7 +12,7 @@ from seg_core.data.imageio import IMAGE_SUFFIXES
 from seg_core.models.checkpoint import CheckpointError, load_checkpoint
 from seg_core.runs.registry import RunRecord, RunRegistry, validate_run_id
 
-SAMPLES_DIR = paths.REPO_ROOT / "samples"
+SAMPLES_DIR = paths.SAMPLES_DIR
 DEMO_DATASET_NAME = "demo"
 
 

@@ -49,7 +49,9 @@ def launch(
     log_path = paths.runs_dir() / f"{run_id}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     command = [python, "-m", module, "train", "--run-id", run_id, *map(str, extra_args)]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}  # so the log file follows the run live
+    # Unbuffered, so the log file follows the run live; the home pinned, because an installed
+    # StormSeg's default home is the current folder, and the child starts elsewhere.
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "STORMSEG_HOME": str(paths.home())}
     try:
         with open(log_path, "ab") as log_file:
             process = subprocess.Popen(
