@@ -65,6 +65,7 @@ registry.mark_running(run_id, os.getpid(), "cpu")
 worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])  # a DataLoader worker
 open(os.path.join(out, "worker"), "w").write(str(worker.pid))
 print("stub training", run_id)
+open(os.path.join(out, "home"), "w").write(os.environ["STORMSEG_HOME"])
 open(os.path.join(out, "ready.tmp"), "w").write(str(os.getpgid(0)))
 os.replace(os.path.join(out, "ready.tmp"), os.path.join(out, "ready"))
 time.sleep(60)
@@ -90,6 +91,7 @@ def test_launch_then_stop_a_detached_training_process(registry: RunRegistry, stu
     try:
         wait_for(lambda: (out / "ready").exists(), what="the stub trainer to start")
         assert int((out / "ready").read_text()) == pid  # leads its own process group
+        assert (out / "home").read_text() == str(paths.home())  # pinned: an installed home is the cwd
         running = registry.get(run.id)
         assert (running.status, running.pid, running.device) == ("running", pid, "cpu")
         with pytest.raises(ValueError, match="already running"):
