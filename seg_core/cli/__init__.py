@@ -14,14 +14,24 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
+from typing import NoReturn
 
 from seg_core.cli import data, evaluate, predict, runs, train
 
 COMMANDS = (data, train, evaluate, predict, runs)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's own errors follow the contract too: one line on stderr, exit 2 (argparse would
+    print the whole usage first: 27 lines for `train`)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m seg_core", description="StormSeg engine")
+    # Subparsers are made with the parent's class, so every command gets the one-line errors.
+    parser = _Parser(prog="python -m seg_core", description="StormSeg engine")
     sub = parser.add_subparsers(dest="command", required=True)
     for command in COMMANDS:
         command.register(sub)
@@ -30,7 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None, own_process: bool = False) -> int:
     """Run one command; `own_process` when this process exists for it (`python -m seg_core`)."""
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a usage error (2, already printed): a code, as below
+        return int(exc.code or 0)
     if own_process and args.command in ("train", "predict", "evaluate"):
         from seg_core.core.runtime import reuse_freed_memory
 

@@ -154,6 +154,44 @@ def build_with_hub_weights(build: Callable[[], T], encoder: str) -> T:
         raise RuntimeError(f"{advice} ({type(error).__name__}: {cause})") from error
 
 
+def _hub_weights_cached(encoder: str) -> bool:
+    """Whether the ImageNet weights smp/timm would download for `encoder` are already on disk."""
+    from huggingface_hub import try_to_load_from_cache
+
+    if encoder.startswith("tu-"):
+        import timm
+
+        config = timm.models.get_pretrained_cfg(encoder[3:])
+        if config is None:
+            return False
+        # Weights timm fetches from a URL land in torch.hub's cache instead of the Hub's.
+        hub_file = Path(torch.hub.get_dir()) / "checkpoints" / Path(urlparse(config.url or "").path).name
+        if config.url and hub_file.is_file():
+            return True
+        repo, revision = config.hf_hub_id, None
+        names = ("model.safetensors", "pytorch_model.bin")
+    else:
+        from segmentation_models_pytorch.encoders import encoders
+
+        settings = encoders.get(encoder, {}).get("pretrained_settings", {}).get("imagenet", {})
+        repo, revision = settings.get("repo_id"), settings.get("revision")
+        names = ("model.safetensors",)
+    return bool(repo) and any(
+        isinstance(try_to_load_from_cache(repo, name, revision=revision), str) for name in names
+    )
+
+
+def hub_weights_obtainable(encoder: str) -> bool:
+    """Whether `create_model` can get ImageNet weights for `encoder`: cached, or the Hub is
+    reachable (and not switched off with HF_HUB_OFFLINE). Answers in milliseconds, where
+    trying the download takes seconds offline; for checks before a run or study starts."""
+    from huggingface_hub import constants
+
+    if _hub_weights_cached(encoder):
+        return True
+    return not constants.HF_HUB_OFFLINE and _hub_reachable()
+
+
 # --------------------------------------------------------------------------- local files
 
 

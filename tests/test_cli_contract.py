@@ -1,0 +1,102 @@
+"""The README's error contract under a new user's natural mistakes: bad input gets one sentence on
+stderr and exit 2, never a traceback, and nothing is created (no run, no output file)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from helpers import make_pair
+from PIL import Image
+
+from seg_core.cli import main
+from seg_core.runs.registry import RunRegistry
+
+
+@pytest.fixture
+def places(tmp_path, tiny_dataset) -> dict[str, str]:
+    """Paths the command lines below name: a dataset, a broken one, a plain file, a folder."""
+    bad = tmp_path / "bad"
+    make_pair(bad, "only")
+    Image.fromarray(np.zeros((10, 10), np.uint8), mode="L").save(bad / "train_masks" / "only.png")
+    plain = tmp_path / "notes.txt"
+    plain.write_text("not a folder")
+    (tmp_path / "config.json").write_text(json.dumps({"epochs": "one"}))
+    (tmp_path / "folder").mkdir()
+    photo = tmp_path / "photo.png"
+    Image.fromarray(np.zeros((20, 30, 3), np.uint8)).save(photo)
+    return {
+        "data": str(tiny_dataset),
+        "bad": str(bad),
+        "file": str(plain),
+        "tmp": str(tmp_path),
+        "photo": str(photo),
+    }
+
+
+CASES = [
+    # (command line, exit code, phrase the sentence must contain)
+    ("train --data {tmp}/missing", 2, "not found"),
+    ("train --data {file}", 2, "is a file"),
+    ("train --data {data} --arch nonsense", 2, "Unknown architecture 'nonsense'"),
+    ("train --data {data} --encoder resnet999", 2, "Unknown encoder 'resnet999'"),
+    ("train --data {data} --weights {tmp}/missing.pt", 2, "weights file not found"),
+    ("train --data {data} --arch unet --batch-size 50", 2, "--batch-size 50 is larger than the 5"),
+    ("train --data {bad} --arch unet", 2, "mask is 10x10 but its image is 48x32"),
+    ("train --data {data} --arch fpn --encoder resnet18 --weights imagenet", 2, "cannot be downloaded"),
+    ("train --data {data} --config {tmp}/config.json", 2, "epochs 'one' must be a whole number"),
+    ("train --data {data} --epochs one", 2, "invalid int value: 'one'"),
+    ("train --data {data} --device gpu", 2, "device 'gpu' is not one of"),
+    ("study --data {tmp}/missing", 2, "not found"),
+    ("study --data {data} --epochs 0", 2, "epochs 0 must be at least 1"),
+]
+
+
+@pytest.mark.parametrize(("command", "code", "phrase"), CASES, ids=[c[0] for c in CASES])
+def test_bad_input_is_one_sentence_exit_2_and_creates_nothing(
+    command, code, phrase, places, stormseg_home, capsys, monkeypatch
+):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)  # "offline", whatever this machine has
+    argv = command.format(**places).split()
+    assert main(argv) == code
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and phrase in lines[0], captured.err
+    assert "Traceback" not in captured.err + captured.out
+    assert RunRegistry().list() == []  # no run was created, not even a failed one
+    assert not (stormseg_home / "checkpoints").exists() or not any((stormseg_home / "checkpoints").iterdir())
+
+
+def test_runs_resume_refuses_a_completed_run(capsys):
+    registry = RunRegistry()
+    run = registry.create_run({"arch": "unet", "epochs": 2}, name="done")
+    run.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    (run.checkpoint_dir / "last.pt").write_bytes(b"a saved state")
+    registry.finish(run.id, "completed")
+    ended = registry.get(run.id).ended_at
+    assert main(["runs", "resume", run.id]) == 2
+    err = capsys.readouterr().err
+    assert "has already completed" in err and len(err.strip().splitlines()) == 1
+    after = registry.get(run.id)
+    assert after.status == "completed" and after.ended_at == ended  # not relaunched
+    assert main(["train", "--resume", run.id]) == 2
+    assert "has already completed" in capsys.readouterr().err
+
+
+def test_ctrl_c_on_study_exits_130_after_the_table(tiny_dataset, capsys, monkeypatch):
+    import seg_core.training.study as study
+
+    def stopped_study(*_args, stop_request, **_kwargs):
+        stop_request.requested, stop_request.signal_name = True, "SIGINT"  # what Ctrl-C sets
+        return [{"name": "study: U-Net + SGD", "status": "stopped"}]
+
+    monkeypatch.setattr(study, "run_study", stopped_study)
+    assert main(["study", "--data", str(tiny_dataset)]) == 130
+    captured = capsys.readouterr()
+    assert "U-Net + SGD" in captured.out
+    assert captured.err.strip().splitlines() == [
+        "study stopped by SIGINT; `python -m seg_core runs resume ID` continues a run"
+    ]
