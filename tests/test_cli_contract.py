@@ -4,18 +4,32 @@ stderr and exit 2, never a traceback, and nothing is created (no run, no output 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from helpers import make_pair
 from PIL import Image
+from test_infer import _meta
 
 from seg_core.cli import main
+from seg_core.models import ModelSpec, create_model
+from seg_core.models.checkpoint import save_checkpoint
 from seg_core.runs.registry import RunRegistry
 
 
 @pytest.fixture
-def places(tmp_path, tiny_dataset) -> dict[str, str]:
+def checkpoint(tmp_path):
+    torch.manual_seed(0)
+    model = create_model(ModelSpec(arch="unet", weights="none", unet_base_width=4), load_weights=False)
+    return save_checkpoint(
+        {"state_dict": model.state_dict(), "meta": _meta(resolution=64)}, tmp_path / "m.pt"
+    )
+
+
+@pytest.fixture
+def places(tmp_path, tiny_dataset, checkpoint) -> dict[str, str]:
     """Paths the command lines below name: a dataset, a broken one, a plain file, a folder."""
     bad = tmp_path / "bad"
     make_pair(bad, "only")
@@ -32,6 +46,7 @@ def places(tmp_path, tiny_dataset) -> dict[str, str]:
         "file": str(plain),
         "tmp": str(tmp_path),
         "photo": str(photo),
+        "ckpt": str(checkpoint),
     }
 
 
@@ -50,6 +65,13 @@ CASES = [
     ("train --data {data} --device gpu", 2, "device 'gpu' is not one of"),
     ("study --data {tmp}/missing", 2, "not found"),
     ("study --data {data} --epochs 0", 2, "epochs 0 must be at least 1"),
+    ("predict --checkpoint {ckpt} --out {file} {photo}", 2, "is a file; give a folder"),
+    ("predict --checkpoint {ckpt} --out {file}/sub {photo}", 2, "which is a file"),
+    ("predict --checkpoint {ckpt} --out {tmp}/out --device gpu {photo}", 2, "--device 'gpu' is not one of"),
+    ("predict --checkpoint {ckpt} --out {tmp}/out --opacity 2 {photo}", 2, "--opacity 2.0 must be between"),
+    ("predict --checkpoint {tmp}/folder --out {tmp}/out {photo}", 2, "is a folder, not a checkpoint"),
+    ("evaluate --checkpoint {ckpt} --data {data} --device gpu", 2, "--device 'gpu' is not one of"),
+    ("evaluate --checkpoint {tmp}/folder --data {data}", 2, "is a folder, not a checkpoint"),
 ]
 
 
@@ -68,6 +90,8 @@ def test_bad_input_is_one_sentence_exit_2_and_creates_nothing(
     assert "Traceback" not in captured.err + captured.out
     assert RunRegistry().list() == []  # no run was created, not even a failed one
     assert not (stormseg_home / "checkpoints").exists() or not any((stormseg_home / "checkpoints").iterdir())
+    assert not Path(places["tmp"], "out").exists()  # nor an output folder
+    assert Path(places["file"]).read_text() == "not a folder"
 
 
 def test_runs_resume_refuses_a_completed_run(capsys):

@@ -13,6 +13,7 @@ import argparse
 import os
 import sys
 import traceback
+import warnings
 from collections.abc import Sequence
 from typing import NoReturn
 
@@ -38,8 +39,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Library warnings that say nothing a user can act on: Pillow reads past a damaged EXIF block
+# (the photo is still decoded; an orientation it could not read is simply not applied), and
+# torch's note about read-only arrays is ours to avoid, not the user's to read.
+_QUIET_WARNINGS = (
+    (r"(Possibly )?[Cc]orrupt EXIF", UserWarning),
+    (r"The given NumPy array is not writable", UserWarning),
+)
+
+
+def _quiet_library_warnings() -> None:
+    for message, category in _QUIET_WARNINGS:
+        warnings.filterwarnings("ignore", message=message, category=category)
+    # Any other warning: one line, not Python's file path plus source line.
+    warnings.showwarning = _one_line_warning
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"warning: {str(message).splitlines()[0] if str(message) else category.__name__}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None, own_process: bool = False) -> int:
     """Run one command; `own_process` when this process exists for it (`python -m seg_core`)."""
+    _quiet_library_warnings()
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # --help (0) or a usage error (2, already printed): a code, as below
