@@ -4,6 +4,7 @@ stderr and exit 2, never a traceback, and nothing is created (no run, no output 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -72,6 +73,9 @@ CASES = [
     ("predict --checkpoint {tmp}/folder --out {tmp}/out {photo}", 2, "is a folder, not a checkpoint"),
     ("evaluate --checkpoint {ckpt} --data {data} --device gpu", 2, "--device 'gpu' is not one of"),
     ("evaluate --checkpoint {tmp}/folder --data {data}", 2, "is a folder, not a checkpoint"),
+    ("demo-data --out {file} --n 1 --size 64x64", 2, "is a file; give a folder"),
+    ("demo-data --out {file}/sub --n 1 --size 64x64", 2, "which is a file"),
+    ("demo-data --out {data} --n 1 --size 64x64", 2, "is not empty"),
 ]
 
 
@@ -124,3 +128,37 @@ def test_ctrl_c_on_study_exits_130_after_the_table(tiny_dataset, capsys, monkeyp
     assert captured.err.strip().splitlines() == [
         "study stopped by SIGINT; `python -m seg_core runs resume ID` continues a run"
     ]
+
+
+def test_demo_data_replaces_an_existing_dataset_only_when_told(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo-data", "--out", str(out), "--n", "3", "--size", "96x64"]) == 0
+    before = sorted(p.name for p in out.rglob("*"))
+    assert main(["demo-data", "--out", str(out), "--n", "2", "--size", "64x64"]) == 2
+    assert "is not empty" in capsys.readouterr().err
+    assert sorted(p.name for p in out.rglob("*")) == before  # untouched
+    (out / "README.txt").write_text("mine")
+    assert main(["demo-data", "--out", str(out), "--n", "2", "--size", "64x64", "--replace"]) == 0
+    images = sorted((out / "train_images").iterdir())
+    assert [p.name for p in images] == ["synth_0000.tif", "synth_0001.tif"]  # no old scene left
+    assert {Image.open(p).size for p in images} == {(64, 64)}
+    assert (out / "README.txt").read_text() == "mine"
+
+
+def test_json_is_always_one_object_and_show_prints_dates(capsys):
+    registry = RunRegistry()
+    ids = []
+    for name in ("a", "b"):
+        run = registry.create_run({"arch": "unet", "epochs": 1}, name=name)
+        registry.finish(run.id, "completed")
+        ids.append(run.id)
+    for argv in (["runs", "list"], ["runs", "compare", *ids], ["runs", "show", *ids]):
+        assert main([*argv, "--json"]) == 0
+        document = json.loads(capsys.readouterr().out)  # one JSON document, an object
+        assert sorted(r["id"] for r in document["runs"]) == sorted(ids), argv
+    assert main(["runs", "show", ids[0], "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["id"] == ids[0]  # one run: the run itself
+    assert main(["runs", "show", ids[0]]) == 0
+    shown = capsys.readouterr().out
+    created = next(line for line in shown.splitlines() if line.strip().startswith("created_at:"))
+    assert re.search(r"created_at: \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}[+-]\d{2}:\d{2}$", created), created
