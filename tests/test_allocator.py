@@ -43,10 +43,10 @@ def test_reused_memory_is_not_faulted_in_again():
 
 def test_the_command_line_applies_it_only_to_batch_commands(monkeypatch):
     from seg_core import cli
-    from seg_core.core import runtime
+    from seg_core.core import memory
 
     calls = []
-    monkeypatch.setattr(runtime, "reuse_freed_memory", lambda: calls.append(1) or True)
+    monkeypatch.setattr(memory, "reuse_freed_memory", lambda: calls.append(1) or True)
     cli.main(["runs", "list"], own_process=True)
     assert calls == []
     cli.main(["predict", "--checkpoint", "missing.pt", "--out", "x", "nothing.jpg"])  # in-process caller

@@ -162,3 +162,32 @@ def test_json_is_always_one_object_and_show_prints_dates(capsys):
     shown = capsys.readouterr().out
     created = next(line for line in shown.splitlines() if line.strip().startswith("created_at:"))
     assert re.search(r"created_at: \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}[+-]\d{2}:\d{2}$", created), created
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--data", "{tmp}/missing"],
+        ["--data", "{data}", "--arch", "deeplabv3plus", "--encoder", "resnet50", "--weights", "imagenet"],
+    ],
+    ids=["missing data", "imagenet offline"],
+)
+def test_train_refuses_these_before_torch_is_even_imported(flags, places):
+    """The README's promise of a sentence in a fraction of a second: nothing heavy loads first
+    (torch alone takes seconds to import), let alone a model."""
+    import os
+    import subprocess
+    import sys
+
+    argv = [flag.format(**places) for flag in ["train", *flags]]
+    script = (
+        "import sys; from seg_core.cli import main; code = main(sys.argv[1:], own_process=True); "
+        "print(code, 'torch' in sys.modules)"
+    )
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    repo = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, "-c", script, *argv], capture_output=True, text=True, env=env, cwd=repo
+    )
+    assert done.stdout.split() == ["2", "False"], done.stdout + done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1

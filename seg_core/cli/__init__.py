@@ -67,7 +67,7 @@ def main(argv: Sequence[str] | None = None, own_process: bool = False) -> int:
     except SystemExit as exc:  # --help (0) or a usage error (2, already printed): a code, as below
         return int(exc.code or 0)
     if own_process and args.command in ("train", "predict", "evaluate"):
-        from seg_core.core.runtime import reuse_freed_memory
+        from seg_core.core.memory import reuse_freed_memory
 
         # Batch work allocating the same big tensors step after step: keep freed memory for
         # reuse instead of page-faulting it back in (training step 1.26 -> 1.59 img/s, a 12 MP

@@ -25,6 +25,10 @@ def _train_config(args: argparse.Namespace, base=None):
 
 
 def _train(args: argparse.Namespace) -> int:
+    from seg_core.training.preflight import check_quickly
+
+    if not (args.run_id or args.resume):
+        check_quickly(_train_config(args))  # before torch loads: a missing folder in a blink
     from seg_core.core.runtime import StopRequested, select_device
     from seg_core.runs.registry import RunRegistry, validate_run_id
     from seg_core.training import distributed as dist_utils

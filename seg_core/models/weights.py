@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -14,8 +13,9 @@ from urllib.parse import urlparse
 import torch
 from torch import nn
 
+from seg_core.core.hub import HUB_CHECK_TIMEOUT_S, hub_reachable
+
 T = TypeVar("T")
-HUB_CHECK_TIMEOUT_S = 2.0  # a reachable hub answers a TCP connect well within this
 # Tensors of the full classifier that smp's features-only encoder does not have.
 LITE0_HEAD_PREFIXES = ("_conv_head.", "_bn1.", "_fc.")
 _hub_env_lock = threading.Lock()
@@ -91,24 +91,7 @@ def load_imagenet_offline(encoder: nn.Module) -> None:
 
 
 def _hub_reachable(timeout_s: float = HUB_CHECK_TIMEOUT_S) -> bool:
-    """TCP-connect to the Hugging Face endpoint; run in a thread so slow DNS is bounded too."""
-    from huggingface_hub import constants
-
-    url = urlparse(constants.ENDPOINT)
-    address = (url.hostname or "huggingface.co", url.port or (443 if url.scheme == "https" else 80))
-    reached: list[bool] = []
-
-    def probe() -> None:
-        try:
-            with socket.create_connection(address, timeout=timeout_s):
-                reached.append(True)
-        except OSError:
-            pass
-
-    thread = threading.Thread(target=probe, daemon=True)
-    thread.start()
-    thread.join(timeout_s)
-    return bool(reached)
+    return hub_reachable(timeout_s)
 
 
 def _cache_only(build: Callable[[], T]) -> T:

@@ -5,22 +5,25 @@ record, a checkpoint folder and a "failed" status: `train` and `study` call `che
 first (the CLI turns its ValueError into one line on stderr and exit 2). The loop checks the
 dataset again when it starts, since files can change between the two.
 
-Order: the cheap checks first (the folder, the names, whether ImageNet weights can be had,
-which takes milliseconds where trying the download takes seconds), then the dataset (decodes
-every mask), then the network itself (built without weights: an encoder the architecture
-cannot use, a weights file that does not fit it).
+Order: `check_quickly` first, before torch is even imported (the dataset folder, and whether
+smp's ImageNet weights are cached or the Hub reachable: milliseconds, where trying the download
+took seconds and two tracebacks); then the names (architecture, encoder, weights), the dataset
+(decodes every mask), and the network itself (built without weights: an encoder the
+architecture cannot use, a weights file that does not fit it).
 """
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from seg_core.data.discovery import ValidationReport, split_pairs, validate_dataset
-from seg_core.models import ModelSpec, create_model
-from seg_core.models.weights import hub_weights_obtainable, load_encoder_file
+from seg_core.core.hub import hub_reachable, hub_switched_off, smp_weights_cached
 from seg_core.training.config import TrainConfig
-from seg_core.training.loop import NEEDS_BATCH_OF_TWO, model_spec
+
+if TYPE_CHECKING:  # the heavy modules (torch, smp) are imported by the checks that need them
+    from seg_core.data.discovery import ValidationReport
+    from seg_core.models import ModelSpec
 
 
 def check_data_folder(data: str) -> Path:
@@ -35,14 +38,30 @@ def check_data_folder(data: str) -> Path:
     return root
 
 
+def _no_hub_weights(encoder: str) -> ValueError:
+    return ValueError(
+        f"ImageNet weights for encoder {encoder} are not cached and cannot be downloaded "
+        "(no network, or HF_HUB_OFFLINE is set); use --weights none, --encoder "
+        "tu-efficientnet_lite0 --weights imagenet-offline, or a local weights file"
+    )
+
+
+def check_quickly(cfg: TrainConfig) -> None:
+    """What can be refused without importing torch: the dataset folder, and smp's own ImageNet
+    weights when they are neither cached nor downloadable (timm's "tu-" encoders have several
+    download routes and are checked by `check_weights_source`)."""
+    check_data_folder(cfg.data)
+    smp_imagenet = cfg.weights == "imagenet" and cfg.arch != "unet" and not cfg.encoder.startswith("tu-")
+    if smp_imagenet and not smp_weights_cached(cfg.encoder) and (hub_switched_off() or not hub_reachable()):
+        raise _no_hub_weights(cfg.encoder)
+
+
 def check_weights_source(spec: ModelSpec) -> None:
     """A weights file must exist; hub weights must be cached or downloadable (fails fast offline)."""
+    from seg_core.models.weights import hub_weights_obtainable
+
     if spec.weights == "imagenet" and not hub_weights_obtainable(spec.encoder):
-        raise ValueError(
-            f"ImageNet weights for encoder {spec.encoder} are not cached and cannot be downloaded "
-            "(no network, or HF_HUB_OFFLINE is set); use --weights none, --encoder "
-            "tu-efficientnet_lite0 --weights imagenet-offline, or a local weights file"
-        )
+        raise _no_hub_weights(spec.encoder)
     if spec.weights not in ("none", "imagenet", "imagenet-offline"):
         path = Path(spec.weights).expanduser()
         if not path.is_file():
@@ -51,6 +70,8 @@ def check_weights_source(spec: ModelSpec) -> None:
 
 def check_dataset(cfg: TrainConfig) -> ValidationReport:
     """At least one usable pair; the message names the first problems and the command listing all."""
+    from seg_core.data.discovery import validate_dataset
+
     check_data_folder(cfg.data)
     report = validate_dataset(cfg.data)
     if not report.pairs:
@@ -67,6 +88,9 @@ def check_batch_size(
 ) -> None:
     """A batch must fit the training split (each process's share under DDP), and be 2+ where
     BatchNorm in a pooling branch needs it."""
+    from seg_core.data.discovery import split_pairs
+    from seg_core.training.loop import NEEDS_BATCH_OF_TWO
+
     if cfg.batch_size < 2 and spec.arch in NEEDS_BATCH_OF_TWO:
         raise ValueError(
             f"batch size 1 cannot train {spec.arch} (BatchNorm in its pooling branch needs 2+ images "
@@ -84,6 +108,9 @@ def check_batch_size(
 def check_network(spec: ModelSpec) -> None:
     """Build the network without weights (catches encoder/architecture mismatches) and load a
     weights file into its encoder (catches files that do not fit)."""
+    from seg_core.models import create_model
+    from seg_core.models.weights import load_encoder_file
+
     model = create_model(spec, load_weights=False)
     if spec.weights not in ("none", "imagenet", "imagenet-offline"):
         load_encoder_file(model.model.encoder, spec.weights)
@@ -103,7 +130,9 @@ def check_before_run(
     Returns:
         The dataset's validation report.
     """
-    check_data_folder(cfg.data)
+    from seg_core.training.loop import model_spec
+
+    check_quickly(cfg)
     spec = model_spec(cfg)
     check_weights_source(spec)
     report = report if report is not None else check_dataset(cfg)
