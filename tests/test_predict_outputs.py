@@ -19,7 +19,9 @@ from test_infer import _meta
 
 from seg_core.cli import main
 from seg_core.data.imageio import ImageReadError
+from seg_core.inference import outputs
 from seg_core.inference.predictor import Predictor
+from seg_core.inference.report import image_stats
 from seg_core.models import ModelSpec, create_model
 from seg_core.models.checkpoint import save_checkpoint
 
@@ -97,12 +99,26 @@ def test_batches_into_one_folder_add_up_and_an_interrupted_batch_keeps_what_it_d
         return real(self, image, *args, name=name, **kwargs)
 
     monkeypatch.setattr(Predictor, "predict_full", ctrl_c_on_the_third)
+    # As in a folder of thousands: rows wait for the next rewrite, which Ctrl-C must not skip.
+    monkeypatch.setattr(outputs, "WRITE_COST_FACTOR", 1e12)
     assert _predict(checkpoint, out, tmp_path / "later") == 130
     assert capsys.readouterr().err.strip().endswith("interrupted")
     assert sorted(r["image"] for r in _rows(out)) == ["b.png", "c.png", "first.png"]
     stats = json.loads((out / "stats.json").read_text())
     assert stats["summary"]["images"] == 3 and len(stats["images"]) == 3
     assert later[2].is_file() and not (out / "d_mask.png").exists()
+
+
+def test_a_slow_rewrite_is_deferred_but_never_lost(tmp_path, monkeypatch):
+    stats = image_stats(np.zeros((4, 4), np.uint8), name="a.png")
+    folder = outputs.OutputFolder(tmp_path)
+    folder.record(tmp_path / "a.png", "a", stats)  # the first rewrite happens at once
+    monkeypatch.setattr(outputs, "WRITE_COST_FACTOR", 1e12)  # every later one "too soon"
+    folder.record(tmp_path / "b.png", "b", stats)
+    assert [r["outputs"] for r in _rows(tmp_path)] == ["a"]
+    folder.flush()
+    assert [r["outputs"] for r in _rows(tmp_path)] == ["a", "b"]
+    assert [e.stem for e in outputs.OutputFolder(tmp_path).entries] == ["a", "b"]  # reloads
 
 
 def test_predict_refuses_a_stats_json_it_did_not_write(checkpoint, tmp_path, capsys):

@@ -34,22 +34,27 @@ def _predict(args: argparse.Namespace) -> int:
     if own:
         progress.note(f"note: {len(own)} earlier output file(s) in {out} are not photos; skipped")
     all_stats, failures, taken = [], [], set()
-    for done, path in enumerate(files, start=1):
-        try:
-            loaded = load_rgb(path)  # full size once: the overlay needs it, the predictor resizes it
-            result = predictor.predict_full(loaded.pixels, tta=args.tta, name=path.name)
-        except ImageReadError as exc:
-            failures.append(str(exc))
-            progress.note(f"skipped: {exc}")
-        else:
-            for notice in loaded.notices:
-                progress.note(f"note: {notice}")
-            stats = image_stats(result.mask, name=path.name, gsd_cm=args.gsd)
-            stem = folder.stem_for(path, taken)
-            write_outputs(out, path.name, loaded.pixels, result.mask, stats, opacity=args.opacity, stem=stem)
-            folder.record(path, stem, stats)  # stats.csv/json now include this photo
-            all_stats.append(stats)
-        progress(done, len(files))
+    try:
+        for done, path in enumerate(files, start=1):
+            try:
+                loaded = load_rgb(path)  # full size once: the overlay needs it, the predictor resizes it
+                result = predictor.predict_full(loaded.pixels, tta=args.tta, name=path.name)
+            except ImageReadError as exc:
+                failures.append(str(exc))
+                progress.note(f"skipped: {exc}")
+            else:
+                for notice in loaded.notices:
+                    progress.note(f"note: {notice}")
+                stats = image_stats(result.mask, name=path.name, gsd_cm=args.gsd)
+                stem = folder.stem_for(path, taken)
+                write_outputs(
+                    out, path.name, loaded.pixels, result.mask, stats, opacity=args.opacity, stem=stem
+                )
+                folder.record(path, stem, stats)  # stats.csv/json include this photo
+                all_stats.append(stats)
+            progress(done, len(files))
+    finally:  # also on Ctrl-C: the photos done keep their rows
+        folder.flush()
     if all_stats:
         held = len(folder.entries)
         print(
