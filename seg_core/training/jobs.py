@@ -101,7 +101,7 @@ def check_resumable(run: RunRecord) -> None:
         raise ValueError(f"run {run.id} is already {run.status}")
     if run.status == "completed":
         raise ValueError(
-            f"run {run.id} has already completed ({run.epochs_done or 0} epochs); there is nothing "
+            f"run {run.id} has already completed ({run.epochs_done or 0} epoch(s)); there is nothing "
             "to resume: start a new run to train longer"
         )
     if not (run.checkpoint_dir / "last.pt").is_file():
