@@ -1,5 +1,5 @@
 """Page faults per training step with glibc's default allocator settings and with
-`runtime.reuse_freed_memory` (docs/BENCHMARKS.md, "Training throughput fell with batch size").
+`seg_core.core.memory.reuse_freed_memory` (docs/BENCHMARKS.md, "Training throughput fell with batch size").
 
     python bench/allocator.py [--steps 6] [--side 512]
 
@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PROBE = """
 import json, resource, sys
 import torch
-from seg_core.core.runtime import reuse_freed_memory
+from seg_core.core.memory import reuse_freed_memory
 applied = reuse_freed_memory() if sys.argv[1] == "reuse" else False
 steps, side = int(sys.argv[2]), int(sys.argv[3])
 torch.manual_seed(0)

@@ -162,7 +162,7 @@ def train(candidate: Candidate, data: Path, home: Path, epochs: int) -> dict:
         [*command, "runs", "compare", run_id, "--json"],
         capture_output=True, text=True, check=True, cwd=ROOT, env=env,
     ).stdout  # fmt: skip
-    row = json.loads(compared)[0]
+    row = json.loads(compared)["runs"][0]
     speeds = [float(s) for s in re.findall(r"([0-9.]+) img/s", output)]
     return {
         "run_id": run_id,

@@ -15,7 +15,7 @@ import pytest
 PROBE = """
 import ctypes, json, sys
 import torch
-from seg_core.core.runtime import reuse_freed_memory
+from seg_core.core.memory import reuse_freed_memory
 
 class MallInfo2(ctypes.Structure):  # glibc >= 2.33
     _fields_ = [(name, ctypes.c_size_t) for name in (
@@ -60,10 +60,10 @@ def test_freed_memory_stays_in_the_heap_for_the_next_step():
 
 def test_the_command_line_applies_it_only_to_batch_commands(monkeypatch):
     from seg_core import cli
-    from seg_core.core import runtime
+    from seg_core.core import memory
 
     calls = []
-    monkeypatch.setattr(runtime, "reuse_freed_memory", lambda: calls.append(1) or True)
+    monkeypatch.setattr(memory, "reuse_freed_memory", lambda: calls.append(1) or True)
     cli.main(["runs", "list"], own_process=True)
     assert calls == []
     cli.main(["predict", "--checkpoint", "missing.pt", "--out", "x", "nothing.jpg"])  # in-process caller

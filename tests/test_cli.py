@@ -125,7 +125,7 @@ def test_runs_list_show_compare(capsys):
     assert main(["runs", "list"]) == 0
     assert "study a" in capsys.readouterr().out
     assert main(["runs", "compare", run.id, "--json"]) == 0
-    row = json.loads(capsys.readouterr().out)[0]
+    row = json.loads(capsys.readouterr().out)["runs"][0]
     assert row["optimizer"] == "sgd" and row["train_full_loss"] == 1.4 and row["best_val_dice"] == 0.62
     assert main(["runs", "show", "../etc"]) == 2
     assert "invalid run id" in capsys.readouterr().err

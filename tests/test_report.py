@@ -351,5 +351,5 @@ def test_a_failed_write_leaves_no_temp_file(tmp_path, monkeypatch):
 
     monkeypatch.setattr(Path, "write_bytes", disk_full)
     with pytest.raises(OSError, match="No space"):
-        report._write_atomic(tmp_path / "mask.png", b"data")
+        report.write_atomic(tmp_path / "mask.png", b"data")
     assert list(tmp_path.iterdir()) == []

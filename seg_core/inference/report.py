@@ -473,9 +473,16 @@ def _csv_cell(value):
     return value
 
 
-def stats_csv(stats: Sequence[ImageStats]) -> str:
-    """`stats_rows` as CSV text with a header (header only for an empty batch)."""
+def stats_csv(stats: Sequence[ImageStats], extra: Sequence[dict] | None = None) -> str:
+    """`stats_rows` as CSV text with a header (header only for an empty batch).
+
+    `extra`: per image, columns to put right after `image` (e.g. the source path).
+    """
     rows = stats_rows(stats)
+    if extra is not None:
+        if len(extra) != len(rows):
+            raise ValueError(f"stats_csv got {len(rows)} images but {len(extra)} extra rows")
+        rows = [{"image": r["image"], **x, **r} for r, x in zip(rows, extra, strict=True)]
     fields = list((rows or stats_rows([_EMPTY_STATS]))[0])
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
@@ -555,7 +562,7 @@ def batch_zip(
     return buf.getvalue()
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes) -> None:
     """Write via a temp file and os.replace, so a reader never sees half a file."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
@@ -567,22 +574,29 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 
 def write_outputs(
-    out_dir: Path, name: str, image: np.ndarray, mask: np.ndarray, stats: ImageStats, opacity: float = 0.5
+    out_dir: Path,
+    name: str,
+    image: np.ndarray,
+    mask: np.ndarray,
+    stats: ImageStats,
+    opacity: float = 0.5,
+    stem: str | None = None,
 ) -> list[Path]:
     """The CLI's files for one image: <stem>_mask.png, <stem>_overlay.jpg, <stem>_stats.json.
 
-    The stem is `safe_stem(name)`; existing files of the same name are replaced.
+    The stem is `stem` when given (`outputs.OutputFolder.stem_for` makes it unique), else
+    `safe_stem(name)`; existing files of the same name are replaced.
 
     Returns:
         The three paths, in that order.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    stem = safe_stem(name)
+    stem = stem or safe_stem(name)
     paths = [out_dir / f"{stem}_mask.png", out_dir / f"{stem}_overlay.jpg", out_dir / f"{stem}_stats.json"]
-    _write_atomic(paths[0], mask_png_bytes(mask))
-    _write_atomic(paths[1], image_bytes(overlay(image, mask, opacity), "JPEG", OVERLAY_JPEG_QUALITY))
-    _write_atomic(paths[2], json.dumps(stats.to_dict(), indent=2).encode())
+    write_atomic(paths[0], mask_png_bytes(mask))
+    write_atomic(paths[1], image_bytes(overlay(image, mask, opacity), "JPEG", OVERLAY_JPEG_QUALITY))
+    write_atomic(paths[2], json.dumps(stats.to_dict(), indent=2).encode())
     return paths
 
 

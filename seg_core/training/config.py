@@ -53,6 +53,7 @@ class TrainConfig:
     name: str = ""
 
     def __post_init__(self) -> None:
+        self._check_types()
         _one_of("optimizer", self.optimizer, OPTIMIZERS)
         _one_of("schedule", self.schedule, SCHEDULES)
         _one_of("device", self.device, DEVICES)
@@ -73,6 +74,16 @@ class TrainConfig:
             raise ValueError(f"val_ratio {self.val_ratio} must be in [0, 1)")
         if self.crop and self.crop % 32:
             raise ValueError(f"crop {self.crop} must be a multiple of 32 (or 0 for whole images)")
+
+    def _check_types(self) -> None:
+        """Each setting has its default's type (a JSON config can hold anything); a whole number
+        is accepted for a decimal setting and stored as float."""
+        for f in fields(self):
+            value, kind = getattr(self, f.name), type(f.default)
+            if kind is float and isinstance(value, int) and not isinstance(value, bool):
+                object.__setattr__(self, f.name, float(value))
+            elif not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+                raise ValueError(f"{f.name} {value!r} must be {_TYPE_WORDS[kind]}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -120,6 +131,9 @@ def model_spec(cfg: TrainConfig) -> ModelSpec:
         num_classes=NUM_CLASSES,
         unet_base_width=cfg.unet_base_width,
     )
+
+
+_TYPE_WORDS = {int: "a whole number", float: "a number", str: "text", bool: "true or false"}
 
 
 def _one_of(name: str, value: str, allowed: tuple[str, ...]) -> None:

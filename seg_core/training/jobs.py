@@ -95,14 +95,25 @@ def submit(cfg: TrainConfig, registry: RunRegistry | None = None) -> Submission:
     )
 
 
+def check_resumable(run: RunRecord) -> None:
+    """Only a run that ended early can continue: a completed run would train again from its
+    last epoch and overwrite its own record (duration, final losses)."""
+    if run.status in ("running", "queued"):
+        raise ValueError(f"run {run.id} is already {run.status}")
+    if run.status == "completed":
+        raise ValueError(
+            f"run {run.id} has already completed ({run.epochs_done or 0} epoch(s)); there is nothing "
+            "to resume: start a new run to train longer"
+        )
+    if not (run.checkpoint_dir / "last.pt").is_file():
+        raise ValueError(f"run {run.id} has no last.pt to resume from (it never finished an epoch)")
+
+
 def resume(run_id: str, registry: RunRegistry | None = None) -> Submission:
     """Queue a stopped/interrupted/failed run to continue from its last.pt."""
     registry = registry or RunRegistry()
     run = registry.get(run_id)
-    if run.status in ("running", "queued"):
-        raise ValueError(f"run {run_id} is already {run.status}")
-    if not (run.checkpoint_dir / "last.pt").is_file():
-        raise ValueError(f"run {run_id} has no last.pt to resume from (it never finished an epoch)")
+    check_resumable(run)
     registry.requeue(run_id)
     dispatch(registry)
     started = registry.get(run_id).status == "running"
