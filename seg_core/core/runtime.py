@@ -15,7 +15,6 @@ import numpy as np
 import torch
 
 
-
 class StopRequested:
     """Set by SIGTERM/SIGINT; the loop checks it after every step."""
 
