@@ -120,7 +120,7 @@ def form_values(dataset: str) -> dict:
 
 def checked_config(values: dict) -> TrainConfig:
     """The config, or ValueError naming the bad setting (including arch/encoder/weights combos)."""
-    from seg_core.training.loop import model_spec
+    from seg_core.training.config import model_spec
 
     cfg = TrainConfig.from_dict(values)
     model_spec(cfg)

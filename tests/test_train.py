@@ -17,6 +17,7 @@ from seg_core.models.checkpoint import load_checkpoint
 from seg_core.runs.registry import RunRegistry
 from seg_core.training.config import TrainConfig
 from seg_core.training.loop import StopRequested, fit
+from seg_core.training.step import train_step
 
 
 def tiny_config(data, **changes) -> TrainConfig:
@@ -107,7 +108,7 @@ def test_stop_mid_epoch_then_resume_equals_an_uninterrupted_run(tiny_dataset):
 
 
 def test_nan_loss_fails_the_run_with_the_reason(tiny_dataset, monkeypatch):
-    import seg_core.training.loop as train_module
+    import seg_core.training.setup as train_module
 
     class NanLoss(torch.nn.Module):
         def forward(self, logits, target):
@@ -123,7 +124,7 @@ def test_nan_loss_fails_the_run_with_the_reason(tiny_dataset, monkeypatch):
 def simulate_out_of_memory(monkeypatch, above: int = 0) -> None:
     """Models built by the training loop raise CUDA's OOM in training forwards of more than
     `above` images (every one with the default 0)."""
-    import seg_core.training.loop as train_module
+    import seg_core.training.setup as train_module
 
     real_create = train_module.create_model
 
@@ -310,14 +311,15 @@ def test_a_cpu_run_trains_in_fp32_channels_last_without_a_scaler(tiny_dataset, m
     import seg_core.training.loop as train_module
 
     seen = {}
-    real_step = train_module._train_step
+    real_step = train_module.train_step
 
-    def spy(model, criterion, optimizer, scaler, images, masks, device, amp, *rest):
-        seen.update(amp=amp, scaler=scaler.is_enabled(), device=device.type)
-        seen["channels_last"] = next(model.parameters()).is_contiguous(memory_format=torch.channels_last)
-        return real_step(model, criterion, optimizer, scaler, images, masks, device, amp, *rest)
+    def spy(run, images, masks, ends_window):
+        seen.update(amp=run.amp, scaler=run.scaler.is_enabled(), device=run.device.type)
+        params = next(run.model.parameters())
+        seen["channels_last"] = params.is_contiguous(memory_format=torch.channels_last)
+        return real_step(run, images, masks, ends_window)
 
-    monkeypatch.setattr(train_module, "_train_step", spy)
+    monkeypatch.setattr(train_module, "train_step", spy)
     registry, run, status = start_run(tiny_config(tiny_dataset, epochs=1, amp="bf16"))
     assert status == "completed"
     assert seen == {"amp": None, "scaler": False, "device": "cpu", "channels_last": True}
@@ -335,11 +337,34 @@ class _Log:
         self.lines.append((level, message))
 
 
+def bare_run(model, criterion, cfg, device="cpu"):
+    """The parts of a TrainingRun that `train_step` and `optimizer_step` use, around any model."""
+    from types import SimpleNamespace
+
+    from seg_core.training.distributed import ProcessGroup
+    from seg_core.training.state import LoopState
+
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    return SimpleNamespace(
+        cfg=cfg,
+        model=model,
+        model_without_ddp=model,
+        criterion=criterion,
+        optimizer=optimizer,
+        scheduler=torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0),
+        scaler=torch.amp.GradScaler("cpu", enabled=False),
+        device=torch.device(device),
+        amp=None,
+        group=ProcessGroup(),
+        state=LoopState(),
+        reporter=_Log(),
+    )
+
+
 def test_out_of_memory_retry_accumulates_the_same_gradient_as_the_whole_batch():
     """The halved micro-batches together give the gradient of the whole batch, and the micro-batch
     stays halved. (Exact for a per-pixel loss and a model without BatchNorm; batch-pooled Dice and
     BatchNorm statistics see smaller batches, as with any gradient accumulation.)"""
-    import seg_core.training.loop as train_module
     from seg_core.training.losses import create_loss
 
     torch.manual_seed(0)
@@ -358,13 +383,9 @@ def test_out_of_memory_retry_accumulates_the_same_gradient_as_the_whole_batch():
             return forward(x)
 
         model.forward = guarded
-        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-        scaler = torch.amp.GradScaler("cpu", enabled=False)
-        state, log = train_module.LoopState(), _Log()
-        loss = train_module._train_step(
-            model, criterion, optimizer, scaler, images, masks, torch.device("cpu"), None, cfg, state, log
-        )
-        return loss, model.weight.grad.clone(), state, log
+        run = bare_run(model, criterion, cfg)
+        loss = float(train_step(run, images, masks, ends_window=True))
+        return loss, model.weight.grad.clone(), run.state, run.reporter
 
     whole_loss, whole_grad, whole_state, whole_log = gradient(limit=8)
     loss, grad, state, log = gradient(limit=3)  # 8 -> OOM, 4 -> OOM, 2 fits
@@ -408,13 +429,13 @@ def test_sigterm_and_sigint_set_the_stop_flag_instead_of_killing():
 # with "DataLoader worker ... exited unexpectedly" once in CI.
 STOP_AT_WORKER_START = """
 import json, os, signal, sys, torch
-from seg_core.training.config import TrainConfig
-from seg_core.training.loop import StopRequested, _loader
+from seg_core.core.runtime import StopRequested
+from seg_core.data.loader import make_loader
 
 stop = StopRequested()
 stop.install()
 data = [(torch.zeros(3, 8, 8), torch.zeros(8, 8, dtype=torch.int64)) for _ in range(8)]
-loader = _loader(data, 2, None, TrainConfig(num_workers=2), torch.device("cpu"))
+loader = make_loader(data, 2, None, 2, torch.device("cpu"))
 survived = 0
 for _ in range(int(sys.argv[1])):
     batches = iter(loader)
@@ -463,7 +484,7 @@ def test_early_stop_after_patience_epochs_without_a_val_dice_gain(tiny_dataset, 
 def test_weighted_ce_weights_come_from_the_training_split_pixel_counts(tiny_dataset, monkeypatch):
     import numpy as np
 
-    import seg_core.training.loop as train_module
+    import seg_core.training.setup as train_module
     from seg_core.data.dataset import ArrayCache
     from seg_core.data.discovery import split_pairs, validate_dataset
     from seg_core.training.losses import class_weights_from_counts

@@ -15,9 +15,9 @@ import albumentations as A
 import cv2
 import numpy as np
 
+from seg_core.data.classes import IGNORE_INDEX
+
 AUGMENT_PRESETS: tuple[str, ...] = ("none", "seed", "strong")
-# Mask value for invented pixels (padding, affine borders); losses and metrics skip it.
-IGNORE_INDEX = 255
 
 
 def _seed_transforms() -> list[A.BasicTransform]:

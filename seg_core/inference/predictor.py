@@ -30,8 +30,8 @@ from PIL import Image
 from seg_core.core.runtime import amp_dtype, autocast, select_device
 from seg_core.data.classes import NUM_CLASSES
 from seg_core.data.imageio import ImageSource, load_rgb
-from seg_core.models import ModelSpec, create_model
-from seg_core.models.checkpoint import CheckpointError, load_checkpoint
+from seg_core.models import create_model
+from seg_core.models.checkpoint import CheckpointError, load_checkpoint, model_spec_of
 from seg_core.models.fusion import compile_for_inference, fold_batchnorm
 
 # Tile side at working resolution. 1024 holds a whole Harvey photo at the default resolution,
@@ -138,14 +138,8 @@ class Predictor:
                 f"{path}: was trained for {meta['num_classes']} classes; StormSeg needs "
                 f"{NUM_CLASSES} (the Harvey classes)"
             )
+        spec = model_spec_of(payload, path)
         try:
-            spec = ModelSpec(
-                arch=meta["arch"],
-                encoder=meta["encoder"],
-                weights="none",
-                num_classes=int(meta["num_classes"]),
-                unet_base_width=int(meta.get("unet_base_width", 64)),
-            )
             model = create_model(spec, load_weights=False)
             model.load_state_dict(payload["state_dict"])
         except (ValueError, RuntimeError, KeyError) as exc:

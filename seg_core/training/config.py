@@ -8,14 +8,19 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from seg_core.data.augment import AUGMENT_PRESETS
+from seg_core.data.classes import NUM_CLASSES
+
+if TYPE_CHECKING:
+    from seg_core.models.spec import ModelSpec
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("none", "cosine", "poly", "onecycle")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 AMP_MODES = ("auto", "off", "bf16", "fp16")
+# The loss names, in one place: the factory (`training.losses.create_loss`) and the forms read them.
 LOSSES = ("ce", "weighted_ce", "dice", "ce_dice", "focal", "lovasz")
 
 
@@ -97,6 +102,27 @@ class TrainConfig:
 
     def with_updates(self, **changes: Any) -> TrainConfig:
         return replace(self, **changes)
+
+
+def model_spec(cfg: TrainConfig) -> ModelSpec:
+    """The network a config asks for; weights 'auto' = the offline ImageNet weights where they
+    exist (EfficientNet-Lite0), random init elsewhere ('imagenet' needs a network: ask for it).
+
+    Raises:
+        ValueError: an unknown architecture, encoder or weights choice (from `ModelSpec`).
+    """
+    from seg_core.models.spec import OFFLINE_ENCODER, ModelSpec  # imports torch: only when asked
+
+    weights = cfg.weights
+    if weights == "auto":
+        weights = "imagenet-offline" if cfg.encoder == OFFLINE_ENCODER and cfg.arch != "unet" else "none"
+    return ModelSpec(
+        arch=cfg.arch,
+        encoder=cfg.encoder,
+        weights=weights,
+        num_classes=NUM_CLASSES,
+        unet_base_width=cfg.unet_base_width,
+    )
 
 
 def _one_of(name: str, value: str, allowed: tuple[str, ...]) -> None:
