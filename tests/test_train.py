@@ -107,6 +107,55 @@ def test_stop_mid_epoch_then_resume_equals_an_uninterrupted_run(tiny_dataset):
         assert torch.equal(a[key], b[key]), key
 
 
+def _step_losses(registry, run_id):
+    return [(m.step, m.value) for m in registry.metrics(run_id, names=["loss_step"])]
+
+
+def _epoch_losses(registry, run_id):
+    return {m.epoch: m.value for m in registry.metrics(run_id, names=["loss"]) if m.split == "train"}
+
+
+def test_resume_is_exact_with_the_default_model_and_its_dropout(tiny_dataset):
+    """FPN / EfficientNet-Lite0 (the default) draws dropout masks every step: a resumed run must
+    draw the same ones. (It did not: each new DataLoader iterator drew its seed from the global
+    generator that dropout uses, so the resumed steps diverged from the first one on.)"""
+    default = dict(arch="fpn", encoder="tu-efficientnet_lite0", weights="auto", loss="ce_dice", lr=1e-3)
+    _, straight, _ = start_run(tiny_config(tiny_dataset, **default))
+    registry, stopped, status = start_run(tiny_config(tiny_dataset, **default), stop=StopAfterChecks(3))
+    assert status == "stopped"
+    assert fit(
+        tiny_config(tiny_dataset, **default), stopped.id, registry, stopped.checkpoint_dir, resume=True
+    ) == ("completed")
+    expected = _step_losses(registry, straight.id)
+    assert len(expected) == 4 and _step_losses(registry, stopped.id) == expected
+    a = load_checkpoint(straight.checkpoint_dir / "last.pt")["state_dict"]
+    b = load_checkpoint(stopped.checkpoint_dir / "last.pt")["state_dict"]
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_an_epoch_resumed_mid_way_reports_the_loss_and_time_of_the_whole_epoch(tiny_dataset):
+    _, straight, _ = start_run(tiny_config(tiny_dataset))
+    registry, stopped, _ = start_run(tiny_config(tiny_dataset), stop=StopAfterChecks(3))
+    done_before_stop = load_checkpoint(stopped.checkpoint_dir / "last.pt")["train_state"]["loop"][
+        "partial_epoch"
+    ]
+    assert (
+        done_before_stop["steps"] == 1 and done_before_stop["images"] == 2 and done_before_stop["seconds"] > 0
+    )
+    assert (
+        fit(tiny_config(tiny_dataset), stopped.id, registry, stopped.checkpoint_dir, resume=True)
+        == "completed"
+    )
+    whole, resumed = _epoch_losses(registry, straight.id), _epoch_losses(registry, stopped.id)
+    assert set(resumed) == {1, 2}
+    assert resumed[2] == pytest.approx(whole[2], rel=1e-6)  # both steps, not the resumed one alone
+    steps_of_epoch_2 = [value for step, value in _step_losses(registry, stopped.id) if step > 2]
+    assert resumed[2] == pytest.approx(sum(steps_of_epoch_2) / 2, rel=1e-6)
+    epoch_seconds = [m.value for m in registry.metrics(stopped.id, names=["epoch_s"]) if m.epoch == 2]
+    assert len(epoch_seconds) == 1 and epoch_seconds[0] > done_before_stop["seconds"]  # both attempts
+
+
 def test_nan_loss_fails_the_run_with_the_reason(tiny_dataset, monkeypatch):
     import seg_core.training.setup as train_module
 
