@@ -115,6 +115,7 @@ def _epoch_losses(registry, run_id):
     return {m.epoch: m.value for m in registry.metrics(run_id, names=["loss"]) if m.split == "train"}
 
 
+@pytest.mark.slow
 def test_resume_is_exact_with_the_default_model_and_its_dropout(tiny_dataset):
     """FPN / EfficientNet-Lite0 (the default) draws dropout masks every step: a resumed run must
     draw the same ones. (It did not: each new DataLoader iterator drew its seed from the global
@@ -349,10 +350,15 @@ def test_autocast_only_on_cuda(monkeypatch):
         for mode in ("auto", "off", "bf16", "fp16"):
             assert amp_dtype(torch.device(device), mode) is None
     cuda = torch.device("cuda", 0)
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: True)
+    monkeypatch.setattr(torch.version, "hip", None)
+    asked = []
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device: asked.append(device) or (8, 0))
     assert amp_dtype(cuda, "auto") is torch.bfloat16
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: False)
-    assert amp_dtype(cuda, "auto") is torch.float16  # pre-Ampere GPUs (with a GradScaler)
+    # A T4 (7.5) only emulates bf16, which is_bf16_supported() counts by default: fp16 + GradScaler.
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: True)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device: asked.append(device) or (7, 5))
+    assert amp_dtype(torch.device("cuda", 1), "auto") is torch.float16
+    assert asked == [cuda, torch.device("cuda", 1)]  # the device in use, not GPU 0
     assert amp_dtype(cuda, "off") is None and amp_dtype(cuda, "bf16") is torch.bfloat16
 
 

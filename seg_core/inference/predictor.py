@@ -112,8 +112,11 @@ class Predictor:
     ):
         if overlap >= tile:
             raise ValueError(f"overlap {overlap} must be smaller than the tile size {tile}")
-        model = model.eval().to(device, memory_format=torch.channels_last)
-        model = fold_batchnorm(model) if fold_norms else model
+        # Folded (and checked against the unfolded network) on the CPU, before the move: CUDA runs
+        # fp32 convolutions in TF32 on Ampere and newer, whose error alone would exceed the
+        # check's tolerance and refuse folding on every load.
+        model = fold_batchnorm(model.eval().cpu()) if fold_norms else model.eval()
+        model = model.to(device, memory_format=torch.channels_last)
         self.model = compile_for_inference(model) if compile else model
         self.meta = meta
         self.device = device

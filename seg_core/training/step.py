@@ -111,8 +111,7 @@ def _recover_from_out_of_memory(
     else:  # a copy: the retry's backward accumulates into .grad in place
         for param, grad in zip(params, before, strict=True):
             param.grad = None if grad is None else grad.clone()
-    if run.device.type == "cuda":
-        torch.cuda.empty_cache()
+    free_cached_memory(run.device)
     if micro <= SMALLEST_MICRO_BATCH:
         raise torch.OutOfMemoryError(f"CUDA out of memory with a micro-batch of {micro}")
     run.state.micro_batch = micro // 2
@@ -122,6 +121,13 @@ def _recover_from_out_of_memory(
         "steps per batch (same effective batch)",
         "warning",
     )
+
+
+def free_cached_memory(device: torch.device) -> None:
+    """Hand the allocator's cached blocks back, so a retry with smaller micro-batches starts from a
+    clean slate (callers drop their references to the failed attempt's tensors first)."""
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
 
 
 def optimizer_step(run: TrainingRun) -> None:
