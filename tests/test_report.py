@@ -342,14 +342,12 @@ def test_full_size_harvey_frame_smoke():
 
 def test_a_failed_write_leaves_no_temp_file(tmp_path, monkeypatch):
     import errno
-    from pathlib import Path
+    import os
 
-    def disk_full(self, data):  # half the bytes reach the disk, then it is full
-        with open(self, "wb") as handle:
-            handle.write(data[: len(data) // 2])
+    def disk_full(fd):  # the bytes were written, then the disk refuses to commit them
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(Path, "write_bytes", disk_full)
+    monkeypatch.setattr(os, "fsync", disk_full)
     with pytest.raises(OSError, match="No space"):
         report.write_atomic(tmp_path / "mask.png", b"data")
     assert list(tmp_path.iterdir()) == []

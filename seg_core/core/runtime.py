@@ -59,8 +59,20 @@ def amp_dtype(device: torch.device, mode: str) -> torch.dtype | None:
     if device.type != "cuda" or mode == "off":
         return None
     if mode == "auto":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.bfloat16 if has_bf16_tensor_cores(device) else torch.float16
     return torch.bfloat16 if mode == "bf16" else torch.float16
+
+
+def has_bf16_tensor_cores(device: torch.device) -> bool:
+    """Whether `device` computes bf16 natively (compute capability 8.0+, Ampere and newer; ROCm).
+
+    Not `torch.cuda.is_bf16_supported()`: by default it also counts emulation (true on a T4,
+    where bf16 runs slower than fp16 + GradScaler), and it asks the current device, which is
+    not necessarily the one this process trains on.
+    """
+    if torch.version.hip:
+        return True
+    return torch.cuda.get_device_capability(device)[0] >= 8
 
 
 def autocast(device: torch.device, dtype: torch.dtype | None):

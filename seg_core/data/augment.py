@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from seg_core.data.classes import IGNORE_INDEX
+
 if TYPE_CHECKING:  # imported where used: albumentations loads torch (~seconds), and the training
     # settings (TrainConfig, which the CLI checks before anything heavy) need only the names
     import albumentations as A
 
 AUGMENT_PRESETS: tuple[str, ...] = ("none", "seed", "strong")
-# Mask value for invented pixels (padding, affine borders); losses and metrics skip it.
-IGNORE_INDEX = 255
 
 
 def _seed_transforms() -> list[A.BasicTransform]:

@@ -22,13 +22,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from seg_core.core.atomic import atomic_write_bytes
 from seg_core.inference.report import (
     FloodExposure,
     ImageStats,
     batch_summary,
     safe_stem,
     stats_csv,
-    write_atomic,
 )
 
 OUTPUT_SUFFIXES = ("_mask.png", "_overlay.jpg", "_stats.json")
@@ -157,9 +157,9 @@ class OutputFolder:
     def _write(self) -> None:
         stats = [e.stats for e in self.entries]
         extra = [{"source": e.source, "outputs": e.stem} for e in self.entries]
-        write_atomic(self.out / "stats.csv", stats_csv(stats, extra).encode())
+        atomic_write_bytes(self.out / "stats.csv", stats_csv(stats, extra).encode())
         document = {"images": [e.to_dict() for e in self.entries], "summary": batch_summary(stats)}
-        write_atomic(self.out / "stats.json", json.dumps(document, indent=2).encode())
+        atomic_write_bytes(self.out / "stats.json", json.dumps(document, indent=2).encode())
 
 
 def unique_sources(files: Sequence[Path]) -> list[Path]:

@@ -30,8 +30,8 @@ from PIL import Image
 from seg_core.core.runtime import amp_dtype, autocast, select_device
 from seg_core.data.classes import NUM_CLASSES
 from seg_core.data.imageio import ImageReadError, ImageSource, load_rgb
-from seg_core.models import ModelSpec, create_model
-from seg_core.models.checkpoint import CheckpointError, load_checkpoint
+from seg_core.models import create_model
+from seg_core.models.checkpoint import CheckpointError, load_checkpoint, model_spec_of
 from seg_core.models.fusion import compile_for_inference, fold_batchnorm
 
 # Tile side at working resolution. 1024 holds a whole Harvey photo at the default resolution,
@@ -133,8 +133,11 @@ class Predictor:
     ):
         if overlap >= tile:
             raise ValueError(f"overlap {overlap} must be smaller than the tile size {tile}")
-        model = model.eval().to(device, memory_format=torch.channels_last)
-        model = fold_batchnorm(model) if fold_norms else model
+        # Folded (and checked against the unfolded network) on the CPU, before the move: CUDA runs
+        # fp32 convolutions in TF32 on Ampere and newer, whose error alone would exceed the
+        # check's tolerance and refuse folding on every load.
+        model = fold_batchnorm(model.eval().cpu()) if fold_norms else model.eval()
+        model = model.to(device, memory_format=torch.channels_last)
         self.model = compile_for_inference(model) if compile else model
         self.meta = meta
         self.device = device
@@ -163,14 +166,8 @@ class Predictor:
                 f"{path}: was trained for {meta['num_classes']} classes; StormSeg needs "
                 f"{NUM_CLASSES} (the Harvey classes)"
             )
+        spec = model_spec_of(payload, path)
         try:
-            spec = ModelSpec(
-                arch=meta["arch"],
-                encoder=meta["encoder"],
-                weights="none",
-                num_classes=int(meta["num_classes"]),
-                unet_base_width=int(meta.get("unet_base_width", 64)),
-            )
             model = create_model(spec, load_weights=False)
             model.load_state_dict(payload["state_dict"])
         except (ValueError, RuntimeError, KeyError) as exc:

@@ -120,10 +120,7 @@ def legend_rows(stats: report.ImageStats) -> list[dict]:
 
 def check_gsd(gsd_cm: float | None) -> None:
     """Refuse a ground sampling distance that is not a positive number (before the model runs)."""
-    if gsd_cm is not None and not (isinstance(gsd_cm, int | float) and 0 < gsd_cm < float("inf")):
-        raise ValueError(
-            f"ground sampling distance {gsd_cm!r} must be a positive number of cm per pixel, or empty"
-        )
+    report.check_gsd(gsd_cm)
 
 
 def _stats(mask: np.ndarray, name: str, gsd_cm: float | None) -> report.ImageStats:

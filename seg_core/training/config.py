@@ -11,6 +11,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from seg_core.data.augment import AUGMENT_PRESETS
+from seg_core.data.classes import NUM_CLASSES
+
+if TYPE_CHECKING:
+    from seg_core.models.spec import ModelSpec
 
 if TYPE_CHECKING:
     from seg_core.models.spec import ModelSpec
@@ -19,6 +23,7 @@ OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("none", "cosine", "poly", "onecycle")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 AMP_MODES = ("auto", "off", "bf16", "fp16")
+# The loss names, in one place: the factory (`training.losses.create_loss`) and the forms read them.
 LOSSES = ("ce", "weighted_ce", "dice", "ce_dice", "focal", "lovasz")
 
 
@@ -114,12 +119,13 @@ class TrainConfig:
 
 
 def model_spec(cfg: TrainConfig) -> ModelSpec:
-    """The network a config asks for, validated (ValueError naming a bad arch/encoder/weights
-    combination); weights 'auto' = the offline ImageNet weights where they exist
-    (EfficientNet-Lite0), random init elsewhere ('imagenet' needs a network: ask for it).
-    Here rather than in the loop, so a form can check its settings without the training code."""
-    from seg_core.data.classes import NUM_CLASSES
-    from seg_core.models.spec import OFFLINE_ENCODER, ModelSpec
+    """The network a config asks for; weights 'auto' = the offline ImageNet weights where they
+    exist (EfficientNet-Lite0), random init elsewhere ('imagenet' needs a network: ask for it).
+
+    Raises:
+        ValueError: an unknown architecture, encoder or weights choice (from `ModelSpec`).
+    """
+    from seg_core.models.spec import OFFLINE_ENCODER, ModelSpec  # imports torch: only when asked
 
     weights = cfg.weights
     if weights == "auto":

@@ -94,7 +94,7 @@ def check_batch_size(
     """A batch must fit the training split (each process's share under DDP), and be 2+ where
     BatchNorm in a pooling branch needs it."""
     from seg_core.data.discovery import split_pairs
-    from seg_core.training.loop import NEEDS_BATCH_OF_TWO
+    from seg_core.training.setup import NEEDS_BATCH_OF_TWO
 
     if cfg.batch_size < 2 and spec.arch in NEEDS_BATCH_OF_TWO:
         raise ValueError(
@@ -135,7 +135,7 @@ def check_before_run(
     Returns:
         The dataset's validation report.
     """
-    from seg_core.training.loop import model_spec
+    from seg_core.training.config import model_spec
 
     check_quickly(cfg)
     spec = model_spec(cfg)
