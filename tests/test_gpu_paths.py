@@ -210,6 +210,7 @@ dist.destroy_process_group()
 """
 
 
+@pytest.mark.slow
 def test_a_nan_or_a_stop_on_one_rank_is_seen_by_every_rank_at_the_same_step():
     port = str(_free_port())
     procs = [
