@@ -15,9 +15,9 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from seg_core.cli import data, evaluate, predict, runs, train
+from seg_core.cli import data, evaluate, label, predict, runs, train
 
-COMMANDS = (data, train, evaluate, predict, runs)
+COMMANDS = (data, train, evaluate, predict, runs, label)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None, own_process: bool = False) -> int:
     """Run one command; `own_process` when this process exists for it (`python -m seg_core`)."""
     args = build_parser().parse_args(argv)
-    if own_process and args.command in ("train", "predict", "evaluate"):
+    if own_process and args.command in ("train", "predict", "evaluate", "finetune"):
         from seg_core.core.runtime import reuse_freed_memory
 
         # Batch work allocating the same big tensors step after step: keep freed memory for

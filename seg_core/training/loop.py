@@ -49,6 +49,7 @@ from seg_core.models.spec import OFFLINE_ENCODER
 from seg_core.runs.registry import RunRegistry
 from seg_core.runs.reporter import RunReporter
 from seg_core.training import distributed as dist_utils
+from seg_core.training import finetune
 from seg_core.training.config import TrainConfig
 from seg_core.training.losses import class_weights_from_counts, create_loss
 from seg_core.training.optim import build_optimizer, build_scheduler
@@ -568,6 +569,7 @@ def _build_run(
     spec = model_spec(cfg)
     setup = _prepare_data(cfg, spec, reporter, group)
     model = create_model(spec, load_weights=not resume).to(device)
+    cfg = finetune.init_from_parent(model, cfg, resume, reporter.log)
     if device.type in CHANNELS_LAST_DEVICES:
         model = model.to(memory_format=torch.channels_last)
     if device.type == "cuda" and group.distributed:
