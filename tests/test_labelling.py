@@ -46,7 +46,16 @@ def test_canvas_strokes_polygons_and_clicks_land_at_original_size(dataset):
     assert mask[50, 40] == 1 and mask[50, 71] == 1 and mask[44, 55] == 0  # 4 px wide at original size
     # the draft follows every edit, so a closed tab loses nothing
     np.testing.assert_array_equal(session.store.load_draft("p0", "ana")[0], mask)
-    click = {"type": "circle", "left": 30, "top": 5, "radius": 3, "originX": "center", "originY": "center"}
+    # what the canvas's point tool sends: left/top at the stroked box's edge, vertically centred
+    click = {
+        "type": "Circle",
+        "left": 25,
+        "top": 5,
+        "radius": 4,
+        "strokeWidth": 2,
+        "originX": "left",
+        "originY": "center",
+    }
     assert labelling.apply_canvas_objects(session, [click], frame, class_id=23, regions=("slic", 20)) == 1
     assert session.editor.mask[10, 60] == 23
 

@@ -201,12 +201,13 @@ def _path_points(commands: list) -> list[tuple[float, float]]:
 
 
 def _circle_centre(obj: dict) -> tuple[float, float]:
-    radius = float(obj.get("radius", 0)) * float(obj.get("scaleX", 1))
+    """A point marker's centre: Fabric measures `left`/`top` at the stroked bounding box's edge."""
+    half = (float(obj.get("radius", 0)) + float(obj.get("strokeWidth", 0)) / 2) * float(obj.get("scaleX", 1))
     x, y = float(obj.get("left", 0)), float(obj.get("top", 0))
     if obj.get("originX", "left") == "left":
-        x += radius
+        x += half
     if obj.get("originY", "top") == "top":
-        y += radius
+        y += half
     return x, y
 
 
