@@ -104,6 +104,10 @@ if not order:
     st.info("This dataset has no photos yet.")
     st.stop()
 
+opened = st.session_state.get("label_session")
+if opened is not None and opened.store.root == dataset and opened.stem not in order:
+    st.warning(f"{opened.stem} was removed from {dataset_name} while you were labelling it; nothing was "
+               "saved for it (your strokes up to the last one are in your draft, should the photo return).")  # fmt: skip
 stem = st.selectbox(
     "Photo", order, key="label_photo",
     format_func=lambda s: f"{s} · {status[s]['status']}" + (f" · by {status[s]['by']}" if status[s]["by"] else ""),
