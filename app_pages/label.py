@@ -65,6 +65,8 @@ with st.sidebar:
     dataset_name = st.selectbox("Dataset", names, key="label_dataset")
     model_key = st.selectbox("Model (pre-labels, fine-tuning)", list(by_path),
                              format_func=lambda p: by_path[p].label, key="label_model") if models else None  # fmt: skip
+    if model_key and (chain := labelling.lineage(by_path[model_key].run_id)):
+        st.caption("Fine-tuned from " + " ← ".join(chain))
     prelabel = st.button("Pre-label photos nobody has labelled", disabled=model_key is None,
                          icon=":material/auto_fix_high:", width="stretch")  # fmt: skip
 dataset = catalog.resolve_dataset(dataset_name)

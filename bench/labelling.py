@@ -65,6 +65,27 @@ def score(checkpoint: Path, data: Path) -> dict:
     return {"kaggle_dice": round(result.kaggle_dice, 4), "miou": round(result.scores.miou, 4)}
 
 
+def uncertainty_by_style(checkpoint: Path, folders: dict[str, Path]) -> dict:
+    """Mean per-photo uncertain share and mean uncertainty of a model on each folder's photos:
+    does its uncertainty tell its own style from an unseen one?"""
+    from seg_core.inference.predictor import Predictor
+    from seg_core.inference.uncertainty import photo_uncertainty
+
+    predictor = Predictor.from_checkpoint(checkpoint)
+    figures = {}
+    for name, folder in folders.items():
+        rows = []
+        for path in sorted((folder / "train_images").iterdir()):
+            result = predictor.predict_full(path, confidence=True)
+            rows.append(photo_uncertainty(result.mask, result.confidence))
+        figures[name] = {
+            "uncertain_share": round(float(np.mean([r.uncertain_share for r in rows])), 4),
+            "mean_uncertainty": round(float(np.mean([r.mean for r in rows])), 4),
+            "photos": len(rows),
+        }
+    return figures
+
+
 def editing_costs(work: Path) -> dict:
     from seg_core.data.labelstore import write_mask_png
     from seg_core.data.mask_edit import MaskEditor, superpixels
@@ -101,6 +122,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--shots", type=int, nargs="+", default=[1, 4])
     parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument(
+        "--skip-baseline", action="store_true", help="only the fine-tunes (merged into the results)"
+    )
     args = parser.parse_args()
     from seg_core.core import paths
     from seg_core.runs.registry import RunRegistry
@@ -109,8 +133,13 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="stormseg-label-bench-"))
     os.environ["STORMSEG_HOME"] = str(work / "home")
-    results: dict = {"editing_12mp": editing_costs(work)}
-    print(json.dumps(results["editing_12mp"]), flush=True)
+    out = ROOT / "bench" / "results"
+    out.mkdir(exist_ok=True)
+    previous = out / "labelling.json"
+    results: dict = json.loads(previous.read_text()) if previous.is_file() else {}
+    if not args.skip_baseline:
+        results["editing_12mp"] = editing_costs(work)
+        print(json.dumps(results["editing_12mp"]), flush=True)
 
     style = make_style_dataset(work / "style", n=14, seed=777)
     stems = sorted(p.stem for p in (style / "train_images").iterdir())
@@ -120,9 +149,13 @@ def main() -> None:
 
     write_demo_dataset(own, n=6, size=(640, 480), seed=778, n_test=0)
     demo = paths.DEMO_CHECKPOINT
-    results["unadapted_own_style"] = score(demo, own)
-    results["unadapted_new_style"] = score(demo, held_out)
-    print(json.dumps(results), flush=True)
+    if not args.skip_baseline:
+        results["unadapted_own_style"] = score(demo, own)
+        results["unadapted_new_style"] = score(demo, held_out)
+        results["uncertainty_by_style"] = uncertainty_by_style(
+            demo, {"own_style": own, "new_style": held_out}
+        )
+        print(json.dumps(results), flush=True)
     registry = RunRegistry()
     for shots in args.shots:
         data = subset(style, work / f"shots{shots}", stems[:shots])
@@ -137,9 +170,8 @@ def main() -> None:
             "status": status,
         }
         print(json.dumps({shots: results[f"finetuned_{shots}"]}), flush=True)
-    out = ROOT / "bench" / "results"
-    out.mkdir(exist_ok=True)
-    (out / "labelling.json").write_text(json.dumps(results, indent=1))
+        previous.write_text(json.dumps(results, indent=1))  # after each fine-tune: partial runs count
+    previous.write_text(json.dumps(results, indent=1))
     print(json.dumps(results, indent=1))
 
 

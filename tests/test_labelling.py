@@ -101,3 +101,14 @@ def test_prelabel_then_rank_what_to_label_next(dataset):
     assert shares == sorted(shares, reverse=True) and ranked[0]["reason"].startswith("#1 of 3")
     session = labelling.open_photo(dataset, ranked[0]["stem"], "ana")
     assert session.source == "pre-label"
+
+
+def test_lineage_follows_parent_run_ids_through_the_registry():
+    from seg_core.runs.registry import RunRegistry
+
+    registry = RunRegistry()
+    base = registry.create_run({"data": "x"}, name="base")
+    child = registry.create_run({"data": "x", "parent_run_id": base.id}, name="child")
+    grandchild = registry.create_run({"data": "x", "parent_run_id": child.id}, name="grandchild")
+    assert labelling.lineage(grandchild.id, registry) == [child.id, base.id]
+    assert labelling.lineage(None, registry) == []

@@ -276,3 +276,23 @@ def finetune_on_labels(dataset: str | Path, parent: str | Path, name: str = "", 
     if len(labelled) < cfg.batch_size:
         cfg = cfg.with_updates(batch_size=len(labelled))
     return jobs.submit(cfg)
+
+
+def lineage(run_id: str | None, registry=None) -> list[str]:
+    """The chain of runs a model was fine-tuned from, newest first (its own id excluded);
+    stops at a parent that is not in the registry (e.g. the shipped demo model's own run)."""
+    from seg_core.runs.registry import RunRegistry
+
+    registry = registry or RunRegistry()
+    chain, seen = [], {run_id}
+    while run_id:
+        try:
+            parent = registry.get(run_id).config.get("parent_run_id") or ""
+        except (ValueError, KeyError):
+            break
+        if not parent or parent in seen:
+            break
+        chain.append(parent)
+        seen.add(parent)
+        run_id = parent
+    return chain
