@@ -73,7 +73,11 @@ def _finetune(args: argparse.Namespace) -> int:
     overrides = {
         k: v for k, v in (("epochs", args.epochs), ("lr", args.lr), ("crop", args.crop)) if v is not None
     }
+    from seg_core.data.discovery import count_named_pairs
+
     cfg = finetune_config(args.parent, _dataset(args.data), name=args.name or "", **overrides)
+    if count_named_pairs(cfg.data) == 0:
+        raise ValueError(f"{args.data}: no photo has a saved mask yet; correct and save a few photos first")
     stop = StopRequested()
     stop.install()
     registry = RunRegistry()

@@ -88,8 +88,8 @@ def init_from_parent(
     Raises:
         ValueError: the parent is unusable, changed since the run was set up, or of another model.
     """
-    if not cfg.init_from:
-        return cfg
+    if not cfg.init_from or (resume and cfg.parent_weights_sha256):
+        return cfg  # resuming: last.pt has newer weights and the lineage is recorded already
     identity = parent_identity(cfg.init_from)
     if cfg.parent_weights_sha256 and cfg.parent_weights_sha256 != identity["weights_sha256"]:
         raise ValueError(
