@@ -56,6 +56,10 @@ class TrainConfig:
     amp: str = "auto"  # bf16 (or fp16) autocast on CUDA only
     num_workers: int = -1  # -1: auto (0 on CPU, where workers steal compute)
     name: str = ""
+    # Fine-tuning (seg_core.training.finetune): start from a whole checkpoint, not only an encoder.
+    init_from: str = ""  # parent checkpoint path; "" = train from `weights`
+    parent_run_id: str = ""  # filled from the parent when training starts (lineage)
+    parent_weights_sha256: str = ""  # the parent's weights checksum: a changed parent is refused
 
     def __post_init__(self) -> None:
         self._check_types()

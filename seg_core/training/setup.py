@@ -13,14 +13,14 @@ from torch import nn
 
 from seg_core.core.atomic import clean_stale_temps
 from seg_core.core.runtime import amp_dtype, seed_everything
-from seg_core.data.augment import IGNORE_INDEX
-from seg_core.data.classes import NUM_CLASSES
+from seg_core.data.classes import IGNORE_INDEX, NUM_CLASSES
 from seg_core.data.dataset import ArrayCache, SegmentationDataset, warm_cache
 from seg_core.data.discovery import split_pairs, validate_dataset
 from seg_core.data.loader import worker_count
 from seg_core.models import ModelSpec, create_model, normalization
 from seg_core.runs.reporter import RunReporter
 from seg_core.training import distributed as dist_utils
+from seg_core.training import finetune
 from seg_core.training.config import TrainConfig, model_spec
 from seg_core.training.losses import class_weights_from_counts, create_loss
 from seg_core.training.optim import build_optimizer, build_scheduler
@@ -126,6 +126,7 @@ def build_run(
     spec = model_spec(cfg)
     setup = prepare_data(cfg, spec, reporter, group)
     model = create_model(spec, load_weights=not resume).to(device)
+    cfg = finetune.init_from_parent(model, cfg, resume, reporter.log)  # a fine-tune starts from its parent
     if device.type in CHANNELS_LAST_DEVICES:
         model = model.to(memory_format=torch.channels_last)
     if device.type == "cuda" and group.distributed:
