@@ -30,6 +30,7 @@ from PIL import Image
 from seg_core.data.classes import CLASS_NAMES, OBJECT_CLASS_IDS, class_id, hex_color
 from seg_core.data.imageio import ImageReadError, LoadedImage, load_rgb, scaled_size
 from seg_core.inference import report
+from seg_core.runs import access
 
 # Two side-by-side views on a 1400 px page are ~650 CSS px each: 1600 px stays sharp at 2x density.
 DISPLAY_LONG_SIDE = 1600
@@ -252,6 +253,8 @@ def run_batch(
     gsd_cm: float | None = None,
     tta: bool = False,
     progress: Progress | None = None,
+    actor: access.Actor | None = None,
+    registry: access.audit.HasDatabase | None = None,
 ) -> list[PhotoAnalysis | PhotoFailure]:
     """Analyse the photos not in `cache` yet, reuse the rest, and forget everything else.
 
@@ -267,6 +270,8 @@ def run_batch(
         gsd_cm, tta: as for analyse_photo.
         progress: called as progress(fraction of the batch, "photo 2 of 5: name"), only while
             something is computed.
+        actor, registry: the signed-in user, whose new uploads count against their daily quota
+            (AccessDenied when over it; nothing is processed); None: the owner, no quota.
 
     Returns:
         One result per distinct photo, in input order.
@@ -278,6 +283,7 @@ def run_batch(
     for stale in [k for k in cache if k not in keyed]:
         del cache[stale]
     todo = [k for k in keyed if k not in cache]
+    _charge_uploads(actor, registry, [keyed[k] for k in todo])
     predictor = load_predictor() if todo else None
     report_progress = progress or (lambda fraction, text: None)
     worked = False
@@ -297,6 +303,17 @@ def run_batch(
     if worked:  # nothing is reported when every result came from the cache (a slider moved)
         report_progress(1.0, f"{len(keyed)} photo{'s' if len(keyed) != 1 else ''} done")
     return [cache[k] for k in keyed]
+
+
+def _charge_uploads(actor, registry, photos: Sequence[PhotoInput]) -> None:
+    uploads = [p for p in photos if isinstance(p.source, bytes)]  # samples are not uploads
+    if actor is None or not uploads:
+        return
+    from seg_core.runs.registry import RunRegistry  # the page's registry unless a test gives one
+
+    names = ", ".join(p.name for p in uploads[:5]) + (", ..." if len(uploads) > 5 else "")
+    what = f"{len(uploads)} photo{'s' if len(uploads) != 1 else ''} to Segment: {names}"
+    access.charge_upload(actor, registry or RunRegistry(), sum(len(p.source) for p in uploads), what)
 
 
 def _analyse_or_fail(

@@ -10,6 +10,7 @@ from pathlib import Path
 from seg_core.core import paths
 from seg_core.data.imageio import IMAGE_SUFFIXES
 from seg_core.models.checkpoint import CheckpointError, load_checkpoint
+from seg_core.runs import access
 from seg_core.runs.registry import RunRecord, RunRegistry, validate_run_id
 
 SAMPLES_DIR = paths.REPO_ROOT / "samples"
@@ -115,3 +116,16 @@ def sample_photos() -> list[Path]:
     if not SAMPLES_DIR.is_dir():
         return []
     return sorted(p for p in SAMPLES_DIR.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".tif"))
+
+
+def create_demo_dataset(
+    progress=None, actor: access.Actor | None = None, registry: RunRegistry | None = None
+) -> Path:
+    """Draw the demo dataset (24 scenes, 640x480) under the data root, for analysts and admins
+    (`actor`; None: the owner). Returns its folder."""
+    from seg_core.data.synth import write_demo_dataset
+
+    folder = paths.data_root() / DEMO_DATASET_NAME
+    access.authorize(actor, "dataset.create", registry or RunRegistry(), target=str(folder))
+    write_demo_dataset(folder, n=24, size=(640, 480), progress=progress)
+    return folder

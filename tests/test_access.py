@@ -1,0 +1,259 @@
+"""Roles, the guard in every engine call a page makes, per-user limits and the audit trail."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+from test_train import tiny_config
+
+from seg_core.pagedata import analysis, catalog
+from seg_core.runs import access, audit
+from seg_core.runs.access import AccessDenied, Actor, Limits, TeamSettings
+from seg_core.runs.registry import SCHEMA, RunRegistry, stop
+from seg_core.training import jobs
+
+VIEWER = Actor("vera@eoc.example.org", "viewer", "10.0.0.7")
+ANALYST = Actor("ana@eoc.example.org", "analyst", "10.0.0.8")
+OTHER_ANALYST = Actor("otto@eoc.example.org", "analyst", "10.0.0.9")
+ADMIN = Actor("ada@eoc.example.org", "admin", "10.0.0.1")
+ROLES_TOML = """
+[roles]
+admin = ["ada@eoc.example.org"]
+analyst = ["ana@eoc.example.org", "*@gis.eoc.example.org"]
+viewer = ["*@eoc.example.org"]
+
+[groups]
+claim = "roles"
+analyst = ["stormseg-analysts"]
+
+[limits]
+max_active_runs = 2
+upload_mb_per_day = 1
+"""
+
+
+@pytest.fixture
+def registry() -> RunRegistry:
+    return RunRegistry()
+
+
+@pytest.fixture
+def no_launch(monkeypatch):
+    """Runs stay queued: these tests are about who may act, not about training."""
+    monkeypatch.setattr(jobs, "dispatch", lambda registry=None: None)
+
+
+def refused_rows(registry, actor: Actor, action: str) -> list[audit.AuditRow]:
+    return [r for r in audit.rows(registry, actor=actor.user, action=action) if r.outcome == "refused"]
+
+
+def assert_refused(call, registry, actor: Actor, action: str, phrase: str) -> None:
+    """The call raises one sentence naming the person and the role needed, and leaves a row."""
+    before = len(refused_rows(registry, actor, action))
+    with pytest.raises(AccessDenied, match=phrase) as info:
+        call()
+    message = str(info.value)
+    assert actor.user in message and "\n" not in message
+    rows = refused_rows(registry, actor, action)
+    assert len(rows) == before + 1
+    assert rows[0].detail == message and rows[0].role == actor.role and rows[0].address == actor.address
+
+
+def test_roles_file_maps_emails_patterns_and_groups_to_the_highest_role(tmp_path):
+    path = tmp_path / "roles.toml"
+    path.write_text(ROLES_TOML)
+    settings = access.load_settings(path)
+    assert settings.role_for({"email": "ADA@eoc.example.org"}) == "admin"  # case-insensitive
+    assert settings.role_for({"email": "ana@eoc.example.org"}) == "analyst"  # not the viewer pattern
+    assert settings.role_for({"email": "gus@gis.eoc.example.org"}) == "analyst"
+    assert settings.role_for({"email": "vera@eoc.example.org"}) == "viewer"
+    assert settings.role_for({"email": "vera@eoc.example.org", "roles": ["stormseg-analysts"]}) == "analyst"
+    assert settings.role_for({"email": "eve@elsewhere.org"}) is None  # not on the team: no access
+    assert settings.role_for({"email": "ada@eoc.example.org", "email_verified": False}) is None
+    assert settings.limits == Limits(max_active_runs=2, upload_mb_per_day=1)
+    actor = access.actor_for({"email": "vera@eoc.example.org"}, settings, "10.0.0.7")
+    assert actor == VIEWER
+    assert access.actor_for({"email": "eve@elsewhere.org"}, settings) is None
+
+
+def test_no_roles_file_gives_no_one_a_role(tmp_path):
+    settings = access.load_settings(tmp_path / "missing.toml")
+    assert settings.role_for({"email": "ada@eoc.example.org"}) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "phrase"),
+    [
+        ("[roles]\nroot = ['a@b.c']", "unknown role 'root'"),
+        ("[roles]\nadmin = 3", "must list strings"),
+        ("[limits]\nmax_active_runs = 0", "max_active_runs"),
+        ("[limits]\nmax_disk = 1", "unknown setting limits.max_disk"),
+        ("[roles\n", "cannot read the roles file"),
+    ],
+)
+def test_a_bad_roles_file_is_named_with_the_problem(tmp_path, text, phrase):
+    path = tmp_path / "roles.toml"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=phrase) as info:
+        access.load_settings(path)
+    assert str(path) in str(info.value)
+
+
+def test_a_viewer_cannot_start_a_run_and_none_is_created(registry, tiny_dataset, no_launch):
+    assert_refused(
+        lambda: jobs.submit(tiny_config(tiny_dataset), registry, actor=VIEWER),
+        registry,
+        VIEWER,
+        "run.start",
+        r"is a viewer and may not start a training run \(.*tiny\): that needs the analyst role",
+    )
+    assert registry.list() == []
+
+
+def test_runs_are_attributed_and_analysts_stop_and_resume_only_their_own(registry, tiny_dataset, no_launch):
+    mine = jobs.submit(tiny_config(tiny_dataset, name="mine"), registry, actor=ANALYST).run.id
+    theirs = jobs.submit(tiny_config(tiny_dataset, name="theirs"), registry, actor=OTHER_ANALYST).run.id
+    assert audit.run_owners(registry) == {mine: ANALYST.user, theirs: OTHER_ANALYST.user}
+    for call, action in [
+        (lambda: stop(theirs, registry, actor=ANALYST), "run.stop"),
+        (lambda: jobs.cancel_queued([theirs], "no", registry, actor=ANALYST), "run.stop"),
+        (lambda: jobs.resume(theirs, registry, actor=ANALYST), "run.resume"),
+    ]:
+        assert_refused(call, registry, ANALYST, action, f"this run was started by {OTHER_ANALYST.user}")
+    assert_refused(
+        lambda: stop(mine, registry, actor=VIEWER), registry, VIEWER, "run.stop", "needs the analyst role"
+    )
+    assert registry.get(theirs).status == "queued"
+    assert jobs.cancel_queued([mine], "changed my mind", registry, actor=ANALYST) == [mine]
+    assert jobs.cancel_queued([theirs], "an admin can", registry, actor=ADMIN) == [theirs]
+    allowed = [r for r in audit.rows(registry, action="run.stop") if r.outcome == "allowed"]
+    assert {(r.actor, r.target) for r in allowed} == {(ANALYST.user, mine), (ADMIN.user, theirs)}
+
+
+def test_only_an_admin_deletes_a_run(registry, tiny_dataset, no_launch):
+    run_id = jobs.submit(tiny_config(tiny_dataset), registry, actor=ANALYST).run.id
+    registry.finish(run_id, "stopped")
+    for actor in (VIEWER, ANALYST):
+        assert_refused(
+            lambda a=actor: registry.delete(run_id, actor=a),
+            registry,
+            actor,
+            "run.delete",
+            "needs the admin role",
+        )
+        assert registry.get(run_id).checkpoint_dir.is_dir()
+    registry.delete(run_id, actor=ADMIN)
+    with pytest.raises(ValueError, match="no run with id"):
+        registry.get(run_id)
+    (row,) = audit.rows(registry, action="run.delete", actor=ADMIN.user)
+    assert (row.outcome, row.target, row.address) == ("allowed", run_id, ADMIN.address)
+    assert audit.run_owners(registry) == {run_id: ANALYST.user}  # history outlives the run
+
+
+def test_a_viewer_cannot_create_a_dataset(registry):
+    assert_refused(
+        lambda: catalog.create_demo_dataset(actor=VIEWER, registry=registry),
+        registry,
+        VIEWER,
+        "dataset.create",
+        "may not create a dataset",
+    )
+    assert not (catalog.paths.data_root() / catalog.DEMO_DATASET_NAME).exists()
+
+
+def test_the_owner_is_unrestricted_and_still_audited(registry, tiny_dataset, no_launch):
+    run_id = jobs.submit(tiny_config(tiny_dataset), registry).run.id
+    registry.finish(run_id, "stopped")
+    registry.delete(run_id)
+    actions = {(r.actor, r.action, r.outcome) for r in audit.rows(registry)}
+    assert actions == {("owner", "run.start", "allowed"), ("owner", "run.delete", "allowed")}
+
+
+def test_one_person_cannot_fill_the_queue(registry, tiny_dataset, no_launch, monkeypatch, tmp_path):
+    roles = tmp_path / "roles.toml"
+    roles.write_text(ROLES_TOML)  # max_active_runs = 2
+    monkeypatch.setenv(access.ROLES_FILE_ENV, str(roles))
+    for name in ("a", "b"):
+        jobs.submit(tiny_config(tiny_dataset, name=name), registry, actor=ANALYST)
+    assert_refused(
+        lambda: jobs.submit(tiny_config(tiny_dataset, name="c"), registry, actor=ANALYST),
+        registry,
+        ANALYST,
+        "run.start",
+        r"already has 2 runs queued or running, the limit per person \(limits.max_active_runs = 2\)",
+    )
+    assert len(registry.list()) == 2
+    jobs.submit(tiny_config(tiny_dataset, name="other"), registry, actor=OTHER_ANALYST)  # their own quota
+
+
+def test_uploads_count_against_a_daily_quota(registry):
+    settings = TeamSettings(limits=Limits(upload_mb_per_day=1))
+    access.charge_upload(VIEWER, registry, 600_000, "a.jpg", settings, now=1_000_000.0)
+    assert_refused(
+        lambda: access.charge_upload(VIEWER, registry, 600_000, "b.jpg", settings, now=1_000_100.0),
+        registry,
+        VIEWER,
+        "upload",
+        "would pass the limit of 1 MB a day",
+    )
+    access.charge_upload(ADMIN, registry, 600_000, "c.jpg", settings, now=1_000_100.0)  # per person
+    access.charge_upload(VIEWER, registry, 600_000, "d.jpg", settings, now=1_000_000.0 + 86_401)  # a day on
+    assert audit.uploaded_bytes(registry, VIEWER.user, since=0) == 1_200_000
+
+
+def test_segment_refuses_a_batch_over_the_quota_before_any_work(registry, monkeypatch, tmp_path):
+    roles = tmp_path / "roles.toml"
+    roles.write_text(ROLES_TOML)  # 1 MB a day
+    monkeypatch.setenv(access.ROLES_FILE_ENV, str(roles))
+    photos = [analysis.PhotoInput("big.jpg", b"\xff" * 1_500_000)]
+
+    def never():
+        raise AssertionError("the model was loaded for a refused batch")
+
+    assert_refused(
+        lambda: analysis.run_batch(photos, {}, never, "m", actor=VIEWER, registry=registry),
+        registry,
+        VIEWER,
+        "upload",
+        "limit of 1 MB a day",
+    )
+
+
+def test_the_audit_trail_is_append_only_and_exports_csv(registry):
+    access.authorize(ADMIN, "audit.view", registry)
+    with pytest.raises(AccessDenied):
+        access.authorize(VIEWER, "audit.view", registry)
+    with sqlite3.connect(registry.db_path) as conn:
+        for sql in ("UPDATE audit SET actor = 'nobody'", "DELETE FROM audit"):
+            with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+                conn.execute(sql)
+    lines = audit.to_csv(audit.rows(registry)).decode().splitlines()
+    assert lines[0].split(",")[:3] == ["id", "time", "actor"] and lines[0].endswith("time_utc")
+    assert len(lines) == 3 and VIEWER.user in lines[1] and "refused" in lines[1]
+
+
+def test_an_existing_database_gains_the_audit_table(tmp_path):
+    old_schema = [s for s in SCHEMA if "audit" not in s]
+    db = tmp_path / "old.db"
+    with sqlite3.connect(db) as conn:
+        for statement in old_schema:
+            conn.execute(statement)
+        conn.execute("PRAGMA user_version = 1")
+        conn.execute(
+            "INSERT INTO runs (id, name, status, config, created_at, checkpoint_dir) "
+            "VALUES ('20250101-000000-old-0000', 'old', 'completed', '{}', 0, '/nowhere')"
+        )
+    registry = RunRegistry(db)
+    assert registry.get("20250101-000000-old-0000").name == "old"
+    access.authorize(None, "run.delete", registry, target="x")
+    assert [r.actor for r in audit.rows(registry)] == ["owner"]
+
+
+@pytest.mark.parametrize(
+    ("address", "loopback"),
+    [("localhost", True), ("127.0.0.1", True), ("::1", True), ("[::1]", True), ("0.0.0.0", False),
+     ("", False), (None, False), ("10.0.0.5", False), ("stormseg.eoc.example.org", False)],
+)  # fmt: skip
+def test_only_loopback_addresses_count_as_this_machine_only(address, loopback):
+    assert access.is_loopback(address) is loopback
