@@ -22,6 +22,7 @@ from seg_core.training.config import (
     STUDY_PRESETS,
     TrainConfig,
 )
+from ui.auth import current_actor
 from ui.common import friendly_errors
 from ui.live import ended_notice, live_run_view, run_view
 
@@ -349,7 +350,7 @@ def submit_one(dataset: str) -> None:
         )
         return
     with friendly_errors("Starting the run"):
-        submission = jobs.submit(cfg)
+        submission = jobs.submit(cfg, actor=current_actor())
         remember(signature, [submission.message], submission.started)
 
 
@@ -359,7 +360,7 @@ def submit_study(dataset: str) -> None:
         signature = json.dumps([c.to_dict() for c in configs], sort_keys=True)
         if is_double_click(signature):
             return
-        submissions = [jobs.submit(cfg) for cfg in configs]
+        submissions = [jobs.submit(cfg, actor=current_actor()) for cfg in configs]
         messages = [s.message for s in submissions]
         if any("no ImageNet" in c.name for c in configs):
             messages.append(

@@ -237,6 +237,19 @@ def _refusal(actor: Actor, action: str, target: str | None, owner: str | None) -
     return None
 
 
+def allowed(actor: Actor | None, action: str, owner: str | None = None) -> bool:
+    """Whether `authorize` would allow it (for showing or hiding a control; writes nothing)."""
+    if action not in ACTIONS:
+        raise ValueError(f"unknown action {action!r}; expected one of {sorted(ACTIONS)}")
+    return actor is None or _refusal(actor, action, None, owner) is None
+
+
+def read_audit(actor: Actor | None, registry: audit.HasDatabase, limit: int = 10_000) -> list[audit.AuditRow]:
+    """The audit trail, newest first, for admins (and the owner); a refusal is itself audited."""
+    authorize(actor, "audit.view", registry, record=False)
+    return audit.rows(registry, limit=limit)
+
+
 def run_owner(registry: audit.HasDatabase, run_id: str) -> str | None:
     return audit.run_owners(registry, [run_id]).get(run_id)
 
