@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import tomllib
+from pathlib import Path
 
 import pytest
 from test_train import tiny_config
@@ -257,3 +260,19 @@ def test_an_existing_database_gains_the_audit_table(tmp_path):
 )  # fmt: skip
 def test_only_loopback_addresses_count_as_this_machine_only(address, loopback):
     assert access.is_loopback(address) is loopback
+
+
+def test_the_example_settings_parse_and_the_real_ones_are_never_committed():
+    root = Path(__file__).resolve().parent.parent
+    settings = access.load_settings(root / "roles.toml.example")
+    assert settings.role_for({"email": "someone@gis.eoc.example.org"}) == "analyst"
+    assert settings.role_for({"email": "x@eoc.example.org", "groups": ["stormseg-admins"]}) == "admin"
+    auth = tomllib.loads((root / ".streamlit" / "secrets.toml.example").read_text())["auth"]
+    assert {"redirect_uri", "cookie_secret", "client_id", "client_secret", "server_metadata_url"} <= set(auth)
+    ignored = subprocess.run(
+        ["git", "check-ignore", ".streamlit/secrets.toml", "roles.toml"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )
+    assert ignored.stdout.split() == [".streamlit/secrets.toml", "roles.toml"]
