@@ -276,3 +276,22 @@ def test_the_example_settings_parse_and_the_real_ones_are_never_committed():
         text=True,
     )
     assert ignored.stdout.split() == [".streamlit/secrets.toml", "roles.toml"]
+
+
+def test_the_same_photo_with_another_model_is_not_a_new_upload(registry):
+    photo = analysis.PhotoInput("a.jpg", b"\xff" * 1000)
+    cache = {analysis.cache_key(photo, "model-1", False): "analysed before"}
+
+    class Stop(Exception):
+        pass
+
+    def stop_before_the_model():
+        raise Stop
+
+    for photos in ([photo], [photo, analysis.PhotoInput("b.jpg", b"\xff" * 500)]):
+        with pytest.raises(Stop):
+            analysis.run_batch(
+                photos, dict(cache), stop_before_the_model, "model-2", actor=VIEWER, registry=registry
+            )
+    (row,) = audit.rows(registry, action="upload")
+    assert (row.target, row.bytes) == ("1 photo to Segment: b.jpg", 500)

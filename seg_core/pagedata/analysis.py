@@ -31,6 +31,7 @@ from seg_core.data.classes import CLASS_NAMES, OBJECT_CLASS_IDS, class_id, hex_c
 from seg_core.data.imageio import ImageReadError, LoadedImage, load_rgb, scaled_size
 from seg_core.inference import report
 from seg_core.runs import access
+from seg_core.runs.registry import RunRegistry
 
 # Two side-by-side views on a 1400 px page are ~650 CSS px each: 1600 px stays sharp at 2x density.
 DISPLAY_LONG_SIDE = 1600
@@ -280,10 +281,11 @@ def run_batch(
         CheckpointError: the model cannot be loaded (nothing is processed).
     """
     keyed = {cache_key(p, model_key, tta): p for p in photos}
+    seen = {key[:2] for key in cache}  # (name, size) already uploaded: another model or TTA is no new upload
+    _charge_uploads(actor, registry, [p for k, p in keyed.items() if k not in cache and k[:2] not in seen])
     for stale in [k for k in cache if k not in keyed]:
         del cache[stale]
     todo = [k for k in keyed if k not in cache]
-    _charge_uploads(actor, registry, [keyed[k] for k in todo])
     predictor = load_predictor() if todo else None
     report_progress = progress or (lambda fraction, text: None)
     worked = False
@@ -309,8 +311,6 @@ def _charge_uploads(actor, registry, photos: Sequence[PhotoInput]) -> None:
     uploads = [p for p in photos if isinstance(p.source, bytes)]  # samples are not uploads
     if actor is None or not uploads:
         return
-    from seg_core.runs.registry import RunRegistry  # the page's registry unless a test gives one
-
     names = ", ".join(p.name for p in uploads[:5]) + (", ..." if len(uploads) > 5 else "")
     what = f"{len(uploads)} photo{'s' if len(uploads) != 1 else ''} to Segment: {names}"
     access.charge_upload(actor, registry or RunRegistry(), sum(len(p.source) for p in uploads), what)
