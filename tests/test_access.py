@@ -295,3 +295,22 @@ def test_the_same_photo_with_another_model_is_not_a_new_upload(registry):
             )
     (row,) = audit.rows(registry, action="upload")
     assert (row.target, row.bytes) == ("1 photo to Segment: b.jpg", 500)
+
+
+@pytest.mark.parametrize("action", sorted(access.ACTIONS))
+def test_each_action_is_allowed_from_its_role_up_and_refused_below(registry, action):
+    needed = access.ROLES.index(access.ACTIONS[action])
+    for index, role in enumerate(access.ROLES):
+        actor = Actor(f"{role}@eoc.example.org", role)
+        owner = actor.user  # own runs: the role alone decides here
+        assert access.allowed(actor, action, owner) is (index >= needed)
+        if index >= needed:
+            access.authorize(actor, action, registry, target="t", owner=owner)
+        else:
+            with pytest.raises(AccessDenied, match=f"needs the {access.ACTIONS[action]} role"):
+                access.authorize(actor, action, registry, target="t", owner=owner)
+    outcomes = [(r.role, r.outcome) for r in audit.rows(registry, action=action)][::-1]
+    assert outcomes == [
+        (role, "allowed" if i >= needed else "refused") for i, role in enumerate(access.ROLES)
+    ]
+    assert access.allowed(None, action)  # the owner
