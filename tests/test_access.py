@@ -8,6 +8,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from helpers import make_pairs
 from test_train import tiny_config
 
 from seg_core.pagedata import analysis, catalog
@@ -314,3 +315,28 @@ def test_each_action_is_allowed_from_its_role_up_and_refused_below(registry, act
         (role, "allowed" if i >= needed else "refused") for i, role in enumerate(access.ROLES)
     ]
     assert access.allowed(None, action)  # the owner
+
+
+def test_only_an_admin_deletes_a_dataset_and_never_one_in_use(registry, tiny_dataset, no_launch):
+    root = catalog.paths.data_root()
+    make_pairs(root / "old", 2)
+    for actor in (VIEWER, ANALYST):
+        assert_refused(
+            lambda a=actor: catalog.delete_dataset("old", actor=a, registry=registry),
+            registry,
+            actor,
+            "dataset.delete",
+            "may not delete a dataset \\(old\\): that needs the admin role",
+        )
+    assert (root / "old").is_dir()
+    run = jobs.submit(tiny_config(root / "old"), registry, actor=ANALYST).run
+    with pytest.raises(ValueError, match=f"used by run .*{run.id}.*which is queued"):
+        catalog.delete_dataset("old", actor=ADMIN, registry=registry)
+    registry.finish(run.id, "stopped")
+    with pytest.raises(ValueError, match="directly under the data root"):
+        catalog.delete_dataset("../old", actor=ADMIN, registry=registry)
+    assert catalog.delete_dataset("old", actor=ADMIN, registry=registry) == root / "old"
+    assert not (root / "old").exists() and tiny_dataset.is_dir()
+    assert [r.outcome for r in audit.rows(registry, action="dataset.delete", actor=ADMIN.user)] == [
+        "allowed"
+    ] * 3

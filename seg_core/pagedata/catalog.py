@@ -4,6 +4,7 @@ segment with, sample photos. Nothing here imports streamlit."""
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -128,4 +129,23 @@ def create_demo_dataset(
     folder = paths.data_root() / DEMO_DATASET_NAME
     access.authorize(actor, "dataset.create", registry or RunRegistry(), target=str(folder))
     write_demo_dataset(folder, n=24, size=(640, 480), progress=progress)
+    return folder
+
+
+def delete_dataset(name: str, actor: access.Actor | None = None, registry: RunRegistry | None = None) -> Path:
+    """Remove a dataset folder under the data root, for admins (`actor`; None: the owner).
+
+    Refuses a name that leaves the data root (links included) and a dataset that a queued or
+    running run trains on. Returns the removed folder.
+    """
+    registry = registry or RunRegistry()
+    access.authorize(actor, "dataset.delete", registry, target=name)
+    folder = resolve_dataset(name)
+    users = [r for r in registry.active() if Path(str(r.config.get("data", ""))).resolve() == folder]
+    if users:
+        raise ValueError(
+            f"dataset {name!r} is used by run {users[0].name} ({users[0].id}), which is {users[0].status}; "
+            "stop it (or take it out of the queue) before deleting the dataset"
+        )
+    shutil.rmtree(folder)
     return folder

@@ -109,3 +109,19 @@ def test_single_user_mode_shows_the_audit_to_the_owner(stormseg_home):
     at = AppTest.from_file(str(APP), default_timeout=60).switch_page("app_pages/audit.py").run()
     assert not at.exception
     assert list(at.dataframe[0].value["actor"]) == ["owner"]
+
+
+def test_deleting_a_dataset_is_offered_to_admins_and_asks_first(stormseg_home):
+    from helpers import make_pairs
+
+    from seg_core.core import paths
+
+    make_pairs(paths.data_root() / "old", 2)
+    at = app("vera@eoc.example.org", "app_pages/data.py")
+    assert "Delete dataset…" not in [b.label for b in at.button]
+    at = app("ada@eoc.example.org", "app_pages/data.py")
+    next(b for b in at.button if b.label == "Delete dataset…").click().run()
+    assert (paths.data_root() / "old").is_dir()  # only asked so far
+    next(b for b in at.button if b.label == "Delete for good").click().run()
+    assert not at.exception and not (paths.data_root() / "old").exists()
+    assert "Deleted the dataset old" in at.success[0].value
