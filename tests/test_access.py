@@ -79,6 +79,13 @@ def test_roles_file_maps_emails_patterns_and_groups_to_the_highest_role(tmp_path
     actor = access.actor_for({"email": "vera@eoc.example.org"}, settings, "10.0.0.7")
     assert actor == VIEWER
     assert access.actor_for({"email": "eve@elsewhere.org"}, settings) is None
+    claimed = {
+        "email": "ana@eoc.example.org",
+        "email_verified": False,
+        "sub": "u-77",
+        "roles": ["stormseg-analysts"],
+    }
+    assert access.actor_for(claimed, settings) == Actor("u-77", "analyst")  # never someone else's e-mail
 
 
 def test_no_roles_file_gives_no_one_a_role(tmp_path):
@@ -92,6 +99,7 @@ def test_no_roles_file_gives_no_one_a_role(tmp_path):
         ("[roles]\nroot = ['a@b.c']", "unknown role 'root'"),
         ("[roles]\nadmin = 3", "must list strings"),
         ("[limits]\nmax_active_runs = 0", "max_active_runs"),
+        ("[limits]\nmax_active_runs = true", "max_active_runs"),
         ("[limits]\nmax_disk = 1", "unknown setting limits.max_disk"),
         ("[roles\n", "cannot read the roles file"),
     ],

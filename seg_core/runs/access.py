@@ -88,7 +88,11 @@ class Limits:
     upload_mb_per_day: float = 2000.0
 
     def __post_init__(self) -> None:
-        if not isinstance(self.max_active_runs, int) or self.max_active_runs < 1:
+        if (
+            isinstance(self.max_active_runs, bool)
+            or not isinstance(self.max_active_runs, int)
+            or self.max_active_runs < 1
+        ):
             raise ValueError(
                 f"limits.max_active_runs must be a whole number >= 1, got {self.max_active_runs!r}"
             )
@@ -180,9 +184,14 @@ def _patterns(value: object) -> tuple[str, ...]:
 def actor_for(
     claims: Mapping[str, object], settings: TeamSettings, address: str | None = None
 ) -> Actor | None:
-    """The Actor for a signed-in identity, or None if the roles file gives it no role."""
+    """The Actor for a signed-in identity, or None if the roles file gives it no role.
+
+    The user is the e-mail unless the provider says it is unverified (then the subject), so no one
+    can take over another person's runs by claiming their address.
+    """
     role = settings.role_for(claims)
-    user = str(claims.get("email") or claims.get("sub") or "")
+    verified = claims.get("email_verified") is not False
+    user = str((claims.get("email") if verified else None) or claims.get("sub") or "")
     return Actor(user, role, address) if role and user else None
 
 
