@@ -348,3 +348,10 @@ def test_only_an_admin_deletes_a_dataset_and_never_one_in_use(registry, tiny_dat
     assert [r.outcome for r in audit.rows(registry, action="dataset.delete", actor=ADMIN.user)] == [
         "allowed"
     ] * 3
+
+
+def test_the_repository_config_serves_this_machine_only():
+    config = tomllib.loads(
+        (Path(__file__).resolve().parent.parent / ".streamlit" / "config.toml").read_text()
+    )
+    assert access.is_loopback(config["server"]["address"])  # the real bind: tests/e2e/test_team_server.py
