@@ -355,3 +355,19 @@ def test_the_repository_config_serves_this_machine_only():
         (Path(__file__).resolve().parent.parent / ".streamlit" / "config.toml").read_text()
     )
     assert access.is_loopback(config["server"]["address"])  # the real bind: tests/e2e/test_team_server.py
+
+
+def test_a_sign_in_is_audited_once_however_many_pages_load(registry):
+    claims = {"email": VIEWER.user, "iat": 1_700_000_000}
+    for _ in range(3):
+        access.record_sign_in(claims, VIEWER, registry, "10.0.0.7")
+    access.record_sign_in({**claims, "iat": 1_700_086_400}, VIEWER, registry)  # signed in again next day
+    access.record_sign_in({"email": "eve@elsewhere.org", "iat": 1_700_000_000}, None, registry)
+    rows = audit.rows(registry, action=access.SIGN_IN)[::-1]
+    assert [(r.actor, r.role, r.outcome) for r in rows] == [
+        (VIEWER.user, "viewer", "allowed"),
+        (VIEWER.user, "viewer", "allowed"),
+        ("eve@elsewhere.org", "none", "refused"),
+    ]
+    assert rows[0].detail == "ID token issued 2023-11-14 22:13:20 UTC" and rows[0].address == "10.0.0.7"
+    assert rows[2].detail.endswith("no role in the roles file")

@@ -20,6 +20,7 @@ import streamlit as st
 
 from seg_core.runs import access
 from seg_core.runs.access import Actor
+from seg_core.runs.registry import RunRegistry
 
 log = logging.getLogger("stormseg.ui")
 
@@ -74,7 +75,9 @@ def current_actor() -> Actor | None:
     except ValueError as exc:  # a broken roles file lets no one in, and says which file and why
         st.error(f"{exc}. Until it is fixed no one has a role; ask the administrator.")
         st.stop()
-    actor = access.actor_for(_claims(), settings, _client_address())
+    claims = _claims()
+    actor = access.actor_for(claims, settings, _client_address())
+    _audit_sign_in_once(claims, actor)
     if actor is None:
         who = st.user.get("email") or "this account"
         st.error(f"{who} has no role in this StormSeg's roles file; ask an administrator to add you.")
@@ -85,6 +88,14 @@ def current_actor() -> Actor | None:
 
 # Pages only some roles see, by url path -> the action they exist for (the engine checks again).
 PAGE_ACTIONS = {"train": "run.start", "label": "label.save", "audit": "audit.view"}
+
+
+def _audit_sign_in_once(claims: dict, actor: Actor | None) -> None:
+    """One audit row per browser session and identity/role (not one per page load)."""
+    seen = (claims.get("email"), claims.get("sub"), actor.role if actor else None)
+    if st.session_state.get("_stormseg_signed_in") != seen:
+        access.record_sign_in(claims, actor, RunRegistry(), _client_address())
+        st.session_state["_stormseg_signed_in"] = seen
 
 
 def may(actor: Actor | None, action: str, owner: str | None = None) -> bool:

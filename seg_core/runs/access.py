@@ -41,6 +41,7 @@ ACTIONS = {
     "settings": "admin",
 }
 OWN_RUN_ACTIONS = ("run.stop", "run.resume")
+SIGN_IN = "sign-in"  # audited once per browser session, with the role it got (not a guarded action)
 ROLE_NEEDED_FOR = {
     "run.start": "start a training run",
     "run.stop": "stop a run",
@@ -193,6 +194,31 @@ def actor_for(
     verified = claims.get("email_verified") is not False
     user = str((claims.get("email") if verified else None) or claims.get("sub") or "")
     return Actor(user, role, address) if role and user else None
+
+
+def record_sign_in(
+    claims: Mapping[str, object], actor: Actor | None, registry: audit.HasDatabase, address: str | None = None
+) -> None:
+    """Audit a sign-in: allowed with the role it got, or refused (signed in, but no role).
+
+    One row per sign-in, not per page load or browser tab: the ID token's issue time (`iat`, which
+    Streamlit keeps in its session cookie) tells one sign-in from the next.
+    """
+    user, role = (
+        (actor.user, actor.role) if actor else (str(claims.get("email") or claims.get("sub") or "?"), "none")
+    )
+    issued = claims.get("iat")
+    when = (
+        f"ID token issued {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(issued))}"
+        if isinstance(issued, int | float)
+        else "ID token without an issue time"
+    )
+    detail = when if actor else f"{when}; no role in the roles file"
+    if any(row.detail == detail for row in audit.rows(registry, limit=50, actor=user, action=SIGN_IN)):
+        return  # the same sign-in, seen again from another page load
+    audit.record(
+        registry, user, role, SIGN_IN, "allowed" if actor else "refused", address=address, detail=detail
+    )
 
 
 def is_loopback(address: str | None) -> bool:

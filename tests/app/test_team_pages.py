@@ -10,7 +10,7 @@ from streamlit import config
 from streamlit.testing.v1 import AppTest
 from test_runs_page import add_run
 
-from seg_core.runs import access
+from seg_core.runs import access, audit
 from seg_core.runs.registry import RunRegistry
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
@@ -64,10 +64,13 @@ def test_with_sign_in_configured_nobody_gets_in_without_signing_in():
     assert not at.metric  # Home did not run
 
 
-def test_a_signed_in_stranger_is_refused():
+def test_a_signed_in_stranger_is_refused_and_audited_once_per_session(stormseg_home):
     at = app("eve@elsewhere.org")
     assert "eve@elsewhere.org has no role" in at.error[0].value
     assert not at.metric
+    at.run()  # another page load in the same session
+    (row,) = audit.rows(RunRegistry(), action="sign-in")
+    assert (row.actor, row.role, row.outcome) == ("eve@elsewhere.org", "none", "refused")
 
 
 def test_a_viewer_is_not_offered_training_deleting_or_the_audit(stormseg_home):
@@ -99,7 +102,13 @@ def test_an_analyst_gets_train_and_an_admin_the_audit(stormseg_home):
     at = app("ada@eoc.example.org", "app_pages/audit.py")
     assert not at.exception and at.title[0].value == "Audit"
     table = at.dataframe[0].value
-    assert list(table["actor"]) == ["vera@eoc.example.org"] and list(table["outcome"]) == ["refused"]
+    refused = table[table["outcome"] == "refused"]
+    assert list(refused["actor"]) == ["vera@eoc.example.org"] and list(refused["action"]) == ["run.delete"]
+    signed_in = table[table["action"] == "sign-in"]
+    assert set(zip(signed_in["actor"], signed_in["role"], strict=True)) == {
+        ("ana@eoc.example.org", "analyst"),
+        ("ada@eoc.example.org", "admin"),
+    }
     assert [b.proto.label for b in at.get("download_button")] == ["Download as CSV"]
 
 

@@ -145,6 +145,12 @@ def test_sign_in_as_a_viewer_and_as_an_analyst(tmp_path):
     (start,) = audit.rows(registry, action="run.start")
     assert (start.actor, start.role, start.outcome) == ("ana@eoc.example.org", "analyst", "allowed")
     assert provider.sign_ins == ["vera@eoc.example.org", "ana@eoc.example.org"]
+    sign_ins = [(r.actor, r.role, r.outcome) for r in audit.rows(registry, action="sign-in")][::-1]
+    assert all(r.detail.startswith("ID token issued") for r in audit.rows(registry, action="sign-in"))
+    assert sign_ins == [
+        ("vera@eoc.example.org", "viewer", "allowed"),
+        ("ana@eoc.example.org", "analyst", "allowed"),
+    ]
     log = (home / "streamlit.log").read_text()
     for secret in (provider.client_secret, cookie_secret):
         assert secret not in viewer_html and secret not in analyst_html and secret not in log
