@@ -91,7 +91,8 @@ PAGE_ACTIONS = {"train": "run.start", "label": "label.save", "audit": "audit.vie
 
 
 def _audit_sign_in_once(claims: dict, actor: Actor | None) -> None:
-    """One audit row per browser session and identity/role (not one per page load)."""
+    """Audit the sign-in (access.record_sign_in keeps it to one row per sign-in); the session flag
+    spares the database a query on every page load."""
     seen = (claims.get("email"), claims.get("sub"), actor.role if actor else None)
     if st.session_state.get("_stormseg_signed_in") != seen:
         access.record_sign_in(claims, actor, RunRegistry(), _client_address())
