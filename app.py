@@ -8,9 +8,13 @@ import logging
 import streamlit as st
 
 from seg_core.training import jobs
+from ui import auth
 
 st.set_page_config(page_title="StormSeg", page_icon="🌀", layout="wide")
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+# Sign-in first (team mode), or the refusal to serve an open network: see ui/auth.py.
+actor = auth.current_actor()
+auth.sidebar(actor)
 
 try:  # a queued run whose predecessor crashed starts here at the latest; never blocks the page
     jobs.dispatch()
@@ -28,5 +32,6 @@ pages = [
     st.Page("app_pages/runs.py", title="Runs", icon=":material/monitoring:"),
     st.Page("app_pages/evaluate.py", title="Evaluate", icon=":material/fact_check:"),
     st.Page("app_pages/label.py", title="Label", icon=":material/brush:"),
+    st.Page("app_pages/audit.py", title="Audit", icon=":material/policy:"),
 ]
-st.navigation(pages).run()
+st.navigation([page for page in pages if auth.may_open(actor, page)]).run()

@@ -9,6 +9,7 @@ from seg_core.core import paths
 from seg_core.data.classes import legend_entries
 from seg_core.data.discovery import LAYOUTS, ValidationReport, validate_dataset
 from seg_core.pagedata import catalog, gallery
+from ui.auth import current_actor, may
 from ui.charts import class_distribution
 from ui.common import friendly_errors, legend_html
 
@@ -47,12 +48,32 @@ def _thumbnails(pairs: tuple, stamp: tuple, opacity: float) -> list[gallery.Thum
     return gallery.thumbnail_overlays(list(pairs), max_side=THUMB_SIDE, opacity=opacity, count=len(pairs))
 
 
+DELETE_KEY = "data_delete_target"  # the dataset whose confirmation is open (survives reruns)
+
+
+@st.dialog("Delete dataset?", on_dismiss=lambda: st.session_state.pop(DELETE_KEY, None))
+def confirm_delete(name: str) -> None:
+    st.markdown(f"Delete the dataset **{name}** with every photo and mask in it? This cannot be undone.")
+    yes, no = st.columns(2)
+    if yes.button("Delete for good", type="primary", width="stretch"):
+        st.session_state.pop(DELETE_KEY, None)
+        with friendly_errors(f"Deleting {name}"):
+            folder = catalog.delete_dataset(name, actor=current_actor())
+            st.session_state["data_notice"] = f"Deleted the dataset {name} ({folder})."
+            st.rerun()
+    if no.button("Keep it", width="stretch"):
+        st.session_state.pop(DELETE_KEY, None)
+        st.rerun()
+
+
 st.title("Data")
 st.caption(
     "Check a labelled dataset before training on it: which image/mask pairs are usable, what is "
     "wrong with the rest, which classes it holds and what the masks look like."
 )
 
+if notice := st.session_state.pop("data_notice", None):
+    st.success(notice)
 datasets = catalog.list_datasets()
 if not datasets:
     st.info(
@@ -72,6 +93,12 @@ name = pick.selectbox(
     help=f"Folders under {paths.data_root()}",
 )
 force = recheck.button("Check again", help="Re-read every file (e.g. after replacing files in place)")
+if may(current_actor(), "dataset.delete") and recheck.button(
+    "Delete dataset…", help="Asks for confirmation first."
+):
+    st.session_state[DELETE_KEY] = name
+if st.session_state.get(DELETE_KEY) == name:
+    confirm_delete(name)
 info = by_name[name]
 report = _validated(info, force)
 if report is None:

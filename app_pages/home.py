@@ -5,6 +5,7 @@ import streamlit as st
 from seg_core.core import paths
 from seg_core.pagedata import catalog
 from seg_core.runs.registry import RunRegistry
+from ui.auth import current_actor, may
 from ui.common import friendly_errors
 
 st.title("StormSeg")
@@ -52,16 +53,15 @@ with right, st.container(border=True):
             "**Generate a demo dataset**: 24 synthetic flooded-neighbourhood photos with masks, "
             "in the Harvey layout, to try training without real data (about 10 seconds)."
         )
-        if st.button("Generate demo dataset", type="primary"):
-            from seg_core.data.synth import write_demo_dataset
-
+        if st.button(
+            "Generate demo dataset", type="primary", disabled=not may(current_actor(), "dataset.create")
+        ):
             bar = st.progress(0.0, text="Drawing scenes…")
             with friendly_errors("Generating the demo dataset"):
-                write_demo_dataset(
-                    demo,
-                    n=24,
-                    size=(640, 480),
+                catalog.create_demo_dataset(
                     progress=lambda done, total: bar.progress(done / total, text=f"Scene {done} of {total}"),
+                    actor=current_actor(),
+                    registry=registry,
                 )
                 st.success(f"Wrote the demo dataset to {demo}.")
                 st.rerun()

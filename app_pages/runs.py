@@ -8,6 +8,7 @@ from seg_core.pagedata import catalog, monitor
 from seg_core.runs.control import stop
 from seg_core.runs.registry import RunRecord, RunRegistry
 from seg_core.training import jobs
+from ui.auth import current_actor, may, run_owner, run_owners
 from ui.charts import curves
 from ui.common import friendly_errors
 from ui.live import BADGE_ICONS, epoch_axis, metric_history
@@ -32,6 +33,7 @@ COLUMNS = {
     "started": st.column_config.TextColumn("Started"),
     "duration": st.column_config.TextColumn("Duration", help="wall time of the latest attempt"),
     "id": st.column_config.TextColumn("Run id"),
+    "started_by": st.column_config.TextColumn("Started by", help="who started it (audit trail)"),
 }
 
 
@@ -49,7 +51,7 @@ def confirm_delete(run: RunRecord, registry: RunRegistry) -> None:
     if yes.button("Delete for good", type="primary", width="stretch"):
         st.session_state.pop(DELETE_KEY, None)
         try:
-            registry.delete(run.id)
+            registry.delete(run.id, actor=current_actor())
         except ValueError as exc:
             st.session_state["runs_notice"] = ("error", str(exc))
         else:
@@ -118,42 +120,54 @@ def actions(selected: list[RunRecord], registry: RunRegistry) -> None:
     if run.status in ("running", "queued"):
         st.page_link("app_pages/train.py", label="Watch it live on Train", icon=":material/monitoring:")
     has_last = (run.checkpoint_dir / "last.pt").is_file()
+    actor, owner = current_actor(), run_owner(registry, run.id)
     resume, halt, delete, _ = st.columns([1, 1, 1, 2])
     if resume.button(
         "Resume",
         icon=":material/play_arrow:",
         width="stretch",
-        disabled=run.status in ("running", "queued", "completed") or not has_last,
+        disabled=run.status in ("running", "queued", "completed")
+        or not has_last
+        or not may(actor, "run.resume", owner),
         help="Continue from last.pt (saved after every epoch and when stopped).",
     ):
         with friendly_errors("Resuming the run"):
-            st.session_state["runs_notice"] = ("success", jobs.resume(run.id, registry).message)
+            st.session_state["runs_notice"] = ("success", jobs.resume(run.id, registry, actor=actor).message)
             st.rerun()
     if run.status == "queued":
-        if halt.button("Remove from queue", icon=":material/stop:", width="stretch"):
+        if halt.button(
+            "Remove from queue",
+            icon=":material/stop:",
+            width="stretch",
+            disabled=not may(actor, "run.stop", owner),
+        ):
             # Under the dispatch lock: the run may have started since this page was drawn.
-            removed = jobs.cancel_queued([run.id], "removed from the queue before it started", registry)
-            st.session_state["runs_notice"] = (
-                ("success", f"Removed {run.name} from the queue.")
-                if removed
-                else ("warning", f"{run.name} has already left the queue (it started or ended); use Stop.")
-            )
-            st.rerun()
+            with friendly_errors("Removing the run from the queue"):
+                removed = jobs.cancel_queued(
+                    [run.id], "removed from the queue before it started", registry, actor=actor
+                )
+                st.session_state["runs_notice"] = (
+                    ("success", f"Removed {run.name} from the queue.")
+                    if removed
+                    else ("warning", f"{run.name} has already left the queue (it started or ended); use Stop.")
+                )
+                st.rerun()
     elif halt.button(
         "Stop",
         icon=":material/stop:",
         width="stretch",
-        disabled=run.status != "running",
+        disabled=run.status != "running" or not may(actor, "run.stop", owner),
         help="Ends training after the current step; last.pt is saved so it can be resumed.",
     ):
-        sent = stop(run.id, registry)
-        st.session_state["runs_notice"] = (
-            ("success", f"Stop requested for {run.name}: it saves last.pt and ends within a step.")
-            if sent
-            else ("warning", f"{run.name} is not running any more.")
-        )
-        st.rerun()
-    if delete.button(
+        with friendly_errors("Stopping the run"):
+            sent = stop(run.id, registry, actor=actor)
+            st.session_state["runs_notice"] = (
+                ("success", f"Stop requested for {run.name}: it saves last.pt and ends within a step.")
+                if sent
+                else ("warning", f"{run.name} is not running any more.")
+            )
+            st.rerun()
+    if may(actor, "run.delete") and delete.button(
         "Delete…", icon=":material/delete:", width="stretch", help="Asks for confirmation first."
     ):
         st.session_state[DELETE_KEY] = run.id
@@ -206,8 +220,9 @@ refresh.button(
     "Refresh", icon=":material/refresh:", width="stretch", help="Re-read the statuses (running runs change)."
 )
 keep_selection([run.id for run in runs])
+owners = run_owners(registry, [run.id for run in runs])
 event = st.dataframe(
-    pd.DataFrame(monitor.runs_table(runs)),
+    pd.DataFrame(monitor.runs_table(runs)).assign(started_by=[owners.get(run.id) for run in runs]),
     hide_index=True,
     column_config=COLUMNS,
     key=TABLE_KEY,

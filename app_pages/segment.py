@@ -6,6 +6,7 @@ from seg_core.core import paths
 from seg_core.pagedata import analysis, catalog
 from seg_core.pagedata.analysis import MAX_BATCH_PHOTOS, PhotoAnalysis, PhotoFailure, PhotoInput
 from ui import segment_view
+from ui.auth import current_actor
 from ui.common import friendly_errors, load_predictor, percent
 
 st.title("Segment photos")
@@ -82,6 +83,7 @@ with friendly_errors("Segmenting the photos"):
     results = analysis.run_batch(
         photos, st.session_state.setdefault("segment_results", {}), lambda: load_predictor(model_path),
         f"{model_path}:{modified_ns}", gsd, tta, progress=lambda fraction, text: bar.progress(fraction, text=text),
+        actor=current_actor(),
     )  # fmt: skip
 bar.empty()
 if results is None:

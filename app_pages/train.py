@@ -11,6 +11,7 @@ from seg_core.pagedata import catalog, monitor
 from seg_core.runs.registry import ACTIVE_STATUSES, RunRegistry
 from seg_core.training import jobs, study
 from ui import train_form
+from ui.auth import current_actor
 from ui.common import friendly_errors
 from ui.live import ended_notice, live_run_view, run_view
 
@@ -28,7 +29,7 @@ def submit_one(dataset: str) -> None:
         )
         return
     with friendly_errors("Starting the run"):
-        submission = jobs.submit(cfg)
+        submission = jobs.submit(cfg, actor=current_actor())
         train_form.remember(signature, [submission.message], submission.started)
 
 
@@ -39,7 +40,7 @@ def submit_study(dataset: str) -> None:
         signature = json.dumps([c.to_dict() for c in configs], sort_keys=True)
         if train_form.is_double_click(signature):
             return
-        submissions = [jobs.submit(cfg) for cfg in configs]
+        submissions = [jobs.submit(cfg, actor=current_actor()) for cfg in configs]
         messages = [s.message for s in submissions]
         if not imagenet:
             messages.append(study.NO_IMAGENET_NOTICE)

@@ -15,6 +15,7 @@ import streamlit as st
 from seg_core.pagedata import monitor
 from seg_core.runs.control import stop
 from seg_core.runs.registry import ACTIVE_STATUSES, RunRecord, RunRegistry
+from ui.auth import current_actor, may, run_owner
 from ui.charts import curves
 from ui.common import friendly_errors
 
@@ -235,13 +236,17 @@ def _stop_button(run: RunRecord, registry: RunRegistry) -> None:
         icon=":material/stop:",
         width="stretch",
         help="Ends training after the current step; last.pt is saved so Resume (on Runs) continues.",
+        disabled=not may(current_actor(), "run.stop", run_owner(registry, run.id)),
     ):
-        if stop(run.id, registry):
+        sent = None
+        with friendly_errors("Stopping the run"):
+            sent = stop(run.id, registry, actor=current_actor())
+        if sent:
             st.session_state[requested_key] = True
             st.caption("Stop requested: saving last.pt, then stopping.")
             st.toast(
                 f"Stop requested for {run.name}: it saves last.pt and ends within a step.",
                 icon=":material/stop:",
             )
-        else:
+        elif sent is False:
             st.warning("The run is not running any more.")

@@ -31,6 +31,8 @@ from PIL import Image
 from seg_core.data.classes import CLASS_NAMES, class_id, hex_color
 from seg_core.data.imageio import ImageReadError, LoadedImage, load_rgb, scaled_size
 from seg_core.inference import report
+from seg_core.runs import access
+from seg_core.runs.registry import RunRegistry
 
 # Two side-by-side views on a 1400 px page are ~650 CSS px each: 1600 px stays sharp at 2x density.
 DISPLAY_LONG_SIDE = 1600
@@ -249,6 +251,8 @@ def run_batch(
     gsd_cm: float | None = None,
     tta: bool = False,
     progress: Progress | None = None,
+    actor: access.Actor | None = None,
+    registry: access.audit.HasDatabase | None = None,
 ) -> list[PhotoAnalysis | PhotoFailure]:
     """Analyse the photos not in `cache` yet, reuse the rest, and forget everything else.
 
@@ -264,6 +268,8 @@ def run_batch(
         gsd_cm, tta: as for analyse_photo.
         progress: called as progress(fraction of the batch, "photo 2 of 5: name"), only while
             something is computed.
+        actor, registry: the signed-in user, whose new uploads count against their daily quota
+            (AccessDenied when over it; nothing is processed); None: the owner, no quota.
 
     Returns:
         One result per distinct photo, in input order.
@@ -272,6 +278,8 @@ def run_batch(
         CheckpointError: the model cannot be loaded (nothing is processed).
     """
     keyed = {cache_key(p, model_key, tta): p for p in photos}
+    seen = {key[:2] for key in cache}  # (name, size) already uploaded: another model or TTA is no new upload
+    _charge_uploads(actor, registry, [p for k, p in keyed.items() if k not in cache and k[:2] not in seen])
     for stale in [k for k in cache if k not in keyed]:
         del cache[stale]
     todo = [k for k in keyed if k not in cache]
@@ -294,6 +302,15 @@ def run_batch(
     if worked:  # nothing is reported when every result came from the cache (a slider moved)
         report_progress(1.0, f"{len(keyed)} photo{'s' if len(keyed) != 1 else ''} done")
     return [cache[k] for k in keyed]
+
+
+def _charge_uploads(actor, registry, photos: Sequence[PhotoInput]) -> None:
+    uploads = [p for p in photos if isinstance(p.source, bytes)]  # samples are not uploads
+    if actor is None or not uploads:
+        return
+    names = ", ".join(p.name for p in uploads[:5]) + (", ..." if len(uploads) > 5 else "")
+    what = f"{len(uploads)} photo{'s' if len(uploads) != 1 else ''} to Segment: {names}"
+    access.charge_upload(actor, registry or RunRegistry(), sum(len(p.source) for p in uploads), what)
 
 
 def _analyse_or_fail(

@@ -18,6 +18,7 @@ import time
 from collections.abc import Sequence
 
 from seg_core.core import paths
+from seg_core.runs import access
 from seg_core.runs.process import is_process_alive, signal_group
 from seg_core.runs.registry import ACTIVE_STATUSES, PENDING_DEVICE, RunRegistry, validate_run_id
 
@@ -73,7 +74,7 @@ def launch(
     return process.pid
 
 
-def stop(run_id: str, registry: RunRegistry, timeout: float = 0) -> bool:
+def stop(run_id: str, registry: RunRegistry, timeout: float = 0, actor: access.Actor | None = None) -> bool:
     """Ask a run's process (group) to stop with SIGTERM; the trainer saves and exits.
 
     Nothing is signalled unless the recorded pid is alive and is that run's process.
@@ -81,11 +82,13 @@ def stop(run_id: str, registry: RunRegistry, timeout: float = 0) -> bool:
     Args:
         timeout: seconds to wait for the process to exit (0: do not wait). If it exits
             without writing a final status, the run is marked 'stopped'.
+        actor: the signed-in user (an analyst may stop only their own runs); None: the owner.
 
     Returns:
         Whether a signal was sent.
     """
     run = registry.get(run_id)
+    access.authorize(actor, "run.stop", registry, target=run_id, owner=access.run_owner(registry, run_id))
     if run.status not in ACTIVE_STATUSES or run.pid is None or not registry.is_live(run_id):
         return False
     if not signal_group(run.pid, signal.SIGTERM):

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from seg_core.core import paths
 from seg_core.runs.process import owns_process, process_start
+from seg_core.runs import access
 
 STATUSES = ("queued", "running", "completed", "stopped", "failed", "interrupted")
 ACTIVE_STATUSES = ("queued", "running")
@@ -72,6 +73,27 @@ SCHEMA = (
         time REAL, level TEXT, message TEXT
     )""",
     "CREATE INDEX IF NOT EXISTS logs_run_id ON logs (run_id, id)",
+    # The audit trail (seg_core.runs.audit): who did what to which run or file, when, from where.
+    # Append-only: triggers refuse any UPDATE or DELETE. New in place: existing databases gain it
+    # on their next open (IF NOT EXISTS), older StormSegs ignore it.
+    """CREATE TABLE IF NOT EXISTS audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        time REAL NOT NULL,
+        actor TEXT NOT NULL,           -- e-mail of the signed-in user, or 'owner' (CLI, single-user)
+        role TEXT NOT NULL,
+        action TEXT NOT NULL,          -- seg_core.runs.access.ACTIONS
+        target TEXT,                   -- run id, dataset or file
+        outcome TEXT NOT NULL,         -- 'allowed' or 'refused'
+        address TEXT,                  -- the browser's IP address as the server saw it
+        bytes INTEGER,                 -- uploads: their size, for the per-user quota
+        detail TEXT
+    )""",
+    "CREATE INDEX IF NOT EXISTS audit_actor_action ON audit (actor, action, time)",
+    "CREATE INDEX IF NOT EXISTS audit_target ON audit (target, action)",
+    "CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit "
+    "BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END",
+    "CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit "
+    "BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END",
 )
 _RUN_COLUMNS = (
     "id, name, status, config, pid, device, created_at, started_at, ended_at, best_metric, "
@@ -442,13 +464,15 @@ class RunRegistry:
             )
         )
 
-    def delete(self, run_id: str) -> None:
-        """Remove a run's rows, log file and checkpoint folder; refuses while it is running.
+    def delete(self, run_id: str, actor: access.Actor | None = None) -> None:
+        """Remove a run's rows, log file and checkpoint folder; refuses while it is running, and
+        for anyone but an admin (`actor`: the signed-in user; None is the machine's owner).
 
         The folder is removed only if it is exactly `<checkpoints_dir>/<run_id>` once resolved,
         so a stale or edited record can never make this delete anything else.
         """
         validate_run_id(run_id)
+        access.authorize(actor, "run.delete", self, target=run_id)
         self.reconcile()
         run = self.get(run_id)
         if run.status == "running":

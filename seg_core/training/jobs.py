@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from seg_core.core import paths
 from seg_core.data.discovery import count_named_pairs
+from seg_core.runs import access
 from seg_core.runs.control import launch
 from seg_core.runs.registry import RunRecord, RunRegistry
 from seg_core.training.config import TrainConfig
@@ -64,19 +65,28 @@ def dispatch(registry: RunRegistry | None = None) -> str | None:
         return run.id
 
 
-def submit(cfg: TrainConfig, registry: RunRegistry | None = None) -> Submission:
+def submit(
+    cfg: TrainConfig, registry: RunRegistry | None = None, actor: access.Actor | None = None
+) -> Submission:
     """Create a run for `cfg` and start it now, or queue it behind the running job.
+
+    Args:
+        actor: the signed-in user (analysts and admins, within their queue limit); None: the owner.
 
     Raises:
         ValueError: the dataset has no image with a mask, so no run is created.
+        AccessDenied: `actor` may not start runs, or has as many waiting as the limit allows.
     """
+    registry = registry or RunRegistry()
+    access.authorize(actor, "run.start", registry, target=str(cfg.data), record=False)
+    access.check_queue_limit(actor, registry, [r.id for r in registry.active()])
     if count_named_pairs(cfg.data) == 0:
         raise ValueError(
             f"{cfg.data}: no image has a mask with the same name, so there is nothing to train on; "
             f"nothing was started (python -m seg_core validate {cfg.data} lists what is there)"
         )
-    registry = registry or RunRegistry()
     run = registry.create_run(cfg.to_dict(), name=cfg.name or None)
+    access.attribute_run(actor, registry, run.id, detail=f"data {cfg.data}")
     dispatch(registry)
     # Read the status rather than trusting dispatch's return value: when several Starts race,
     # another caller's dispatch may be the one that launched this run (the oldest goes first).
@@ -109,10 +119,12 @@ def check_resumable(run: RunRecord) -> None:
         raise ValueError(f"run {run.id} has no last.pt to resume from (it never finished an epoch)")
 
 
-def resume(run_id: str, registry: RunRegistry | None = None) -> Submission:
-    """Queue a stopped/interrupted/failed run to continue from its last.pt."""
+def resume(run_id: str, registry: RunRegistry | None = None, actor: access.Actor | None = None) -> Submission:
+    """Queue a stopped/interrupted/failed run to continue from its last.pt (`actor`: an analyst
+    may resume only their own runs; None: the owner)."""
     registry = registry or RunRegistry()
     run = registry.get(run_id)
+    access.authorize(actor, "run.resume", registry, target=run_id, owner=access.run_owner(registry, run_id))
     check_resumable(run)
     registry.requeue(run_id)
     dispatch(registry)
@@ -121,9 +133,12 @@ def resume(run_id: str, registry: RunRegistry | None = None) -> Submission:
     return Submission(registry.get(run_id), started, message)
 
 
-def cancel_queued(run_ids: list[str], reason: str, registry: RunRegistry | None = None) -> list[str]:
+def cancel_queued(
+    run_ids: list[str], reason: str, registry: RunRegistry | None = None, actor: access.Actor | None = None
+) -> list[str]:
     """Take the runs among `run_ids` that are still waiting out of the queue (marked stopped
     with `reason`); running ones are left to `runs.stop`. Returns the ids taken out.
+    `actor`: an analyst may take out only their own runs; None: the owner.
 
     Holds the dispatch lock, so none of them can be launched between the check and the update.
     """
@@ -132,6 +147,8 @@ def cancel_queued(run_ids: list[str], reason: str, registry: RunRegistry | None 
     with _dispatch_lock():
         for run_id in run_ids:
             if registry.get(run_id).status == "queued":
+                owner = access.run_owner(registry, run_id)
+                access.authorize(actor, "run.stop", registry, target=run_id, owner=owner)
                 registry.finish(run_id, "stopped", reason)
                 cancelled.append(run_id)
     return cancelled

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -49,10 +49,21 @@ def wait_http(url: str, timeout: float = 60.0) -> None:
 
 
 @contextlib.contextmanager
-def running_app(home: Path) -> Iterator[str]:
-    """`streamlit run app.py` on a free localhost port with its own StormSeg home; yields the URL."""
+def running_app(
+    home: Path,
+    address: str | None = "127.0.0.1",
+    extra_args: Sequence[str] = (),
+    extra_env: Mapping[str, str] | None = None,
+) -> Iterator[str]:
+    """`streamlit run app.py` on a free localhost port with its own StormSeg home; yields the URL.
+
+    Args:
+        address: --server.address; None leaves it to .streamlit/config.toml (the default bind).
+        extra_args, extra_env: more `streamlit run` options and environment (the team-server tests).
+    """
     port = free_port()
     env = {**os.environ, "STORMSEG_HOME": str(home), "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1"}
+    env.update(extra_env or {})
     command = [
         sys.executable,
         "-m",
@@ -63,10 +74,10 @@ def running_app(home: Path) -> Iterator[str]:
         str(port),
         "--server.headless",
         "true",
-        "--server.address",
-        "127.0.0.1",
+        *(["--server.address", address] if address else []),
         "--browser.gatherUsageStats",
         "false",
+        *extra_args,
     ]
     with open(home / "streamlit.log", "w") as log:
         server = subprocess.Popen(
