@@ -6,22 +6,18 @@ import argparse
 import sys
 from pathlib import Path
 
+from seg_core.cli.backends import add_model_arguments, open_model
 from seg_core.cli.common import expand_inputs
 from seg_core.core.progress import ConsoleProgress
 
 
 def _predict(args: argparse.Namespace) -> int:
     from seg_core.data.imageio import ImageReadError, load_rgb
-    from seg_core.inference.predictor import Predictor
     from seg_core.inference.report import batch_summary, image_stats, stats_csv, stats_json, write_outputs
 
     if args.gsd is not None and not args.gsd > 0:
         raise ValueError(f"--gsd {args.gsd} must be a positive ground sampling distance in cm per pixel")
-    predictor = Predictor.from_checkpoint(
-        args.checkpoint,
-        device=args.device,
-        compile=args.compile,
-    )
+    predictor = open_model(args)
     files = expand_inputs(args.inputs)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -68,7 +64,7 @@ def _print_batch_summary(summary: dict) -> None:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="segment photos: masks, overlays, per-image and batch statistics")
-    p.add_argument("--checkpoint", required=True)
+    add_model_arguments(p)
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--tta", action="store_true", help="average the 8 flips/rotations (8x slower)")
     p.add_argument("--gsd", type=float, help="ground sampling distance in cm per pixel, for areas in m^2")
