@@ -232,3 +232,56 @@ def test_segment_page_runs_an_onnx_model_without_torch(exported, tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "segmented" in result.stdout
+
+
+def _scores(*values):
+    """A stand-in for the Kaggle Dice: the float model's score, then the int8 model's."""
+    queue = list(values)
+    return lambda predictions, targets: queue.pop(0)
+
+
+@pytest.mark.parametrize("int8_score, kept", [(0.795, True), (0.70, False)])
+def test_int8_copy_is_kept_only_when_it_loses_little(exported, tmp_path, int8_score, kept):
+    from seg_core.inference.quantize import QuantizeSettings, quantize_int8
+
+    out = tmp_path / "model.int8.onnx"
+    settings = QuantizeSettings(calibration_scenes=2, held_out_scenes=2, max_score_loss=0.01)
+    report = quantize_int8(exported.path, out, _scores(0.80, int8_score), settings)
+    assert report.kept is kept and out.exists() is kept
+    assert (report.score_float, report.score_int8) == (0.80, int8_score)
+    assert 0 <= report.pixel_agreement <= 1 and report.size_bytes < report.float_size_bytes
+    assert sorted(p.name for p in tmp_path.iterdir()) == (["model.int8.onnx"] if kept else [])
+    if kept:
+        predictor = OnnxPredictor.from_file(out)
+        assert predictor.meta["quantized"] == "int8" and "int8" in predictor.description
+        assert predictor.predict(_photo(90, 70)).shape == (70, 90)
+
+
+def test_runs_page_exports_a_run_and_offers_the_download(checkpoint, monkeypatch):
+    import shutil
+
+    from streamlit.testing.v1 import AppTest
+
+    from seg_core.inference import export as export_module
+    from seg_core.pagedata import catalog, exports
+    from seg_core.runs.registry import RunRegistry
+
+    run = RunRegistry().create_run({"arch": "unet", "encoder": "none", "epochs": 1}, name="field run")
+    RunRegistry().finish(run.id, "completed")
+    best = catalog.model_path_for_run(run.id)
+    best.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(checkpoint, best)
+    # Verify on one small scene instead of the 1600x1200 samples: the test is about the page.
+    monkeypatch.setattr(export_module, "SAMPLES_DIR", best.parent / "no-samples-here")
+    assert exports.current_export(run.id) is None
+
+    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).switch_page("app_pages/runs.py").run()
+    app.session_state["runs_table"] = {"selection": {"rows": [0]}}
+    app.run()
+    next(b for b in app.button if b.label == "Export to ONNX").click().run()
+    assert not app.exception and not app.error, (app.exception, app.error)
+    assert exports.current_export(run.id) == best.with_name("model.onnx")
+    assert any("argmax agrees with torch" in str(s.value) for s in app.success)
+    assert [b.label for b in app.get("download_button") if "onnx" in b.label] == ["Download model.onnx"]
+    labels = [m.label for m in catalog.list_models()]
+    assert f"{run.id}/model.onnx · ONNX Runtime" in labels

@@ -83,7 +83,7 @@ def default_providers() -> list[str]:
     return [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
 
 
-def _session(path: Path, providers: list[str] | None, threads: int = 0, optimise: bool = True):
+def open_session(path: Path, providers: list[str] | None, threads: int = 0, optimise: bool = True):
     import onnxruntime as ort
 
     if not path.is_file():
@@ -102,7 +102,7 @@ def _session(path: Path, providers: list[str] | None, threads: int = 0, optimise
 
 def read_model_metadata(path: str | Path) -> dict:
     """The StormSeg metadata of an exported model, without preparing it to run."""
-    session = _session(Path(path), ["CPUExecutionProvider"], threads=1, optimise=False)
+    session = open_session(Path(path), ["CPUExecutionProvider"], threads=1, optimise=False)
     return read_metadata(session.get_modelmeta().custom_metadata_map, path)
 
 
@@ -143,13 +143,16 @@ class OnnxPredictor:
         Raises:
             OnnxModelError: missing, not an ONNX model, or not a StormSeg export.
         """
-        session = _session(Path(path), providers, threads)
+        session = open_session(Path(path), providers, threads)
         meta = read_metadata(session.get_modelmeta().custom_metadata_map, path)
         return cls(session, meta, **settings)
 
     @property
     def description(self) -> str:
-        return f"{self.meta['arch']} / {self.meta['encoder']} at {self.resolution} px (ONNX Runtime)"
+        precision = ", int8" if self.meta.get("quantized") else ""
+        return (
+            f"{self.meta['arch']} / {self.meta['encoder']} at {self.resolution} px (ONNX Runtime{precision})"
+        )
 
     def predict(self, image: ImageSource, tta: bool = False, name: str | None = None) -> np.ndarray:
         """Contract: HxW uint8 class-id mask of the original image size."""
