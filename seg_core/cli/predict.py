@@ -13,30 +13,45 @@ from seg_core.core.progress import ConsoleProgress
 
 def _predict(args: argparse.Namespace) -> int:
     from seg_core.data.imageio import ImageReadError, load_rgb
+    from seg_core.inference.batch import Manifest, Shard, stats_from_dict
     from seg_core.inference.report import batch_summary, image_stats, stats_csv, stats_json, write_outputs
 
     if args.gsd is not None and not args.gsd > 0:
         raise ValueError(f"--gsd {args.gsd} must be a positive ground sampling distance in cm per pixel")
-    predictor = open_model(args)
     files = expand_inputs(args.inputs)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    progress = ConsoleProgress("predict")
-    all_stats, failures = [], []
-    for done, path in enumerate(files, start=1):
+    shard = Shard.from_env()  # torchrun: this process's share of the photos
+    manifest = Manifest(out, shard.rank)  # what earlier runs finished: a resumed batch skips it
+    mine = shard.take(list(enumerate(files)))
+    todo = [path for _, path in mine if manifest.finished(path) is None]
+    predictor = open_model(args) if todo else None
+    progress = ConsoleProgress(shard.label)
+    unread: dict[Path, str] = {}  # files that are gone: nothing in the manifest to say why
+    if len(todo) < len(mine):
+        progress.note(f"resuming: {len(mine) - len(todo)} of {len(mine)} photo(s) already done in {out}")
+    for done, path in enumerate(todo, start=1):
         try:
             loaded = load_rgb(path)  # full size once: the overlay needs it, the predictor resizes it
             result = predictor.predict_full(loaded.pixels, tta=args.tta, name=path.name)
         except ImageReadError as exc:
-            failures.append(str(exc))
             progress.note(f"skipped: {exc}")
+            manifest.add_skipped(path, str(exc))
+            unread[path] = str(exc)
         else:
             for notice in loaded.notices:
                 progress.note(f"note: {notice}")
             stats = image_stats(result.mask, name=path.name, gsd_cm=args.gsd)
             write_outputs(out, path.name, loaded.pixels, result.mask, stats, opacity=args.opacity)
-            all_stats.append(stats)
-        progress(done, len(files))
+            manifest.add_done(path, stats)  # only now does the photo count as done
+        progress(done, len(todo))
+    # One summary for the whole batch, in input order, whichever process did which photo.
+    outcomes = [(i, manifest.finished(p) or {"status": "skipped", "message": unread.get(p)}) for i, p in mine]
+    records = sorted((r for part in shard.gather(outcomes) for r in part), key=lambda r: r[0])
+    all_stats = [stats_from_dict(r["stats"]) for _, r in records if r["status"] == "done"]
+    failures = [r["message"] for _, r in records if r["status"] != "done"]
+    if shard.rank != 0:
+        return 0 if all_stats else 2
     if all_stats:
         (out / "stats.csv").write_text(stats_csv(all_stats))
         (out / "stats.json").write_text(stats_json(all_stats))
