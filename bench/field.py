@@ -118,6 +118,72 @@ def run_benchmark(repeats: int = 3) -> dict:
     return results
 
 
+BATCH_SETUPS = (  # (label, processes, threads per process)
+    ("1 process x 1 thread", 1, 1),
+    ("1 process x 2 threads", 1, 2),
+    ("2 processes x 1 thread (torchrun)", 2, 1),
+)
+
+
+def batch_throughput(photos: int = 16) -> dict:
+    """Photos/s of `python -m seg_core predict` over a folder of 12 MP photos (demo model, all
+    outputs written), wall time of the whole command including start-up and the merged summary."""
+    import os
+    import shutil
+    import subprocess
+
+    from inference import make_photo
+
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        tmp = Path(folder)
+        source = make_photo(tmp / "source.jpg", 12.0)
+        flight = tmp / "flight"
+        flight.mkdir()
+        for i in range(photos):
+            shutil.copy(source, flight / f"frame{i:04d}.jpg")
+        for label, processes, threads in BATCH_SETUPS:
+            out = tmp / f"out-{processes}-{threads}"
+            command = ["-m", "seg_core", "predict", "--checkpoint", str(ROOT / "checkpoints/demo/best.pt"),
+                       "--out", str(out), str(flight)]  # fmt: skip
+            if processes > 1:
+                command = [
+                    "-m",
+                    "torch.distributed.run",
+                    "--standalone",
+                    f"--nproc_per_node={processes}",
+                    *command,
+                ]
+            env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONPATH": str(ROOT)}
+            start = time.perf_counter()
+            subprocess.run([sys.executable, *command], env=env, cwd=ROOT, check=True, capture_output=True)
+            seconds = time.perf_counter() - start
+            rows.append({"setup": label, "processes": processes, "threads": threads, "seconds": seconds,
+                         "photos_per_s": photos / seconds})  # fmt: skip
+    base = rows[0]["photos_per_s"]
+    return {"photos": photos, "rows": rows, "speedup_2proc": rows[2]["photos_per_s"] / base,
+            "speedup_2threads": rows[1]["photos_per_s"] / base}  # fmt: skip
+
+
+def render_batch(b: dict) -> list[str]:
+    lines = [
+        "**Batch prediction throughput** (`predict` over a folder of "
+        f"{b['photos']} photos of 4000x3000, demo model, every output written; wall time of the whole "
+        "command, start-up and the merged summary included)",
+        "",
+        "| setup | seconds | photos/s |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {r['setup']} | {r['seconds']:.1f} | {r['photos_per_s']:.2f} |" for r in b["rows"]]
+    lines += [
+        "",
+        f"- 2 processes x 1 thread vs 1 x 1: **{b['speedup_2proc']:.2f}x**; 1 process x 2 threads vs 1 x 1: "
+        f"**{b['speedup_2threads']:.2f}x**",
+        "",
+    ]
+    return lines
+
+
 def render(r: dict) -> list[str]:
     labels = {"naive": "naive torch (notebook way)", "stormseg": "StormSeg Predictor (torch)",
               "onnx": "OnnxPredictor (ONNX Runtime, float)", "onnx_int8": "OnnxPredictor (ONNX Runtime, int8)"}  # fmt: skip
@@ -158,6 +224,8 @@ def render(r: dict) -> list[str]:
                 f"{q['float_size_bytes'] / 1e6:.1f} MB: {'kept as `export --int8`' if q['kept'] else 'not kept'}"
             )
         lines.append("")
+    if "batch" in r:
+        lines += render_batch(r["batch"])
     return lines
 
 
@@ -168,10 +236,12 @@ def main() -> None:
         return
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--batch-only", action="store_true", help="only the batch throughput part")
     args = parser.parse_args()
-    result = run_benchmark(args.repeats)
+    result = {} if args.batch_only else run_benchmark(args.repeats)
+    result["batch"] = batch_throughput()
     print(json.dumps(result, indent=1, default=str))
-    print("\n".join(render(result)))
+    print("\n".join(render_batch(result["batch"]) if args.batch_only else render(result)))
 
 
 if __name__ == "__main__":

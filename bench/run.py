@@ -434,9 +434,11 @@ def main() -> None:
 
         results["models"] = compare_models(epochs=2 if args.quick else 12, repeats=2 if args.quick else 5)
     if "field" in wanted:
+        from field import batch_throughput
         from field import run_benchmark as field_benchmark
 
         results["field"] = field_benchmark(repeats=2 if args.quick else 3)
+        results["field"]["batch"] = batch_throughput(8 if args.quick else 16)
     if "app" in wanted:
         try:
             from app_latency import measure_app_latency
