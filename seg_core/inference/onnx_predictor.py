@@ -91,6 +91,9 @@ def open_session(path: Path, providers: list[str] | None, threads: int = 0, opti
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.log_severity_level = 3  # errors only: shape-inference chatter is not for users
+    # No arena: it keeps freed blocks rounded up to powers of two for reuse, which costs 144 MB of
+    # peak memory on a 12 MP photo at 1024 px (818 -> 674 MB) for 4% of speed.
+    options.enable_cpu_mem_arena = False
     if not optimise:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     try:
