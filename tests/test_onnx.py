@@ -285,3 +285,31 @@ def test_runs_page_exports_a_run_and_offers_the_download(checkpoint, monkeypatch
     assert [b.label for b in app.get("download_button") if "onnx" in b.label] == ["Download model.onnx"]
     labels = [m.label for m in catalog.list_models()]
     assert f"{run.id}/model.onnx · ONNX Runtime" in labels
+
+
+def test_cuda_provider_is_preferred_when_this_onnxruntime_has_it(monkeypatch):
+    import onnxruntime as ort
+
+    from seg_core.inference.onnx_predictor import default_providers
+
+    monkeypatch.setattr(ort, "get_available_providers", lambda: ["CPUExecutionProvider"])
+    assert default_providers() == ["CPUExecutionProvider"]
+    monkeypatch.setattr(
+        ort,
+        "get_available_providers",
+        lambda: ["AzureExecutionProvider", "CPUExecutionProvider", "CUDAExecutionProvider"],
+    )
+    assert default_providers() == ["CUDAExecutionProvider", "CPUExecutionProvider"]
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"opset": 9}, "opset 9 is outside"),
+        ({"logit_tolerance": 0}, "logit_tolerance 0 must be positive"),
+        ({"min_argmax_agreement": 1.5}, "min_argmax_agreement 1.5 must be in"),
+    ],  # fmt: skip
+)
+def test_export_settings_name_the_bad_value(settings, message):
+    with pytest.raises(ValueError, match=message):
+        export.ExportSettings(**settings)
