@@ -336,3 +336,18 @@ def test_the_field_install_command_runs_with_only_requirements_field(exported, p
                             capture_output=True, text=True, timeout=120)  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     assert (out / "photo1_mask.png").is_file()
+
+
+def test_field_requirements_hold_no_torch_and_are_satisfied_here():
+    from importlib.metadata import version
+
+    from packaging.requirements import Requirement
+
+    lines = (ROOT / "requirements-field.txt").read_text().splitlines()
+    pins = [Requirement(line) for line in lines if line.strip() and not line.startswith("#")]
+    names = {pin.name.lower().replace("-", "_") for pin in pins}
+    assert {"onnxruntime", "numpy", "pillow"} <= names and not names & set(NOT_IN_FIELD_INSTALL)
+    for pin in pins:
+        assert pin.specifier.contains(version(pin.name), prereleases=True), pin
+    runtime = (ROOT / "requirements.txt").read_text()
+    assert "onnx>=" in runtime and "onnxruntime>=" in runtime  # export needs both on a full install
