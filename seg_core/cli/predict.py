@@ -20,12 +20,12 @@ def _predict(args: argparse.Namespace) -> int:
         raise ValueError(f"--gsd {args.gsd} must be a positive ground sampling distance in cm per pixel")
     files = expand_inputs(args.inputs)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     shard = Shard.from_env()  # torchrun: this process's share of the photos
     manifest = Manifest(out, shard.rank)  # what earlier runs finished: a resumed batch skips it
     mine = shard.take(list(enumerate(files)))
     todo = [path for _, path in mine if manifest.finished(path) is None]
-    predictor = open_model(args) if todo else None
+    predictor = open_model(args) if todo else None  # a bad model is refused before out/ exists
+    out.mkdir(parents=True, exist_ok=True)
     progress = ConsoleProgress(shard.label)
     unread: dict[Path, str] = {}  # files that are gone: nothing in the manifest to say why
     if len(todo) < len(mine):
