@@ -188,7 +188,7 @@ def render(r: dict) -> list[str]:
     labels = {"naive": "naive torch (notebook way)", "stormseg": "StormSeg Predictor (torch)",
               "onnx": "OnnxPredictor (ONNX Runtime, float)", "onnx_int8": "OnnxPredictor (ONNX Runtime, int8)"}  # fmt: skip
     lines = [
-        "## 7. Field install: ONNX Runtime without torch",
+        "## 8. Field install: ONNX Runtime without torch",
         "",
         "One 4000x3000 JPEG to a full-size mask, each method in its own process, median of "
         f"{r['repeats']} after a warm-up (`python bench/run.py --only field`). Targets: the ONNX "
