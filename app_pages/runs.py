@@ -4,7 +4,7 @@ Table 1, and to resume, stop or delete one."""
 import pandas as pd
 import streamlit as st
 
-from seg_core.pagedata import catalog, monitor
+from seg_core.pagedata import catalog, exports, monitor
 from seg_core.runs.control import stop
 from seg_core.runs.registry import RunRecord, RunRegistry
 from seg_core.training import jobs
@@ -183,8 +183,26 @@ def actions(selected: list[RunRecord], registry: RunRegistry) -> None:
         seg, ev, _ = st.columns([1, 1, 3])
         seg.page_link("app_pages/segment.py", label="Segment photos", icon=":material/satellite_alt:")
         ev.page_link("app_pages/evaluate.py", label="Evaluate on a dataset", icon=":material/target:")
+        onnx_download(run)
     else:
         st.caption("No best.pt yet: a model appears after the first finished epoch.")
+
+
+def onnx_download(run: RunRecord) -> None:
+    """Export best.pt to a verified ONNX file once, then offer it (torch-free field install)."""
+    exported = exports.current_export(run.id)
+    if exported is None:
+        if st.button("Export to ONNX", icon=":material/file_export:", key="runs_export_onnx",
+                     help="For ONNX Runtime without torch (README, Field install); about a minute."):  # fmt: skip
+            with friendly_errors("Exporting the model"), st.spinner("Exporting and verifying against torch…"):
+                report = exports.export_run(run.id)
+                st.session_state["runs_notice"] = ("success", f"Exported {run.name}: argmax agrees with torch "
+                                                   f"on {report.argmax_agreement:.2%} of pixels.")  # fmt: skip
+                st.rerun()
+        return
+    st.download_button("Download model.onnx", exported.read_bytes, file_name=f"{run.name or run.id}.onnx",
+                       mime="application/octet-stream", on_click="ignore", icon=":material/download:",
+                       key="runs_download_onnx")  # fmt: skip
 
 
 def keep_selection(ids: list[str]) -> None:

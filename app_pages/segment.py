@@ -7,6 +7,7 @@ from seg_core.pagedata import analysis, catalog
 from seg_core.pagedata.analysis import MAX_BATCH_PHOTOS, PhotoAnalysis, PhotoFailure, PhotoInput
 from ui import segment_view
 from ui.auth import current_actor
+from ui.batch_jobs import background_batch
 from ui.common import friendly_errors, load_predictor, percent
 
 st.title("Segment photos")
@@ -62,6 +63,8 @@ with st.container(border=True):
     samples = catalog.sample_photos()
     sample_col.button("Use the sample photos", on_click=_use_samples, disabled=not samples, width="stretch",
                       help=f"{len(samples)} synthetic flood scenes shipped in samples/ (7.5 cm/px).")  # fmt: skip
+
+background_batch(model_path, gsd, tta)
 
 if uploads:
     st.session_state["segment_samples"] = False

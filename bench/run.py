@@ -1,7 +1,7 @@
 """All StormSeg benchmarks in one run; writes docs/BENCHMARKS.md, docs/benchmarks.json and
 docs/scaling.html (plotly).
 
-    python bench/run.py [--quick] [--only inference,training,hardware,dataset,scaling,app,models]
+    python bench/run.py [--quick] [--only inference,training,hardware,dataset,scaling,app,models,field]
 
 Numbers are medians of repeated runs on this machine; every ratio compares two methods measured
 in the same run. Nothing here is asserted: targets are reported as met or missed.
@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 DOCS = ROOT / "docs"
-SECTIONS = ("inference", "training", "hardware", "dataset", "scaling", "app", "models")
+SECTIONS = ("inference", "training", "hardware", "dataset", "scaling", "app", "models", "field")
 
 
 def machine() -> dict:
@@ -373,6 +373,10 @@ def render(results: dict) -> str:
         ]
     if "models" in results:
         lines += render_models(results["models"])
+    if "field" in results:
+        from field import render as render_field
+
+        lines += render_field(results["field"])
     extra = DOCS / "BENCHMARKS_NOTES.md"
     if extra.is_file():
         lines += [extra.read_text()]
@@ -429,6 +433,12 @@ def main() -> None:
         from models import run_benchmark as compare_models
 
         results["models"] = compare_models(epochs=2 if args.quick else 12, repeats=2 if args.quick else 5)
+    if "field" in wanted:
+        from field import batch_throughput
+        from field import run_benchmark as field_benchmark
+
+        results["field"] = field_benchmark(repeats=2 if args.quick else 3)
+        results["field"]["batch"] = batch_throughput(8 if args.quick else 16)
     if "app" in wanted:
         try:
             from app_latency import measure_app_latency

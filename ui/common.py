@@ -31,13 +31,14 @@ def friendly_errors(action: str = "That") -> Iterator[None]:
 
 @st.cache_resource(max_entries=2, show_spinner="Loading the model…")
 def cached_predictor(path: str, modified_ns: int):
-    """One Predictor per checkpoint file version, shared by all sessions (thread-safe, eval mode).
+    """One Predictor per model file version, shared by all sessions (thread-safe, eval mode); an
+    exported .onnx runs on ONNX Runtime without importing torch.
 
     `modified_ns` is part of the key so a retrained best.pt is reloaded, not served stale.
     """
-    from seg_core.inference.predictor import Predictor
+    from seg_core.inference.onnx_predictor import open_predictor
 
-    return Predictor.from_checkpoint(path)
+    return open_predictor(path)
 
 
 def load_predictor(path: Path):

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
+from seg_core.cli.backends import add_model_arguments, open_model
 from seg_core.cli.common import check_device, expand_inputs
 from seg_core.core.progress import ConsoleProgress
 
 
 def _predict(args: argparse.Namespace) -> int:
     from seg_core.data.imageio import ImageReadError, load_rgb
+    from seg_core.inference.batch import Manifest, Shard, stats_from_dict
     from seg_core.inference.outputs import OutputFolder, check_output_folder, is_own_output, unique_sources
-    from seg_core.inference.predictor import Predictor
     from seg_core.inference.report import batch_summary, image_stats, write_outputs
 
     # Every setting before the model loads and before the first file is written.
@@ -28,33 +30,58 @@ def _predict(args: argparse.Namespace) -> int:
     if not files:
         raise ValueError(f"no images to segment in {', '.join(args.inputs)} (only earlier outputs of {out})")
     folder = OutputFolder(out)  # refuses a stats.json it did not write
-    predictor = Predictor.from_checkpoint(args.checkpoint, device=args.device, compile=args.compile)
+    # Output stems for the whole batch, in input order, before sharding: every torchrun rank
+    # computes the same unique names, so two ranks never write the same `photo_*` files.
+    taken: set[str] = set()
+    stems = {path: folder.stem_for(path, taken) for path in files}
+    shard = Shard.from_env()  # torchrun: this process's share of the photos
+    manifest = Manifest(out, shard.rank)  # what earlier runs finished: a resumed batch skips it
+    mine = shard.take(list(enumerate(files)))
+    todo = [path for _, path in mine if manifest.finished(path) is None]
+    predictor = open_model(args) if todo else None  # a bad model is refused before out/ exists
     out.mkdir(parents=True, exist_ok=True)
-    progress = ConsoleProgress("predict")
+    progress = ConsoleProgress(shard.label)
     if own:
         progress.note(f"note: {len(own)} earlier output file(s) in {out} are not photos; skipped")
-    all_stats, failures, taken = [], [], set()
+    if len(todo) < len(mine):
+        progress.note(f"resuming: {len(mine) - len(todo)} of {len(mine)} photo(s) already done in {out}")
+    unread: dict[Path, str] = {}  # files that are gone: nothing in the manifest to say why
+    single = shard.world == 1
     try:
-        for done, path in enumerate(files, start=1):
+        for done, path in enumerate(todo, start=1):
             try:
                 loaded = load_rgb(path)  # full size once: the overlay needs it, the predictor resizes it
                 result = predictor.predict_full(loaded.pixels, tta=args.tta, name=path.name)
             except ImageReadError as exc:
-                failures.append(str(exc))
                 progress.note(f"skipped: {exc}")
+                manifest.add_skipped(path, str(exc))
+                unread[path] = str(exc)
             else:
                 for notice in loaded.notices:
                     progress.note(f"note: {notice}")
                 stats = image_stats(result.mask, name=path.name, gsd_cm=args.gsd)
-                stem = folder.stem_for(path, taken)
                 write_outputs(
-                    out, path.name, loaded.pixels, result.mask, stats, opacity=args.opacity, stem=stem
+                    out, path.name, loaded.pixels, result.mask, stats, opacity=args.opacity, stem=stems[path]
                 )
-                folder.record(path, stem, stats)  # stats.csv/json include this photo
-                all_stats.append(stats)
-            progress(done, len(files))
+                manifest.add_done(path, stats, stems[path])  # only now does the photo count as done
+                if single:
+                    folder.record(path, stems[path], stats)  # stats.csv/json include this photo
+            progress(done, len(todo))
     finally:  # also on Ctrl-C: the photos done keep their rows
+        if single:
+            folder.flush()
+    # One summary for the whole batch, in input order, whichever process did which photo.
+    outcomes = [(i, manifest.finished(p) or {"status": "skipped", "message": unread.get(p)}) for i, p in mine]
+    records = sorted((r for part in shard.gather(outcomes) for r in part), key=lambda r: r[0])
+    if shard.rank != 0:
+        return 0 if any(r["status"] == "done" for _, r in records) else 2
+    if not single:  # rank 0 alone writes the folder's statistics, once every rank is done
+        for index, record in records:
+            if record["status"] == "done":
+                folder.record(files[index], stems[files[index]], stats_from_dict(record["stats"]))
         folder.flush()
+    all_stats = [stats_from_dict(r["stats"]) for _, r in records if r["status"] == "done"]
+    failures = [r["message"] for _, r in records if r["status"] != "done"]
     if all_stats:
         held = len(folder.entries)
         print(
@@ -84,7 +111,7 @@ def _print_batch_summary(summary: dict) -> None:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="segment photos: masks, overlays, per-image and batch statistics")
-    p.add_argument("--checkpoint", required=True)
+    add_model_arguments(p)
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--tta", action="store_true", help="average the 8 flips/rotations (8x slower)")
     p.add_argument("--gsd", type=float, help="ground sampling distance in cm per pixel, for areas in m^2")

@@ -246,3 +246,24 @@ def load_mask(path: str | Path, size: tuple[int, int] | None = None) -> np.ndarr
     if size is not None and (mask.shape[1], mask.shape[0]) != tuple(size):
         mask = np.array(Image.fromarray(mask).resize(tuple(size), Image.Resampling.NEAREST))
     return mask
+
+
+def check_image_source(image: object, name: str | None = None) -> None:
+    """Refuse what is not a photo before decoding, naming what was given (a ValueError, like
+    every other bad photo, rather than an AttributeError from deep inside Pillow).
+
+    Raises:
+        ImageReadError: None or another type, or an array that is not HxW / HxWx3 / HxWx4 uint8.
+    """
+    label = name or "the image"
+    if isinstance(image, np.ndarray):
+        shape_ok = image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (3, 4))
+        if not shape_ok or image.dtype != np.uint8:
+            raise ImageReadError(
+                f"{label}: expected an HxW or HxWx3 uint8 array, got shape {image.shape} {image.dtype}"
+            )
+    elif not isinstance(image, str | Path | bytes | Image.Image) and not hasattr(image, "read"):
+        raise ImageReadError(
+            f"{label}: expected a path, bytes, a binary file, a PIL image or an HxWx3 uint8 array, "
+            f"got {type(image).__name__}"
+        )

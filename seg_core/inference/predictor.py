@@ -13,6 +13,9 @@ Where the time goes, and why it is small (docs/BENCHMARKS.md has the numbers):
 - upsampling: argmax at working resolution, then nearest-neighbour to the original size. The
   full-resolution 25-channel float tensor (1.2 GB for 4000x3000) is never built; boundaries are
   resolved to one working pixel (3.9 px of a 4000 px photo at 1024).
+
+The tiles, blend window, TTA symmetries and upsampling live in the torch-free
+`seg_core.inference.tiling`, shared with the ONNX Runtime backend (`onnx_predictor`).
 """
 
 from __future__ import annotations
@@ -20,88 +23,31 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 from seg_core.core.runtime import amp_dtype, autocast, select_device
 from seg_core.data.classes import NUM_CLASSES
-from seg_core.data.imageio import ImageReadError, ImageSource, load_rgb
+from seg_core.data.imageio import ImageSource, check_image_source, load_rgb
+from seg_core.inference.tiling import (
+    DEFAULT_OVERLAP,
+    DEFAULT_TILE,
+    TTA_TRANSFORMS,
+    Prediction,
+    blend_window,
+    check_tiling,
+    tile_boxes,
+    tile_starts,
+    to_original_size,
+)
 from seg_core.models import create_model
 from seg_core.models.checkpoint import CheckpointError, load_checkpoint, model_spec_of
 from seg_core.models.fusion import compile_for_inference, fold_batchnorm
 
-# Tile side at working resolution. 1024 holds a whole Harvey photo at the default resolution,
-# so the common case is a single forward pass; larger working resolutions are tiled.
-DEFAULT_TILE = 1024
-DEFAULT_OVERLAP = 128  # px shared by neighbouring tiles; blended with a smooth window
-
-
-@dataclass
-class Prediction:
-    """Everything one prediction produced.
-
-    Attributes:
-        mask: HxW uint8 class ids at the photo's original (EXIF-oriented) size.
-        confidence: HxW float32 max class probability at original size, when asked for.
-        working_mask: the mask at the working resolution the model saw.
-        notices: non-fatal remarks about the input (e.g. extra TIFF pages ignored).
-        seconds: time per stage (decode, forward, upsample).
-    """
-
-    mask: np.ndarray
-    working_mask: np.ndarray
-    confidence: np.ndarray | None = None
-    notices: tuple[str, ...] = ()
-    seconds: dict[str, float] = field(default_factory=dict)
-
-
-def check_image_source(image: object, name: str | None = None) -> None:
-    """Refuse what is not a photo before decoding, naming what was given (a ValueError, like
-    every other bad photo, rather than an AttributeError from deep inside Pillow).
-
-    Raises:
-        ImageReadError: None or another type, or an array that is not HxW / HxWx3 / HxWx4 uint8.
-    """
-    label = name or "the image"
-    if isinstance(image, np.ndarray):
-        shape_ok = image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (3, 4))
-        if not shape_ok or image.dtype != np.uint8:
-            raise ImageReadError(
-                f"{label}: expected an HxW or HxWx3 uint8 array, got shape {image.shape} {image.dtype}"
-            )
-    elif not isinstance(image, str | Path | bytes | Image.Image) and not hasattr(image, "read"):
-        raise ImageReadError(
-            f"{label}: expected a path, bytes, a binary file, a PIL image or an HxWx3 uint8 array, "
-            f"got {type(image).__name__}"
-        )
-
-
-def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
-    """Start offsets covering [0, length) with tiles of `tile` px overlapping by >= `overlap`."""
-    if length <= tile:
-        return [0]
-    stride = tile - overlap
-    starts = list(range(0, length - tile, stride))
-    return starts + [length - tile]
-
-
-def blend_window(height: int, width: int) -> torch.Tensor:
-    """A separable ramp that is ~0 at tile edges and 1 inside, so overlapping tiles fade into each
-    other; never exactly 0, so pixels at the image border (covered once) keep their weight."""
-
-    def ramp(n: int) -> torch.Tensor:
-        position = torch.arange(n, dtype=torch.float32)
-        return torch.minimum(position + 1, n - position).clamp(max=n / 4) / (n / 4)
-
-    return ramp(height)[:, None] * ramp(width)[None, :]
-
-
-# The 8 symmetries of the square: (rotations k*90deg, then optional horizontal flip).
-TTA_TRANSFORMS: tuple[tuple[int, bool], ...] = tuple((k, flip) for k in range(4) for flip in (False, True))
+# Re-exported: callers import these from here (tests, the Segment page's data).
+__all__ = ["DEFAULT_OVERLAP", "DEFAULT_TILE", "TTA_TRANSFORMS", "Prediction", "Predictor", "tile_starts"]
 
 
 class Predictor:
@@ -131,8 +77,7 @@ class Predictor:
         fold_norms: bool = True,
         compile: bool = False,
     ):
-        if overlap >= tile:
-            raise ValueError(f"overlap {overlap} must be smaller than the tile size {tile}")
+        check_tiling(tile, overlap)
         # Folded (and checked against the unfolded network) on the CPU, before the move: CUDA runs
         # fp32 convolutions in TF32 on Ampere and newer, whose error alone would exceed the
         # check's tolerance and refuse folding on every load.
@@ -199,9 +144,9 @@ class Predictor:
         Raises:
             ImageReadError: the input is not a usable image (the message names it).
         """
-        check_image_source(image, name)
         timings: dict[str, float] = {}
         start = time.perf_counter()
+        check_image_source(image, name)
         loaded = load_rgb(image, long_side=self.resolution, name=name)
         timings["decode"] = time.perf_counter() - start
         with self._lock:
@@ -211,14 +156,8 @@ class Predictor:
         start = time.perf_counter()
         score, working = scores.max(dim=1)
         working_mask = working[0].to(torch.uint8).cpu().numpy()
-        width, height = loaded.original_size
-        mask = working_mask
-        if (width, height) != (working_mask.shape[1], working_mask.shape[0]):
-            mask = np.asarray(Image.fromarray(working_mask).resize((width, height), Image.Resampling.NEAREST))
-        conf = None
-        if confidence:
-            conf_small = Image.fromarray(score[0].float().cpu().numpy())
-            conf = np.asarray(conf_small.resize((width, height), Image.Resampling.BILINEAR), dtype=np.float32)
+        score_map = score[0].float().cpu().numpy() if confidence else None
+        mask, conf = to_original_size(working_mask, score_map, loaded.original_size)
         timings["upsample"] = time.perf_counter() - start
         return Prediction(mask, working_mask, conf, loaded.notices, timings)
 
@@ -268,13 +207,8 @@ class Predictor:
     def _blend_tiles(self, image: torch.Tensor) -> torch.Tensor:
         """Probabilities of overlapping tiles, run in batches and averaged with `blend_window`."""
         _, _, height, width = image.shape
-        tile_h, tile_w = min(self.tile, height), min(self.tile, width)
-        boxes = [
-            (y, x)
-            for y in tile_starts(height, tile_h, self.overlap)
-            for x in tile_starts(width, tile_w, self.overlap)
-        ]
-        window = blend_window(tile_h, tile_w).to(self.device)
+        tile_h, tile_w, boxes = tile_boxes(height, width, self.tile, self.overlap)
+        window = torch.from_numpy(blend_window(tile_h, tile_w)).to(self.device)
         total = torch.zeros(1, NUM_CLASSES, height, width, device=self.device)
         weight = torch.zeros(1, 1, height, width, device=self.device)
         for first in range(0, len(boxes), self.batch_size):

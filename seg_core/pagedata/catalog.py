@@ -3,6 +3,7 @@ segment with, sample photos. Nothing here imports streamlit."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 from dataclasses import dataclass
@@ -10,7 +11,6 @@ from pathlib import Path
 
 from seg_core.core import paths
 from seg_core.data.imageio import IMAGE_SUFFIXES
-from seg_core.models.checkpoint import CheckpointError, load_checkpoint
 from seg_core.runs import access
 from seg_core.runs.registry import RunRecord, RunRegistry, validate_run_id
 
@@ -29,7 +29,7 @@ class DatasetInfo:
 @dataclass(frozen=True)
 class ModelChoice:
     label: str  # what the picker shows
-    path: Path  # a best.pt
+    path: Path  # a best.pt, or an exported .onnx (run by ONNX Runtime, without torch)
     run_id: str | None
     val_dice: float | None
 
@@ -75,8 +75,15 @@ def resolve_dataset(name: str, root: Path | None = None) -> Path:
     return candidate
 
 
-def list_models(registry: RunRegistry | None = None) -> list[ModelChoice]:
-    """The shipped demo model first, then every run's best.pt, best val Dice first."""
+def torch_installed() -> bool:
+    """False on a field install (requirements-field.txt): only exported ONNX models can run there."""
+    try:
+        return importlib.util.find_spec("torch") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _checkpoint_choices(registry: RunRegistry | None) -> list[ModelChoice]:
     choices = []
     if paths.DEMO_CHECKPOINT.is_file():
         choices.append(ModelChoice("Demo model (synthetic flood scenes)", paths.DEMO_CHECKPOINT, None, None))
@@ -90,16 +97,41 @@ def list_models(registry: RunRegistry | None = None) -> list[ModelChoice]:
     return choices
 
 
+def list_models(registry: RunRegistry | None = None) -> list[ModelChoice]:
+    """The shipped demo model first, then every run's best.pt, best val Dice first, then exported
+    ONNX models (only these without torch)."""
+    choices = _checkpoint_choices(registry) if torch_installed() else []
+    folders = [
+        paths.DEMO_CHECKPOINT.parent,
+        *sorted(p for p in paths.checkpoints_dir().glob("*") if p.is_dir()),
+    ]
+    for folder in dict.fromkeys(folders):
+        for onnx in sorted(folder.glob("*.onnx")):
+            choices.append(ModelChoice(f"{folder.name}/{onnx.name} · ONNX Runtime", onnx, None, None))
+    return choices
+
+
 def model_path_for_run(run_id: str) -> Path:
     """best.pt of a run, by validated id (never a user-supplied path)."""
     return paths.checkpoints_dir() / validate_run_id(run_id) / "best.pt"
 
 
 def checkpoint_summary(path: Path) -> dict:
-    """Metadata of a checkpoint for display (architecture, resolution, metrics, training data)."""
+    """Metadata of a checkpoint or exported ONNX model for display (architecture, resolution,
+    metrics, training data)."""
+    if path.suffix.lower() == ".onnx":
+        from seg_core.inference.onnx_predictor import read_model_metadata
+
+        load = read_model_metadata
+    else:
+        from seg_core.models.checkpoint import load_checkpoint
+
+        def load(p):
+            return load_checkpoint(p)["meta"]
+
     try:
-        meta = load_checkpoint(path)["meta"]
-    except CheckpointError as exc:
+        meta = load(path)
+    except ValueError as exc:  # CheckpointError, OnnxModelError: the message names the file
         return {"error": str(exc)}
     config = meta.get("config", {})
     return {

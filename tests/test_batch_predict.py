@@ -1,0 +1,155 @@
+"""Flight-scale `predict`: the manifest makes a batch resumable after Ctrl-C or a crash without
+redoing finished photos (a half-written output or a changed photo is redone, a torn manifest line
+ignored), and torchrun shards a batch over 2 CPU processes: every photo exactly once, the same
+masks and the same merged statistics as one process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from seg_core.cli import main
+from seg_core.data.classes import CLASS_NAMES
+from seg_core.inference import predictor as predictor_module
+from seg_core.inference import report
+from seg_core.inference.batch import Manifest, Shard
+from seg_core.models import ModelSpec, create_model
+from seg_core.models.checkpoint import save_checkpoint
+
+ROOT = Path(__file__).resolve().parents[1]
+PHOTOS = 5
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory) -> Path:
+    torch.manual_seed(0)
+    model = create_model(ModelSpec(arch="unet", weights="none", unet_base_width=4), load_weights=False)
+    meta = {"arch": "unet", "encoder": "none", "num_classes": 25, "class_names": list(CLASS_NAMES),
+            "resolution": 64, "mean": [0.5] * 3, "std": [0.5] * 3, "unet_base_width": 4}  # fmt: skip
+    path = tmp_path_factory.mktemp("ckpt") / "best.pt"
+    save_checkpoint({"state_dict": model.state_dict(), "meta": meta}, path)
+    return path
+
+
+@pytest.fixture
+def photos(tmp_path) -> Path:
+    folder = tmp_path / "flight"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(PHOTOS):
+        Image.fromarray(rng.integers(0, 256, (60 + i, 80, 3), dtype=np.uint8)).save(folder / f"img{i}.png")
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    return folder
+
+
+@pytest.fixture
+def predicted(monkeypatch) -> list[str]:
+    """Names of the photos the model ran on."""
+    names: list[str] = []
+    real = predictor_module.Predictor.predict_full
+
+    def predict_full(self, image, *args, name=None, **kwargs):
+        names.append(name)
+        return real(self, image, *args, name=name, **kwargs)
+
+    monkeypatch.setattr(predictor_module.Predictor, "predict_full", predict_full)
+    return names
+
+
+def _predict(checkpoint: Path, out: Path, photos: Path) -> int:
+    return main(["predict", "--checkpoint", str(checkpoint), "--out", str(out), str(photos)])
+
+
+def _images(out: Path) -> list[dict]:
+    return json.loads((out / "stats.json").read_text())["images"]
+
+
+def test_an_interrupted_batch_resumes_without_redoing_finished_photos(
+    checkpoint, photos, tmp_path, predicted, monkeypatch, capsys
+):
+    reference = tmp_path / "reference"
+    assert _predict(checkpoint, reference, photos) == 0
+    real_write = report.write_outputs
+
+    def ctrl_c_on_the_third(out, name, *args, **kwargs):
+        if name == "img2.png":
+            raise KeyboardInterrupt
+        return real_write(out, name, *args, **kwargs)
+
+    out = tmp_path / "out"
+    monkeypatch.setattr(report, "write_outputs", ctrl_c_on_the_third)
+    assert _predict(checkpoint, out, photos) == 130
+    monkeypatch.setattr(report, "write_outputs", real_write)
+    assert not (out / "img2_mask.png").exists() and not (out / "stats.json").exists()
+
+    predicted.clear()
+    capsys.readouterr()
+    assert _predict(checkpoint, out, photos) == 0
+    assert predicted == ["img2.png", "img3.png", "img4.png"]  # broken.jpg was recorded as unreadable
+    captured = capsys.readouterr()
+    assert "resuming: 3 of 6 photo(s) already done" in captured.err
+    assert "broken.jpg" in captured.err and "5 image(s) segmented" in captured.out
+    assert _images(out) == _images(reference)
+    for i in range(PHOTOS):
+        assert (out / f"img{i}_mask.png").read_bytes() == (reference / f"img{i}_mask.png").read_bytes()
+
+
+def test_missing_outputs_changed_photos_and_torn_lines_are_redone(checkpoint, photos, tmp_path, predicted):
+    out = tmp_path / "out"
+    assert _predict(checkpoint, out, photos) == 0
+    (out / "img1_overlay.jpg").unlink()  # as if the crash came between two of its files
+    Image.fromarray(np.zeros((30, 40, 3), np.uint8)).save(photos / "img3.png")  # replaced since
+    with open(out / "predict_manifest.0.jsonl", "a") as manifest:
+        manifest.write(
+            '{"source": "' + str((photos / "img4.png").resolve()) + '", "status": "do'
+        )  # killed mid-line
+    predicted.clear()
+    assert _predict(checkpoint, out, photos) == 0
+    assert predicted == ["img1.png", "img3.png"]
+    assert [image["height"] for image in _images(out)] == [60, 61, 62, 30, 64]
+    assert len(Manifest(out).records) == PHOTOS + 1
+    assert _predict(checkpoint, out, photos) == 0 and predicted == ["img1.png", "img3.png"]  # all done now
+
+
+def test_shards_split_the_list_once_and_reject_bad_ranks(monkeypatch):
+    items = list(range(7))
+    parts = [Shard(r, 3).take(items) for r in range(3)]
+    assert sorted(x for part in parts for x in part) == items and parts[0] == [0, 3, 6]
+    monkeypatch.setenv("RANK", "2")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(ValueError, match="rank 2 of world size 2"):
+        Shard.from_env()
+
+
+@pytest.mark.slow
+def test_torchrun_with_two_processes_equals_one_process(checkpoint, photos, tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    single, sharded = tmp_path / "single", tmp_path / "sharded"
+    command = ["-m", "seg_core", "predict", "--checkpoint", str(checkpoint)]
+    one = subprocess.run([sys.executable, *command, "--out", str(single), str(photos)], env=env, cwd=ROOT,
+                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert one.returncode == 0, one.stderr
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    two = subprocess.run([*launcher, *command, "--out", str(sharded), str(photos)], env=env, cwd=ROOT,
+                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert two.returncode == 0, two.stderr[-3000:]
+    assert "[rank 0/2]" in two.stderr and "[rank 1/2]" in two.stderr
+    lines = [
+        json.loads(line) for rank in (0, 1) for line in (sharded / f"predict_manifest.{rank}.jsonl").open()
+    ]
+    sources = sorted(Path(record["source"]).name for record in lines)
+    assert sources == sorted([f"img{i}.png" for i in range(PHOTOS)] + ["broken.jpg"])  # each exactly once
+    assert {len(list((sharded / f"predict_manifest.{r}.jsonl").open())) for r in (0, 1)} == {3}
+    for i in range(PHOTOS):
+        assert (sharded / f"img{i}_mask.png").read_bytes() == (single / f"img{i}_mask.png").read_bytes()
+    assert (sharded / "stats.json").read_text() == (single / "stats.json").read_text()
+    assert (sharded / "stats.csv").read_text() == (single / "stats.csv").read_text()
+    assert two.stdout.count("image(s) segmented") == 1  # one merged summary, from rank 0

@@ -1,0 +1,51 @@
+"""The Segment page's background batches: pick a photo folder, start `predict` in its own
+process, watch its progress (widgets only; the work is in seg_core.pagedata.batch_jobs)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from seg_core.core import paths
+from seg_core.core.progress import format_eta
+from seg_core.pagedata import batch_jobs
+from ui.common import friendly_errors
+
+SHOWN_JOBS = 5  # the newest; older ones stay on disk under <home>/predictions/
+
+
+def background_batch(model_path: Path, gsd: float | None, tta: bool) -> None:
+    with st.expander("Segment a whole folder in the background (thousands of photos)"):
+        folders = batch_jobs.photo_folders()
+        if not folders:
+            st.caption(
+                f"Put a folder of photos under the data root ({paths.data_root()}) to segment it here."
+            )
+        else:
+            root = paths.data_root()
+            folder = st.selectbox("Photo folder", folders, format_func=lambda p: str(p.relative_to(root)),
+                                  key="segment_batch_folder")  # fmt: skip
+            st.caption("Runs as its own process with the model, GSD and TTA chosen above: closing the browser "
+                       "does not stop it, and starting the same folder again resumes it.")  # fmt: skip
+            if st.button("Start in the background", icon=":material/play_arrow:", key="segment_batch_start"):
+                with friendly_errors("Starting the batch"):
+                    job = batch_jobs.start(model_path, folder, gsd, tta)
+                    st.success(f"Started: {job.photos} photo(s) into {job.out}")
+        job_list()
+
+
+@st.fragment(run_every=2)
+def job_list() -> None:
+    for item in batch_jobs.list_jobs()[:SHOWN_JOBS]:
+        job = item.job
+        name = Path(job.folder).name
+        if item.status == "running":
+            eta = f", about {format_eta(item.eta_s)} left" if item.eta_s is not None else ""
+            st.progress(
+                min(item.done / max(job.photos, 1), 1.0), text=f"{name}: {item.done}/{job.photos}{eta}"
+            )
+        elif item.status == "completed":
+            st.success(f"{name}: {item.message} (`{job.out}`)", icon=":material/check_circle:")
+        else:
+            st.error(f"{name}: stopped after {item.done}/{job.photos} photo(s): {item.message}")
