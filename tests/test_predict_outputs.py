@@ -78,7 +78,8 @@ def test_an_output_folder_that_is_also_the_input_folder_is_not_segmented_again(c
     assert _predict(checkpoint, photos, photos) == 0
     assert "earlier output file(s)" in capsys.readouterr().err
     assert sorted(p.name for p in photos.iterdir()) == [
-        "ok.png", "ok_mask.png", "ok_overlay.jpg", "ok_stats.json", "stats.csv", "stats.json",
+        "ok.png", "ok_mask.png", "ok_overlay.jpg", "ok_stats.json", "predict_manifest.0.jsonl", "stats.csv",
+        "stats.json",
     ]  # fmt: skip
     assert [r["image"] for r in _rows(photos)] == ["ok.png"]
 

@@ -138,8 +138,14 @@ class OutputFolder:
         """Add (or replace) one photo's row and rewrite stats.csv and stats.json atomically
         (right away, unless the last rewrite was recent and slow: see the module docstring)."""
         key = str(source.resolve())
-        self.entries = [e for e in self.entries if e.source != key and e.stem != stem]
-        self.entries.append(Entry(stats, key, stem))
+        entry = Entry(stats, key, stem)
+        same = [i for i, e in enumerate(self.entries) if e.source == key or e.stem == stem]
+        # A photo predicted again keeps its row's place: the table stays in the order photos came.
+        self.entries = [e for i, e in enumerate(self.entries) if i not in same[1:]]
+        if same:
+            self.entries[same[0]] = entry
+        else:
+            self.entries.append(entry)
         self._pending = True
         if time.monotonic() - self._last_write_end >= WRITE_COST_FACTOR * self._last_write_cost:
             self.flush()
