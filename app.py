@@ -31,6 +31,7 @@ pages = [
     st.Page("app_pages/train.py", title="Train", icon=":material/model_training:"),
     st.Page("app_pages/runs.py", title="Runs", icon=":material/monitoring:"),
     st.Page("app_pages/evaluate.py", title="Evaluate", icon=":material/fact_check:"),
+    st.Page("app_pages/label.py", title="Label", icon=":material/brush:"),
     st.Page("app_pages/audit.py", title="Audit", icon=":material/policy:"),
 ]
 st.navigation([page for page in pages if auth.may_open(actor, page)]).run()

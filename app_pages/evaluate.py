@@ -13,7 +13,7 @@ from seg_core.data.classes import CLASS_NAMES, legend_entries
 from seg_core.evaluation.evaluate import evaluate_checkpoint
 from seg_core.pagedata import catalog, gallery
 from ui.charts import confusion_heatmap
-from ui.common import friendly_errors, legend_html, load_predictor
+from ui.common import checkpoint_summary, friendly_errors, legend_html, load_predictor
 
 WORST_SHOWN = 6  # re-predicted at display time: a few seconds even for 12-megapixel photos
 STRIP_SIDE = 360  # px per panel: three panels fill half of a wide page
@@ -53,7 +53,7 @@ with left:
     model = models_by_path[
         st.selectbox("Model", list(models_by_path), format_func=lambda p: models_by_path[p].label)
     ]
-    summary = catalog.checkpoint_summary(model.path)
+    summary = checkpoint_summary(model.path)  # cached: loading + hashing 19 MB on every rerun is not
     if "error" in summary:
         st.warning(summary["error"])
     else:

@@ -5,7 +5,8 @@ import pandas as pd
 import streamlit as st
 
 from seg_core.pagedata import catalog, monitor
-from seg_core.runs.registry import RunRecord, RunRegistry, stop
+from seg_core.runs.control import stop
+from seg_core.runs.registry import RunRecord, RunRegistry
 from seg_core.training import jobs
 from ui.auth import current_actor, may, run_owner, run_owners
 from ui.charts import curves
@@ -141,10 +142,18 @@ def actions(selected: list[RunRecord], registry: RunRegistry) -> None:
             disabled=not may(actor, "run.stop", owner),
         ):
             with friendly_errors("Removing the run from the queue"):
-                jobs.cancel_queued(
+                # Under the dispatch lock: the run may have started since this page was drawn.
+                removed = jobs.cancel_queued(
                     [run.id], "removed from the queue before it started", registry, actor=actor
                 )
-                st.session_state["runs_notice"] = ("success", f"Removed {run.name} from the queue.")
+                st.session_state["runs_notice"] = (
+                    ("success", f"Removed {run.name} from the queue.")
+                    if removed
+                    else (
+                        "warning",
+                        f"{run.name} has already left the queue (it started or ended); use Stop.",
+                    )
+                )
                 st.rerun()
     elif halt.button(
         "Stop",

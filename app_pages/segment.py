@@ -43,7 +43,7 @@ with st.container(border=True):
     except OSError:
         st.error(f"The model file {model_path} has just disappeared (was its run deleted?); pick another.")
         st.stop()
-    model_col.caption(segment_view.model_description(str(model_path), modified_ns))
+    model_col.caption(segment_view.model_description(model_path))
     gsd = gsd_col.number_input(
         "Ground sampling distance (cm/px)", min_value=0.1, max_value=500.0, value=None, step=0.5,
         placeholder="optional", key="segment_gsd",

@@ -62,7 +62,7 @@ def model_efficiency(size: int = 512, repeats: int = 7, variant: str = "channels
     arithmetic; counting it anyway keeps the variants comparable on the same work)."""
     import torch
 
-    from seg_core.core.runtime import reuse_freed_memory
+    from seg_core.core.memory import reuse_freed_memory
     from seg_core.models import ModelSpec, create_model
     from seg_core.models.fusion import compile_for_inference, fold_batchnorm
 

@@ -88,7 +88,7 @@ def worker(method: str, checkpoint: Path, photo: Path, repeats: int) -> dict:
     """Runs in a subprocess: times `repeats` predictions after one warm-up."""
     import torch
 
-    from seg_core.core.runtime import reuse_freed_memory
+    from seg_core.core.memory import reuse_freed_memory
     from seg_core.inference.predictor import Predictor
 
     if method != "naive":

@@ -47,7 +47,7 @@ def make_uploads(size: tuple[int, int], scenes: int) -> list[bytes]:
 
 def soak(checkpoint: Path, count: int, size: tuple[int, int], warmup: int, scenes: int) -> dict:
     from seg_core.inference.predictor import Predictor
-    from seg_core.pagedata import analysis
+    from seg_core.pagedata import analysis, figures
     from seg_core.pagedata.analysis import PhotoAnalysis, PhotoInput
 
     uploads = make_uploads(size, scenes)
@@ -63,8 +63,8 @@ def soak(checkpoint: Path, count: int, size: tuple[int, int], warmup: int, scene
         assert isinstance(result, PhotoAnalysis), result
         ids = analysis.class_ids([row["name"] for row in result.legend])
         analysis.render_overlay(result, 0.5, ids, False)
-        analysis.key_figures(result.stats)
-        analysis.class_table(result.stats)
+        figures.key_figures(result.stats)
+        figures.class_table(result.stats)
         seconds.append(time.perf_counter() - tick)
         result_mb = (result.photo.nbytes + result.display_mask.nbytes + len(result.mask_png)) / 2**20
         del result

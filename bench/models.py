@@ -81,9 +81,8 @@ def make_checkpoint(candidate: Candidate, path: Path) -> Path:
     """A random-init checkpoint of `candidate` with the metadata the Predictor reads."""
     import torch
 
-    from seg_core.data.classes import CLASS_NAMES
     from seg_core.models import ModelSpec, create_model, normalization
-    from seg_core.models.checkpoint import save_checkpoint
+    from seg_core.models.checkpoint import checkpoint_meta, save_checkpoint
 
     torch.manual_seed(0)
     spec = ModelSpec(
@@ -93,16 +92,7 @@ def make_checkpoint(candidate: Candidate, path: Path) -> Path:
         unet_base_width=candidate.unet_base_width,
     )
     mean, std = normalization(spec)
-    meta = {
-        "arch": spec.arch,
-        "encoder": spec.encoder,
-        "unet_base_width": spec.unet_base_width,
-        "num_classes": 25,
-        "class_names": list(CLASS_NAMES),
-        "resolution": WORKING_SIZE[1],
-        "mean": list(mean),
-        "std": list(std),
-    }
+    meta = checkpoint_meta(spec, WORKING_SIZE[1], mean, std)
     model = create_model(spec, load_weights=False)
     return save_checkpoint({"state_dict": model.state_dict(), "meta": meta}, path)
 
@@ -162,7 +152,7 @@ def train(candidate: Candidate, data: Path, home: Path, epochs: int) -> dict:
         [*command, "runs", "compare", run_id, "--json"],
         capture_output=True, text=True, check=True, cwd=ROOT, env=env,
     ).stdout  # fmt: skip
-    row = json.loads(compared)[0]
+    row = json.loads(compared)["runs"][0]
     speeds = [float(s) for s in re.findall(r"([0-9.]+) img/s", output)]
     return {
         "run_id": run_id,

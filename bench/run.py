@@ -70,7 +70,7 @@ def scaling(quick: bool) -> dict:
             inference_rows.append(
                 {"megapixels": mp, "seconds": result["median_s"], "peak_rss_mb": result["peak_rss_mb"]}
             )
-    from seg_core.core.runtime import reuse_freed_memory
+    from seg_core.core.memory import reuse_freed_memory
 
     reuse_freed_memory()  # StormSeg's training step as `python -m seg_core train` runs it
     model = create_model(ModelSpec(), load_weights=False).train().to(memory_format=torch.channels_last)

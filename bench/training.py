@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 def stormseg_throughput(data: Path, epochs: int, home: Path) -> dict:
     os.environ["STORMSEG_HOME"] = str(home)
-    from seg_core.core.runtime import reuse_freed_memory
+    from seg_core.core.memory import reuse_freed_memory
     from seg_core.runs.registry import RunRegistry
     from seg_core.training.config import TrainConfig
     from seg_core.training.loop import fit

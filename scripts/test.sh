@@ -14,3 +14,5 @@ fi
 
 .venv/bin/ruff check .
 HF_HUB_OFFLINE=1 .venv/bin/python -m pytest "$@"
+# The package as users install it: wheel -> fresh venv -> `stormseg` from a temporary folder.
+bash scripts/check_wheel.sh

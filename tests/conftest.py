@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -25,3 +27,19 @@ def tiny_dataset(tmp_path) -> Path:
     root = tmp_path / "tiny"
     make_pairs(root, 6)
     return root
+
+
+@pytest.fixture
+def sleeper():
+    """Start `python -c 'sleep' ARGS...`; every process is killed at the end."""
+    children: list[subprocess.Popen] = []
+
+    def start(*args: str) -> subprocess.Popen:
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", *args])
+        children.append(child)
+        return child
+
+    yield start
+    for child in children:
+        child.kill()
+        child.wait()

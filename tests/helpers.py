@@ -4,6 +4,7 @@ conftest cannot be imported by name, since tests/ and tests/e2e/ each have one).
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 
 import numpy as np
@@ -53,3 +54,13 @@ def registry_integrity(db: Path) -> str:
         result = conn.execute("PRAGMA integrity_check").fetchall()
     conn.close()
     return ", ".join(r[0] for r in result)
+
+
+def wait_for(predicate, timeout: float = 15.0, what: str = "condition") -> None:
+    """Poll `predicate` until it holds; fail naming `what` after `timeout` seconds (a bound on a
+    hang, not a timing assertion: the condition itself is what the test checks)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.02)

@@ -14,7 +14,8 @@ from test_train import tiny_config
 from seg_core.pagedata import analysis, catalog
 from seg_core.runs import access, audit
 from seg_core.runs.access import AccessDenied, Actor, Limits, TeamSettings
-from seg_core.runs.registry import SCHEMA, RunRegistry, stop
+from seg_core.runs.control import stop
+from seg_core.runs.registry import SCHEMA, RunRegistry
 from seg_core.training import jobs
 
 VIEWER = Actor("vera@eoc.example.org", "viewer", "10.0.0.7")

@@ -16,7 +16,7 @@ from seg_core.data.imageio import ImageReadError, load_rgb
 from seg_core.inference.predictor import Prediction, Predictor
 from seg_core.models import ModelSpec, create_model
 from seg_core.models.checkpoint import save_checkpoint
-from seg_core.pagedata import analysis, catalog
+from seg_core.pagedata import analysis, catalog, downloads, figures
 from seg_core.pagedata.analysis import PhotoAnalysis, PhotoFailure, PhotoInput
 
 GRASS, ROOF, ROAD, VEHICLE, FLOODED, BOAT = (
@@ -99,7 +99,7 @@ def test_rotated_jpeg_and_tiff_give_a_photo_and_mask_that_line_up():
 
 
 def test_downloads_decode_at_full_resolution(big):
-    files = analysis.downloads(big, opacity=0.5)
+    files = downloads.downloads(big, opacity=0.5)
     assert set(files) == {"big_mask.png", "big_overlay.jpg", "big_stats.csv", "big_stats.json"}
     with Image.open(io.BytesIO(files["big_mask.png"])) as png:
         assert png.mode == "P"  # opens coloured anywhere
@@ -182,7 +182,7 @@ def test_run_batch_reports_progress_only_while_working():
 
 def test_batch_zip_holds_full_resolution_masks_and_overlays(big):
     small = analysis.analyse_photo(DesignedPredictor(), encoded(300, 200, "PNG"), "small.png")
-    archive = zipfile.ZipFile(io.BytesIO(analysis.batch_downloads([big, small])))
+    archive = zipfile.ZipFile(io.BytesIO(downloads.batch_downloads([big, small])))
     names = set(archive.namelist())
     assert {"masks/big_mask.png", "masks/small_mask.png", "overlays/big_overlay.jpg", "stats.csv",
             "stats.json", "legend.csv"} <= names  # fmt: skip
@@ -192,38 +192,38 @@ def test_batch_zip_holds_full_resolution_masks_and_overlays(big):
         assert jpeg.size == (2000, 1500)
     assert len(archive.read("stats.csv").decode().splitlines()) == 3
     with pytest.raises(ValueError, match="no segmented photos"):
-        analysis.batch_downloads([])
+        downloads.batch_downloads([])
 
 
 def test_key_figures_class_table_and_batch_table():
     result = analysis.analyse_photo(DesignedPredictor(), encoded(400, 300, "PNG"), "d.png", gsd_cm=10.0)
     mask = designed_mask(400, 300)
-    figures = {f.label: f for f in analysis.key_figures(result.stats)}
-    assert figures["Flooded"].value == f"{(mask == FLOODED).mean():.1%}"
-    assert figures["Flooded"].detail == f"{(mask == FLOODED).sum() * 0.01:,.0f} m²"
-    assert figures["Roofs exposed"].value == "1 of 2"
-    assert figures["Roads flooded"].value == "0.0%"
-    assert (figures["Vehicles"].value, figures["Boats"].value, figures["Pools"].value) == ("1", "1", "0")
+    shown = {f.label: f for f in figures.key_figures(result.stats)}
+    assert shown["Flooded"].value == f"{(mask == FLOODED).mean():.1%}"
+    assert shown["Flooded"].detail == f"{(mask == FLOODED).sum() * 0.01:,.0f} m²"
+    assert shown["Roofs exposed"].value == "1 of 2"
+    assert shown["Roads flooded"].value == "0.0%"
+    assert (shown["Vehicles"].value, shown["Boats"].value, shown["Pools"].value) == ("1", "1", "0")
 
-    table = {row["class"]: row for row in analysis.class_table(result.stats)}
+    table = {row["class"]: row for row in figures.class_table(result.stats)}
     assert set(table) == {CLASS_NAMES[c] for c in np.unique(mask)}
     assert table["Property Roof"]["objects"] == 2 and table["Grass"]["objects"] is None
     assert table["Road/Highway"]["area_m2"] == pytest.approx((mask == ROAD).sum() * 0.01)
 
-    rows = analysis.batch_table([result, result])
+    rows = figures.batch_table([result, result])
     assert rows[0]["photo"] == "d.png" and rows[0]["roofs exposed"] == "1 of 2" and rows[0]["boats"] == 1
-    totals = {f.label: f.value for f in analysis.batch_figures([result, result])}
+    totals = {f.label: f.value for f in figures.batch_figures([result, result])}
     assert totals["Photos"] == "2" and totals["Roofs exposed"] == "2 of 4"
 
 
 def test_describe_model():
-    line = analysis.describe_model({"arch": "unet", "encoder": "none", "resolution": 640, "epoch": 40,
+    line = figures.describe_model({"arch": "unet", "encoder": "none", "resolution": 640, "epoch": 40,
                                     "metrics": {"val_dice": 0.5123}, "data": "/x/y/demo"})  # fmt: skip
     assert (
         line
         == "classic U-Net · photos processed at 640 px (long side) · trained on demo · 40 epochs · val Dice 0.512"
     )
-    assert "cannot be read: bad.pt: damaged" in analysis.describe_model({"error": "bad.pt: damaged"})
+    assert "cannot be read: bad.pt: damaged" in figures.describe_model({"error": "bad.pt: damaged"})
 
 
 def test_sample_photos_are_shipped_and_small():

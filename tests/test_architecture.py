@@ -40,6 +40,13 @@ def test_pages_never_import_torch(path):
     assert not imported_modules(path) & {"torch", "torchvision", "segmentation_models_pytorch"}
 
 
+@pytest.mark.parametrize("path", APP, ids=lambda p: str(p.relative_to(ROOT)))
+def test_pages_never_import_the_training_loop(path):
+    """A form checks its settings with training.config; the loop (torch, data loading) runs only
+    in the training process."""
+    assert "seg_core.training.loop" not in seg_core_imports(path)
+
+
 # The engine's packages from bottom to top (README, "Architecture"): a module may import its own
 # package and any package listed before it, never one after it. The contract re-exports
 # `seg_core.infer` and `seg_core.metrics` are the only top-level modules.
@@ -59,7 +66,9 @@ def seg_core_imports(path: Path) -> set[str]:
             base = package[: len(package) - node.level + 1] if node.level else []
             module = ".".join([*base, *([node.module] if node.module else [])])
             if module.startswith("seg_core"):
-                found |= {f"{module}.{alias.name}" for alias in node.names} if node.module is None else {module}
+                found |= (
+                    {f"{module}.{alias.name}" for alias in node.names} if node.module is None else {module}
+                )
     return found
 
 

@@ -113,3 +113,39 @@ def test_checkpoints_without_a_checksum_still_load(tmp_path):
     path = tmp_path / "old.pt"
     torch.save(payload, path)  # as written before checksums existed
     assert "weights_sha256" not in load_checkpoint(path)["meta"]
+
+
+# --------------------------------------------------------------------------- model metadata
+
+
+def test_the_spec_round_trips_through_checkpoint_meta():
+    from seg_core.models import ModelSpec
+    from seg_core.models.checkpoint import checkpoint_meta
+
+    for spec in (ModelSpec(), ModelSpec(arch="unet", weights="none", unet_base_width=8)):
+        meta = checkpoint_meta(spec, 640, (0.5,) * 3, (0.5,) * 3, epoch=3)
+        assert ModelSpec.from_meta(meta) == spec
+        assert meta["resolution"] == 640 and meta["epoch"] == 3 and len(meta["class_names"]) == 25
+        assert set(spec.to_meta()) <= set(meta)
+
+
+def test_an_old_unet_checkpoint_without_its_width_reads_it_from_the_weights():
+    """No hidden default: a classic U-Net saved before unet_base_width was recorded is rebuilt
+    at the width its weights have (a default of 64 would refuse a width-4 file)."""
+    from seg_core.models import ModelSpec, create_model
+
+    state = create_model(ModelSpec(arch="unet", weights="none", unet_base_width=4), False).state_dict()
+    old_meta = {"arch": "unet", "encoder": "none", "num_classes": 25}
+    assert ModelSpec.from_meta(old_meta, state).unet_base_width == 4
+    with pytest.raises(ValueError, match="lacks unet_base_width"):
+        ModelSpec.from_meta(old_meta, {})
+
+
+def test_the_shipped_demo_checkpoint_still_loads():
+    from seg_core.core.paths import REPO_ROOT
+    from seg_core.models import ModelSpec
+    from seg_core.models.checkpoint import model_spec_of
+
+    path = REPO_ROOT / "checkpoints" / "demo" / "best.pt"
+    spec = model_spec_of(load_checkpoint(path), path)
+    assert spec == ModelSpec(arch="fpn", encoder="tu-efficientnet_lite0", weights="imagenet-offline")

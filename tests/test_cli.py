@@ -16,7 +16,8 @@ from test_train import tiny_config
 from seg_core.cli import main
 from seg_core.models import ModelSpec, create_model
 from seg_core.models.checkpoint import load_checkpoint, save_checkpoint
-from seg_core.runs.registry import RunRegistry, is_process_alive
+from seg_core.runs.process import is_process_alive
+from seg_core.runs.registry import RunRegistry
 from seg_core.training import jobs
 from seg_core.training.study import run_study, study_configs
 
@@ -124,7 +125,7 @@ def test_runs_list_show_compare(capsys):
     assert main(["runs", "list"]) == 0
     assert "study a" in capsys.readouterr().out
     assert main(["runs", "compare", run.id, "--json"]) == 0
-    row = json.loads(capsys.readouterr().out)[0]
+    row = json.loads(capsys.readouterr().out)["runs"][0]
     assert row["optimizer"] == "sgd" and row["train_full_loss"] == 1.4 and row["best_val_dice"] == 0.62
     assert main(["runs", "show", "../etc"]) == 2
     assert "invalid run id" in capsys.readouterr().err

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import threading
 
 import pytest
 from test_train import _wait_for, tiny_config
 
-from seg_core.runs.registry import RunRegistry, stop
+from seg_core.runs.control import stop
+from seg_core.runs.registry import RunRegistry
 from seg_core.training import jobs
 
 
@@ -85,3 +87,40 @@ def test_a_dataset_without_any_pair_is_refused_before_a_run_exists(tmp_path):
     with pytest.raises(ValueError, match="no image has a mask.*nothing was started"):
         jobs.submit(tiny_config(tmp_path / "no_pairs", epochs=1, name="nothing"), registry)
     assert registry.list() == []
+
+
+def test_removing_a_queued_run_and_dispatching_it_never_both_happen(monkeypatch):
+    """`cancel_queued` and `dispatch` race for the same queued run from two threads: under the
+    dispatch lock exactly one wins, every round, so a run is never both launched and stopped."""
+    registry = RunRegistry()
+    launched: list[str] = []
+
+    def fake_launch(run_id, registry, extra_args=(), **_):
+        launched.append(run_id)
+        registry.mark_running(run_id, os.getpid(), "cpu")  # a live pid: the run looks running
+
+    monkeypatch.setattr(jobs, "launch", fake_launch)
+    for round_ in range(8):
+        run_id = registry.create_run({"arch": "unet"}, name=f"round{round_}").id
+        start = threading.Barrier(2)
+        cancelled: list[list[str]] = []
+
+        def remove(run_id=run_id, start=start, cancelled=cancelled):
+            start.wait()
+            cancelled.append(jobs.cancel_queued([run_id], "removed", registry))
+
+        def hand_over(start=start):
+            start.wait()
+            jobs.dispatch(registry)
+
+        racers = [threading.Thread(target=remove), threading.Thread(target=hand_over)]
+        for racer in racers:
+            racer.start()
+        for racer in racers:
+            racer.join()
+        status = registry.get(run_id).status
+        if cancelled[0]:
+            assert status == "stopped" and run_id not in launched
+        else:
+            assert status == "running" and launched[-1] == run_id
+            registry.finish(run_id, "completed")  # free the slot for the next round

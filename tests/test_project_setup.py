@@ -60,8 +60,32 @@ def test_quick_start_has_two_commands_and_ci_runs_the_second():
         "pip install -q --disable-pip-version-check -r requirements-dev.txt",
         ".venv/bin/ruff check .",
         ".venv/bin/python -m pytest",
+        "bash scripts/check_wheel.sh",
     ]:
         assert step in script, step
+
+
+def test_the_package_declares_what_requirements_pin_one_version_and_the_command():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    dynamic = project["tool"]["setuptools"]["dynamic"]
+    assert dynamic["dependencies"] == {"file": ["requirements.txt"]}  # the same ranges, by construction
+    assert dynamic["version"] == {"attr": "seg_core.__version__"}  # the one place
+    assert set(project["project"]["dynamic"]) == {"version", "dependencies"}
+    dev_own = [str(r) for name, r in requirements("requirements-dev.txt").items()]
+    assert sorted(project["project"]["optional-dependencies"]["dev"]) == sorted(dev_own)
+    assert project["project"]["scripts"] == {"stormseg": "seg_core.cli.app:console_main"}
+    assert project["build-system"]["requires"] == [
+        f"setuptools{requirements('requirements-dev.txt')['setuptools'].specifier}"
+    ]
+    setup = (ROOT / "setup.py").read_text()
+    for mapped in (
+        '"stormseg_app": "."',
+        '"stormseg_app.app_pages": "app_pages"',
+        '"stormseg_app.ui": "ui"',
+        '"seg_core.assets.demo": "checkpoints/demo"',
+        '"seg_core.assets.samples": "samples"',
+    ):
+        assert mapped in setup, mapped  # fmt: skip
 
 
 def test_pyproject_configures_pytest_and_ruff():
@@ -93,6 +117,8 @@ def test_pyproject_configures_pytest_and_ruff():
         ("checkpoints/20260101-run/best.pt", True),
         ("checkpoints/demo/best.pt", False),  # the shipped demo model is committed
         ("seg_core/data.py", False),
+        ("build/lib/seg_core/__init__.py", True),  # an in-tree `pip install .`
+        ("stormseg.egg-info/PKG-INFO", True),
     ],
 )
 def test_gitignore_keeps_data_runs_caches_and_run_checkpoints_out(path, ignored):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import time
 import zipfile
 from pathlib import Path
 
@@ -334,26 +333,21 @@ def test_full_size_harvey_frame_smoke():
     for x in range(1600, 4000, 300):  # a street of houses, the first one at the water
         mask[200:400, x - 100 : x + 100] = ROOF
     image = np.full((height, width, 3), 120, dtype=np.uint8)
-    start = time.perf_counter()
-    stats = report.image_stats(mask, "frame.jpg")
+    stats = report.image_stats(mask, "frame.jpg")  # its speed is measured in bench/, not here
     out = report.overlay(image, mask, 0.5, boundaries=True)
-    elapsed = time.perf_counter() - start
     assert out.shape == (height, width, 3) and out.dtype == np.uint8
     assert (stats.width, stats.height) == (width, height)
     assert stats.flood.roofs_total == 8 and stats.flood.roofs_exposed == 1
-    assert elapsed < 10  # ~0.4 s on 2 cores; generous so a busy CI box does not flake
 
 
 def test_a_failed_write_leaves_no_temp_file(tmp_path, monkeypatch):
     import errno
-    from pathlib import Path
+    import os
 
-    def disk_full(self, data):  # half the bytes reach the disk, then it is full
-        with open(self, "wb") as handle:
-            handle.write(data[: len(data) // 2])
+    def disk_full(fd):  # the bytes were written, then the disk refuses to commit them
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(Path, "write_bytes", disk_full)
+    monkeypatch.setattr(os, "fsync", disk_full)
     with pytest.raises(OSError, match="No space"):
-        report._write_atomic(tmp_path / "mask.png", b"data")
+        report.write_atomic(tmp_path / "mask.png", b"data")
     assert list(tmp_path.iterdir()) == []

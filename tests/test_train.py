@@ -17,6 +17,7 @@ from seg_core.models.checkpoint import load_checkpoint
 from seg_core.runs.registry import RunRegistry
 from seg_core.training.config import TrainConfig
 from seg_core.training.loop import StopRequested, fit
+from seg_core.training.step import train_step
 
 
 def tiny_config(data, **changes) -> TrainConfig:
@@ -106,8 +107,58 @@ def test_stop_mid_epoch_then_resume_equals_an_uninterrupted_run(tiny_dataset):
         assert torch.equal(a[key], b[key]), key
 
 
+def _step_losses(registry, run_id):
+    return [(m.step, m.value) for m in registry.metrics(run_id, names=["loss_step"])]
+
+
+def _epoch_losses(registry, run_id):
+    return {m.epoch: m.value for m in registry.metrics(run_id, names=["loss"]) if m.split == "train"}
+
+
+@pytest.mark.slow
+def test_resume_is_exact_with_the_default_model_and_its_dropout(tiny_dataset):
+    """FPN / EfficientNet-Lite0 (the default) draws dropout masks every step: a resumed run must
+    draw the same ones. (It did not: each new DataLoader iterator drew its seed from the global
+    generator that dropout uses, so the resumed steps diverged from the first one on.)"""
+    default = dict(arch="fpn", encoder="tu-efficientnet_lite0", weights="auto", loss="ce_dice", lr=1e-3)
+    _, straight, _ = start_run(tiny_config(tiny_dataset, **default))
+    registry, stopped, status = start_run(tiny_config(tiny_dataset, **default), stop=StopAfterChecks(3))
+    assert status == "stopped"
+    assert fit(
+        tiny_config(tiny_dataset, **default), stopped.id, registry, stopped.checkpoint_dir, resume=True
+    ) == ("completed")
+    expected = _step_losses(registry, straight.id)
+    assert len(expected) == 4 and _step_losses(registry, stopped.id) == expected
+    a = load_checkpoint(straight.checkpoint_dir / "last.pt")["state_dict"]
+    b = load_checkpoint(stopped.checkpoint_dir / "last.pt")["state_dict"]
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_an_epoch_resumed_mid_way_reports_the_loss_and_time_of_the_whole_epoch(tiny_dataset):
+    _, straight, _ = start_run(tiny_config(tiny_dataset))
+    registry, stopped, _ = start_run(tiny_config(tiny_dataset), stop=StopAfterChecks(3))
+    done_before_stop = load_checkpoint(stopped.checkpoint_dir / "last.pt")["train_state"]["loop"][
+        "partial_epoch"
+    ]
+    assert (
+        done_before_stop["steps"] == 1 and done_before_stop["images"] == 2 and done_before_stop["seconds"] > 0
+    )
+    assert (
+        fit(tiny_config(tiny_dataset), stopped.id, registry, stopped.checkpoint_dir, resume=True)
+        == "completed"
+    )
+    whole, resumed = _epoch_losses(registry, straight.id), _epoch_losses(registry, stopped.id)
+    assert set(resumed) == {1, 2}
+    assert resumed[2] == pytest.approx(whole[2], rel=1e-6)  # both steps, not the resumed one alone
+    steps_of_epoch_2 = [value for step, value in _step_losses(registry, stopped.id) if step > 2]
+    assert resumed[2] == pytest.approx(sum(steps_of_epoch_2) / 2, rel=1e-6)
+    epoch_seconds = [m.value for m in registry.metrics(stopped.id, names=["epoch_s"]) if m.epoch == 2]
+    assert len(epoch_seconds) == 1 and epoch_seconds[0] > done_before_stop["seconds"]  # both attempts
+
+
 def test_nan_loss_fails_the_run_with_the_reason(tiny_dataset, monkeypatch):
-    import seg_core.training.loop as train_module
+    import seg_core.training.setup as train_module
 
     class NanLoss(torch.nn.Module):
         def forward(self, logits, target):
@@ -123,7 +174,7 @@ def test_nan_loss_fails_the_run_with_the_reason(tiny_dataset, monkeypatch):
 def simulate_out_of_memory(monkeypatch, above: int = 0) -> None:
     """Models built by the training loop raise CUDA's OOM in training forwards of more than
     `above` images (every one with the default 0)."""
-    import seg_core.training.loop as train_module
+    import seg_core.training.setup as train_module
 
     real_create = train_module.create_model
 
@@ -299,10 +350,15 @@ def test_autocast_only_on_cuda(monkeypatch):
         for mode in ("auto", "off", "bf16", "fp16"):
             assert amp_dtype(torch.device(device), mode) is None
     cuda = torch.device("cuda", 0)
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: True)
+    monkeypatch.setattr(torch.version, "hip", None)
+    asked = []
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device: asked.append(device) or (8, 0))
     assert amp_dtype(cuda, "auto") is torch.bfloat16
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: False)
-    assert amp_dtype(cuda, "auto") is torch.float16  # pre-Ampere GPUs (with a GradScaler)
+    # A T4 (7.5) only emulates bf16, which is_bf16_supported() counts by default: fp16 + GradScaler.
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: True)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device: asked.append(device) or (7, 5))
+    assert amp_dtype(torch.device("cuda", 1), "auto") is torch.float16
+    assert asked == [cuda, torch.device("cuda", 1)]  # the device in use, not GPU 0
     assert amp_dtype(cuda, "off") is None and amp_dtype(cuda, "bf16") is torch.bfloat16
 
 
@@ -310,14 +366,15 @@ def test_a_cpu_run_trains_in_fp32_channels_last_without_a_scaler(tiny_dataset, m
     import seg_core.training.loop as train_module
 
     seen = {}
-    real_step = train_module._train_step
+    real_step = train_module.train_step
 
-    def spy(model, criterion, optimizer, scaler, images, masks, device, amp, *rest):
-        seen.update(amp=amp, scaler=scaler.is_enabled(), device=device.type)
-        seen["channels_last"] = next(model.parameters()).is_contiguous(memory_format=torch.channels_last)
-        return real_step(model, criterion, optimizer, scaler, images, masks, device, amp, *rest)
+    def spy(run, images, masks, ends_window):
+        seen.update(amp=run.amp, scaler=run.scaler.is_enabled(), device=run.device.type)
+        params = next(run.model.parameters())
+        seen["channels_last"] = params.is_contiguous(memory_format=torch.channels_last)
+        return real_step(run, images, masks, ends_window)
 
-    monkeypatch.setattr(train_module, "_train_step", spy)
+    monkeypatch.setattr(train_module, "train_step", spy)
     registry, run, status = start_run(tiny_config(tiny_dataset, epochs=1, amp="bf16"))
     assert status == "completed"
     assert seen == {"amp": None, "scaler": False, "device": "cpu", "channels_last": True}
@@ -335,11 +392,34 @@ class _Log:
         self.lines.append((level, message))
 
 
+def bare_run(model, criterion, cfg, device="cpu"):
+    """The parts of a TrainingRun that `train_step` and `optimizer_step` use, around any model."""
+    from types import SimpleNamespace
+
+    from seg_core.training.distributed import ProcessGroup
+    from seg_core.training.state import LoopState
+
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    return SimpleNamespace(
+        cfg=cfg,
+        model=model,
+        model_without_ddp=model,
+        criterion=criterion,
+        optimizer=optimizer,
+        scheduler=torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0),
+        scaler=torch.amp.GradScaler("cpu", enabled=False),
+        device=torch.device(device),
+        amp=None,
+        group=ProcessGroup(),
+        state=LoopState(),
+        reporter=_Log(),
+    )
+
+
 def test_out_of_memory_retry_accumulates_the_same_gradient_as_the_whole_batch():
     """The halved micro-batches together give the gradient of the whole batch, and the micro-batch
     stays halved. (Exact for a per-pixel loss and a model without BatchNorm; batch-pooled Dice and
     BatchNorm statistics see smaller batches, as with any gradient accumulation.)"""
-    import seg_core.training.loop as train_module
     from seg_core.training.losses import create_loss
 
     torch.manual_seed(0)
@@ -358,13 +438,9 @@ def test_out_of_memory_retry_accumulates_the_same_gradient_as_the_whole_batch():
             return forward(x)
 
         model.forward = guarded
-        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-        scaler = torch.amp.GradScaler("cpu", enabled=False)
-        state, log = train_module.LoopState(), _Log()
-        loss = train_module._train_step(
-            model, criterion, optimizer, scaler, images, masks, torch.device("cpu"), None, cfg, state, log
-        )
-        return loss, model.weight.grad.clone(), state, log
+        run = bare_run(model, criterion, cfg)
+        loss = float(train_step(run, images, masks, ends_window=True))
+        return loss, model.weight.grad.clone(), run.state, run.reporter
 
     whole_loss, whole_grad, whole_state, whole_log = gradient(limit=8)
     loss, grad, state, log = gradient(limit=3)  # 8 -> OOM, 4 -> OOM, 2 fits
@@ -408,13 +484,13 @@ def test_sigterm_and_sigint_set_the_stop_flag_instead_of_killing():
 # with "DataLoader worker ... exited unexpectedly" once in CI.
 STOP_AT_WORKER_START = """
 import json, os, signal, sys, torch
-from seg_core.training.config import TrainConfig
-from seg_core.training.loop import StopRequested, _loader
+from seg_core.core.runtime import StopRequested
+from seg_core.data.loader import make_loader
 
 stop = StopRequested()
 stop.install()
 data = [(torch.zeros(3, 8, 8), torch.zeros(8, 8, dtype=torch.int64)) for _ in range(8)]
-loader = _loader(data, 2, None, TrainConfig(num_workers=2), torch.device("cpu"))
+loader = make_loader(data, 2, None, 2, torch.device("cpu"))
 survived = 0
 for _ in range(int(sys.argv[1])):
     batches = iter(loader)
@@ -463,7 +539,7 @@ def test_early_stop_after_patience_epochs_without_a_val_dice_gain(tiny_dataset, 
 def test_weighted_ce_weights_come_from_the_training_split_pixel_counts(tiny_dataset, monkeypatch):
     import numpy as np
 
-    import seg_core.training.loop as train_module
+    import seg_core.training.setup as train_module
     from seg_core.data.dataset import ArrayCache
     from seg_core.data.discovery import split_pairs, validate_dataset
     from seg_core.training.losses import class_weights_from_counts

@@ -44,6 +44,24 @@ def load_predictor(path: Path):
     return cached_predictor(str(path), path.stat().st_mtime_ns)
 
 
+@st.cache_data(max_entries=16, ttl=3600, show_spinner=False)
+def _cached_checkpoint_summary(path: str, modified_ns: int) -> dict:
+    from seg_core.pagedata import catalog
+
+    return catalog.checkpoint_summary(Path(path))
+
+
+def checkpoint_summary(path: Path) -> dict:
+    """`catalog.checkpoint_summary`, cached per file version: reading it loads and hashes the whole
+    checkpoint (19 MB for the demo model), which no rerun of a page should repeat. A file that has
+    gone since the model list was read gives an {"error": ...} like any unreadable one."""
+    try:
+        modified_ns = path.stat().st_mtime_ns  # in the key: a retrained best.pt is read again
+    except OSError as exc:
+        return {"error": f"{path}: the model file cannot be read ({exc.strerror or exc})"}
+    return _cached_checkpoint_summary(str(path), modified_ns)
+
+
 def percent(value: float | None) -> str:
     return "–" if value is None else f"{value:.1%}"
 

@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from seg_core.inference import report
-from seg_core.pagedata import analysis, catalog
-from seg_core.pagedata.analysis import KeyFigure, PhotoAnalysis
-from ui.common import legend_html
+from seg_core.pagedata import analysis, downloads, figures
+from seg_core.pagedata.analysis import PhotoAnalysis
+from seg_core.pagedata.figures import KeyFigure
+from ui.common import checkpoint_summary, legend_html
 
 LEGEND_MIN_SHARE = 0.001  # rarer classes would all read "0.0%"; the per-class table lists them
 
 
-@st.cache_data(max_entries=16, ttl=3600, show_spinner=False)
-def model_description(path: str, modified_ns: int) -> str:
-    """One line about a checkpoint; cached per file version (reading it loads the weights)."""
-    from pathlib import Path
-
-    return analysis.describe_model(catalog.checkpoint_summary(Path(path)))
+def model_description(path: Path) -> str:
+    """One line about a checkpoint (its summary is cached per file version)."""
+    return figures.describe_model(checkpoint_summary(path))
 
 
 def metrics_row(figures: list[KeyFigure]) -> None:
@@ -60,14 +60,14 @@ def photo_view(result: PhotoAnalysis) -> None:
             st.caption(f"and {rest} more class{'es' if rest > 1 else ''} under {LEGEND_MIN_SHARE:.1%} each "
                        "(see the table below)")  # fmt: skip
 
-    metrics_row(analysis.key_figures(result.stats))
+    metrics_row(figures.key_figures(result.stats))
     if result.stats.gsd_cm is None:
         st.caption("Enter the ground sampling distance above to get areas in square metres.")
 
     table_col, files_col = st.columns([3, 2])
     with table_col:
         st.markdown("**Per class**")
-        st.dataframe(analysis.class_table(result.stats), hide_index=True, width="stretch", column_config={
+        st.dataframe(figures.class_table(result.stats), hide_index=True, width="stretch", column_config={
             "class": st.column_config.TextColumn("Class"),
             "share": st.column_config.ProgressColumn("Share of photo", format="percent", min_value=0.0,
                                                      max_value=1.0),
@@ -76,7 +76,7 @@ def photo_view(result: PhotoAnalysis) -> None:
         })  # fmt: skip
     with files_col:
         st.markdown("**Downloads** (full resolution)")
-        for file in analysis.download_files(result, opacity, ids, boundaries):
+        for file in downloads.download_files(result, opacity, ids, boundaries):
             st.download_button(file.label, file.build, file_name=file.file_name, mime=file.mime,
                                on_click="ignore", width="stretch", key=f"segment_dl_{file.file_name}")  # fmt: skip
         st.caption("The mask PNG stores class ids 0–24 as pixel values with the legend colours as its "
@@ -89,8 +89,8 @@ def photo_view(result: PhotoAnalysis) -> None:
 
 def batch_view(results: list[PhotoAnalysis], opacity: float) -> None:
     """Totals, one row per photo and the batch downloads."""
-    metrics_row(analysis.batch_figures(results))
-    st.dataframe(analysis.batch_table(results), hide_index=True, width="stretch", column_config={
+    metrics_row(figures.batch_figures(results))
+    st.dataframe(figures.batch_table(results), hide_index=True, width="stretch", column_config={
         "photo": st.column_config.TextColumn("Photo"),
         "size": st.column_config.TextColumn("Size (px)"),
         "flooded": st.column_config.ProgressColumn("Flooded", format="percent", min_value=0.0, max_value=1.0),
@@ -104,7 +104,7 @@ def batch_view(results: list[PhotoAnalysis], opacity: float) -> None:
     })  # fmt: skip
     zip_col, csv_col, _ = st.columns([1, 1, 2])
     zip_col.download_button(
-        "Download everything (ZIP)", lambda: analysis.batch_downloads(results, opacity), file_name="stormseg_batch.zip",
+        "Download everything (ZIP)", lambda: downloads.batch_downloads(results, opacity), file_name="stormseg_batch.zip",
         mime="application/zip", on_click="ignore", type="primary", width="stretch", key="segment_dl_zip",
         help="Masks and overlays at full resolution, statistics CSV and JSON, and the legend.",
     )  # fmt: skip

@@ -22,6 +22,15 @@ def expand_inputs(inputs: Sequence[str]) -> list[Path]:
     return files
 
 
+def check_device(name: str) -> str:
+    """--device before anything loads: a typo ('gpu') is a sentence, not a torch RuntimeError."""
+    from seg_core.training.config import DEVICES
+
+    if name not in DEVICES:
+        raise ValueError(f"--device {name!r} is not one of: {', '.join(DEVICES)}")
+    return name
+
+
 def format_value(value) -> str:
     if isinstance(value, float):
         return "-" if math.isnan(value) else f"{value:.4f}"

@@ -12,7 +12,12 @@ def _demo_data(args: argparse.Namespace) -> int:
     from seg_core.data.synth import parse_size, write_demo_dataset
 
     summary = write_demo_dataset(
-        args.out, n=args.n, size=parse_size(args.size), seed=args.seed, progress=ConsoleProgress("demo-data")
+        args.out,
+        n=args.n,
+        size=parse_size(args.size),
+        seed=args.seed,
+        progress=ConsoleProgress("demo-data"),
+        replace=args.replace,
     )
     print(
         f"wrote {summary.n_train} labelled and {summary.n_test} test images ({args.size}) to {summary.root}"
@@ -51,6 +56,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--n", type=int, default=24, help="labelled images (default 24)")
     p.add_argument("--size", default="640x480", help="WxH in px (default 640x480; 4000x3000 like Harvey)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--replace",
+        action="store_true",
+        help="write into a non-empty --out: deletes its train_images/, train_masks/, test_images/ first",
+    )
     p.set_defaults(handler=_demo_data)
 
     p = sub.add_parser("validate", help="check a dataset folder and report problems by file")

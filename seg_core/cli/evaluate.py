@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
-from seg_core.cli.common import print_table
+from seg_core.cli.common import check_device, print_table
 from seg_core.core.progress import ConsoleProgress
 
 
@@ -14,7 +15,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from seg_core.evaluation.evaluate import evaluate_checkpoint
     from seg_core.inference.predictor import Predictor
 
-    predictor = Predictor.from_checkpoint(args.checkpoint, device=args.device)
+    predictor = Predictor.from_checkpoint(args.checkpoint, device=check_device(args.device))
     result = evaluate_checkpoint(
         predictor,
         args.data,
@@ -23,6 +24,12 @@ def _evaluate(args: argparse.Namespace) -> int:
         checkpoint=args.checkpoint,
         progress=None if args.json else ConsoleProgress("evaluate"),
     )
+    if result.excluded:  # as train warns: the score describes the usable pairs only
+        print(
+            f"warning: {len(result.excluded)} faulty item(s) of {args.data} were left out of the score, "
+            f"e.g. {result.excluded[0]}; `python -m seg_core validate {args.data}` lists them all",
+            file=sys.stderr,
+        )
     if args.json:
         print(json.dumps(result.to_dict()))
         return 0

@@ -4,47 +4,63 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from seg_core.cli.common import expand_inputs
+from seg_core.cli.common import check_device, expand_inputs
 from seg_core.core.progress import ConsoleProgress
 
 
 def _predict(args: argparse.Namespace) -> int:
     from seg_core.data.imageio import ImageReadError, load_rgb
+    from seg_core.inference.outputs import OutputFolder, check_output_folder, is_own_output, unique_sources
     from seg_core.inference.predictor import Predictor
-    from seg_core.inference.report import batch_summary, image_stats, stats_csv, stats_json, write_outputs
+    from seg_core.inference.report import batch_summary, image_stats, write_outputs
 
+    # Every setting before the model loads and before the first file is written.
     if args.gsd is not None and not args.gsd > 0:
         raise ValueError(f"--gsd {args.gsd} must be a positive ground sampling distance in cm per pixel")
-    predictor = Predictor.from_checkpoint(
-        args.checkpoint,
-        device=args.device,
-        compile=args.compile,
-    )
+    if not 0.0 <= args.opacity <= 1.0:
+        raise ValueError(f"--opacity {args.opacity} must be between 0 and 1")
+    check_device(args.device)
+    out = check_output_folder(args.out)
     files = expand_inputs(args.inputs)
-    out = Path(args.out)
+    own = [path for path in files if is_own_output(path, out)]
+    files = unique_sources([path for path in files if path not in own])
+    if not files:
+        raise ValueError(f"no images to segment in {', '.join(args.inputs)} (only earlier outputs of {out})")
+    folder = OutputFolder(out)  # refuses a stats.json it did not write
+    predictor = Predictor.from_checkpoint(args.checkpoint, device=args.device, compile=args.compile)
     out.mkdir(parents=True, exist_ok=True)
     progress = ConsoleProgress("predict")
-    all_stats, failures = [], []
-    for done, path in enumerate(files, start=1):
-        try:
-            loaded = load_rgb(path)  # full size once: the overlay needs it, the predictor resizes it
-            result = predictor.predict_full(loaded.pixels, tta=args.tta, name=path.name)
-        except ImageReadError as exc:
-            failures.append(str(exc))
-            progress.note(f"skipped: {exc}")
-        else:
-            for notice in loaded.notices:
-                progress.note(f"note: {notice}")
-            stats = image_stats(result.mask, name=path.name, gsd_cm=args.gsd)
-            write_outputs(out, path.name, loaded.pixels, result.mask, stats, opacity=args.opacity)
-            all_stats.append(stats)
-        progress(done, len(files))
+    if own:
+        progress.note(f"note: {len(own)} earlier output file(s) in {out} are not photos; skipped")
+    all_stats, failures, taken = [], [], set()
+    try:
+        for done, path in enumerate(files, start=1):
+            try:
+                loaded = load_rgb(path)  # full size once: the overlay needs it, the predictor resizes it
+                result = predictor.predict_full(loaded.pixels, tta=args.tta, name=path.name)
+            except ImageReadError as exc:
+                failures.append(str(exc))
+                progress.note(f"skipped: {exc}")
+            else:
+                for notice in loaded.notices:
+                    progress.note(f"note: {notice}")
+                stats = image_stats(result.mask, name=path.name, gsd_cm=args.gsd)
+                stem = folder.stem_for(path, taken)
+                write_outputs(
+                    out, path.name, loaded.pixels, result.mask, stats, opacity=args.opacity, stem=stem
+                )
+                folder.record(path, stem, stats)  # stats.csv/json include this photo
+                all_stats.append(stats)
+            progress(done, len(files))
+    finally:  # also on Ctrl-C: the photos done keep their rows
+        folder.flush()
     if all_stats:
-        (out / "stats.csv").write_text(stats_csv(all_stats))
-        (out / "stats.json").write_text(stats_json(all_stats))
-        print(f"{len(all_stats)} image(s) segmented into {out}; {len(failures)} skipped")
+        held = len(folder.entries)
+        print(
+            f"{len(all_stats)} image(s) segmented into {out}; {len(failures)} skipped"
+            + (f"; stats.csv and stats.json cover all {held} image(s) there" if held > len(all_stats) else "")
+        )
         _print_batch_summary(batch_summary(all_stats))
         print("  per image: <name>_mask.png, _overlay.jpg, _stats.json; for the batch: stats.csv, stats.json")
     if failures:

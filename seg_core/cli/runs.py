@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
+from datetime import datetime
 from pathlib import Path
 
 from seg_core.cli.common import COMPARE_COLUMNS, print_table
 
 
 def _runs(args: argparse.Namespace) -> int:
-    from seg_core.runs.registry import RunRegistry, stop, validate_run_id
+    from seg_core.runs.control import stop
+    from seg_core.runs.registry import RunRegistry, validate_run_id
     from seg_core.training import jobs
 
     registry = RunRegistry()
@@ -28,7 +30,7 @@ def _runs(args: argparse.Namespace) -> int:
             for r in registry.list()
         ]
         if args.json:
-            print(json.dumps(rows))
+            print(json.dumps({"runs": rows}))
         elif rows:
             print_table(rows, ("id", "name", "status", "arch", "epochs", "best_val_dice", "duration_s"))
         else:
@@ -40,17 +42,16 @@ def _runs(args: argparse.Namespace) -> int:
     registry.reconcile()  # a killed trainer shows as interrupted here too, not as running
     if args.action == "compare":
         rows = registry.summary_table(ids)
-        print(json.dumps(rows)) if args.json else print_table(rows, COMPARE_COLUMNS)
+        print(json.dumps({"runs": rows})) if args.json else print_table(rows, COMPARE_COLUMNS)
+        return 0
+    if args.action == "show" and args.json:  # one object: the run, or {"runs": [...]} for several
+        shown = [_details(registry.get(run_id)) for run_id in ids]
+        print(json.dumps(shown[0] if len(shown) == 1 else {"runs": shown}))
         return 0
     for run_id in ids:
         if args.action == "show":
-            run = registry.get(run_id)
-            details = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(run).items()}
-            if args.json:
-                print(json.dumps(details))
-                continue
-            for key, value in details.items():
-                print(f"{key:>15}: {value}")
+            for key, value in _details(registry.get(run_id)).items():
+                print(f"{key:>15}: {_local_time(value) if key.endswith('_at') else value}")
             for line in registry.logs(run_id, limit=15):
                 print(f"  [{line.level}] {line.message}")
         elif args.action == "stop":
@@ -61,6 +62,17 @@ def _runs(args: argparse.Namespace) -> int:
             registry.delete(run_id)
             print(f"{run_id}: deleted with its checkpoints")
     return 0
+
+
+def _details(run) -> dict:
+    return {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(run).items()}
+
+
+def _local_time(timestamp: float | None) -> str:
+    """A registry time (Unix seconds) as a local date and time with its UTC offset."""
+    if timestamp is None:
+        return "-"
+    return datetime.fromtimestamp(timestamp).astimezone().isoformat(sep=" ", timespec="seconds")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from dataclasses import fields
 from pathlib import Path
 
@@ -24,25 +25,33 @@ def _train_config(args: argparse.Namespace, base=None):
 
 
 def _train(args: argparse.Namespace) -> int:
+    from seg_core.training.preflight import check_quickly
+
+    if not (args.run_id or args.resume):
+        check_quickly(_train_config(args))  # before torch loads: a missing folder in a blink
     from seg_core.core.runtime import StopRequested, select_device
     from seg_core.runs.registry import RunRegistry, validate_run_id
     from seg_core.training import distributed as dist_utils
     from seg_core.training.config import TrainConfig
+    from seg_core.training.jobs import check_resumable
     from seg_core.training.loop import fit
+    from seg_core.training.preflight import check_before_run
 
-    stop = StopRequested()
-    stop.install()
-    registry = RunRegistry()
     existing = args.run_id or args.resume
     if existing:
+        registry = RunRegistry()
         run = registry.get(validate_run_id(existing))
         cfg = _train_config(args, base=TrainConfig.from_dict(run.config))
-        if args.resume and not (run.checkpoint_dir / "last.pt").is_file():
-            raise ValueError(f"run {run.id} has no last.pt to resume from (it never finished an epoch)")
+        if args.resume and not args.run_id:  # a user's resume; a queued job (--run-id) is running
+            check_resumable(run)
     else:
         cfg = _train_config(args)
-        if not cfg.data:
-            raise ValueError("--data is required: a dataset folder (train_images/ + train_masks/)")
+        # Every setting and the dataset before the run exists: a typo costs one sentence, not a
+        # failed run (each rank checks; they all see the same files).
+        check_before_run(cfg, world_size=int(os.environ.get("WORLD_SIZE", "1")))
+        registry = RunRegistry()
+    stop = StopRequested()
+    stop.install()
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     group = dist_utils.init_from_env(select_device(cfg.device, local_rank).type)
     if not existing:
@@ -66,12 +75,25 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _study(args: argparse.Namespace) -> int:
+    from seg_core.core.runtime import StopRequested
     from seg_core.training.study import run_study
 
+    stop = StopRequested()
     rows = run_study(
-        args.data, epochs=args.epochs, resolution=args.resolution, crop=args.crop, batch_size=args.batch_size
+        args.data,
+        epochs=args.epochs,
+        resolution=args.resolution,
+        crop=args.crop,
+        batch_size=args.batch_size,
+        stop_request=stop,
     )
     print_table(rows, COMPARE_COLUMNS)
+    if stop.requested:  # the user's Ctrl-C: the conventional 128 + SIGINT, not an internal error
+        print(
+            f"study stopped by {stop.signal_name}; `python -m seg_core runs resume ID` continues a run",
+            file=sys.stderr,
+        )
+        return 130
     return 0 if all(r["status"] == "completed" for r in rows) else 1
 
 

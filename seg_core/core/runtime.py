@@ -31,37 +31,6 @@ class StopRequested:
         self.signal_name = signal.Signals(signum).name
 
 
-# glibc's mallopt parameters (malloc.h).
-_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
-
-
-def reuse_freed_memory() -> bool:
-    """Make glibc keep freed blocks for reuse instead of handing them back to the kernel.
-
-    By default every allocation above 32 MB is a fresh mmap, and each new page of it faults and is
-    zeroed by the kernel. A CPU training step allocates and frees gigabytes of activations, so a
-    4 x 512x512 step took 464,000 page faults (1.8 GB zeroed) and batch 8 two million: 1.26 and
-    0.92 img/s. Served from the heap instead, the same steps take 0 faults and run at 1.59 and
-    1.61 img/s (what PyTorch's CPU tuning guide gets from jemalloc/tcmalloc, with the C library
-    already there); a 12 MP prediction's forward pass, 0.73 -> 0.49 s. The cost: the process keeps
-    its peak memory until it exits. Only for whole processes doing batch work (`python -m seg_core
-    train|predict|evaluate`), never the app server; a no-op off glibc.
-
-    Returns:
-        Whether the setting took effect.
-    """
-    import ctypes
-    import platform
-
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
-        return False
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        return bool(libc.mallopt(_M_MMAP_MAX, 0)) and bool(libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1))
-    except (OSError, AttributeError):
-        return False
-
-
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -90,8 +59,20 @@ def amp_dtype(device: torch.device, mode: str) -> torch.dtype | None:
     if device.type != "cuda" or mode == "off":
         return None
     if mode == "auto":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.bfloat16 if has_bf16_tensor_cores(device) else torch.float16
     return torch.bfloat16 if mode == "bf16" else torch.float16
+
+
+def has_bf16_tensor_cores(device: torch.device) -> bool:
+    """Whether `device` computes bf16 natively (compute capability 8.0+, Ampere and newer; ROCm).
+
+    Not `torch.cuda.is_bf16_supported()`: by default it also counts emulation (true on a T4,
+    where bf16 runs slower than fp16 + GradScaler), and it asks the current device, which is
+    not necessarily the one this process trains on.
+    """
+    if torch.version.hip:
+        return True
+    return torch.cuda.get_device_capability(device)[0] >= 8
 
 
 def autocast(device: torch.device, dtype: torch.dtype | None):

@@ -11,22 +11,31 @@ pixels that padding or shifting invents are labelled IGNORE_INDEX so no loss is 
 
 from __future__ import annotations
 
-import albumentations as A
-import cv2
+from typing import TYPE_CHECKING
+
 import numpy as np
 
+from seg_core.data.classes import IGNORE_INDEX
+
+if TYPE_CHECKING:  # imported where used: albumentations loads torch (~seconds), and the training
+    # settings (TrainConfig, which the CLI checks before anything heavy) need only the names
+    import albumentations as A
+
 AUGMENT_PRESETS: tuple[str, ...] = ("none", "seed", "strong")
-# Mask value for invented pixels (padding, affine borders); losses and metrics skip it.
-IGNORE_INDEX = 255
 
 
 def _seed_transforms() -> list[A.BasicTransform]:
+    import albumentations as A
+
     # Rotation by k*90 (k uniform) with an independent flip covers all 8 symmetries of a square
     # equally; the vertical flip is the study's and keeps the distribution uniform.
     return [A.RandomRotate90(p=1.0), A.HorizontalFlip(p=0.5), A.VerticalFlip(p=0.5)]
 
 
 def _strong_transforms() -> list[A.BasicTransform]:
+    import albumentations as A
+    import cv2
+
     return [
         *_seed_transforms(),
         A.Affine(
@@ -56,6 +65,9 @@ def build_augmentation(preset: str = "none", crop: int | None = None) -> A.Compo
     Returns:
         An `A.Compose` called as ``t(image=HxWx3 uint8, mask=HxW uint8)``.
     """
+    import albumentations as A
+    import cv2
+
     if preset not in AUGMENT_PRESETS:
         raise ValueError(f"unknown augmentation preset {preset!r}; valid: {', '.join(AUGMENT_PRESETS)}")
     steps: list[A.BasicTransform] = []

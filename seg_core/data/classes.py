@@ -52,6 +52,10 @@ CLASSES: tuple[SegClass, ...] = (
 
 NUM_CLASSES = len(CLASSES)
 CLASS_NAMES: tuple[str, ...] = tuple(c.name for c in CLASSES)
+# Mask value of pixels no loss or metric counts: invented by padding and affine borders, the
+# usual "void" of 8-bit masks, outside the class ids. The one definition (augment, losses, the
+# training loop and the collate function all read it from here).
+IGNORE_INDEX = 255
 # (NUM_CLASSES, 3) uint8, indexed by class id: `PALETTE[mask]` colours a mask.
 PALETTE = np.array([c.color for c in CLASSES], dtype=np.uint8)
 PALETTE.setflags(write=False)

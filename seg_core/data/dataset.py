@@ -9,7 +9,6 @@ so an edited photo is re-decoded and a stale entry is never used.
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,7 +17,9 @@ import torch
 from torch.utils.data import Dataset
 
 from seg_core.core import paths
-from seg_core.data.augment import IGNORE_INDEX, build_augmentation, reseed
+from seg_core.core.atomic import atomic_write
+from seg_core.data.augment import build_augmentation, reseed
+from seg_core.data.classes import IGNORE_INDEX
 from seg_core.data.discovery import Pair
 from seg_core.data.imageio import load_mask, load_rgb
 
@@ -52,15 +53,13 @@ class ArrayCache:
                 entry.unlink(missing_ok=True)  # a damaged entry is rebuilt, never trusted
         array = build()
         entry.parent.mkdir(parents=True, exist_ok=True)
-        tmp = entry.with_suffix(f".{os.getpid()}.tmp")
         try:
-            with open(tmp, "wb") as handle:
-                np.save(handle, array)
-            os.replace(tmp, entry)
+            # Not fsynced: an entry a power cut leaves empty fails to load and is rebuilt.
+            atomic_write(entry, lambda handle: np.save(handle, array), durable=False)
         except OSError:
             # The cache only saves time: a full or read-only disk must not stop training (the
-            # checkpoint save reports a full disk with its reason) nor leave a temp file behind.
-            tmp.unlink(missing_ok=True)
+            # checkpoint save reports a full disk with its reason); the write left no temp.
+            pass
         return array
 
     def image(self, path: Path) -> np.ndarray:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import re
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -1026,6 +1027,21 @@ def parse_size(text: str) -> tuple[int, int]:
     return _check_size(int(match.group(1)), int(match.group(2)))
 
 
+def _check_demo_folder(root: Path, replace: bool) -> None:
+    for existing in (root, *root.parents):
+        if existing.exists():
+            if not existing.is_dir():
+                where = "is a file" if existing == root else f"is inside {existing}, which is a file"
+                raise ValueError(f"--out {root} {where}; give a folder for the dataset")
+            break
+    entries = sorted(p.name for p in root.iterdir()) if root.is_dir() else []
+    if entries and not replace:
+        raise ValueError(
+            f"--out {root} is not empty ({len(entries)} entries, e.g. {entries[0]}); choose a new folder, "
+            "or pass --replace to delete its train_images/, train_masks/ and test_images/ first"
+        )
+
+
 def write_demo_dataset(
     out: str | Path,
     n: int = 24,
@@ -1033,13 +1049,16 @@ def write_demo_dataset(
     seed: int = 0,
     n_test: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    replace: bool = False,
 ) -> DemoDatasetSummary:
     """Write a synthetic dataset in the Harvey layout.
 
     Files: out/train_images/synth_NNNN.tif (RGB, deflate), out/train_masks/synth_NNNN.png ('L' class
     ids) and out/test_images/synth_NNNN.tif (numbered after the train scenes, no masks). Scene i is
     drawn from np.random.default_rng([seed, i]), so a seed always gives the same files and any one
-    scene can be regenerated alone. Existing files with the same names are overwritten.
+    scene can be regenerated alone. A folder that already holds anything is refused (old and
+    new scenes of different sizes would mix into one dataset) unless `replace`, which deletes its
+    train_images/, train_masks/ and test_images/ first and leaves any other file alone.
 
     Args:
         out: dataset root (created if missing).
@@ -1048,12 +1067,14 @@ def write_demo_dataset(
         seed: non-negative seed.
         n_test: number of test images; default max(2, n // 4).
         progress: called as progress(done, total) after each scene is written (total = n + n_test).
+        replace: write into a non-empty folder, deleting the dataset folders it holds first.
 
     Returns:
         A DemoDatasetSummary with per-class pixel counts over the train masks.
 
     Raises:
-        ValueError: n < 1, n_test < 0, negative seed or a size outside 64..8000 px.
+        ValueError: n < 1, n_test < 0, negative seed or a size outside 64..8000 px; `out` is a
+            file, lies under one, or is a non-empty folder and `replace` is False.
     """
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"n={n!r} must be an integer >= 1")
@@ -1065,6 +1086,11 @@ def write_demo_dataset(
     width, height = _check_size(*size)
     root = Path(out)
     dirs = {name: root / name for name in ("train_images", "train_masks", "test_images")}
+    _check_demo_folder(root, replace)
+    if replace:
+        for d in dirs.values():
+            if d.is_dir():
+                shutil.rmtree(d)
     for d in dirs.values():
         d.mkdir(parents=True, exist_ok=True)
     counts = np.zeros(NUM_CLASSES, np.int64)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +41,7 @@ class EvaluationResult:
     matrix: np.ndarray  # (C, C) pixel counts, rows = truth
     images: list[ImageScore]  # worst first
     seconds: float
+    excluded: list[str] = field(default_factory=list)  # the dataset's faulty items, one sentence each
 
     def to_dict(self) -> dict:
         return {
@@ -56,24 +57,33 @@ class EvaluationResult:
                 for s in self.images
             ],
             "seconds": round(self.seconds, 2),
+            "excluded": self.excluded,
         }
 
 
 def pairs_to_score(predictor: Predictor, data: str | Path, split: str = "auto") -> tuple[list[Pair], str]:
     """The pairs to evaluate on. 'auto': the checkpoint's own validation split when `data` is
     the dataset it was trained on (training images would flatter it), else every pair."""
+    pairs, used_split, _ = _pairs_and_problems(predictor, data, split)
+    return pairs, used_split
+
+
+def _pairs_and_problems(
+    predictor: Predictor, data: str | Path, split: str
+) -> tuple[list[Pair], str, list[str]]:
     if split not in ("auto", "val", "all"):
         raise ValueError(f"split {split!r} is not one of: auto, val, all")
     report = validate_dataset(data)
     if not report.pairs:
         raise ValueError(f"{data}: no usable image/mask pairs to evaluate on")
+    problems = [p.message for p in report.problems]
     config = predictor.meta.get("config", {})
     same_data = Path(config.get("data", "")).resolve() == Path(data).resolve()
     if split == "val" or (split == "auto" and same_data):
         _, val = split_pairs(report.pairs, config.get("val_ratio", 0.15), config.get("seed", 0))
         if val:
-            return val, "val"
-    return report.pairs, "all"
+            return val, "val", problems
+    return report.pairs, "all", problems
 
 
 def evaluate_checkpoint(
@@ -94,13 +104,15 @@ def evaluate_checkpoint(
         progress: called as progress(done, total).
     """
     start = time.perf_counter()
-    pairs, used_split = pairs_to_score(predictor, data, split)
+    pairs, used_split, excluded = _pairs_and_problems(predictor, data, split)
     matrix = ConfusionMatrix(NUM_CLASSES)
     dice_sum, dice_count = 0.0, 0
     images = []
     for done, pair in enumerate(pairs, start=1):
-        prediction = torch.from_numpy(predictor.predict(pair.image, tta=tta))
-        truth = torch.from_numpy(load_mask(pair.mask))
+        # np.array copies: both arrays can be read-only views of Pillow images, which
+        # torch.from_numpy would only warn about.
+        prediction = torch.from_numpy(np.array(predictor.predict(pair.image, tta=tta)))
+        truth = torch.from_numpy(np.array(load_mask(pair.mask)))
         matrix.update(prediction, truth)
         pairs_dice = dice_pairs(prediction[None], truth[None], NUM_CLASSES)
         dice_sum += float(pairs_dice.sum())
@@ -119,4 +131,5 @@ def evaluate_checkpoint(
         matrix.matrix.numpy().copy(),
         images,
         time.perf_counter() - start,
+        excluded,
     )

@@ -29,9 +29,9 @@ from PIL import Image
 
 from seg_core.core.runtime import amp_dtype, autocast, select_device
 from seg_core.data.classes import NUM_CLASSES
-from seg_core.data.imageio import ImageSource, load_rgb
-from seg_core.models import ModelSpec, create_model
-from seg_core.models.checkpoint import CheckpointError, load_checkpoint
+from seg_core.data.imageio import ImageReadError, ImageSource, load_rgb
+from seg_core.models import create_model
+from seg_core.models.checkpoint import CheckpointError, load_checkpoint, model_spec_of
 from seg_core.models.fusion import compile_for_inference, fold_batchnorm
 
 # Tile side at working resolution. 1024 holds a whole Harvey photo at the default resolution,
@@ -57,6 +57,27 @@ class Prediction:
     confidence: np.ndarray | None = None
     notices: tuple[str, ...] = ()
     seconds: dict[str, float] = field(default_factory=dict)
+
+
+def check_image_source(image: object, name: str | None = None) -> None:
+    """Refuse what is not a photo before decoding, naming what was given (a ValueError, like
+    every other bad photo, rather than an AttributeError from deep inside Pillow).
+
+    Raises:
+        ImageReadError: None or another type, or an array that is not HxW / HxWx3 / HxWx4 uint8.
+    """
+    label = name or "the image"
+    if isinstance(image, np.ndarray):
+        shape_ok = image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (3, 4))
+        if not shape_ok or image.dtype != np.uint8:
+            raise ImageReadError(
+                f"{label}: expected an HxW or HxWx3 uint8 array, got shape {image.shape} {image.dtype}"
+            )
+    elif not isinstance(image, str | Path | bytes | Image.Image) and not hasattr(image, "read"):
+        raise ImageReadError(
+            f"{label}: expected a path, bytes, a binary file, a PIL image or an HxWx3 uint8 array, "
+            f"got {type(image).__name__}"
+        )
 
 
 def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
@@ -112,8 +133,11 @@ class Predictor:
     ):
         if overlap >= tile:
             raise ValueError(f"overlap {overlap} must be smaller than the tile size {tile}")
-        model = model.eval().to(device, memory_format=torch.channels_last)
-        model = fold_batchnorm(model) if fold_norms else model
+        # Folded (and checked against the unfolded network) on the CPU, before the move: CUDA runs
+        # fp32 convolutions in TF32 on Ampere and newer, whose error alone would exceed the
+        # check's tolerance and refuse folding on every load.
+        model = fold_batchnorm(model.eval().cpu()) if fold_norms else model.eval()
+        model = model.to(device, memory_format=torch.channels_last)
         self.model = compile_for_inference(model) if compile else model
         self.meta = meta
         self.device = device
@@ -131,6 +155,10 @@ class Predictor:
         Raises:
             CheckpointError: unreadable, unsafe, or not matching the architecture it names.
         """
+        if Path(path).is_dir():
+            found = sorted(p.name for p in Path(path).glob("*.pt"))[:3]
+            hint = f" (it holds {', '.join(found)})" if found else ""
+            raise CheckpointError(f"{path} is a folder, not a checkpoint file{hint}; give the .pt file")
         payload = load_checkpoint(path)
         meta = payload["meta"]
         if int(meta["num_classes"]) != NUM_CLASSES:
@@ -138,14 +166,8 @@ class Predictor:
                 f"{path}: was trained for {meta['num_classes']} classes; StormSeg needs "
                 f"{NUM_CLASSES} (the Harvey classes)"
             )
+        spec = model_spec_of(payload, path)
         try:
-            spec = ModelSpec(
-                arch=meta["arch"],
-                encoder=meta["encoder"],
-                weights="none",
-                num_classes=int(meta["num_classes"]),
-                unet_base_width=int(meta.get("unet_base_width", 64)),
-            )
             model = create_model(spec, load_weights=False)
             model.load_state_dict(payload["state_dict"])
         except (ValueError, RuntimeError, KeyError) as exc:
@@ -177,6 +199,7 @@ class Predictor:
         Raises:
             ImageReadError: the input is not a usable image (the message names it).
         """
+        check_image_source(image, name)
         timings: dict[str, float] = {}
         start = time.perf_counter()
         loaded = load_rgb(image, long_side=self.resolution, name=name)

@@ -31,7 +31,6 @@ import csv
 import io
 import json
 import math
-import os
 import re
 import zipfile
 from collections.abc import Iterable, Sequence
@@ -42,6 +41,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from seg_core.core.atomic import atomic_write_bytes
 from seg_core.data.classes import (
     CLASS_NAMES,
     NUM_CLASSES,
@@ -292,9 +292,19 @@ def _flood_exposure(
     )
 
 
-def _check_gsd(gsd_cm: float | None) -> None:
-    if gsd_cm is not None and not (math.isfinite(gsd_cm) and gsd_cm > 0):
-        raise ValueError(f"gsd_cm must be a positive number of cm per pixel or None, got {gsd_cm!r}")
+def check_gsd(gsd_cm: float | None) -> None:
+    """Refuse a ground sampling distance that is not a positive number (the one check: the
+    statistics, the pages and the CLI all call it before a model runs).
+
+    Raises:
+        ValueError: naming the value.
+    """
+    number = isinstance(gsd_cm, int | float) and not isinstance(gsd_cm, bool)
+    if gsd_cm is not None and not (number and math.isfinite(gsd_cm) and gsd_cm > 0):
+        raise ValueError(
+            f"ground sampling distance (gsd_cm) {gsd_cm!r} must be a positive number of cm per pixel, "
+            "or empty"
+        )
 
 
 def image_stats(
@@ -324,7 +334,7 @@ def image_stats(
         ValueError: a bad mask, gsd, object size or distance (the message names it).
     """
     mask = _class_mask(mask)
-    _check_gsd(gsd_cm)
+    check_gsd(gsd_cm)
     if min_object_px is not None and (not isinstance(min_object_px, int | np.integer) or min_object_px < 1):
         raise ValueError(f"min_object_px must be a positive integer or None, got {min_object_px!r}")
     if not (math.isfinite(flood_distance_m) and flood_distance_m >= 0):
@@ -473,9 +483,16 @@ def _csv_cell(value):
     return value
 
 
-def stats_csv(stats: Sequence[ImageStats]) -> str:
-    """`stats_rows` as CSV text with a header (header only for an empty batch)."""
+def stats_csv(stats: Sequence[ImageStats], extra: Sequence[dict] | None = None) -> str:
+    """`stats_rows` as CSV text with a header (header only for an empty batch).
+
+    `extra`: per image, columns to put right after `image` (e.g. the source path).
+    """
     rows = stats_rows(stats)
+    if extra is not None:
+        if len(extra) != len(rows):
+            raise ValueError(f"stats_csv got {len(rows)} images but {len(extra)} extra rows")
+        rows = [{"image": r["image"], **x, **r} for r, x in zip(rows, extra, strict=True)]
     fields = list((rows or stats_rows([_EMPTY_STATS]))[0])
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
@@ -555,34 +572,32 @@ def batch_zip(
     return buf.getvalue()
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write via a temp file and os.replace, so a reader never sees half a file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)  # a full disk leaves no half-written temp behind
-        raise
 
 
 def write_outputs(
-    out_dir: Path, name: str, image: np.ndarray, mask: np.ndarray, stats: ImageStats, opacity: float = 0.5
+    out_dir: Path,
+    name: str,
+    image: np.ndarray,
+    mask: np.ndarray,
+    stats: ImageStats,
+    opacity: float = 0.5,
+    stem: str | None = None,
 ) -> list[Path]:
     """The CLI's files for one image: <stem>_mask.png, <stem>_overlay.jpg, <stem>_stats.json.
 
-    The stem is `safe_stem(name)`; existing files of the same name are replaced.
+    The stem is `stem` when given (`outputs.OutputFolder.stem_for` makes it unique), else
+    `safe_stem(name)`; existing files of the same name are replaced.
 
     Returns:
         The three paths, in that order.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    stem = safe_stem(name)
+    stem = stem or safe_stem(name)
     paths = [out_dir / f"{stem}_mask.png", out_dir / f"{stem}_overlay.jpg", out_dir / f"{stem}_stats.json"]
-    _write_atomic(paths[0], mask_png_bytes(mask))
-    _write_atomic(paths[1], image_bytes(overlay(image, mask, opacity), "JPEG", OVERLAY_JPEG_QUALITY))
-    _write_atomic(paths[2], json.dumps(stats.to_dict(), indent=2).encode())
+    atomic_write_bytes(paths[0], mask_png_bytes(mask))
+    atomic_write_bytes(paths[1], image_bytes(overlay(image, mask, opacity), "JPEG", OVERLAY_JPEG_QUALITY))
+    atomic_write_bytes(paths[2], json.dumps(stats.to_dict(), indent=2).encode())
     return paths
 
 

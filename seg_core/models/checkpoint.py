@@ -1,12 +1,12 @@
 """Checkpoints: atomic writes and safe loads.
 
-Contract (DESIGN.md): a dict of tensors and plain Python values only, loadable with
+Contract (README, "Checkpoints"): a dict of tensors and plain Python values only, loadable with
 `torch.load(weights_only=True)`: `state_dict`, `meta` = {arch, encoder, num_classes,
 class_names, resolution, mean, std, config, metrics, versions, ...}. `last.pt` also carries the
 optimiser, scheduler, scaler and RNG state needed to resume.
 
-Writes go to a temp file in the same folder, are fsynced, `os.replace`d over the final name and
-the folder is fsynced, so a crash or SIGKILL at any instant leaves either the old or the new
+Writes go through `seg_core.core.atomic` (temp file in the same folder, fsync, `os.replace`,
+fsync of the folder), so a crash or SIGKILL at any instant leaves either the old or the new
 checkpoint under the final name, never a partial one. `meta["weights_sha256"]`, written with the
 weights, lets a load tell a file altered or damaged after the save (torch's zip reader does not
 check its CRCs: 52 of 60 fuzzed checkpoints used to load with silently changed weights).
@@ -16,17 +16,31 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 import pickle
 import platform
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from seg_core.core.atomic import TEMP_SUFFIX, atomic_write, clean_stale_temps
+from seg_core.data.classes import CLASS_NAMES
+from seg_core.models.spec import ModelSpec
+
 REQUIRED_META = ("arch", "encoder", "num_classes", "class_names", "resolution", "mean", "std")
-TEMP_SUFFIX = ".partial"
+__all__ = [
+    "TEMP_SUFFIX",
+    "CheckpointError",
+    "checkpoint_meta",
+    "clean_stale_temps",
+    "load_checkpoint",
+    "model_spec_of",
+    "save_checkpoint",
+    "versions",
+    "weights_digest",
+]
 
 
 class CheckpointError(ValueError):
@@ -47,17 +61,6 @@ def versions() -> dict[str, str]:
     }
 
 
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # e.g. Windows cannot open folders; the rename is still atomic there
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def weights_digest(state_dict: dict[str, torch.Tensor]) -> str:
     """SHA-256 over every tensor's name, dtype, shape and bytes, in name order."""
     digest = hashlib.sha256()
@@ -66,6 +69,39 @@ def weights_digest(state_dict: dict[str, torch.Tensor]) -> str:
         digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
         digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()
+
+
+def checkpoint_meta(
+    spec: ModelSpec,
+    resolution: int,
+    mean: Sequence[float],
+    std: Sequence[float],
+    **extra: Any,
+) -> dict[str, Any]:
+    """A checkpoint's `meta`: the model spec (`spec.to_meta()`), the class names, the working
+    resolution and normalisation a Predictor needs, the library versions, then `extra` (config,
+    metrics, epoch, run id, ...)."""
+    return {
+        **spec.to_meta(),
+        "class_names": list(CLASS_NAMES),
+        "resolution": int(resolution),
+        "mean": [float(v) for v in mean],
+        "std": [float(v) for v in std],
+        "versions": versions(),
+        **extra,
+    }
+
+
+def model_spec_of(payload: dict[str, Any], path: str | Path) -> ModelSpec:
+    """The network a loaded checkpoint holds (`ModelSpec.from_meta`).
+
+    Raises:
+        CheckpointError: the metadata does not describe a network StormSeg can build.
+    """
+    try:
+        return ModelSpec.from_meta(payload["meta"], payload["state_dict"])
+    except ValueError as exc:
+        raise CheckpointError(f"{path}: checkpoint metadata is not usable: {exc}") from None
 
 
 def save_checkpoint(payload: dict[str, Any], path: str | Path) -> Path:
@@ -80,27 +116,7 @@ def save_checkpoint(payload: dict[str, Any], path: str | Path) -> Path:
         payload = {**payload, "meta": meta}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}{TEMP_SUFFIX}")
-    try:
-        with open(tmp, "wb") as handle:
-            torch.save(payload, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-    return path
-
-
-def clean_stale_temps(folder: str | Path) -> list[Path]:
-    """Remove temp files left by writers that were killed mid-save; returns what was removed."""
-    removed = []
-    for tmp in Path(folder).glob(f"*{TEMP_SUFFIX}"):
-        tmp.unlink(missing_ok=True)
-        removed.append(tmp)
-    return removed
+    return atomic_write(path, lambda handle: torch.save(payload, handle))
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -1,13 +1,17 @@
 """What a model is: architecture, encoder, weights and class count, validated up front.
 
-`ModelSpec` is saved with `asdict` into checkpoints and run records, so it alone must be enough
-to rebuild the network (`create_model(spec, load_weights=False)` then `load_state_dict`).
+A checkpoint's `meta` holds `spec.to_meta()` (its fields, by name) and `ModelSpec.from_meta`
+reads them back: the only path between the two, used by the training loop's saves, the
+Predictor and `seg_core.models.checkpoint`. The spec alone is enough to rebuild the network
+(`create_model(spec, load_weights=False)` then `load_state_dict`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import Any
 
 from seg_core.data.classes import NUM_CLASSES
 
@@ -151,6 +155,34 @@ class ModelSpec:
             if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
                 raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
 
+    def to_meta(self) -> dict[str, Any]:
+        """The fields by name, plain values only (what a checkpoint's `meta` stores)."""
+        return asdict(self)
+
+    @classmethod
+    def from_meta(cls, meta: Mapping[str, Any], state_dict: Mapping[str, Any] | None = None) -> ModelSpec:
+        """The spec a checkpoint's `meta` records, validated like any other.
+
+        Checkpoints written before a field existed lack it: `weights` then reads "none" (it only
+        matters when building a fresh network, never when loading saved weights), and the classic
+        U-Net's `unet_base_width` is read from the shape of its first convolution in
+        `state_dict`, never guessed.
+
+        Raises:
+            ValueError: a missing or invalid field; the message names it.
+        """
+        missing = [name for name in ("arch", "encoder", "num_classes") if name not in meta]
+        if missing:
+            raise ValueError(f"the model description lacks {', '.join(missing)}")
+        values = {f.name: meta[f.name] for f in fields(cls) if f.name in meta}
+        values.setdefault("weights", "none")
+        if "unet_base_width" not in values:
+            if str(meta["arch"]).strip().lower() == CLASSIC_UNET:
+                values["unet_base_width"] = _unet_width_from_weights(state_dict)
+            else:
+                del values["unet_base_width"]  # no meaning outside the classic U-Net
+        return cls(**values)
+
     def _checked_weights(self, weights: str) -> str:
         keyword = weights.lower()
         if keyword not in WEIGHT_CHOICES:
@@ -179,6 +211,21 @@ class ModelSpec:
                 f"Encoder {self.encoder!r} has no ImageNet weights; use weights 'none' or a local file."
             )
         return keyword
+
+
+# The classic U-Net's first convolution (models/unet.py, under PadToMultiple's `.model`): its
+# output channels are the base width.
+_UNET_FIRST_CONV = "model.encoder.stem.0.weight"
+
+
+def _unet_width_from_weights(state_dict: Mapping[str, Any] | None) -> int:
+    weight = (state_dict or {}).get(_UNET_FIRST_CONV)
+    if weight is None or getattr(weight, "ndim", 0) != 4:
+        raise ValueError(
+            "the model description lacks unet_base_width and the weights hold no "
+            f"{_UNET_FIRST_CONV} to read it from"
+        )
+    return int(weight.shape[0])
 
 
 def normalization(spec: ModelSpec) -> tuple[tuple[float, float, float], tuple[float, float, float]]:

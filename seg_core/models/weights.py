@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -14,8 +13,9 @@ from urllib.parse import urlparse
 import torch
 from torch import nn
 
+from seg_core.core.hub import HUB_CHECK_TIMEOUT_S, hub_reachable
+
 T = TypeVar("T")
-HUB_CHECK_TIMEOUT_S = 2.0  # a reachable hub answers a TCP connect well within this
 # Tensors of the full classifier that smp's features-only encoder does not have.
 LITE0_HEAD_PREFIXES = ("_conv_head.", "_bn1.", "_fc.")
 _hub_env_lock = threading.Lock()
@@ -91,24 +91,7 @@ def load_imagenet_offline(encoder: nn.Module) -> None:
 
 
 def _hub_reachable(timeout_s: float = HUB_CHECK_TIMEOUT_S) -> bool:
-    """TCP-connect to the Hugging Face endpoint; run in a thread so slow DNS is bounded too."""
-    from huggingface_hub import constants
-
-    url = urlparse(constants.ENDPOINT)
-    address = (url.hostname or "huggingface.co", url.port or (443 if url.scheme == "https" else 80))
-    reached: list[bool] = []
-
-    def probe() -> None:
-        try:
-            with socket.create_connection(address, timeout=timeout_s):
-                reached.append(True)
-        except OSError:
-            pass
-
-    thread = threading.Thread(target=probe, daemon=True)
-    thread.start()
-    thread.join(timeout_s)
-    return bool(reached)
+    return hub_reachable(timeout_s)
 
 
 def _cache_only(build: Callable[[], T]) -> T:
@@ -152,6 +135,44 @@ def build_with_hub_weights(build: Callable[[], T], encoder: str) -> T:
     except Exception as error:
         cause = (str(error).splitlines() or [""])[0].split(". ")[0][:160]
         raise RuntimeError(f"{advice} ({type(error).__name__}: {cause})") from error
+
+
+def _hub_weights_cached(encoder: str) -> bool:
+    """Whether the ImageNet weights smp/timm would download for `encoder` are already on disk."""
+    from huggingface_hub import try_to_load_from_cache
+
+    if encoder.startswith("tu-"):
+        import timm
+
+        config = timm.models.get_pretrained_cfg(encoder[3:])
+        if config is None:
+            return False
+        # Weights timm fetches from a URL land in torch.hub's cache instead of the Hub's.
+        hub_file = Path(torch.hub.get_dir()) / "checkpoints" / Path(urlparse(config.url or "").path).name
+        if config.url and hub_file.is_file():
+            return True
+        repo, revision = config.hf_hub_id, None
+        names = ("model.safetensors", "pytorch_model.bin")
+    else:
+        from segmentation_models_pytorch.encoders import encoders
+
+        settings = encoders.get(encoder, {}).get("pretrained_settings", {}).get("imagenet", {})
+        repo, revision = settings.get("repo_id"), settings.get("revision")
+        names = ("model.safetensors",)
+    return bool(repo) and any(
+        isinstance(try_to_load_from_cache(repo, name, revision=revision), str) for name in names
+    )
+
+
+def hub_weights_obtainable(encoder: str) -> bool:
+    """Whether `create_model` can get ImageNet weights for `encoder`: cached, or the Hub is
+    reachable (and not switched off with HF_HUB_OFFLINE). Answers in milliseconds, where
+    trying the download takes seconds offline; for checks before a run or study starts."""
+    from huggingface_hub import constants
+
+    if _hub_weights_cached(encoder):
+        return True
+    return not constants.HF_HUB_OFFLINE and _hub_reachable()
 
 
 # --------------------------------------------------------------------------- local files

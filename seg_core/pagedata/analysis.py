@@ -1,4 +1,5 @@
-"""Segmenting photos for the Segment page: analyse a batch, re-draw overlays, tables, downloads.
+"""Segmenting photos for the Segment page: analyse a batch and re-draw its overlays (headline
+figures and tables: `figures`; download files: `downloads`).
 
 Plain data in and out (no streamlit), so the page only wires widgets to these functions.
 
@@ -27,7 +28,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from seg_core.data.classes import CLASS_NAMES, OBJECT_CLASS_IDS, class_id, hex_color
+from seg_core.data.classes import CLASS_NAMES, class_id, hex_color
 from seg_core.data.imageio import ImageReadError, LoadedImage, load_rgb, scaled_size
 from seg_core.inference import report
 from seg_core.runs import access
@@ -39,7 +40,6 @@ DISPLAY_LONG_SIDE = 1600
 MAX_BATCH_PHOTOS = 20
 UPLOAD_TYPES = ("jpg", "jpeg", "png", "tif", "tiff")
 FLOOD_DISTANCE_M = 2.0  # a roof this close to flood water counts as exposed (report.image_stats)
-OVERLAY_JPEG_QUALITY = report.OVERLAY_JPEG_QUALITY
 COUNTED = {"Vehicle": "Vehicles", "Boat": "Boats", "Swimming Pool": "Pools"}  # counts asked for first
 
 Progress = Callable[[float, str], None]  # (fraction of the batch done 0..1, what is happening)
@@ -122,10 +122,7 @@ def legend_rows(stats: report.ImageStats) -> list[dict]:
 
 def check_gsd(gsd_cm: float | None) -> None:
     """Refuse a ground sampling distance that is not a positive number (before the model runs)."""
-    if gsd_cm is not None and not (isinstance(gsd_cm, int | float) and 0 < gsd_cm < float("inf")):
-        raise ValueError(
-            f"ground sampling distance {gsd_cm!r} must be a positive number of cm per pixel, or empty"
-        )
+    report.check_gsd(gsd_cm)
 
 
 def _stats(mask: np.ndarray, name: str, gsd_cm: float | None) -> report.ImageStats:
@@ -341,200 +338,6 @@ def render_overlay(
 ) -> np.ndarray:
     """The colour overlay at display size (see report.overlay for the arguments)."""
     return report.overlay(analysis.photo, analysis.display_mask, opacity, classes, boundaries)
-
-
-@dataclass(frozen=True)
-class KeyFigure:
-    """One headline number: st.metric(label, value, detail, help=help)."""
-
-    label: str
-    value: str
-    detail: str | None = None  # a second, smaller line (an area in m², a share)
-    help: str = ""
-
-
-def _area(stats: report.ImageStats, name: str) -> str | None:
-    return None if stats.area_m2 is None else f"{stats.area_m2[name]:,.0f} m²"
-
-
-def key_figures(stats: report.ImageStats) -> list[KeyFigure]:
-    """Flooded share, roofs exposed, flooded road corridor and the main object counts."""
-    flood = stats.flood
-    roofs_share = f"{flood.roofs_exposed / flood.roofs_total:.0%} of roofs" if flood.roofs_total else None
-    road = "no road" if flood.road_flooded_share is None else f"{flood.road_flooded_share:.1%}"
-    figures = [
-        KeyFigure("Flooded", f"{flood.flooded_share:.1%}", _area(stats, "Flooded"),
-                  "Share of the photo classed Flooded: flood water over normally dry ground. Ponds, "
-                  "bayous and pools are not counted (they are Water Body / Swimming Pool)."),
-        KeyFigure("Roofs exposed", f"{flood.roofs_exposed} of {flood.roofs_total}", roofs_share,
-                  f"Roofs with flood water within {FLOOD_DISTANCE_M:g} m of them."),
-        KeyFigure("Roads flooded", road, None,
-                  f"Flood water within {FLOOD_DISTANCE_M:g} m of visible road, as a share of that water "
-                  "plus the visible road: flooded road is labelled Flooded, so it is the best evidence "
-                  "of a submerged street."),
-    ]  # fmt: skip
-    for name, label in COUNTED.items():
-        figures.append(KeyFigure(label, str(stats.object_counts[name]), None,
-                                 f"Separate {name.lower()} objects of at least {stats.min_object_px} px "
-                                 "(smaller specks are ignored)."))  # fmt: skip
-    return figures
-
-
-def class_table(stats: report.ImageStats) -> list[dict]:
-    """Per class present, largest first: class, share (0..1), area_m2 (with a gsd), objects
-    (connected objects for countable classes, None for surfaces)."""
-    rows = []
-    for row in legend_rows(stats):
-        entry = {"class": row["name"], "share": row["share"]}
-        if stats.area_m2 is not None:
-            entry["area_m2"] = stats.area_m2[row["name"]]
-        entry["objects"] = stats.object_counts.get(row["name"]) if row["id"] in OBJECT_CLASS_IDS else None
-        rows.append(entry)
-    return rows
-
-
-def batch_table(analyses: Sequence[PhotoAnalysis]) -> list[dict]:
-    """One compact row per photo for the batch summary (the full columns are in the CSV)."""
-    rows = []
-    for a in analyses:
-        s = a.stats
-        row = {
-            "photo": a.name,
-            "size": f"{a.original_size[0]}×{a.original_size[1]}",
-            "flooded": s.flood.flooded_share,
-            "roofs exposed": f"{s.flood.roofs_exposed} of {s.flood.roofs_total}",
-            "road corridor flooded": s.flood.road_flooded_share,
-        }
-        if s.area_m2 is not None:
-            row["flooded m²"] = s.area_m2["Flooded"]
-        row.update({label.lower(): s.object_counts[name] for name, label in COUNTED.items()})
-        row["seconds"] = a.seconds.get("total")
-        rows.append(row)
-    return rows
-
-
-def batch_figures(analyses: Sequence[PhotoAnalysis]) -> list[KeyFigure]:
-    """Totals over the batch, from report.batch_summary."""
-    summary = report.batch_summary([a.stats for a in analyses])
-    exposed = summary["roofs_exposed_share"]
-    return [
-        KeyFigure("Photos", str(summary["images"])),
-        KeyFigure("Flooded", f"{summary['flooded_share']:.1%}",
-                  None if summary["area_m2"] is None else f"{summary['area_m2']['Flooded']:,.0f} m²"),
-        KeyFigure("Roofs exposed", f"{summary['roofs_exposed']} of {summary['roofs_total']}",
-                  None if exposed is None else f"{exposed:.0%} of roofs"),
-        *[KeyFigure(label, str(summary["object_counts"][n])) for n, label in COUNTED.items()],
-    ]  # fmt: skip
-
-
-def describe_model(summary: dict) -> str:
-    """One line about a checkpoint from catalog.checkpoint_summary: architecture, working
-    resolution, training data, epochs and validation score."""
-    if "error" in summary:
-        return f"This checkpoint cannot be read: {summary['error']}"
-    arch = "classic U-Net" if summary["arch"] == "unet" else f"{summary['arch']} / {summary['encoder']}"
-    parts = [arch, f"photos processed at {summary['resolution']} px (long side)"]
-    if summary.get("data"):
-        parts.append(f"trained on {Path(str(summary['data'])).name}")
-    if summary.get("epoch") is not None:
-        parts.append(f"{summary['epoch']} epochs")
-    dice = (summary.get("metrics") or {}).get("val_dice")
-    if dice is not None:
-        parts.append(f"val Dice {dice:.3f}")
-    return " · ".join(parts)
-
-
-# --- downloads ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DownloadFile:
-    """A file the page offers; `build` makes its bytes when the user clicks (deferred)."""
-
-    label: str
-    file_name: str
-    mime: str
-    build: Callable[[], bytes]
-
-
-def full_resolution_photo(analysis: PhotoAnalysis) -> np.ndarray:
-    """HxWx3 uint8 at the original size, decoded again from the file (never kept in memory)."""
-    photo = load_rgb(analysis.source, name=analysis.name).pixels
-    if (photo.shape[1], photo.shape[0]) != analysis.original_size:
-        raise ImageReadError(f"{analysis.name}: the file changed since it was segmented; segment it again")
-    return photo
-
-
-def overlay_jpeg(
-    analysis: PhotoAnalysis,
-    opacity: float = 0.5,
-    classes: Iterable[int] | None = None,
-    boundaries: bool = False,
-) -> bytes:
-    """The overlay at full resolution as a JPEG."""
-    image = report.overlay(
-        full_resolution_photo(analysis), analysis.full_mask(), opacity, classes, boundaries
-    )
-    return report.image_bytes(image, "JPEG", OVERLAY_JPEG_QUALITY)
-
-
-def download_files(
-    analysis: PhotoAnalysis,
-    opacity: float = 0.5,
-    classes: Iterable[int] | None = None,
-    boundaries: bool = False,
-) -> list[DownloadFile]:
-    """Mask PNG, overlay JPEG (as currently drawn, full resolution), statistics CSV and JSON."""
-    stem = report.safe_stem(analysis.name)
-    shown = None if classes is None else list(classes)
-    return [
-        DownloadFile("Mask PNG", f"{stem}_mask.png", "image/png", lambda: analysis.mask_png),
-        DownloadFile("Overlay JPEG", f"{stem}_overlay.jpg", "image/jpeg",
-                     lambda: overlay_jpeg(analysis, opacity, shown, boundaries)),
-        DownloadFile("Statistics CSV", f"{stem}_stats.csv", "text/csv",
-                     lambda: report.stats_csv([analysis.stats]).encode()),
-        DownloadFile("Statistics JSON", f"{stem}_stats.json", "application/json",
-                     lambda: report.stats_json([analysis.stats]).encode()),
-    ]  # fmt: skip
-
-
-def downloads(
-    analysis: PhotoAnalysis,
-    opacity: float = 0.5,
-    classes: Iterable[int] | None = None,
-    boundaries: bool = False,
-) -> dict[str, bytes]:
-    """Every download of one photo, built now: file name -> bytes."""
-    return {f.file_name: f.build() for f in download_files(analysis, opacity, classes, boundaries)}
-
-
-class _FullResolutionItem(Sequence):
-    """(name, photo, mask) for report.batch_zip, decoded only when unpacked, so the ZIP holds one
-    full-resolution photo at a time instead of the whole batch (20 x 36 MB)."""
-
-    def __init__(self, analysis: PhotoAnalysis):
-        self._analysis = analysis
-
-    def __len__(self) -> int:
-        return 3
-
-    def __getitem__(self, index):
-        if index in (0, -3):
-            return self._analysis.name
-        if index in (1, -2):
-            return full_resolution_photo(self._analysis)
-        if index in (2, -1):
-            return self._analysis.full_mask()
-        raise IndexError(index)
-
-
-def batch_downloads(analyses: Sequence[PhotoAnalysis], opacity: float = 0.5) -> bytes:
-    """One ZIP for the batch (report.batch_zip): full-resolution masks and overlays, stats CSV/JSON
-    and the legend."""
-    if not analyses:
-        raise ValueError("there are no segmented photos to put in a ZIP")
-    items = [_FullResolutionItem(a) for a in analyses]
-    return report.batch_zip(items, [a.stats for a in analyses], opacity)
 
 
 def class_ids(names: Iterable[str]) -> list[int]:

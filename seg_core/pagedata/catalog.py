@@ -14,7 +14,7 @@ from seg_core.models.checkpoint import CheckpointError, load_checkpoint
 from seg_core.runs import access
 from seg_core.runs.registry import RunRecord, RunRegistry, validate_run_id
 
-SAMPLES_DIR = paths.REPO_ROOT / "samples"
+SAMPLES_DIR = paths.SAMPLES_DIR
 DEMO_DATASET_NAME = "demo"
 
 

@@ -1,4 +1,4 @@
-"""Run registry (SQLite) and background training jobs.
+"""Run registry (SQLite): runs, their metrics and log lines.
 
 A run is one row in `runs`, its numbers in `metrics` and its log lines in `logs`. A training
 process writes while many Streamlit sessions (threads) read, hence:
@@ -9,25 +9,18 @@ process writes while many Streamlit sessions (threads) read, hence:
 - `BEGIN IMMEDIATE` for every write, so two writers queue on the busy timeout instead of
   failing with "database is locked" when a read transaction tries to upgrade to a write.
 
-Training always runs in its own OS process (`python -m seg_core train --run-id ID`) in its own
-process group: a browser refresh or an app restart never touches it, and `stop` signals the
-whole group (DataLoader workers included).
+Starting and stopping a run's process is `runs.control`; telling whether a recorded pid is
+still that run's process is `runs.process`, which this module asks when it reconciles.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
-import shlex
 import shutil
-import signal
 import socket
 import sqlite3
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -36,6 +29,7 @@ from pathlib import Path
 
 from seg_core.core import paths
 from seg_core.runs import access
+from seg_core.runs.process import owns_process, process_start
 
 STATUSES = ("queued", "running", "completed", "stopped", "failed", "interrupted")
 ACTIVE_STATUSES = ("queued", "running")
@@ -45,9 +39,7 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 PENDING_DEVICE = "pending"
 # Lowercase letters, digits and '-': always one safe path component, never a CLI option.
 RUN_ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
-TRAIN_MODULE = "seg_core"
 BUSY_TIMEOUT_S = 10.0  # a writer waits this long for the lock before raising
-_PROC = Path("/proc")
 
 SCHEMA_VERSION = 1
 SCHEMA = (
@@ -294,7 +286,7 @@ class RunRegistry:
         never overwrites the child's device nor revives a run that already finished."""
         if not isinstance(pid, int) or pid <= 0:
             raise ValueError(f"pid must be a positive int, got {pid!r}")
-        now, start, host = time.time(), _process_start(pid), socket.gethostname()
+        now, start, host = time.time(), process_start(pid), socket.gethostname()
         sql = (
             "UPDATE runs SET status = 'running', pid = ?, proc_start = ?, device = ?, "
             "started_at = COALESCE(started_at, ?), host = ?, ended_at = NULL, error = NULL WHERE id = ?"
@@ -327,9 +319,9 @@ class RunRegistry:
         """Put a finished run back in the queue (to resume it); refuses an active run."""
         if self.get(run_id).status in ACTIVE_STATUSES:
             raise ValueError(f"run {run_id!r} is already queued or running")
-        self._requeue(run_id)
+        self.reset_for_launch(run_id)
 
-    def _requeue(self, run_id: str) -> None:
+    def reset_for_launch(self, run_id: str) -> None:
         """Reset a run before (re)launching it; the times then describe the latest attempt."""
         self._update(
             run_id,
@@ -436,7 +428,7 @@ class RunRegistry:
             row = conn.execute("SELECT pid, proc_start, host FROM runs WHERE id = ?", (run_id,)).fetchone()
         if row is None:
             raise ValueError(f"no run with id {run_id!r}")
-        return row["host"] in (None, socket.gethostname()) and _owns_process(
+        return row["host"] in (None, socket.gethostname()) and owns_process(
             run_id, row["pid"], row["proc_start"]
         )
 
@@ -455,12 +447,13 @@ class RunRegistry:
         gone = [
             r
             for r in rows
-            if r["host"] in (None, host) and not _owns_process(r["id"], r["pid"], r["proc_start"])
+            if r["host"] in (None, host) and not owns_process(r["id"], r["pid"], r["proc_start"])
         ]
         error = "the training process ended without reporting a final status"
-        return [r["id"] for r in gone if self._close_if_running(r["id"], r["pid"], "interrupted", error)]
+        return [r["id"] for r in gone if self.close_if_running(r["id"], r["pid"], "interrupted", error)]
 
-    def _close_if_running(self, run_id: str, pid: int | None, status: str, error: str | None) -> bool:
+    def close_if_running(self, run_id: str, pid: int | None, status: str, error: str | None) -> bool:
+        """Give a final status to a run still recorded as running under `pid`; whether it did."""
         # `pid IS ?`: a relaunch in the meantime recorded a new process; leave that one alone.
         return bool(
             self._update(
@@ -538,158 +531,3 @@ def _last_value(
     if row is None:
         return None
     return float("nan") if row[0] is None else row[0]
-
-
-# -- processes -------------------------------------------------------------------------------
-def _proc_stat(pid: int) -> list[str] | None:
-    """Fields of /proc/<pid>/stat from `state` on (the comm before it may contain spaces)."""
-    try:
-        text = (_PROC / str(pid) / "stat").read_text()
-    except OSError:
-        return None
-    return text[text.rfind(")") + 2 :].split()
-
-
-def _process_start(pid: int) -> int | None:
-    fields = _proc_stat(pid)
-    return int(fields[19]) if fields and len(fields) > 19 else None  # field 22: starttime
-
-
-def _cmdline(pid: int) -> list[str]:
-    try:
-        raw = (_PROC / str(pid) / "cmdline").read_bytes()
-    except OSError:
-        return []
-    return raw.decode(errors="replace").split("\0")
-
-
-def is_process_alive(pid: int) -> bool:
-    """Whether `pid` is a running process (zombies count as dead)."""
-    if not isinstance(pid, int) or pid <= 0:  # 0 and negatives address process groups in kill()
-        return False
-    if os.name == "nt":
-        return _windows_alive(pid)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # exists, owned by another user
-    if not _PROC.is_dir():
-        return True
-    fields = _proc_stat(pid)
-    return fields is not None and fields[0] not in ("Z", "X")
-
-
-def _windows_alive(pid: int) -> bool:
-    # os.kill(pid, 0) would terminate the process on Windows; ask the kernel instead.
-    import ctypes
-
-    kernel32 = ctypes.windll.kernel32  # type: ignore[attr-defined]
-    handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
-    if not handle:
-        return False
-    code = ctypes.c_ulong()
-    ok = kernel32.GetExitCodeProcess(handle, ctypes.byref(code))
-    kernel32.CloseHandle(handle)
-    return bool(ok) and code.value == 259  # STILL_ACTIVE
-
-
-def _owns_process(run_id: str, pid: int | None, proc_start: int | None) -> bool:
-    """Alive and not a reused pid: same kernel start time as recorded, or (when none was
-    recorded) the run id among its arguments. Without /proc, an alive pid is trusted."""
-    if pid is None or not is_process_alive(pid):
-        return False
-    if not _PROC.is_dir():
-        return True
-    if proc_start is not None:
-        return _process_start(pid) == proc_start
-    return run_id in _cmdline(pid)
-
-
-def launch(
-    run_id: str,
-    registry: RunRegistry,
-    extra_args: Sequence[str] = (),
-    python: str = sys.executable,
-    module: str = TRAIN_MODULE,
-) -> int:
-    """Start `python -m <module> train --run-id RUN_ID [extra_args]` as a detached process.
-
-    It gets its own session and process group, the repository root as working directory, no
-    stdin, and stdout + stderr appended to `<runs_dir>/<run_id>.log`.
-
-    Args:
-        module: the CLI module; tests point it at a stub trainer.
-
-    Returns:
-        The child's pid (also recorded, so Stop works before the child reports in).
-    """
-    validate_run_id(run_id)
-    if registry.get(run_id).status == "running" and registry.is_live(run_id):
-        raise ValueError(f"run {run_id!r} is already running")
-    registry._requeue(run_id)
-    log_path = paths.runs_dir() / f"{run_id}.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    command = [python, "-m", module, "train", "--run-id", run_id, *map(str, extra_args)]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}  # so the log file follows the run live
-    try:
-        with open(log_path, "ab") as log_file:
-            process = subprocess.Popen(
-                command,
-                cwd=paths.REPO_ROOT,
-                stdin=subprocess.DEVNULL,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                env=env,
-                start_new_session=True,
-            )
-    except OSError as exc:
-        registry.finish(run_id, "failed", error=f"could not start the training process: {exc}")
-        raise
-    registry.mark_running(run_id, process.pid, PENDING_DEVICE)
-    registry.log(run_id, f"launched pid {process.pid}: {shlex.join(command)}")
-    # Reap the child when it exits so it does not linger as a zombie of the app process.
-    threading.Thread(target=process.wait, name=f"reap-{run_id}", daemon=True).start()
-    return process.pid
-
-
-def _signal_group(pid: int, sig: int) -> bool:
-    killpg = getattr(os, "killpg", None)  # POSIX only
-    try:
-        # Signal the whole group (DataLoader workers too) only when the run leads it.
-        if killpg is not None and os.getpgid(pid) == pid:
-            killpg(pid, sig)
-        else:
-            os.kill(pid, sig)
-    except ProcessLookupError:
-        return False
-    return True
-
-
-def stop(run_id: str, registry: RunRegistry, timeout: float = 0, actor: access.Actor | None = None) -> bool:
-    """Ask a run's process (group) to stop with SIGTERM; the trainer saves and exits.
-
-    Nothing is signalled unless the recorded pid is alive and is that run's process.
-
-    Args:
-        timeout: seconds to wait for the process to exit (0: do not wait). If it exits
-            without writing a final status, the run is marked 'stopped'.
-        actor: the signed-in user (an analyst may stop only their own runs); None: the owner.
-
-    Returns:
-        Whether a signal was sent.
-    """
-    run = registry.get(run_id)
-    access.authorize(actor, "run.stop", registry, target=run_id, owner=access.run_owner(registry, run_id))
-    if run.status not in ACTIVE_STATUSES or run.pid is None or not registry.is_live(run_id):
-        return False
-    if not _signal_group(run.pid, signal.SIGTERM):
-        return False
-    registry.log(run_id, f"stop requested: SIGTERM sent to pid {run.pid}", level="warning")
-    deadline = time.monotonic() + timeout
-    while timeout > 0 and time.monotonic() < deadline and is_process_alive(run.pid):
-        time.sleep(0.05)
-    if timeout > 0 and not is_process_alive(run.pid):
-        registry._close_if_running(run_id, run.pid, "stopped", None)
-    return True

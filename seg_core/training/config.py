@@ -8,14 +8,22 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from seg_core.data.augment import AUGMENT_PRESETS
+from seg_core.data.classes import NUM_CLASSES
+
+if TYPE_CHECKING:
+    from seg_core.models.spec import ModelSpec
+
+if TYPE_CHECKING:
+    from seg_core.models.spec import ModelSpec
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("none", "cosine", "poly", "onecycle")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 AMP_MODES = ("auto", "off", "bf16", "fp16")
+# The loss names, in one place: the factory (`training.losses.create_loss`) and the forms read them.
 LOSSES = ("ce", "weighted_ce", "dice", "ce_dice", "focal", "lovasz")
 
 
@@ -48,8 +56,13 @@ class TrainConfig:
     amp: str = "auto"  # bf16 (or fp16) autocast on CUDA only
     num_workers: int = -1  # -1: auto (0 on CPU, where workers steal compute)
     name: str = ""
+    # Fine-tuning (seg_core.training.finetune): start from a whole checkpoint, not only an encoder.
+    init_from: str = ""  # parent checkpoint path; "" = train from `weights`
+    parent_run_id: str = ""  # filled from the parent when training starts (lineage)
+    parent_weights_sha256: str = ""  # the parent's weights checksum: a changed parent is refused
 
     def __post_init__(self) -> None:
+        self._check_types()
         _one_of("optimizer", self.optimizer, OPTIMIZERS)
         _one_of("schedule", self.schedule, SCHEDULES)
         _one_of("device", self.device, DEVICES)
@@ -70,6 +83,16 @@ class TrainConfig:
             raise ValueError(f"val_ratio {self.val_ratio} must be in [0, 1)")
         if self.crop and self.crop % 32:
             raise ValueError(f"crop {self.crop} must be a multiple of 32 (or 0 for whole images)")
+
+    def _check_types(self) -> None:
+        """Each setting has its default's type (a JSON config can hold anything); a whole number
+        is accepted for a decimal setting and stored as float."""
+        for f in fields(self):
+            value, kind = getattr(self, f.name), type(f.default)
+            if kind is float and isinstance(value, int) and not isinstance(value, bool):
+                object.__setattr__(self, f.name, float(value))
+            elif not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+                raise ValueError(f"{f.name} {value!r} must be {_TYPE_WORDS[kind]}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -97,6 +120,30 @@ class TrainConfig:
 
     def with_updates(self, **changes: Any) -> TrainConfig:
         return replace(self, **changes)
+
+
+def model_spec(cfg: TrainConfig) -> ModelSpec:
+    """The network a config asks for; weights 'auto' = the offline ImageNet weights where they
+    exist (EfficientNet-Lite0), random init elsewhere ('imagenet' needs a network: ask for it).
+
+    Raises:
+        ValueError: an unknown architecture, encoder or weights choice (from `ModelSpec`).
+    """
+    from seg_core.models.spec import OFFLINE_ENCODER, ModelSpec  # imports torch: only when asked
+
+    weights = cfg.weights
+    if weights == "auto":
+        weights = "imagenet-offline" if cfg.encoder == OFFLINE_ENCODER and cfg.arch != "unet" else "none"
+    return ModelSpec(
+        arch=cfg.arch,
+        encoder=cfg.encoder,
+        weights=weights,
+        num_classes=NUM_CLASSES,
+        unet_base_width=cfg.unet_base_width,
+    )
+
+
+_TYPE_WORDS = {int: "a whole number", float: "a number", str: "text", bool: "true or false"}
 
 
 def _one_of(name: str, value: str, allowed: tuple[str, ...]) -> None:

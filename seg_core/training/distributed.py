@@ -9,11 +9,18 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import torch
 import torch.distributed as dist
+from torch import nn
 from torch.utils.data import Sampler
+
+# How long a collective may wait for the slowest rank. NCCL's default (10 min) is shorter than a
+# first run's photo decoding over a large dataset (~0.5 s per 12 MP photo, shared across ranks)
+# and than a long validation pass; a genuinely hung job still ends within the hour.
+COLLECTIVE_TIMEOUT = timedelta(minutes=60)
 
 
 @dataclass(frozen=True)
@@ -31,14 +38,47 @@ class ProcessGroup:
         return self.world_size > 1
 
 
-def init_from_env(device_type: str) -> ProcessGroup:
-    """Join the process group torchrun describes (nccl on CUDA, gloo on CPU), if any."""
+def init_from_env(device: torch.device | str) -> ProcessGroup:
+    """Join the process group torchrun describes (nccl on CUDA, gloo on CPU), if any.
+
+    `device` is this process's device, or its type ("cuda" then means GPU LOCAL_RANK).
+
+    On CUDA the process first makes its own GPU the current device and binds the group to it:
+    otherwise every rank's first collective (and the loaders' pinning threads) would run on
+    GPU 0, which NCCL refuses ("duplicate GPU") or hangs on.
+    """
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size <= 1:
         return ProcessGroup()
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    device = torch.device(device)
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", local_rank)
     if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device_type == "cuda" else "gloo")
-    return ProcessGroup(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+            dist.init_process_group(backend="nccl", device_id=device, timeout=COLLECTIVE_TIMEOUT)
+        else:
+            dist.init_process_group(backend="gloo", timeout=COLLECTIVE_TIMEOUT)
+    return ProcessGroup(dist.get_rank(), dist.get_world_size(), local_rank)
+
+
+def processes_per_machine() -> int:
+    """How many training processes share this machine's cores (torchrun's LOCAL_WORLD_SIZE)."""
+    return max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+
+
+def convert_sync_batchnorm(model: nn.Module) -> nn.Module:
+    """BatchNorm layers that share their batch statistics across ranks.
+
+    timm's converter, not torch's: `nn.SyncBatchNorm.convert_sync_batchnorm` turns timm's
+    `BatchNormAct2d` (BatchNorm + activation in one module, all through EfficientNet-Lite0) into
+    a plain SyncBatchNorm and silently drops its activation; timm's keeps it, and converts plain
+    BatchNorms the same way torch does.
+    """
+    from timm.layers import convert_sync_batchnorm as timm_convert
+
+    return timm_convert(model)
 
 
 def shutdown(group: ProcessGroup) -> None:
@@ -53,6 +93,17 @@ def broadcast_object(value: Any, group: ProcessGroup) -> Any:
     box = [value]
     dist.broadcast_object_list(box, src=0)
     return box[0]
+
+
+def agree_on_step(loss: torch.Tensor, stop: bool, group: ProcessGroup) -> tuple[float, bool]:
+    """The mean of the ranks' step losses and whether any rank wants to stop: one collective and
+    one host sync per step. A NaN on any rank makes the mean NaN on every rank, so all of them
+    fail the run at the same step instead of one leaving the others in a collective."""
+    packed = torch.stack([loss.detach().float().reshape(()), loss.new_tensor(1.0 if stop else 0.0)])
+    if group.distributed:
+        dist.all_reduce(packed, op=dist.ReduceOp.SUM)
+    mean, stops = packed.tolist()
+    return mean / group.world_size, stops > 0
 
 
 def all_reduce_sum(tensor: torch.Tensor, group: ProcessGroup) -> torch.Tensor:
@@ -76,7 +127,8 @@ class AgreedStop:
     A signal reaches the ranks at slightly different moments (or only one of them, e.g. the pid
     the registry holds): a rank that stopped alone would leave the others waiting in the next
     step's all-reduce. Each read of `requested` is a collective, so every rank must read it the
-    same number of times (the loop reads it once after every step and once after every epoch).
+    same number of times (the loop reads it once after every epoch; after every step it reads
+    the raw flag and agrees on it with the step's loss, `agree_on_step`).
     """
 
     def __init__(self, stop: Any, group: ProcessGroup, device: torch.device):

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from seg_core.core import paths
 from seg_core.data.discovery import count_named_pairs
 from seg_core.runs import access
-from seg_core.runs.registry import RunRecord, RunRegistry, launch
+from seg_core.runs.control import launch
+from seg_core.runs.registry import RunRecord, RunRegistry
 from seg_core.training.config import TrainConfig
 
 
@@ -104,16 +105,27 @@ def submit(
     )
 
 
+def check_resumable(run: RunRecord) -> None:
+    """Only a run that ended early can continue: a completed run would train again from its
+    last epoch and overwrite its own record (duration, final losses)."""
+    if run.status in ("running", "queued"):
+        raise ValueError(f"run {run.id} is already {run.status}")
+    if run.status == "completed":
+        raise ValueError(
+            f"run {run.id} has already completed ({run.epochs_done or 0} epoch(s)); there is nothing "
+            "to resume: start a new run to train longer"
+        )
+    if not (run.checkpoint_dir / "last.pt").is_file():
+        raise ValueError(f"run {run.id} has no last.pt to resume from (it never finished an epoch)")
+
+
 def resume(run_id: str, registry: RunRegistry | None = None, actor: access.Actor | None = None) -> Submission:
     """Queue a stopped/interrupted/failed run to continue from its last.pt (`actor`: an analyst
     may resume only their own runs; None: the owner)."""
     registry = registry or RunRegistry()
     run = registry.get(run_id)
     access.authorize(actor, "run.resume", registry, target=run_id, owner=access.run_owner(registry, run_id))
-    if run.status in ("running", "queued"):
-        raise ValueError(f"run {run_id} is already {run.status}")
-    if not (run.checkpoint_dir / "last.pt").is_file():
-        raise ValueError(f"run {run_id} has no last.pt to resume from (it never finished an epoch)")
+    check_resumable(run)
     registry.requeue(run_id)
     dispatch(registry)
     started = registry.get(run_id).status == "running"

@@ -3,26 +3,26 @@
 One code path for CPU, CUDA and MPS and for 1..N processes (torchrun + DDP). Everything a run
 produces goes to the run registry as it happens (per-step loss, per-epoch metrics, ETA), and to
 `checkpoints/<run>/` (`last.pt` every epoch, `best.pt` on a new best val Dice, `preview.png`).
+The pieces live next door: `setup` builds a run, `state` holds it (and saves and restores it),
+`step` does one batch, `seg_core.data.loader` feeds it.
 
 Faults: CUDA out-of-memory halves the micro-batch and keeps the effective batch (gradient
-accumulation inside the batch); a NaN/inf loss fails the run with the reason; SIGTERM/SIGINT
-finish the current step, save `last.pt` (with the position inside the epoch) and mark the run
-stopped; a SIGKILL leaves the previous `last.pt` intact and the registry shows 'interrupted'.
+accumulation inside the batch; fatal with a clear message under DDP); a NaN/inf loss fails the
+run with the reason; SIGTERM/SIGINT finish the current step, save `last.pt` (with the position
+inside the epoch) and mark the run stopped; a SIGKILL leaves the previous `last.pt` intact and
+the registry shows 'interrupted'.
 """
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import gc
 import math
 import os
-import random
-import signal
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,66 +30,30 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
-from seg_core.core.runtime import (
-    StopRequested,
-    amp_dtype,
-    autocast,
-    describe_device,
-    seed_everything,
-    select_device,
-)
-from seg_core.data.augment import IGNORE_INDEX
-from seg_core.data.classes import CLASS_NAMES, NUM_CLASSES
-from seg_core.data.dataset import ArrayCache, SegmentationDataset, pad_collate, warm_cache
-from seg_core.data.discovery import split_pairs, validate_dataset
+from seg_core.core.runtime import StopRequested, autocast, describe_device, select_device
+from seg_core.data.classes import IGNORE_INDEX, NUM_CLASSES
+from seg_core.data.loader import make_loader
 from seg_core.evaluation.metrics import ConfusionMatrix, KaggleDiceMeter
-from seg_core.models import ModelSpec, create_model, normalization
-from seg_core.models.checkpoint import clean_stale_temps, load_checkpoint, save_checkpoint, versions
-from seg_core.models.spec import OFFLINE_ENCODER
 from seg_core.runs.registry import RunRegistry
 from seg_core.runs.reporter import RunReporter
 from seg_core.training import distributed as dist_utils
-from seg_core.training.config import TrainConfig
-from seg_core.training.losses import class_weights_from_counts, create_loss
-from seg_core.training.optim import build_optimizer, build_scheduler
+from seg_core.training.config import TrainConfig, model_spec
 from seg_core.training.preview import save_preview
+from seg_core.training.setup import build_run
+from seg_core.training.state import EpochStats, LoopState, TrainingRun
+from seg_core.training.step import DistributedOutOfMemoryError, NonFiniteLossError, optimizer_step, train_step
 
-
-class NonFiniteLossError(RuntimeError):
-    """The loss became NaN or infinite; the run cannot continue meaningfully."""
-
-
-def model_spec(cfg: TrainConfig) -> ModelSpec:
-    """The network a config asks for; weights 'auto' = the offline ImageNet weights where they
-    exist (EfficientNet-Lite0), random init elsewhere ('imagenet' needs a network: ask for it)."""
-    weights = cfg.weights
-    if weights == "auto":
-        weights = "imagenet-offline" if cfg.encoder == OFFLINE_ENCODER and cfg.arch != "unet" else "none"
-    return ModelSpec(
-        arch=cfg.arch,
-        encoder=cfg.encoder,
-        weights=weights,
-        num_classes=NUM_CLASSES,
-        unet_base_width=cfg.unet_base_width,
-    )
-
-
-@dataclass
-class EpochStats:
-    loss: float = math.nan
-    images: int = 0
-    seconds: float = 0.0
-    data_wait: float = 0.0
-    steps: int = 0
-    completed: bool = True
-
-    @property
-    def images_per_s(self) -> float:
-        return self.images / self.seconds if self.seconds else 0.0
-
-    @property
-    def data_wait_fraction(self) -> float:
-        return self.data_wait / self.seconds if self.seconds else 0.0
+__all__ = [
+    "EpochStats",
+    "EvalResult",
+    "LoopState",
+    "StopRequested",
+    "TrainingRun",
+    "evaluate",
+    "fit",
+    "model_spec",
+    "train_one_epoch",
+]
 
 
 @dataclass
@@ -100,20 +64,6 @@ class EvalResult:
     pixel_accuracy: float
     scores: object = None
     preview: tuple[np.ndarray, np.ndarray] | None = None  # (truth, prediction) of the first image
-
-
-@dataclass
-class LoopState:
-    """Mutable progress of a run; saved in last.pt so a resume continues exactly."""
-
-    epoch: int = 0  # epochs fully completed
-    step_in_epoch: int = 0  # batches already done in the epoch being run (mid-epoch stop)
-    global_step: int = 0
-    best_dice: float = -1.0
-    best_epoch: int = 0
-    epochs_without_gain: int = 0
-    micro_batch: int = 0  # current micro-batch (shrinks after CUDA OOM)
-    history: list[dict] = field(default_factory=list)
 
 
 @torch.inference_mode()
@@ -159,335 +109,57 @@ def evaluate(
     )
 
 
-def _micro_batches(images: torch.Tensor, masks: torch.Tensor, size: int):
-    for start in range(0, len(images), size):
-        yield images[start : start + size], masks[start : start + size]
-
-
 def train_one_epoch(
-    model: nn.Module,
-    criterion: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scheduler,
-    scaler: torch.amp.GradScaler,
+    run: TrainingRun,
     loader: DataLoader,
     steps_per_epoch: int,
-    device: torch.device,
-    amp: torch.dtype | None,
-    cfg: TrainConfig,
-    state: LoopState,
     stop: StopRequested,
-    reporter: RunReporter,
     on_step: Callable[[float], None],
 ) -> EpochStats:
     """One pass over `loader` (the rest of the epoch when resuming mid-epoch).
 
-    Returns mean loss, throughput and the time spent waiting for data; `completed` is False
-    when a stop request ended the epoch early.
+    Returns the epoch's mean loss, throughput and time spent waiting for data, over every step
+    of the epoch (a resumed epoch adds to the sums its interrupted attempt saved); `completed`
+    is False when a stop request ended the epoch early, and the sums are then kept in
+    `run.state.partial_epoch` for the resume.
     """
-    model.train()
-    stats = EpochStats()
-    loss_total = 0.0
-    start = time.perf_counter()
-    waited_since = start
+    run.model.train()
+    state = run.state
+    stats = EpochStats(**state.partial_epoch)
+    state.partial_epoch = {}
+    start = waited_since = time.perf_counter()
     for images, masks in loader:
         stats.data_wait += time.perf_counter() - waited_since
-        batch_loss = _train_step(
-            model, criterion, optimizer, scaler, images, masks, device, amp, cfg, state, reporter
+        ends_window = (state.step_in_epoch + 1) % run.cfg.accumulation == 0 or (
+            state.step_in_epoch + 1 == steps_per_epoch
         )
+        loss, stop_requested = dist_utils.agree_on_step(
+            train_step(run, images, masks, ends_window), stop.requested, run.group
+        )
+        if not math.isfinite(loss):
+            raise NonFiniteLossError(
+                f"the loss became {loss} at step {state.global_step + 1} (epoch {state.epoch + 1}); "
+                "try a lower learning rate (--lr) or --amp off"
+            )
         state.step_in_epoch += 1
         state.global_step += 1
-        if state.step_in_epoch % cfg.accumulation == 0 or state.step_in_epoch == steps_per_epoch:
-            _optimizer_step(model, optimizer, scaler, cfg)
-            scheduler.step()
-        loss_total += batch_loss
+        if ends_window:
+            optimizer_step(run)
+        stats.loss_sum += loss
         stats.steps += 1
         stats.images += len(images)
-        on_step(batch_loss)
+        on_step(loss)
         waited_since = time.perf_counter()
-        if stop.requested and state.step_in_epoch < steps_per_epoch:
+        if stop_requested and state.step_in_epoch < steps_per_epoch:
             stats.completed = False
             break
-    stats.seconds = time.perf_counter() - start
-    stats.loss = loss_total / stats.steps if stats.steps else math.nan
+    stats.seconds += time.perf_counter() - start
+    if not stats.completed:
+        state.partial_epoch = stats.partial()
     return stats
 
 
-def _train_step(
-    model, criterion, optimizer, scaler, images, masks, device, amp, cfg, state, reporter: RunReporter
-) -> float:
-    """Forward/backward one batch in micro-batches; on CUDA OOM halve the micro-batch and retry."""
-    while True:
-        micro = state.micro_batch or len(images)
-        try:
-            batch_loss = 0.0
-            parts = list(_micro_batches(images, masks, micro))
-            for i, (x, y) in enumerate(parts):
-                x = x.to(device, non_blocking=True)
-                y = y.to(device, non_blocking=True)
-                if device.type in CHANNELS_LAST_DEVICES:
-                    x = x.contiguous(memory_format=torch.channels_last)
-                last = i == len(parts) - 1
-                no_sync = (
-                    model.no_sync() if (not last and hasattr(model, "no_sync")) else contextlib.nullcontext()
-                )
-                with no_sync, autocast(device, amp):
-                    loss = criterion(model(x), y)
-                value = float(loss.detach())
-                if not math.isfinite(value):
-                    raise NonFiniteLossError(
-                        f"the loss became {value} at step {state.global_step + 1} (epoch {state.epoch + 1}); "
-                        "try a lower learning rate (--lr) or --amp off"
-                    )
-                share = len(x) / len(images) / cfg.accumulation
-                scaler.scale(loss * share).backward()
-                batch_loss += value * len(x) / len(images)
-            return batch_loss
-        except torch.OutOfMemoryError:
-            optimizer.zero_grad(set_to_none=True)
-            if device.type == "cuda":
-                torch.cuda.empty_cache()
-            if micro <= 2:  # below 2, BatchNorm statistics break down (and some archs fail outright)
-                raise
-            state.micro_batch = micro // 2
-            reporter.log(
-                f"out of GPU memory with micro-batch {micro}: continuing with micro-batch "
-                f"{state.micro_batch} and {math.ceil(len(images) / state.micro_batch)} accumulation "
-                "steps per batch (same effective batch)",
-                "warning",
-            )
-
-
-def _optimizer_step(model: nn.Module, optimizer, scaler, cfg: TrainConfig) -> None:
-    if cfg.clip_grad_norm > 0:
-        scaler.unscale_(optimizer)
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad_norm)
-    scaler.step(optimizer)
-    scaler.update()
-    optimizer.zero_grad(set_to_none=True)
-
-
 # --------------------------------------------------------------------------- the whole run
-
-
-@dataclass
-class _Setup:
-    """Everything `fit` builds before the first epoch."""
-
-    spec: ModelSpec
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    train_set: SegmentationDataset
-    val_set: SegmentationDataset | None
-    train_eval_set: SegmentationDataset
-    preview_image: np.ndarray | None
-
-
-def _prepare_data(
-    cfg: TrainConfig, spec: ModelSpec, reporter: RunReporter, group: dist_utils.ProcessGroup
-) -> _Setup:
-    report = validate_dataset(cfg.data)
-    if not report.pairs:
-        reasons = "; ".join(p.message for p in report.problems[:3]) or "the folders are empty"
-        raise ValueError(
-            f"{cfg.data}: no usable image/mask pairs ({reasons}); "
-            f"`python -m seg_core validate {cfg.data}` lists every problem"
-        )
-    if report.problems:
-        reporter.log(
-            f"{len(report.problems)} file(s) skipped by validation, e.g. {report.problems[0].message}",
-            "warning",
-        )
-    train_pairs, val_pairs = split_pairs(report.pairs, cfg.val_ratio, cfg.seed)
-    reporter.log(f"dataset {report.root}: {len(train_pairs)} training and {len(val_pairs)} validation pairs")
-    cache = ArrayCache(cfg.resolution)
-    if group.is_main:
-        started = time.perf_counter()
-        warm_cache(
-            report.pairs,
-            cache,
-            progress=lambda done, total: reporter.metrics(
-                [(0, 0, "prepare", "progress", done / total)], flush=done == total
-            ),
-        )
-        reporter.log(
-            f"photos decoded at {cfg.resolution} px long side in {time.perf_counter() - started:.1f} s "
-            "(cached for later epochs and runs)"
-        )
-    if group.distributed:
-        torch.distributed.barrier()
-    mean, std = normalization(spec)
-    crop = cfg.crop or None
-    train_set = SegmentationDataset(
-        train_pairs, cache, mean, std, crop=crop, augment=cfg.augment, seed=cfg.seed
-    )
-    val_set = SegmentationDataset(val_pairs, cache, mean, std) if val_pairs else None
-    train_eval_set = SegmentationDataset(train_pairs, cache, mean, std)
-    preview_image = np.asarray(cache.image(val_pairs[0].image)) if val_pairs else None
-    return _Setup(spec, mean, std, train_set, val_set, train_eval_set, preview_image)
-
-
-def _class_weights(cfg: TrainConfig, train_set: SegmentationDataset) -> torch.Tensor | None:
-    """Weighted CE only: median-frequency weights from the training split's pixel counts."""
-    if cfg.loss != "weighted_ce":
-        return None
-    counts = np.zeros(NUM_CLASSES, dtype=np.int64)
-    for pair in train_set.pairs:
-        counts += np.bincount(train_set.cache.pair(pair)[1].reshape(-1), minlength=256)[:NUM_CLASSES]
-    return class_weights_from_counts(counts, cap=cfg.class_weight_cap)
-
-
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
-
-
-def _worker_leaves_stop_to_the_trainer(_worker_id: int) -> None:
-    """Stop signals the trainer's whole process group. PyTorch's workers die of a SIGTERM that
-    does not come from their parent, and the trainer then fails with "DataLoader worker ... is
-    killed by signal" instead of finishing the step and saving last.pt; so workers ignore
-    SIGTERM/SIGINT and the trainer shuts them down as it ends (they also exit when it is gone).
-    They are born with those signals blocked (StopSafeLoader): one sent before this point stays
-    pending, and ignoring a pending signal discards it."""
-    for sig in STOP_SIGNALS:
-        signal.signal(sig, signal.SIG_IGN)
-    if hasattr(signal, "pthread_sigmask"):
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
-
-
-class StopSafeLoader(DataLoader):
-    """A DataLoader whose workers cannot be killed by a stop signal that arrives while they start.
-
-    Workers are forked when iteration begins (every epoch). Between the fork and their
-    worker_init_fn a SIGTERM to the group killed them (seen in CI: the stopped run failed with
-    "DataLoader worker ... exited unexpectedly"). Blocking the stop signals around the fork makes
-    the workers inherit the block; the trainer gets a signal that came meanwhile as soon as the
-    block is lifted, so its stop request is not lost.
-    """
-
-    def __iter__(self):
-        if not self.num_workers or not hasattr(signal, "pthread_sigmask"):
-            return super().__iter__()
-        previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
-        try:
-            return super().__iter__()
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-
-
-def _loader(
-    dataset, batch_size: int, sampler, cfg: TrainConfig, device: torch.device, drop_last: bool = False
-) -> DataLoader:
-    workers = (
-        cfg.num_workers
-        if cfg.num_workers >= 0
-        else (0 if device.type == "cpu" else min(8, os.cpu_count() or 1))
-    )
-    return StopSafeLoader(
-        dataset,
-        batch_size=batch_size,
-        sampler=sampler,
-        num_workers=workers,
-        drop_last=drop_last,
-        collate_fn=pad_collate,
-        pin_memory=device.type == "cuda",
-        worker_init_fn=_worker_leaves_stop_to_the_trainer if workers else None,
-    )
-
-
-# channels_last: tensor cores on CUDA, oneDNN's fast path on CPU (a 4x512x512 training step of the
-# default model: 4.68 s vs 5.29 s on 2 cores). MPS support for it is uneven, so MPS stays NCHW.
-CHANNELS_LAST_DEVICES = ("cuda", "cpu")
-
-# BatchNorm in their image-pooling branch needs at least 2 images per training batch.
-NEEDS_BATCH_OF_TWO = ("deeplabv3", "deeplabv3plus", "pspnet")
-
-
-@dataclass
-class _Run:
-    """The live objects of one training run, passed around instead of long argument lists."""
-
-    cfg: TrainConfig
-    run_id: str
-    checkpoint_dir: Path
-    device: torch.device
-    amp: torch.dtype | None
-    group: dist_utils.ProcessGroup
-    reporter: RunReporter
-    setup: _Setup
-    model: nn.Module  # DDP-wrapped when distributed
-    model_without_ddp: nn.Module  # what checkpoints hold
-    criterion: nn.Module
-    optimizer: torch.optim.Optimizer
-    scheduler: torch.optim.lr_scheduler.LRScheduler
-    scaler: torch.amp.GradScaler
-    state: LoopState
-
-    def payload(self, metrics: dict, resumable: bool) -> dict:
-        spec = self.setup.spec
-        meta = {
-            "arch": spec.arch,
-            "encoder": spec.encoder,
-            "weights": spec.weights,
-            "unet_base_width": spec.unet_base_width,
-            "num_classes": NUM_CLASSES,
-            "class_names": list(CLASS_NAMES),
-            "resolution": self.cfg.resolution,
-            "mean": list(self.setup.mean),
-            "std": list(self.setup.std),
-            "config": self.cfg.to_dict(),
-            "metrics": metrics,
-            "versions": versions(),
-            "epoch": self.state.epoch,
-            "run_id": self.run_id,
-            "saved_at": time.time(),
-        }
-        payload = {"state_dict": self.model_without_ddp.state_dict(), "meta": meta}
-        if resumable:
-            payload["train_state"] = self._resume_state()
-        return payload
-
-    def _resume_state(self) -> dict:
-        rng = {"torch": torch.get_rng_state(), "python": random.getstate()}
-        if torch.cuda.is_available():
-            rng["cuda"] = torch.cuda.get_rng_state_all()
-        return {
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "scaler": self.scaler.state_dict(),
-            "loop": dict(vars(self.state)),
-            "rng": rng,
-        }
-
-    def save(self, name: str, metrics: dict, resumable: bool) -> None:
-        """Rank 0 writes `<checkpoint_dir>/<name>` atomically."""
-        if self.group.is_main:
-            save_checkpoint(self.payload(metrics, resumable), self.checkpoint_dir / name)
-
-    def restore(self) -> None:
-        """Continue from last.pt: weights, optimiser, scheduler, scaler, loop position, RNG."""
-        path = self.checkpoint_dir / "last.pt"
-        payload = load_checkpoint(path, map_location=self.device)
-        if "train_state" not in payload:
-            raise ValueError(f"{path}: has no training state to resume from")
-        self.model_without_ddp.load_state_dict(payload["state_dict"])
-        saved = payload["train_state"]
-        self.optimizer.load_state_dict(saved["optimizer"])
-        self.scheduler.load_state_dict(saved["scheduler"])
-        self.scaler.load_state_dict(saved["scaler"])
-        torch.set_rng_state(saved["rng"]["torch"].cpu())
-        random.setstate(saved["rng"]["python"])
-        if "cuda" in saved["rng"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all([s.cpu() for s in saved["rng"]["cuda"]])
-        self.state = LoopState(**saved["loop"])
-
-    def evaluation_model(self) -> nn.Module:
-        """The bare model with rank 0's BatchNorm statistics: evaluation needs no DDP, whose
-        forward would add a collective on some ranks only when they hold different image counts."""
-        dist_utils.broadcast_buffers(self.model_without_ddp, self.group)
-        return self.model_without_ddp
-
-    def shard_loader(self, dataset: SegmentationDataset) -> DataLoader:
-        """Whole images, one per batch, split across ranks without padding (for evaluation)."""
-        return _loader(dataset, 1, dist_utils.ShardSampler(len(dataset), self.group), self.cfg, self.device)
 
 
 def fit(
@@ -506,15 +178,15 @@ def fit(
     stop = stop or StopRequested()
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     device = select_device(cfg.device, local_rank)
-    group = dist_utils.init_from_env(device.type)
+    group = dist_utils.init_from_env(device)
     reporter = RunReporter(registry, run_id, group.is_main)
     status, error = "failed", None
     try:
         if group.is_main and registry:
             registry.mark_running(run_id, os.getpid(), describe_device(device))
-        # No name keeps the run (and its DDP model) alive past _train: see the gc.collect below.
-        status = _train(_build_run(cfg, run_id, checkpoint_dir, resume, device, group, reporter), stop)
-    except (ValueError, NonFiniteLossError) as exc:
+        # No name keeps the run (and its DDP model) alive past _run_epochs: see the gc.collect below.
+        status = _run_epochs(build_run(cfg, run_id, checkpoint_dir, resume, device, group, reporter), stop)
+    except (ValueError, NonFiniteLossError, DistributedOutOfMemoryError) as exc:
         error = str(exc)
     except torch.OutOfMemoryError:
         error = "out of GPU memory even with a micro-batch of 2; lower --crop or --resolution"
@@ -550,81 +222,10 @@ def _os_error_reason(exc: OSError, checkpoint_dir: Path) -> str:
     return f"internal error: {type(exc).__name__}: {exc}"
 
 
-def _build_run(
-    cfg: TrainConfig,
-    run_id: str,
-    checkpoint_dir: Path,
-    resume: bool,
-    device: torch.device,
-    group: dist_utils.ProcessGroup,
-    reporter: RunReporter,
-) -> _Run:
-    """Data, model, loss, optimiser, schedule and scaler for a run (restored from last.pt on resume)."""
-    seed_everything(cfg.seed)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # fixed crop sizes: let cuDNN pick the fastest kernels
-    checkpoint_dir.mkdir(parents=True, exist_ok=True)
-    clean_stale_temps(checkpoint_dir)
-    spec = model_spec(cfg)
-    setup = _prepare_data(cfg, spec, reporter, group)
-    model = create_model(spec, load_weights=not resume).to(device)
-    if device.type in CHANNELS_LAST_DEVICES:
-        model = model.to(memory_format=torch.channels_last)
-    if device.type == "cuda" and group.distributed:
-        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-    model_without_ddp = model
-    if group.distributed:
-        model = nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None
-        )
-    weights = _class_weights(cfg, setup.train_set)
-    criterion = create_loss(cfg.loss, NUM_CLASSES, class_weights=weights, ignore_index=IGNORE_INDEX).to(
-        device
-    )
-    if cfg.batch_size < 2 and spec.arch in NEEDS_BATCH_OF_TWO:
-        raise ValueError(
-            f"batch size 1 cannot train {spec.arch} (BatchNorm in its pooling branch needs 2+ images "
-            "per batch); use --batch-size 2 or more"
-        )
-    per_process = math.ceil(len(setup.train_set) / group.world_size)
-    if per_process < cfg.batch_size:
-        raise ValueError(
-            f"batch size {cfg.batch_size} is larger than the {per_process} training images per "
-            "process; lower --batch-size or --val-ratio"
-        )
-    # Partial last batches are dropped: a batch of one breaks BatchNorm; the shuffle changes
-    # every epoch, so every image is still seen.
-    optimizer = build_optimizer(model_without_ddp, cfg)
-    scheduler = build_scheduler(optimizer, cfg, per_process // cfg.batch_size)
-    amp = amp_dtype(device, cfg.amp)
-    scaler = torch.amp.GradScaler(device.type, enabled=amp == torch.float16)
-    run = _Run(
-        cfg,
-        run_id,
-        checkpoint_dir,
-        device,
-        amp,
-        group,
-        reporter,
-        setup,
-        model,
-        model_without_ddp,
-        criterion,
-        optimizer,
-        scheduler,
-        scaler,
-        LoopState(),
-    )
-    if resume:
-        run.restore()
-        reporter.log(f"resumed from last.pt at epoch {run.state.epoch + 1}, step {run.state.step_in_epoch}")
-    return run
-
-
-def _train(run: _Run, stop: StopRequested) -> str:
+def _run_epochs(run: TrainingRun, stop: StopRequested) -> str:
     """The epoch loop: train, validate, checkpoint; then the loss over the whole training split."""
     cfg, state, reporter = run.cfg, run.state, run.reporter
-    stop = dist_utils.AgreedStop(stop, run.group, run.device)
+    agreed_stop = dist_utils.AgreedStop(stop, run.group, run.device)
     sampler = DistributedSampler(
         run.setup.train_set,
         num_replicas=run.group.world_size,
@@ -664,35 +265,22 @@ def _train(run: _Run, stop: StopRequested) -> str:
         sampler.set_epoch(epoch)
         run.setup.train_set.set_epoch(epoch)
         skip = dist_utils.SkipSampler(sampler, state.step_in_epoch * cfg.batch_size)
-        loader = _loader(run.setup.train_set, cfg.batch_size, skip, cfg, run.device, drop_last=True)
-        stats = train_one_epoch(
-            run.model,
-            run.criterion,
-            run.optimizer,
-            run.scheduler,
-            run.scaler,
-            loader,
-            steps_per_epoch,
-            run.device,
-            run.amp,
-            cfg,
-            state,
-            stop,
-            reporter,
-            on_step,
+        loader = make_loader(
+            run.setup.train_set, cfg.batch_size, skip, run.workers, run.device, drop_last=True, seed=cfg.seed
         )
+        stats = train_one_epoch(run, loader, steps_per_epoch, stop, on_step)
         if not stats.completed:
             run.save("last.pt", {}, resumable=True)
             reporter.log(
-                f"{stop.signal_name or 'stop'} received: saved last.pt at epoch {epoch + 1}, "
+                f"{agreed_stop.signal_name or 'stop'} received: saved last.pt at epoch {epoch + 1}, "
                 f"step {state.step_in_epoch}/{steps_per_epoch}; resume continues from there"
             )
             return "stopped"
         state.epoch, state.step_in_epoch = epoch + 1, 0
         _end_of_epoch(run, val_loader, stats)
-        if stop.requested:
+        if agreed_stop.requested:
             reporter.log(
-                f"{stop.signal_name or 'stop'} received: stopped after epoch {epoch + 1} (last.pt saved)"
+                f"{agreed_stop.signal_name or 'stop'} received: stopped after epoch {epoch + 1} (last.pt saved)"
             )
             return "stopped"
         if cfg.early_stop_patience and state.epochs_without_gain >= cfg.early_stop_patience:
@@ -724,7 +312,7 @@ def _train(run: _Run, stop: StopRequested) -> str:
     return "completed"
 
 
-def _end_of_epoch(run: _Run, val_loader: DataLoader | None, stats: EpochStats) -> None:
+def _end_of_epoch(run: TrainingRun, val_loader: DataLoader | None, stats: EpochStats) -> None:
     """Validate, log, checkpoint and preview after a completed epoch."""
     state, group = run.state, run.group
     epoch, step = state.epoch, state.global_step
@@ -733,6 +321,7 @@ def _end_of_epoch(run: _Run, val_loader: DataLoader | None, stats: EpochStats) -
         (step, epoch, "train", "lr", run.optimizer.param_groups[0]["lr"]),
         (step, epoch, "train", "images_per_s", stats.images_per_s * group.world_size),
         (step, epoch, "train", "data_wait", stats.data_wait_fraction),
+        (step, epoch, "train", "epoch_s", stats.seconds),  # every attempt of the epoch together
     ]
     metrics = {"train_loss": float(stats.loss)}
     improved = True

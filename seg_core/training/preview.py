@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import os
+import io
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from seg_core.core.atomic import atomic_write_bytes
 from seg_core.data.classes import colorize
-from seg_core.models.checkpoint import TEMP_SUFFIX
 
 PREVIEW_WIDTH = 1200  # the three panels together, px: enough to judge, small to refresh
 
@@ -28,17 +28,8 @@ def preview_strip(image: np.ndarray, truth: np.ndarray, prediction: np.ndarray) 
 
 
 def save_preview(path: str | Path, image: np.ndarray, truth: np.ndarray, prediction: np.ndarray) -> Path:
-    """Write the strip atomically so the app never reads a half-written PNG.
-
-    The temp file is removed if the write fails (a full disk); one left by a killed trainer has
-    the checkpoints' temp suffix, so the next run's `clean_stale_temps` removes it.
-    """
-    path = Path(path)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}{TEMP_SUFFIX}")
-    try:
-        Image.fromarray(preview_strip(image, truth, prediction)).save(tmp, format="PNG")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    """Write the strip atomically so the app never reads a half-written PNG (a temp left by a
+    killed trainer is removed by the next run's `clean_stale_temps`)."""
+    buffer = io.BytesIO()
+    Image.fromarray(preview_strip(image, truth, prediction)).save(buffer, format="PNG")
+    return atomic_write_bytes(path, buffer.getvalue())

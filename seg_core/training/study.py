@@ -17,10 +17,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from seg_core.core.runtime import StopRequested
-from seg_core.models import ModelSpec, create_model
-from seg_core.runs.registry import FINAL_STATUSES, RunRegistry, stop
+from seg_core.models.weights import hub_weights_obtainable
+from seg_core.runs.control import stop
+from seg_core.runs.registry import FINAL_STATUSES, RunRegistry
 from seg_core.training import jobs
 from seg_core.training.config import STUDY_PRESETS, TrainConfig
+from seg_core.training.preflight import check_before_run
 
 NO_IMAGENET_NOTICE = (
     "ImageNet weights for ResNet50 cannot be downloaded here (no network): the two DeepLabV3+ runs "
@@ -29,12 +31,8 @@ NO_IMAGENET_NOTICE = (
 
 
 def imagenet_weights_available(encoder: str) -> bool:
-    """True when smp can fetch (or has cached) ImageNet weights for `encoder`; fails fast offline."""
-    try:
-        create_model(ModelSpec(arch="deeplabv3plus", encoder=encoder, weights="imagenet"))
-    except (RuntimeError, ValueError, OSError):
-        return False
-    return True
+    """True when smp can fetch (or has cached) ImageNet weights for `encoder`; milliseconds offline."""
+    return hub_weights_obtainable(encoder)
 
 
 def study_configs(
@@ -61,7 +59,7 @@ def study_configs(
             "val_ratio": 0.15,
             "name": f"study: {label}",
         }
-        if epochs:
+        if epochs is not None:  # 0 is refused by TrainConfig, never taken as "not given"
             values["epochs"] = epochs
         if values["weights"] == "imagenet" and not imagenet:
             values["weights"] = "none"
@@ -79,14 +77,20 @@ def run_study(
     registry: RunRegistry | None = None,
     poll_s: float = 1.0,
     echo: Callable[[str], None] = lambda line: print(line, flush=True),
+    stop_request: StopRequested | None = None,
 ) -> list[dict]:
     """Queue the four runs, follow their logs until all have ended, return the Table 1 rows.
 
+    Every setting and the dataset are checked before the first run is queued (ValueError).
     SIGINT/SIGTERM (Ctrl-C) stop the study: the runs still waiting leave the queue and the
-    running one saves last.pt and stops (`runs resume ID` continues it later).
+    running one saves last.pt and stops (`runs resume ID` continues it later); pass
+    `stop_request` to learn afterwards whether that happened.
     """
     registry = registry or RunRegistry()
     configs = study_configs(data, epochs, resolution, crop, batch_size)
+    report = None
+    for cfg in configs:  # one dataset validation serves all four checks
+        report = check_before_run(cfg, report=report)
     if any(cfg.weights == "none" and cfg.arch != "unet" for cfg in configs):
         echo(NO_IMAGENET_NOTICE)
     submissions = [jobs.submit(cfg, registry) for cfg in configs]
@@ -94,7 +98,7 @@ def run_study(
         echo(f"{submission.run.name}: {submission.message}")
     ids = [s.run.id for s in submissions]
     echo(f"the table at any time: python -m seg_core runs compare {' '.join(ids)}")
-    stop_request = StopRequested()
+    stop_request = stop_request or StopRequested()
     stop_request.install()
     _follow(ids, list(STUDY_PRESETS), registry, stop_request, poll_s, echo)
     return registry.summary_table(ids)

@@ -3,6 +3,7 @@ photos, downloads), keeps the result across reruns, and turns a broken checkpoin
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -101,3 +102,29 @@ def test_without_models_the_page_points_to_training(labelled, monkeypatch, tmp_p
     assert not at.exception
     assert "No model to evaluate yet" in at.info[0].value
     assert [link.value for link in at.page_link] == ["Open Train"]
+
+
+def test_reruns_read_the_checkpoint_once(tiny_checkpoint, labelled, monkeypatch):
+    """The model summary (which loads and hashes the whole file) is cached per file version,
+    shared with the Segment page; a rewritten file is read again."""
+    import streamlit as st
+
+    import seg_core.pagedata.catalog as catalog
+
+    st.cache_data.clear()
+    monkeypatch.setattr(paths, "DEMO_CHECKPOINT", tiny_checkpoint)
+    reads = []
+    real = catalog.load_checkpoint
+    monkeypatch.setattr(
+        catalog, "load_checkpoint", lambda path, *a, **k: reads.append(path) or real(path, *a, **k)
+    )
+    at = evaluate_page()
+    at.toggle[0].set_value(True).run()
+    at.toggle[0].set_value(False).run()
+    assert not at.exception and len(reads) == 1
+    assert any("unet / none at 64 px" in c.value for c in at.caption)
+
+    stat = tiny_checkpoint.stat()
+    os.utime(tiny_checkpoint, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))  # "retrained"
+    at.run()
+    assert len(reads) == 2

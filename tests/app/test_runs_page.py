@@ -154,3 +154,33 @@ def test_resume_requeues_a_stopped_run_and_stop_signals_a_running_one(monkeypatc
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+def test_remove_from_queue_goes_through_the_dispatch_lock_and_spares_a_run_that_started(monkeypatch):
+    registry = RunRegistry()
+    current = add_run(registry, "current", "adam", [0.2], status="queued")
+    registry.mark_running(current, os.getpid(), "cpu")  # a live job, so the next ones wait
+    waiting = add_run(registry, "waiting", "adam", [0.2], status="queued")
+    at = select(runs_page(), [0])  # newest first: "waiting", queued when the page is drawn
+
+    real_cancel = jobs.cancel_queued
+
+    def dispatch_wins_the_lock_first(run_ids, reason, registry, actor=None):
+        # The current job ends and the queue hands over to "waiting" just before the page's
+        # removal gets the lock: the removal must then see it running and leave it alone.
+        registry.finish(current, "completed")
+        registry.mark_running(waiting, os.getpid(), "cpu")
+        return real_cancel(run_ids, reason, registry, actor=actor)
+
+    monkeypatch.setattr(jobs, "cancel_queued", dispatch_wins_the_lock_first)
+    click(at, "Remove from queue")
+    assert not at.exception
+    assert "already left the queue" in at.warning[0].value
+    assert registry.get(waiting).status == "running"  # never marked stopped under a live process
+
+    monkeypatch.setattr(jobs, "cancel_queued", real_cancel)
+    queued = add_run(registry, "queued", "adam", [0.2], status="queued")
+    at = click(select(runs_page(), [0]), "Remove from queue")
+    assert "Removed queued from the queue." in at.success[0].value
+    removed = registry.get(queued)
+    assert (removed.status, removed.error) == ("stopped", "removed from the queue before it started")

@@ -17,6 +17,7 @@ from streamlit.testing.v1 import AppTest
 from seg_core.core import paths
 from seg_core.runs.registry import RunRegistry
 from seg_core.training import jobs, study
+from ui import train_form
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
 
@@ -38,7 +39,7 @@ def fake_launch(monkeypatch):
     processes: list[subprocess.Popen] = []
 
     def launch(run_id, registry, extra_args=(), **_):
-        registry._requeue(run_id)
+        registry.reset_for_launch(run_id)
         process = subprocess.Popen(["sleep", "120"])
         processes.append(process)
         registry.mark_running(run_id, process.pid, "cpu")
@@ -46,6 +47,7 @@ def fake_launch(monkeypatch):
 
     monkeypatch.setattr(jobs, "launch", launch)
     monkeypatch.setattr(study, "imagenet_weights_available", lambda encoder: False)  # offline, fast
+    train_form.imagenet_reachable.clear()  # the page caches the answer; each test sets its own
     yield processes
     for process in processes:
         process.kill()
@@ -62,6 +64,10 @@ def set_small_unet(at: AppTest) -> None:
 
 def click(at: AppTest, label: str) -> AppTest:
     return next(b for b in at.button if b.label == label).click().run()
+
+
+def runs_named(registry: RunRegistry, part: str) -> list:
+    return [r for r in registry.list() if part in r.name]
 
 
 def texts(elements) -> str:
@@ -130,11 +136,25 @@ def test_a_preset_fills_the_form_and_the_study_queues_four_runs(dataset, fake_la
     assert not at.exception
     message = texts(at.success)
     assert message.count("Queued run") == 3 and "Started run" in message
-    assert "ImageNet weights cannot be downloaded here" in message
+    assert study.NO_IMAGENET_NOTICE in message
+    deeplab = runs_named(RunRegistry(), "DeepLabV3+")
+    assert {r.config["weights"] for r in deeplab} == {"none"}
     runs = RunRegistry().list()
     assert sorted(r.status for r in runs) == ["queued", "queued", "queued", "running"]
     assert {r.config["resolution"] for r in runs} == {64}
     assert {r.config["epochs"] for r in runs} == {20, 30, 60}
+
+
+def test_where_imagenet_can_be_had_the_study_uses_it_and_says_nothing(dataset, fake_launch, monkeypatch):
+    monkeypatch.setattr(study, "imagenet_weights_available", lambda encoder: True)
+    at = train_page()
+    at.number_input(key="train_form_resolution").set_value(64)
+    click(at, "Queue the whole study (4 runs)")
+    assert not at.exception
+    assert study.NO_IMAGENET_NOTICE not in texts(at.success)
+    deeplab = runs_named(RunRegistry(), "DeepLabV3+")
+    assert len(deeplab) == 2 and {r.config["weights"] for r in deeplab} == {"imagenet"}
+    assert not any("no ImageNet" in r.name for r in deeplab)
 
 
 def test_the_run_view_shows_how_the_latest_run_ended():

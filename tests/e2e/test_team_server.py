@@ -14,7 +14,8 @@ from harness import chromium, chromium_available, no_traceback, running_app
 from oidc_provider import running_provider
 
 from seg_core.runs import audit
-from seg_core.runs.registry import RunRegistry, stop
+from seg_core.runs.control import stop
+from seg_core.runs.registry import RunRegistry
 
 pytestmark = pytest.mark.slow
 

@@ -237,12 +237,11 @@ TINY_TRAINING = ["--arch", "unet", "--unet-base-width", "4", "--crop", "32", "--
 
 def test_training_refuses_zero_usable_pairs_with_a_sentence(all_bad, tmp_path, stormseg_home):
     result = cli("train", "--data", str(all_bad), *TINY_TRAINING, cwd=tmp_path)
-    assert result.returncode == 1, result.stdout + result.stderr
-    error = [line for line in result.stdout.splitlines() if line.startswith("[error] ")]
+    assert result.returncode == 2, result.stdout + result.stderr  # bad input, refused up front
+    error = result.stderr.strip().splitlines()
     assert len(error) == 1 and "no usable image/mask pairs" in error[0]
     assert f"python -m seg_core validate {all_bad}" in error[0] and "Traceback" not in result.stderr
-    (run,) = RunRegistry().list()
-    assert run.status == "failed" and "no usable image/mask pairs" in run.error and not run.epochs_done
+    assert RunRegistry().list() == []  # no run is created for a dataset that cannot train
     assert list(stormseg_home.rglob("*.pt")) == []  # nothing was trained, nothing saved
 
 

@@ -24,7 +24,8 @@ from test_train import _wait_for, tiny_config
 
 from seg_core.core import paths
 from seg_core.models.checkpoint import load_checkpoint
-from seg_core.runs.registry import RunRegistry, launch
+from seg_core.runs.control import launch
+from seg_core.runs.registry import RunRegistry
 from seg_core.training import jobs
 
 ENOSPC_WRAPPER = textwrap.dedent(

@@ -1,7 +1,8 @@
 """SIGKILL at any instant loses nothing that was committed.
 
-- Checkpoint writers killed dozens of times at random points of their saves: the final name
-  always holds one complete version, never a torn file, and the temps they leave are cleaned.
+- Checkpoint writers killed dozens of times, at random instants of their saves and at pinned
+  points (a complete temp not yet renamed, a temp half written): the final name always holds one
+  complete version, never a torn file, and the temps they leave are cleaned.
 - A training job started the way the app starts it, killed mid-epoch: the registry is intact,
   every committed epoch's metrics are there, the run shows as interrupted, last.pt loads, and
   `runs resume` carries it on to the end with the epochs numbered onwards.
@@ -25,20 +26,23 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import make_pairs, registry_integrity
+from helpers import make_pairs, registry_integrity, wait_for
 from test_train import _wait_for, tiny_config
 
 from seg_core.core import paths
 from seg_core.models.checkpoint import CheckpointError, clean_stale_temps, load_checkpoint, save_checkpoint
-from seg_core.runs.registry import RunRegistry, is_process_alive
+from seg_core.runs.process import is_process_alive
+from seg_core.runs.registry import RunRegistry
 from seg_core.training import jobs
 
 KILLS = 40
 # Two versions of different sizes (4 MB and 3 MB), so a torn file can never pass for either.
 WRITER = textwrap.dedent(
     """
-    import os, random, sys, time
+    import io, os, random, sys, time
+    from pathlib import Path
     import torch
+    from seg_core.models import checkpoint
     from seg_core.models.checkpoint import save_checkpoint
 
     torch.set_num_threads(1)  # no thread pool before fork()
@@ -48,18 +52,41 @@ WRITER = textwrap.dedent(
         {"state_dict": {"w": torch.full((1_000_000,), 1.0)}, "meta": {**META, "version": "A"}},
         {"state_dict": {"w": torch.arange(750_000, dtype=torch.float32)}, "meta": {**META, "version": "B"}},
     ]
-    target = sys.argv[1]
+    target = Path(sys.argv[1])
+    real_save, real_replace = torch.save, os.replace
+
+    def pause(saves_done):
+        # Tell the test where this writer stands, then wait for its SIGKILL.
+        (target.parent / f"paused.{os.getpid()}").write_text(str(saves_done))
+        while True:
+            time.sleep(1)
+
     print("ready", flush=True)
-    # One forked writer per line on stdin (torch is imported once): it saves the two versions in
-    # turn, forever, with a little work between saves, until the test SIGKILLs it.
+    # One forked writer per line on stdin ("ROUND PHASE"; torch is imported once): it saves the
+    # two versions in turn until the test SIGKILLs it. PHASE "random": forever, killed at a
+    # random instant; "temp": after one complete save, it stops with the next version's temp
+    # written and fsynced but not yet renamed; "torn": it stops halfway through writing the temp.
     for line in sys.stdin:
+        round_, phase = line.split()
         pid = os.fork()
         if pid == 0:
             try:
-                rng, i = random.Random(os.getpid()), int(line)
+                rng, i, done = random.Random(os.getpid()), int(round_), 0
+                if phase == "temp":
+                    checkpoint.os.replace = lambda src, dst: pause(done) if done else real_replace(src, dst)
+                if phase == "torn":
+                    def half_save(obj, handle):
+                        if not done:
+                            return real_save(obj, handle)
+                        buffer = io.BytesIO()
+                        real_save(obj, buffer)
+                        handle.write(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+                        handle.flush()
+                        pause(done)
+                    checkpoint.torch.save = half_save
                 while True:
                     save_checkpoint(VERSIONS[i % 2], target)
-                    i += 1
+                    i, done = i + 1, done + 1
                     time.sleep(rng.uniform(0, 0.004))
             finally:
                 os._exit(1)  # never reached unless a save raised
@@ -67,6 +94,7 @@ WRITER = textwrap.dedent(
         print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), flush=True)
     """
 )
+PHASES = ("random", "temp", "torn")  # round k kills at PHASES[k % 3]
 META = dict(
     arch="unet",
     encoder="none",
@@ -109,20 +137,30 @@ def test_sigkill_during_checkpoint_saves_never_leaves_a_partial_file(tmp_path: P
         text=True,
         env={**os.environ, "OMP_NUM_THREADS": "1"},
     )
-    seed = int(time.time())
+    seed = int(time.time())  # random kill instants vary per run; the pinned phases do not
     rng = random.Random(seed)
     seen, mid_write, torn_temps, cleaned = set(), 0, 0, 0
     try:
         assert writer.stdout.readline().strip() == "ready"
         for kill in range(KILLS):
-            writer.stdin.write(f"{kill}\n")
+            phase = PHASES[kill % len(PHASES)]
+            writer.stdin.write(f"{kill} {phase}\n")
             writer.stdin.flush()
             pid = int(writer.stdout.readline())
-            time.sleep(rng.uniform(0.002, 0.06))  # anywhere in the first few saves
+            if phase == "random":
+                time.sleep(rng.uniform(0.002, 0.06))  # anywhere in the first few saves
+            else:
+                paused = folder / f"paused.{pid}"
+                wait_for(paused.exists, timeout=60, what=f"writer {pid} to reach its {phase} point")
+                paused.unlink()
             os.kill(pid, signal.SIGKILL)
             assert int(writer.stdout.readline()) == -signal.SIGKILL, "the writer died of something else"
 
             temp = folder / f"last.pt.{pid}.partial"
+            if phase != "random":
+                assert temp.exists() and _torn(temp) == (phase == "torn")
+                # One save completed before the pause: the final name holds this round's version.
+                assert _check_complete(final) == "AB"[kill % 2]
             if temp.exists():
                 mid_write += 1
                 torn_temps += _torn(temp)
@@ -145,8 +183,9 @@ def test_sigkill_during_checkpoint_saves_never_leaves_a_partial_file(tmp_path: P
         f"{torn_temps} of those temps were torn; the final name always loaded (versions seen: "
         f"{''.join(sorted(seen))}); {cleaned} stale temps cleaned"
     )
-    assert seen == {"A", "B"}, "the writers never replaced the file: the kills proved nothing"
-    assert mid_write >= KILLS // 4, "too few kills landed mid-write to prove anything"
+    assert seen == {"A", "B"}
+    pinned = KILLS - len(range(0, KILLS, len(PHASES)))
+    assert mid_write >= pinned and torn_temps >= pinned // 2
 
 
 # -- a real training job, SIGKILLed mid-epoch ----------------------------------------------------

@@ -1,0 +1,183 @@
+"""Labelling and fine-tuning figures (docs/BENCHMARKS.md section 7).
+
+    python bench/labelling.py [--shots 1 4] [--epochs 30]
+
+1. What an analyst waits for on a 12-megapixel photo: superpixels on the working image, a region
+   fill, a brush stroke and a polygon at full size, the per-stroke draft and the atomic save.
+2. Label efficiency: the shipped demo model on synthetic scenes of an UNSEEN STYLE (same
+   generator, re-coloured: hue turned 120 degrees, darker and warmer: another sensor, another
+   light), unadapted, then fine-tuned with the default schedule on N labelled photos of that
+   style; held-out Kaggle Dice and mIoU on 6 other photos of the style, and the wall minutes
+   each fine-tune took on this CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def restyle(image: Image.Image) -> Image.Image:
+    """The unseen style: hue turned by 120 degrees, 25% darker, a warm cast."""
+    hsv = np.asarray(image.convert("HSV")).copy()
+    hsv[..., 0] = (hsv[..., 0].astype(np.int32) + 85) % 256
+    rgb = np.asarray(Image.fromarray(hsv, "HSV").convert("RGB")).astype(np.float32) * 0.75
+    rgb[..., 0] *= 1.15
+    return Image.fromarray(rgb.clip(0, 255).astype(np.uint8))
+
+
+def make_style_dataset(out: Path, n: int, seed: int) -> Path:
+    from seg_core.data.synth import write_demo_dataset
+
+    write_demo_dataset(out, n=n, size=(640, 480), seed=seed, n_test=0)
+    for path in (out / "train_images").iterdir():
+        restyle(Image.open(path).convert("RGB")).save(path)
+    return out
+
+
+def subset(source: Path, out: Path, stems: list[str]) -> Path:
+    for folder in ("train_images", "train_masks"):
+        (out / folder).mkdir(parents=True)
+    for stem in stems:
+        for folder, suffix in (("train_images", ".tif"), ("train_masks", ".png")):
+            shutil.copy(source / folder / f"{stem}{suffix}", out / folder / f"{stem}{suffix}")
+    return out
+
+
+def score(checkpoint: Path, data: Path) -> dict:
+    from seg_core.evaluation.evaluate import evaluate_checkpoint
+    from seg_core.inference.predictor import Predictor
+
+    result = evaluate_checkpoint(Predictor.from_checkpoint(checkpoint), data, split="all")
+    return {"kaggle_dice": round(result.kaggle_dice, 4), "miou": round(result.scores.miou, 4)}
+
+
+def uncertainty_by_style(checkpoint: Path, folders: dict[str, Path]) -> dict:
+    """Mean per-photo uncertain share and mean uncertainty of a model on each folder's photos:
+    does its uncertainty tell its own style from an unseen one?"""
+    from seg_core.inference.predictor import Predictor
+    from seg_core.inference.uncertainty import photo_uncertainty
+
+    predictor = Predictor.from_checkpoint(checkpoint)
+    figures = {}
+    for name, folder in folders.items():
+        rows = []
+        for path in sorted((folder / "train_images").iterdir()):
+            result = predictor.predict_full(path, confidence=True)
+            rows.append(photo_uncertainty(result.mask, result.confidence))
+        figures[name] = {
+            "uncertain_share": round(float(np.mean([r.uncertain_share for r in rows])), 4),
+            "mean_uncertainty": round(float(np.mean([r.mean for r in rows])), 4),
+            "photos": len(rows),
+        }
+    return figures
+
+
+def editing_costs(work: Path) -> dict:
+    from seg_core.data.labelstore import write_mask_png
+    from seg_core.data.mask_edit import MaskEditor, superpixels
+    from seg_core.data.synth import generate_scene
+
+    image, _ = generate_scene(4000, 3000, np.random.default_rng(5))
+    view = np.asarray(Image.fromarray(image).resize((1024, 768), Image.Resampling.BOX))
+    figures = {}
+    for method in ("slic", "felzenszwalb"):
+        start = time.perf_counter()
+        labels = superpixels(view, method, 400)
+        figures[f"superpixels_{method}_s"] = time.perf_counter() - start
+    editor = MaskEditor(np.zeros((3000, 4000), np.uint8))
+    timed = {
+        "fill_s": lambda: editor.fill_superpixel(labels, 2000, 1500, 1),
+        "brush_stroke_s": lambda: editor.paint_stroke(
+            [(500 + 30 * i, 800 + 10 * i) for i in range(60)], 40, 23
+        ),
+        "polygon_s": lambda: editor.fill_polygon([(100, 100), (1500, 200), (1200, 1400), (200, 1100)], 14),
+        "undo_s": editor.undo,
+        "save_12mp_png_s": lambda: write_mask_png(work / "mask.png", editor.mask),
+    }
+    for name, action in timed.items():
+        start = time.perf_counter()
+        action()
+        figures[name] = time.perf_counter() - start
+    figures["undo_memory_mb"] = (
+        sum(p.before.nbytes + p.after.nbytes for p in editor.redo_stack + editor.undo_stack) / 1e6
+    )
+    return {k: round(v, 3) for k, v in figures.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--shots", type=int, nargs="+", default=[1, 4])
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument(
+        "--skip-baseline", action="store_true", help="only the fine-tunes (merged into the results)"
+    )
+    args = parser.parse_args()
+    from seg_core.core import paths
+    from seg_core.runs.registry import RunRegistry
+    from seg_core.training.finetune import finetune_config
+    from seg_core.training.loop import fit
+
+    work = Path(tempfile.mkdtemp(prefix="stormseg-label-bench-"))
+    os.environ["STORMSEG_HOME"] = str(work / "home")
+    out = ROOT / "bench" / "results"
+    out.mkdir(exist_ok=True)
+    previous = out / "labelling.json"
+    results: dict = json.loads(previous.read_text()) if previous.is_file() else {}
+    if not args.skip_baseline:
+        results["editing_12mp"] = editing_costs(work)
+        print(json.dumps(results["editing_12mp"]), flush=True)
+
+    style = make_style_dataset(work / "style", n=14, seed=777)
+    stems = sorted(p.stem for p in (style / "train_images").iterdir())
+    held_out = subset(style, work / "held_out", stems[8:])
+    own = work / "own"
+    from seg_core.data.synth import write_demo_dataset
+
+    write_demo_dataset(own, n=6, size=(640, 480), seed=778, n_test=0)
+    demo = paths.DEMO_CHECKPOINT
+    if not args.skip_baseline:
+        results["unadapted_own_style"] = score(demo, own)
+        results["unadapted_new_style"] = score(demo, held_out)
+        results["uncertainty_by_style"] = uncertainty_by_style(
+            demo, {"own_style": own, "new_style": held_out}
+        )
+        print(json.dumps(results), flush=True)
+    registry = RunRegistry()
+    for shots in args.shots:
+        data = subset(style, work / f"shots{shots}", stems[:shots])
+        cfg = finetune_config(demo, data, epochs=args.epochs, batch_size=min(2, shots), name=f"bench-{shots}")
+        run = registry.create_run(cfg.to_dict(), name=cfg.name)
+        start, cpu_start = time.perf_counter(), time.process_time()
+        status = fit(cfg, run.id, registry, run.checkpoint_dir)
+        minutes = (time.perf_counter() - start) / 60
+        # CPU minutes (all threads of this process): what the work costs, whatever else the shared
+        # machine was doing; wall minutes depend on that load.
+        cpu_minutes = (time.process_time() - cpu_start) / 60
+        results[f"finetuned_{shots}"] = {
+            **score(run.checkpoint_dir / "best.pt", held_out),
+            "minutes": round(minutes, 2),
+            "cpu_minutes": round(cpu_minutes, 2),
+            "status": status,
+        }
+        print(json.dumps({shots: results[f"finetuned_{shots}"]}), flush=True)
+        previous.write_text(json.dumps(results, indent=1))  # after each fine-tune: partial runs count
+    previous.write_text(json.dumps(results, indent=1))
+    print(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()

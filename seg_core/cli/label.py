@@ -1,0 +1,124 @@
+"""`label` and `finetune`: the labelling loop from the command line.
+
+python -m seg_core label status DATASET [--json]
+python -m seg_core label prelabel DATASET --checkpoint PATH [--json]
+python -m seg_core label next DATASET [--json]
+python -m seg_core finetune --parent PATH --data DATASET [--epochs N] [--name NAME]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from seg_core.cli.common import print_table
+from seg_core.core.progress import ConsoleProgress
+
+
+def _dataset(text: str) -> Path:
+    path = Path(text)
+    if not path.is_dir():
+        raise ValueError(f"{path}: no such dataset folder")
+    return path
+
+
+def _status(args: argparse.Namespace) -> int:
+    from seg_core.pagedata.labelling import photo_table
+
+    rows = photo_table(_dataset(args.dataset))
+    if args.json:
+        print(json.dumps({"photos": rows}))
+    else:
+        print_table(rows, ("photo", "status", "by", "when", "model", "uncertain"))
+    return 0
+
+
+def _print_ranking(rows: list[dict], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"next": rows}))
+        return
+    for row in rows:
+        print(f"{row['stem']}: {row['reason']}")
+
+
+def _prelabel(args: argparse.Namespace) -> int:
+    from seg_core.inference.predictor import Predictor
+    from seg_core.pagedata.labelling import next_to_label, prelabel_photos
+
+    dataset = _dataset(args.dataset)
+    predictor = Predictor.from_checkpoint(args.checkpoint, device=args.device)
+    progress = ConsoleProgress("pre-label")
+    problems = prelabel_photos(dataset, predictor, str(args.checkpoint), progress=progress)
+    for problem in problems:
+        print(f"skipped: {problem}", file=sys.stderr)
+    _print_ranking(next_to_label(dataset), args.json)
+    return 2 if problems else 0
+
+
+def _next(args: argparse.Namespace) -> int:
+    from seg_core.pagedata.labelling import next_to_label
+
+    _print_ranking(next_to_label(_dataset(args.dataset)), args.json)
+    return 0
+
+
+def _finetune(args: argparse.Namespace) -> int:
+    from seg_core.core.runtime import StopRequested
+    from seg_core.runs.registry import RunRegistry
+    from seg_core.training.finetune import finetune_config
+    from seg_core.training.loop import fit
+
+    overrides = {
+        k: v for k, v in (("epochs", args.epochs), ("lr", args.lr), ("crop", args.crop)) if v is not None
+    }
+    from seg_core.data.discovery import count_named_pairs
+
+    cfg = finetune_config(args.parent, _dataset(args.data), name=args.name or "", **overrides)
+    if count_named_pairs(cfg.data) == 0:
+        raise ValueError(f"{args.data}: no photo has a saved mask yet; correct and save a few photos first")
+    stop = StopRequested()
+    stop.install()
+    registry = RunRegistry()
+    run = registry.create_run(cfg.to_dict(), name=cfg.name or None)
+    print(
+        f"run {run.id}\ncheckpoints {run.checkpoint_dir}\nparent {cfg.parent_run_id or cfg.init_from}",
+        flush=True,
+    )
+    status = fit(cfg, run.id, registry, run.checkpoint_dir, stop=stop)
+    return 0 if status in ("completed", "stopped") else 1
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "label", help="labelling: status per photo, pre-label with a model, what to label next"
+    )
+    actions = p.add_subparsers(dest="action", required=True)
+    a = actions.add_parser("status", help="every photo: unlabelled, pre-labelled, corrected (who, when)")
+    a.add_argument("dataset")
+    a.add_argument("--json", action="store_true")
+    a.set_defaults(handler=_status)
+    a = actions.add_parser("prelabel", help="pre-label the photos no person has labelled, then rank them")
+    a.add_argument("dataset")
+    a.add_argument("--checkpoint", required=True, help="a best.pt (e.g. checkpoints/demo/best.pt)")
+    a.add_argument("--device", default="auto")
+    a.add_argument("--json", action="store_true")
+    a.set_defaults(handler=_prelabel)
+    a = actions.add_parser("next", help="unlabelled photos, most uncertain pre-label first, with reasons")
+    a.add_argument("dataset")
+    a.add_argument("--json", action="store_true")
+    a.set_defaults(handler=_next)
+
+    p = sub.add_parser(
+        "finetune",
+        help="train from a whole checkpoint on a dataset's saved masks, with a short schedule for a "
+        "few photos (prints the run id; the run records its parent)",
+    )
+    p.add_argument("--parent", required=True, help="the checkpoint to start from (best.pt)")
+    p.add_argument("--data", required=True, help="dataset folder with the corrected masks")
+    p.add_argument("--epochs", type=int, help="default 30")
+    p.add_argument("--lr", type=float, help="default 3e-4")
+    p.add_argument("--crop", type=int, help="default 320")
+    p.add_argument("--name")
+    p.set_defaults(handler=_finetune)

@@ -1,0 +1,119 @@
+"""Fine-tuning: a new run that starts from a whole existing checkpoint (encoder and decoder).
+
+`TrainConfig.init_from` names the parent checkpoint; the training loop calls
+`init_from_parent` once, right after building the model. The new run's config (saved in its
+registry row and in every checkpoint's `meta["config"]`) records the parent's run id and its
+weights' SHA-256 (DESIGN.md: "a checkpoint fine-tuned from another records its parent's run id
+and weights checksum"); a parent file that changed after the run was queued is refused.
+
+`finetune_config` is the short schedule for a handful of corrected photos (below): the app's
+"Fine-tune on my labels" and `python -m seg_core finetune` both use it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import torch
+
+from seg_core.models.checkpoint import load_checkpoint
+from seg_core.training.config import TrainConfig
+
+
+@dataclass(frozen=True)
+class FineTuneSchedule:
+    """Defaults for fine-tuning on a few labelled photos; every field is a TrainConfig setting."""
+
+    epochs: int = 30  # ~4 photos x 30 epochs = 60 steps of batch 2: a few CPU minutes at 512 px
+    lr: float = 3e-4  # a third of training from ImageNet: move the trained weights, do not erase them
+    warmup_epochs: int = 0  # the weights are already trained; warm-up would only waste the few steps
+    batch_size: int = 2  # 1-4 photos: a batch of 2 keeps BatchNorm working on a tiny training set
+    crop: int = 320  # random crops multiply what a handful of photos can show
+    val_ratio: float = 0.0  # with 4 photos, holding one back costs a quarter of the labels
+    early_stop_patience: int = 0  # no validation split to stop on
+    augment: str = "seed"  # rotations and flips are free extra views of the same few photos
+
+
+def parent_identity(path: str | Path) -> dict:
+    """{'path', 'run_id', 'weights_sha256', 'meta'} of a checkpoint (CheckpointError if unusable)."""
+    payload = load_checkpoint(path)
+    meta = payload["meta"]
+    sha = meta.get("weights_sha256")
+    if sha is None:  # written before checksums existed: compute it, the record must carry one
+        from seg_core.models.checkpoint import weights_digest
+
+        sha = weights_digest(payload["state_dict"])
+    return {
+        "path": str(Path(path).resolve()),
+        "run_id": str(meta.get("run_id") or ""),
+        "weights_sha256": sha,
+        "meta": meta,
+    }
+
+
+def finetune_config(parent: str | Path, data: str | Path, **overrides) -> TrainConfig:
+    """A fine-tuning run's settings: the parent's model and working resolution, the short schedule.
+
+    Raises:
+        CheckpointError: the parent cannot be loaded.
+        ValueError: an override is not a training setting or has a bad value.
+    """
+    identity = parent_identity(parent)
+    meta = identity["meta"]
+    base = {f.name: getattr(FineTuneSchedule(), f.name) for f in fields(FineTuneSchedule)}
+    values = {
+        **base,
+        "data": str(Path(data).resolve()),
+        "arch": meta["arch"],
+        "encoder": meta["encoder"],
+        "unet_base_width": int(meta.get("unet_base_width", 64)),
+        "weights": "none",  # replaced by the parent's weights anyway: skip loading ImageNet first
+        "resolution": int(meta["resolution"]),
+        "init_from": identity["path"],
+        "parent_run_id": identity["run_id"],
+        "parent_weights_sha256": identity["weights_sha256"],
+        **overrides,
+    }
+    return TrainConfig.from_dict(values)
+
+
+def init_from_parent(
+    model: torch.nn.Module, cfg: TrainConfig, resume: bool, log: Callable[[str], None]
+) -> TrainConfig:
+    """Load the parent's weights into `model` (unless resuming, where last.pt has newer ones) and
+    return `cfg` with the parent's run id and checksum filled in. A no-op without `init_from`.
+
+    Raises:
+        ValueError: the parent is unusable, changed since the run was set up, or of another model.
+    """
+    if not cfg.init_from or (resume and cfg.parent_weights_sha256):
+        return cfg  # resuming: last.pt has newer weights and the lineage is recorded already
+    identity = parent_identity(cfg.init_from)
+    if cfg.parent_weights_sha256 and cfg.parent_weights_sha256 != identity["weights_sha256"]:
+        raise ValueError(
+            f"{cfg.init_from}: the parent checkpoint changed since this fine-tuning run was set up "
+            f"(weights {identity['weights_sha256'][:12]}, expected {cfg.parent_weights_sha256[:12]})"
+        )
+    meta = identity["meta"]
+    if (meta["arch"], meta["encoder"]) != (cfg.arch, cfg.encoder):
+        raise ValueError(
+            f"{cfg.init_from}: is a {meta['arch']}/{meta['encoder']} model; this run builds "
+            f"{cfg.arch}/{cfg.encoder} (fine-tuning keeps the parent's architecture)"
+        )
+    cfg = cfg.with_updates(parent_run_id=identity["run_id"], parent_weights_sha256=identity["weights_sha256"])
+    if resume:
+        return cfg
+    state = load_checkpoint(cfg.init_from)["state_dict"]
+    try:  # checkpoints hold the model's own state_dict, so the keys match exactly
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise ValueError(
+            f"{cfg.init_from}: its weights do not fit this model ({str(exc).splitlines()[0][:160]})"
+        ) from None
+    log(
+        f"fine-tuning from {cfg.init_from} (run {cfg.parent_run_id or 'unknown'}, "
+        f"weights {cfg.parent_weights_sha256[:12]})"
+    )
+    return cfg

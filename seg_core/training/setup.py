@@ -1,0 +1,165 @@
+"""Everything a run builds before its first step: data, model, loss, optimiser, schedule, scaler
+(restored from last.pt on resume)."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from seg_core.core.atomic import clean_stale_temps
+from seg_core.core.runtime import amp_dtype, seed_everything
+from seg_core.data.classes import IGNORE_INDEX, NUM_CLASSES
+from seg_core.data.dataset import ArrayCache, SegmentationDataset, warm_cache
+from seg_core.data.discovery import split_pairs, validate_dataset
+from seg_core.data.loader import worker_count
+from seg_core.models import ModelSpec, create_model, normalization
+from seg_core.runs.reporter import RunReporter
+from seg_core.training import distributed as dist_utils
+from seg_core.training import finetune
+from seg_core.training.config import TrainConfig, model_spec
+from seg_core.training.losses import class_weights_from_counts, create_loss
+from seg_core.training.optim import build_optimizer, build_scheduler
+from seg_core.training.state import DataSetup, TrainingRun
+from seg_core.training.step import CHANNELS_LAST_DEVICES
+
+# BatchNorm in their image-pooling branch needs at least 2 images per training batch.
+NEEDS_BATCH_OF_TWO = ("deeplabv3", "deeplabv3plus", "pspnet")
+
+
+def prepare_data(
+    cfg: TrainConfig, spec: ModelSpec, reporter: RunReporter, group: dist_utils.ProcessGroup
+) -> DataSetup:
+    """Validate and split the dataset, decode it into the cache, build the three datasets.
+
+    Every rank decodes its share of the photos (rank r: photos r, r+N, ...), then all wait for
+    the slowest, so a first run over many photos is N times shorter than on rank 0 alone.
+    """
+    report = validate_dataset(cfg.data)
+    if not report.pairs:
+        reasons = "; ".join(p.message for p in report.problems[:3]) or "the folders are empty"
+        raise ValueError(
+            f"{cfg.data}: no usable image/mask pairs ({reasons}); "
+            f"`python -m seg_core validate {cfg.data}` lists every problem"
+        )
+    if report.problems:
+        reporter.log(
+            f"{len(report.problems)} file(s) skipped by validation, e.g. {report.problems[0].message}",
+            "warning",
+        )
+    train_pairs, val_pairs = split_pairs(report.pairs, cfg.val_ratio, cfg.seed)
+    reporter.log(f"dataset {report.root}: {len(train_pairs)} training and {len(val_pairs)} validation pairs")
+    cache = ArrayCache(cfg.resolution)
+    started = time.perf_counter()
+    warm_cache(
+        report.pairs[group.rank :: group.world_size],
+        cache,
+        progress=lambda done, total: reporter.metrics(
+            [(0, 0, "prepare", "progress", done / total)], flush=done == total
+        ),
+    )
+    if group.distributed:
+        torch.distributed.barrier()
+    reporter.log(
+        f"photos decoded at {cfg.resolution} px long side in {time.perf_counter() - started:.1f} s "
+        "(cached for later epochs and runs)"
+    )
+    mean, std = normalization(spec)
+    crop = cfg.crop or None
+    train_set = SegmentationDataset(
+        train_pairs, cache, mean, std, crop=crop, augment=cfg.augment, seed=cfg.seed
+    )
+    val_set = SegmentationDataset(val_pairs, cache, mean, std) if val_pairs else None
+    train_eval_set = SegmentationDataset(train_pairs, cache, mean, std)
+    preview_image = np.asarray(cache.image(val_pairs[0].image)) if val_pairs else None
+    return DataSetup(spec, mean, std, train_set, val_set, train_eval_set, preview_image)
+
+
+def class_weights(cfg: TrainConfig, train_set: SegmentationDataset) -> torch.Tensor | None:
+    """Weighted CE only: median-frequency weights from the training split's pixel counts."""
+    if cfg.loss != "weighted_ce":
+        return None
+    counts = np.zeros(NUM_CLASSES, dtype=np.int64)
+    for pair in train_set.pairs:
+        counts += np.bincount(train_set.cache.pair(pair)[1].reshape(-1), minlength=256)[:NUM_CLASSES]
+    return class_weights_from_counts(counts, cap=cfg.class_weight_cap)
+
+
+def _check_batch_size(cfg: TrainConfig, spec: ModelSpec, train_images: int, world_size: int) -> int:
+    """Batches per epoch per process; refuses batch sizes the split or the architecture cannot take."""
+    if cfg.batch_size < 2 and spec.arch in NEEDS_BATCH_OF_TWO:
+        raise ValueError(
+            f"batch size 1 cannot train {spec.arch} (BatchNorm in its pooling branch needs 2+ images "
+            "per batch); use --batch-size 2 or more"
+        )
+    per_process = math.ceil(train_images / world_size)
+    if per_process < cfg.batch_size:
+        raise ValueError(
+            f"batch size {cfg.batch_size} is larger than the {per_process} training images per "
+            "process; lower --batch-size or --val-ratio"
+        )
+    # Partial last batches are dropped: a batch of one breaks BatchNorm; the shuffle changes
+    # every epoch, so every image is still seen.
+    return per_process // cfg.batch_size
+
+
+def build_run(
+    cfg: TrainConfig,
+    run_id: str,
+    checkpoint_dir: Path,
+    resume: bool,
+    device: torch.device,
+    group: dist_utils.ProcessGroup,
+    reporter: RunReporter,
+) -> TrainingRun:
+    """The run's live objects, restored from last.pt on resume."""
+    seed_everything(cfg.seed)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed crop sizes: let cuDNN pick the fastest kernels
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    if group.is_main:
+        clean_stale_temps(checkpoint_dir)
+    spec = model_spec(cfg)
+    setup = prepare_data(cfg, spec, reporter, group)
+    model = create_model(spec, load_weights=not resume).to(device)
+    cfg = finetune.init_from_parent(model, cfg, resume, reporter.log)  # a fine-tune starts from its parent
+    if device.type in CHANNELS_LAST_DEVICES:
+        model = model.to(memory_format=torch.channels_last)
+    if device.type == "cuda" and group.distributed:
+        model = dist_utils.convert_sync_batchnorm(model)
+    model_without_ddp = model
+    if group.distributed:
+        model = nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
+    weights = class_weights(cfg, setup.train_set)
+    criterion = create_loss(cfg.loss, NUM_CLASSES, class_weights=weights, ignore_index=IGNORE_INDEX)
+    batches_per_epoch = _check_batch_size(cfg, spec, len(setup.train_set), group.world_size)
+    optimizer = build_optimizer(model_without_ddp, cfg)
+    scheduler = build_scheduler(optimizer, cfg, batches_per_epoch)
+    amp = amp_dtype(device, cfg.amp)
+    run = TrainingRun(
+        cfg=cfg,
+        run_id=run_id,
+        checkpoint_dir=checkpoint_dir,
+        device=device,
+        amp=amp,
+        group=group,
+        reporter=reporter,
+        setup=setup,
+        model=model,
+        model_without_ddp=model_without_ddp,
+        criterion=criterion.to(device),
+        optimizer=optimizer,
+        scheduler=scheduler,
+        scaler=torch.amp.GradScaler(device.type, enabled=amp == torch.float16),
+        workers=worker_count(cfg.num_workers, device, dist_utils.processes_per_machine()),
+    )
+    if resume:
+        run.restore()
+        reporter.log(f"resumed from last.pt at epoch {run.state.epoch + 1}, step {run.state.step_in_epoch}")
+    return run

@@ -1,0 +1,167 @@
+"""The Label page's correction view: tools, class picker with shortcuts, the drawing canvas, zoom.
+
+The canvas (streamlit-drawable-canvas 0.13, a components-v2 element drawn in the page, no iframe)
+shows the photo with the mask blended over it. Whatever is drawn on it is turned into an edit of
+the original-size mask (seg_core.pagedata.labelling.apply_canvas_objects), then the canvas is
+remounted empty over the updated picture: the mask, not the canvas, holds the work.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+from PIL import Image
+
+from seg_core.data.classes import CLASSES, hex_color
+from seg_core.data.labelstore import ConflictError
+from seg_core.pagedata import labelling
+from ui.common import legend_html
+
+CANVAS_WIDTH = 900  # canvas px at the default page width; the sidebar setting changes it
+CANVAS_MAX_HEIGHT = 720
+# Shortcut key -> class id: the classes analysts set most after a hurricane.
+CLASS_KEYS = {"1": 1, "2": 23, "3": 14, "4": 5, "5": 6, "6": 22, "7": 4, "8": 3, "9": 2, "0": 0}
+SHORT_NAMES = {1: "Roof", 23: "Flood", 14: "Road", 5: "Grass", 6: "Tree", 22: "Water", 4: "Car",
+               3: "Pool", 2: "Shed", 0: "Bg"}  # fmt: skip
+TOOLS = {  # name: (canvas drawing mode, shortcut key, what it does)
+    "Fill": ("point", "F", "click a region: the superpixel under it takes the class"),
+    "Brush": ("freedraw", "B", "paint the class"),
+    "Polygon": ("polygon", "P", "click the corners; click the first one again to close and fill"),
+    "Eraser": ("freedraw", "E", "paint Background"),
+}
+SOURCES = {"saved": "the saved mask", "pre-label": "the model's pre-label", "empty": "an empty mask",
+           "draft": "your unsaved draft"}  # fmt: skip
+
+
+def _set(key: str, value) -> None:
+    st.session_state[key] = value
+
+
+def class_buttons(chosen: int) -> None:
+    """The ten common classes as one row of buttons with keys 0-9 (the select box has all 25)."""
+    for column, (key, class_id) in zip(st.columns(len(CLASS_KEYS)), CLASS_KEYS.items(), strict=True):
+        column.button(SHORT_NAMES[class_id], key=f"label_key_{key}", shortcut=key, width="stretch",
+                      type="primary" if class_id == chosen else "secondary",
+                      on_click=_set, args=("label_class", class_id),
+                      help=f"{CLASSES[class_id].name} (key {key})")  # fmt: skip
+
+
+def tool_picker() -> str:
+    """The four tools as buttons with shortcut keys F, B, P, E; returns the active one."""
+    st.session_state.setdefault("label_tool", "Fill")
+    tool = st.session_state["label_tool"]
+    for column, name in zip(st.columns(len(TOOLS)), TOOLS, strict=True):
+        _mode, key, what = TOOLS[name]
+        column.button(name, key=f"label_tool_{name}", shortcut=key, width="stretch",
+                      type="primary" if name == tool else "secondary",
+                      on_click=_set, args=("label_tool", name), help=what)  # fmt: skip
+    return tool
+
+
+def _canvas_size(box: tuple[int, int, int, int], max_width: int) -> tuple[int, int]:
+    width, height = box[2] - box[0], box[3] - box[1]
+    scale = min(max_width / width, CANVAS_MAX_HEIGHT / height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def correction_view(session: labelling.LabelSession) -> None:
+    """Tools above, the canvas below; applies each drawing to the mask as it arrives."""
+    try:
+        from streamlit_drawable_canvas import st_canvas
+    except Exception as exc:  # noqa: BLE001 - a missing or broken component must not kill the page
+        st.error(f"The drawing surface is not available ({type(exc).__name__}: {exc}); "
+                 "install it with `pip install -r requirements.txt`.")  # fmt: skip
+        return
+    st.session_state.setdefault("label_class", 1)
+    tools_col, class_col, zoom_col, settings_col = st.columns([5, 3, 1.3, 1.5], vertical_alignment="bottom")
+    with tools_col:
+        tool = tool_picker()
+    class_id = class_col.selectbox(
+        "Class", [c.id for c in CLASSES], format_func=lambda i: f"{i} · {CLASSES[i].name}", key="label_class",
+        label_visibility="collapsed",
+    )  # fmt: skip
+    zoom = zoom_col.selectbox("Zoom", [1, 2, 4, 8], format_func=lambda z: f"Zoom {z}×", key="label_zoom",
+                              label_visibility="collapsed")  # fmt: skip
+    with settings_col.popover("Settings", icon=":material/tune:", width="stretch"):
+        method = st.segmented_control("Regions", ["slic", "felzenszwalb"], default="slic", required=True,
+                                      key="label_regions_method",
+                                      help="SLIC: compact, even regions. Felzenszwalb: follows colour edges.")  # fmt: skip
+        regions = st.slider("Region count (granularity)", 50, 3000, 400, 50, key="label_regions")
+        brush = st.slider("Brush width (screen px)", 2, 80, 16, key="label_brush")
+        opacity = st.slider("Mask opacity", 0.0, 1.0, 0.45, 0.05, key="label_opacity")
+        show_regions = st.toggle("Show region borders (Fill)", value=True, key="label_show_regions")
+        max_width = st.slider("Canvas width (px)", 400, 1600, CANVAS_WIDTH, 50, key="label_canvas_width")
+        centre = (st.slider("Pan ←→ (when zoomed)", 0.0, 1.0, 0.5, 0.05, key="label_pan_x"),
+                  st.slider("Pan ↑↓ (when zoomed)", 0.0, 1.0, 0.5, 0.05, key="label_pan_y"))  # fmt: skip
+    class_buttons(class_id)
+    view_size = (session.view.shape[1], session.view.shape[0])
+    box = labelling.zoom_box(view_size, zoom, centre)
+    canvas_size = _canvas_size(box, max_width)
+    frame = labelling.CanvasFrame(box, canvas_size, view_size, session.original_size)
+    borders = (
+        labelling.superpixel_borders(session, method, regions) if show_regions and tool == "Fill" else None
+    )
+    picture = Image.fromarray(labelling.render_view(session, opacity, box, borders)).resize(canvas_size)
+    mode = TOOLS[tool][0]
+    colour = "#000000" if tool == "Eraser" else hex_color(class_id)
+    st.markdown(
+        legend_html(
+            [
+                {
+                    "name": f"<b>{CLASSES[class_id].name}</b> · {tool}: {TOOLS[tool][2]}",
+                    "color": "#000000" if tool == "Eraser" else hex_color(class_id),
+                }
+            ]
+        ),
+        unsafe_allow_html=True,
+    )  # fmt: skip (also room for the canvas's floating toolbar)
+    result = st_canvas(
+        fill_color=colour + "88", stroke_width=brush if mode == "freedraw" else 2,
+        stroke_color=colour + ("cc" if mode == "freedraw" else "ff"), background_image=picture,
+        width=canvas_size[0], height=canvas_size[1], drawing_mode=mode, point_display_radius=4,
+        key=f"label_canvas_{st.session_state.get('label_canvas_round', 0)}",
+    )  # fmt: skip
+    width, height = session.original_size
+    st.caption(f"{session.stem}: {width}×{height} px, edited at full size; started from {SOURCES[session.source]}. "
+               f"Zoom {zoom}× shows {box[2] - box[0]}×{box[3] - box[1]} of {view_size[0]}×{view_size[1]} "
+               "working px.")  # fmt: skip
+    objects = (result.json_data or {}).get("objects", [])
+    if objects:
+        labelling.apply_canvas_objects(
+            session, objects, frame, class_id, eraser=tool == "Eraser", regions=(method, regions)
+        )
+        st.session_state["label_canvas_round"] = st.session_state.get("label_canvas_round", 0) + 1
+        st.rerun()  # a fresh, empty canvas over the updated picture
+
+
+def actions(session: labelling.LabelSession) -> None:
+    """Undo, redo, save (with the conflict message and an explicit overwrite) and discard."""
+    undo_col, redo_col, save_col, discard_col = st.columns(4)
+    if undo_col.button("Undo", icon=":material/undo:", shortcut="Ctrl+Z", width="stretch",
+                       disabled=not session.editor.undo_stack):  # fmt: skip
+        session.editor.undo()
+        session.keep_draft()
+        st.rerun()
+    if redo_col.button("Redo", icon=":material/redo:", shortcut="Ctrl+Shift+Z", width="stretch",
+                       disabled=not session.editor.redo_stack):  # fmt: skip
+        session.editor.redo()
+        session.keep_draft()
+        st.rerun()
+    force = st.session_state.get("label_conflict") == session.stem
+    label = "Overwrite their save" if force else "Save mask"
+    if save_col.button(label, icon=":material/save:", type="primary", shortcut="Ctrl+S", width="stretch"):
+        try:
+            st.session_state["label_saved"] = labelling.save_labels(session, force=force)
+            st.session_state.pop("label_conflict", None)
+            st.rerun()
+        except ConflictError as exc:
+            st.session_state["label_conflict"] = session.stem
+            st.warning(str(exc))
+        except ValueError as exc:
+            st.error(str(exc))
+    if discard_col.button("Discard draft", icon=":material/delete_history:", width="stretch",
+                          help="Forget unsaved edits and reopen what is saved (or the pre-label)."):  # fmt: skip
+        st.session_state["label_session"] = labelling.discard_changes(session)
+        st.session_state.pop("label_conflict", None)
+        st.rerun()
+    if message := st.session_state.pop("label_saved", None):
+        st.success(message)
