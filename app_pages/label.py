@@ -7,9 +7,10 @@ import getpass
 import streamlit as st
 
 from seg_core.core import paths
-from seg_core.data.labelstore import check_who, create_dataset
+from seg_core.data.labelstore import check_who
 from seg_core.pagedata import catalog, labelling
 from ui import label_view
+from ui.auth import current_actor
 from ui.common import friendly_errors, load_predictor, percent
 
 st.title("Label photos")
@@ -27,7 +28,10 @@ def _default_who() -> str:
 
 
 with st.sidebar:
-    who = st.text_input("Your name (saved with each mask)", value=_default_who(), key="label_who")
+    if current_actor() is None:
+        who = st.text_input("Your name (saved with each mask)", value=_default_who(), key="label_who")
+    else:  # signed in: masks carry the account, not a typed name
+        who = current_actor().user
 try:
     check_who(who)
 except ValueError as exc:
@@ -44,8 +48,11 @@ with (
                                type=["jpg", "jpeg", "png", "tif", "tiff", "webp", "bmp"])  # fmt: skip
     if st.form_submit_button("Create dataset", type="primary"):
         with friendly_errors("Creating the dataset"):
-            folder, refused = create_dataset(
-                paths.data_root(), name, [(f.name, f.getvalue()) for f in uploads or []]
+            folder, refused = labelling.create_dataset_from_photos(
+                paths.data_root(),
+                name,
+                [(f.name, f.getvalue()) for f in uploads or []],
+                actor=current_actor(),
             )
             for sentence in refused:
                 st.warning(f"Skipped {sentence}")
@@ -77,6 +84,7 @@ if prelabel and model_key:
         problems = labelling.prelabel_photos(
             dataset, predictor, by_path[model_key].run_id or "demo",
             progress=lambda done, total: bar.progress(done / total, text=f"Pre-labelled {done} of {total}"),
+            actor=current_actor(),
         )  # fmt: skip
         for problem in problems:
             st.warning(f"Skipped {problem}")
@@ -147,7 +155,7 @@ with st.sidebar.container(border=True):
     if st.button("Fine-tune on my labels", disabled=not saved or model_key is None,
                  icon=":material/model_training:", width="stretch"):  # fmt: skip
         with friendly_errors("Starting the fine-tuning run"):
-            submission = labelling.finetune_on_labels(dataset, by_path[model_key].path)
+            submission = labelling.finetune_on_labels(dataset, by_path[model_key].path, actor=current_actor())
             st.success(submission.message)
             st.page_link(
                 "app_pages/train.py", label="Follow it on the Train page", icon=":material/monitoring:"

@@ -141,15 +141,18 @@ def actions(selected: list[RunRecord], registry: RunRegistry) -> None:
             width="stretch",
             disabled=not may(actor, "run.stop", owner),
         ):
-            # Under the dispatch lock: the run may have started since this page was drawn.
             with friendly_errors("Removing the run from the queue"):
+                # Under the dispatch lock: the run may have started since this page was drawn.
                 removed = jobs.cancel_queued(
                     [run.id], "removed from the queue before it started", registry, actor=actor
                 )
                 st.session_state["runs_notice"] = (
                     ("success", f"Removed {run.name} from the queue.")
                     if removed
-                    else ("warning", f"{run.name} has already left the queue (it started or ended); use Stop.")
+                    else (
+                        "warning",
+                        f"{run.name} has already left the queue (it started or ended); use Stop.",
+                    )
                 )
                 st.rerun()
     elif halt.button(

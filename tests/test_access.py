@@ -372,3 +372,34 @@ def test_a_sign_in_is_audited_once_however_many_pages_load(registry):
     ]
     assert rows[0].detail == "ID token issued 2023-11-14 22:13:20 UTC" and rows[0].address == "10.0.0.7"
     assert rows[2].detail.endswith("no role in the roles file")
+
+
+def test_a_viewer_cannot_label_pre_label_fine_tune_or_create_a_labelling_dataset(registry, tmp_path):
+    from seg_core.pagedata import labelling
+
+    root = catalog.paths.data_root()
+    make_pairs(root / "storm", 2)
+    session = labelling.open_photo(root / "storm", "img0", "vera")
+    calls = {
+        "label.save": lambda: labelling.save_labels(session, actor=VIEWER),
+        "dataset.create": lambda: labelling.create_dataset_from_photos(
+            root, "new", [("a.jpg", b"x")], VIEWER
+        ),
+        "run.start": lambda: labelling.finetune_on_labels(
+            root / "storm", tmp_path / "parent.pt", actor=VIEWER
+        ),
+    }
+    for action, call in calls.items():
+        assert_refused(call, registry, VIEWER, action, "needs the analyst role")
+    assert_refused(
+        lambda: labelling.prelabel_photos(root / "storm", None, "demo", actor=VIEWER),
+        registry,
+        VIEWER,
+        "label.save",
+        "needs the analyst role",
+    )
+    assert not (root / "new").exists() and registry.list() == []
+    saved = labelling.save_labels(session, actor=ANALYST)
+    assert "Saved" in saved
+    (row,) = [r for r in audit.rows(registry, action="label.save") if r.outcome == "allowed"]
+    assert (row.actor, row.target) == (ANALYST.user, "storm/img0")

@@ -14,6 +14,7 @@ from PIL import Image
 from seg_core.data.classes import CLASSES, hex_color
 from seg_core.data.labelstore import ConflictError
 from seg_core.pagedata import labelling
+from ui.auth import current_actor
 from ui.common import legend_html
 
 CANVAS_WIDTH = 900  # canvas px at the default page width; the sidebar setting changes it
@@ -150,7 +151,9 @@ def actions(session: labelling.LabelSession) -> None:
     label = "Overwrite their save" if force else "Save mask"
     if save_col.button(label, icon=":material/save:", type="primary", shortcut="Ctrl+S", width="stretch"):
         try:
-            st.session_state["label_saved"] = labelling.save_labels(session, force=force)
+            st.session_state["label_saved"] = labelling.save_labels(
+                session, force=force, actor=current_actor()
+            )
             st.session_state.pop("label_conflict", None)
             st.rerun()
         except ConflictError as exc:

@@ -19,9 +19,11 @@ from PIL import Image
 
 from seg_core.data.classes import colorize
 from seg_core.data.imageio import load_rgb
-from seg_core.data.labelstore import LabelStore, check_who
+from seg_core.data.labelstore import LabelStore, check_who, create_dataset
 from seg_core.data.mask_edit import MaskEditor, region_boundaries, superpixels
 from seg_core.inference.uncertainty import photo_uncertainty, rank_for_labelling
+from seg_core.runs import access
+from seg_core.runs.registry import RunRegistry
 
 VIEW_LONG_SIDE = 1024  # what the analyst sees and superpixels run on: sharp enough, a second to segment
 
@@ -68,13 +70,17 @@ def open_photo(dataset: str | Path, stem: str, who: str) -> LabelSession:
     return LabelSession(store, stem, who, MaskEditor(mask), base_version, source, view)
 
 
-def save_labels(session: LabelSession, force: bool = False) -> str:
+def save_labels(session: LabelSession, force: bool = False, actor: access.Actor | None = None) -> str:
     """Save the corrected mask (original size, atomic); returns a sentence for the page.
+    `actor`: the signed-in user (analysts and admins); None: the owner.
 
     Raises:
         ConflictError: someone else saved this photo since it was opened (see labelstore).
         ValueError: the photo was removed, or the mask does not fit it.
+        AccessDenied: `actor` may not save masks.
     """
+    target = f"{session.store.root.name}/{session.stem}"
+    access.authorize(actor, "label.save", RunRegistry(), target=target)
     session.base_version = session.store.save(
         session.stem, session.editor.mask, session.who, session.base_version, force=force
     )
@@ -228,9 +234,12 @@ def prelabel_photos(
     model_label: str,
     stems: list[str] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    actor: access.Actor | None = None,
 ) -> list[str]:
     """Pre-label photos (default: all not yet labelled by a person) with a loaded Predictor,
-    storing each pre-label and its uncertainty; returns one sentence per photo that failed."""
+    storing each pre-label and its uncertainty; returns one sentence per photo that failed.
+    `actor`: the signed-in user (it writes into the dataset: analysts and admins); None: the owner."""
+    access.authorize(actor, "label.save", RunRegistry(), target=f"{Path(dataset).name} (pre-labels)")
     store = LabelStore(dataset)
     if stems is None:
         stems = [p.stem for p in store.photos() if p.status in ("unlabelled", "pre-labelled")]
@@ -259,8 +268,11 @@ def next_to_label(dataset: str | Path) -> list[dict]:
     return rows
 
 
-def finetune_on_labels(dataset: str | Path, parent: str | Path, name: str = "", **overrides):
+def finetune_on_labels(
+    dataset: str | Path, parent: str | Path, name: str = "", actor: access.Actor | None = None, **overrides
+):
     """Queue a fine-tuning run of `parent` on this dataset's saved masks; returns jobs.Submission.
+    `actor`: the signed-in user, checked and limited as any Start (jobs.submit); None: the owner.
 
     Raises:
         ValueError: no photo has a saved mask yet, or the parent checkpoint is unusable.
@@ -268,6 +280,10 @@ def finetune_on_labels(dataset: str | Path, parent: str | Path, name: str = "", 
     from seg_core.training import jobs
     from seg_core.training.finetune import finetune_config
 
+    # Refuse before reading the dataset or the parent; jobs.submit checks again (and the limit).
+    access.authorize(
+        actor, "run.start", RunRegistry(), target=f"fine-tune on {Path(dataset).name}", record=False
+    )
     store = LabelStore(dataset)
     labelled = [p for p in store.photos() if p.status in ("corrected", "labelled")]
     if not labelled:
@@ -275,7 +291,7 @@ def finetune_on_labels(dataset: str | Path, parent: str | Path, name: str = "", 
     cfg = finetune_config(parent, store.root, name=name or f"finetune-{store.root.name}", **overrides)
     if len(labelled) < cfg.batch_size:
         cfg = cfg.with_updates(batch_size=len(labelled))
-    return jobs.submit(cfg)
+    return jobs.submit(cfg, actor=actor)
 
 
 def lineage(run_id: str | None, registry=None) -> list[str]:
@@ -296,3 +312,15 @@ def lineage(run_id: str | None, registry=None) -> list[str]:
         seen.add(parent)
         run_id = parent
     return chain
+
+
+def create_dataset_from_photos(
+    root: Path, name: str, photos: list[tuple[str, bytes]], actor: access.Actor | None = None
+) -> tuple[Path, list[str]]:
+    """labelstore.create_dataset for the page: analysts and admins only, and the photos count
+    against the uploader's daily quota (`actor`; None: the owner)."""
+    registry = RunRegistry()
+    access.authorize(actor, "dataset.create", registry, target=name)
+    what = f"{len(photos)} photo{'s' if len(photos) != 1 else ''} for dataset {name}"
+    access.charge_upload(actor, registry, sum(len(data) for _, data in photos), what)
+    return create_dataset(root, name, photos)

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from seg_core.core import paths
-from seg_core.runs.process import owns_process, process_start
 from seg_core.runs import access
+from seg_core.runs.process import owns_process, process_start
 
 STATUSES = ("queued", "running", "completed", "stopped", "failed", "interrupted")
 ACTIVE_STATUSES = ("queued", "running")
