@@ -15,9 +15,9 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from seg_core.cli import data, evaluate, predict, runs, train
+from seg_core.cli import data, evaluate, geo, predict, runs, train
 
-COMMANDS = (data, train, evaluate, predict, runs)
+COMMANDS = (data, train, evaluate, predict, geo, runs)
 
 
 def build_parser() -> argparse.ArgumentParser:
