@@ -83,7 +83,7 @@ def test_a_large_mosaic_is_only_ever_read_in_windows(tmp_path, monkeypatch):
 
     monkeypatch.setattr(mosaic, "read_window", spy)
     result = segment_mosaic(
-        _pointwise(128, gsd_cm=40.0), path, tmp_path / "out.tif", MosaicSettings(context=16)
+        _pointwise(128, gsd_cm=40.0), path, tmp_path / "out.tif", MosaicSettings(window=128, context=16)
     )
     # 40 cm model on 5 cm pixels: 8 source px per working px, cores of 768 px -> 6x6 windows.
     assert result.scale == pytest.approx(8.0) and result.windows_total == 36 == len(reads)

@@ -122,7 +122,30 @@ def _map(args: argparse.Namespace) -> int:
     return 0 if mapped else 2
 
 
+def _geo_demo(args: argparse.Namespace) -> int:
+    from seg_core.data.geodemo import write_demo_flight, write_demo_orthomosaic
+
+    out = Path(args.out)
+    mosaic = write_demo_orthomosaic(out / "demo_ortho.tif", cols=args.cols, rows=args.rows)
+    photos = write_demo_flight(out / "flight", count=args.photos)
+    print(
+        f"wrote {mosaic} ({args.cols}x{args.rows} scenes, UTM 15N) and {len(photos)} GPS-tagged photos in {out / 'flight'}"
+    )
+    print(
+        f"map them: python -m seg_core map --checkpoint checkpoints/demo/best.pt --out {out / 'map'} {mosaic} {out / 'flight'}"
+    )
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
+    demo = sub.add_parser(
+        "geo-demo", help="write a georeferenced demo orthomosaic and GPS-tagged demo photos"
+    )
+    demo.add_argument("--out", required=True, help="output folder")
+    demo.add_argument("--cols", type=int, default=3, help="scenes across (120 m each, default 3)")
+    demo.add_argument("--rows", type=int, default=2, help="scenes down (default 2)")
+    demo.add_argument("--photos", type=int, default=6, help="GPS-tagged photos (default 6)")
+    demo.set_defaults(handler=_geo_demo)
     p = sub.add_parser(
         "map",
         help="georeferenced outputs: orthomosaics -> class GeoTIFF + polygons; GPS photos -> a flight layer",
@@ -142,7 +165,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--model-gsd", type=float, help="mosaics: the model's working GSD in cm/px (default: checkpoint)"
     )
     p.add_argument(
-        "--window", type=int, default=0, help="mosaics: working px per window (default: checkpoint's)"
+        "--window",
+        type=int,
+        default=0,
+        help="mosaics: working px per window (default: the predictor tile, 1024)",
     )
     p.add_argument("--no-vectors", action="store_true", help="mosaics: skip the GeoJSON/GeoPackage polygons")
     p.add_argument("--device", default="auto")

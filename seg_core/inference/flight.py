@@ -58,8 +58,8 @@ class PhotoRecord:
         flooded_m2 = areas.get("Flooded")
         return {
             "name": self.geo.name,
-            "latitude": self.geo.latitude,
-            "longitude": self.geo.longitude,
+            "latitude": None if self.geo.latitude is None else round(self.geo.latitude, 7),
+            "longitude": None if self.geo.longitude is None else round(self.geo.longitude, 7),
             "gsd_cm": None if self.gsd is None else round(self.gsd.cm_per_px, 3),
             "gsd_source": None if self.gsd is None else self.gsd.source,
             "flooded_share": round(self.stats.flood.flooded_share, 5),

@@ -55,23 +55,22 @@ class MosaicSettings:
 
     Attributes:
         window: working px per window side, context included; at most the Predictor's tile so each
-            window is one forward pass (0 = the checkpoint's resolution, capped at the tile).
+            window is one forward pass (0 = the tile, 1024 px).
         context: working px on each side that are segmented but thrown away: the overlap that
-            keeps windows seamless. 128 is the photo path's tile overlap.
+            keeps windows seamless. 64 (7.5 m at 11.7 cm/px) is half the photo path's tile
+            overlap, as each side of a seam gets its own; 74% of each window is kept.
         block: output tile side; core tiles are whole multiples of it so no block is written twice.
         model_gsd_cm: override the working GSD the checkpoint records (or the Harvey default).
     """
 
     window: int = 0
-    context: int = 128
+    context: int = 64
     block: int = 256
     model_gsd_cm: float | None = None
 
     def __post_init__(self):
         if self.window and self.window < 64:
-            raise ValueError(
-                f"window {self.window} px must be at least 64 (or 0 for the checkpoint's resolution)"
-            )
+            raise ValueError(f"window {self.window} px must be at least 64 (or 0 for the predictor's tile)")
         if self.context < 0 or self.block < 16 or self.block % 16:
             raise ValueError(f"context {self.context} must be >= 0 and block {self.block} a multiple of 16")
 
@@ -133,8 +132,8 @@ class WindowPlan:
 def plan_windows(info: MosaicInfo, window: int, context: int, block: int, scale: float) -> WindowPlan:
     """Core tiles as large as fit in `window` working px with `context` on each side."""
     usable = (window - 2 * context) * scale
-    # At least one block: a window that comes out larger than the predictor's resolution is
-    # shrunk by it and its mask scaled back, so results stay correct, only coarser.
+    # At least one block: a window that comes out larger than the predictor's tile is tiled and
+    # blended inside the predictor, so results stay correct, only slower.
     core = max(block, int(usable // block) * block)
     return WindowPlan(
         core, round(context * scale), scale, math.ceil(info.height / core), math.ceil(info.width / core)
@@ -158,7 +157,7 @@ def _segment_window(predictor: Predictor, dataset, info: MosaicInfo, plan: Windo
     rgb, valid = read_window(dataset, info, Window(rx0, ry0, rx1 - rx0, ry1 - ry0), out_shape)
     if not valid.any():
         return np.full((y1 - y0, x1 - x0), NODATA, np.uint8)
-    working = predictor.predict_full(rgb).mask
+    working = predictor.predict_working(rgb)
     full = working
     if working.shape != (ry1 - ry0, rx1 - rx0):
         full = np.asarray(Image.fromarray(working).resize((rx1 - rx0, ry1 - ry0), Image.Resampling.NEAREST))
@@ -190,7 +189,7 @@ def segment_mosaic(
     info = inspect_mosaic(source, limits)
     gsd = model_gsd(predictor.meta, settings.model_gsd_cm)
     scale = gsd.cm_per_px / info.gsd.cm_per_px
-    window = min(settings.window or predictor.resolution, predictor.tile, predictor.resolution)
+    window = min(settings.window or predictor.tile, predictor.tile)
     plan = plan_windows(info, window, settings.context, settings.block, scale)
     result = MosaicResult(Path(out_path), info, gsd, scale, plan.rows * plan.cols, notices=list(info.notices))
     result.pixel_area_m2 = _pixel_area_m2(info)
