@@ -266,3 +266,18 @@ def decode_tiff(data: bytes, label: str) -> np.ndarray:
     except rasterio.errors.RasterioError as exc:
         raise MosaicError(f"{label}: the file is damaged ({str(exc).splitlines()[0][:160]})") from None
     return values[0] if values.shape[0] == 1 else np.ascontiguousarray(values.transpose(1, 2, 0))
+
+
+def footprint_wgs84(info: MosaicInfo, points_per_side: int = 8) -> list[list[float]]:
+    """The raster's outline as a closed [lon, lat] ring (densified, so a UTM square stays exact)."""
+    from pyproj import CRS, Transformer
+
+    a, b, c, d, e, f = info.transform
+    steps = np.linspace(0, 1, points_per_side, endpoint=False)
+    cols = np.concatenate([steps, np.ones_like(steps), 1 - steps, np.zeros_like(steps)]) * info.width
+    rows = np.concatenate([np.zeros_like(steps), steps, np.ones_like(steps), 1 - steps]) * info.height
+    x, y = a * cols + b * rows + c, d * cols + e * rows + f
+    transformer = Transformer.from_crs(CRS.from_wkt(info.crs_wkt), "EPSG:4326", always_xy=True)
+    lon, lat = transformer.transform(x, y)
+    ring = [[round(float(o), 7), round(float(t), 7)] for o, t in zip(lon, lat, strict=True)]
+    return ring + [ring[0]]
