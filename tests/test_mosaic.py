@@ -192,6 +192,11 @@ def test_map_command_writes_mosaic_and_flight_layers_and_reports_bad_inputs(tmp_
     for name in ("ortho_classes.tif", "ortho_classes.geojson", "ortho_classes.gpkg", "ortho_summary.json",
                  "flight.geojson", "flight.gpkg", "flight.csv", "a_overlay.jpg"):  # fmt: skip
         assert (out / name).is_file(), name
+    tiles = (out / "ortho_tiles.csv").read_text().splitlines()
+    assert (
+        tiles[0] == "col_off,row_off,width,height,longitude,latitude,valid_px,flooded_share"
+        and len(tiles) > 1
+    )
     summary = json.loads((out / "ortho_summary.json").read_text())
     assert summary["model_gsd"].startswith("20.00 cm/px (checkpoint") and summary["raster_gsd"].startswith(
         "10.00"

@@ -11,6 +11,8 @@ sentence in `failures` and the others still run.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -79,6 +81,13 @@ def map_mosaic(
             result.path, out / f"{stem}_classes.geojson", out / f"{stem}_classes.gpkg", VectorSettings()
         )
         summary["vectors"] = [f"{stem}_classes.geojson", f"{stem}_classes.gpkg"]
+    if result.tiles:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=list(result.tiles[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows({k: "" if v is None else v for k, v in row.items()} for row in result.tiles)
+        (out / f"{stem}_tiles.csv").write_text(buffer.getvalue())
+        summary["tiles_csv"] = f"{stem}_tiles.csv"
     (out / f"{stem}{SUMMARY_SUFFIX}").write_text(json.dumps(summary, indent=2))
     return summary
 

@@ -89,6 +89,7 @@ class MosaicResult:
         stopped: the run was stopped before the last window.
         notices: skipped windows and other remarks, one sentence each.
         seconds: wall time.
+        tiles: one row per window done: its core box, centre (WGS84) and flooded share.
     """
 
     path: Path
@@ -102,6 +103,7 @@ class MosaicResult:
     stopped: bool = False
     notices: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    tiles: list[dict] = field(default_factory=list)
 
     def class_areas_m2(self) -> dict[str, float]:
         return {
@@ -225,8 +227,10 @@ def segment_mosaic(
 
 
 def _run_windows(predictor, dataset, out, info, plan, result, progress, should_stop) -> None:
+    from pyproj import Transformer
     from rasterio.windows import Window
 
+    to_wgs84 = Transformer.from_crs(dataset.crs.to_wkt(), "EPSG:4326", always_xy=True)
     boxes = [plan.core_box(r, c, info.width, info.height) for r in range(plan.rows) for c in range(plan.cols)]
     try:
         for done, box in enumerate(boxes, start=1):
@@ -240,7 +244,9 @@ def _run_windows(predictor, dataset, out, info, plan, result, progress, should_s
                 result.notices.append(f"{exc}; left as nodata")
                 classes = np.full((y1 - y0, x1 - x0), NODATA, np.uint8)
             out.write(classes, 1, window=Window(x0, y0, x1 - x0, y1 - y0))
-            result.class_pixels += np.bincount(classes.ravel(), minlength=256)[:NUM_CLASSES]
+            counts = np.bincount(classes.ravel(), minlength=256)[:NUM_CLASSES]
+            result.class_pixels += counts
+            result.tiles.append(_tile_row(box, counts, dataset, to_wgs84))
             result.windows_done = done
             if progress:
                 progress(done, len(boxes))
@@ -250,6 +256,18 @@ def _run_windows(predictor, dataset, out, info, plan, result, progress, should_s
         result.notices.append(
             f"stopped after {result.windows_done} of {len(boxes)} windows; the rest of the map is nodata"
         )
+
+
+def _tile_row(box, counts: np.ndarray, dataset, to_wgs84) -> dict:
+    """A window's line in the mosaic's tile table (`<stem>_tiles.csv`)."""
+    x0, y0, x1, y1 = box
+    lon, lat = to_wgs84.transform(*dataset.xy((y0 + y1) / 2, (x0 + x1) / 2, offset="ul"))
+    valid = int(counts.sum())
+    return {
+        "col_off": x0, "row_off": y0, "width": x1 - x0, "height": y1 - y0,
+        "longitude": round(lon, 7), "latitude": round(lat, 7), "valid_px": valid,
+        "flooded_share": round(float(counts[FLOODED]) / valid, 5) if valid else None,
+    }  # fmt: skip
 
 
 def _finish_cog(draft: Path, out_path: Path) -> None:
