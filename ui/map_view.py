@@ -49,6 +49,17 @@ def map_figure(view: MapView, tile_url: str | None = None) -> go.Figure:
                     text=_hover(layer), customdata=[index] * len(layer.x),
                 )
             )  # fmt: skip
+    mosaics = [(i, layer) for i, layer in enumerate(view.layers) if layer.kind == "mosaic"]
+    if mosaics:  # a clickable square in each footprint (plotly reports no clicks on fills)
+        figure.add_trace(
+            go.Scatter(
+                x=[sum(layer.x[:-1]) / (len(layer.x) - 1) for _, layer in mosaics],
+                y=[sum(layer.y[:-1]) / (len(layer.y) - 1) for _, layer in mosaics],
+                mode="markers", marker={"symbol": "square", "size": 16, "color": "#fff", "line": {"color": "#222", "width": 2}},
+                name="mosaics", hoverinfo="text", text=[_hover(layer) for _, layer in mosaics],
+                customdata=[i for i, _ in mosaics],
+            )
+        )  # fmt: skip
     photos = [(i, layer) for i, layer in enumerate(view.layers) if layer.kind == "photo"]
     if photos:
         figure.add_trace(

@@ -54,23 +54,25 @@ class MosaicSettings:
     """How a mosaic is windowed.
 
     Attributes:
-        window: working px per window side, context included; at most the Predictor's tile so each
-            window is one forward pass (0 = the tile, 1024 px).
+        window: working px per window side, context included, capped at the Predictor's tile so
+            each window is one forward pass. 768: a 1024 px window peaked at 1.49 GB with the
+            default model (the target is 1.5 GB), 768 px keeps ~69% of each window, close to
+            1024's 74%, at a lower peak (docs/BENCHMARKS.md, section 7).
         context: working px on each side that are segmented but thrown away: the overlap that
             keeps windows seamless. 64 (7.5 m at 11.7 cm/px) is half the photo path's tile
-            overlap, as each side of a seam gets its own; 74% of each window is kept.
+            overlap, as each side of a seam gets its own.
         block: output tile side; core tiles are whole multiples of it so no block is written twice.
         model_gsd_cm: override the working GSD the checkpoint records (or the Harvey default).
     """
 
-    window: int = 0
+    window: int = 768
     context: int = 64
     block: int = 256
     model_gsd_cm: float | None = None
 
     def __post_init__(self):
-        if self.window and self.window < 64:
-            raise ValueError(f"window {self.window} px must be at least 64 (or 0 for the predictor's tile)")
+        if self.window < 64:
+            raise ValueError(f"window {self.window} px must be at least 64")
         if self.context < 0 or self.block < 16 or self.block % 16:
             raise ValueError(f"context {self.context} must be >= 0 and block {self.block} a multiple of 16")
 
@@ -191,7 +193,7 @@ def segment_mosaic(
     info = inspect_mosaic(source, limits)
     gsd = model_gsd(predictor.meta, settings.model_gsd_cm)
     scale = gsd.cm_per_px / info.gsd.cm_per_px
-    window = min(settings.window or predictor.tile, predictor.tile)
+    window = min(settings.window, predictor.tile)
     plan = plan_windows(info, window, settings.context, settings.block, scale)
     result = MosaicResult(Path(out_path), info, gsd, scale, plan.rows * plan.cols, notices=list(info.notices))
     result.pixel_area_m2 = _pixel_area_m2(info)
