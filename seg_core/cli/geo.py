@@ -105,7 +105,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--model-gsd", type=float, help="mosaics: the model's working GSD in cm/px (default: checkpoint)"
     )
     p.add_argument(
-        "--window", type=int, default=0, help="mosaics: working px per window (default: the 1024 px tile)"
+        "--window",
+        type=int,
+        default=768,
+        help="mosaics: working px per window, context included (default 768)",
     )
     p.add_argument("--no-vectors", action="store_true", help="mosaics: skip the GeoJSON/GeoPackage polygons")
     p.add_argument("--device", default="auto")
