@@ -20,6 +20,7 @@ def test_a_geotiff_upload_reaches_the_map_and_the_overlay(app_server, page, tmp_
     marker = page.locator(".js-plotly-plot .scatterlayer .point").first
     marker.wait_for(timeout=180_000)
     assert "metres east of" in page.content()  # the offline metre grid, no base map
+    marker.scroll_into_view_if_needed()
     box = marker.bounding_box()  # plotly's drag layer takes the events and finds the point itself
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     page.get_by_text("downsampled overlay").first.wait_for(timeout=60_000)
