@@ -177,3 +177,19 @@ def test_model_gsd_names_its_source():
     assert model_gsd(meta, 5.0).source == "user"
     with pytest.raises(ValueError, match="--model-gsd -1"):
         model_gsd(meta, -1)
+
+
+def test_demo_orthomosaic_and_flight_are_georeferenced_and_self_consistent(tmp_path):
+    from seg_core.data.geodemo import SCENE_WIDTH_M, write_demo_flight, write_demo_orthomosaic
+
+    info = inspect_mosaic(write_demo_orthomosaic(tmp_path / "ortho.tif", cols=2, rows=1, tile_px=128))
+    assert (info.width, info.height) == (256, 128) and "UTM zone 15N" in info.crs_wkt
+    assert info.gsd.cm_per_px == pytest.approx(SCENE_WIDTH_M * 100 / 128)
+    with rasterio.open(info.path) as dataset:
+        valid = dataset.dataset_mask() > 0
+    assert not valid[0, 0] and not valid[-1, -1] and valid[64, 128]  # corners cut by alpha
+    photos = write_demo_flight(tmp_path / "flight", count=2, size=(160, 120))
+    geo = read_photo_geo(photos[1])
+    gsd, _ = photo_gsd(geo)
+    assert gsd.source == "xmp" and gsd.cm_per_px == pytest.approx(SCENE_WIDTH_M * 100 / 160, rel=1e-3)
+    assert geo.longitude > read_photo_geo(photos[0]).longitude  # along the flight line
