@@ -71,3 +71,24 @@ def test_uploads_become_a_map_with_downloads_and_a_bad_geotiff_gets_a_sentence(d
     labels = {button.label for button in at.get("download_button")}
     assert {"ortho_classes.tif", "ortho_classes.geojson", "ortho_classes.gpkg", "flight.csv"} <= labels
     assert at.get("plotly_chart")
+
+
+def test_the_map_needs_no_tiles_unless_a_tile_url_is_given(tmp_path):
+    from seg_core.pagedata.geomap import MapLayer, MapView
+    from ui.map_view import map_figure
+
+    ring = [0.0, 10.0, 10.0, 0.0, 0.0]
+    view = MapView(
+        tmp_path, (-95.37, 29.76),
+        [MapLayer("mosaic", "m.tif", ring, [0.0, 0.0, 10.0, 10.0, 0.0], 0.5), MapLayer("photo", "a.jpg", [3.0], [4.0], 0.1)],
+        [],
+    )  # fmt: skip
+    offline = map_figure(view)
+    assert all(trace.type == "scatter" for trace in offline.data)
+    assert (
+        offline.layout.xaxis.title.text.startswith("metres east of")
+        and offline.layout.yaxis.scaleanchor == "x"
+    )
+    online = map_figure(view, "https://tiles.example/{z}/{x}/{y}.png")
+    assert {trace.type for trace in online.data} == {"scattermap"}
+    assert online.layout.map.layers[0].source == ("https://tiles.example/{z}/{x}/{y}.png",)
