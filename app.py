@@ -27,6 +27,7 @@ except Exception:  # noqa: BLE001
 pages = [
     st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),
     st.Page("app_pages/segment.py", title="Segment", icon=":material/satellite_alt:"),
+    st.Page("app_pages/map.py", title="Map", icon=":material/map:"),
     st.Page("app_pages/data.py", title="Data", icon=":material/folder_open:"),
     st.Page("app_pages/train.py", title="Train", icon=":material/model_training:"),
     st.Page("app_pages/runs.py", title="Runs", icon=":material/monitoring:"),

@@ -174,10 +174,41 @@ def load_rgb(source: ImageSource, long_side: int | None = None, name: str | None
         image = ImageOps.exif_transpose(image)
         rgb = to_rgb(image)
     except DECODE_ERRORS as exc:
-        raise ImageReadError(f"{label}: the file is damaged ({exc})") from None
+        if image.format != "TIFF":
+            raise ImageReadError(f"{label}: the file is damaged ({exc})") from None
+        # Valid TIFFs Pillow has no decoder for (16-bit planar single band as GDAL writes it,
+        # LERC, ...) were reported as damaged: GDAL reads them (seg_core.data.geo).
+        rgb = _tiff_via_gdal(source, label)
     if rgb.size != target:
         rgb = rgb.resize(target, Image.Resampling.BOX)
     return LoadedImage(np.asarray(rgb, dtype=np.uint8), original, tuple(notices))
+
+
+def _tiff_via_gdal(source: ImageSource, label: str) -> Image.Image:
+    """RGB of a TIFF Pillow could not decode, read with GDAL; the header cap is already checked."""
+    from seg_core.data.geo import MosaicError, decode_tiff
+
+    try:
+        if isinstance(source, str | Path):
+            data = Path(source).read_bytes()
+        elif isinstance(source, bytes):
+            data = source
+        else:
+            source.seek(0)
+            data = source.read()
+        values = decode_tiff(data, label)
+    except (MosaicError, OSError, AttributeError) as exc:
+        raise ImageReadError(
+            str(exc) if isinstance(exc, MosaicError) else f"{label}: the file is damaged"
+        ) from None
+    if values.ndim == 3:
+        values = values[..., :3] if values.shape[2] >= 3 else values[..., 0]
+    if values.dtype != np.uint8:  # the same scaling `to_rgb` gives Pillow's 16-bit and float grey
+        top = 65535.0 if values.dtype == np.uint16 else max(float(np.nanmax(values)), 1.0)
+        values = np.clip(np.nan_to_num(values.astype(np.float64)) / top * 255.0 + 0.5, 0, 255).astype(
+            np.uint8
+        )
+    return Image.fromarray(values).convert("RGB")
 
 
 def _from_array(array: np.ndarray, long_side: int | None, label: str) -> LoadedImage:

@@ -161,6 +161,12 @@ class Predictor:
         timings["upsample"] = time.perf_counter() - start
         return Prediction(mask, working_mask, conf, loaded.notices, timings)
 
+    def predict_working(self, pixels: np.ndarray) -> np.ndarray:
+        """HxW uint8 class ids of an HxWx3 uint8 image already at the working GSD, not resized
+        (the orthomosaic path resamples its windows itself; `seg_core.inference.mosaic`)."""
+        with self._lock:
+            return self._scores(pixels, False, False, None).argmax(dim=1)[0].to(torch.uint8).cpu().numpy()
+
     @torch.inference_mode()
     def _to_tensor(self, pixels: np.ndarray) -> torch.Tensor:
         """HxWx3 uint8 -> normalised 1x3xHxW float32, channels_last (no NCHW copy is made)."""

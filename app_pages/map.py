@@ -1,0 +1,143 @@
+"""Map: where the photos were taken and what the orthomosaic shows, coloured by flooded share.
+
+Works offline: layers are drawn on a plain background in metres with a grid as the scale; a
+base-map tile URL can be set for machines with internet.
+"""
+
+import time
+
+import streamlit as st
+
+from seg_core.core.progress import format_eta
+from seg_core.pagedata import catalog, geomap
+from ui import map_view
+from ui.common import friendly_errors, load_predictor, percent
+
+st.title("Map")
+st.caption(
+    "Georeferenced orthomosaics (GeoTIFF) and GPS-tagged drone photos on a map, coloured by **flooded "
+    "share**; click a photo or a mosaic to see its overlay. Downloads: the class GeoTIFF (input's CRS and "
+    "grid), class polygons as GeoJSON and GeoPackage (WGS84, with area in m²), and the flight's CSV."
+)
+
+
+def _run(uploads, model_path, gsd, flight_height) -> None:
+    from seg_core.inference.flight import FlightSettings
+    from seg_core.inference.geojob import map_inputs
+
+    folder = geomap.new_map_folder(uploads[0].name)
+    inputs = folder / "inputs"
+    inputs.mkdir()
+    files = []
+    for upload in uploads:
+        path = inputs / upload.name
+        path.write_bytes(upload.getvalue())
+        files.append(path)
+    bar = st.progress(0.0, text="Starting…")
+    stopped = {"now": False}
+
+    def progress_for(name):
+        start = time.perf_counter()
+
+        def update(done, total):
+            eta = (time.perf_counter() - start) / done * (total - done) if done else 0.0
+            try:
+                bar.progress(
+                    done / total, text=f"{name}: window {done} of {total}, about {format_eta(eta)} left"
+                )
+            except BaseException:  # noqa: BLE001 - Stop (or leaving the page): keep the windows done
+                stopped["now"] = True
+
+        return update
+
+    predictor = load_predictor(model_path)
+    flight = FlightSettings(gsd_cm=gsd, flight_height_m=flight_height)
+    outputs = map_inputs(
+        predictor, files, folder, flight, progress_for=progress_for, should_stop=lambda: stopped["now"]
+    )
+    bar.empty()
+    for sentence in outputs.failures:
+        st.error(sentence)
+    for notice in outputs.notices:
+        st.info(notice)
+    if outputs.mosaics or outputs.photos:
+        st.session_state["map_folder"] = str(folder)
+        if outputs.stopped:
+            st.warning("Stopped: the part that was done is kept and shown below (the rest is nodata).")
+
+
+models = catalog.list_models()
+with st.expander("Make a map", expanded=not geomap.list_map_folders()):
+    if not models:
+        st.warning("There is no model yet: train one on the **Train** page first.")
+    else:
+        by_path = {str(m.path): m for m in models}
+        chosen = st.selectbox("Model", list(by_path), format_func=lambda p: by_path[p].label, key="map_model")
+        uploads = st.file_uploader(
+            f"GeoTIFF orthomosaics (3 or 4 bands, 8 or 16 bit, up to {geomap.MAX_UPLOAD_MB} MB; larger ones with "
+            "`python -m seg_core map`) or GPS-tagged drone photos",
+            type=list(geomap.UPLOAD_TYPES), accept_multiple_files=True, key="map_upload",
+        )  # fmt: skip
+        gsd_col, height_col = st.columns(2)
+        gsd = gsd_col.number_input(
+            "Photo GSD (cm/px)", min_value=0.1, max_value=500.0, value=None, placeholder="from XMP",
+            help="Wins over the photos' own metadata. Orthomosaics always use their geotransform.",
+        )  # fmt: skip
+        flight_height = height_col.number_input(
+            "Flying height above ground (m)", min_value=1.0, max_value=2000.0, value=None, placeholder="from XMP",
+            help="For photos without XMP RelativeAltitude. EXIF GPS altitude is above sea level and is never used.",
+        )  # fmt: skip
+        if st.button("Make the map", type="primary", disabled=not uploads):
+            with friendly_errors("Making the map"):
+                _run(uploads, by_path[chosen].path, gsd, flight_height)
+
+folders = geomap.list_map_folders()
+if not folders:
+    st.info(
+        "No maps yet. Upload a GeoTIFF orthomosaic or GPS-tagged photos above, or write demo data with "
+        "`python -m seg_core geo-demo --out DIR` and upload `DIR/demo_ortho.tif` and the photos in `DIR/flight`."
+    )
+    st.stop()
+
+names = [str(f) for f in folders]
+current = st.session_state.get("map_folder")
+folder = st.selectbox(
+    "Map",
+    names,
+    index=names.index(current) if current in names else 0,
+    format_func=lambda p: p.rsplit("/", 1)[-1],
+)
+with st.expander("Base map (needs internet)"):
+    tile_url = st.text_input(
+        "Tile URL", value="", placeholder="https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+        help="Empty: a plain background with a metre grid, which works offline.",
+    )  # fmt: skip
+
+with friendly_errors("Reading the map"):
+    view = geomap.read_map(folder)
+    event = st.plotly_chart(
+        map_view.map_figure(view, tile_url.strip() or None),
+        on_select="rerun",
+        selection_mode="points",
+        key="map_chart",
+    )
+    points = event.selection.points if event and event.selection else []
+    if points:
+        custom = points[0].get("customdata")
+        layer = view.layers[int(custom[0] if isinstance(custom, list) else custom)]
+        st.subheader(layer.name)
+        st.caption(f"flooded {percent(layer.flooded_share)}")
+        if layer.kind == "photo":
+            overlay = geomap.photo_overlay_path(view.folder, layer.name)
+            if overlay:
+                st.image(str(overlay))
+        else:
+            st.image(geomap.mosaic_preview(view.folder, layer.properties), caption="downsampled overlay")
+            st.json({k: layer.properties[k] for k in ("raster_gsd", "model_gsd", "area_m2", "notices")})
+    else:
+        st.caption("Click a photo or a mosaic to see its overlay.")
+    columns = st.columns(min(4, max(1, len(view.downloads))))
+    for index, path in enumerate(view.downloads):
+        columns[index % len(columns)].download_button(
+            path.name, data=path.read_bytes(), file_name=path.name, key=f"map_dl_{path.name}"
+        )
