@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 
 from seg_core.cli.common import check_device, expand_inputs
 from seg_core.core.progress import ConsoleProgress
@@ -38,14 +39,21 @@ def _predict(args: argparse.Namespace) -> int:
         for done, path in enumerate(files, start=1):
             try:
                 loaded = load_rgb(path)  # full size once: the overlay needs it, the predictor resizes it
-                result = predictor.predict_full(loaded.pixels, tta=args.tta, name=path.name)
+                result = predictor.predict_full(loaded.pixels, tta=args.tta, confidence=True, name=path.name)
             except ImageReadError as exc:
                 failures.append(str(exc))
                 progress.note(f"skipped: {exc}")
             else:
                 for notice in loaded.notices:
                     progress.note(f"note: {notice}")
-                stats = image_stats(result.mask, name=path.name, gsd_cm=args.gsd)
+                uncertainty, familiar = predictor.familiarity(result)
+                stats = replace(
+                    image_stats(result.mask, name=path.name, gsd_cm=args.gsd),
+                    uncertainty=uncertainty.to_dict(),
+                    familiarity=familiar.to_dict(),
+                )
+                if familiar.unreliable:
+                    progress.note(f"warning: {path.name}: {familiar.message}")
                 stem = folder.stem_for(path, taken)
                 write_outputs(
                     out, path.name, loaded.pixels, result.mask, stats, opacity=args.opacity, stem=stem
@@ -77,6 +85,9 @@ def _print_batch_summary(summary: dict) -> None:
     )
     objects = [f"{name} {n}" for name, n in summary["object_counts"].items() if n]
     print("  objects: " + (", ".join(objects) if objects else "none"))
+    if summary.get("familiarity"):  # next to the figures it qualifies
+        familiar = summary["familiarity"]
+        print(f"  familiarity: {familiar['status']}: {familiar['message']}")
     if summary["area_m2"] is not None:
         largest = sorted(summary["area_m2"].items(), key=lambda item: -item[1])[:5]
         print("  largest areas: " + ", ".join(f"{name} {m2:,.1f} m^2" for name, m2 in largest))

@@ -30,6 +30,8 @@ from PIL import Image
 from seg_core.core.runtime import amp_dtype, autocast, select_device
 from seg_core.data.classes import NUM_CLASSES
 from seg_core.data.imageio import ImageReadError, ImageSource, load_rgb
+from seg_core.inference.familiarity import Familiarity, assess
+from seg_core.inference.uncertainty import PhotoUncertainty, photo_uncertainty
 from seg_core.models import create_model
 from seg_core.models.checkpoint import CheckpointError, load_checkpoint, model_spec_of
 from seg_core.models.fusion import compile_for_inference, fold_batchnorm
@@ -181,6 +183,19 @@ class Predictor:
     @property
     def description(self) -> str:
         return f"{self.meta['arch']} / {self.meta['encoder']} at {self.resolution} px"
+
+    def familiarity(self, prediction: Prediction) -> tuple[PhotoUncertainty, Familiarity]:
+        """The photo's uncertainty and how far it lies outside this model's own validation
+        photos (`seg_core.inference.familiarity`); "unavailable" for checkpoints without a
+        reference. Needs a prediction made with `confidence=True`.
+
+        Raises:
+            ValueError: the prediction has no confidence map.
+        """
+        if prediction.confidence is None:
+            raise ValueError("familiarity needs a prediction made with confidence=True")
+        uncertainty = photo_uncertainty(prediction.mask, prediction.confidence)
+        return uncertainty, assess(uncertainty, self.meta.get("uncertainty_reference"))
 
     def predict(self, image: ImageSource, tta: bool = False, name: str | None = None) -> np.ndarray:
         """Contract: HxW uint8 class-id mask of the original image size."""
