@@ -190,8 +190,11 @@ def analyse_photo(
     doubt = figures_of_doubt = None
     if prediction.confidence is not None:  # a stand-in predictor may not give one
         figures_of_doubt = _doubt_figures(prediction.confidence, mask, getattr(predictor, "meta", {}))
-        # 0..255 over [0, UNCERTAINTY_FULL_SCALE]: a uint8 map costs a quarter of the float one.
-        scaled = uncertainty_map(prediction.confidence) * (255 / UNCERTAINTY_FULL_SCALE)
+        # Shrunk to display size first (a 12 MP float map is 48 MB), then 0..255 over
+        # [0, UNCERTAINTY_FULL_SCALE]: a uint8 map costs a quarter of the float one.
+        size = scaled_size((mask.shape[1], mask.shape[0]), DISPLAY_LONG_SIDE)
+        small = np.asarray(Image.fromarray(prediction.confidence).resize(size, Image.Resampling.BOX))
+        scaled = uncertainty_map(small) * (255 / UNCERTAINTY_FULL_SCALE)
         doubt = Image.fromarray(np.round(scaled).clip(0, 255).astype(np.uint8))
     del prediction, model_input  # neither the working-resolution copy nor the full photo is kept
     tick = time.perf_counter()
@@ -201,7 +204,9 @@ def analyse_photo(
         raise ImageReadError(f"{name}: the file changed while it was being segmented; try again")
     height, width = display.pixels.shape[:2]
     display_mask = np.asarray(Image.fromarray(mask).resize((width, height), Image.Resampling.NEAREST))
-    display_doubt = None if doubt is None else np.asarray(doubt.resize((width, height), Image.Resampling.BOX))
+    if doubt is not None and doubt.size != (width, height):
+        doubt = doubt.resize((width, height), Image.Resampling.BOX)
+    display_doubt = None if doubt is None else np.asarray(doubt)
     seconds["display"] = time.perf_counter() - tick
     report_progress(0.85)
     tick = time.perf_counter()
