@@ -430,9 +430,12 @@ def stats_rows(stats: Sequence[ImageStats]) -> list[dict]:
 
     Columns: image, width, height, flooded_share, roofs_total, roofs_exposed, road_flooded_share,
     share_<slug> for every class, area_m2_<slug> for every class (only when some image has a
-    gsd; None for those without), count_<slug> for every object class. Slugs: `class_slug`.
+    gsd; None for those without), count_<slug> for every object class, then uncertainty_mean,
+    uncertain_share, familiarity, familiarity_distance, familiarity_note (only when some image
+    was checked; `seg_core.inference.familiarity`). Slugs: `class_slug`.
     """
     with_area = any(s.area_m2 is not None for s in stats)
+    with_familiarity = any(s.familiarity is not None for s in stats)
     rows = []
     for s in stats:
         row = {
@@ -450,7 +453,7 @@ def stats_rows(stats: Sequence[ImageStats]) -> list[dict]:
         row.update(
             {f"count_{class_slug(CLASS_NAMES[c])}": s.object_counts[CLASS_NAMES[c]] for c in OBJECT_CLASS_IDS}
         )
-        if any(s.familiarity is not None for s in stats):
+        if with_familiarity:
             u, f = s.uncertainty or {}, s.familiarity or {}
             row.update(
                 uncertainty_mean=u.get("mean"),
