@@ -32,6 +32,8 @@ COLUMNS = {
     "epochs": st.column_config.TextColumn("Epochs", width="small", help="epochs done / planned"),
     "started": st.column_config.TextColumn("Started"),
     "duration": st.column_config.TextColumn("Duration", help="wall time of the latest attempt"),
+    "parent": st.column_config.TextColumn("Fine-tuned from", help="the run id of the parent model"),
+    "children": st.column_config.NumberColumn("Fine-tunes", help="runs fine-tuned from this one"),
     "id": st.column_config.TextColumn("Run id"),
     "started_by": st.column_config.TextColumn("Started by", help="who started it (audit trail)"),
 }
@@ -117,6 +119,9 @@ def actions(selected: list[RunRecord], registry: RunRegistry) -> None:
     summary = monitor.status_summary(run)
     st.badge(summary.label, icon=BADGE_ICONS[summary.status], color=summary.color)
     st.caption(summary.sentence)
+    family = monitor.lineage_sentence(run, registry.list())
+    if family:
+        st.markdown(f"**Lineage:** {family}")
     if run.status in ("running", "queued"):
         st.page_link("app_pages/train.py", label="Watch it live on Train", icon=":material/monitoring:")
     has_last = (run.checkpoint_dir / "last.pt").is_file()

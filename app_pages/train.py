@@ -7,7 +7,7 @@ import json
 import streamlit as st
 
 from seg_core.core import paths
-from seg_core.pagedata import catalog, monitor
+from seg_core.pagedata import catalog, labelling, monitor
 from seg_core.runs.registry import ACTIVE_STATUSES, RunRegistry
 from seg_core.training import jobs, study
 from ui import train_form
@@ -47,6 +47,29 @@ def submit_study(dataset: str) -> None:
         train_form.remember(signature, messages, any(s.started for s in submissions))
 
 
+def finetune_section(dataset: str) -> None:
+    """The Label page's "Fine-tune on my labels", on the dataset chosen above (same engine call)."""
+    models = catalog.list_models()
+    with st.expander("Fine-tune a model on my labels", icon=":material/tune:"):
+        st.caption(
+            f"Trains the chosen model's whole network on the saved masks of **{dataset}** with a short "
+            "schedule for a few photos (30 epochs, lr 3e-4, no validation split); the new run records its "
+            "parent (Runs shows the lineage). Label photos on **Label** first."
+        )
+        if not models:
+            st.caption("No model yet: train one, or rebuild the shipped demo model.")
+            return
+        by_path = {str(m.path): m for m in models}
+        chosen = st.selectbox("Model to fine-tune", list(by_path), format_func=lambda p: by_path[p].label,
+                              key="train_finetune_model")  # fmt: skip
+        if st.button("Fine-tune on my labels", icon=":material/model_training:", key="train_finetune"):
+            with friendly_errors("Starting the fine-tuning run"):
+                submission = labelling.finetune_on_labels(
+                    catalog.resolve_dataset(dataset), by_path[chosen].path
+                )
+                st.success(submission.message)
+
+
 def show_last_submission() -> None:
     last = st.session_state.get("train_last_submission")
     if last:
@@ -74,6 +97,7 @@ if datasets:
             submit_study(dataset)
         st.caption("One job trains at a time; a run started while another is training waits in the queue.")
     show_last_submission()
+    finetune_section(dataset)
 else:
     st.info(
         f"No dataset yet. Generate the synthetic demo dataset with **Generate demo dataset** on Home, or put a "

@@ -1,6 +1,6 @@
 """Labelling and fine-tuning figures (docs/BENCHMARKS.md section 7).
 
-    python bench/labelling.py [--shots 1 4] [--epochs 30]
+    python bench/labelling.py [--shots 1 4] [--epochs 30] [--familiarity-only]
 
 1. What an analyst waits for on a 12-megapixel photo: superpixels on the working image, a region
    fill, a brush stroke and a polygon at full size, the per-stroke draft and the atomic save.
@@ -9,6 +9,9 @@
    light), unadapted, then fine-tuned with the default schedule on N labelled photos of that
    style; held-out Kaggle Dice and mIoU on 6 other photos of the style, and the wall minutes
    each fine-tune took on this CPU.
+3. Honest about what it has not seen: the familiarity check (inference/familiarity.py) of the
+   demo model on its own validation scenes, the same scenes in the unseen style, new scenes of
+   its own style and new unseen-style scenes.
 """
 
 from __future__ import annotations
@@ -86,6 +89,53 @@ def uncertainty_by_style(checkpoint: Path, folders: dict[str, Path]) -> dict:
     return figures
 
 
+def familiarity_by_style(checkpoint: Path, folders: dict[str, list[Path]]) -> dict:
+    """The familiarity check (inference/familiarity.py) on each set of photos: how many come out
+    familiar / unusual / unfamiliar, and the spread of their distances from the checkpoint's own
+    validation photos."""
+    from seg_core.inference.predictor import Predictor
+
+    predictor = Predictor.from_checkpoint(checkpoint)
+    figures = {}
+    for name, photos in folders.items():
+        verdicts = [
+            predictor.familiarity(predictor.predict_full(path, confidence=True))[1] for path in photos
+        ]
+        distances = [v.distance for v in verdicts if v.distance is not None]
+        figures[name] = {
+            "photos": len(verdicts),
+            **{s: sum(v.status == s for v in verdicts) for s in ("familiar", "unusual", "unfamiliar")},
+            "distance_min": round(min(distances), 2) if distances else None,
+            "distance_median": round(float(np.median(distances)), 2) if distances else None,
+            "distance_max": round(max(distances), 2) if distances else None,
+        }
+    return figures
+
+
+def familiarity_sets(work: Path, own: Path, held_out: Path) -> dict[str, list[Path]]:
+    """The demo model's own validation scenes (scripts/add_uncertainty_reference.py rebuilds
+    them), those scenes in the unseen style, new scenes of its own style, new unseen-style scenes."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from add_uncertainty_reference import DEMO_DATA, validation_photos
+
+    from seg_core.core import paths
+    from seg_core.data.synth import write_demo_dataset
+    from seg_core.models.checkpoint import load_checkpoint
+
+    write_demo_dataset(work / "demo_train", **DEMO_DATA)
+    validation = validation_photos(load_checkpoint(paths.DEMO_CHECKPOINT)["meta"], work / "demo_train")
+    restyled = work / "validation_restyled"
+    restyled.mkdir(exist_ok=True)
+    for path in validation:
+        restyle(Image.open(path).convert("RGB")).save(restyled / f"{path.stem}.png")
+    return {
+        "own_validation": validation,
+        "own_validation_restyled": sorted(restyled.iterdir()),
+        "own_style_new_scenes": sorted((own / "train_images").iterdir()),
+        "new_style": sorted((held_out / "train_images").iterdir()),
+    }
+
+
 def editing_costs(work: Path) -> dict:
     from seg_core.data.labelstore import write_mask_png
     from seg_core.data.mask_edit import MaskEditor, superpixels
@@ -125,6 +175,11 @@ def main() -> None:
     parser.add_argument(
         "--skip-baseline", action="store_true", help="only the fine-tunes (merged into the results)"
     )
+    parser.add_argument(
+        "--familiarity-only",
+        action="store_true",
+        help="only the familiarity figures (merged into the results)",
+    )
     args = parser.parse_args()
     from seg_core.core import paths
     from seg_core.runs.registry import RunRegistry
@@ -137,7 +192,7 @@ def main() -> None:
     out.mkdir(exist_ok=True)
     previous = out / "labelling.json"
     results: dict = json.loads(previous.read_text()) if previous.is_file() else {}
-    if not args.skip_baseline:
+    if not (args.skip_baseline or args.familiarity_only):
         results["editing_12mp"] = editing_costs(work)
         print(json.dumps(results["editing_12mp"]), flush=True)
 
@@ -149,6 +204,11 @@ def main() -> None:
 
     write_demo_dataset(own, n=6, size=(640, 480), seed=778, n_test=0)
     demo = paths.DEMO_CHECKPOINT
+    results["familiarity_by_style"] = familiarity_by_style(demo, familiarity_sets(work, own, held_out))
+    print(json.dumps(results["familiarity_by_style"]), flush=True)
+    if args.familiarity_only:
+        previous.write_text(json.dumps(results, indent=1))
+        return
     if not args.skip_baseline:
         results["unadapted_own_style"] = score(demo, own)
         results["unadapted_new_style"] = score(demo, held_out)

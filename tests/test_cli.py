@@ -54,6 +54,10 @@ def test_predict_processes_good_files_and_names_the_bad_one(checkpoint, tmp_path
     assert (out / "a_overlay.jpg").is_file() and (out / "stats.csv").read_text().count("\n") >= 3
     stats = json.loads((out / "stats.json").read_text())
     assert len(stats["images"]) == 2 and "summary" in stats
+    # A checkpoint without an uncertainty reference: the check says it is unavailable, no crash.
+    assert "familiarity: unavailable" in captured.out
+    assert {i["familiarity"]["status"] for i in stats["images"]} == {"unavailable"}
+    assert "familiarity_distance" in (out / "stats.csv").read_text().splitlines()[0]
 
 
 def test_a_skipped_file_on_a_terminal_replaces_the_half_drawn_bar():

@@ -41,6 +41,10 @@ def photo_view(result: PhotoAnalysis) -> None:
     boundaries = edges_col.toggle("Boundaries", key="segment_boundaries", help="Outline every class region.")
     view = view_col.radio("View", ["Side by side", "Overlay only"], horizontal=True, key="segment_view",
                           label_visibility="collapsed")  # fmt: skip
+    layer = st.radio("Overlay", ["Classes", "Uncertainty"], horizontal=True, key="segment_layer",
+                     disabled=result.uncertainty is None,
+                     help="Uncertainty: dark where the model is sure, bright yellow where it hesitates "
+                          "between classes (1 - top class probability, full colour at 0.5).")  # fmt: skip
     ids = analysis.class_ids(shown)
 
     width, height = result.original_size
@@ -50,7 +54,11 @@ def photo_view(result: PhotoAnalysis) -> None:
         photo_col.image(result.photo, caption=f"Photo · {width}×{height} px", width="stretch")
     else:
         overlay_col, legend_col = st.columns([10, 2.6])
-    overlay_col.image(overlay, caption="Predicted classes", width="stretch")
+    doubt = analysis.render_uncertainty(result, opacity) if layer == "Uncertainty" else None
+    if doubt is not None:
+        overlay_col.image(doubt, caption="Uncertainty (dark: sure · yellow: unsure)", width="stretch")
+    else:
+        overlay_col.image(overlay, caption="Predicted classes", width="stretch")
     with legend_col:
         st.markdown("**Legend** · share of the photo")
         visible = [row for row in result.legend if row["share"] >= LEGEND_MIN_SHARE]
@@ -60,7 +68,10 @@ def photo_view(result: PhotoAnalysis) -> None:
             st.caption(f"and {rest} more class{'es' if rest > 1 else ''} under {LEGEND_MIN_SHARE:.1%} each "
                        "(see the table below)")  # fmt: skip
 
-    metrics_row(figures.key_figures(result.stats))
+    note = figures.familiarity_note(result.stats)
+    if note is not None:  # right above the figures it qualifies
+        {"error": st.error, "warning": st.warning, "info": st.info}[note[0]](note[1])
+    metrics_row(figures.key_figures(result.stats) + figures.uncertainty_figures(result.stats))
     if result.stats.gsd_cm is None:
         st.caption("Enter the ground sampling distance above to get areas in square metres.")
 
@@ -89,6 +100,9 @@ def photo_view(result: PhotoAnalysis) -> None:
 
 def batch_view(results: list[PhotoAnalysis], opacity: float) -> None:
     """Totals, one row per photo and the batch downloads."""
+    familiarity = report.batch_summary([r.stats for r in results]).get("familiarity")
+    if familiarity and familiarity["status"] == "unfamiliar":
+        st.error(familiarity["message"])
     metrics_row(figures.batch_figures(results))
     st.dataframe(figures.batch_table(results), hide_index=True, width="stretch", column_config={
         "photo": st.column_config.TextColumn("Photo"),
@@ -99,6 +113,7 @@ def batch_view(results: list[PhotoAnalysis], opacity: float) -> None:
         "flooded m²": st.column_config.NumberColumn("Flooded (m²)", format="%.0f"),
         "vehicles": st.column_config.NumberColumn("Vehicles"),
         "boats": st.column_config.NumberColumn("Boats"),
+        "familiarity": st.column_config.TextColumn("Familiarity", help="Not seen: treat the figures as unreliable"),
         "pools": st.column_config.NumberColumn("Pools"),
         "seconds": st.column_config.NumberColumn("Seconds", format="%.1f"),
     })  # fmt: skip

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from seg_core.cli.backends import add_model_arguments, open_model
@@ -51,7 +52,7 @@ def _predict(args: argparse.Namespace) -> int:
         for done, path in enumerate(todo, start=1):
             try:
                 loaded = load_rgb(path)  # full size once: the overlay needs it, the predictor resizes it
-                result = predictor.predict_full(loaded.pixels, tta=args.tta, name=path.name)
+                result = predictor.predict_full(loaded.pixels, tta=args.tta, confidence=True, name=path.name)
             except ImageReadError as exc:
                 progress.note(f"skipped: {exc}")
                 manifest.add_skipped(path, str(exc))
@@ -59,7 +60,14 @@ def _predict(args: argparse.Namespace) -> int:
             else:
                 for notice in loaded.notices:
                     progress.note(f"note: {notice}")
-                stats = image_stats(result.mask, name=path.name, gsd_cm=args.gsd)
+                uncertainty, familiar = predictor.familiarity(result)
+                stats = replace(
+                    image_stats(result.mask, name=path.name, gsd_cm=args.gsd),
+                    uncertainty=uncertainty.to_dict(),
+                    familiarity=familiar.to_dict(),
+                )
+                if familiar.unreliable:
+                    progress.note(f"warning: {path.name}: {familiar.message}")
                 write_outputs(
                     out, path.name, loaded.pixels, result.mask, stats, opacity=args.opacity, stem=stems[path]
                 )
@@ -104,6 +112,9 @@ def _print_batch_summary(summary: dict) -> None:
     )
     objects = [f"{name} {n}" for name, n in summary["object_counts"].items() if n]
     print("  objects: " + (", ".join(objects) if objects else "none"))
+    if summary.get("familiarity"):  # next to the figures it qualifies
+        familiar = summary["familiarity"]
+        print(f"  familiarity: {familiar['status']}: {familiar['message']}")
     if summary["area_m2"] is not None:
         largest = sorted(summary["area_m2"].items(), key=lambda item: -item[1])[:5]
         print("  largest areas: " + ", ".join(f"{name} {m2:,.1f} m^2" for name, m2 in largest))

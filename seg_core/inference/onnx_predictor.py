@@ -25,6 +25,7 @@ import numpy as np
 
 from seg_core.data.classes import NUM_CLASSES
 from seg_core.data.imageio import ImageSource, check_image_source, load_rgb
+from seg_core.inference.familiarity import Familiarity, familiarity_of
 from seg_core.inference.tiling import (
     DEFAULT_OVERLAP,
     DEFAULT_TILE,
@@ -37,6 +38,7 @@ from seg_core.inference.tiling import (
     softmax,
     to_original_size,
 )
+from seg_core.inference.uncertainty import PhotoUncertainty
 
 INPUT_NAME = "image"  # N x 3 x H x W float32, normalised; H and W multiples of pad_multiple
 OUTPUT_NAME = "logits"  # N x 25 x H x W float32
@@ -156,6 +158,11 @@ class OnnxPredictor:
         return (
             f"{self.meta['arch']} / {self.meta['encoder']} at {self.resolution} px (ONNX Runtime{precision})"
         )
+
+    def familiarity(self, prediction: Prediction) -> tuple[PhotoUncertainty, Familiarity]:
+        """As `Predictor.familiarity`: the photo's uncertainty and how far it lies outside the
+        model's own validation photos (the reference travels in the file's metadata)."""
+        return familiarity_of(prediction.mask, prediction.confidence, self.meta)
 
     def predict(self, image: ImageSource, tta: bool = False, name: str | None = None) -> np.ndarray:
         """Contract: HxW uint8 class-id mask of the original image size."""

@@ -31,6 +31,7 @@ import torch
 from seg_core.core.runtime import amp_dtype, autocast, select_device
 from seg_core.data.classes import NUM_CLASSES
 from seg_core.data.imageio import ImageSource, check_image_source, load_rgb
+from seg_core.inference.familiarity import Familiarity, familiarity_of
 from seg_core.inference.tiling import (
     DEFAULT_OVERLAP,
     DEFAULT_TILE,
@@ -42,6 +43,7 @@ from seg_core.inference.tiling import (
     tile_starts,
     to_original_size,
 )
+from seg_core.inference.uncertainty import PhotoUncertainty
 from seg_core.models import create_model
 from seg_core.models.checkpoint import CheckpointError, load_checkpoint, model_spec_of
 from seg_core.models.fusion import compile_for_inference, fold_batchnorm
@@ -126,6 +128,16 @@ class Predictor:
     @property
     def description(self) -> str:
         return f"{self.meta['arch']} / {self.meta['encoder']} at {self.resolution} px"
+
+    def familiarity(self, prediction: Prediction) -> tuple[PhotoUncertainty, Familiarity]:
+        """The photo's uncertainty and how far it lies outside this model's own validation
+        photos (`seg_core.inference.familiarity`); "unavailable" for checkpoints without a
+        reference. Needs a prediction made with `confidence=True`.
+
+        Raises:
+            ValueError: the prediction has no confidence map.
+        """
+        return familiarity_of(prediction.mask, prediction.confidence, self.meta)
 
     def predict(self, image: ImageSource, tta: bool = False, name: str | None = None) -> np.ndarray:
         """Contract: HxW uint8 class-id mask of the original image size."""

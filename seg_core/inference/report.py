@@ -51,6 +51,7 @@ from seg_core.data.classes import (
     legend_entries,
     pil_palette,
 )
+from seg_core.inference.familiarity import batch_familiarity
 
 BACKGROUND = class_id("Background")
 ROOF = class_id("Property Roof")
@@ -232,6 +233,9 @@ class ImageStats:
         flood: flood exposure of roofs and roads.
         gsd_cm: the ground sampling distance given, None when the Harvey default was assumed.
         min_object_px: the object size threshold that was used.
+        uncertainty: `PhotoUncertainty.to_dict()` of the prediction, when it was measured.
+        familiarity: `Familiarity.to_dict()`: how far the photo lies outside the model's own
+            validation photos (`seg_core.inference.familiarity`), when it was measured.
     """
 
     name: str
@@ -243,6 +247,8 @@ class ImageStats:
     flood: FloodExposure
     gsd_cm: float | None = None
     min_object_px: int = MIN_OBJECT_PX_FLOOR
+    uncertainty: dict | None = None
+    familiarity: dict | None = None
 
     def to_dict(self) -> dict:
         """A JSON-serialisable dict (nested `flood` included)."""
@@ -385,7 +391,8 @@ def batch_summary(stats: Sequence[ImageStats]) -> dict:
         {"images", "pixels", "pixel_share" (pixel-weighted over all images), "area_m2" (summed,
         None unless every image has a gsd), "object_counts" (summed), "roofs_total",
         "roofs_exposed", "roofs_exposed_share" (None without roofs), "flooded_share"
-        (pixel-weighted), "mean_flooded_share" (mean of the per-image shares, None when empty)}.
+        (pixel-weighted), "mean_flooded_share" (mean of the per-image shares, None when empty),
+        "familiarity" (`batch_familiarity` of the images' familiarity, None when none measured)}.
     """
     pixels = [s.width * s.height for s in stats]
     total = sum(pixels)
@@ -412,6 +419,9 @@ def batch_summary(stats: Sequence[ImageStats]) -> dict:
         "roofs_exposed_share": roofs_exposed / roofs_total if roofs_total else None,
         "flooded_share": shares[CLASS_NAMES[FLOODED]],
         "mean_flooded_share": (sum(s.flood.flooded_share for s in stats) / len(stats)) if stats else None,
+        "familiarity": batch_familiarity([s.familiarity for s in stats if s.familiarity is not None])
+        if any(s.familiarity is not None for s in stats)
+        else None,
     }
 
 
@@ -420,9 +430,12 @@ def stats_rows(stats: Sequence[ImageStats]) -> list[dict]:
 
     Columns: image, width, height, flooded_share, roofs_total, roofs_exposed, road_flooded_share,
     share_<slug> for every class, area_m2_<slug> for every class (only when some image has a
-    gsd; None for those without), count_<slug> for every object class. Slugs: `class_slug`.
+    gsd; None for those without), count_<slug> for every object class, then uncertainty_mean,
+    uncertain_share, familiarity, familiarity_distance, familiarity_note (only when some image
+    was checked; `seg_core.inference.familiarity`). Slugs: `class_slug`.
     """
     with_area = any(s.area_m2 is not None for s in stats)
+    with_familiarity = any(s.familiarity is not None for s in stats)
     rows = []
     for s in stats:
         row = {
@@ -440,6 +453,15 @@ def stats_rows(stats: Sequence[ImageStats]) -> list[dict]:
         row.update(
             {f"count_{class_slug(CLASS_NAMES[c])}": s.object_counts[CLASS_NAMES[c]] for c in OBJECT_CLASS_IDS}
         )
+        if with_familiarity:
+            u, f = s.uncertainty or {}, s.familiarity or {}
+            row.update(
+                uncertainty_mean=u.get("mean"),
+                uncertain_share=u.get("uncertain_share"),
+                familiarity=f.get("status"),
+                familiarity_distance=f.get("distance"),
+                familiarity_note=f.get("message"),
+            )
         rows.append(row)
     return rows
 
@@ -570,8 +592,6 @@ def batch_zip(
         archive.writestr("stats.json", stats_json(stats))
         archive.writestr("legend.csv", legend_csv())
     return buf.getvalue()
-
-
 
 
 def write_outputs(

@@ -10,6 +10,8 @@ What a `PhotoAnalysis` keeps, and why (a 12 MP photo costs ~7 MB plus its encode
   slider re-blends ~2 MP in ~30 ms instead of 12 MP.
 - `mask_png`: the full-resolution mask as a palette PNG: lossless, 0.1-1 MB instead of the 12 MB
   raw array, and already the file the mask download serves. `full_mask()` decodes it (~30 ms).
+- `uncertainty`: the per-pixel uncertainty map at display size, uint8 (1/4 of float32), for the
+  uncertainty overlay; its per-photo figures and familiarity verdict are in `stats`.
 - `source`: the encoded upload (bytes) or sample path. The full-resolution overlay download is
   drawn from it only when asked for, so no full-size photo is ever held between reruns.
 
@@ -25,12 +27,15 @@ from collections.abc import Callable, Iterable, MutableMapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image
 
 from seg_core.data.classes import CLASS_NAMES, class_id, hex_color
 from seg_core.data.imageio import ImageReadError, LoadedImage, load_rgb, scaled_size
 from seg_core.inference import report
+from seg_core.inference.familiarity import assess
+from seg_core.inference.uncertainty import photo_uncertainty, uncertainty_map
 from seg_core.runs import access
 from seg_core.runs.registry import RunRegistry
 
@@ -40,6 +45,9 @@ DISPLAY_LONG_SIDE = 1600
 MAX_BATCH_PHOTOS = 20
 UPLOAD_TYPES = ("jpg", "jpeg", "png", "tif", "tiff")
 FLOOD_DISTANCE_M = 2.0  # a roof this close to flood water counts as exposed (report.image_stats)
+# Uncertainty shown at full colour: 1 - top probability of 0.5 means a coin flip between two
+# classes; above it the map would only separate kinds of confusion no one acts on differently.
+UNCERTAINTY_FULL_SCALE = 0.5
 COUNTED = {"Vehicle": "Vehicles", "Boat": "Boats", "Swimming Pool": "Pools"}  # counts asked for first
 
 Progress = Callable[[float, str], None]  # (fraction of the batch done 0..1, what is happening)
@@ -82,6 +90,8 @@ class PhotoAnalysis:
         notices: non-fatal remarks about the input (e.g. extra TIFF pages ignored).
         seconds: time per stage (decode, forward, upsample, display, statistics, total).
         source: the encoded file, for the full-resolution overlay download.
+        uncertainty: HxW uint8 at display size, per-pixel uncertainty (1 - top class probability)
+            scaled to 0..255 (`uncertainty_scale`); None for analyses made without it.
     """
 
     name: str
@@ -94,6 +104,7 @@ class PhotoAnalysis:
     notices: tuple[str, ...] = ()
     seconds: dict[str, float] = field(default_factory=dict)
     source: bytes | Path = b""
+    uncertainty: np.ndarray | None = None
 
     def full_mask(self) -> np.ndarray:
         """HxW uint8 class ids at the photo's original size (decoded from `mask_png`)."""
@@ -169,11 +180,24 @@ def analyse_photo(
         model_input = full.pixels
     decode_seconds = time.perf_counter() - start
     prediction = predictor.predict_full(
-        model_input, tta=tta, name=name, progress=lambda done, total: report_progress(0.8 * done / total)
+        model_input,
+        tta=tta,
+        confidence=True,
+        name=name,
+        progress=lambda done, total: report_progress(0.8 * done / total),
     )
     seconds = dict(prediction.seconds)
     seconds["decode"] = seconds.get("decode", 0.0) + decode_seconds
     mask = prediction.mask
+    doubt = figures_of_doubt = None
+    if prediction.confidence is not None:  # a stand-in predictor may not give one
+        figures_of_doubt = _doubt_figures(prediction.confidence, mask, getattr(predictor, "meta", {}))
+        # Shrunk to display size first (a 12 MP float map is 48 MB), then 0..255 over
+        # [0, UNCERTAINTY_FULL_SCALE]: a uint8 map costs a quarter of the float one.
+        size = scaled_size((mask.shape[1], mask.shape[0]), DISPLAY_LONG_SIDE)
+        small = np.asarray(Image.fromarray(prediction.confidence).resize(size, Image.Resampling.BOX))
+        scaled = uncertainty_map(small) * (255 / UNCERTAINTY_FULL_SCALE)
+        doubt = Image.fromarray(np.round(scaled).clip(0, 255).astype(np.uint8))
     del prediction, model_input  # neither the working-resolution copy nor the full photo is kept
     tick = time.perf_counter()
     display = _display_photo(source, name, full)
@@ -182,10 +206,15 @@ def analyse_photo(
         raise ImageReadError(f"{name}: the file changed while it was being segmented; try again")
     height, width = display.pixels.shape[:2]
     display_mask = np.asarray(Image.fromarray(mask).resize((width, height), Image.Resampling.NEAREST))
+    if doubt is not None and doubt.size != (width, height):
+        doubt = doubt.resize((width, height), Image.Resampling.BOX)
+    display_doubt = None if doubt is None else np.asarray(doubt)
     seconds["display"] = time.perf_counter() - tick
     report_progress(0.85)
     tick = time.perf_counter()
     stats = _stats(mask, name, gsd_cm)
+    if figures_of_doubt is not None:
+        stats = replace(stats, uncertainty=figures_of_doubt[0], familiarity=figures_of_doubt[1])
     mask_png = report.mask_png_bytes(mask)
     seconds["statistics"] = time.perf_counter() - tick
     seconds["total"] = time.perf_counter() - start
@@ -201,7 +230,15 @@ def analyse_photo(
         notices=display.notices,
         seconds=seconds,
         source=source,
+        uncertainty=display_doubt,
     )
+
+
+def _doubt_figures(confidence: np.ndarray, mask: np.ndarray, meta: dict) -> tuple[dict, dict]:
+    """The photo's uncertainty figures and its familiarity verdict against the checkpoint's
+    reference (`Predictor.familiarity`, without needing a full Predictor)."""
+    doubt = photo_uncertainty(mask, confidence)
+    return doubt.to_dict(), assess(doubt, (meta or {}).get("uncertainty_reference")).to_dict()
 
 
 def _is_jpeg(source: bytes | Path) -> bool:
@@ -231,7 +268,9 @@ def with_gsd(analysis: PhotoAnalysis, gsd_cm: float | None) -> PhotoAnalysis:
     if analysis.stats.gsd_cm == gsd_cm:
         return analysis
     check_gsd(gsd_cm)
-    return replace(analysis, stats=_stats(analysis.full_mask(), analysis.name, gsd_cm))
+    stats = _stats(analysis.full_mask(), analysis.name, gsd_cm)
+    stats = replace(stats, uncertainty=analysis.stats.uncertainty, familiarity=analysis.stats.familiarity)
+    return replace(analysis, stats=stats)
 
 
 # --- a batch, cached across reruns --------------------------------------------------------------
@@ -343,3 +382,14 @@ def render_overlay(
 def class_ids(names: Iterable[str]) -> list[int]:
     """Class names (as the page's class picker shows them) -> ids."""
     return [class_id(n) for n in names]
+
+
+def render_uncertainty(analysis: PhotoAnalysis, opacity: float = 0.5) -> np.ndarray | None:
+    """The uncertainty map over the photo at display size: dark = sure, bright yellow = unsure
+    (inferno colour map, full scale at `UNCERTAINTY_FULL_SCALE`); None without a map."""
+    if analysis.uncertainty is None:
+        return None
+    heat = cv2.applyColorMap(analysis.uncertainty, cv2.COLORMAP_INFERNO)[..., ::-1]  # BGR -> RGB
+    alpha = float(np.clip(opacity, 0.0, 1.0))
+    blend = analysis.photo.astype(np.float32) * (1 - alpha) + heat.astype(np.float32) * alpha
+    return blend.round().astype(np.uint8)

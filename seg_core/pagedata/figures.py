@@ -9,7 +9,16 @@ from pathlib import Path
 
 from seg_core.data.classes import OBJECT_CLASS_IDS
 from seg_core.inference import report
+from seg_core.inference.familiarity import FAR_OUTSIDE
+from seg_core.inference.uncertainty import UNCERTAIN_BELOW
 from seg_core.pagedata.analysis import COUNTED, FLOOD_DISTANCE_M, PhotoAnalysis, legend_rows
+
+FAMILIARITY_LABELS = {
+    "familiar": "Familiar",
+    "unusual": "Unusual",
+    "unfamiliar": "Not seen",
+    "unavailable": "No reference",
+}
 
 
 @dataclass(frozen=True)
@@ -49,6 +58,34 @@ def key_figures(stats: report.ImageStats) -> list[KeyFigure]:
     return figures
 
 
+def uncertainty_figures(stats: report.ImageStats) -> list[KeyFigure]:
+    """The photo's uncertainty and how familiar it looks to the model; empty when not measured."""
+    if stats.uncertainty is None or stats.familiarity is None:
+        return []
+    u, f = stats.uncertainty, stats.familiarity
+    distance = f.get("distance")
+    return [
+        KeyFigure("Uncertain pixels", f"{u['uncertain_share']:.1%}", f"mean uncertainty {u['mean']:.2f}",
+                  f"Pixels whose most likely class has under {UNCERTAIN_BELOW:.0%} probability; mean of "
+                  "1 - top class probability over the photo."),
+        KeyFigure("Familiarity", FAMILIARITY_LABELS.get(f["status"], f["status"]),
+                  None if distance is None else f"{distance:.1f} spreads above usual",
+                  "How far the photo's uncertainty lies above what the model showed on its own "
+                  f"validation photos (over {FAR_OUTSIDE:g} spreads: the figures are unreliable)."),
+    ]  # fmt: skip
+
+
+def familiarity_note(stats: report.ImageStats) -> tuple[str, str] | None:
+    """(level, sentence) to show next to the figures: "error" when the photo is far outside the
+    model's experience, "warning" when unusual, "info" when the check is unavailable, else None."""
+    if stats.familiarity is None:
+        return None
+    level = {"unfamiliar": "error", "unusual": "warning", "unavailable": "info"}.get(
+        stats.familiarity["status"]
+    )
+    return None if level is None else (level, stats.familiarity["message"])
+
+
 def class_table(stats: report.ImageStats) -> list[dict]:
     """Per class present, largest first: class, share (0..1), area_m2 (with a gsd), objects
     (connected objects for countable classes, None for surfaces)."""
@@ -77,6 +114,8 @@ def batch_table(analyses: Sequence[PhotoAnalysis]) -> list[dict]:
         if s.area_m2 is not None:
             row["flooded m²"] = s.area_m2["Flooded"]
         row.update({label.lower(): s.object_counts[name] for name, label in COUNTED.items()})
+        if s.familiarity is not None:
+            row["familiarity"] = FAMILIARITY_LABELS.get(s.familiarity["status"], s.familiarity["status"])
         row["seconds"] = a.seconds.get("total")
         rows.append(row)
     return rows

@@ -226,8 +226,41 @@ def model_label(config: dict) -> str:
     return f"{arch} / {config.get('encoder', '?')}"
 
 
+def parent_of(run: RunRecord) -> str | None:
+    """The run id a fine-tuned run started from (its config's `parent_run_id`), else None."""
+    return run.config.get("parent_run_id") or None
+
+
+def children_of(runs: Sequence[RunRecord]) -> dict[str, list[RunRecord]]:
+    """Parent run id -> the runs fine-tuned from it, oldest first."""
+    children: dict[str, list[RunRecord]] = {}
+    for run in sorted(runs, key=lambda r: r.created_at):
+        parent = parent_of(run)
+        if parent:
+            children.setdefault(parent, []).append(run)
+    return children
+
+
+def lineage_sentence(run: RunRecord, runs: Sequence[RunRecord]) -> str | None:
+    """ "Fine-tuned from A; fine-tuned into B, C." for the Runs page, None for a run with neither.
+    A parent outside the registry (e.g. the shipped demo model's own run) is named by its id."""
+    names = {r.id: f"{r.name} ({r.id})" for r in runs}
+    parts = []
+    parent = parent_of(run)
+    if parent:
+        source = run.config.get("init_from")
+        known = names.get(parent) or f"run {parent}" + (f", checkpoint {source}" if source else "")
+        parts.append(f"Fine-tuned from {known}")
+    kids = children_of(runs).get(run.id, [])
+    if kids:
+        parts.append("fine-tuned into " + ", ".join(names[k.id] for k in kids))
+    return "; ".join(parts) + "." if parts else None
+
+
 def runs_table(runs: Sequence[RunRecord]) -> list[dict]:
-    """One row per run for the Runs page table (newest first, as given)."""
+    """One row per run for the Runs page table (newest first, as given). `parent`: the run it was
+    fine-tuned from; `children`: how many runs were fine-tuned from it."""
+    children = children_of(runs)
     return [
         {
             "name": run.name,
@@ -241,6 +274,8 @@ def runs_table(runs: Sequence[RunRecord]) -> list[dict]:
             if run.started_at is None
             else time.strftime("%Y-%m-%d %H:%M", time.localtime(run.started_at)),
             "duration": format_duration(run.duration_s),
+            "parent": parent_of(run),
+            "children": len(children.get(run.id, [])) or None,
             "id": run.id,
         }
         for run in runs

@@ -22,7 +22,7 @@ import os
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +34,8 @@ from seg_core.core.runtime import StopRequested, autocast, describe_device, sele
 from seg_core.data.classes import IGNORE_INDEX, NUM_CLASSES
 from seg_core.data.loader import make_loader
 from seg_core.evaluation.metrics import ConfusionMatrix, KaggleDiceMeter
+from seg_core.inference.familiarity import uncertainty_reference
+from seg_core.inference.uncertainty import UNCERTAIN_BELOW, PhotoUncertainty
 from seg_core.runs.registry import RunRegistry
 from seg_core.runs.reporter import RunReporter
 from seg_core.training import distributed as dist_utils
@@ -64,6 +66,8 @@ class EvalResult:
     pixel_accuracy: float
     scores: object = None
     preview: tuple[np.ndarray, np.ndarray] | None = None  # (truth, prediction) of the first image
+    # Per-photo uncertainty (this rank's photos), for the checkpoint's familiarity reference.
+    uncertainty: list[PhotoUncertainty] = field(default_factory=list)
 
 
 @torch.inference_mode()
@@ -75,6 +79,7 @@ def evaluate(
     amp: torch.dtype | None,
     group: dist_utils.ProcessGroup,
     want_preview: bool = False,
+    want_uncertainty: bool = False,
 ) -> EvalResult:
     """Loss, Kaggle Dice and confusion-matrix scores over a whole split (counts, not averages)."""
     model.eval()
@@ -82,6 +87,7 @@ def evaluate(
     dice = KaggleDiceMeter(NUM_CLASSES, device=device)
     loss_sum = torch.zeros(2, dtype=torch.float64, device=device)  # (sum of loss * images, images)
     preview = None
+    uncertainty: list[PhotoUncertainty] = []
     for images, masks in loader:
         images = images.to(device, non_blocking=True)
         masks = masks.to(device, non_blocking=True)
@@ -97,6 +103,8 @@ def evaluate(
         pred = torch.where(masks == IGNORE_INDEX, torch.full_like(pred, IGNORE_INDEX), pred)
         matrix.update(pred, masks)
         dice.update(pred, masks)
+        if want_uncertainty:
+            uncertainty += _photo_uncertainty(logits)
         if want_preview and preview is None:
             preview = (masks[0].cpu().numpy().astype(np.uint8), pred[0].cpu().numpy().astype(np.uint8))
     matrix.reduce_from_all_processes()
@@ -105,8 +113,23 @@ def evaluate(
     scores = matrix.compute()
     loss = float(loss_sum[0] / loss_sum[1]) if loss_sum[1] > 0 else math.nan
     return EvalResult(
-        loss, float(dice.value), float(scores.miou), float(scores.pixel_accuracy), scores, preview
+        loss,
+        float(dice.value),
+        float(scores.miou),
+        float(scores.pixel_accuracy),
+        scores,
+        preview,
+        uncertainty,
     )
+
+
+def _photo_uncertainty(logits: torch.Tensor) -> list[PhotoUncertainty]:
+    """Per-photo uncertainty figures of a batch, as `photo_uncertainty` computes them on a
+    prediction (mean of 1 - top probability, share under UNCERTAIN_BELOW), over all pixels."""
+    top = logits.float().softmax(1).amax(1)  # B x H x W
+    means = (1.0 - top).mean((1, 2)).tolist()
+    shares = (top < UNCERTAIN_BELOW).float().mean((1, 2)).tolist()
+    return [PhotoUncertainty(m, s, None, 0.0) for m, s in zip(means, shares, strict=True)]
 
 
 def train_one_epoch(
@@ -334,6 +357,7 @@ def _end_of_epoch(run: TrainingRun, val_loader: DataLoader | None, stats: EpochS
             run.amp,
             group,
             want_preview=group.is_main,
+            want_uncertainty=True,
         )
         rows += [
             (step, epoch, "val", "loss", result.loss),
@@ -350,6 +374,8 @@ def _end_of_epoch(run: TrainingRun, val_loader: DataLoader | None, stats: EpochS
         improved = result.kaggle_dice > state.best_dice
         if improved:
             state.best_dice, state.best_epoch, state.epochs_without_gain = result.kaggle_dice, epoch, 0
+            if result.uncertainty:  # rank 0's validation photos: the reference the checkpoint carries
+                state.uncertainty_reference = uncertainty_reference(result.uncertainty)
         else:
             state.epochs_without_gain += 1
         if group.is_main and result.preview is not None and run.setup.preview_image is not None:

@@ -74,6 +74,9 @@ class LoopState:
     # EpochStats sums of the steps done before a mid-epoch stop, so the epoch's loss, time and
     # throughput cover the whole epoch after a resume (empty in files written before it existed).
     partial_epoch: dict[str, float] = field(default_factory=dict)
+    # Per-photo uncertainty of the best epoch on the validation photos
+    # (`seg_core.inference.familiarity`); None without a validation split.
+    uncertainty_reference: dict | None = None
 
 
 @dataclass
@@ -125,6 +128,8 @@ class TrainingRun:
             run_id=self.run_id,
             saved_at=time.time(),
         )
+        if self.state.uncertainty_reference is not None:
+            meta["uncertainty_reference"] = self.state.uncertainty_reference
         payload: dict[str, Any] = {"state_dict": self.model_without_ddp.state_dict(), "meta": meta}
         if resumable:
             payload["train_state"] = {

@@ -7,6 +7,7 @@ import signal
 import subprocess
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -184,3 +185,27 @@ def test_remove_from_queue_goes_through_the_dispatch_lock_and_spares_a_run_that_
     assert "Removed queued from the queue." in at.success[0].value
     removed = registry.get(queued)
     assert (removed.status, removed.error) == ("stopped", "removed from the queue before it started")
+
+
+def test_a_finetuned_run_shows_its_parent_and_the_parent_its_children(two_runs):
+    registry = RunRegistry()
+    parent_id = two_runs[1]  # "adam run"
+    child = registry.create_run(
+        {"arch": "unet", "encoder": "none", "optimizer": "adamw", "epochs": 30, "parent_run_id": parent_id,
+         "init_from": f"checkpoints/{parent_id}/best.pt"},
+        name="finetune-storm",
+    )  # fmt: skip
+    at = runs_page()
+    assert not at.exception
+    table = at.dataframe[0].value
+    rows = {name: i for i, name in enumerate(table["name"])}
+    assert table["parent"][rows["finetune-storm"]] == parent_id
+    assert table["children"][rows["adam run"]] == 1
+    assert pd.isna(table["parent"][rows["sgd run"]]) and pd.isna(table["children"][rows["sgd run"]])
+
+    lineage = [
+        m.value for m in select(at, [rows["finetune-storm"]]).markdown if m.value.startswith("**Lineage")
+    ]
+    assert lineage == [f"**Lineage:** Fine-tuned from adam run ({parent_id})."]
+    lineage = [m.value for m in select(at, [rows["adam run"]]).markdown if m.value.startswith("**Lineage")]
+    assert lineage == [f"**Lineage:** fine-tuned into finetune-storm ({child.id})."]

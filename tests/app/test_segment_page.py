@@ -173,3 +173,44 @@ def test_a_damaged_model_file_is_reported_not_raised(monkeypatch, tmp_path):
     at.button[0].click().run()
     assert not at.exception
     assert "best.pt" in at.error[0].value and not at.metric
+
+
+def test_the_uncertainty_map_is_an_overlay_option_with_its_figures_next_to_the_others(demo_model):
+    at = page()
+    at.file_uploader[0].set_value([("a.png", png(), "image/png")]).run()
+    assert not at.exception
+    shown = results(at)[0]
+    assert shown.uncertainty is not None and shown.uncertainty.shape == shown.display_mask.shape
+    assert metric(at, "Uncertain pixels").value == f"{shown.stats.uncertainty['uncertain_share']:.1%}"
+    # This checkpoint predates the reference: the check says so instead of guessing.
+    assert metric(at, "Familiarity").value == "No reference"
+    assert any("familiarity check unavailable" in i.value for i in at.info)
+
+    at.radio(key="segment_layer").set_value("Uncertainty").run()
+    assert not at.exception
+    captions = [c for image in at.image for c in image.captions]
+    assert captions == ["Photo · 160×120 px", "Uncertainty (dark: sure · yellow: unsure)"]
+    drawn = analysis.render_uncertainty(shown, 1.0)
+    assert drawn.shape == shown.photo.shape and not np.array_equal(drawn, shown.photo)
+
+
+def test_a_photo_far_outside_the_models_experience_is_flagged_next_to_the_figures(monkeypatch, tmp_path):
+    from seg_core.inference.familiarity import UNRELIABLE_MESSAGE, uncertainty_reference
+    from seg_core.inference.uncertainty import PhotoUncertainty
+
+    torch.manual_seed(0)
+    model = create_model(ModelSpec(arch="unet", weights="none", unet_base_width=4), load_weights=False)
+    # An untrained model hesitates everywhere: far above a reference of near-certain photos.
+    reference = uncertainty_reference([PhotoUncertainty(0.05, 0.04, None, 0.0)] * 3)
+    meta = {"arch": "unet", "encoder": "none", "num_classes": 25, "class_names": list(CLASS_NAMES),
+            "resolution": 64, "mean": [0.5] * 3, "std": [0.5] * 3, "unet_base_width": 4,
+            "uncertainty_reference": reference}  # fmt: skip
+    monkeypatch.setattr(paths, "DEMO_CHECKPOINT", tmp_path / "best.pt")
+    save_checkpoint({"state_dict": model.state_dict(), "meta": meta}, tmp_path / "best.pt")
+    at = page()
+    at.file_uploader[0].set_value([("a.png", png(), "image/png"), ("b.png", png(seed=1), "image/png")]).run()
+    assert not at.exception
+    assert [e.value for e in at.error][:1] == [UNRELIABLE_MESSAGE]  # the photo shown
+    assert any(e.value == f"2 of 2 photo(s): {UNRELIABLE_MESSAGE}" for e in at.error)  # the batch tab
+    assert metric(at, "Familiarity").value == "Not seen"
+    assert list(at.dataframe[-1].value["familiarity"]) == ["Not seen", "Not seen"]

@@ -176,3 +176,30 @@ def test_the_run_view_shows_how_the_latest_run_ended():
     assert any(m.label == "Latest val Dice" and m.value == "0.310" for m in at.metric)
     assert "epoch 1/3: train_loss 1.5000" in texts(at.code)
     assert not [b for b in at.button if b.label == "Stop"]  # nothing to stop
+
+
+def test_fine_tune_on_my_labels_queues_a_run_that_records_its_parent(dataset, fake_launch):
+    from seg_core.models.checkpoint import load_checkpoint
+
+    at = train_page()
+    assert at.selectbox(key="train_finetune_model").value == str(paths.DEMO_CHECKPOINT)
+    at.button(key="train_finetune").click().run()
+    assert not at.exception and not at.error
+    [run] = RunRegistry().list()
+    parent = load_checkpoint(paths.DEMO_CHECKPOINT)["meta"]
+    assert run.config["parent_run_id"] == parent["run_id"]
+    assert run.config["parent_weights_sha256"] == parent["weights_sha256"]
+    assert run.config["data"] == str(dataset) and run.config["val_ratio"] == 0.0
+    assert run.name in texts(at.success)
+
+
+def test_fine_tune_without_saved_masks_says_so(fake_launch):
+    from helpers import make_pair
+
+    _, mask = make_pair(paths.data_root() / "fresh", "img0")  # new photos: nothing labelled yet
+    mask.unlink()
+    at = train_page()
+    at.button(key="train_finetune").click().run()
+    assert not at.exception
+    assert "no photo has a saved mask yet" in texts(at.error)
+    assert RunRegistry().list() == []

@@ -1,0 +1,87 @@
+"""Add the familiarity reference to a checkpoint trained before runs stored one, weights untouched.
+
+    .venv/bin/python scripts/add_uncertainty_reference.py [CHECKPOINT] [--data FOLDER]
+
+Training now stores, in `meta["uncertainty_reference"]`, the per-photo uncertainty of the model
+on its own validation photos (`seg_core.inference.familiarity`). The shipped demo model predates
+that: this script rebuilds its validation photos exactly (the synthetic data of
+`scripts/train_demo_model.sh`: `demo-data --n 40 --size 640x480 --seed 7`, split with the
+checkpoint's own `val_ratio` and `seed` by `split_pairs`, as training did), predicts them, and
+rewrites the checkpoint atomically with the reference added. The weights and their checksum
+(`meta["weights_sha256"]`) do not change; the script checks that before it replaces the file.
+Deterministic: the same data and weights give the same reference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+# The demo model's data, as scripts/train_demo_model.sh generates it.
+DEMO_DATA = {"n": 40, "size": (640, 480), "seed": 7}
+
+
+def validation_photos(checkpoint_meta: dict, data: Path) -> list[Path]:
+    """The photos training held out for validation: the same seeded split by stem."""
+    from seg_core.data.discovery import split_pairs, validate_dataset
+
+    config = checkpoint_meta.get("config") or {}
+    report = validate_dataset(data)
+    _, val = split_pairs(report.pairs, float(config.get("val_ratio", 0.15)), int(config.get("seed", 0)))
+    if not val:
+        raise ValueError(f"{data}: the checkpoint's split leaves no validation photos")
+    return [pair.image for pair in val]
+
+
+def add_reference(checkpoint: Path, data: Path) -> dict:
+    """Compute the reference on `data`'s validation photos and store it in `checkpoint`."""
+    from seg_core.inference.familiarity import uncertainty_reference
+    from seg_core.inference.predictor import Predictor
+    from seg_core.inference.uncertainty import photo_uncertainty
+    from seg_core.models.checkpoint import load_checkpoint, save_checkpoint, weights_digest
+
+    payload = load_checkpoint(checkpoint)
+    before = weights_digest(payload["state_dict"])
+    predictor = Predictor.from_checkpoint(checkpoint, device="cpu")
+    photos = []
+    for path in validation_photos(payload["meta"], data):
+        result = predictor.predict_full(path, confidence=True)
+        photos.append(photo_uncertainty(result.mask, result.confidence))
+    reference = uncertainty_reference(photos)
+    payload["meta"] = {**payload["meta"], "uncertainty_reference": reference}
+    if weights_digest(payload["state_dict"]) != before:  # never: nothing above writes weights
+        raise RuntimeError("weights changed while computing the reference; checkpoint left as it was")
+    save_checkpoint(payload, checkpoint)
+    return reference
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("checkpoint", nargs="?", default=str(ROOT / "checkpoints" / "demo" / "best.pt"))
+    parser.add_argument(
+        "--data", help="the training data folder (default: regenerate the demo model's synthetic data)"
+    )
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="stormseg-reference-") as tmp:
+        data = Path(args.data) if args.data else Path(tmp) / "demo"
+        if not args.data:
+            from seg_core.data.synth import write_demo_dataset
+
+            write_demo_dataset(data, **DEMO_DATA)
+        reference = add_reference(Path(args.checkpoint), data)
+    print(f"{args.checkpoint}: uncertainty reference from {reference['photos']} validation photo(s):")
+    for figure in ("mean", "uncertain_share"):
+        values = reference[figure]
+        print(f"  {figure}: median {values['median']:.4f}, p95 {values['p95']:.4f}, max {values['max']:.4f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
