@@ -347,7 +347,9 @@ def test_a_failed_write_leaves_no_temp_file(tmp_path, monkeypatch):
     def disk_full(fd):  # the bytes were written, then the disk refuses to commit them
         raise OSError(errno.ENOSPC, "No space left on device")
 
+    mask = np.zeros((8, 8), np.uint8)
+    image = np.zeros((8, 8, 3), np.uint8)
     monkeypatch.setattr(os, "fsync", disk_full)
     with pytest.raises(OSError, match="No space"):
-        report.write_atomic(tmp_path / "mask.png", b"data")
-    assert list(tmp_path.iterdir()) == []
+        report.write_outputs(tmp_path, "frame.png", image, mask, report.image_stats(mask, "frame.png"))
+    assert list(tmp_path.iterdir()) == []  # predict's files go through core.atomic: no half file

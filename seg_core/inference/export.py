@@ -30,6 +30,7 @@ import torch
 
 from seg_core.core import paths
 from seg_core.data.classes import PALETTE
+from seg_core.data.gsd import CHECKPOINT_GSD_KEY
 from seg_core.data.imageio import IMAGE_SUFFIXES, load_rgb
 from seg_core.data.synth import generate_scene
 from seg_core.inference.onnx_predictor import (
@@ -99,8 +100,8 @@ def onnx_metadata(meta: dict, multiple: int, min_size: int) -> dict:
         "stormseg_format": METADATA_FORMAT,
         **{key: value for key, value in meta.items() if key != "config"},
         "class_colours": [f"#{r:02x}{g:02x}{b:02x}" for r, g, b in PALETTE.tolist()],
-        # GSD of the training photos in cm/px, when the checkpoint records one (null otherwise).
-        "training_gsd_cm": meta.get("gsd_cm", config.get("gsd_cm")),
+        # The working GSD of the training photos in cm/px (seg_core.data.gsd), when recorded.
+        "training_gsd_cm": meta.get(CHECKPOINT_GSD_KEY),
         "pad_multiple": multiple,
         "pad_min_size": min_size,
         "config": config,
