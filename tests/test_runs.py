@@ -336,3 +336,34 @@ def test_one_writer_process_and_many_readers_never_lock(registry: RunRegistry, t
         "readers never overlapped the writer"
     )
     print(f"writer: 2000 rows / 1000 transactions in {elapsed:.2f}s with 3 readers + 1 app writer")
+
+
+def _set_attempt_times(registry: RunRegistry, run_id: str, started: float, ended: float) -> None:
+    with sqlite3.connect(registry.db_path) as conn:
+        conn.execute("UPDATE runs SET started_at = ?, ended_at = ? WHERE id = ?", (started, ended, run_id))
+
+
+def test_a_resumed_runs_wall_time_counts_every_attempt_and_not_the_pause(tmp_path):
+    registry = RunRegistry(tmp_path / "registry.db")
+    run = registry.create_run({"arch": "fpn"}, name="resumed")
+    registry.mark_running(run.id, os.getpid(), "cpu")
+    registry.finish(run.id, "stopped")
+    _set_attempt_times(registry, run.id, 1000.0, 1060.0)  # first attempt: 60 s, then stopped
+    registry.reset_for_launch(run.id)  # `runs resume` / the app: relaunched as a queued job
+    registry.mark_running(run.id, os.getpid(), "cpu")
+    registry.finish(run.id, "stopped")
+    _set_attempt_times(registry, run.id, 5000.0, 5030.0)  # second: 30 s, an hour after the first
+    registry.mark_running(run.id, os.getpid(), "cpu")  # `train --resume ID`: resumed in place
+    registry.finish(run.id, "completed")
+    _set_attempt_times(registry, run.id, 9000.0, 9015.0)  # third: 15 s
+    assert registry.get(run.id).duration_s == pytest.approx(105.0)
+    assert registry.summary_table([run.id])[0]["wall_time_s"] == pytest.approx(105.0)  # Table 1
+
+
+def test_a_registry_from_before_banked_attempts_gains_the_column(tmp_path):
+    registry = RunRegistry(tmp_path / "registry.db")
+    run = registry.create_run({"arch": "fpn"}, name="old")
+    with sqlite3.connect(registry.db_path) as conn:
+        conn.execute("ALTER TABLE runs DROP COLUMN earlier_s")
+    reopened = RunRegistry(tmp_path / "registry.db")
+    assert reopened.get(run.id).earlier_s == 0.0 and reopened.get(run.id).duration_s is None

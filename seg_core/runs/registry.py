@@ -59,7 +59,8 @@ SCHEMA = (
         epochs_done INTEGER NOT NULL DEFAULT 0,
         error TEXT,
         checkpoint_dir TEXT NOT NULL,
-        host TEXT
+        host TEXT,
+        earlier_s REAL NOT NULL DEFAULT 0  -- wall time of the attempts before the latest (resumes)
     )""",
     """CREATE TABLE IF NOT EXISTS metrics (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -97,7 +98,7 @@ SCHEMA = (
 )
 _RUN_COLUMNS = (
     "id, name, status, config, pid, device, created_at, started_at, ended_at, best_metric, "
-    "best_epoch, epochs_done, error, checkpoint_dir, host"
+    "best_epoch, epochs_done, error, checkpoint_dir, host, earlier_s"
 )
 
 
@@ -136,16 +137,18 @@ class RunRecord:
     error: str | None
     checkpoint_dir: Path
     host: str | None
+    earlier_s: float = 0.0  # wall time of the attempts before the latest one (a resumed run)
 
     @property
     def duration_s(self) -> float | None:
-        """Wall time of the latest attempt; still counting while running, None if never started."""
+        """Wall time of every attempt together (a stopped and resumed run counts the time it
+        trained, not the pause); still counting while running, None if never started."""
         if self.started_at is None:
-            return None
+            return self.earlier_s or None
         end = self.ended_at if self.ended_at is not None else None
         if end is None and self.status == "running":
             end = time.time()
-        return None if end is None else max(0.0, end - self.started_at)
+        return None if end is None else self.earlier_s + max(0.0, end - self.started_at)
 
 
 @dataclass(frozen=True)
@@ -223,6 +226,9 @@ class RunRegistry:
                 )
             for statement in SCHEMA:
                 conn.execute(statement)
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
+            if "earlier_s" not in columns:  # a registry written before resumes banked their time
+                conn.execute("ALTER TABLE runs ADD COLUMN earlier_s REAL NOT NULL DEFAULT 0")
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def _enable_wal(self) -> None:
@@ -289,11 +295,16 @@ class RunRegistry:
         now, start, host = time.time(), process_start(pid), socket.gethostname()
         sql = (
             "UPDATE runs SET status = 'running', pid = ?, proc_start = ?, device = ?, "
-            "started_at = COALESCE(started_at, ?), host = ?, ended_at = NULL, error = NULL WHERE id = ?"
+            # A run resumed in place (`train --resume`) after an attempt that ended: bank that
+            # attempt's time and start the clock again (SQLite's SET reads the old row).
+            "earlier_s = earlier_s + CASE WHEN ended_at IS NOT NULL AND started_at IS NOT NULL "
+            "THEN MAX(0, ended_at - started_at) ELSE 0 END, "
+            "started_at = CASE WHEN ended_at IS NOT NULL THEN ? ELSE COALESCE(started_at, ?) END, "
+            "host = ?, ended_at = NULL, error = NULL WHERE id = ?"
         )
         if device == PENDING_DEVICE:
             sql += " AND status = 'queued'"
-        self._update(run_id, sql, (pid, start, device, now, host, run_id))
+        self._update(run_id, sql, (pid, start, device, now, now, host, run_id))
 
     def finish(self, run_id: str, status: str, error: str | None = None) -> None:
         """Set a final status (completed, stopped, failed, interrupted) and the end time."""
@@ -322,10 +333,13 @@ class RunRegistry:
         self.reset_for_launch(run_id)
 
     def reset_for_launch(self, run_id: str) -> None:
-        """Reset a run before (re)launching it; the times then describe the latest attempt."""
+        """Reset a run before (re)launching it: the last attempt's wall time is banked in
+        `earlier_s`, and started/ended then describe the new attempt."""
         self._update(
             run_id,
             "UPDATE runs SET status = 'queued', pid = NULL, proc_start = NULL, device = NULL, "
+            "earlier_s = earlier_s + CASE WHEN ended_at IS NOT NULL AND started_at IS NOT NULL "
+            "THEN MAX(0, ended_at - started_at) ELSE 0 END, "
             "started_at = NULL, ended_at = NULL, error = NULL WHERE id = ?",
             (run_id,),
         )
