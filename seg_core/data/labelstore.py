@@ -34,6 +34,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from seg_core.core.atomic import atomic_write
+from seg_core.core.locks import file_lock
 from seg_core.data.classes import NUM_CLASSES, pil_palette
 from seg_core.data.discovery import LAYOUTS, detect_layout
 from seg_core.data.imageio import IMAGE_SUFFIXES, displayed_size, load_mask, open_checked
@@ -77,17 +79,8 @@ def write_mask_png(path: Path, mask: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     image = Image.fromarray(np.ascontiguousarray(mask, dtype=np.uint8), mode="P")
     image.putpalette(pil_palette())
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    try:
-        with open(tmp, "wb") as handle:
-            image.save(handle, format="PNG", compress_level=1)  # masks compress well even at level 1
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
+    # compress_level 1: masks compress well even at level 1, and a save is what the analyst waits on
+    atomic_write(path, lambda handle: image.save(handle, format="PNG", compress_level=1))
 
 
 def _write_json(path: Path, value: dict) -> None:
@@ -103,15 +96,6 @@ def _read_json(path: Path) -> dict | None:
     except (OSError, json.JSONDecodeError):
         return None  # a missing or damaged record just means "no record"
     return value if isinstance(value, dict) else None
-
-
-def _fsync_dir(folder: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def check_mask(mask: np.ndarray, size: tuple[int, int], label: str) -> np.ndarray:
@@ -248,21 +232,9 @@ class LabelStore:
         self.discard_draft(stem, who)
         return version
 
-    @contextlib.contextmanager
-    def _lock(self, stem: str) -> Iterator[None]:
-        lock = self.store / "locks" / f"{stem}.lock"
-        lock.parent.mkdir(parents=True, exist_ok=True)
-        with open(lock, "a") as handle:
-            try:
-                import fcntl
-            except ImportError:  # Windows: no flock; the version check still catches most races
-                yield
-                return
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+    def _lock(self, stem: str):
+        """Saves of one photo, one at a time across sessions and processes."""
+        return file_lock(self.store / "locks" / f"{stem}.lock")
 
     # ---- drafts ---------------------------------------------------------------------------
     def draft_path(self, stem: str, who: str) -> Path:

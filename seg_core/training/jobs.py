@@ -9,12 +9,11 @@ moment can never launch two jobs.
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 from seg_core.core import paths
+from seg_core.core.locks import file_lock
 from seg_core.data.discovery import count_named_pairs
 from seg_core.runs import access
 from seg_core.runs.control import launch
@@ -29,21 +28,9 @@ class Submission:
     message: str
 
 
-@contextlib.contextmanager
-def _dispatch_lock() -> Iterator[None]:
-    lock_path = paths.runs_dir() / "dispatch.lock"
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "a") as handle:
-        try:
-            import fcntl
-        except ImportError:  # Windows: no flock; a single app process is the norm there
-            yield
-            return
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+def _dispatch_lock():
+    """One dispatcher at a time across the app's sessions and the finishing trainers."""
+    return file_lock(paths.runs_dir() / "dispatch.lock")
 
 
 def dispatch(registry: RunRegistry | None = None) -> str | None:
