@@ -21,7 +21,7 @@ def test_writes_through_a_pid_temp_in_the_same_folder_then_replaces(tmp_path, mo
         handle.write(b"new")
 
     atomic.atomic_write(target, write)
-    assert seen["temp"] == str(tmp_path / f"out.png.{os.getpid()}.partial")
+    assert seen["temp"] == str(tmp_path / f".out.png.{os.getpid()}.partial")
     assert target.read_bytes() == b"new" and sorted(p.name for p in tmp_path.iterdir()) == ["out.png"]
 
 
@@ -52,10 +52,10 @@ def test_durable_writes_fsync_the_file_and_the_folder(tmp_path, monkeypatch):
 def test_stale_temps_of_every_writer_are_cleaned(tmp_path):
     from seg_core.training.preview import save_preview
 
-    (tmp_path / "last.pt.123.partial").write_bytes(b"half")
-    (tmp_path / "preview.png.456.partial").write_bytes(b"half")
+    (tmp_path / ".last.pt.123.partial").write_bytes(b"half")
+    (tmp_path / ".preview.png.456.partial").write_bytes(b"half")
     truth = np.zeros((8, 8), np.uint8)
     save_preview(tmp_path / "preview.png", np.zeros((8, 8, 3), np.uint8), truth, truth)
     removed = atomic.clean_stale_temps(tmp_path)
-    assert sorted(p.name for p in removed) == ["last.pt.123.partial", "preview.png.456.partial"]
+    assert sorted(p.name for p in removed) == [".last.pt.123.partial", ".preview.png.456.partial"]
     assert [p.name for p in tmp_path.iterdir()] == ["preview.png"]

@@ -46,9 +46,9 @@ def test_failed_write_leaves_previous_checkpoint_and_no_temp(tmp_path, monkeypat
 
 
 def test_stale_temps_are_cleaned(tmp_path):
-    (tmp_path / "last.pt.123.partial").write_bytes(b"half")
+    (tmp_path / ".last.pt.123.partial").write_bytes(b"half")
     save_checkpoint(_payload(), tmp_path / "last.pt")
-    assert [p.name for p in clean_stale_temps(tmp_path)] == ["last.pt.123.partial"]
+    assert [p.name for p in clean_stale_temps(tmp_path)] == [".last.pt.123.partial"]
     assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
 
 

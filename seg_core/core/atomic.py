@@ -21,9 +21,10 @@ TEMP_SUFFIX = ".partial"
 
 
 def temp_path(path: str | Path) -> Path:
-    """The temp name this process writes `path` through."""
+    """The temp name this process writes `path` through: hidden (a dot first), so a writer killed
+    mid-write never leaves a stray that a dataset listing or a file browser shows."""
     path = Path(path)
-    return path.with_name(f"{path.name}.{os.getpid()}{TEMP_SUFFIX}")
+    return path.with_name(f".{path.name}.{os.getpid()}{TEMP_SUFFIX}")
 
 
 def fsync_dir(folder: str | Path) -> None:
@@ -80,7 +81,7 @@ def clean_stale_temps(folder: str | Path) -> list[Path]:
     Call it only where no other process is writing (e.g. a run's own checkpoint folder as it
     starts): a live writer's temp would be removed under it."""
     removed = []
-    for tmp in Path(folder).glob(f"*{TEMP_SUFFIX}"):
+    for tmp in Path(folder).glob(f"*{TEMP_SUFFIX}"):  # pathlib's * matches hidden names too
         tmp.unlink(missing_ok=True)
         removed.append(tmp)
     return removed

@@ -161,6 +161,7 @@ def load_rgb(source: ImageSource, long_side: int | None = None, name: str | None
         return _from_array(source, long_side, label)
     image = source if isinstance(source, Image.Image) else open_checked(source, name)
     notices: list[str] = []
+    original = target = None  # unknown until the header parses (a damaged TIFF may not)
     try:
         if getattr(image, "n_frames", 1) > 1 and image.format == "TIFF":
             notices.append(f"{label}: has {image.n_frames} pages; only the first was used")
@@ -179,6 +180,9 @@ def load_rgb(source: ImageSource, long_side: int | None = None, name: str | None
         # Valid TIFFs Pillow has no decoder for (16-bit planar single band as GDAL writes it,
         # LERC, ...) were reported as damaged: GDAL reads them (seg_core.data.geo).
         rgb = _tiff_via_gdal(source, label)
+        if target is None:
+            original = rgb.size
+            target = scaled_size(original, long_side)
     if rgb.size != target:
         rgb = rgb.resize(target, Image.Resampling.BOX)
     return LoadedImage(np.asarray(rgb, dtype=np.uint8), original, tuple(notices))

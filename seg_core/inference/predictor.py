@@ -105,7 +105,7 @@ class Predictor:
         if Path(path).is_dir():
             found = sorted(p.name for p in Path(path).glob("*.pt"))[:3]
             hint = f" (it holds {', '.join(found)})" if found else ""
-            raise CheckpointError(f"{path} is a folder, not a checkpoint file{hint}; give the .pt file")
+            raise CheckpointError(f"{path}: is a folder, not a checkpoint file{hint}; give the .pt file")
         payload = load_checkpoint(path)
         meta = payload["meta"]
         if int(meta["num_classes"]) != NUM_CLASSES:

@@ -109,14 +109,14 @@ def test_reruns_read_the_checkpoint_once(tiny_checkpoint, labelled, monkeypatch)
     shared with the Segment page; a rewritten file is read again."""
     import streamlit as st
 
-    import seg_core.pagedata.catalog as catalog
+    import seg_core.models.checkpoint as checkpoint  # the catalog loads through it when asked
 
     st.cache_data.clear()
     monkeypatch.setattr(paths, "DEMO_CHECKPOINT", tiny_checkpoint)
     reads = []
-    real = catalog.load_checkpoint
+    real = checkpoint.load_checkpoint
     monkeypatch.setattr(
-        catalog, "load_checkpoint", lambda path, *a, **k: reads.append(path) or real(path, *a, **k)
+        checkpoint, "load_checkpoint", lambda path, *a, **k: reads.append(path) or real(path, *a, **k)
     )
     at = evaluate_page()
     at.toggle[0].set_value(True).run()

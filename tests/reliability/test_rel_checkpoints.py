@@ -312,7 +312,7 @@ def test_checkpoint_names_that_are_not_checkpoints_are_refused_without_echoing_t
     os.symlink(secret, tmp_path / "linked.pt")
     os.mkfifo(tmp_path / "pipe.pt")  # reading it would block forever
     cases = {"sub/../secret.txt": "the checkpoint is damaged or not a PyTorch file", "linked.pt": "damaged",
-             "sub": "checkpoint not found", "pipe.pt": "checkpoint not found", "/dev/zero": "checkpoint not found",
+             "sub": "is a folder, not a checkpoint file", "pipe.pt": "checkpoint not found", "/dev/zero": "checkpoint not found",
              "../../../../../../etc/hostname": "not a PyTorch file|not found"}  # fmt: skip
     for name, message in cases.items():
         assert main(["evaluate", "--checkpoint", name, "--data", str(tiny_dataset)]) == 2, name

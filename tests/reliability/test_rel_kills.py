@@ -42,7 +42,6 @@ WRITER = textwrap.dedent(
     import io, os, random, sys, time
     from pathlib import Path
     import torch
-    from seg_core.models import checkpoint
     from seg_core.models.checkpoint import save_checkpoint
 
     torch.set_num_threads(1)  # no thread pool before fork()
@@ -73,7 +72,8 @@ WRITER = textwrap.dedent(
             try:
                 rng, i, done = random.Random(os.getpid()), int(round_), 0
                 if phase == "temp":
-                    checkpoint.os.replace = lambda src, dst: pause(done) if done else real_replace(src, dst)
+                    # os.replace of the one atomic-write helper the checkpoint goes through
+                    os.replace = lambda src, dst: pause(done) if done else real_replace(src, dst)
                 if phase == "torn":
                     def half_save(obj, handle):
                         if not done:
@@ -83,7 +83,7 @@ WRITER = textwrap.dedent(
                         handle.write(buffer.getvalue()[: len(buffer.getvalue()) // 2])
                         handle.flush()
                         pause(done)
-                    checkpoint.torch.save = half_save
+                    torch.save = half_save
                 while True:
                     save_checkpoint(VERSIONS[i % 2], target)
                     i, done = i + 1, done + 1
@@ -156,7 +156,7 @@ def test_sigkill_during_checkpoint_saves_never_leaves_a_partial_file(tmp_path: P
             os.kill(pid, signal.SIGKILL)
             assert int(writer.stdout.readline()) == -signal.SIGKILL, "the writer died of something else"
 
-            temp = folder / f"last.pt.{pid}.partial"
+            temp = folder / f".last.pt.{pid}.partial"
             if phase != "random":
                 assert temp.exists() and _torn(temp) == (phase == "torn")
                 # One save completed before the pause: the final name holds this round's version.
