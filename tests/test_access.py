@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import subprocess
+import threading
 import tomllib
 from pathlib import Path
 
@@ -198,6 +199,40 @@ def test_one_person_cannot_fill_the_queue(registry, tiny_dataset, no_launch, mon
     )
     assert len(registry.list()) == 2
     jobs.submit(tiny_config(tiny_dataset, name="other"), registry, actor=OTHER_ANALYST)  # their own quota
+
+
+def test_two_starts_at_once_cannot_exceed_the_queue_limit(
+    registry, tiny_dataset, no_launch, monkeypatch, tmp_path
+):
+    roles = tmp_path / "roles.toml"
+    roles.write_text(ROLES_TOML)  # max_active_runs = 2
+    monkeypatch.setenv(access.ROLES_FILE_ENV, str(roles))
+    jobs.submit(tiny_config(tiny_dataset, name="a"), registry, actor=ANALYST)
+    outcomes = []
+
+    def second_start():
+        try:
+            jobs.submit(tiny_config(tiny_dataset, name="c"), registry, actor=ANALYST)
+            outcomes.append("created")
+        except access.AccessDenied:
+            outcomes.append("refused")
+
+    real_create = registry.create_run
+    other = threading.Thread(target=second_start)
+
+    def create_while_another_start_arrives(*args, **kwargs):
+        # Start "c" inside "b"'s window between the limit check and the new run. With the
+        # submit lock it waits until "b" exists and is then refused; without it, it would pass
+        # the same check and make a third run (the join only bounds how long "b" gives it).
+        if not other.is_alive() and not outcomes:
+            other.start()
+            other.join(timeout=2)
+        return real_create(*args, **kwargs)
+
+    monkeypatch.setattr(registry, "create_run", create_while_another_start_arrives)
+    jobs.submit(tiny_config(tiny_dataset, name="b"), registry, actor=ANALYST)
+    other.join()
+    assert outcomes == ["refused"] and len(registry.list()) == 2
 
 
 def test_uploads_count_against_a_daily_quota(registry):

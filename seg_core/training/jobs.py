@@ -66,14 +66,17 @@ def submit(
     """
     registry = registry or RunRegistry()
     access.authorize(actor, "run.start", registry, target=str(cfg.data), record=False)
-    access.check_queue_limit(actor, registry, [r.id for r in registry.active()])
     if count_named_pairs(cfg.data) == 0:
         raise ValueError(
             f"{cfg.data}: no image has a mask with the same name, so there is nothing to train on; "
             f"nothing was started (python -m seg_core validate {cfg.data} lists what is there)"
         )
-    run = registry.create_run(cfg.to_dict(), name=cfg.name or None)
-    access.attribute_run(actor, registry, run.id, detail=f"data {cfg.data}")
+    # The limit check and the attributed new run together: two Starts by one person at the same
+    # instant would otherwise both pass the check and exceed the limit by one.
+    with file_lock(registry.db_path.parent / "submit.lock"):
+        access.check_queue_limit(actor, registry, [r.id for r in registry.active()])
+        run = registry.create_run(cfg.to_dict(), name=cfg.name or None)
+        access.attribute_run(actor, registry, run.id, detail=f"data {cfg.data}")
     dispatch(registry)
     # Read the status rather than trusting dispatch's return value: when several Starts race,
     # another caller's dispatch may be the one that launched this run (the oldest goes first).
