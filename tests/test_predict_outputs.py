@@ -21,7 +21,7 @@ from seg_core.cli import main
 from seg_core.data.imageio import ImageReadError
 from seg_core.inference import outputs
 from seg_core.inference.predictor import Predictor
-from seg_core.inference.report import image_stats
+from seg_core.inference.statistics import image_stats
 from seg_core.models import ModelSpec, create_model
 from seg_core.models.checkpoint import save_checkpoint
 

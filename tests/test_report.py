@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from seg_core.data.classes import CLASS_NAMES, NUM_CLASSES, OBJECT_CLASS_IDS, PALETTE
-from seg_core.inference import report
+from seg_core.inference import report, statistics
 
 ROOF, GRASS, ROAD, FLOODED, POOL = 1, 5, 14, 23, 3
 
@@ -91,17 +91,17 @@ def test_class_shares_and_areas_with_gsd():
     mask = np.zeros((10, 10), dtype=np.uint8)
     mask[:3, :] = ROOF  # 30 px
     mask[3:5, :5] = FLOODED  # 10 px
-    shares = report.class_shares(mask)
+    shares = statistics.class_shares(mask)
     assert shares.shape == (NUM_CLASSES,) and shares.sum() == pytest.approx(1.0)
     assert shares[ROOF] == pytest.approx(0.3) and shares[FLOODED] == pytest.approx(0.1)
 
-    stats = report.image_stats(mask, "a.jpg", gsd_cm=10.0)  # 10 cm/px -> 0.01 m^2 per pixel
+    stats = statistics.image_stats(mask, "a.jpg", gsd_cm=10.0)  # 10 cm/px -> 0.01 m^2 per pixel
     assert (stats.width, stats.height) == (10, 10)
     assert stats.area_m2["Property Roof"] == pytest.approx(0.30)
     assert stats.area_m2["Flooded"] == pytest.approx(0.10)
     assert stats.area_m2["Background"] == pytest.approx(0.60)
     assert set(stats.pixel_share) == set(CLASS_NAMES)
-    assert report.image_stats(mask).area_m2 is None
+    assert statistics.image_stats(mask).area_m2 is None
 
 
 def test_object_counts_ignore_specks_below_min_size_and_use_8_connectivity():
@@ -112,31 +112,31 @@ def test_object_counts_ignore_specks_below_min_size_and_use_8_connectivity():
     # Two pools touching only at a corner are one 8-connected object.
     mask[5:10, 40:45] = POOL
     mask[10:15, 45:50] = POOL
-    stats = report.image_stats(mask, min_object_px=20)
+    stats = statistics.image_stats(mask, min_object_px=20)
     assert stats.object_counts["Property Roof"] == 2
     assert stats.object_counts["Swimming Pool"] == 1
     assert stats.object_counts["Vehicle"] == 0
     assert set(stats.object_counts) == {CLASS_NAMES[c] for c in OBJECT_CLASS_IDS}
-    assert report.image_stats(mask, min_object_px=1).object_counts["Property Roof"] == 3
+    assert statistics.image_stats(mask, min_object_px=1).object_counts["Property Roof"] == 3
 
 
 def test_default_min_object_size_follows_the_ground_footprint():
     # 0.1 m^2 at the assumed 3 cm/px of a 4000 px wide frame, or at the given gsd; floor of 20 px.
-    assert report.image_stats(np.zeros((3, 4000), dtype=np.uint8)).min_object_px == 111
-    assert report.image_stats(np.zeros((3, 40), dtype=np.uint8), gsd_cm=3.0).min_object_px == 111
-    assert report.image_stats(np.zeros((3, 40), dtype=np.uint8)).min_object_px == 20
+    assert statistics.image_stats(np.zeros((3, 4000), dtype=np.uint8)).min_object_px == 111
+    assert statistics.image_stats(np.zeros((3, 40), dtype=np.uint8), gsd_cm=3.0).min_object_px == 111
+    assert statistics.image_stats(np.zeros((3, 40), dtype=np.uint8)).min_object_px == 20
 
 
 def test_image_stats_rejects_bad_arguments():
     mask = np.zeros((4, 4), dtype=np.uint8)
     with pytest.raises(ValueError, match="gsd_cm"):
-        report.image_stats(mask, gsd_cm=0)
+        statistics.image_stats(mask, gsd_cm=0)
     with pytest.raises(ValueError, match="min_object_px"):
-        report.image_stats(mask, min_object_px=0)
+        statistics.image_stats(mask, min_object_px=0)
     with pytest.raises(ValueError, match="flood_distance_m"):
-        report.image_stats(mask, flood_distance_m=-1)
+        statistics.image_stats(mask, flood_distance_m=-1)
     with pytest.raises(ValueError, match="empty"):
-        report.image_stats(np.zeros((0, 4), dtype=np.uint8))
+        statistics.image_stats(np.zeros((0, 4), dtype=np.uint8))
 
 
 # --- flood exposure ------------------------------------------------------------------------------------
@@ -147,14 +147,14 @@ def test_roof_next_to_flood_is_exposed_and_far_roof_is_not():
     mask[:, :20] = FLOODED
     mask[40:60, 23:33] = ROOF  # 3 px from the water
     mask[40:60, 70:80] = ROOF  # 50 px away
-    stats = report.image_stats(mask, gsd_cm=10.0, flood_distance_m=0.5, min_object_px=20)  # 5 px
+    stats = statistics.image_stats(mask, gsd_cm=10.0, flood_distance_m=0.5, min_object_px=20)  # 5 px
     flood = stats.flood
     assert flood.distance_px == 5
     assert (flood.roofs_exposed, flood.roofs_total) == (1, 2)
     assert flood.flooded_share == pytest.approx(0.2)
     # Closer than the gap: only roofs that touch count, and this one does not.
     assert (
-        report.image_stats(mask, gsd_cm=10.0, flood_distance_m=0.2, min_object_px=20).flood.roofs_exposed == 0
+        statistics.image_stats(mask, gsd_cm=10.0, flood_distance_m=0.2, min_object_px=20).flood.roofs_exposed == 0
     )
 
 
@@ -162,7 +162,7 @@ def test_diagonally_touching_roof_counts_as_exposed_at_the_smallest_distance():
     mask = np.zeros((30, 30), dtype=np.uint8)
     mask[:10, :10] = FLOODED
     mask[10:20, 10:20] = ROOF  # meets the flood only at a corner
-    flood = report.image_stats(mask, flood_distance_m=0.0, min_object_px=20).flood
+    flood = statistics.image_stats(mask, flood_distance_m=0.0, min_object_px=20).flood
     assert flood.distance_px == 1 and flood.roofs_exposed == 1
 
 
@@ -170,20 +170,20 @@ def test_road_flooded_share_counts_water_within_the_road_corridor():
     mask = np.zeros((100, 100), dtype=np.uint8)
     mask[:10] = ROAD  # 1000 px of visible road
     mask[10:30] = FLOODED  # water along it; rows 10..14 are within 5 px of the road
-    flood = report.image_stats(mask, gsd_cm=10.0, flood_distance_m=0.5).flood
+    flood = statistics.image_stats(mask, gsd_cm=10.0, flood_distance_m=0.5).flood
     assert flood.road_flooded_share == pytest.approx(500 / (1000 + 500))
     dry = mask.copy()
     dry[dry == FLOODED] = GRASS
-    assert report.image_stats(dry).flood.road_flooded_share == 0.0
+    assert statistics.image_stats(dry).flood.road_flooded_share == 0.0
     no_road = mask.copy()
     no_road[no_road == ROAD] = GRASS
-    assert report.image_stats(no_road).flood.road_flooded_share is None
+    assert statistics.image_stats(no_road).flood.road_flooded_share is None
 
 
 # --- tables and summaries ---------------------------------------------------------------------------
 
 
-def two_stats(gsd_second: float | None = 10.0) -> list[report.ImageStats]:
+def two_stats(gsd_second: float | None = 10.0) -> list[statistics.ImageStats]:
     a = np.zeros((10, 10), dtype=np.uint8)
     a[:5] = FLOODED  # 50 of 100 px
     a[6:9, 1:4] = ROOF
@@ -193,13 +193,13 @@ def two_stats(gsd_second: float | None = 10.0) -> list[report.ImageStats]:
     b[10:15, 9:13] = ROOF
     # 0.3 m = 3 px at 10 cm/px: a's roof (2 px from the water) is exposed, b's two (8 px) are not.
     return [
-        report.image_stats(a, "a.jpg", gsd_cm=10.0, min_object_px=5, flood_distance_m=0.3),
-        report.image_stats(b, "b.jpg", gsd_cm=gsd_second, min_object_px=5, flood_distance_m=0.3),
+        statistics.image_stats(a, "a.jpg", gsd_cm=10.0, min_object_px=5, flood_distance_m=0.3),
+        statistics.image_stats(b, "b.jpg", gsd_cm=gsd_second, min_object_px=5, flood_distance_m=0.3),
     ]
 
 
 def test_batch_summary_totals():
-    summary = report.batch_summary(two_stats())
+    summary = statistics.batch_summary(two_stats())
     assert summary["images"] == 2 and summary["pixels"] == 400
     assert summary["pixel_share"]["Flooded"] == pytest.approx(80 / 400)
     assert summary["flooded_share"] == pytest.approx(80 / 400)
@@ -208,8 +208,8 @@ def test_batch_summary_totals():
     assert summary["roofs_total"] == 3 and summary["roofs_exposed"] == 1
     assert summary["roofs_exposed_share"] == pytest.approx(1 / 3)
     assert summary["area_m2"]["Flooded"] == pytest.approx(0.8)
-    assert report.batch_summary(two_stats(gsd_second=None))["area_m2"] is None
-    empty = report.batch_summary([])
+    assert statistics.batch_summary(two_stats(gsd_second=None))["area_m2"] is None
+    empty = statistics.batch_summary([])
     assert (
         empty["images"] == 0 and empty["mean_flooded_share"] is None and empty["roofs_exposed_share"] is None
     )
@@ -217,7 +217,7 @@ def test_batch_summary_totals():
 
 def test_stats_rows_and_csv():
     stats = two_stats()
-    rows = report.stats_rows(stats)
+    rows = statistics.stats_rows(stats)
     assert len(rows) == 2
     assert list(rows[0])[:7] == [
         "image",
@@ -233,17 +233,17 @@ def test_stats_rows_and_csv():
     assert len(parsed) == 2 and parsed[1]["image"] == "b.jpg" and float(parsed[0]["share_flooded"]) == 0.5
     assert parsed[0]["road_flooded_share"] == ""  # None: no road in the image
     # Without any gsd there are no area columns; an empty batch still has a header.
-    assert not any(k.startswith("area_m2_") for k in report.stats_rows(two_stats(None)[1:])[0])
+    assert not any(k.startswith("area_m2_") for k in statistics.stats_rows(two_stats(None)[1:])[0])
     assert report.stats_csv([]).splitlines()[0].startswith("image,width,height,")
 
 
 def test_class_slugs_are_unique_column_names():
-    slugs = [report.class_slug(n) for n in CLASS_NAMES]
+    slugs = [statistics.class_slug(n) for n in CLASS_NAMES]
     assert len(set(slugs)) == NUM_CLASSES and "trees_shrubs" in slugs and "power_lines_cables" in slugs
 
 
 def test_csv_neutralises_spreadsheet_formulas_in_names():
-    stats = report.image_stats(np.zeros((4, 4), dtype=np.uint8), name="=HYPERLINK(evil)")
+    stats = statistics.image_stats(np.zeros((4, 4), dtype=np.uint8), name="=HYPERLINK(evil)")
     assert list(csv.DictReader(io.StringIO(report.stats_csv([stats]))))[0]["image"] == "'=HYPERLINK(evil)"
 
 
@@ -289,7 +289,7 @@ def test_safe_stem():
 def test_batch_zip_contents_and_safe_unique_names(tmp_path):
     names = ["../../evil.png", "a.jpg", "A.png", "C:\\x\\b c.tif"]
     items = [(n, photo(12, 16, seed=i), random_mask(12, 16, seed=i)) for i, n in enumerate(names)]
-    stats = [report.image_stats(m, n) for n, _, m in items]
+    stats = [statistics.image_stats(m, n) for n, _, m in items]
     archive = zipfile.ZipFile(io.BytesIO(report.batch_zip(items, stats, opacity=0.4)))
     stems = ["evil", "a", "A_2", "b_c"]
     expected = {f"masks/{s}_mask.png" for s in stems} | {f"overlays/{s}_overlay.jpg" for s in stems}
@@ -306,7 +306,7 @@ def test_batch_zip_contents_and_safe_unique_names(tmp_path):
 
 def test_write_outputs_writes_the_three_cli_files(tmp_path):
     image, mask = photo(12, 16), random_mask(12, 16)
-    stats = report.image_stats(mask, "sub/DJI_0001.JPG")
+    stats = statistics.image_stats(mask, "sub/DJI_0001.JPG")
     paths = report.write_outputs(tmp_path / "out", "sub/DJI_0001.JPG", image, mask, stats)
     assert [p.name for p in paths] == ["DJI_0001_mask.png", "DJI_0001_overlay.jpg", "DJI_0001_stats.json"]
     assert all(p.parent == tmp_path / "out" and p.is_file() for p in paths)
@@ -317,7 +317,7 @@ def test_write_outputs_writes_the_three_cli_files(tmp_path):
 
 
 def test_to_dict_is_json_serialisable():
-    stats = report.image_stats(random_mask(20, 20), gsd_cm=5.0)
+    stats = statistics.image_stats(random_mask(20, 20), gsd_cm=5.0)
     assert json.loads(json.dumps(stats.to_dict()))["flood"]["distance_px"] == 40
 
 
@@ -333,7 +333,7 @@ def test_full_size_harvey_frame_smoke():
     for x in range(1600, 4000, 300):  # a street of houses, the first one at the water
         mask[200:400, x - 100 : x + 100] = ROOF
     image = np.full((height, width, 3), 120, dtype=np.uint8)
-    stats = report.image_stats(mask, "frame.jpg")  # its speed is measured in bench/, not here
+    stats = statistics.image_stats(mask, "frame.jpg")  # its speed is measured in bench/, not here
     out = report.overlay(image, mask, 0.5, boundaries=True)
     assert out.shape == (height, width, 3) and out.dtype == np.uint8
     assert (stats.width, stats.height) == (width, height)
@@ -351,5 +351,5 @@ def test_a_failed_write_leaves_no_temp_file(tmp_path, monkeypatch):
     image = np.zeros((8, 8, 3), np.uint8)
     monkeypatch.setattr(os, "fsync", disk_full)
     with pytest.raises(OSError, match="No space"):
-        report.write_outputs(tmp_path, "frame.png", image, mask, report.image_stats(mask, "frame.png"))
+        report.write_outputs(tmp_path, "frame.png", image, mask, statistics.image_stats(mask, "frame.png"))
     assert list(tmp_path.iterdir()) == []  # predict's files go through core.atomic: no half file

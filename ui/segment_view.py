@@ -6,7 +6,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from seg_core.inference import report
+from seg_core.inference import report, statistics
 from seg_core.pagedata import analysis, downloads, figures
 from seg_core.pagedata.analysis import PhotoAnalysis
 from seg_core.pagedata.figures import KeyFigure
@@ -100,7 +100,7 @@ def photo_view(result: PhotoAnalysis) -> None:
 
 def batch_view(results: list[PhotoAnalysis], opacity: float) -> None:
     """Totals, one row per photo and the batch downloads."""
-    familiarity = report.batch_summary([r.stats for r in results]).get("familiarity")
+    familiarity = statistics.batch_summary([r.stats for r in results]).get("familiarity")
     if familiarity and familiarity["status"] == "unfamiliar":
         st.error(familiarity["message"])
     metrics_row(figures.batch_figures(results))

@@ -25,7 +25,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from seg_core.inference.report import FloodExposure, ImageStats, safe_stem
+from seg_core.inference.report import safe_stem
+from seg_core.inference.statistics import FloodExposure, ImageStats
 
 MANIFEST_PREFIX = "predict_manifest."
 OUTPUT_SUFFIXES = ("_mask.png", "_overlay.jpg", "_stats.json")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from seg_core.data.camera import PhotoGeo, photo_gsd, read_photo_geo
 from seg_core.data.gsd import Gsd
-from seg_core.inference.report import ImageStats, image_stats
+from seg_core.inference.statistics import ImageStats, image_stats
 
 POINT_FIELDS = (
     "name", "latitude", "longitude", "gsd_cm", "gsd_source", "flooded_share", "flooded_m2",

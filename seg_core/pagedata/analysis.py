@@ -33,7 +33,7 @@ from PIL import Image
 
 from seg_core.data.classes import CLASS_NAMES, class_id, hex_color
 from seg_core.data.imageio import ImageReadError, LoadedImage, load_rgb, scaled_size
-from seg_core.inference import report
+from seg_core.inference import report, statistics
 from seg_core.inference.familiarity import assess
 from seg_core.inference.uncertainty import photo_uncertainty, uncertainty_map
 from seg_core.runs import access
@@ -44,7 +44,7 @@ DISPLAY_LONG_SIDE = 1600
 # A batch stays in the browser session; 20 photos of 12 MP hold ~150 MB plus their files.
 MAX_BATCH_PHOTOS = 20
 UPLOAD_TYPES = ("jpg", "jpeg", "png", "tif", "tiff")
-FLOOD_DISTANCE_M = 2.0  # a roof this close to flood water counts as exposed (report.image_stats)
+FLOOD_DISTANCE_M = 2.0  # a roof this close to flood water counts as exposed (statistics.image_stats)
 # Uncertainty shown at full colour: 1 - top probability of 0.5 means a coin flip between two
 # classes; above it the map would only separate kinds of confusion no one acts on differently.
 UNCERTAINTY_FULL_SCALE = 0.5
@@ -85,7 +85,7 @@ class PhotoAnalysis:
         display_mask: HxW uint8 class ids at the same display size.
         mask_png: the full-resolution mask as a palette PNG (pixel values are class ids).
         original_size: (width, height) of the photo, EXIF orientation applied.
-        stats: report.ImageStats of the full-resolution mask.
+        stats: statistics.ImageStats of the full-resolution mask.
         legend: classes present, as classes.legend_entries rows (id, name, color, share).
         notices: non-fatal remarks about the input (e.g. extra TIFF pages ignored).
         seconds: time per stage (decode, forward, upsample, display, statistics, total).
@@ -99,7 +99,7 @@ class PhotoAnalysis:
     display_mask: np.ndarray
     mask_png: bytes
     original_size: tuple[int, int]
-    stats: report.ImageStats
+    stats: statistics.ImageStats
     legend: list[dict]
     notices: tuple[str, ...] = ()
     seconds: dict[str, float] = field(default_factory=dict)
@@ -120,7 +120,7 @@ class PhotoFailure:
     message: str
 
 
-def legend_rows(stats: report.ImageStats) -> list[dict]:
+def legend_rows(stats: statistics.ImageStats) -> list[dict]:
     """Classes present, largest share first: the rows of classes.legend_entries(mask), taken from
     the statistics so a 12 MP mask is not counted twice."""
     rows = [
@@ -133,11 +133,11 @@ def legend_rows(stats: report.ImageStats) -> list[dict]:
 
 def check_gsd(gsd_cm: float | None) -> None:
     """Refuse a ground sampling distance that is not a positive number (before the model runs)."""
-    report.check_gsd(gsd_cm)
+    statistics.check_gsd(gsd_cm)
 
 
-def _stats(mask: np.ndarray, name: str, gsd_cm: float | None) -> report.ImageStats:
-    return report.image_stats(mask, name=name, gsd_cm=gsd_cm, flood_distance_m=FLOOD_DISTANCE_M)
+def _stats(mask: np.ndarray, name: str, gsd_cm: float | None) -> statistics.ImageStats:
+    return statistics.image_stats(mask, name=name, gsd_cm=gsd_cm, flood_distance_m=FLOOD_DISTANCE_M)
 
 
 def analyse_photo(

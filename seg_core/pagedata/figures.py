@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from seg_core.data.classes import OBJECT_CLASS_IDS
-from seg_core.inference import report
+from seg_core.inference import statistics
 from seg_core.inference.familiarity import FAR_OUTSIDE
 from seg_core.inference.uncertainty import UNCERTAIN_BELOW
 from seg_core.pagedata.analysis import COUNTED, FLOOD_DISTANCE_M, PhotoAnalysis, legend_rows
@@ -31,11 +31,11 @@ class KeyFigure:
     help: str = ""
 
 
-def _area(stats: report.ImageStats, name: str) -> str | None:
+def _area(stats: statistics.ImageStats, name: str) -> str | None:
     return None if stats.area_m2 is None else f"{stats.area_m2[name]:,.0f} m²"
 
 
-def key_figures(stats: report.ImageStats) -> list[KeyFigure]:
+def key_figures(stats: statistics.ImageStats) -> list[KeyFigure]:
     """Flooded share, roofs exposed, flooded road corridor and the main object counts."""
     flood = stats.flood
     roofs_share = f"{flood.roofs_exposed / flood.roofs_total:.0%} of roofs" if flood.roofs_total else None
@@ -58,7 +58,7 @@ def key_figures(stats: report.ImageStats) -> list[KeyFigure]:
     return figures
 
 
-def uncertainty_figures(stats: report.ImageStats) -> list[KeyFigure]:
+def uncertainty_figures(stats: statistics.ImageStats) -> list[KeyFigure]:
     """The photo's uncertainty and how familiar it looks to the model; empty when not measured."""
     if stats.uncertainty is None or stats.familiarity is None:
         return []
@@ -75,7 +75,7 @@ def uncertainty_figures(stats: report.ImageStats) -> list[KeyFigure]:
     ]  # fmt: skip
 
 
-def familiarity_note(stats: report.ImageStats) -> tuple[str, str] | None:
+def familiarity_note(stats: statistics.ImageStats) -> tuple[str, str] | None:
     """(level, sentence) to show next to the figures: "error" when the photo is far outside the
     model's experience, "warning" when unusual, "info" when the check is unavailable, else None."""
     if stats.familiarity is None:
@@ -86,7 +86,7 @@ def familiarity_note(stats: report.ImageStats) -> tuple[str, str] | None:
     return None if level is None else (level, stats.familiarity["message"])
 
 
-def class_table(stats: report.ImageStats) -> list[dict]:
+def class_table(stats: statistics.ImageStats) -> list[dict]:
     """Per class present, largest first: class, share (0..1), area_m2 (with a gsd), objects
     (connected objects for countable classes, None for surfaces)."""
     rows = []
@@ -122,8 +122,8 @@ def batch_table(analyses: Sequence[PhotoAnalysis]) -> list[dict]:
 
 
 def batch_figures(analyses: Sequence[PhotoAnalysis]) -> list[KeyFigure]:
-    """Totals over the batch, from report.batch_summary."""
-    summary = report.batch_summary([a.stats for a in analyses])
+    """Totals over the batch, from statistics.batch_summary."""
+    summary = statistics.batch_summary([a.stats for a in analyses])
     exposed = summary["roofs_exposed_share"]
     return [
         KeyFigure("Photos", str(summary["images"])),

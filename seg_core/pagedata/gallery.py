@@ -24,7 +24,8 @@ from seg_core.data.classes import CLASS_NAMES, NUM_CLASSES, colorize, hex_color
 from seg_core.data.discovery import Pair, ValidationReport
 from seg_core.data.imageio import load_mask, load_rgb
 from seg_core.evaluation.metrics import confusion_matrix_figure_data, scores_from_matrix
-from seg_core.inference.report import class_shares, overlay
+from seg_core.inference.report import overlay
+from seg_core.inference.statistics import class_shares
 
 TOP_CLASSES = 3  # enough to say what a photo shows, short enough for a caption
 STRIP_GAP_PX = 4  # white gap between panels so three same-coloured edges do not read as one
