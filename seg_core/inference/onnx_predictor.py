@@ -17,28 +17,23 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from seg_core.data.classes import NUM_CLASSES
-from seg_core.data.imageio import ImageSource, check_image_source, load_rgb
-from seg_core.inference.familiarity import Familiarity, familiarity_of
+from seg_core.inference.backend import PredictorBase
 from seg_core.inference.tiling import (
     DEFAULT_OVERLAP,
     DEFAULT_TILE,
     TTA_TRANSFORMS,
-    Prediction,
     blend_tiles,
     check_tiling,
     normalise,
     pad_to_multiple,
     softmax,
-    to_original_size,
 )
-from seg_core.inference.uncertainty import PhotoUncertainty
 
 INPUT_NAME = "image"  # N x 3 x H x W float32, normalised; H and W multiples of pad_multiple
 OUTPUT_NAME = "logits"  # N x 25 x H x W float32
@@ -111,7 +106,7 @@ def read_model_metadata(path: str | Path) -> dict:
     return read_metadata(session.get_modelmeta().custom_metadata_map, path)
 
 
-class OnnxPredictor:
+class OnnxPredictor(PredictorBase):
     """An exported model ready to segment photos; thread-safe (one prediction at a time).
 
     Args:
@@ -159,43 +154,8 @@ class OnnxPredictor:
             f"{self.meta['arch']} / {self.meta['encoder']} at {self.resolution} px (ONNX Runtime{precision})"
         )
 
-    def familiarity(self, prediction: Prediction) -> tuple[PhotoUncertainty, Familiarity]:
-        """As `Predictor.familiarity`: the photo's uncertainty and how far it lies outside the
-        model's own validation photos (the reference travels in the file's metadata)."""
-        return familiarity_of(prediction.mask, prediction.confidence, self.meta)
-
-    def predict(self, image: ImageSource, tta: bool = False, name: str | None = None) -> np.ndarray:
-        """Contract: HxW uint8 class-id mask of the original image size."""
-        return self.predict_full(image, tta=tta, name=name).mask
-
-    def predict_full(
-        self,
-        image: ImageSource,
-        tta: bool = False,
-        confidence: bool = False,
-        name: str | None = None,
-        progress: Callable[[int, int], None] | None = None,
-    ) -> Prediction:
-        """Decode, segment and upsample one photo; see `Prediction` for what comes back.
-
-        Raises:
-            ImageReadError: the input is not a usable image (the message names it).
-        """
-        timings: dict[str, float] = {}
-        start = time.perf_counter()
-        check_image_source(image, name)
-        loaded = load_rgb(image, long_side=self.resolution, name=name)
-        timings["decode"] = time.perf_counter() - start
-        with self._lock:
-            start = time.perf_counter()
-            scores = self._scores(loaded.pixels, tta, confidence, progress)
-            timings["forward"] = time.perf_counter() - start
-        start = time.perf_counter()
-        working_mask = scores[0].argmax(axis=0).astype(np.uint8)
-        score_map = scores[0].max(axis=0) if confidence else None
-        mask, conf = to_original_size(working_mask, score_map, loaded.original_size)
-        timings["upsample"] = time.perf_counter() - start
-        return Prediction(mask, working_mask, conf, loaded.notices, timings)
+    def _best(self, scores: np.ndarray, confidence: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        return scores[0].argmax(axis=0).astype(np.uint8), (scores[0].max(axis=0) if confidence else None)
 
     def logits(self, batch: np.ndarray) -> np.ndarray:
         """NxCxHxW logits of a normalised NCHW float32 batch of any height/width."""

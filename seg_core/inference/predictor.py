@@ -21,7 +21,6 @@ The tiles, blend window, TTA symmetries and upsampling live in the torch-free
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,8 +29,7 @@ import torch
 
 from seg_core.core.runtime import amp_dtype, autocast, select_device
 from seg_core.data.classes import NUM_CLASSES
-from seg_core.data.imageio import ImageSource, check_image_source, load_rgb
-from seg_core.inference.familiarity import Familiarity, familiarity_of
+from seg_core.inference.backend import PredictorBase
 from seg_core.inference.tiling import (
     DEFAULT_OVERLAP,
     DEFAULT_TILE,
@@ -41,9 +39,7 @@ from seg_core.inference.tiling import (
     check_tiling,
     tile_boxes,
     tile_starts,
-    to_original_size,
 )
-from seg_core.inference.uncertainty import PhotoUncertainty
 from seg_core.models import create_model
 from seg_core.models.checkpoint import CheckpointError, load_checkpoint, model_spec_of
 from seg_core.models.fusion import compile_for_inference, fold_batchnorm
@@ -52,7 +48,7 @@ from seg_core.models.fusion import compile_for_inference, fold_batchnorm
 __all__ = ["DEFAULT_OVERLAP", "DEFAULT_TILE", "TTA_TRANSFORMS", "Prediction", "Predictor", "tile_starts"]
 
 
-class Predictor:
+class Predictor(PredictorBase):
     """A loaded model ready to segment photos; thread-safe (one prediction at a time).
 
     Args:
@@ -129,49 +125,10 @@ class Predictor:
     def description(self) -> str:
         return f"{self.meta['arch']} / {self.meta['encoder']} at {self.resolution} px"
 
-    def familiarity(self, prediction: Prediction) -> tuple[PhotoUncertainty, Familiarity]:
-        """The photo's uncertainty and how far it lies outside this model's own validation
-        photos (`seg_core.inference.familiarity`); "unavailable" for checkpoints without a
-        reference. Needs a prediction made with `confidence=True`.
-
-        Raises:
-            ValueError: the prediction has no confidence map.
-        """
-        return familiarity_of(prediction.mask, prediction.confidence, self.meta)
-
-    def predict(self, image: ImageSource, tta: bool = False, name: str | None = None) -> np.ndarray:
-        """Contract: HxW uint8 class-id mask of the original image size."""
-        return self.predict_full(image, tta=tta, name=name).mask
-
-    def predict_full(
-        self,
-        image: ImageSource,
-        tta: bool = False,
-        confidence: bool = False,
-        name: str | None = None,
-        progress: Callable[[int, int], None] | None = None,
-    ) -> Prediction:
-        """Decode, segment and upsample one photo; see `Prediction` for what comes back.
-
-        Raises:
-            ImageReadError: the input is not a usable image (the message names it).
-        """
-        timings: dict[str, float] = {}
-        start = time.perf_counter()
-        check_image_source(image, name)
-        loaded = load_rgb(image, long_side=self.resolution, name=name)
-        timings["decode"] = time.perf_counter() - start
-        with self._lock:
-            start = time.perf_counter()
-            scores = self._scores(loaded.pixels, tta, confidence, progress)
-            timings["forward"] = time.perf_counter() - start
-        start = time.perf_counter()
+    def _best(self, scores: torch.Tensor, confidence: bool) -> tuple[np.ndarray, np.ndarray | None]:
         score, working = scores.max(dim=1)
         working_mask = working[0].to(torch.uint8).cpu().numpy()
-        score_map = score[0].float().cpu().numpy() if confidence else None
-        mask, conf = to_original_size(working_mask, score_map, loaded.original_size)
-        timings["upsample"] = time.perf_counter() - start
-        return Prediction(mask, working_mask, conf, loaded.notices, timings)
+        return working_mask, (score[0].float().cpu().numpy() if confidence else None)
 
     def predict_working(self, pixels: np.ndarray) -> np.ndarray:
         """HxW uint8 class ids of an HxWx3 uint8 image already at the working GSD, not resized

@@ -1,29 +1,8 @@
-"""What analysts look at and download: overlays and export files (statistics:
+"""What analysts look at and download: overlays and export files (the statistics they show are
 `seg_core.inference.statistics`).
 
-Everything works on masks at the photo's original size (a Harvey frame is 4000x3000, 12 MP), so
-each step is written to stay well under a second and a few hundred MB there: the overlay blends
-in uint16 row chunks, pixel counts come from chunked `bincount`s, objects are labelled with
-OpenCV's connected components and flood distances come from one linear-time distance transform
-(a 2 m elliptical dilation at 3 cm/px would take seconds).
-
-Definitions used in the statistics (all documented again on the fields):
-
-- **Ground sampling distance.** With `gsd_cm` the report gives areas in m². Without it, distances
-  and the minimum object size assume a Harvey frame: ~3 cm/px at 4000 px wide, i.e. the photo
-  spans `ASSUMED_FOOTPRINT_WIDTH_M` = 120 m whatever its pixel width, so a downscaled mask gives
-  the same counts and exposure as the original.
-- **Objects** are 8-connected components of one object class with at least `min_object_px`
-  pixels (default: `MIN_OBJECT_AREA_M2` converted with the gsd, never under 20 px), so stray
-  upsampled speckles are not counted as cars or bins.
-- **Exposed roof**: a roof object with a pixel within `distance_px` (Euclidean, ±0.5 px so an
-  8-neighbour counts as touching) of a Flooded pixel.
-- **Road flooded share**: the Flooded pixels within `distance_px` of visible road, divided by
-  (road pixels + those Flooded pixels), i.e. the under-water part of the road corridor. Flooded
-  road is annotated as Flooded, not Road, so the water next to the visible road is the best
-  pixel-level evidence of a submerged road. It is a lower bound for a road submerged farther
-  than `distance_px` from any visible road pixel, and counts water lapping at a dry road's
-  edge (the road is then at risk, which analysts also want to see).
+Masks are at the photo's original size (a Harvey frame is 4000x3000, 12 MP), so the overlay
+blends in uint16 row chunks to stay well under a second and a few hundred MB there.
 """
 
 from __future__ import annotations

@@ -1,0 +1,76 @@
+"""What every predictor backend shares (torch in `predictor`, ONNX Runtime in `onnx_predictor`):
+the contract methods, decoding, timing, upsampling and the familiarity check, written once.
+
+Torch-free: the ONNX Runtime path imports this. A backend supplies `_scores` (per-class scores
+at working resolution for one photo) and `_best` (their argmax and, when asked, the top score as
+numpy arrays); `meta`, `resolution` and `_lock` are set by its constructor.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from seg_core.data.imageio import ImageSource, check_image_source, load_rgb
+from seg_core.inference.familiarity import Familiarity, familiarity_of
+from seg_core.inference.tiling import Prediction, to_original_size
+from seg_core.inference.uncertainty import PhotoUncertainty
+
+
+class PredictorBase:
+    """The Predictor contract: `predict(image) -> HxW uint8 mask` of the original size."""
+
+    meta: dict
+    resolution: int
+    _lock: threading.Lock
+
+    def familiarity(self, prediction: Prediction) -> tuple[PhotoUncertainty, Familiarity]:
+        """The photo's uncertainty and how far it lies outside this model's own validation
+        photos (`seg_core.inference.familiarity`); "unavailable" for models without a
+        reference. Needs a prediction made with `confidence=True`.
+
+        Raises:
+            ValueError: the prediction has no confidence map.
+        """
+        return familiarity_of(prediction.mask, prediction.confidence, self.meta)
+
+    def predict(self, image: ImageSource, tta: bool = False, name: str | None = None) -> np.ndarray:
+        """Contract: HxW uint8 class-id mask of the original image size."""
+        return self.predict_full(image, tta=tta, name=name).mask
+
+    def predict_full(
+        self,
+        image: ImageSource,
+        tta: bool = False,
+        confidence: bool = False,
+        name: str | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Prediction:
+        """Decode, segment and upsample one photo; see `Prediction` for what comes back.
+
+        Raises:
+            ImageReadError: the input is not a usable image (the message names it).
+        """
+        timings: dict[str, float] = {}
+        start = time.perf_counter()
+        check_image_source(image, name)
+        loaded = load_rgb(image, long_side=self.resolution, name=name)
+        timings["decode"] = time.perf_counter() - start
+        with self._lock:  # one photo at a time per model: the app's sessions share it
+            start = time.perf_counter()
+            scores = self._scores(loaded.pixels, tta, confidence, progress)
+            timings["forward"] = time.perf_counter() - start
+        start = time.perf_counter()
+        working_mask, score_map = self._best(scores, confidence)
+        mask, conf = to_original_size(working_mask, score_map, loaded.original_size)
+        timings["upsample"] = time.perf_counter() - start
+        return Prediction(mask, working_mask, conf, loaded.notices, timings)
+
+    def _scores(self, pixels: np.ndarray, tta: bool, confidence: bool, progress):
+        raise NotImplementedError
+
+    def _best(self, scores, confidence: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        raise NotImplementedError
