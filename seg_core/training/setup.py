@@ -15,7 +15,7 @@ from seg_core.core.atomic import clean_stale_temps
 from seg_core.core.runtime import amp_dtype, seed_everything
 from seg_core.data.classes import IGNORE_INDEX, NUM_CLASSES
 from seg_core.data.dataset import ArrayCache, SegmentationDataset, warm_cache
-from seg_core.data.discovery import split_pairs, validate_dataset
+from seg_core.data.discovery import split_pairs
 from seg_core.data.loader import worker_count
 from seg_core.models import ModelSpec, create_model, normalization
 from seg_core.runs.reporter import RunReporter
@@ -24,6 +24,7 @@ from seg_core.training import finetune
 from seg_core.training.config import TrainConfig, model_spec
 from seg_core.training.losses import class_weights_from_counts, create_loss
 from seg_core.training.optim import build_optimizer, build_scheduler
+from seg_core.training.preflight import check_dataset
 from seg_core.training.state import DataSetup, TrainingRun
 from seg_core.training.step import CHANNELS_LAST_DEVICES
 
@@ -39,13 +40,7 @@ def prepare_data(
     Every rank decodes its share of the photos (rank r: photos r, r+N, ...), then all wait for
     the slowest, so a first run over many photos is N times shorter than on rank 0 alone.
     """
-    report = validate_dataset(cfg.data)
-    if not report.pairs:
-        reasons = "; ".join(p.message for p in report.problems[:3]) or "the folders are empty"
-        raise ValueError(
-            f"{cfg.data}: no usable image/mask pairs ({reasons}); "
-            f"`python -m seg_core validate {cfg.data}` lists every problem"
-        )
+    report = check_dataset(cfg)  # the same check and sentence as before a run exists
     if report.problems:
         reporter.log(
             f"{len(report.problems)} file(s) skipped by validation, e.g. {report.problems[0].message}",
