@@ -193,3 +193,20 @@ def test_demo_orthomosaic_and_flight_are_georeferenced_and_self_consistent(tmp_p
     gsd, _ = photo_gsd(geo)
     assert gsd.source == "xmp" and gsd.cm_per_px == pytest.approx(SCENE_WIDTH_M * 100 / 160, rel=1e-3)
     assert geo.longitude > read_photo_geo(photos[0]).longitude  # along the flight line
+
+
+def test_demo_data_can_add_a_georeferenced_mosaic_and_a_gps_flight(tmp_path, capsys):
+    import rasterio
+
+    from seg_core.cli import main
+    from seg_core.data.camera import read_photo_geo
+    from seg_core.data.discovery import validate_dataset
+
+    out = tmp_path / "demo"
+    assert main(["demo-data", "--out", str(out), "--n", "2", "--size", "160x120", "--geo"]) == 0
+    with rasterio.open(out / "geo" / "demo_ortho.tif") as mosaic:
+        assert mosaic.crs is not None and mosaic.count == 4  # RGB + alpha, UTM
+    photos = sorted((out / "geo" / "flight").glob("*.JPG"))
+    assert len(photos) == 6 and all(read_photo_geo(p).latitude is not None for p in photos)
+    assert len(validate_dataset(out).pairs) == 2  # the geo folder leaves the dataset as it was
+    assert "python -m seg_core map" in capsys.readouterr().out

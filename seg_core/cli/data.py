@@ -22,6 +22,17 @@ def _demo_data(args: argparse.Namespace) -> int:
     print(
         f"wrote {summary.n_train} labelled and {summary.n_test} test images ({args.size}) to {summary.root}"
     )
+    if args.geo:  # the map's demo: a georeferenced orthomosaic and a GPS-tagged flight
+        from seg_core.data.geodemo import write_demo_flight, write_demo_orthomosaic
+
+        geo = summary.root / "geo"
+        mosaic = write_demo_orthomosaic(geo / "demo_ortho.tif")
+        photos = write_demo_flight(geo / "flight")
+        print(
+            f"wrote {mosaic} (UTM 15N) and {len(photos)} GPS-tagged photos in {geo / 'flight'}; "
+            f"map them: python -m seg_core map --checkpoint checkpoints/demo/best.pt --out {geo / 'map'} "
+            f"{mosaic} {geo / 'flight'}"
+        )
     return 0
 
 
@@ -60,6 +71,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--replace",
         action="store_true",
         help="write into a non-empty --out: deletes its train_images/, train_masks/, test_images/ first",
+    )
+    p.add_argument(
+        "--geo",
+        action="store_true",
+        help="also write geo/: a georeferenced demo orthomosaic and GPS-tagged photos for `map` and the Map page",
     )
     p.set_defaults(handler=_demo_data)
 
