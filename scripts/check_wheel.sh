@@ -80,10 +80,19 @@ stormseg predict --checkpoint "$demo" --out out-demo "$samples/flooded_street.jp
 test -s out-demo/flooded_street_mask.png
 
 "$venv_py" - <<'PY'
+import tomllib
+
+from streamlit import config
 from streamlit.testing.v1 import AppTest
 
 from seg_core.core import paths
 
+# AppTest does not read .streamlit/config.toml; `stormseg app` runs Streamlit from the app's
+# folder, which does. Apply the packaged file's address (localhost), as `stormseg app` would, so
+# the Home page runs in single-user mode instead of refusing a network address without sign-in.
+packaged = tomllib.loads((paths.APP_DIR / ".streamlit" / "config.toml").read_text())
+assert packaged["server"]["address"] == "localhost", packaged["server"]
+config.set_option("server.address", packaged["server"]["address"])
 home = AppTest.from_file(str(paths.APP_DIR / "app.py"), default_timeout=120).run()
 assert not home.exception, home.exception
 print(f"wheel: the installed app's Home page runs ({home.title[0].value!r})")
