@@ -64,3 +64,16 @@ def wait_for(predicate, timeout: float = 15.0, what: str = "condition") -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(0.02)
+
+
+def write_tiny_checkpoint(path: Path) -> Path:
+    """A real, seeded 4-wide U-Net checkpoint at 64 px: a Predictor in milliseconds for tests."""
+    from seg_core.data.classes import CLASS_NAMES
+    from seg_core.models import ModelSpec, create_model
+    from seg_core.models.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    model = create_model(ModelSpec(arch="unet", weights="none", unet_base_width=4), load_weights=False)
+    meta = {"arch": "unet", "encoder": "none", "num_classes": 25, "class_names": list(CLASS_NAMES),
+            "resolution": 64, "mean": [0.5] * 3, "std": [0.5] * 3, "unet_base_width": 4}  # fmt: skip
+    return save_checkpoint({"state_dict": model.state_dict(), "meta": meta}, path)

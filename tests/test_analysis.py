@@ -8,14 +8,12 @@ import zipfile
 
 import numpy as np
 import pytest
-import torch
+from helpers import write_tiny_checkpoint
 from PIL import Image
 
 from seg_core.data.classes import CLASS_NAMES, PALETTE, class_id, legend_entries
 from seg_core.data.imageio import ImageReadError, load_rgb
 from seg_core.inference.predictor import Prediction, Predictor
-from seg_core.models import ModelSpec, create_model
-from seg_core.models.checkpoint import save_checkpoint
 from seg_core.pagedata import analysis, catalog, downloads, figures
 from seg_core.pagedata.analysis import PhotoAnalysis, PhotoFailure, PhotoInput
 
@@ -236,12 +234,7 @@ def test_sample_photos_are_shipped_and_small():
 
 
 def test_a_real_model_segments_a_sample_photo(tmp_path):
-    torch.manual_seed(0)
-    model = create_model(ModelSpec(arch="unet", weights="none", unet_base_width=4), load_weights=False)
-    meta = {"arch": "unet", "encoder": "none", "num_classes": 25, "class_names": list(CLASS_NAMES),
-            "resolution": 64, "mean": [0.5] * 3, "std": [0.5] * 3, "unet_base_width": 4}  # fmt: skip
-    predictor = Predictor.from_checkpoint(save_checkpoint({"state_dict": model.state_dict(), "meta": meta},
-                                                          tmp_path / "best.pt"))  # fmt: skip
+    predictor = Predictor.from_checkpoint(write_tiny_checkpoint(tmp_path / "best.pt"))
     sample = catalog.sample_photos()[0]
     result = analysis.analyse_photo(predictor, sample, sample.name)
     assert result.full_mask().shape == (1200, 1600) and result.photo.shape == (1200, 1600, 3)

@@ -9,14 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
+from helpers import write_tiny_checkpoint
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from seg_core.core import paths
-from seg_core.data.classes import CLASS_NAMES
-from seg_core.models import ModelSpec, create_model
-from seg_core.models.checkpoint import save_checkpoint
 from seg_core.pagedata import batch_jobs
 
 PAGE = Path(__file__).resolve().parents[1] / "app_pages" / "segment.py"
@@ -24,13 +21,7 @@ PAGE = Path(__file__).resolve().parents[1] / "app_pages" / "segment.py"
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    model = create_model(ModelSpec(arch="unet", weights="none", unet_base_width=4), load_weights=False)
-    meta = {"arch": "unet", "encoder": "none", "num_classes": 25, "class_names": list(CLASS_NAMES),
-            "resolution": 64, "mean": [0.5] * 3, "std": [0.5] * 3, "unet_base_width": 4}  # fmt: skip
-    path = tmp_path_factory.mktemp("ckpt") / "best.pt"
-    save_checkpoint({"state_dict": model.state_dict(), "meta": meta}, path)
-    return path
+    return write_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "best.pt")
 
 
 @pytest.fixture

@@ -13,16 +13,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
+from helpers import write_tiny_checkpoint
 from PIL import Image
 
 from seg_core.cli import main
-from seg_core.data.classes import CLASS_NAMES
 from seg_core.inference import predictor as predictor_module
 from seg_core.inference import report
 from seg_core.inference.batch import Manifest, Shard
-from seg_core.models import ModelSpec, create_model
-from seg_core.models.checkpoint import save_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 PHOTOS = 5
@@ -30,13 +27,7 @@ PHOTOS = 5
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    model = create_model(ModelSpec(arch="unet", weights="none", unet_base_width=4), load_weights=False)
-    meta = {"arch": "unet", "encoder": "none", "num_classes": 25, "class_names": list(CLASS_NAMES),
-            "resolution": 64, "mean": [0.5] * 3, "std": [0.5] * 3, "unet_base_width": 4}  # fmt: skip
-    path = tmp_path_factory.mktemp("ckpt") / "best.pt"
-    save_checkpoint({"state_dict": model.state_dict(), "meta": meta}, path)
-    return path
+    return write_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "best.pt")
 
 
 @pytest.fixture

@@ -7,15 +7,12 @@ import os
 from pathlib import Path
 
 import pytest
-import torch
-from helpers import make_pairs
+from helpers import make_pairs, write_tiny_checkpoint
 from streamlit.testing.v1 import AppTest
 
 import seg_core.evaluation.evaluate
 from seg_core.core import paths
 from seg_core.data.classes import CLASS_NAMES
-from seg_core.models import ModelSpec, create_model
-from seg_core.models.checkpoint import save_checkpoint
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
 
@@ -26,13 +23,7 @@ def evaluate_page() -> AppTest:
 
 @pytest.fixture(scope="module")
 def tiny_checkpoint(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    model = create_model(ModelSpec(arch="unet", weights="none", unet_base_width=4), load_weights=False)
-    meta = {"arch": "unet", "encoder": "none", "num_classes": 25, "class_names": list(CLASS_NAMES),
-            "resolution": 64, "mean": [0.5] * 3, "std": [0.5] * 3, "unet_base_width": 4}  # fmt: skip
-    path = tmp_path_factory.mktemp("ckpt") / "best.pt"
-    save_checkpoint({"state_dict": model.state_dict(), "meta": meta}, path)
-    return path
+    return write_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "best.pt")
 
 
 @pytest.fixture
