@@ -9,7 +9,7 @@ from seg_core.core.progress import ConsoleProgress
 
 
 def _demo_data(args: argparse.Namespace) -> int:
-    from seg_core.data.synth import parse_size, write_demo_dataset
+    from seg_core.data.synth import parse_size, parse_styles, write_demo_dataset
 
     summary = write_demo_dataset(
         args.out,
@@ -18,9 +18,11 @@ def _demo_data(args: argparse.Namespace) -> int:
         seed=args.seed,
         progress=ConsoleProgress("demo-data"),
         replace=args.replace,
+        style=parse_styles(args.style),
     )
     print(
-        f"wrote {summary.n_train} labelled and {summary.n_test} test images ({args.size}) to {summary.root}"
+        f"wrote {summary.n_train} labelled and {summary.n_test} test images ({args.size}) to {summary.root} "
+        f"(style {','.join(summary.styles)}; styles.json says which photo has which)"
     )
     if args.geo:  # the map's demo: a georeferenced orthomosaic and a GPS-tagged flight
         from seg_core.data.geodemo import write_demo_flight, write_demo_orthomosaic
@@ -67,6 +69,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--n", type=int, default=24, help="labelled images (default 24)")
     p.add_argument("--size", default="640x480", help="WxH in px (default 640x480; 4000x3000 like Harvey)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--style",
+        default="harvey",
+        help="storm style, or a comma list the photos cycle through (styles.json says which photo has which): "
+        "harvey (default), coastal, prairie, forest",
+    )
     p.add_argument(
         "--replace",
         action="store_true",
