@@ -12,6 +12,7 @@ import streamlit as st
 from seg_core.core.progress import format_eta
 from seg_core.pagedata import geoupload
 from seg_core.pagedata.geoupload import MosaicAnalysis
+from ui.auth import current_actor
 from ui.common import legend_html, load_predictor
 
 MIME = {".tif": "image/tiff", ".geojson": "application/geo+json", ".gpkg": "application/geopackage+sqlite3",
@@ -66,6 +67,7 @@ def run_mosaics(
                 data,
                 progress=update,
                 should_stop=lambda flags=stopped: flags["now"],
+                actor=current_actor(),
             )
         except ValueError as exc:  # MosaicError, CheckpointError: one sentence naming the file
             cache[key] = str(exc)

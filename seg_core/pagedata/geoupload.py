@@ -34,6 +34,8 @@ from seg_core.inference.familiarity import familiarity_of
 from seg_core.inference.report import safe_stem
 from seg_core.pagedata import geomap
 from seg_core.pagedata.figures import KeyFigure
+from seg_core.runs import access
+from seg_core.runs.registry import RunRegistry
 
 # The upload itself is capped by Streamlit's maxUploadSize (.streamlit/config.toml), 200 MB.
 MAX_GEOTIFF_MB = geomap.MAX_UPLOAD_MB
@@ -120,8 +122,14 @@ def analyse_mosaic(
     data: bytes,
     progress: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    actor: access.Actor | None = None,
+    registry: access.audit.HasDatabase | None = None,
 ) -> MosaicAnalysis:
     """Save the upload into a new map folder and segment it there (see the module docstring).
+
+    Args:
+        actor, registry: the signed-in user, whose upload counts against their daily quota as the
+            photo path's do (AccessDenied when over it; nothing is written); None: the owner.
 
     Raises:
         MosaicError: over the page's limits or refused by the orthomosaic path (no CRS, rotated,
@@ -130,6 +138,8 @@ def analyse_mosaic(
     from seg_core.inference.geojob import map_mosaic
 
     check_upload_size(name, len(data))
+    if actor is not None:
+        access.charge_upload(actor, registry or RunRegistry(), len(data), f"orthomosaic to Segment: {name}")
     folder = geomap.new_map_folder(name)
     path = folder / "inputs" / f"{safe_stem(name)}{Path(name).suffix.lower()}"
     path.parent.mkdir()
