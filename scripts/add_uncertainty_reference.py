@@ -3,11 +3,12 @@
     .venv/bin/python scripts/add_uncertainty_reference.py [CHECKPOINT] [--data FOLDER]
 
 Training now stores, in `meta["uncertainty_reference"]`, the per-photo uncertainty of the model
-on its own validation photos (`seg_core.inference.familiarity`). The shipped demo model predates
-that: this script rebuilds its validation photos exactly (the synthetic data of
-`scripts/train_demo_model.sh`: `demo-data --n 40 --size 640x480 --seed 7`, split with the
-checkpoint's own `val_ratio` and `seed` by `split_pairs`, as training did), predicts them, and
-rewrites the checkpoint atomically with the reference added. The weights and their checksum
+on its own validation photos (`seg_core.inference.familiarity`). For a checkpoint that predates
+that, this script rebuilds its validation photos exactly (by default the synthetic data of the
+last stage of `scripts/train_demo_model.sh`: `demo-data --n 45 --size 640x480 --seed 7 --style
+harvey,coastal,prairie`, split with the checkpoint's own `val_ratio` and `seed` by `split_pairs`,
+as training did), predicts them, and rewrites the checkpoint atomically with the reference added.
+(The shipped demo model no longer needs it: its training stored the reference.) The weights and their checksum
 (`meta["weights_sha256"]`) do not change; the script checks that before it replaces the file.
 Deterministic: the same data and weights give the same reference.
 """
@@ -24,8 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-# The demo model's data, as scripts/train_demo_model.sh generates it.
-DEMO_DATA = {"n": 40, "size": (640, 480), "seed": 7}
+# The demo model's data, as the last stage of scripts/train_demo_model.sh generates it.
+DEMO_DATA = {"n": 45, "size": (640, 480), "seed": 7, "style": ("harvey", "coastal", "prairie")}
 
 
 def validation_photos(checkpoint_meta: dict, data: Path) -> list[Path]:

@@ -84,18 +84,12 @@ def test_training_stores_the_reference_of_its_validation_photos(tiny_dataset):
     assert 0.0 <= reference["mean"]["median"] <= reference["mean"]["p95"] <= reference["mean"]["max"] <= 1.0
 
 
-def _restyle(path):
-    """The benchmark's unseen style (bench/labelling.py `restyle`): hue turned, darker, warmer."""
-    hsv = np.asarray(Image.open(path).convert("HSV")).copy()
-    hsv[..., 0] = (hsv[..., 0].astype(np.int32) + 85) % 256
-    rgb = np.asarray(Image.fromarray(hsv, "HSV").convert("RGB")).astype(np.float32) * 0.75
-    rgb[..., 0] *= 1.15
-    return rgb.clip(0, 255).astype(np.uint8)
-
-
 @pytest.mark.slow
 def test_the_demo_model_tells_its_own_validation_scenes_from_an_unseen_style(tmp_path):
-    from seg_core.data.synth import write_demo_dataset
+    """The demo model trained on harvey, coastal and prairie scenes; forest is the style it never
+    saw (scripts/train_demo_model.sh). Measured on 6 forest photos (docs/BENCHMARKS.md section 7):
+    5 unfamiliar, 1 unusual, distances 1.7 to 3.3, against 0 to 0.5 on its own styles."""
+    from seg_core.data.synth import generate_scene, write_demo_dataset
     from seg_core.inference.predictor import Predictor
 
     predictor = Predictor.from_checkpoint(paths.DEMO_CHECKPOINT, device="cpu")
@@ -107,12 +101,22 @@ def test_the_demo_model_tells_its_own_validation_scenes_from_an_unseen_style(tmp
     from add_uncertainty_reference import DEMO_DATA, validation_photos
 
     write_demo_dataset(tmp_path / "demo", **DEMO_DATA)
-    own = validation_photos(predictor.meta, tmp_path / "demo")[:3]
-    for path in own:
-        familiar = predictor.familiarity(predictor.predict_full(path, confidence=True))[1]
-        assert familiar.status == "familiar", (path.name, familiar)
-        unseen = predictor.familiarity(predictor.predict_full(_restyle(path), confidence=True))[1]
-        assert unseen.status == "unfamiliar", (path.name, unseen)
+    own = [
+        predictor.familiarity(predictor.predict_full(path, confidence=True))[1]
+        for path in validation_photos(predictor.meta, tmp_path / "demo")[:3]
+    ]
+    assert [v.status for v in own] == ["familiar"] * 3, own
+    unseen = [
+        predictor.familiarity(
+            predictor.predict_full(
+                generate_scene(640, 480, np.random.default_rng([778, i]), "forest")[0], confidence=True
+            )
+        )[1]
+        for i in range(3)
+    ]
+    assert "familiar" not in [v.status for v in unseen], unseen  # never passed off as familiar
+    assert sum(v.status == "unfamiliar" for v in unseen) >= 2, unseen  # and mostly flagged unreliable
+    assert min(v.distance for v in unseen) > 2 * max(v.distance for v in own), (own, unseen)
 
 
 def test_predict_warns_next_to_the_figures_when_a_photo_is_far_outside(tmp_path, capsys):
