@@ -89,7 +89,7 @@ class SessionMemory:
     Attributes:
         arena: ONNX Runtime's CPU arena, so activations reuse its blocks; without it they came
             from glibc's heap, whose fragmentation made the peak wander between 660 and 780 MB.
-        memory_pattern: one block planned for the whole graph per input shape; it cost ~110 MB
+        memory_pattern: one block planned for the whole graph per input shape; it cost ~120 MB
             of peak and no speed here.
         shrink_arena: hand the arena back at the end of each run, so the process holds the model
             and not the last photo's activations between photos.
