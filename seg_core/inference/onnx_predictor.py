@@ -33,7 +33,6 @@ from seg_core.inference.tiling import (
     check_tiling,
     normalise,
     pad_to_multiple,
-    softmax,
 )
 
 INPUT_NAME = "image"  # N x 3 x H x W float32, normalised; H and W multiples of pad_multiple
@@ -247,7 +246,7 @@ class OnnxPredictor(PredictorBase):
             return softmax_(logits) if as_probabilities else logits
         return blend_tiles(
             image,
-            lambda batch: softmax(self.logits(batch)),
+            lambda batch: softmax_(self.logits(batch)),
             NUM_CLASSES,
             self.tile,
             self.overlap,
