@@ -2,16 +2,20 @@
 full-size mask, each method in its own process (so its peak RSS is its own).
 
     python bench/field.py [--repeats 3]          (or: python bench/run.py --only field)
+    python bench/field.py --memory-steps         ONNX Runtime's memory settings, one change at a time
 
 Methods: the naive notebook way (bench/inference.py), the torch StormSeg Predictor, the
 OnnxPredictor on the exported float model, and on its int8 copy. Both models: the shipped demo
 model (FPN / EfficientNet-Lite0 at 640 px) and the default at 1024 px (ImageNet encoder, as in
-section 1). The ONNX workers never import torch (checked and reported).
+section 1). The ONNX workers never import torch (checked and reported) and keep glibc's default
+allocator, as `python -m seg_core predict --model` does (the torch ones reuse freed memory, as
+`--checkpoint` does).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import statistics
 import sys
@@ -33,7 +37,7 @@ def _torch_runner(method: str, model: Path, photo: Path):
     import torch
     from inference import naive_predict
 
-    from seg_core.core.runtime import reuse_freed_memory
+    from seg_core.core.memory import reuse_freed_memory
     from seg_core.inference.predictor import Predictor
 
     if method != "naive":
@@ -46,13 +50,14 @@ def _torch_runner(method: str, model: Path, photo: Path):
     return lambda: naive_predict(net, photo, meta["resolution"], meta["mean"], meta["std"])
 
 
-def worker(method: str, model: Path, photo: Path, repeats: int) -> dict:
+def worker(method: str, model: Path, photo: Path, repeats: int, memory: str = "") -> dict:
     if method in TORCH_METHODS:
         run = _torch_runner(method, model, photo)
     else:
-        from seg_core.inference.onnx_predictor import OnnxPredictor
+        from seg_core.inference.onnx_predictor import OnnxPredictor, SessionMemory
 
-        predictor = OnnxPredictor.from_file(model)
+        settings = SessionMemory(**json.loads(memory)) if memory else SessionMemory()
+        predictor = OnnxPredictor.from_file(model, memory=settings)
         run = lambda: predictor.predict(photo)  # noqa: E731
     loaded = current_rss_mb()
     mask = run()  # warm-up
@@ -67,6 +72,7 @@ def worker(method: str, model: Path, photo: Path, repeats: int) -> dict:
         "peak_rss_mb": peak_rss_mb(),
         "loaded_rss_mb": loaded,
         "shape": list(mask.shape),
+        "mask_md5": hashlib.md5(mask.tobytes()).hexdigest(),
         "torch_imported": "torch" in sys.modules,
     }
 
@@ -75,7 +81,7 @@ def _models(tmp: Path) -> dict[str, dict]:
     """name -> {checkpoint, onnx, int8 (or None), resolution}."""
     from inference import make_checkpoint
 
-    from seg_core.evaluation.metrics import kaggle_dice
+    from seg_core.evaluation.scores import kaggle_dice
     from seg_core.inference.export import export_onnx
     from seg_core.inference.quantize import quantize_int8
 
@@ -116,6 +122,49 @@ def run_benchmark(repeats: int = 3) -> dict:
                 "onnx_speed_vs_predictor": torch_predictor["median_s"] / onnx["median_s"],
             }
     return results
+
+
+MEMORY_STEPS = (  # (what changed, SessionMemory fields), each applied on top of the one before
+    ("no arena, memory pattern (until 2026-11-29)", {"arena": False, "memory_pattern": True, "shrink_arena": False}),
+    ("+ CPU arena", {"arena": True, "memory_pattern": True, "shrink_arena": False}),
+    ("+ arena shrunk after each run", {"arena": True, "memory_pattern": True, "shrink_arena": True}),
+    ("+ no memory pattern (default now)", {"arena": True, "memory_pattern": False, "shrink_arena": True}),
+)  # fmt: skip
+
+
+def memory_steps(repeats: int = 3, rounds: int = 2) -> dict:
+    """The default model at 1024 px through OnnxPredictor under each of MEMORY_STEPS, each in a
+    fresh process, `rounds` times interleaved (peak RSS is deterministic per setting; the
+    seconds are not on a shared machine)."""
+    from inference import make_checkpoint, make_photo
+
+    from seg_core.inference.export import export_onnx
+
+    rows: dict[str, list[dict]] = {label: [] for label, _ in MEMORY_STEPS}
+    with tempfile.TemporaryDirectory() as folder:
+        tmp = Path(folder)
+        photo = make_photo(tmp / "photo.jpg", 12.0)
+        onnx = export_onnx(make_checkpoint(tmp / "default.pt", 1024), tmp / "default.onnx").path
+        for _ in range(rounds):
+            for label, settings in MEMORY_STEPS:
+                rows[label].append(run_worker(__file__, "onnx", onnx, photo, repeats, json.dumps(settings)))
+    return {"repeats": repeats, "rounds": rounds, "rows": rows}
+
+
+def render_memory_steps(m: dict) -> list[str]:
+    lines = [
+        f"**ONNX Runtime memory settings, one change at a time** (default model at 1024 px, one 12 MP photo, "
+        f"`python bench/field.py --memory-steps`: each setting {m['rounds']} times in a fresh process, "
+        f"median of {m['repeats']} after a warm-up)",
+        "",
+        "| setting | peak RSS MB | median s | mask |",
+        "|---|---|---|---|",
+    ]
+    for label, runs in m["rows"].items():
+        peaks = "/".join(f"{r['peak_rss_mb']:.0f}" for r in runs)
+        seconds = "/".join(f"{r['median_s']:.2f}" for r in runs)
+        lines.append(f"| {label} | {peaks} | {seconds} | {runs[0]['mask_md5'][:10]} |")
+    return lines + [""]
 
 
 BATCH_SETUPS = (  # (label, processes, threads per process)
@@ -231,13 +280,19 @@ def render(r: dict) -> list[str]:
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
-        _, _, method, model, photo, repeats = sys.argv
-        print(json.dumps(worker(method, Path(model), Path(photo), int(repeats))))
+        _, _, method, model, photo, repeats, *memory = sys.argv
+        print(json.dumps(worker(method, Path(model), Path(photo), int(repeats), *memory)))
         return
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch-only", action="store_true", help="only the batch throughput part")
+    parser.add_argument("--memory-steps", action="store_true", help="only ONNX Runtime's memory settings")
     args = parser.parse_args()
+    if args.memory_steps:
+        steps = memory_steps(args.repeats)
+        print(json.dumps(steps, indent=1, default=str))
+        print("\n".join(render_memory_steps(steps)))
+        return
     result = {} if args.batch_only else run_benchmark(args.repeats)
     result["batch"] = batch_throughput()
     print(json.dumps(result, indent=1, default=str))

@@ -70,3 +70,17 @@ def test_the_command_line_applies_it_only_to_batch_commands(monkeypatch):
     assert calls == []
     cli.main(["predict", "--checkpoint", "missing.pt", "--out", "x", "nothing.jpg"], own_process=True)
     assert calls == [1]
+
+
+def test_an_exported_model_keeps_glibcs_default(monkeypatch):
+    # ONNX Runtime releases its arena after each run; a heap that never shrinks would only hold
+    # each photo's fragments (docs/BENCHMARKS.md section 8), so `--model` skips reuse.
+    from seg_core import cli
+    from seg_core.core import memory
+
+    calls = []
+    monkeypatch.setattr(memory, "reuse_freed_memory", lambda: calls.append(1) or True)
+    for command in ("predict", "evaluate"):
+        target = ["--out", "x", "nothing.jpg"] if command == "predict" else ["--data", "nowhere"]
+        cli.main([command, "--model", "missing.onnx", *target], own_process=True)
+    assert calls == []

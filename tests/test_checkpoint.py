@@ -141,6 +141,15 @@ def test_an_old_unet_checkpoint_without_its_width_reads_it_from_the_weights():
         ModelSpec.from_meta(old_meta, {})
 
 
+def test_a_checkpoint_of_another_architecture_needs_no_unet_width():
+    # bench/inference.py's default-model checkpoint records arch and encoder only.
+    from seg_core.models import ModelSpec
+
+    default = ModelSpec()
+    spec = ModelSpec.from_meta({"arch": default.arch, "encoder": default.encoder, "num_classes": 25})
+    assert (spec.arch, spec.encoder, spec.weights) == (default.arch, default.encoder, "none")
+
+
 def test_the_shipped_demo_checkpoint_still_loads():
     from seg_core.core.paths import REPO_ROOT
     from seg_core.models import ModelSpec

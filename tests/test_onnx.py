@@ -351,3 +351,21 @@ def test_field_requirements_hold_no_torch_and_are_satisfied_here():
         assert pin.specifier.contains(version(pin.name), prereleases=True), pin
     runtime = (ROOT / "requirements.txt").read_text()
     assert "onnx>=" in runtime and "onnxruntime>=" in runtime  # export needs both on a full install
+
+
+def test_running_maximum_gives_numpys_argmax_and_max_ties_included():
+    # OnnxPredictor._best avoids argmax(axis=0)'s pixel-major copy; same classes, same scores.
+    from seg_core.inference.onnx_predictor import softmax_
+    from seg_core.inference.tiling import softmax
+
+    rng = np.random.default_rng(4)
+    scores = rng.integers(0, 4, (1, 25, 33, 47)).astype(np.float32)  # few values: many ties
+    mask, top = OnnxPredictor._best(None, scores, confidence=True)
+    np.testing.assert_array_equal(mask, scores[0].argmax(axis=0).astype(np.uint8))
+    np.testing.assert_array_equal(top, scores[0].max(axis=0))
+    assert mask.dtype == np.uint8 and OnnxPredictor._best(None, scores, confidence=False)[1] is None
+    logits = rng.standard_normal((2, 25, 9, 11)).astype(np.float32)
+    expected = softmax(logits.copy())
+    in_place = softmax_(logits)
+    assert in_place is logits
+    np.testing.assert_allclose(in_place, expected, rtol=1e-6)

@@ -72,7 +72,14 @@ def main(
         args = build_parser(prog).parse_args(argv)
     except SystemExit as exc:  # --help (0) or a usage error (2, already printed): a code, as below
         return int(exc.code or 0)
-    if own_process and args.command in ("train", "predict", "evaluate", "finetune"):
+    # Not for an exported model (`--model x.onnx`): ONNX Runtime keeps and releases its own arena
+    # per run, and a heap that never shrinks only holds each photo's fragments (a 12 MP photo at
+    # 1024 px: 698 -> 480 MB peak, docs/BENCHMARKS.md section 8).
+    if (
+        own_process
+        and args.command in ("train", "predict", "evaluate", "finetune")
+        and getattr(args, "model", None) is None
+    ):
         from seg_core.core.memory import reuse_freed_memory
 
         # Batch work allocating the same big tensors step after step: keep freed memory for

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +33,6 @@ from seg_core.inference.tiling import (
     check_tiling,
     normalise,
     pad_to_multiple,
-    softmax,
 )
 
 INPUT_NAME = "image"  # N x 3 x H x W float32, normalised; H and W multiples of pad_multiple
@@ -80,7 +80,32 @@ def default_providers() -> list[str]:
     return [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
 
 
-def open_session(path: Path, providers: list[str] | None, threads: int = 0, optimise: bool = True):
+@dataclass(frozen=True)
+class SessionMemory:
+    """How ONNX Runtime holds memory; each default measured on its own on a 12 MP photo at
+    1024 px (docs/BENCHMARKS.md section 8, `python bench/field.py --memory-steps`).
+
+    Attributes:
+        arena: ONNX Runtime's CPU arena, so activations reuse its blocks; without it they came
+            from glibc's heap, whose fragmentation made the peak wander between 660 and 780 MB.
+        memory_pattern: one block planned for the whole graph per input shape; it cost ~120 MB
+            of peak and no speed here.
+        shrink_arena: hand the arena back at the end of each run, so the process holds the model
+            and not the last photo's activations between photos.
+    """
+
+    arena: bool = True
+    memory_pattern: bool = False
+    shrink_arena: bool = True
+
+
+def open_session(
+    path: Path,
+    providers: list[str] | None,
+    threads: int = 0,
+    optimise: bool = True,
+    memory: SessionMemory = SessionMemory(),
+):
     import onnxruntime as ort
 
     if not path.is_file():
@@ -88,9 +113,8 @@ def open_session(path: Path, providers: list[str] | None, threads: int = 0, opti
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.log_severity_level = 3  # errors only: shape-inference chatter is not for users
-    # No arena: it keeps freed blocks rounded up to powers of two for reuse, which costs 144 MB of
-    # peak memory on a 12 MP photo at 1024 px (818 -> 674 MB) for 4% of speed.
-    options.enable_cpu_mem_arena = False
+    options.enable_cpu_mem_arena = memory.arena
+    options.enable_mem_pattern = memory.memory_pattern
     if not optimise:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     try:
@@ -98,6 +122,16 @@ def open_session(path: Path, providers: list[str] | None, threads: int = 0, opti
     except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own untyped errors
         first_line = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise OnnxModelError(f"{path}: is not a usable ONNX model ({first_line})") from None
+
+
+def run_options(memory: SessionMemory):
+    """RunOptions for each run: release the CPU arena at its end when `memory.shrink_arena`."""
+    import onnxruntime as ort
+
+    options = ort.RunOptions()
+    if memory.shrink_arena and memory.arena:
+        options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
+    return options
 
 
 def read_model_metadata(path: str | Path) -> dict:
@@ -113,6 +147,7 @@ class OnnxPredictor(PredictorBase):
         session: an onnxruntime InferenceSession of a StormSeg export.
         meta: its decoded metadata (`read_metadata`).
         tile, overlap, batch_size: sliding-window settings at working resolution, as in `Predictor`.
+        memory: how ONNX Runtime holds memory (`SessionMemory`); the session must be opened with it.
     """
 
     def __init__(
@@ -122,6 +157,7 @@ class OnnxPredictor(PredictorBase):
         tile: int = DEFAULT_TILE,
         overlap: int = DEFAULT_OVERLAP,
         batch_size: int = 4,
+        memory: SessionMemory = SessionMemory(),
     ):
         check_tiling(tile, overlap)
         self.session = session
@@ -132,20 +168,26 @@ class OnnxPredictor(PredictorBase):
         self.pad_min_size = int(meta.get("pad_min_size", 1))
         self._mean = np.asarray(meta["mean"], dtype=np.float32)
         self._std = np.asarray(meta["std"], dtype=np.float32)
+        self._run_options = run_options(memory)
         self._lock = threading.Lock()
 
     @classmethod
     def from_file(
-        cls, path: str | Path, providers: list[str] | None = None, threads: int = 0, **settings
+        cls,
+        path: str | Path,
+        providers: list[str] | None = None,
+        threads: int = 0,
+        memory: SessionMemory = SessionMemory(),
+        **settings,
     ) -> OnnxPredictor:
         """Open an exported model; `threads` 0 lets ONNX Runtime use every core.
 
         Raises:
             OnnxModelError: missing, not an ONNX model, or not a StormSeg export.
         """
-        session = open_session(Path(path), providers, threads)
+        session = open_session(Path(path), providers, threads, memory=memory)
         meta = read_metadata(session.get_modelmeta().custom_metadata_map, path)
-        return cls(session, meta, **settings)
+        return cls(session, meta, memory=memory, **settings)
 
     @property
     def description(self) -> str:
@@ -155,13 +197,25 @@ class OnnxPredictor(PredictorBase):
         )
 
     def _best(self, scores: np.ndarray, confidence: bool) -> tuple[np.ndarray, np.ndarray | None]:
-        return scores[0].argmax(axis=0).astype(np.uint8), (scores[0].max(axis=0) if confidence else None)
+        """Argmax and top score by a running maximum over the classes, one HxW plane at a time:
+        `scores.argmax(axis=0)` would first copy the 25 planes into pixel-major order (79 MB
+        at 1024x768) and is ~2x slower. Ties go to the lower class id, as with argmax."""
+        planes = scores[0]
+        best = planes[0].copy()
+        working_mask = np.zeros(best.shape, np.uint8)
+        better = np.empty(best.shape, bool)
+        for class_id in range(1, planes.shape[0]):
+            np.greater(planes[class_id], best, out=better)
+            np.putmask(working_mask, better, class_id)
+            np.maximum(best, planes[class_id], out=best)
+        return working_mask, (best if confidence else None)
 
     def logits(self, batch: np.ndarray) -> np.ndarray:
         """NxCxHxW logits of a normalised NCHW float32 batch of any height/width."""
         height, width = batch.shape[-2:]
         padded = pad_to_multiple(batch, self.pad_multiple, self.pad_min_size)
-        (out,) = self.session.run([OUTPUT_NAME], {INPUT_NAME: np.ascontiguousarray(padded, dtype=np.float32)})
+        feed = {INPUT_NAME: np.ascontiguousarray(padded, dtype=np.float32)}
+        (out,) = self.session.run([OUTPUT_NAME], feed, self._run_options)
         return out[..., :height, :width]
 
     def _scores(
@@ -179,7 +233,7 @@ class OnnxPredictor(PredictorBase):
             probs = self._tiled(view, as_probabilities)
             probs = probs[..., ::-1] if flip else probs
             probs = np.rot90(probs, -k, axes=(2, 3))
-            total = probs.copy() if total is None else total + probs
+            total = probs if total is None else total + probs  # never in place: probs may be a view
             if progress:
                 progress(done, len(transforms))
         return total / len(transforms) if len(transforms) > 1 else total
@@ -189,15 +243,24 @@ class OnnxPredictor(PredictorBase):
         _, _, height, width = image.shape
         if height <= self.tile and width <= self.tile:
             logits = self.logits(image)
-            return softmax(logits) if as_probabilities else logits
+            return softmax_(logits) if as_probabilities else logits
         return blend_tiles(
             image,
-            lambda batch: softmax(self.logits(batch)),
+            lambda batch: softmax_(self.logits(batch)),
             NUM_CLASSES,
             self.tile,
             self.overlap,
             self.batch_size,
         )
+
+
+def softmax_(logits: np.ndarray, axis: int = 1) -> np.ndarray:
+    """`softmax` in place, for logits this predictor owns (ONNX Runtime's fresh output): no
+    second 25-class array is made (79 MB at 1024x768)."""
+    logits -= logits.max(axis=axis, keepdims=True)
+    np.exp(logits, out=logits)
+    logits /= logits.sum(axis=axis, keepdims=True)
+    return logits
 
 
 def open_predictor(path: str | Path, **settings):

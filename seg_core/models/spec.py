@@ -180,7 +180,7 @@ class ModelSpec:
             if str(meta["arch"]).strip().lower() == CLASSIC_UNET:
                 values["unet_base_width"] = _unet_width_from_weights(state_dict)
             else:
-                del values["unet_base_width"]  # no meaning outside the classic U-Net
+                values.pop("unet_base_width", None)  # no meaning outside the classic U-Net
         return cls(**values)
 
     def _checked_weights(self, weights: str) -> str:
