@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from helpers import make_pairs, write_tiny_checkpoint
 from PIL import Image
-from test_onnx import _env, _run_without_torch
+from test_onnx import ROOT, _env, _run_without_torch
 
 from seg_core.cli import main
 from seg_core.inference.export import export_onnx
@@ -88,3 +88,31 @@ def test_evaluate_with_an_onnx_model_never_imports_torch(model, labelled, tmp_pa
     assert result.returncode == 0, result.stderr[-3000:]
     scores = json.loads(result.stdout)
     assert scores["images"] == 4 and len(scores["per_class"]) == 25 and 0 <= scores["kaggle_dice"] <= 1
+
+
+def test_the_evaluate_page_scores_an_onnx_model_without_torch(model, labelled, tmp_path):
+    """A field install has no torch: the Evaluate page lists the exported model, scores it and
+    draws its worst photos through ONNX Runtime alone."""
+    import shutil
+
+    home = tmp_path / "home"
+    (home / "checkpoints" / "field").mkdir(parents=True)
+    shutil.copy(model, home / "checkpoints" / "field" / "model.onnx")
+    shutil.copytree(labelled, home / "data" / "tiny")
+    result = _run_without_torch(
+        f"""
+        from streamlit.testing.v1 import AppTest
+        app = AppTest.from_file({str(ROOT / "app_pages" / "evaluate.py")!r}, default_timeout=120).run()
+        assert not app.exception, app.exception
+        assert "field/model.onnx" in app.selectbox[0].value, app.selectbox[0].options
+        app.button[0].click().run()
+        assert not app.exception and not app.error, (app.exception, app.error)
+        assert {{m.label: m.value for m in app.metric}}["Photos scored"] == "4"
+        assert len([c for image in app.image for c in image.captions]) == 4
+        assert not [m for m in sys.modules if m.split(".")[0] == "torch"]
+        print("scored")
+        """,
+        _env(home),
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "scored" in result.stdout

@@ -23,7 +23,7 @@ from PIL import Image
 from seg_core.data.classes import CLASS_NAMES, NUM_CLASSES, colorize, hex_color
 from seg_core.data.discovery import Pair, ValidationReport
 from seg_core.data.imageio import load_mask, load_rgb
-from seg_core.evaluation.metrics import confusion_matrix_figure_data, scores_from_matrix
+from seg_core.evaluation.scores import confusion_matrix_figure_data, scores_from_matrix
 from seg_core.inference.report import overlay
 from seg_core.inference.statistics import class_shares
 
