@@ -39,10 +39,11 @@ from seg_core.runs.registry import RunRegistry
 
 # The upload itself is capped by Streamlit's maxUploadSize (.streamlit/config.toml), 200 MB.
 MAX_GEOTIFF_MB = geomap.MAX_UPLOAD_MB
-# 256 MP (16 km² at 25 cm/px, 1.6 km x 1.6 km at 10 cm/px): ~4 CPU-minutes with the default model
-# (docs/BENCHMARKS.md, section 10), while the page waits; larger mosaics go through `map`, which
-# runs headless and has the engine's own 4-gigapixel limit.
-MAX_GEOTIFF_PIXELS = 256_000_000
+# 100 MP (1 km x 1 km at 10 cm/px): every 200 MB upload of photo-like
+# content (~65 MP with deflate) fits, and the default model at its 11.7 cm/px takes ~5.6 CPU-s per
+# source megapixel (docs/BENCHMARKS.md, section 10), so ~9 CPU-minutes while the page waits; larger
+# (sparser) mosaics go through `map`, which runs headless with the engine's 4-gigapixel limit.
+MAX_GEOTIFF_PIXELS = 100_000_000
 # Windows sampled for the familiarity check: 4 forwards at the working GSD cost a few seconds
 # and cover the corners of the flight, where unfamiliar ground (rural, dry) usually is.
 FAMILIARITY_WINDOWS = 4
