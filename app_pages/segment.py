@@ -3,9 +3,9 @@
 import streamlit as st
 
 from seg_core.core import paths
-from seg_core.pagedata import analysis, catalog
+from seg_core.pagedata import analysis, catalog, geoupload
 from seg_core.pagedata.analysis import MAX_BATCH_PHOTOS, PhotoAnalysis, PhotoFailure, PhotoInput
-from ui import segment_view
+from ui import mosaic_view, segment_view
 from ui.auth import current_actor
 from ui.batch_jobs import background_batch
 from ui.common import friendly_errors, load_predictor, percent
@@ -13,7 +13,8 @@ from ui.common import friendly_errors, load_predictor, percent
 st.title("Segment photos")
 st.caption(
     "Upload drone photos and get a per-pixel map of roofs, roads, vehicles, pools, trees, water, "
-    "**flooded ground**, boats and the other Harvey classes, with flood exposure figures and downloads."
+    "**flooded ground**, boats and the other Harvey classes, with flood exposure figures and downloads. "
+    "GeoTIFF orthomosaics are segmented window by window into georeferenced maps."
 )
 
 models = catalog.list_models()
@@ -57,8 +58,11 @@ with st.container(border=True):
 
     upload_col, sample_col = st.columns([4.8, 1.6], vertical_alignment="center")
     uploads = upload_col.file_uploader(
-        "Drone photos (JPEG, PNG or TIFF, up to 4592×3072 px)", type=list(analysis.UPLOAD_TYPES),
+        "Drone photos (JPEG, PNG or TIFF, up to 4592×3072 px) or GeoTIFF orthomosaics", type=list(analysis.UPLOAD_TYPES),
         accept_multiple_files=True, key=f"segment_upload_{st.session_state.get('segment_upload_round', 0)}",
+        help=f"A GeoTIFF with a CRS (3 or 4 bands, 8 or 16 bit) is segmented as an orthomosaic, window by "
+             f"window at the model's working GSD, up to {geoupload.MAX_GEOTIFF_MB} MB and "
+             f"{geoupload.MAX_GEOTIFF_PIXELS / 1e6:.0f} megapixels; larger ones with `python -m seg_core map`.",
     )  # fmt: skip
     samples = catalog.sample_photos()
     sample_col.button("Use the sample photos", on_click=_use_samples, disabled=not samples, width="stretch",
@@ -68,7 +72,16 @@ background_batch(model_path, gsd, tta)
 
 if uploads:
     st.session_state["segment_samples"] = False
-    photos = [PhotoInput(f.name, f.getvalue()) for f in uploads]
+    mosaics, photo_files = mosaic_view.split_uploads([(f.name, f.getvalue()) for f in uploads])
+    if mosaics:
+        with friendly_errors("Segmenting the orthomosaic"):
+            for mosaic in mosaic_view.run_mosaics(mosaics, model_path, f"{model_path}:{modified_ns}"):
+                with st.container(border=True):
+                    st.subheader(mosaic.name)
+                    mosaic_view.mosaic_view(mosaic)
+        if not photo_files:
+            st.stop()
+    photos = [PhotoInput(name, data) for name, data in photo_files]
 elif st.session_state.get("segment_samples") and samples:
     photos = analysis.inputs_from_paths(samples)
 else:

@@ -272,3 +272,28 @@ def test_metrics_on_cuda_match_cpu():
     cpu.update(pred, target)
     assert torch.equal(cm.matrix.cpu(), cpu.matrix)
     assert meter.value == pytest.approx(kaggle_dice(list(pred.numpy()), list(target.numpy()), num_classes=5))
+
+
+# ------------------------------------------------------------------- torch-free scores (numpy)
+
+
+def test_numpy_counts_equal_the_torch_accumulators():
+    # evaluate scores on numpy alone (seg_core.evaluation.scores, for the torch-free ONNX path);
+    # the training loop's torch accumulators must give the same numbers, ignore index included.
+    from seg_core.evaluation.scores import confusion_counts, image_dice
+
+    rng = np.random.default_rng(7)
+    pred = rng.integers(0, 6, (40, 30)).astype(np.uint8)
+    target = rng.integers(0, 6, (40, 30)).astype(np.uint8)
+    target[:5] = 255  # ignored rows
+    matrix = ConfusionMatrix(NUM_CLASSES)
+    matrix.update(torch.from_numpy(pred), torch.from_numpy(target))
+    counts = confusion_counts(pred, target, NUM_CLASSES)
+    assert counts.sum() == 35 * 30
+    np.testing.assert_array_equal(counts, matrix.matrix.numpy())
+    expected = dice_pairs(torch.from_numpy(pred)[None], torch.from_numpy(target)[None], NUM_CLASSES)[0]
+    np.testing.assert_allclose(image_dice(pred, target, NUM_CLASSES), expected.numpy(), rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match=r"class ids in \[0, 25\)"):
+        confusion_counts(np.full((2, 2), 30, np.uint8), np.zeros((2, 2), np.uint8))
+    with pytest.raises(ValueError, match="prediction shape"):
+        image_dice(pred, target[:3])

@@ -218,8 +218,13 @@ def test_demo_data_command_writes_the_same_files_as_the_library(tmp_path, capsys
     assert main(args) == 0
     assert "wrote 2 labelled and 2 test images (96x64)" in capsys.readouterr().out
     synth.write_demo_dataset(tmp_path / "lib", n=2, size=(96, 64), seed=4)
-    files = sorted(p.relative_to(tmp_path / "lib") for p in (tmp_path / "lib").rglob("*.*"))
+    files = sorted(
+        p.relative_to(tmp_path / "lib") for p in (tmp_path / "lib").rglob("*.*") if p.suffix != ".json"
+    )
     assert len(files) == 6
+    assert (tmp_path / "cli" / synth.STYLES_FILE).read_text() == (
+        tmp_path / "lib" / synth.STYLES_FILE
+    ).read_text()
     for name in files:
         a, b = (np.array(Image.open(tmp_path / root / name)) for root in ("cli", "lib"))
         np.testing.assert_array_equal(a, b)

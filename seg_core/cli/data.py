@@ -9,7 +9,7 @@ from seg_core.core.progress import ConsoleProgress
 
 
 def _demo_data(args: argparse.Namespace) -> int:
-    from seg_core.data.synth import parse_size, write_demo_dataset
+    from seg_core.data.synth import parse_size, parse_styles, write_demo_dataset
 
     summary = write_demo_dataset(
         args.out,
@@ -18,9 +18,12 @@ def _demo_data(args: argparse.Namespace) -> int:
         seed=args.seed,
         progress=ConsoleProgress("demo-data"),
         replace=args.replace,
+        style=parse_styles(args.style),
     )
+    sidecar = _write_gsd_sidecar(summary, args.seed)
     print(
-        f"wrote {summary.n_train} labelled and {summary.n_test} test images ({args.size}) to {summary.root}"
+        f"wrote {summary.n_train} labelled and {summary.n_test} test images ({args.size}) to {summary.root} "
+        f"(style {','.join(summary.styles)}; styles.json says which photo has which, {sidecar.name} their GSD)"
     )
     if args.geo:  # the map's demo: a georeferenced orthomosaic and a GPS-tagged flight
         from seg_core.data.geodemo import write_demo_flight, write_demo_orthomosaic
@@ -34,6 +37,27 @@ def _demo_data(args: argparse.Namespace) -> int:
             f"{mosaic} {geo / 'flight'}"
         )
     return 0
+
+
+def _write_gsd_sidecar(summary, seed: int):
+    """`<out>/gsd.json` from each scene's ground width (its plan, re-drawn from the scene's seed as
+    the generator draws it), so a model trained on it records its working GSD."""
+    import numpy as np
+
+    from seg_core.data.gsd import write_dataset_gsd
+    from seg_core.data.synth import plan_scene
+
+    width, height = summary.size
+    styles = summary.styles  # scene i is drawn in style i mod len(styles), whose scale sets its width
+    per_image = {
+        f"synth_{i:04d}": plan_scene(
+            np.random.default_rng([seed, i]), width, height, styles[i % len(styles)]
+        ).world_size[0]
+        * 100
+        / width
+        for i in range(summary.n_train + summary.n_test)
+    }
+    return write_dataset_gsd(summary.root, per_image, f"demo-data: scene width in metres / {width} px")
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -67,6 +91,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--n", type=int, default=24, help="labelled images (default 24)")
     p.add_argument("--size", default="640x480", help="WxH in px (default 640x480; 4000x3000 like Harvey)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--style",
+        default="harvey",
+        help="storm style, or a comma list the photos cycle through (styles.json says which photo has which): "
+        "harvey (default), coastal, prairie, forest",
+    )
     p.add_argument(
         "--replace",
         action="store_true",

@@ -1,4 +1,6 @@
-"""`evaluate`: a checkpoint's scores on a labelled dataset."""
+"""`evaluate`: a model's scores on a labelled dataset, from a checkpoint (`--checkpoint best.pt`)
+or an exported model (`--model model.onnx`, ONNX Runtime, never importing torch): same metrics,
+same outputs."""
 
 from __future__ import annotations
 
@@ -6,6 +8,7 @@ import argparse
 import json
 import sys
 
+from seg_core.cli.backends import add_model_arguments, open_model
 from seg_core.cli.common import check_device, print_table
 from seg_core.core.progress import ConsoleProgress
 
@@ -13,15 +16,16 @@ from seg_core.core.progress import ConsoleProgress
 def _evaluate(args: argparse.Namespace) -> int:
     from seg_core.data.classes import CLASS_NAMES
     from seg_core.evaluation.evaluate import evaluate_checkpoint
-    from seg_core.inference.predictor import Predictor
 
-    predictor = Predictor.from_checkpoint(args.checkpoint, device=check_device(args.device))
+    check_device(args.device)
+    predictor = open_model(args)
+    model = args.model or args.checkpoint
     result = evaluate_checkpoint(
         predictor,
         args.data,
         split=args.split,
         tta=args.tta,
-        checkpoint=args.checkpoint,
+        checkpoint=model,
         progress=None if args.json else ConsoleProgress("evaluate"),
     )
     if result.excluded:  # as train warns: the score describes the usable pairs only
@@ -34,8 +38,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         print(json.dumps(result.to_dict()))
         return 0
     print(
-        f"{args.checkpoint} on {args.data} ({result.split} split, {len(result.images)} images, "
-        f"{result.seconds:.1f} s)"
+        f"{model} on {args.data} ({result.split} split, {len(result.images)} images, {result.seconds:.1f} s)"
     )
     print(
         f"  Kaggle Dice {result.kaggle_dice:.4f}   mIoU {result.scores.miou:.4f}   "
@@ -48,10 +51,8 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "evaluate", help="score a checkpoint on a labelled dataset (Kaggle Dice, mIoU, per class)"
-    )
-    p.add_argument("--checkpoint", required=True)
+    p = sub.add_parser("evaluate", help="score a model on a labelled dataset (Kaggle Dice, mIoU, per class)")
+    add_model_arguments(p)
     p.add_argument("--data", required=True)
     p.add_argument(
         "--split",

@@ -1,6 +1,7 @@
 """`map` and `geo-demo`: georeferenced outputs for orthomosaics and GPS-tagged drone photos.
 
-    python -m seg_core map --checkpoint PATH --out DIR [--gsd CM] [--flight-height M] INPUT...
+    python -m seg_core map (--checkpoint best.pt | --model model.onnx) --out DIR [--gsd CM]
+        [--flight-height M] INPUT...
     python -m seg_core geo-demo --out DIR [--cols 3] [--rows 2] [--photos 6]
 
 `map` sorts each input by its content (see `seg_core.inference.geojob`): a GeoTIFF with a CRS is
@@ -8,6 +9,7 @@ an orthomosaic (<stem>_classes.tif, <stem>_classes.geojson/.gpkg, <stem>_summary
 else is a photo (the `predict` files, plus a point on flight.geojson/.gpkg and a row in
 flight.csv). A bad input gets one sentence on stderr and the others still run; exit 2 when
 nothing could be mapped. Ctrl-C or SIGTERM stops after the current window and keeps what is done.
+With `--model model.onnx` the whole job runs on ONNX Runtime and never imports torch.
 """
 
 from __future__ import annotations
@@ -16,16 +18,16 @@ import argparse
 import sys
 from pathlib import Path
 
-from seg_core.cli.common import expand_inputs
+from seg_core.cli.backends import add_model_arguments, open_model
+from seg_core.cli.common import check_device, expand_inputs
 from seg_core.core.progress import ConsoleProgress
 
 
 def _map(args: argparse.Namespace) -> int:
-    from seg_core.core.runtime import StopRequested
+    from seg_core.core.signals import StopRequested
     from seg_core.inference.flight import FlightSettings
     from seg_core.inference.geojob import map_inputs
     from seg_core.inference.mosaic import MosaicSettings
-    from seg_core.inference.predictor import Predictor
 
     if args.flight_height is not None and not args.flight_height > 0:
         raise ValueError(
@@ -33,7 +35,8 @@ def _map(args: argparse.Namespace) -> int:
         )
     flight = FlightSettings(args.gsd, args.flight_height, args.sensor_width)
     settings = MosaicSettings(window=args.window, model_gsd_cm=args.model_gsd)
-    predictor = Predictor.from_checkpoint(args.checkpoint, device=args.device)
+    check_device(args.device)
+    predictor = open_model(args)
     files = expand_inputs(args.inputs)
     stop = StopRequested()
     stop.install()  # SIGTERM/Ctrl-C: finish the current window, keep what is done
@@ -90,7 +93,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "map",
         help="georeferenced outputs: orthomosaics -> class GeoTIFF + polygons; GPS photos -> a flight layer",
     )
-    p.add_argument("--checkpoint", required=True)
+    add_model_arguments(p)
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--gsd", type=float, help="photos: ground sampling distance in cm/px (wins over XMP)")
     p.add_argument(

@@ -9,26 +9,15 @@ from __future__ import annotations
 
 import contextlib
 import random
-import signal
 
 import numpy as np
 import torch
 
+from seg_core.core.signals import StopRequested
 
-class StopRequested:
-    """Set by SIGTERM/SIGINT; the loop checks it after every step."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        self.signal_name = ""
-
-    def install(self) -> None:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, self._handle)
-
-    def _handle(self, signum, _frame) -> None:
-        self.requested = True
-        self.signal_name = signal.Signals(signum).name
+# StopRequested lives in the torch-free core.signals; re-exported for the training loop and CLIs.
+__all__ = ["StopRequested", "amp_dtype", "autocast", "describe_device", "has_bf16_tensor_cores", "seed_everything",
+           "select_device"]  # fmt: skip
 
 
 def seed_everything(seed: int) -> None:

@@ -1,6 +1,10 @@
-"""Scoring a checkpoint on a labelled dataset, the way the score of record is defined: the
-model's full-resolution masks against the original masks, Kaggle Dice over every (image, class)
-pair, plus pooled confusion-matrix scores and a per-image ranking to find the worst photos.
+"""Scoring a model on a labelled dataset, the way the score of record is defined: the model's
+full-resolution masks against the original masks, Kaggle Dice over every (image, class) pair,
+plus pooled confusion-matrix scores and a per-image ranking to find the worst photos.
+
+Either backend (a torch checkpoint or an exported model on ONNX Runtime) and numpy scores
+(`seg_core.evaluation.scores`): this module never imports torch, so `evaluate --model model.onnx`
+runs on the field install.
 """
 
 from __future__ import annotations
@@ -11,13 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from seg_core.data.classes import CLASS_NAMES, NUM_CLASSES
 from seg_core.data.discovery import Pair, split_pairs, validate_dataset
 from seg_core.data.imageio import load_mask
-from seg_core.evaluation.metrics import ConfusionMatrix, SegmentationScores, dice_pairs
-from seg_core.inference.predictor import Predictor
+from seg_core.evaluation.scores import SegmentationScores, confusion_counts, image_dice, scores_from_matrix
+from seg_core.inference.backend import PredictorBase
 
 
 @dataclass
@@ -61,7 +64,7 @@ class EvaluationResult:
         }
 
 
-def pairs_to_score(predictor: Predictor, data: str | Path, split: str = "auto") -> tuple[list[Pair], str]:
+def pairs_to_score(predictor: PredictorBase, data: str | Path, split: str = "auto") -> tuple[list[Pair], str]:
     """The pairs to evaluate on. 'auto': the checkpoint's own validation split when `data` is
     the dataset it was trained on (training images would flatter it), else every pair."""
     pairs, used_split, _ = _pairs_and_problems(predictor, data, split)
@@ -69,7 +72,7 @@ def pairs_to_score(predictor: Predictor, data: str | Path, split: str = "auto") 
 
 
 def _pairs_and_problems(
-    predictor: Predictor, data: str | Path, split: str
+    predictor: PredictorBase, data: str | Path, split: str
 ) -> tuple[list[Pair], str, list[str]]:
     if split not in ("auto", "val", "all"):
         raise ValueError(f"split {split!r} is not one of: auto, val, all")
@@ -87,7 +90,7 @@ def _pairs_and_problems(
 
 
 def evaluate_checkpoint(
-    predictor: Predictor,
+    predictor: PredictorBase,
     data: str | Path,
     split: str = "auto",
     tta: bool = False,
@@ -97,7 +100,7 @@ def evaluate_checkpoint(
     """Predict every pair at full resolution and score it.
 
     Args:
-        predictor: the loaded model.
+        predictor: the loaded model (`Predictor` or `OnnxPredictor`).
         data: a labelled dataset folder.
         split: 'auto', 'val' (the checkpoint's validation split) or 'all'.
         tta: average over the 8 flips/rotations.
@@ -105,20 +108,18 @@ def evaluate_checkpoint(
     """
     start = time.perf_counter()
     pairs, used_split, excluded = _pairs_and_problems(predictor, data, split)
-    matrix = ConfusionMatrix(NUM_CLASSES)
+    matrix = np.zeros((NUM_CLASSES, NUM_CLASSES), np.int64)
     dice_sum, dice_count = 0.0, 0
     images = []
     for done, pair in enumerate(pairs, start=1):
-        # np.array copies: both arrays can be read-only views of Pillow images, which
-        # torch.from_numpy would only warn about.
-        prediction = torch.from_numpy(np.array(predictor.predict(pair.image, tta=tta)))
-        truth = torch.from_numpy(np.array(load_mask(pair.mask)))
-        matrix.update(prediction, truth)
-        pairs_dice = dice_pairs(prediction[None], truth[None], NUM_CLASSES)
-        dice_sum += float(pairs_dice.sum())
-        dice_count += pairs_dice.numel()
-        accuracy = float((prediction == truth).float().mean())
-        images.append(ImageScore(pair.stem, pair.image, pair.mask, float(pairs_dice.mean()), accuracy))
+        prediction = predictor.predict(pair.image, tta=tta)
+        truth = np.asarray(load_mask(pair.mask))
+        matrix += confusion_counts(prediction, truth, NUM_CLASSES)
+        dice = image_dice(prediction, truth, NUM_CLASSES)
+        dice_sum += float(dice.sum())
+        dice_count += dice.size
+        accuracy = float((prediction == truth).mean())
+        images.append(ImageScore(pair.stem, pair.image, pair.mask, float(dice.mean()), accuracy))
         if progress:
             progress(done, len(pairs))
     images.sort(key=lambda s: s.kaggle_dice)
@@ -127,8 +128,8 @@ def evaluate_checkpoint(
         str(data),
         used_split,
         dice_sum / dice_count,
-        matrix.compute(),
-        matrix.matrix.numpy().copy(),
+        scores_from_matrix(matrix),
+        matrix,
         images,
         time.perf_counter() - start,
         excluded,

@@ -3,7 +3,9 @@ the contract methods, decoding, timing, upsampling and the familiarity check, wr
 
 Torch-free: the ONNX Runtime path imports this. A backend supplies `_scores` (per-class scores
 at working resolution for one photo) and `_best` (their argmax and, when asked, the top score as
-numpy arrays); `meta`, `resolution` and `_lock` are set by its constructor.
+numpy arrays); `meta`, `resolution`, `tile` and `_lock` are set by its constructor. The photo path
+(`predict_full`) and the orthomosaic path (`predict_working`) are both written here, so either
+backend runs `predict`, `evaluate` and `map`.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ class PredictorBase:
 
     meta: dict
     resolution: int
+    tile: int  # working px per sliding-window tile; the mosaic path caps its windows at it
     _lock: threading.Lock
 
     def familiarity(self, prediction: Prediction) -> tuple[PhotoUncertainty, Familiarity]:
@@ -68,6 +71,14 @@ class PredictorBase:
         mask, conf = to_original_size(working_mask, score_map, loaded.original_size)
         timings["upsample"] = time.perf_counter() - start
         return Prediction(mask, working_mask, conf, loaded.notices, timings)
+
+    def predict_working(self, pixels: np.ndarray) -> np.ndarray:
+        """HxW uint8 class ids of an HxWx3 uint8 image already at the working GSD, not resized
+        (the orthomosaic path resamples its windows itself; `seg_core.inference.mosaic`)."""
+        with self._lock:
+            scores = self._scores(pixels, False, False, None)
+            working_mask, _ = self._best(scores, False)
+        return working_mask
 
     def _scores(self, pixels: np.ndarray, tta: bool, confidence: bool, progress):
         raise NotImplementedError

@@ -20,9 +20,9 @@ from pathlib import Path
 
 from seg_core.data.geo import MosaicError, footprint_wgs84, looks_georeferenced
 from seg_core.data.imageio import ImageReadError, load_rgb
+from seg_core.inference.backend import PredictorBase
 from seg_core.inference.flight import FlightSettings, PhotoRecord, flight_csv, flight_points, photo_record
 from seg_core.inference.mosaic import MosaicSettings, segment_mosaic
-from seg_core.inference.predictor import Predictor
 from seg_core.inference.report import safe_stem, write_outputs
 from seg_core.inference.vectors import GeoJsonWriter, VectorSettings, write_class_polygons, write_gpkg
 
@@ -43,7 +43,7 @@ class MapOutputs:
 
 
 def map_mosaic(
-    predictor: Predictor,
+    predictor: PredictorBase,
     path: Path,
     out: Path,
     settings: MosaicSettings | None = None,
@@ -105,7 +105,7 @@ def write_flight(records: Sequence[PhotoRecord], out: Path) -> int:
 
 
 def map_inputs(
-    predictor: Predictor,
+    predictor: PredictorBase,
     files: Sequence[Path],
     out: str | Path,
     flight: FlightSettings | None = None,

@@ -43,7 +43,7 @@ from seg_core.data.geo import (
     read_window,
 )
 from seg_core.data.gsd import Gsd, model_gsd
-from seg_core.inference.predictor import Predictor
+from seg_core.inference.backend import PredictorBase
 
 NODATA = 255
 FLOODED = CLASS_NAMES.index("Flooded")
@@ -150,7 +150,7 @@ def _colormap() -> dict[int, tuple[int, int, int, int]]:
     return table
 
 
-def _segment_window(predictor: Predictor, dataset, info: MosaicInfo, plan: WindowPlan, box) -> np.ndarray:
+def _segment_window(predictor: PredictorBase, dataset, info: MosaicInfo, plan: WindowPlan, box) -> np.ndarray:
     """Class ids (255 = nodata) for one core box, in source px."""
     from rasterio.windows import Window
 
@@ -175,7 +175,7 @@ def _pixel_area_m2(info: MosaicInfo) -> float:
 
 
 def segment_mosaic(
-    predictor: Predictor,
+    predictor: PredictorBase,
     source: str | Path,
     out_path: str | Path,
     settings: MosaicSettings = MosaicSettings(),

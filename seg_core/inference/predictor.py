@@ -130,12 +130,6 @@ class Predictor(PredictorBase):
         working_mask = working[0].to(torch.uint8).cpu().numpy()
         return working_mask, (score[0].float().cpu().numpy() if confidence else None)
 
-    def predict_working(self, pixels: np.ndarray) -> np.ndarray:
-        """HxW uint8 class ids of an HxWx3 uint8 image already at the working GSD, not resized
-        (the orthomosaic path resamples its windows itself; `seg_core.inference.mosaic`)."""
-        with self._lock:
-            return self._scores(pixels, False, False, None).argmax(dim=1)[0].to(torch.uint8).cpu().numpy()
-
     @torch.inference_mode()
     def _to_tensor(self, pixels: np.ndarray) -> torch.Tensor:
         """HxWx3 uint8 -> normalised 1x3xHxW float32, channels_last (no NCHW copy is made)."""

@@ -191,4 +191,9 @@ def _unusable_meta(meta: dict) -> list[str]:
     for key in ("arch", "encoder"):
         if not isinstance(meta[key], str):
             wrong.append(f"{key} {meta[key]!r} is not a name")
+    gsd = meta.get("working_gsd_cm")  # optional (gsd.CHECKPOINT_GSD_KEY): mosaics are resampled to it
+    if gsd is not None and (
+        isinstance(gsd, bool) or not isinstance(gsd, int | float) or not math.isfinite(gsd) or gsd <= 0
+    ):
+        wrong.append(f"working_gsd_cm {gsd!r} is not a positive number of cm per pixel")
     return wrong

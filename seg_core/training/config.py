@@ -48,6 +48,9 @@ class TrainConfig:
     clip_grad_norm: float = 1.0  # 0 disables; guards against rare exploding steps
     crop: int = 512  # random square training crops (px); 0 = whole image
     resolution: int = 1024  # working resolution: long side in px (Harvey teams: 256..1024)
+    # The photos' GSD at their original size, cm/px; 0 = the dataset's gsd.json, else unknown.
+    # Recorded as the model's working GSD (x long side / resolution) for the orthomosaic path.
+    gsd_cm: float = 0.0
     augment: str = "seed"  # the study's rot90 + flips
     val_ratio: float = 0.15  # the study's split
     seed: int = 0
@@ -86,6 +89,8 @@ class TrainConfig:
             raise ValueError(f"lr {self.lr} must be positive")
         if not 0.0 <= self.val_ratio < 1.0:
             raise ValueError(f"val_ratio {self.val_ratio} must be in [0, 1)")
+        if self.gsd_cm and not 0.1 <= self.gsd_cm <= 10_000:
+            raise ValueError(f"gsd_cm {self.gsd_cm} must be 0 (from the dataset) or 0.1..10000 cm/px")
         if self.crop and self.crop % 32:
             raise ValueError(f"crop {self.crop} must be a multiple of 32 (or 0 for whole images)")
 

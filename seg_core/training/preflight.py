@@ -141,6 +141,10 @@ def check_before_run(
     spec = model_spec(cfg)
     check_weights_source(spec)
     report = report if report is not None else check_dataset(cfg)
+    if not cfg.gsd_cm:  # a malformed gsd.json: one sentence now, not a failed run
+        from seg_core.data.gsd import read_dataset_gsd
+
+        read_dataset_gsd(report.root)
     check_batch_size(cfg, spec, report, world_size)
     check_network(spec)
     return report

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 from torch import nn
 
 from seg_core.core.atomic import clean_stale_temps
@@ -16,6 +17,7 @@ from seg_core.core.runtime import amp_dtype, seed_everything
 from seg_core.data.classes import IGNORE_INDEX, NUM_CLASSES
 from seg_core.data.dataset import ArrayCache, SegmentationDataset, warm_cache
 from seg_core.data.discovery import split_pairs
+from seg_core.data.gsd import DATASET_GSD_FILE, read_dataset_gsd, working_gsd_record
 from seg_core.data.loader import worker_count
 from seg_core.models import ModelSpec, create_model, normalization
 from seg_core.runs.reporter import RunReporter
@@ -71,7 +73,35 @@ def prepare_data(
     val_set = SegmentationDataset(val_pairs, cache, mean, std) if val_pairs else None
     train_eval_set = SegmentationDataset(train_pairs, cache, mean, std)
     preview_image = np.asarray(cache.image(val_pairs[0].image)) if val_pairs else None
-    return DataSetup(spec, mean, std, train_set, val_set, train_eval_set, preview_image)
+    working = training_gsd(cfg, report.root, [p.image for p in train_pairs])
+    if working is not None:
+        reporter.log(
+            f"working GSD {working['median_cm']:.2f} cm/px (photos {working['min_cm']:.2f}..{working['max_cm']:.2f} "
+            f"at {cfg.resolution} px; {working['source']})"
+        )
+    return DataSetup(spec, mean, std, train_set, val_set, train_eval_set, preview_image, working)
+
+
+def training_gsd(cfg: TrainConfig, root: Path, images: list[Path]) -> dict | None:
+    """The working GSD the model learns at (`gsd.working_gsd_record`), from `--gsd-cm` or the
+    dataset's gsd.json; None when neither states the photos' GSD.
+
+    Raises:
+        ValueError: a malformed gsd.json (the message names it).
+    """
+    if cfg.gsd_cm:
+        source_cm, source = [cfg.gsd_cm] * len(images), f"--gsd-cm {cfg.gsd_cm:g}"
+    else:
+        sidecar = read_dataset_gsd(root)
+        if sidecar is None:
+            return None
+        source_cm = [sidecar.for_image(Path(p).stem) for p in images]
+        source = f"{DATASET_GSD_FILE}" + (f": {sidecar.source}" if sidecar.source else "")
+    long_sides = []
+    for path in images:  # headers only: a 12 MP TIFF's size costs microseconds
+        with Image.open(path) as image:
+            long_sides.append(max(image.size))
+    return working_gsd_record(source_cm, long_sides, cfg.resolution, source)
 
 
 def class_weights(cfg: TrainConfig, train_set: SegmentationDataset) -> torch.Tensor | None:

@@ -23,6 +23,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from seg_core.data.dataset import SegmentationDataset
+from seg_core.data.gsd import CHECKPOINT_GSD_KEY, CHECKPOINT_GSD_RECORD_KEY
 from seg_core.data.loader import make_loader
 from seg_core.models import ModelSpec
 from seg_core.models.checkpoint import checkpoint_meta, load_checkpoint, save_checkpoint
@@ -90,6 +91,7 @@ class DataSetup:
     val_set: SegmentationDataset | None
     train_eval_set: SegmentationDataset
     preview_image: np.ndarray | None
+    working_gsd: dict | None = None  # gsd.working_gsd_record of the training photos, when known
 
 
 @dataclass
@@ -130,6 +132,9 @@ class TrainingRun:
         )
         if self.state.uncertainty_reference is not None:
             meta["uncertainty_reference"] = self.state.uncertainty_reference
+        if self.setup.working_gsd is not None:  # what the orthomosaic path resamples windows to
+            meta[CHECKPOINT_GSD_KEY] = self.setup.working_gsd["median_cm"]
+            meta[CHECKPOINT_GSD_RECORD_KEY] = self.setup.working_gsd
         payload: dict[str, Any] = {"state_dict": self.model_without_ddp.state_dict(), "meta": meta}
         if resumable:
             payload["train_state"] = {
