@@ -249,6 +249,12 @@ def main() -> None:
         "--skip-baseline", action="store_true", help="only the fine-tunes (merged into the results)"
     )
     parser.add_argument("--skip-reference", action="store_true", help="without reference (b)")
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=ROOT / "bench" / "results" / "labelling.json",
+        help="JSON file the figures are merged into (one per process when running parts in parallel)",
+    )
     parser.add_argument("--skip-editing", action="store_true", help="without the 12 MP editing costs")
     parser.add_argument("--skip-familiarity", action="store_true", help="without the familiarity figures")
     parser.add_argument(
@@ -263,9 +269,8 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="stormseg-label-bench-"))
     os.environ["STORMSEG_HOME"] = str(work / "home")
-    out = ROOT / "bench" / "results"
-    out.mkdir(exist_ok=True)
-    previous = out / "labelling.json"
+    previous = args.results
+    previous.parent.mkdir(parents=True, exist_ok=True)
     results: dict = json.loads(previous.read_text()) if previous.is_file() else {}
     if not (args.skip_baseline or args.familiarity_only or args.skip_editing):
         results["editing_12mp"] = editing_costs(work)
