@@ -612,6 +612,10 @@ def test_checkpoint_every_n_epochs_saves_then_the_last_and_on_a_stop_and_resumes
         for h in load_checkpoint(straight.checkpoint_dir / "last.pt")["train_state"]["loop"]["history"]
     ] == [1, 2, 3, 4, 5]
     assert registry.get(straight.id).epochs_done == 5
+    _, every_epoch, _ = start_run(tiny_config(tiny_dataset, epochs=5))  # fewer saves, same training
+    a = load_checkpoint(every_epoch.checkpoint_dir / "last.pt")["state_dict"]
+    b = load_checkpoint(straight.checkpoint_dir / "last.pt")["state_dict"]
+    assert all(torch.equal(a[key], b[key]) for key in a)
 
     saved_at.clear()  # 2 steps per epoch, then the end-of-epoch check: the 3rd check ends epoch 1
     registry, stopped, status = start_run(cfg, stop=StopAfterChecks(2))
