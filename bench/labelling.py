@@ -248,7 +248,7 @@ def editing_costs(work: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--shots", type=int, nargs="+", default=[1, 2, 4, 8])
+    parser.add_argument("--shots", type=int, nargs="*", default=[1, 2, 4, 8])
     parser.add_argument("--epochs", type=int, help="fine-tuning epochs (default: the fine-tune schedule's)")
     parser.add_argument("--reference-epochs", type=int, default=16, help="epochs of reference (b)")
     parser.add_argument(
