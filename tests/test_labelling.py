@@ -112,3 +112,27 @@ def test_lineage_follows_parent_run_ids_through_the_registry():
     grandchild = registry.create_run({"data": "x", "parent_run_id": child.id}, name="grandchild")
     assert labelling.lineage(grandchild.id, registry) == [child.id, base.id]
     assert labelling.lineage(None, registry) == []
+
+
+def test_each_canvas_drawing_keeps_the_class_of_its_own_colour(dataset):
+    """A stroke that reaches Python after the analyst picked another class (or the eraser) is
+    painted with the colour it was drawn in; objects without a class colour take the selection."""
+    from seg_core.data.classes import hex_color
+
+    session = labelling.open_photo(dataset, "p0", "ana")
+    frame = frame_for(session)
+    flood = {
+        "type": "path",
+        "strokeWidth": 2,
+        "stroke": hex_color(23) + "cc",
+        "path": [["M", 5, 5], ["L", 15, 5]],
+    }
+    erased = {"type": "path", "strokeWidth": 2, "stroke": "#000000cc", "path": [["M", 5, 5], ["L", 8, 5]]}
+    uncoloured = {"type": "path", "strokeWidth": 2, "path": [["M", 5, 20], ["L", 15, 20]]}
+    assert labelling.apply_canvas_objects(session, [flood], frame, class_id=1) == 1
+    assert session.editor.mask[10, 20] == 23
+    assert labelling.apply_canvas_objects(session, [erased, uncoloured], frame, class_id=4) == 2
+    assert session.editor.mask[10, 12] == 0 and session.editor.mask[10, 20] == 23
+    assert session.editor.mask[40, 20] == 4
+    assert session.edits == 3  # what the page shows after the canvas
+    assert labelling.object_class({"type": "Circle", "fill": "rgba(0,0,0,0.5)"}, 7) == 7

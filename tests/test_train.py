@@ -586,3 +586,47 @@ def test_ddp_stop_signal_reaching_one_rank_stops_every_rank_at_the_same_step(tin
     record = registry.get(run.id)
     assert record.status == "stopped", output[-3000:]
     assert "train_state" in load_checkpoint(record.checkpoint_dir / "last.pt")
+
+
+def test_checkpoint_every_n_epochs_saves_then_the_last_and_on_a_stop_and_resumes_exactly(
+    tiny_dataset, monkeypatch
+):
+    """Few-photo runs save every N epochs (their 2-step epochs cost less than the saves), yet a
+    stop between saves still leaves a last.pt to resume from, and the resume equals a straight run."""
+    from seg_core.training.state import TrainingRun
+
+    saved_at, save = [], TrainingRun.save
+
+    def recording_save(self, name, metrics, resumable):
+        saved_at.append((name, self.state.epoch))
+        save(self, name, metrics, resumable)
+
+    monkeypatch.setattr(TrainingRun, "save", recording_save)
+    cfg = tiny_config(tiny_dataset, epochs=5, checkpoint_every=2)
+    registry, straight, status = start_run(cfg)
+    assert status == "completed"
+    assert [epoch for name, epoch in saved_at if name == "last.pt"] == [2, 4, 5]
+    assert sorted(_epoch_losses(registry, straight.id)) == [1, 2, 3, 4, 5]  # every epoch still logged
+    assert [
+        h["epoch"]
+        for h in load_checkpoint(straight.checkpoint_dir / "last.pt")["train_state"]["loop"]["history"]
+    ] == [1, 2, 3, 4, 5]
+    assert registry.get(straight.id).epochs_done == 5
+    _, every_epoch, _ = start_run(tiny_config(tiny_dataset, epochs=5))  # fewer saves, same training
+    a = load_checkpoint(every_epoch.checkpoint_dir / "last.pt")["state_dict"]
+    b = load_checkpoint(straight.checkpoint_dir / "last.pt")["state_dict"]
+    assert all(torch.equal(a[key], b[key]) for key in a)
+
+    saved_at.clear()  # 2 steps per epoch, then the end-of-epoch check: the 3rd check ends epoch 1
+    registry, stopped, status = start_run(cfg, stop=StopAfterChecks(2))
+    assert status == "stopped" and saved_at == [("last.pt", 1), ("best.pt", 1)]
+    assert fit(cfg, stopped.id, registry, stopped.checkpoint_dir, resume=True) == "completed"
+    a = load_checkpoint(straight.checkpoint_dir / "last.pt")["state_dict"]
+    b = load_checkpoint(stopped.checkpoint_dir / "last.pt")["state_dict"]
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_checkpoint_every_must_be_at_least_one():
+    with pytest.raises(ValueError, match="checkpoint_every 0 must be at least 1"):
+        TrainConfig(checkpoint_every=0)

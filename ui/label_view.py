@@ -2,11 +2,20 @@
 
 The canvas (streamlit-drawable-canvas 0.13, a components-v2 element drawn in the page, no iframe)
 shows the photo with the mask blended over it. Whatever is drawn on it is turned into an edit of
-the original-size mask (seg_core.pagedata.labelling.apply_canvas_objects), then the canvas is
-remounted empty over the updated picture: the mask, not the canvas, holds the work.
+the original-size mask (seg_core.pagedata.labelling.apply_canvas_objects) and the picture under
+it is redrawn: the mask, not the canvas, holds the work.
+
+The canvas stays mounted (same key) while the analyst draws: it sends its whole drawing 200 ms
+after each stroke, and a canvas remounted in that window (a new key) drops the stroke without
+a trace, which is what a fresh canvas after every edit did to fast strokes (and to the browser
+test). So the page applies only the objects it has not applied yet, each with the class of its
+own colour, and remounts the canvas only when the mask changes under it by other means (undo,
+redo, discard, another photo, zoom).
 """
 
 from __future__ import annotations
+
+import hashlib
 
 import streamlit as st
 from PIL import Image
@@ -35,6 +44,29 @@ SOURCES = {"saved": "the saved mask", "pre-label": "the model's pre-label", "emp
 
 def _set(key: str, value) -> None:
     st.session_state[key] = value
+
+
+def remount_canvas() -> None:
+    """A fresh, empty canvas on the next render: after undo, redo or discard the objects drawn on
+    it no longer match the mask."""
+    st.session_state["label_canvas_round"] = st.session_state.get("label_canvas_round", 0) + 1
+
+
+def _canvas_key(session: labelling.LabelSession, frame: labelling.CanvasFrame) -> str:
+    """Stable while the analyst draws on one photo at one zoom (tool and class changes included:
+    the canvas only switches its mode); new when the drawing must go."""
+    what = (str(session.store.root), session.stem, session.who, st.session_state.get("label_canvas_round", 0),
+            frame.box, frame.canvas_size)  # fmt: skip
+    return "label_canvas_" + hashlib.sha1(repr(what).encode()).hexdigest()[:16]
+
+
+def _new_objects(key: str, objects: list[dict]) -> list[dict]:
+    """The canvas objects not applied yet (the canvas sends all of them every time). Its own
+    toolbar's undo/reset removes objects: those edits stay in the mask (the page's Undo undoes)."""
+    seen_key, seen = st.session_state.get("label_canvas_applied", (None, 0))
+    seen = min(seen, len(objects)) if seen_key == key else 0
+    st.session_state["label_canvas_applied"] = (key, len(objects))
+    return objects[seen:]
 
 
 def class_buttons(chosen: int) -> None:
@@ -115,23 +147,27 @@ def correction_view(session: labelling.LabelSession) -> None:
         ),
         unsafe_allow_html=True,
     )  # fmt: skip (also room for the canvas's floating toolbar)
+    key = _canvas_key(session, frame)
     result = st_canvas(
         fill_color=colour + "88", stroke_width=brush if mode == "freedraw" else 2,
         stroke_color=colour + ("cc" if mode == "freedraw" else "ff"), background_image=picture,
         width=canvas_size[0], height=canvas_size[1], drawing_mode=mode, point_display_radius=4,
-        key=f"label_canvas_{st.session_state.get('label_canvas_round', 0)}",
+        key=key,
     )  # fmt: skip
     width, height = session.original_size
     st.caption(f"{session.stem}: {width}×{height} px, edited at full size; started from {SOURCES[session.source]}. "
                f"Zoom {zoom}× shows {box[2] - box[0]}×{box[3] - box[1]} of {view_size[0]}×{view_size[1]} "
                "working px.")  # fmt: skip
-    objects = (result.json_data or {}).get("objects", [])
-    if objects:
-        labelling.apply_canvas_objects(
-            session, objects, frame, class_id, eraser=tool == "Eraser", regions=(method, regions)
+    # Printed after the canvas, so once it shows a count the canvas above has that picture.
+    st.caption(
+        f"{session.edits} edit{'' if session.edits == 1 else 's'} applied since this photo was opened."
+    )
+    if fresh := _new_objects(key, (result.json_data or {}).get("objects", [])):
+        applied = labelling.apply_canvas_objects(
+            session, fresh, frame, class_id, eraser=tool == "Eraser", regions=(method, regions)
         )
-        st.session_state["label_canvas_round"] = st.session_state.get("label_canvas_round", 0) + 1
-        st.rerun()  # a fresh, empty canvas over the updated picture
+        if applied:
+            st.rerun()  # redraw the picture under the canvas (same key: strokes in flight survive)
 
 
 def actions(session: labelling.LabelSession) -> None:
@@ -141,11 +177,13 @@ def actions(session: labelling.LabelSession) -> None:
                        disabled=not session.editor.undo_stack):  # fmt: skip
         session.editor.undo()
         session.keep_draft()
+        remount_canvas()
         st.rerun()
     if redo_col.button("Redo", icon=":material/redo:", shortcut="Ctrl+Shift+Z", width="stretch",
                        disabled=not session.editor.redo_stack):  # fmt: skip
         session.editor.redo()
         session.keep_draft()
+        remount_canvas()
         st.rerun()
     force = st.session_state.get("label_conflict") == session.stem
     label = "Overwrite their save" if force else "Save mask"
@@ -165,6 +203,7 @@ def actions(session: labelling.LabelSession) -> None:
                           help="Forget unsaved edits and reopen what is saved (or the pre-label)."):  # fmt: skip
         st.session_state["label_session"] = labelling.discard_changes(session)
         st.session_state.pop("label_conflict", None)
+        remount_canvas()
         st.rerun()
     if message := st.session_state.pop("label_saved", None):
         st.success(message)

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from seg_core.data.classes import colorize
+from seg_core.data.classes import CLASSES, colorize, hex_color
 from seg_core.data.imageio import load_rgb
 from seg_core.data.labelstore import LabelStore, check_who, create_dataset
 from seg_core.data.mask_edit import MaskEditor, region_boundaries, superpixels
@@ -26,6 +26,7 @@ from seg_core.runs import access
 from seg_core.runs.registry import RunRegistry
 
 VIEW_LONG_SIDE = 1024  # what the analyst sees and superpixels run on: sharp enough, a second to segment
+CLASS_BY_COLOUR = {hex_color(c.id): c.id for c in CLASSES}  # '#rrggbb' -> class id (all 25 differ)
 
 
 @dataclass
@@ -38,6 +39,7 @@ class LabelSession:
     source: str  # where the mask came from: saved, pre-label, empty, draft
     view: np.ndarray  # HxWx3 uint8 working image
     _superpixels: dict = field(default_factory=dict)
+    edits: int = 0  # canvas drawings applied since opening (the page shows it: tests wait on it)
 
     @property
     def original_size(self) -> tuple[int, int]:
@@ -166,12 +168,15 @@ def apply_canvas_objects(
     """Apply what was drawn on the canvas (Fabric.js objects) to the mask; returns edits applied.
 
     Freehand paths are brush (or eraser) strokes of their stroke width; polygons and rectangles
-    are filled; points/circles fill the superpixel under them.
+    are filled; points/circles fill the superpixel under them. Each object is painted with the
+    class of its own colour (the eraser draws in Background's black): a drawing that reaches
+    Python after the analyst picked another class or tool keeps the class it was drawn with.
+    `class_id` / `eraser` only serve objects without a class colour.
     """
     applied = 0
     editor = session.editor
-    paint = 0 if eraser else class_id
     for obj in objects:
+        paint = object_class(obj, 0 if eraser else class_id)
         kind = str(obj.get("type", "")).lower()
         if kind == "path":
             points = [frame.to_original(x, y) for x, y in _path_points(obj.get("path") or [])]
@@ -193,8 +198,19 @@ def apply_canvas_objects(
             continue
         applied += 1 if changed else 0
     if applied:
+        session.edits += applied
         session.keep_draft()
     return applied
+
+
+def object_class(obj: dict, default: int) -> int:
+    """The class a canvas object was drawn with: its colour ('#rrggbb' plus the canvas's alpha
+    digits; strokes carry it in `stroke`, filled shapes in `fill`), else `default`."""
+    kind = str(obj.get("type", "")).lower()
+    colour = obj.get("stroke") if kind == "path" else obj.get("fill")
+    if isinstance(colour, str) and colour.startswith("#") and len(colour) >= 7:
+        return CLASS_BY_COLOUR.get(colour[:7].lower(), default)
+    return default
 
 
 def _path_points(commands: list) -> list[tuple[float, float]]:

@@ -55,6 +55,10 @@ class TrainConfig:
     val_ratio: float = 0.15  # the study's split
     seed: int = 0
     early_stop_patience: int = 10  # epochs without val-Dice gain before stopping; 0 = never
+    # Validate and save last.pt/best.pt every N epochs (and after the last one, and on a stop): a
+    # few photos make 2-step epochs, where the per-epoch saves cost more than the training.
+    # Early-stop patience then counts validations. A kill loses at most N epochs of work.
+    checkpoint_every: int = 1
     device: str = "auto"  # cuda > mps > cpu
     amp: str = "auto"  # bf16 (or fp16) autocast on CUDA only
     num_workers: int = -1  # -1: auto (0 on CPU, where workers steal compute)
@@ -79,6 +83,7 @@ class TrainConfig:
         _at_least("resolution", self.resolution, 32)
         _at_least("warmup_epochs", self.warmup_epochs, 0)
         _at_least("early_stop_patience", self.early_stop_patience, 0)
+        _at_least("checkpoint_every", self.checkpoint_every, 1)
         _at_least("unet_base_width", self.unet_base_width, 1)
         if not self.lr > 0:
             raise ValueError(f"lr {self.lr} must be positive")

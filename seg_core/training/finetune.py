@@ -34,6 +34,11 @@ class FineTuneSchedule:
     val_ratio: float = 0.0  # with 4 photos, holding one back costs a quarter of the labels
     early_stop_patience: int = 0  # no validation split to stop on
     augment: str = "seed"  # rotations and flips are free extra views of the same few photos
+    # 4 photos make 2-step epochs, and each epoch's last.pt + best.pt (76 MB, fsynced) cost 0.23
+    # CPU s and about 1 s of wall time on a busy disk (BENCHMARKS.md section 7): saving every 10th
+    # epoch (and the last) drops 54 of 60 saves; a kill loses at most a third of the run, and a
+    # stop (Stop button, SIGTERM) still saves first.
+    checkpoint_every: int = 10
 
 
 def parent_identity(path: str | Path) -> dict:

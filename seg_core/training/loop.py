@@ -2,7 +2,8 @@
 
 One code path for CPU, CUDA and MPS and for 1..N processes (torchrun + DDP). Everything a run
 produces goes to the run registry as it happens (per-step loss, per-epoch metrics, ETA), and to
-`checkpoints/<run>/` (`last.pt` every epoch, `best.pt` on a new best val Dice, `preview.png`).
+`checkpoints/<run>/` (`last.pt` every epoch, or every `checkpoint_every` epochs, `best.pt` on a new
+best val Dice, `preview.png`).
 The pieces live next door: `setup` builds a run, `state` holds it (and saves and restores it),
 `step` does one batch, `seg_core.data.loader` feeds it.
 
@@ -300,8 +301,12 @@ def _run_epochs(run: TrainingRun, stop: StopRequested) -> str:
             )
             return "stopped"
         state.epoch, state.step_in_epoch = epoch + 1, 0
-        _end_of_epoch(run, val_loader, stats)
-        if agreed_stop.requested:
+        stop_requested = agreed_stop.requested  # a collective: read once per epoch on every rank
+        if stop_requested or state.epoch % cfg.checkpoint_every == 0 or state.epoch == cfg.epochs:
+            _end_of_epoch(run, val_loader, stats)
+        else:
+            _log_epoch(run, stats, {"train_loss": float(stats.loss)}, improved=False)
+        if stop_requested:
             reporter.log(
                 f"{agreed_stop.signal_name or 'stop'} received: stopped after epoch {epoch + 1} (last.pt saved)"
             )
@@ -335,17 +340,33 @@ def _run_epochs(run: TrainingRun, stop: StopRequested) -> str:
     return "completed"
 
 
-def _end_of_epoch(run: TrainingRun, val_loader: DataLoader | None, stats: EpochStats) -> None:
-    """Validate, log, checkpoint and preview after a completed epoch."""
-    state, group = run.state, run.group
-    epoch, step = state.epoch, state.global_step
-    rows = [
+def _train_rows(run: TrainingRun, stats: EpochStats) -> list[tuple]:
+    epoch, step, world = run.state.epoch, run.state.global_step, run.group.world_size
+    return [
         (step, epoch, "train", "loss", stats.loss),
         (step, epoch, "train", "lr", run.optimizer.param_groups[0]["lr"]),
-        (step, epoch, "train", "images_per_s", stats.images_per_s * group.world_size),
+        (step, epoch, "train", "images_per_s", stats.images_per_s * world),
         (step, epoch, "train", "data_wait", stats.data_wait_fraction),
         (step, epoch, "train", "epoch_s", stats.seconds),  # every attempt of the epoch together
     ]
+
+
+def _log_epoch(run: TrainingRun, stats: EpochStats, metrics: dict, improved: bool, rows=()) -> None:
+    """An epoch's metrics to the registry and the log (checkpointed or not)."""
+    run.state.history.append({"epoch": run.state.epoch, **{k: float(v) for k, v in metrics.items()}})
+    run.reporter.metrics(_train_rows(run, stats) + list(rows))
+    summary = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
+    run.reporter.log(
+        f"epoch {run.state.epoch}/{run.cfg.epochs}: {summary}, {stats.images_per_s:.2f} img/s, "
+        f"data wait {stats.data_wait_fraction:.1%}{' (new best)' if improved else ''}"
+    )
+
+
+def _end_of_epoch(run: TrainingRun, val_loader: DataLoader | None, stats: EpochStats) -> None:
+    """Validate, log, checkpoint and preview after a completed epoch (every `checkpoint_every`)."""
+    state, group = run.state, run.group
+    epoch, step = state.epoch, state.global_step
+    rows = []
     metrics = {"train_loss": float(stats.loss)}
     improved = True
     if val_loader is not None:
@@ -382,8 +403,7 @@ def _end_of_epoch(run: TrainingRun, val_loader: DataLoader | None, stats: EpochS
             save_preview(run.checkpoint_dir / "preview.png", run.setup.preview_image, *result.preview)
     else:
         state.best_epoch = epoch
-    state.history.append({"epoch": epoch, **{k: float(v) for k, v in metrics.items()}})
-    run.reporter.metrics(rows)
+    _log_epoch(run, stats, metrics, improved, rows)  # before the saves: last.pt holds the history
     run.save("last.pt", metrics, resumable=True)
     if improved:
         run.save("best.pt", metrics, resumable=False)
@@ -392,8 +412,3 @@ def _end_of_epoch(run: TrainingRun, val_loader: DataLoader | None, stats: EpochS
         registry.set_epochs_done(run.run_id, epoch)
         if val_loader is not None and improved:
             registry.set_best(run.run_id, state.best_dice, epoch)
-    summary = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
-    run.reporter.log(
-        f"epoch {epoch}/{run.cfg.epochs}: {summary}, {stats.images_per_s:.2f} img/s, "
-        f"data wait {stats.data_wait_fraction:.1%}{' (new best)' if improved else ''}"
-    )
