@@ -66,8 +66,9 @@ def wait_for(predicate, timeout: float = 15.0, what: str = "condition") -> None:
         time.sleep(0.02)
 
 
-def write_tiny_checkpoint(path: Path) -> Path:
-    """A real, seeded 4-wide U-Net checkpoint at 64 px: a Predictor in milliseconds for tests."""
+def write_tiny_checkpoint(path: Path, resolution: int = 64, **meta_extra) -> Path:
+    """A real, seeded 4-wide U-Net checkpoint (64 px by default): a Predictor in milliseconds for
+    tests; `meta_extra` adds metadata keys (e.g. working_gsd_cm for the map's GSD)."""
     from seg_core.data.classes import CLASS_NAMES
     from seg_core.models import ModelSpec, create_model
     from seg_core.models.checkpoint import save_checkpoint
@@ -75,5 +76,6 @@ def write_tiny_checkpoint(path: Path) -> Path:
     torch.manual_seed(0)
     model = create_model(ModelSpec(arch="unet", weights="none", unet_base_width=4), load_weights=False)
     meta = {"arch": "unet", "encoder": "none", "num_classes": 25, "class_names": list(CLASS_NAMES),
-            "resolution": 64, "mean": [0.5] * 3, "std": [0.5] * 3, "unet_base_width": 4}  # fmt: skip
+            "resolution": resolution, "mean": [0.5] * 3, "std": [0.5] * 3, "unet_base_width": 4,
+            **meta_extra}  # fmt: skip
     return save_checkpoint({"state_dict": model.state_dict(), "meta": meta}, path)

@@ -198,16 +198,24 @@ def _env(home: Path) -> dict:
     return {**os.environ, "STORMSEG_HOME": str(home), "PYTHONPATH": str(ROOT)}
 
 
-def test_predict_with_an_onnx_model_never_imports_torch(exported, photos, tmp_path):
-    out = tmp_path / "out"
-    result = _run_without_torch(
+def run_cli_without_torch(argv: list[str], home: Path) -> subprocess.CompletedProcess:
+    """`python -m seg_core ARGV` in a fresh interpreter where torch cannot be imported; it also
+    fails if anything imported torch by another route (e.g. a module already in sys.modules)."""
+    return _run_without_torch(
         f"""
         from seg_core.cli import main
-        code = main(["predict", "--model", {exported.path!r}, "--out", {str(out)!r}, {str(photos)!r}])
+        code = main({argv!r})
         assert not [m for m in sys.modules if m.split(".")[0] == "torch"]
         raise SystemExit(code)
         """,
-        _env(tmp_path / "home"),
+        _env(home),
+    )
+
+
+def test_predict_with_an_onnx_model_never_imports_torch(exported, photos, tmp_path):
+    out = tmp_path / "out"
+    result = run_cli_without_torch(
+        ["predict", "--model", str(exported.path), "--out", str(out), str(photos)], tmp_path / "home"
     )
     assert result.returncode == 0, result.stderr
     assert (out / "photo0_mask.png").is_file() and (out / "stats.json").is_file()

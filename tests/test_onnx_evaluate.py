@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from helpers import make_pairs, write_tiny_checkpoint
 from PIL import Image
-from test_onnx import ROOT, _env, _run_without_torch
+from test_onnx import ROOT, _env, _run_without_torch, run_cli_without_torch
 
 from seg_core.cli import main
 from seg_core.inference.export import export_onnx
@@ -76,15 +76,7 @@ def test_evaluate_names_a_wrong_model_argument(args, message, labelled, capsys):
 
 def test_evaluate_with_an_onnx_model_never_imports_torch(model, labelled, tmp_path):
     argv = ["evaluate", "--model", str(model), "--data", str(labelled), "--json"]
-    result = _run_without_torch(
-        f"""
-        from seg_core.cli import main
-        code = main({argv!r})
-        assert not [m for m in sys.modules if m.split(".")[0] == "torch"]
-        raise SystemExit(code)
-        """,
-        _env(tmp_path / "home"),
-    )
+    result = run_cli_without_torch(argv, tmp_path / "home")
     assert result.returncode == 0, result.stderr[-3000:]
     scores = json.loads(result.stdout)
     assert scores["images"] == 4 and len(scores["per_class"]) == 25 and 0 <= scores["kaggle_dice"] <= 1

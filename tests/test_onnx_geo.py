@@ -16,7 +16,7 @@ import rasterio
 import torch
 from geo_helpers import write_geotiff
 from PIL import Image
-from test_onnx import _env, _run_without_torch
+from test_onnx import _env, _run_without_torch, run_cli_without_torch
 
 from seg_core.cli import main
 from seg_core.data.camera import tag_photo
@@ -85,15 +85,7 @@ def test_map_with_an_onnx_model_never_imports_torch(model, ortho, tmp_path):
     tag_photo(Image.new("RGB", (160, 120), (40, 60, 150)), tmp_path / "a.jpg", 29.76, -95.37, 90.0, 60.0)
     out = tmp_path / "map"
     argv = ["map", "--model", str(model), "--out", str(out), str(ortho), str(tmp_path / "a.jpg")]
-    result = _run_without_torch(
-        f"""
-        from seg_core.cli import main
-        code = main({argv!r})
-        assert not [m for m in sys.modules if m.split(".")[0] == "torch"]
-        raise SystemExit(code)
-        """,
-        _env(tmp_path / "home"),
-    )
+    result = run_cli_without_torch(argv, tmp_path / "home")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "ortho.tif: " in result.stdout and "1 photo(s), 1 with a GPS position" in result.stdout
     summary = json.loads((out / "ortho_summary.json").read_text())

@@ -10,16 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 from geo_helpers import write_geotiff
+from helpers import write_tiny_checkpoint
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from seg_core.core import paths
 from seg_core.data.camera import tag_photo
-from seg_core.data.classes import CLASS_NAMES
-from seg_core.models import ModelSpec, create_model
-from seg_core.models.checkpoint import save_checkpoint
 from seg_core.pagedata import geomap
 
 PAGE = Path(__file__).resolve().parents[2] / "app_pages" / "map.py"
@@ -27,13 +24,7 @@ PAGE = Path(__file__).resolve().parents[2] / "app_pages" / "map.py"
 
 @pytest.fixture
 def demo_model(monkeypatch, tmp_path) -> Path:
-    torch.manual_seed(0)
-    model = create_model(ModelSpec(arch="unet", weights="none", unet_base_width=4), load_weights=False)
-    meta = {"arch": "unet", "encoder": "none", "num_classes": 25, "class_names": list(CLASS_NAMES),
-            "resolution": 128, "mean": [0.5] * 3, "std": [0.5] * 3, "unet_base_width": 4,
-            "working_gsd_cm": 20.0}  # fmt: skip
-    path = tmp_path / "best.pt"
-    save_checkpoint({"state_dict": model.state_dict(), "meta": meta}, path)
+    path = write_tiny_checkpoint(tmp_path / "best.pt", resolution=128, working_gsd_cm=20.0)
     monkeypatch.setattr(paths, "DEMO_CHECKPOINT", path)
     return path
 
