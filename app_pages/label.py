@@ -149,7 +149,7 @@ with friendly_errors("Correcting the mask"):
 with st.sidebar.container(border=True):
     st.markdown("**Fine-tune on my labels**")
     saved = counts["corrected"] + counts["labelled"]
-    st.caption(f"{saved} photo(s) of {dataset_name} have a saved mask. A short schedule (30 epochs, lr 3e-4, "
+    st.caption(f"{saved} photo(s) of {dataset_name} have a saved mask. A short schedule (90 epochs, lr 6e-4, "
                "no validation split) trains the chosen model's whole network on them; the new run records "
                "its parent and runs in the background like any training job (Train, Runs).")  # fmt: skip
     if st.button("Fine-tune on my labels", disabled=not saved or model_key is None,

@@ -53,7 +53,7 @@ def finetune_section(dataset: str) -> None:
     with st.expander("Fine-tune a model on my labels", icon=":material/tune:"):
         st.caption(
             f"Trains the chosen model's whole network on the saved masks of **{dataset}** with a short "
-            "schedule for a few photos (30 epochs, lr 3e-4, no validation split); the new run records its "
+            "schedule for a few photos (90 epochs, lr 6e-4, no validation split); the new run records its "
             "parent (Runs shows the lineage). Label photos on **Label** first."
         )
         if not models:

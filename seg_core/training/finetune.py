@@ -26,8 +26,11 @@ from seg_core.training.config import TrainConfig
 class FineTuneSchedule:
     """Defaults for fine-tuning on a few labelled photos; every field is a TrainConfig setting."""
 
-    epochs: int = 30  # ~4 photos x 30 epochs = 60 steps of batch 2: a few CPU minutes at 512 px
-    lr: float = 3e-4  # a third of training from ImageNet: move the trained weights, do not erase them
+    # 4 photos x 90 epochs = 180 steps of batch 2, ~3 CPU minutes on 2 cores. Chosen by
+    # BENCHMARKS.md section 7 (forest style, 4 photos): 30 epochs at 3e-4 reached 84% of a model
+    # trained on 40 photos, 90 at 3e-4 90%, 120 at 3e-4 91% (4.1 CPU min), 90 at 6e-4 91% (2.9).
+    epochs: int = 90
+    lr: float = 6e-4  # a fifth of training from ImageNet: move the trained weights, do not erase them
     warmup_epochs: int = 0  # the weights are already trained; warm-up would only waste the few steps
     batch_size: int = 2  # 1-4 photos: a batch of 2 keeps BatchNorm working on a tiny training set
     crop: int = 320  # random crops multiply what a handful of photos can show
@@ -36,8 +39,8 @@ class FineTuneSchedule:
     augment: str = "seed"  # rotations and flips are free extra views of the same few photos
     # 4 photos make 2-step epochs, and each epoch's last.pt + best.pt (76 MB, fsynced) cost 0.23
     # CPU s and about 1 s of wall time on a busy disk (BENCHMARKS.md section 7): saving every 10th
-    # epoch (and the last) drops 54 of 60 saves; a kill loses at most a third of the run, and a
-    # stop (Stop button, SIGTERM) still saves first.
+    # epoch (and the last) drops 81 of 90 saves; a kill loses at most 10 epochs, and a stop (Stop
+    # button, SIGTERM) still saves first.
     checkpoint_every: int = 10
 
 
