@@ -52,11 +52,14 @@ def remount_canvas() -> None:
     st.session_state["label_canvas_round"] = st.session_state.get("label_canvas_round", 0) + 1
 
 
-def _canvas_key(session: labelling.LabelSession, frame: labelling.CanvasFrame) -> str:
-    """Stable while the analyst draws on one photo at one zoom (tool and class changes included:
-    the canvas only switches its mode); new when the drawing must go."""
+def _canvas_key(session: labelling.LabelSession, frame: labelling.CanvasFrame, mode: str) -> str:
+    """Stable while the analyst draws on one photo at one zoom with one tool (class changes only
+    switch its colour); new when the drawing must go or the tool's drawing mode changes. A canvas
+    told to switch mode does so a moment after its new props arrive, and a stroke drawn in that
+    moment would be recorded in the old mode (a brush stroke as a fill click); a fresh canvas is
+    born in the new mode."""
     what = (str(session.store.root), session.stem, session.who, st.session_state.get("label_canvas_round", 0),
-            frame.box, frame.canvas_size)  # fmt: skip
+            frame.box, frame.canvas_size, mode)  # fmt: skip
     return "label_canvas_" + hashlib.sha1(repr(what).encode()).hexdigest()[:16]
 
 
@@ -147,7 +150,7 @@ def correction_view(session: labelling.LabelSession) -> None:
         ),
         unsafe_allow_html=True,
     )  # fmt: skip (also room for the canvas's floating toolbar)
-    key = _canvas_key(session, frame)
+    key = _canvas_key(session, frame, mode)
     result = st_canvas(
         fill_color=colour + "88", stroke_width=brush if mode == "freedraw" else 2,
         stroke_color=colour + ("cc" if mode == "freedraw" else "ff"), background_image=picture,

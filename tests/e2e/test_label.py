@@ -39,8 +39,11 @@ def _edits_applied(page, count: int) -> None:
 
 
 def _canvas_in_drawing_mode(canvas) -> bool:
-    """Fabric sets the crosshair cursor on mouse moves once the canvas is in freehand mode: the
-    Brush tool has reached the canvas itself, not only the page's buttons."""
+    """The canvas on the page is a new one (not the Fill tool's, which the test marked) and Fabric
+    sets its crosshair cursor on mouse moves, as it does in freehand mode: the Brush tool has
+    reached the canvas itself, not only the page's buttons."""
+    if canvas.evaluate("c => c.dataset.fillTool === '1'"):
+        return False
     canvas.hover(position={"x": 5, "y": 5})
     canvas.hover(position={"x": 6, "y": 6})
     return canvas.evaluate("c => c.style.cursor") == "crosshair"
@@ -76,9 +79,10 @@ def test_prelabel_fill_brush_save_writes_the_mask_png(app_server, page, tmp_path
     draft = drafts / f"{photo.stem}.ana.png"
     filled = load_mask(draft)
 
-    page.keyboard.press("b")  # the Brush tool's shortcut
+    canvas.evaluate("c => { c.dataset.fillTool = '1'; }")  # the Fill tool's canvas, to see it replaced
+    page.keyboard.press("b")  # the Brush tool's shortcut: a fresh canvas, born in freehand mode
     page.wait_for_selector("[data-testid='stBaseButton-primary']:has-text('Brush')")
-    _wait_until(page, lambda: _canvas_in_drawing_mode(canvas), "the canvas in Brush mode")
+    _wait_until(page, lambda: _canvas_in_drawing_mode(canvas), "the Brush tool's own canvas")
     canvas.scroll_into_view_if_needed()
     box = canvas.bounding_box()  # the tool's legend line above it may have moved it
     y = box["y"] + box["height"] * 0.75
