@@ -20,7 +20,7 @@ def _demo_data(args: argparse.Namespace) -> int:
         replace=args.replace,
         style=parse_styles(args.style),
     )
-    sidecar = _write_gsd_sidecar(summary, args.seed)
+    sidecar = _write_gsd_sidecar(summary)
     print(
         f"wrote {summary.n_train} labelled and {summary.n_test} test images ({args.size}) to {summary.root} "
         f"(style {','.join(summary.styles)}; styles.json says which photo has which, {sidecar.name} their GSD)"
@@ -39,22 +39,16 @@ def _demo_data(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_gsd_sidecar(summary, seed: int):
-    """`<out>/gsd.json` from each scene's ground width (its plan, re-drawn from the scene's seed as
-    the generator draws it), so a model trained on it records its working GSD."""
-    import numpy as np
-
+def _write_gsd_sidecar(summary):
+    """`<out>/gsd.json` from each scene's ground width (set by its style: scene i is drawn in
+    style i mod len(styles)), so a model trained on it records its working GSD."""
     from seg_core.data.gsd import write_dataset_gsd
-    from seg_core.data.synth import plan_scene
+    from seg_core.data.synth import ground_width_m
 
     width, height = summary.size
-    styles = summary.styles  # scene i is drawn in style i mod len(styles), whose scale sets its width
+    styles = summary.styles
     per_image = {
-        f"synth_{i:04d}": plan_scene(
-            np.random.default_rng([seed, i]), width, height, styles[i % len(styles)]
-        ).world_size[0]
-        * 100
-        / width
+        f"synth_{i:04d}": ground_width_m(width, height, styles[i % len(styles)]) * 100 / width
         for i in range(summary.n_train + summary.n_test)
     }
     return write_dataset_gsd(summary.root, per_image, f"demo-data: scene width in metres / {width} px")

@@ -19,7 +19,7 @@ Modules, in the order a scene is made: `style` (presets), `scene` (class ids, th
 """
 
 from seg_core.data.synth.dataset import STYLES_FILE, DemoDatasetSummary, parse_size, write_demo_dataset
-from seg_core.data.synth.planner import plan_scene
+from seg_core.data.synth.planner import ground_width_m, plan_scene
 from seg_core.data.synth.render import bridge_mask, generate_scene, render_scene
 from seg_core.data.synth.scene import *  # noqa: F403  (class ids and ground constants, as before the split)
 from seg_core.data.synth.scene import FLOODABLE, MAX_SIDE_PX, MIN_SIDE_PX, ROAD_DIP, SCENE_AREA_M2, ScenePlan
@@ -28,5 +28,5 @@ from seg_core.data.synth.style import STYLES, StormStyle, parse_styles, resolve_
 __all__ = [
     "FLOODABLE", "MAX_SIDE_PX", "MIN_SIDE_PX", "ROAD_DIP", "SCENE_AREA_M2", "STYLES", "STYLES_FILE",
     "DemoDatasetSummary", "ScenePlan", "StormStyle", "bridge_mask", "generate_scene", "parse_size",
-    "parse_styles", "plan_scene", "render_scene", "resolve_style", "style_by_name", "write_demo_dataset",
+    "ground_width_m", "parse_styles", "plan_scene", "render_scene", "resolve_style", "style_by_name", "write_demo_dataset",
 ]  # fmt: skip

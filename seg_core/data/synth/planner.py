@@ -323,6 +323,12 @@ class _Planner(_Houses, _Things):
                 self._boat(self.water_line[i], d / np.linalg.norm(d))
 
 
+def ground_width_m(width: int, height: int, style: StormStyle | str = HARVEY) -> float:
+    """Metres of ground across a scene drawn at width x height px: the style's area at that aspect
+    ratio. Fixed by the style, not drawn at random, so a dataset's GSD needs no scene planned."""
+    return math.sqrt(resolve_style(style).scene_area_m2 * width / height)
+
+
 def plan_scene(
     rng: np.random.Generator, width: int = 4, height: int = 3, style: StormStyle | str = HARVEY
 ) -> ScenePlan:
@@ -341,9 +347,8 @@ def plan_scene(
         ValueError: a style name that is not a preset.
     """
     style = resolve_style(style)
-    area = style.scene_area_m2
-    world_w = math.sqrt(area * width / height)
-    p = _Planner(rng, world_w, area / world_w, style)
+    world_w = ground_width_m(width, height, style)
+    p = _Planner(rng, world_w, style.scene_area_m2 / world_w, style)
     p.water_and_forest()
     p.terrain()
     p.streets()
