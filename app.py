@@ -7,7 +7,7 @@ import logging
 
 import streamlit as st
 
-from seg_core.training import jobs
+from seg_core.training import queue as run_queue
 from ui import auth
 
 st.set_page_config(page_title="StormSeg", page_icon="🌀", layout="wide")
@@ -17,7 +17,7 @@ actor = auth.current_actor()
 auth.sidebar(actor)
 
 try:  # a queued run whose predecessor crashed starts here at the latest; never blocks the page
-    jobs.dispatch()
+    run_queue.dispatch()
 except Exception:  # noqa: BLE001
     logging.getLogger("stormseg.ui").exception("dispatching the training queue failed")
 

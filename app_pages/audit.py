@@ -6,8 +6,8 @@ import time
 import pandas as pd
 import streamlit as st
 
-from seg_core.runs import access, audit
 from seg_core.runs.registry import RunRegistry
+from seg_core.team import access, audit
 from ui.auth import current_actor
 from ui.common import friendly_errors
 

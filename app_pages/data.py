@@ -6,9 +6,10 @@ from __future__ import annotations
 import streamlit as st
 
 from seg_core.core import paths
-from seg_core.data.classes import legend_entries
-from seg_core.data.discovery import LAYOUTS, ValidationReport, validate_dataset
-from seg_core.pagedata import catalog, gallery
+from seg_core.datasets.discovery import LAYOUTS, ValidationReport, validate_dataset
+from seg_core.schemes.classes import legend_entries
+from seg_core.services import catalog
+from seg_core.views import gallery
 from ui.auth import current_actor, may
 from ui.charts import class_distribution
 from ui.common import friendly_errors, legend_html

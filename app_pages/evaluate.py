@@ -9,9 +9,10 @@ from pathlib import Path
 import streamlit as st
 
 from seg_core.core import paths
-from seg_core.data.classes import CLASS_NAMES, legend_entries
 from seg_core.evaluation.evaluate import evaluate_checkpoint
-from seg_core.pagedata import catalog, gallery
+from seg_core.schemes.classes import CLASS_NAMES, legend_entries
+from seg_core.services import catalog
+from seg_core.views import gallery
 from ui.charts import confusion_heatmap
 from ui.common import checkpoint_summary, friendly_errors, legend_html, load_predictor
 

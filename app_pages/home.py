@@ -3,8 +3,8 @@
 import streamlit as st
 
 from seg_core.core import paths
-from seg_core.pagedata import catalog
 from seg_core.runs.registry import RunRegistry
+from seg_core.services import catalog
 from ui.auth import current_actor, may
 from ui.common import friendly_errors
 

@@ -7,8 +7,8 @@ import getpass
 import streamlit as st
 
 from seg_core.core import paths
-from seg_core.data.labelstore import check_who
-from seg_core.pagedata import catalog, labelling
+from seg_core.labelling.labelstore import check_who
+from seg_core.services import catalog, labelling
 from ui import label_view
 from ui.auth import current_actor
 from ui.common import friendly_errors, load_predictor, percent
@@ -44,8 +44,11 @@ with (
     st.form("label_new_dataset", clear_on_submit=True),
 ):
     name = st.text_input("Dataset name", placeholder="e.g. ian-2026-fort-myers")
-    uploads = st.file_uploader("Photos (JPEG, PNG, TIFF)", accept_multiple_files=True,
-                               type=["jpg", "jpeg", "png", "tif", "tiff", "webp", "bmp"])  # fmt: skip
+    uploads = st.file_uploader(
+        "Photos (JPEG, PNG, TIFF)",
+        accept_multiple_files=True,
+        type=["jpg", "jpeg", "png", "tif", "tiff", "webp", "bmp"],
+    )
     if st.form_submit_button("Create dataset", type="primary"):
         with friendly_errors("Creating the dataset"):
             folder, refused = labelling.create_dataset_from_photos(
@@ -70,22 +73,36 @@ models = catalog.list_models()
 by_path = {str(m.path): m for m in models}
 with st.sidebar:
     dataset_name = st.selectbox("Dataset", names, key="label_dataset")
-    model_key = st.selectbox("Model (pre-labels, fine-tuning)", list(by_path),
-                             format_func=lambda p: by_path[p].label, key="label_model") if models else None  # fmt: skip
+    model_key = (
+        st.selectbox(
+            "Model (pre-labels, fine-tuning)",
+            list(by_path),
+            format_func=lambda p: by_path[p].label,
+            key="label_model",
+        )
+        if models
+        else None
+    )
     if model_key and (chain := labelling.lineage(by_path[model_key].run_id)):
         st.caption("Fine-tuned from " + " ← ".join(chain))
-    prelabel = st.button("Pre-label photos nobody has labelled", disabled=model_key is None,
-                         icon=":material/auto_fix_high:", width="stretch")  # fmt: skip
+    prelabel = st.button(
+        "Pre-label photos nobody has labelled",
+        disabled=model_key is None,
+        icon=":material/auto_fix_high:",
+        width="stretch",
+    )
 dataset = catalog.resolve_dataset(dataset_name)
 if prelabel and model_key:
     bar = st.progress(0.0, text="Pre-labelling…")
     with friendly_errors("Pre-labelling"):
         predictor = load_predictor(by_path[model_key].path)
         problems = labelling.prelabel_photos(
-            dataset, predictor, by_path[model_key].run_id or "demo",
+            dataset,
+            predictor,
+            by_path[model_key].run_id or "demo",
             progress=lambda done, total: bar.progress(done / total, text=f"Pre-labelled {done} of {total}"),
             actor=current_actor(),
-        )  # fmt: skip
+        )
         for problem in problems:
             st.warning(f"Skipped {problem}")
     bar.empty()
@@ -108,20 +125,27 @@ st.caption(" · ".join(f"{n} {s}" for s, n in counts.items()) + " (photos listed
 with st.expander("All photos and their status"):
     st.dataframe(
         [{**r, "uncertain": percent(r["uncertain"]) if r["uncertain"] is not None else ""} for r in table],
-        hide_index=True, width="stretch",
-    )  # fmt: skip
+        hide_index=True,
+        width="stretch",
+    )
 if not order:
     st.info("This dataset has no photos yet.")
     st.stop()
 
 opened = st.session_state.get("label_session")
 if opened is not None and opened.store.root == dataset and opened.stem not in order:
-    st.warning(f"{opened.stem} was removed from {dataset_name} while you were labelling it; nothing was "
-               "saved for it (your strokes up to the last one are in your draft, should the photo return).")  # fmt: skip
+    st.warning(
+        f"{opened.stem} was removed from {dataset_name} while you were labelling it; nothing was "
+        "saved for it (your strokes up to the last one are in your draft, should the photo return)."
+    )
 stem = st.selectbox(
-    "Photo", order, key="label_photo",
-    format_func=lambda s: f"{s} · {status[s]['status']}" + (f" · by {status[s]['by']}" if status[s]["by"] else ""),
-)  # fmt: skip
+    "Photo",
+    order,
+    key="label_photo",
+    format_func=lambda s: (
+        f"{s} · {status[s]['status']}" + (f" · by {status[s]['by']}" if status[s]["by"] else "")
+    ),
+)
 if stem in reasons:
     st.caption(f"Why here: {reasons[stem]}")
 
@@ -149,11 +173,17 @@ with friendly_errors("Correcting the mask"):
 with st.sidebar.container(border=True):
     st.markdown("**Fine-tune on my labels**")
     saved = counts["corrected"] + counts["labelled"]
-    st.caption(f"{saved} photo(s) of {dataset_name} have a saved mask. A short schedule (90 epochs, lr 6e-4, "
-               "no validation split) trains the chosen model's whole network on them; the new run records "
-               "its parent and runs in the background like any training job (Train, Runs).")  # fmt: skip
-    if st.button("Fine-tune on my labels", disabled=not saved or model_key is None,
-                 icon=":material/model_training:", width="stretch"):  # fmt: skip
+    st.caption(
+        f"{saved} photo(s) of {dataset_name} have a saved mask. A short schedule (90 epochs, lr 6e-4, "
+        "no validation split) trains the chosen model's whole network on them; the new run records "
+        "its parent and runs in the background like any training job (Train, Runs)."
+    )
+    if st.button(
+        "Fine-tune on my labels",
+        disabled=not saved or model_key is None,
+        icon=":material/model_training:",
+        width="stretch",
+    ):
         with friendly_errors("Starting the fine-tuning run"):
             submission = labelling.finetune_on_labels(dataset, by_path[model_key].path, actor=current_actor())
             st.success(submission.message)

@@ -9,7 +9,8 @@ import time
 import streamlit as st
 
 from seg_core.core.progress import format_eta
-from seg_core.pagedata import catalog, geomap
+from seg_core.services import catalog
+from seg_core.views import geomap
 from ui import map_view
 from ui.common import friendly_errors, load_predictor, percent
 
@@ -22,8 +23,8 @@ st.caption(
 
 
 def _run(uploads, model_path, gsd, flight_height) -> None:
-    from seg_core.inference.flight import FlightSettings
-    from seg_core.inference.geojob import map_inputs
+    from seg_core.gis.flight import FlightSettings
+    from seg_core.gis.geojob import map_inputs
 
     folder = geomap.new_map_folder(uploads[0].name)
     inputs = folder / "inputs"
@@ -76,17 +77,27 @@ with st.expander("Make a map", expanded=not geomap.list_map_folders()):
         uploads = st.file_uploader(
             f"GeoTIFF orthomosaics (3 or 4 bands, 8 or 16 bit, up to {geomap.MAX_UPLOAD_MB} MB; larger ones with "
             "`python -m seg_core map`) or GPS-tagged drone photos",
-            type=list(geomap.UPLOAD_TYPES), accept_multiple_files=True, key="map_upload",
-        )  # fmt: skip
+            type=list(geomap.UPLOAD_TYPES),
+            accept_multiple_files=True,
+            key="map_upload",
+        )
         gsd_col, height_col = st.columns(2)
         gsd = gsd_col.number_input(
-            "Photo GSD (cm/px)", min_value=0.1, max_value=500.0, value=None, placeholder="from XMP",
+            "Photo GSD (cm/px)",
+            min_value=0.1,
+            max_value=500.0,
+            value=None,
+            placeholder="from XMP",
             help="Wins over the photos' own metadata. Orthomosaics always use their geotransform.",
-        )  # fmt: skip
+        )
         flight_height = height_col.number_input(
-            "Flying height above ground (m)", min_value=1.0, max_value=2000.0, value=None, placeholder="from XMP",
+            "Flying height above ground (m)",
+            min_value=1.0,
+            max_value=2000.0,
+            value=None,
+            placeholder="from XMP",
             help="For photos without XMP RelativeAltitude. EXIF GPS altitude is above sea level and is never used.",
-        )  # fmt: skip
+        )
         if st.button("Make the map", type="primary", disabled=not uploads):
             with friendly_errors("Making the map"):
                 _run(uploads, by_path[chosen].path, gsd, flight_height)
@@ -109,9 +120,11 @@ folder = st.selectbox(
 )
 with st.expander("Base map (needs internet)"):
     tile_url = st.text_input(
-        "Tile URL", value="", placeholder="https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+        "Tile URL",
+        value="",
+        placeholder="https://tile.openstreetmap.org/{z}/{x}/{y}.png",
         help="Empty: a plain background with a metre grid, which works offline.",
-    )  # fmt: skip
+    )
 
 with friendly_errors("Reading the map"):
     view = geomap.read_map(folder)

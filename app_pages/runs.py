@@ -4,10 +4,11 @@ Table 1, and to resume, stop or delete one."""
 import pandas as pd
 import streamlit as st
 
-from seg_core.pagedata import catalog, exports, monitor
 from seg_core.runs.control import stop
 from seg_core.runs.registry import RunRecord, RunRegistry
-from seg_core.training import jobs
+from seg_core.services import catalog, exports
+from seg_core.training import queue as run_queue
+from seg_core.views import monitor
 from ui.auth import current_actor, may, run_owner, run_owners
 from ui.charts import curves
 from ui.common import friendly_errors
@@ -137,7 +138,10 @@ def actions(selected: list[RunRecord], registry: RunRegistry) -> None:
         help="Continue from last.pt (saved after every epoch and when stopped).",
     ):
         with friendly_errors("Resuming the run"):
-            st.session_state["runs_notice"] = ("success", jobs.resume(run.id, registry, actor=actor).message)
+            st.session_state["runs_notice"] = (
+                "success",
+                run_queue.resume(run.id, registry, actor=actor).message,
+            )
             st.rerun()
     if run.status == "queued":
         if halt.button(
@@ -148,7 +152,7 @@ def actions(selected: list[RunRecord], registry: RunRegistry) -> None:
         ):
             with friendly_errors("Removing the run from the queue"):
                 # Under the dispatch lock: the run may have started since this page was drawn.
-                removed = jobs.cancel_queued(
+                removed = run_queue.cancel_queued(
                     [run.id], "removed from the queue before it started", registry, actor=actor
                 )
                 st.session_state["runs_notice"] = (
@@ -200,17 +204,30 @@ def onnx_download(run: RunRecord) -> None:
     """Export best.pt to a verified ONNX file once, then offer it (torch-free field install)."""
     exported = exports.current_export(run.id)
     if exported is None:
-        if st.button("Export to ONNX", icon=":material/file_export:", key="runs_export_onnx",
-                     help="For ONNX Runtime without torch (README, Field install); about a minute."):  # fmt: skip
+        if st.button(
+            "Export to ONNX",
+            icon=":material/file_export:",
+            key="runs_export_onnx",
+            help="For ONNX Runtime without torch (README, Field install); about a minute.",
+        ):
             with friendly_errors("Exporting the model"), st.spinner("Exporting and verifying against torch…"):
                 report = exports.export_run(run.id)
-                st.session_state["runs_notice"] = ("success", f"Exported {run.name}: argmax agrees with torch "
-                                                   f"on {report.argmax_agreement:.2%} of pixels.")  # fmt: skip
+                st.session_state["runs_notice"] = (
+                    "success",
+                    f"Exported {run.name}: argmax agrees with torch "
+                    f"on {report.argmax_agreement:.2%} of pixels.",
+                )
                 st.rerun()
         return
-    st.download_button("Download model.onnx", exported.read_bytes, file_name=f"{run.name or run.id}.onnx",
-                       mime="application/octet-stream", on_click="ignore", icon=":material/download:",
-                       key="runs_download_onnx")  # fmt: skip
+    st.download_button(
+        "Download model.onnx",
+        exported.read_bytes,
+        file_name=f"{run.name or run.id}.onnx",
+        mime="application/octet-stream",
+        on_click="ignore",
+        icon=":material/download:",
+        key="runs_download_onnx",
+    )
 
 
 def keep_selection(ids: list[str]) -> None:

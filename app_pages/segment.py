@@ -3,8 +3,8 @@
 import streamlit as st
 
 from seg_core.core import paths
-from seg_core.pagedata import analysis, catalog, geoupload
-from seg_core.pagedata.analysis import MAX_BATCH_PHOTOS, PhotoAnalysis, PhotoFailure, PhotoInput
+from seg_core.services import analysis, catalog, geoupload
+from seg_core.services.analysis import MAX_BATCH_PHOTOS, PhotoAnalysis, PhotoFailure, PhotoInput
 from ui import mosaic_view, segment_view
 from ui.auth import current_actor
 from ui.batch_jobs import background_batch
@@ -47,26 +47,41 @@ with st.container(border=True):
         st.stop()
     model_col.caption(segment_view.model_description(model_path))
     gsd = gsd_col.number_input(
-        "Ground sampling distance (cm/px)", min_value=0.1, max_value=500.0, value=None, step=0.5,
-        placeholder="optional", key="segment_gsd",
+        "Ground sampling distance (cm/px)",
+        min_value=0.1,
+        max_value=500.0,
+        value=None,
+        step=0.5,
+        placeholder="optional",
+        key="segment_gsd",
         help="Ground size of one pixel, for areas in m²: about 3.0 for the Harvey drone photos, 7.5 for "
-             "the sample photos. Leave empty if unknown.",
-    )  # fmt: skip
-    tta = tta_col.toggle("Test-time augmentation", key="segment_tta",
-                         help="Averages 8 rotated/flipped passes: slightly cleaner masks, about 8× slower.")  # fmt: skip
+        "the sample photos. Leave empty if unknown.",
+    )
+    tta = tta_col.toggle(
+        "Test-time augmentation",
+        key="segment_tta",
+        help="Averages 8 rotated/flipped passes: slightly cleaner masks, about 8× slower.",
+    )
     tta_col.caption("on: 8 passes, about 8× slower" if tta else "off: fastest")
 
     upload_col, sample_col = st.columns([4.8, 1.6], vertical_alignment="center")
     uploads = upload_col.file_uploader(
-        "Drone photos (JPEG, PNG or TIFF, up to 4592×3072 px) or GeoTIFF orthomosaics", type=list(analysis.UPLOAD_TYPES),
-        accept_multiple_files=True, key=f"segment_upload_{st.session_state.get('segment_upload_round', 0)}",
+        "Drone photos (JPEG, PNG or TIFF, up to 4592×3072 px) or GeoTIFF orthomosaics",
+        type=list(analysis.UPLOAD_TYPES),
+        accept_multiple_files=True,
+        key=f"segment_upload_{st.session_state.get('segment_upload_round', 0)}",
         help=f"A GeoTIFF with a CRS (3 or 4 bands, 8 or 16 bit) is segmented as an orthomosaic, window by "
-             f"window at the model's working GSD, up to {geoupload.MAX_GEOTIFF_MB} MB and "
-             f"{geoupload.MAX_GEOTIFF_PIXELS / 1e6:.0f} megapixels; larger ones with `python -m seg_core map`.",
-    )  # fmt: skip
+        f"window at the model's working GSD, up to {geoupload.MAX_GEOTIFF_MB} MB and "
+        f"{geoupload.MAX_GEOTIFF_PIXELS / 1e6:.0f} megapixels; larger ones with `python -m seg_core map`.",
+    )
     samples = catalog.sample_photos()
-    sample_col.button("Use the sample photos", on_click=_use_samples, disabled=not samples, width="stretch",
-                      help=f"{len(samples)} synthetic flood scenes shipped in samples/ (7.5 cm/px).")  # fmt: skip
+    sample_col.button(
+        "Use the sample photos",
+        on_click=_use_samples,
+        disabled=not samples,
+        width="stretch",
+        help=f"{len(samples)} synthetic flood scenes shipped in samples/ (7.5 cm/px).",
+    )
 
 background_batch(model_path, gsd, tta)
 
@@ -89,18 +104,25 @@ else:
     st.stop()
 
 if len(photos) > MAX_BATCH_PHOTOS:
-    st.warning(f"{len(photos)} photos were given; the first {MAX_BATCH_PHOTOS} are segmented. "
-               "Split bigger sets into batches (or use `python -m seg_core predict`).")  # fmt: skip
+    st.warning(
+        f"{len(photos)} photos were given; the first {MAX_BATCH_PHOTOS} are segmented. "
+        "Split bigger sets into batches (or use `python -m seg_core predict`)."
+    )
     photos = photos[:MAX_BATCH_PHOTOS]
 
 bar = st.empty()
 results = None
 with friendly_errors("Segmenting the photos"):
     results = analysis.run_batch(
-        photos, st.session_state.setdefault("segment_results", {}), lambda: load_predictor(model_path),
-        f"{model_path}:{modified_ns}", gsd, tta, progress=lambda fraction, text: bar.progress(fraction, text=text),
+        photos,
+        st.session_state.setdefault("segment_results", {}),
+        lambda: load_predictor(model_path),
+        f"{model_path}:{modified_ns}",
+        gsd,
+        tta,
+        progress=lambda fraction, text: bar.progress(fraction, text=text),
         actor=current_actor(),
-    )  # fmt: skip
+    )
 bar.empty()
 if results is None:
     st.stop()

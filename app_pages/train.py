@@ -7,9 +7,11 @@ import json
 import streamlit as st
 
 from seg_core.core import paths
-from seg_core.pagedata import catalog, labelling, monitor
 from seg_core.runs.registry import ACTIVE_STATUSES, RunRegistry
-from seg_core.training import jobs, study
+from seg_core.services import catalog, labelling
+from seg_core.training import queue as run_queue
+from seg_core.training import study
+from seg_core.views import monitor
 from ui import train_form
 from ui.auth import current_actor
 from ui.common import friendly_errors
@@ -29,7 +31,7 @@ def submit_one(dataset: str) -> None:
         )
         return
     with friendly_errors("Starting the run"):
-        submission = jobs.submit(cfg, actor=current_actor())
+        submission = run_queue.submit(cfg, actor=current_actor())
         train_form.remember(signature, [submission.message], submission.started)
 
 
@@ -40,7 +42,7 @@ def submit_study(dataset: str) -> None:
         signature = json.dumps([c.to_dict() for c in configs], sort_keys=True)
         if train_form.is_double_click(signature):
             return
-        submissions = [jobs.submit(cfg, actor=current_actor()) for cfg in configs]
+        submissions = [run_queue.submit(cfg, actor=current_actor()) for cfg in configs]
         messages = [s.message for s in submissions]
         if not imagenet:
             messages.append(study.NO_IMAGENET_NOTICE)
@@ -60,8 +62,12 @@ def finetune_section(dataset: str) -> None:
             st.caption("No model yet: train one, or rebuild the shipped demo model.")
             return
         by_path = {str(m.path): m for m in models}
-        chosen = st.selectbox("Model to fine-tune", list(by_path), format_func=lambda p: by_path[p].label,
-                              key="train_finetune_model")  # fmt: skip
+        chosen = st.selectbox(
+            "Model to fine-tune",
+            list(by_path),
+            format_func=lambda p: by_path[p].label,
+            key="train_finetune_model",
+        )
         if st.button("Fine-tune on my labels", icon=":material/model_training:", key="train_finetune"):
             with friendly_errors("Starting the fine-tuning run"):
                 submission = labelling.finetune_on_labels(

@@ -40,8 +40,11 @@ print(json.dumps({"applied": applied, "faults": faults}))
 def probe(mode: str, steps: int, side: int) -> dict:
     out = subprocess.run(
         [sys.executable, "-c", PROBE, mode, str(steps), str(side)],
-        capture_output=True, text=True, check=True, cwd=ROOT,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -53,8 +56,10 @@ def main() -> None:
     result = {mode: probe(mode, args.steps, args.side) for mode in ("default", "reuse")}
     for mode, r in result.items():
         later = r["faults"][1:]
-        print(f"{mode:8s} applied={r['applied']!s:5s} first step {r['faults'][0]:>9,} faults, "
-              f"later steps mean {sum(later) / len(later):>11,.0f}")  # fmt: skip
+        print(
+            f"{mode:8s} applied={r['applied']!s:5s} first step {r['faults'][0]:>9,} faults, "
+            f"later steps mean {sum(later) / len(later):>11,.0f}"
+        )
     print(json.dumps(result))
 
 

@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def build_harvey_sized(root: Path, pairs: int = 261, distinct: int = 12, size=(4000, 3000)) -> Path:
-    from seg_core.data.synth import write_demo_dataset
+    from seg_core.demo.synth import write_demo_dataset
 
     source = write_demo_dataset(root / "distinct", n=distinct, size=size, seed=1, n_test=0).root
     target = root / "harvey"
@@ -48,7 +48,7 @@ def _link(source: Path, target: Path) -> None:
 
 
 def bench_validate(data: Path) -> dict:
-    from seg_core.data.discovery import validate_dataset
+    from seg_core.datasets.discovery import validate_dataset
 
     start = time.perf_counter()
     report = validate_dataset(data)
@@ -61,8 +61,8 @@ def bench_validate(data: Path) -> dict:
 
 def bench_cache(data: Path, cache_root: Path, resolution: int = 1024, sample: int = 12) -> dict:
     """Seconds per pair to decode+resize an original vs to map the cached array."""
-    from seg_core.data.dataset import ArrayCache
-    from seg_core.data.discovery import validate_dataset
+    from seg_core.datasets.dataset import ArrayCache
+    from seg_core.datasets.discovery import validate_dataset
 
     pairs = validate_dataset(data).pairs[:sample]
     cache = ArrayCache(resolution, cache_root)

@@ -125,11 +125,14 @@ def run_benchmark(repeats: int = 3) -> dict:
 
 
 MEMORY_STEPS = (  # (what changed, SessionMemory fields), each applied on top of the one before
-    ("no arena, memory pattern (until 2026-11-29)", {"arena": False, "memory_pattern": True, "shrink_arena": False}),
+    (
+        "no arena, memory pattern (until 2026-11-29)",
+        {"arena": False, "memory_pattern": True, "shrink_arena": False},
+    ),
     ("+ CPU arena", {"arena": True, "memory_pattern": True, "shrink_arena": False}),
     ("+ arena shrunk after each run", {"arena": True, "memory_pattern": True, "shrink_arena": True}),
     ("+ no memory pattern (default now)", {"arena": True, "memory_pattern": False, "shrink_arena": True}),
-)  # fmt: skip
+)
 
 
 def memory_steps(repeats: int = 3, rounds: int = 2) -> dict:
@@ -193,8 +196,16 @@ def batch_throughput(photos: int = 16) -> dict:
             shutil.copy(source, flight / f"frame{i:04d}.jpg")
         for label, processes, threads in BATCH_SETUPS:
             out = tmp / f"out-{processes}-{threads}"
-            command = ["-m", "seg_core", "predict", "--checkpoint", str(ROOT / "checkpoints/demo/best.pt"),
-                       "--out", str(out), str(flight)]  # fmt: skip
+            command = [
+                "-m",
+                "seg_core",
+                "predict",
+                "--checkpoint",
+                str(ROOT / "checkpoints/demo/best.pt"),
+                "--out",
+                str(out),
+                str(flight),
+            ]
             if processes > 1:
                 command = [
                     "-m",
@@ -207,11 +218,22 @@ def batch_throughput(photos: int = 16) -> dict:
             start = time.perf_counter()
             subprocess.run([sys.executable, *command], env=env, cwd=ROOT, check=True, capture_output=True)
             seconds = time.perf_counter() - start
-            rows.append({"setup": label, "processes": processes, "threads": threads, "seconds": seconds,
-                         "photos_per_s": photos / seconds})  # fmt: skip
+            rows.append(
+                {
+                    "setup": label,
+                    "processes": processes,
+                    "threads": threads,
+                    "seconds": seconds,
+                    "photos_per_s": photos / seconds,
+                }
+            )
     base = rows[0]["photos_per_s"]
-    return {"photos": photos, "rows": rows, "speedup_2proc": rows[2]["photos_per_s"] / base,
-            "speedup_2threads": rows[1]["photos_per_s"] / base}  # fmt: skip
+    return {
+        "photos": photos,
+        "rows": rows,
+        "speedup_2proc": rows[2]["photos_per_s"] / base,
+        "speedup_2threads": rows[1]["photos_per_s"] / base,
+    }
 
 
 def render_batch(b: dict) -> list[str]:
@@ -234,8 +256,12 @@ def render_batch(b: dict) -> list[str]:
 
 
 def render(r: dict) -> list[str]:
-    labels = {"naive": "naive torch (notebook way)", "stormseg": "StormSeg Predictor (torch)",
-              "onnx": "OnnxPredictor (ONNX Runtime, float)", "onnx_int8": "OnnxPredictor (ONNX Runtime, int8)"}  # fmt: skip
+    labels = {
+        "naive": "naive torch (notebook way)",
+        "stormseg": "StormSeg Predictor (torch)",
+        "onnx": "OnnxPredictor (ONNX Runtime, float)",
+        "onnx_int8": "OnnxPredictor (ONNX Runtime, int8)",
+    }
     lines = [
         "## 8. Field install: ONNX Runtime without torch",
         "",

@@ -60,7 +60,7 @@ def worker(kind: str, path: str, checkpoint: str = str(CHECKPOINT)) -> dict:
     reuse_freed_memory()  # what `python -m seg_core map/predict` does in its own process
     start = time.perf_counter()
     if kind in ("mosaic", "mosaic-pointwise"):
-        from seg_core.inference.mosaic import segment_mosaic
+        from seg_core.gis.mosaic import segment_mosaic
         from seg_core.inference.predictor import Predictor
 
         predictor = Predictor.from_checkpoint(checkpoint, device="cpu")
@@ -100,8 +100,8 @@ def run(
     import numpy as np
     from PIL import Image
 
-    from seg_core.data.geodemo import write_demo_orthomosaic
-    from seg_core.data.synth import generate_scene
+    from seg_core.demo.geodemo import write_demo_orthomosaic
+    from seg_core.demo.synth import generate_scene
 
     results: dict = {"checkpoint": str(CHECKPOINT), "model": model, "mosaics": []}
     with tempfile.TemporaryDirectory() as tmp:
@@ -140,8 +140,12 @@ def main() -> None:
     parser.add_argument("--whole-limit", type=int, default=256, help="read whole only up to this many MP")
     parser.add_argument("--kinds", nargs="+", default=["mosaic"], choices=["mosaic", "mosaic-pointwise"])
     parser.add_argument("--no-photo", action="store_true", help="skip the 12 MP photo reference")
-    parser.add_argument("--model", choices=["demo", "default-untrained"], default="demo",
-                        help="the demo checkpoint, or the default model at 1024 px with random weights")  # fmt: skip
+    parser.add_argument(
+        "--model",
+        choices=["demo", "default-untrained"],
+        default="demo",
+        help="the demo checkpoint, or the default model at 1024 px with random weights",
+    )
     parser.add_argument("--out", type=Path, default=Path("docs/benchmarks_geo.json"))
     args = parser.parse_args()
     run(args.sizes, args.out, args.whole_limit, args.kinds, not args.no_photo, args.model)

@@ -33,7 +33,7 @@ def make_photo(path: Path, megapixels: float = 12.0) -> Path:
     import numpy as np
     from PIL import Image
 
-    from seg_core.data.synth import generate_scene
+    from seg_core.demo.synth import generate_scene
 
     width = int(round((megapixels * 1e6 * 4 / 3) ** 0.5))
     height = int(round(width * 3 / 4))
@@ -46,9 +46,9 @@ def make_checkpoint(path: Path, resolution: int) -> Path:
     """The default model (FPN / EfficientNet-Lite0 ImageNet weights) as a checkpoint."""
     import torch
 
-    from seg_core.data.classes import CLASS_NAMES
     from seg_core.models import ModelSpec, create_model, normalization
     from seg_core.models.checkpoint import save_checkpoint
+    from seg_core.schemes.classes import CLASS_NAMES
 
     torch.manual_seed(0)
     spec = ModelSpec()

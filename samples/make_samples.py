@@ -1,6 +1,6 @@
 """Regenerate the sample photos: `python samples/make_samples.py` from the repository root.
 
-Each photo is a synthetic scene from `seg_core.data.synth.generate_scene` (1600x1200, ~7.5 cm/px over
+Each photo is a synthetic scene from `seg_core.demo.synth.generate_scene` (1600x1200, ~7.5 cm/px over
 the same 120 m x 90 m of ground as a Harvey frame), drawn from `np.random.default_rng(seed)` and
 saved as JPEG quality 88. The seeds were picked by scanning 0..149 for varied content (and, for the flooded street, no
 road bridged over a pond: a dry T of asphalt in a flooded street looks staged).
@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from seg_core.data.synth import generate_scene  # noqa: E402
+from seg_core.demo.synth import generate_scene  # noqa: E402
 
 SIZE = (1600, 1200)  # big enough to show detail, small enough to segment in seconds on a CPU
 JPEG_QUALITY = 88  # ~0.5 MB per photo; artefacts stay below the sensor noise the scenes carry

@@ -3,7 +3,7 @@
     .venv/bin/python scripts/add_uncertainty_reference.py [CHECKPOINT] [--data FOLDER]
 
 Training now stores, in `meta["uncertainty_reference"]`, the per-photo uncertainty of the model
-on its own validation photos (`seg_core.inference.familiarity`). For a checkpoint that predates
+on its own validation photos (`seg_core.analytics.familiarity`). For a checkpoint that predates
 that, this script rebuilds its validation photos exactly (by default the synthetic data of the
 last stage of `scripts/train_demo_model.sh`: `demo-data --n 45 --size 640x480 --seed 7 --style
 harvey,coastal,prairie`, split with the checkpoint's own `val_ratio` and `seed` by `split_pairs`,
@@ -31,7 +31,7 @@ DEMO_DATA = {"n": 45, "size": (640, 480), "seed": 7, "style": ("harvey", "coasta
 
 def validation_photos(checkpoint_meta: dict, data: Path) -> list[Path]:
     """The photos training held out for validation: the same seeded split by stem."""
-    from seg_core.data.discovery import split_pairs, validate_dataset
+    from seg_core.datasets.discovery import split_pairs, validate_dataset
 
     config = checkpoint_meta.get("config") or {}
     report = validate_dataset(data)
@@ -43,9 +43,9 @@ def validation_photos(checkpoint_meta: dict, data: Path) -> list[Path]:
 
 def add_reference(checkpoint: Path, data: Path) -> dict:
     """Compute the reference on `data`'s validation photos and store it in `checkpoint`."""
-    from seg_core.inference.familiarity import uncertainty_reference
+    from seg_core.analytics.familiarity import uncertainty_reference
+    from seg_core.analytics.uncertainty import photo_uncertainty
     from seg_core.inference.predictor import Predictor
-    from seg_core.inference.uncertainty import photo_uncertainty
     from seg_core.models.checkpoint import load_checkpoint, save_checkpoint, weights_digest
 
     payload = load_checkpoint(checkpoint)
@@ -73,7 +73,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="stormseg-reference-") as tmp:
         data = Path(args.data) if args.data else Path(tmp) / "demo"
         if not args.data:
-            from seg_core.data.synth import write_demo_dataset
+            from seg_core.demo.synth import write_demo_dataset
 
             write_demo_dataset(data, **DEMO_DATA)
         reference = add_reference(Path(args.checkpoint), data)

@@ -22,9 +22,17 @@ import torch  # noqa: E402
 
 # A small run that still exercises every GPU path: 256 px crops of 320 px photos, batch 4.
 # GPU_CHECK_DEVICE=cpu dry-runs the script's own logic (resume) on a machine without a GPU.
-SMALL = dict(epochs=2, resolution=320, crop=256, batch_size=4, val_ratio=0.25, warmup_epochs=0,
-             early_stop_patience=0, device=os.environ.get("GPU_CHECK_DEVICE", "cuda"),
-             num_workers=2)  # fmt: skip
+SMALL = dict(
+    epochs=2,
+    resolution=320,
+    crop=256,
+    batch_size=4,
+    val_ratio=0.25,
+    warmup_epochs=0,
+    early_stop_patience=0,
+    device=os.environ.get("GPU_CHECK_DEVICE", "cuda"),
+    num_workers=2,
+)
 
 
 class CheckFailed(AssertionError):
@@ -171,9 +179,30 @@ def check_ddp(data: Path) -> str:
         return "SKIP: fewer than 2 GPUs visible"
     from seg_core.runs.registry import RunRegistry
 
-    args = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-            "-m", "seg_core", "train", "--data", str(data), "--epochs", "2", "--resolution", "320",
-            "--crop", "256", "--batch-size", "4", "--val-ratio", "0.25", "--device", "cuda"]  # fmt: skip
+    args = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "seg_core",
+        "train",
+        "--data",
+        str(data),
+        "--epochs",
+        "2",
+        "--resolution",
+        "320",
+        "--crop",
+        "256",
+        "--batch-size",
+        "4",
+        "--val-ratio",
+        "0.25",
+        "--device",
+        "cuda",
+    ]
     started = time.perf_counter()
     result = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=400)
     expect(result.returncode == 0, (result.stdout + result.stderr)[-1500:])

@@ -13,6 +13,7 @@ fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
 
 .venv/bin/ruff check .
+.venv/bin/ruff format --check .
 HF_HUB_OFFLINE=1 .venv/bin/python -m pytest "$@"
 # The package as users install it: wheel -> fresh venv -> `stormseg` from a temporary folder.
 bash scripts/check_wheel.sh

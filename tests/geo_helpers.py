@@ -38,20 +38,33 @@ def write_geotiff(
     transform = from_origin(*origin, pixel, pixel)
     options = {"tiled": True, "blockxsize": 64, "blockysize": 64, "compress": "deflate", **profile}
     with rasterio.open(
-        path, "w", driver="GTiff", width=width, height=height, count=bands, dtype=dtype,
-        crs=crs, transform=transform, nodata=nodata, **options,
-    ) as dataset:  # fmt: skip
+        path,
+        "w",
+        driver="GTiff",
+        width=width,
+        height=height,
+        count=bands,
+        dtype=dtype,
+        crs=crs,
+        transform=transform,
+        nodata=nodata,
+        **options,
+    ) as dataset:
         if alpha:
             values[3] = 255
             values[3, :, : width // 4] = 0  # the left quarter is outside the flight
             dataset.colorinterp = [
-                rasterio.enums.ColorInterp.red, rasterio.enums.ColorInterp.green,
-                rasterio.enums.ColorInterp.blue, rasterio.enums.ColorInterp.alpha,
-            ]  # fmt: skip
+                rasterio.enums.ColorInterp.red,
+                rasterio.enums.ColorInterp.green,
+                rasterio.enums.ColorInterp.blue,
+                rasterio.enums.ColorInterp.alpha,
+            ]
         elif bands == 4:  # GDAL would call a 4th band alpha by default; this one is near-infrared
             dataset.colorinterp = [
-                rasterio.enums.ColorInterp.red, rasterio.enums.ColorInterp.green,
-                rasterio.enums.ColorInterp.blue, rasterio.enums.ColorInterp.undefined,
-            ]  # fmt: skip
+                rasterio.enums.ColorInterp.red,
+                rasterio.enums.ColorInterp.green,
+                rasterio.enums.ColorInterp.blue,
+                rasterio.enums.ColorInterp.undefined,
+            ]
         dataset.write(values)
     return path

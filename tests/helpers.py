@@ -69,13 +69,21 @@ def wait_for(predicate, timeout: float = 15.0, what: str = "condition") -> None:
 def write_tiny_checkpoint(path: Path, resolution: int = 64, **meta_extra) -> Path:
     """A real, seeded 4-wide U-Net checkpoint (64 px by default): a Predictor in milliseconds for
     tests; `meta_extra` adds metadata keys (e.g. working_gsd_cm for the map's GSD)."""
-    from seg_core.data.classes import CLASS_NAMES
     from seg_core.models import ModelSpec, create_model
     from seg_core.models.checkpoint import save_checkpoint
+    from seg_core.schemes.classes import CLASS_NAMES
 
     torch.manual_seed(0)
     model = create_model(ModelSpec(arch="unet", weights="none", unet_base_width=4), load_weights=False)
-    meta = {"arch": "unet", "encoder": "none", "num_classes": 25, "class_names": list(CLASS_NAMES),
-            "resolution": resolution, "mean": [0.5] * 3, "std": [0.5] * 3, "unet_base_width": 4,
-            **meta_extra}  # fmt: skip
+    meta = {
+        "arch": "unet",
+        "encoder": "none",
+        "num_classes": 25,
+        "class_names": list(CLASS_NAMES),
+        "resolution": resolution,
+        "mean": [0.5] * 3,
+        "std": [0.5] * 3,
+        "unet_base_width": 4,
+        **meta_extra,
+    }
     return save_checkpoint({"state_dict": model.state_dict(), "meta": meta}, path)

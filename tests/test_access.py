@@ -12,12 +12,12 @@ import pytest
 from helpers import make_pairs
 from test_train import tiny_config
 
-from seg_core.pagedata import analysis, catalog
-from seg_core.runs import access, audit
-from seg_core.runs.access import AccessDenied, Actor, Limits, TeamSettings
 from seg_core.runs.control import stop
 from seg_core.runs.registry import SCHEMA, RunRegistry
-from seg_core.training import jobs
+from seg_core.services import analysis, catalog
+from seg_core.team import access, audit
+from seg_core.team.access import AccessDenied, Actor, Limits, TeamSettings
+from seg_core.training import queue as run_queue
 
 VIEWER = Actor("vera@eoc.example.org", "viewer", "10.0.0.7")
 ANALYST = Actor("ana@eoc.example.org", "analyst", "10.0.0.8")
@@ -47,7 +47,7 @@ def registry() -> RunRegistry:
 @pytest.fixture
 def no_launch(monkeypatch):
     """Runs stay queued: these tests are about who may act, not about training."""
-    monkeypatch.setattr(jobs, "dispatch", lambda registry=None: None)
+    monkeypatch.setattr(run_queue, "dispatch", lambda registry=None: None)
 
 
 def refused_rows(registry, actor: Actor, action: str) -> list[audit.AuditRow]:
@@ -116,7 +116,7 @@ def test_a_bad_roles_file_is_named_with_the_problem(tmp_path, text, phrase):
 
 def test_a_viewer_cannot_start_a_run_and_none_is_created(registry, tiny_dataset, no_launch):
     assert_refused(
-        lambda: jobs.submit(tiny_config(tiny_dataset), registry, actor=VIEWER),
+        lambda: run_queue.submit(tiny_config(tiny_dataset), registry, actor=VIEWER),
         registry,
         VIEWER,
         "run.start",
@@ -126,27 +126,27 @@ def test_a_viewer_cannot_start_a_run_and_none_is_created(registry, tiny_dataset,
 
 
 def test_runs_are_attributed_and_analysts_stop_and_resume_only_their_own(registry, tiny_dataset, no_launch):
-    mine = jobs.submit(tiny_config(tiny_dataset, name="mine"), registry, actor=ANALYST).run.id
-    theirs = jobs.submit(tiny_config(tiny_dataset, name="theirs"), registry, actor=OTHER_ANALYST).run.id
+    mine = run_queue.submit(tiny_config(tiny_dataset, name="mine"), registry, actor=ANALYST).run.id
+    theirs = run_queue.submit(tiny_config(tiny_dataset, name="theirs"), registry, actor=OTHER_ANALYST).run.id
     assert audit.run_owners(registry) == {mine: ANALYST.user, theirs: OTHER_ANALYST.user}
     for call, action in [
         (lambda: stop(theirs, registry, actor=ANALYST), "run.stop"),
-        (lambda: jobs.cancel_queued([theirs], "no", registry, actor=ANALYST), "run.stop"),
-        (lambda: jobs.resume(theirs, registry, actor=ANALYST), "run.resume"),
+        (lambda: run_queue.cancel_queued([theirs], "no", registry, actor=ANALYST), "run.stop"),
+        (lambda: run_queue.resume(theirs, registry, actor=ANALYST), "run.resume"),
     ]:
         assert_refused(call, registry, ANALYST, action, f"this run was started by {OTHER_ANALYST.user}")
     assert_refused(
         lambda: stop(mine, registry, actor=VIEWER), registry, VIEWER, "run.stop", "needs the analyst role"
     )
     assert registry.get(theirs).status == "queued"
-    assert jobs.cancel_queued([mine], "changed my mind", registry, actor=ANALYST) == [mine]
-    assert jobs.cancel_queued([theirs], "an admin can", registry, actor=ADMIN) == [theirs]
+    assert run_queue.cancel_queued([mine], "changed my mind", registry, actor=ANALYST) == [mine]
+    assert run_queue.cancel_queued([theirs], "an admin can", registry, actor=ADMIN) == [theirs]
     allowed = [r for r in audit.rows(registry, action="run.stop") if r.outcome == "allowed"]
     assert {(r.actor, r.target) for r in allowed} == {(ANALYST.user, mine), (ADMIN.user, theirs)}
 
 
 def test_only_an_admin_deletes_a_run(registry, tiny_dataset, no_launch):
-    run_id = jobs.submit(tiny_config(tiny_dataset), registry, actor=ANALYST).run.id
+    run_id = run_queue.submit(tiny_config(tiny_dataset), registry, actor=ANALYST).run.id
     registry.finish(run_id, "stopped")
     for actor in (VIEWER, ANALYST):
         assert_refused(
@@ -177,7 +177,7 @@ def test_a_viewer_cannot_create_a_dataset(registry):
 
 
 def test_the_owner_is_unrestricted_and_still_audited(registry, tiny_dataset, no_launch):
-    run_id = jobs.submit(tiny_config(tiny_dataset), registry).run.id
+    run_id = run_queue.submit(tiny_config(tiny_dataset), registry).run.id
     registry.finish(run_id, "stopped")
     registry.delete(run_id)
     actions = {(r.actor, r.action, r.outcome) for r in audit.rows(registry)}
@@ -189,16 +189,18 @@ def test_one_person_cannot_fill_the_queue(registry, tiny_dataset, no_launch, mon
     roles.write_text(ROLES_TOML)  # max_active_runs = 2
     monkeypatch.setenv(access.ROLES_FILE_ENV, str(roles))
     for name in ("a", "b"):
-        jobs.submit(tiny_config(tiny_dataset, name=name), registry, actor=ANALYST)
+        run_queue.submit(tiny_config(tiny_dataset, name=name), registry, actor=ANALYST)
     assert_refused(
-        lambda: jobs.submit(tiny_config(tiny_dataset, name="c"), registry, actor=ANALYST),
+        lambda: run_queue.submit(tiny_config(tiny_dataset, name="c"), registry, actor=ANALYST),
         registry,
         ANALYST,
         "run.start",
         r"already has 2 runs queued or running, the limit per person \(limits.max_active_runs = 2\)",
     )
     assert len(registry.list()) == 2
-    jobs.submit(tiny_config(tiny_dataset, name="other"), registry, actor=OTHER_ANALYST)  # their own quota
+    run_queue.submit(
+        tiny_config(tiny_dataset, name="other"), registry, actor=OTHER_ANALYST
+    )  # their own quota
 
 
 def test_two_starts_at_once_cannot_exceed_the_queue_limit(
@@ -207,12 +209,12 @@ def test_two_starts_at_once_cannot_exceed_the_queue_limit(
     roles = tmp_path / "roles.toml"
     roles.write_text(ROLES_TOML)  # max_active_runs = 2
     monkeypatch.setenv(access.ROLES_FILE_ENV, str(roles))
-    jobs.submit(tiny_config(tiny_dataset, name="a"), registry, actor=ANALYST)
+    run_queue.submit(tiny_config(tiny_dataset, name="a"), registry, actor=ANALYST)
     outcomes = []
 
     def second_start():
         try:
-            jobs.submit(tiny_config(tiny_dataset, name="c"), registry, actor=ANALYST)
+            run_queue.submit(tiny_config(tiny_dataset, name="c"), registry, actor=ANALYST)
             outcomes.append("created")
         except access.AccessDenied:
             outcomes.append("refused")
@@ -230,7 +232,7 @@ def test_two_starts_at_once_cannot_exceed_the_queue_limit(
         return real_create(*args, **kwargs)
 
     monkeypatch.setattr(registry, "create_run", create_while_another_start_arrives)
-    jobs.submit(tiny_config(tiny_dataset, name="b"), registry, actor=ANALYST)
+    run_queue.submit(tiny_config(tiny_dataset, name="b"), registry, actor=ANALYST)
     other.join()
     assert outcomes == ["refused"] and len(registry.list()) == 2
 
@@ -300,9 +302,18 @@ def test_an_existing_database_gains_the_audit_table(tmp_path):
 
 @pytest.mark.parametrize(
     ("address", "loopback"),
-    [("localhost", True), ("127.0.0.1", True), ("::1", True), ("[::1]", True), ("0.0.0.0", False),
-     ("", False), (None, False), ("10.0.0.5", False), ("stormseg.eoc.example.org", False)],
-)  # fmt: skip
+    [
+        ("localhost", True),
+        ("127.0.0.1", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("0.0.0.0", False),
+        ("", False),
+        (None, False),
+        ("10.0.0.5", False),
+        ("stormseg.eoc.example.org", False),
+    ],
+)
 def test_only_loopback_addresses_count_as_this_machine_only(address, loopback):
     assert access.is_loopback(address) is loopback
 
@@ -373,7 +384,7 @@ def test_only_an_admin_deletes_a_dataset_and_never_one_in_use(registry, tiny_dat
             "may not delete a dataset \\(old\\): that needs the admin role",
         )
     assert (root / "old").is_dir()
-    run = jobs.submit(tiny_config(root / "old"), registry, actor=ANALYST).run
+    run = run_queue.submit(tiny_config(root / "old"), registry, actor=ANALYST).run
     with pytest.raises(ValueError, match=f"used by run .*{run.id}.*which is queued"):
         catalog.delete_dataset("old", actor=ADMIN, registry=registry)
     registry.finish(run.id, "stopped")
@@ -410,7 +421,7 @@ def test_a_sign_in_is_audited_once_however_many_pages_load(registry):
 
 
 def test_a_viewer_cannot_label_pre_label_fine_tune_or_create_a_labelling_dataset(registry, tmp_path):
-    from seg_core.pagedata import labelling
+    from seg_core.services import labelling
 
     root = catalog.paths.data_root()
     make_pairs(root / "storm", 2)

@@ -11,11 +11,12 @@ import pytest
 from helpers import write_tiny_checkpoint
 from PIL import Image
 
-from seg_core.data.classes import CLASS_NAMES, PALETTE, class_id, legend_entries
-from seg_core.data.imageio import ImageReadError, load_rgb
+from seg_core.imagery.imageio import ImageReadError, load_rgb
 from seg_core.inference.predictor import Prediction, Predictor
-from seg_core.pagedata import analysis, catalog, downloads, figures
-from seg_core.pagedata.analysis import PhotoAnalysis, PhotoFailure, PhotoInput
+from seg_core.schemes.classes import CLASS_NAMES, PALETTE, class_id, legend_entries
+from seg_core.services import analysis, catalog
+from seg_core.services.analysis import PhotoAnalysis, PhotoFailure, PhotoInput
+from seg_core.views import downloads, figures
 
 GRASS, ROOF, ROAD, VEHICLE, FLOODED, BOAT = (
     class_id(n) for n in ("Grass", "Property Roof", "Road/Highway", "Vehicle", "Flooded", "Boat")
@@ -137,8 +138,11 @@ def test_a_bad_gsd_is_refused_before_the_model_runs(big):
 
 def test_run_batch_skips_bad_files_and_reuses_results():
     predictor, loads = DesignedPredictor(), []
-    photos = [PhotoInput("a.png", encoded(400, 300, "PNG")), PhotoInput("bad.jpg", b"GIF89a rubbish"),
-              PhotoInput("b.jpg", encoded(400, 300))]  # fmt: skip
+    photos = [
+        PhotoInput("a.png", encoded(400, 300, "PNG")),
+        PhotoInput("bad.jpg", b"GIF89a rubbish"),
+        PhotoInput("b.jpg", encoded(400, 300)),
+    ]
     cache: dict = {}
 
     def run(batch, **kw):
@@ -182,8 +186,14 @@ def test_batch_zip_holds_full_resolution_masks_and_overlays(big):
     small = analysis.analyse_photo(DesignedPredictor(), encoded(300, 200, "PNG"), "small.png")
     archive = zipfile.ZipFile(io.BytesIO(downloads.batch_downloads([big, small])))
     names = set(archive.namelist())
-    assert {"masks/big_mask.png", "masks/small_mask.png", "overlays/big_overlay.jpg", "stats.csv",
-            "stats.json", "legend.csv"} <= names  # fmt: skip
+    assert {
+        "masks/big_mask.png",
+        "masks/small_mask.png",
+        "overlays/big_overlay.jpg",
+        "stats.csv",
+        "stats.json",
+        "legend.csv",
+    } <= names
     with Image.open(io.BytesIO(archive.read("masks/small_mask.png"))) as png:
         assert np.array_equal(np.asarray(png), small.full_mask())
     with Image.open(io.BytesIO(archive.read("overlays/big_overlay.jpg"))) as jpeg:
@@ -215,8 +225,16 @@ def test_key_figures_class_table_and_batch_table():
 
 
 def test_describe_model():
-    line = figures.describe_model({"arch": "unet", "encoder": "none", "resolution": 640, "epoch": 40,
-                                    "metrics": {"val_dice": 0.5123}, "data": "/x/y/demo"})  # fmt: skip
+    line = figures.describe_model(
+        {
+            "arch": "unet",
+            "encoder": "none",
+            "resolution": 640,
+            "epoch": 40,
+            "metrics": {"val_dice": 0.5123},
+            "data": "/x/y/demo",
+        }
+    )
     assert (
         line
         == "classic U-Net · photos processed at 640 px (long side) · trained on demo · 40 epochs · val Dice 0.512"

@@ -50,7 +50,26 @@ def test_pages_never_import_the_training_loop(path):
 # The engine's packages from bottom to top (README, "Architecture"): a module may import its own
 # package and any package listed before it, never one after it. The contract re-exports
 # `seg_core.infer` and `seg_core.metrics` are the only top-level modules.
-LAYERS = ("core", "data", "models", "runs", "inference", "evaluation", "training", "pagedata", "cli")
+LAYERS = (
+    "core",  # paths, runtime, atomic writes, locks, progress: no StormSeg imports
+    "schemes",  # what a mask's ids mean
+    "imagery",  # photos and rasters in
+    "datasets",  # pairs, validation, cache, loaders
+    "demo",  # synthetic scenes
+    "labelling",  # label store and mask editing
+    "team",  # roles, limits, audit trail
+    "models",  # architectures, weights, checkpoints
+    "jobs",  # background OS processes
+    "runs",  # the run registry
+    "analytics",  # per-photo figures from a mask
+    "inference",  # model to mask
+    "gis",  # maps out
+    "evaluation",  # scores
+    "training",  # the loop, the queue, fine-tuning
+    "services",  # guarded actions shared by the app and the CLI
+    "views",  # what pages show
+    "cli",  # python -m seg_core
+)
 CONTRACT_ALIASES = {"infer.py": "seg_core.inference.predictor", "metrics.py": "seg_core.evaluation.metrics"}
 
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from seg_core.data.augment import AUGMENT_PRESETS, IGNORE_INDEX, build_augmentation, reseed
+from seg_core.datasets.augment import AUGMENT_PRESETS, IGNORE_INDEX, build_augmentation, reseed
 
 
 def _coded_pair(size=64):

@@ -14,7 +14,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from seg_core.core import paths
-from seg_core.pagedata import batch_jobs
+from seg_core.services import batch_jobs
 
 PAGE = Path(__file__).resolve().parents[1] / "app_pages" / "segment.py"
 

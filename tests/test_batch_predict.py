@@ -16,9 +16,9 @@ import pytest
 from helpers import write_tiny_checkpoint
 from PIL import Image
 
+from seg_core.analytics import report
 from seg_core.cli import main
 from seg_core.inference import predictor as predictor_module
-from seg_core.inference import report
 from seg_core.inference.batch import Manifest, Shard
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -128,12 +128,24 @@ def test_torchrun_with_two_processes_equals_one_process(checkpoint, photos, tmp_
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     single, sharded = tmp_path / "single", tmp_path / "sharded"
     command = ["-m", "seg_core", "predict", "--checkpoint", str(checkpoint)]
-    one = subprocess.run([sys.executable, *command, "--out", str(single), str(photos)], env=env, cwd=ROOT,
-                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    one = subprocess.run(
+        [sys.executable, *command, "--out", str(single), str(photos)],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert one.returncode == 0, one.stderr
     launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
-    two = subprocess.run([*launcher, *command, "--out", str(sharded), str(photos)], env=env, cwd=ROOT,
-                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    two = subprocess.run(
+        [*launcher, *command, "--out", str(sharded), str(photos)],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert two.returncode == 0, two.stderr[-3000:]
     assert "[rank 0/2]" in two.stderr and "[rank 1/2]" in two.stderr
     lines = [

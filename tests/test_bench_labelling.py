@@ -19,7 +19,7 @@ def bench():
 
 
 def test_the_unseen_style_is_a_generator_style_or_the_recolouring(bench):
-    from seg_core.data.synth import STYLES
+    from seg_core.demo.synth import STYLES
 
     assert bench.unseen_style_name(None) in STYLES and bench.unseen_style_name(None) != "harvey"
     assert bench.unseen_style_name("coastal") == "coastal"

@@ -3,7 +3,7 @@ import itertools
 import numpy as np
 import pytest
 
-from seg_core.data import classes
+from seg_core.schemes import classes
 
 
 def test_catalogue_has_the_25_harvey_classes_in_id_order():

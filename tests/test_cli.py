@@ -14,11 +14,11 @@ from test_infer import _meta
 from test_train import tiny_config
 
 from seg_core.cli import main
+from seg_core.jobs.process import is_process_alive
 from seg_core.models import ModelSpec, create_model
 from seg_core.models.checkpoint import load_checkpoint, save_checkpoint
-from seg_core.runs.process import is_process_alive
 from seg_core.runs.registry import RunRegistry
-from seg_core.training import jobs
+from seg_core.training import queue as run_queue
 from seg_core.training.study import run_study, study_configs
 
 
@@ -153,9 +153,18 @@ def test_runs_compare_prints_table_1_and_show_prints_the_run(capsys):
     # The study's Table 1: optimiser, augmentation, train loss, val loss, loss on the entire
     # training set, val Dice; plus mIoU and wall time.
     assert header.split() == [
-        "name", "arch", "optimizer", "augmentation", "final_train_loss", "val_loss", "train_full_loss",
-        "best_val_dice", "val_miou_at_best", "wall_time_s", "status",
-    ]  # fmt: skip
+        "name",
+        "arch",
+        "optimizer",
+        "augmentation",
+        "final_train_loss",
+        "val_loss",
+        "train_full_loss",
+        "best_val_dice",
+        "val_miou_at_best",
+        "wall_time_s",
+        "status",
+    ]
     first = lines[0].split()
     assert first[:9] == ["sgd", "unet", "sgd", "none", "1.2000", "1.3000", "1.1000", "0.5500", "0.2500"]
     assert first[-1] == "completed"
@@ -212,7 +221,7 @@ def test_study_queues_four_runs_one_at_a_time_and_prints_table_1(
 ):
     registry = RunRegistry()
     # A job already running: the study queues behind it instead of training beside it.
-    busy = jobs.submit(tiny_config(tiny_dataset, epochs=20, name="busy"), registry)
+    busy = run_queue.submit(tiny_config(tiny_dataset, epochs=20, name="busy"), registry)
     assert busy.started
     flags = ["--epochs", "1", "--resolution", "48", "--crop", "32", "--batch-size", "2"]
     code = main(["study", "--data", str(tiny_dataset), *flags])

@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image
 
 from seg_core.cli import main
-from seg_core.data.labelstore import LabelStore
+from seg_core.labelling.labelstore import LabelStore
 
 
 def test_label_status_and_next_as_json(tmp_path, capsys):
@@ -16,8 +16,12 @@ def test_label_status_and_next_as_json(tmp_path, capsys):
     (root / "train_images").mkdir(parents=True)
     for i in range(2):
         Image.fromarray(np.zeros((20, 30, 3), np.uint8)).save(root / "train_images" / f"p{i}.png")
-    LabelStore(root).save_prelabel("p1", np.zeros((20, 30), np.uint8), "demo", {
-        "mean": 0.2, "uncertain_share": 0.3, "least_sure_class": None, "least_sure_share": 0.0})  # fmt: skip
+    LabelStore(root).save_prelabel(
+        "p1",
+        np.zeros((20, 30), np.uint8),
+        "demo",
+        {"mean": 0.2, "uncertain_share": 0.3, "least_sure_class": None, "least_sure_share": 0.0},
+    )
     assert main(["label", "status", str(root), "--json"]) == 0
     photos = json.loads(capsys.readouterr().out)["photos"]
     assert [(p["photo"], p["status"]) for p in photos] == [("p0", "unlabelled"), ("p1", "pre-labelled")]

@@ -7,7 +7,7 @@ from helpers import make_pair
 from PIL import Image
 
 from seg_core.cli import main
-from seg_core.data.discovery import split_pairs, validate_dataset
+from seg_core.datasets.discovery import split_pairs, validate_dataset
 
 
 @pytest.fixture

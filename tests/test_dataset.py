@@ -5,9 +5,9 @@ import torch
 from helpers import make_pair
 from PIL import Image
 
-import seg_core.data.dataset as dataset_module
-from seg_core.data.dataset import ArrayCache, SegmentationDataset, pad_collate
-from seg_core.data.discovery import validate_dataset
+import seg_core.datasets.dataset as dataset_module
+from seg_core.datasets.dataset import ArrayCache, SegmentationDataset, pad_collate
+from seg_core.datasets.discovery import validate_dataset
 
 
 def test_cache_decodes_once_and_detects_edits(tiny_dataset, tmp_path, monkeypatch):

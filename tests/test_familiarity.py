@@ -7,8 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from seg_core.core import paths
-from seg_core.inference.familiarity import (
+from seg_core.analytics.familiarity import (
     FAR_OUTSIDE,
     UNAVAILABLE_MESSAGE,
     UNRELIABLE_MESSAGE,
@@ -16,7 +15,8 @@ from seg_core.inference.familiarity import (
     batch_familiarity,
     uncertainty_reference,
 )
-from seg_core.inference.uncertainty import PhotoUncertainty
+from seg_core.analytics.uncertainty import PhotoUncertainty
+from seg_core.core import paths
 
 REFERENCE = uncertainty_reference(
     [PhotoUncertainty(m, s, None, 0.0) for m, s in [(0.05, 0.04), (0.06, 0.05), (0.04, 0.03), (0.05, 0.04)]]
@@ -89,7 +89,7 @@ def test_the_demo_model_tells_its_own_validation_scenes_from_an_unseen_style(tmp
     """The demo model trained on harvey, coastal and prairie scenes; forest is the style it never
     saw (scripts/train_demo_model.sh). Measured on 6 forest photos (docs/BENCHMARKS.md section 7):
     5 unfamiliar, 1 unusual, distances 1.7 to 3.3, against 0 to 0.5 on its own styles."""
-    from seg_core.data.synth import generate_scene, write_demo_dataset
+    from seg_core.demo.synth import generate_scene, write_demo_dataset
     from seg_core.inference.predictor import Predictor
 
     predictor = Predictor.from_checkpoint(paths.DEMO_CHECKPOINT, device="cpu")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from seg_core.data.classes import CLASS_NAMES
 from seg_core.models import create_model
 from seg_core.models.checkpoint import load_checkpoint, save_checkpoint
 from seg_core.runs.registry import RunRegistry
+from seg_core.schemes.classes import CLASS_NAMES
 from seg_core.training.config import TrainConfig
 from seg_core.training.finetune import finetune_config, init_from_parent
 from seg_core.training.loop import fit, model_spec

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from seg_core.data.classes import PALETTE, class_id
-from seg_core.data.discovery import validate_dataset
-from seg_core.pagedata.gallery import STRIP_GAP_PX, comparison_strip, thumbnail_overlays, top_classes
+from seg_core.datasets.discovery import validate_dataset
+from seg_core.schemes.classes import PALETTE, class_id
+from seg_core.views.gallery import STRIP_GAP_PX, comparison_strip, thumbnail_overlays, top_classes
 
 FLOODED, ROAD = class_id("Flooded"), class_id("Road/Highway")
 

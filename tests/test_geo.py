@@ -1,4 +1,4 @@
-"""Reading orthomosaics, drone photo metadata and GSDs (seg_core.data.geo / camera / gsd), and the
+"""Reading orthomosaics, drone photo metadata and GSDs (seg_core.imagery.raster / camera / gsd), and the
 16-bit single-band GeoTIFF that used to be called damaged."""
 
 from __future__ import annotations
@@ -11,10 +11,16 @@ from PIL import Image
 from rasterio.transform import Affine
 from rasterio.windows import Window
 
-from seg_core.data.camera import photo_gsd, read_photo_geo, tag_photo
-from seg_core.data.geo import MosaicError, MosaicLimits, inspect_mosaic, looks_georeferenced, read_window
-from seg_core.data.gsd import Gsd, model_gsd
-from seg_core.data.imageio import load_rgb
+from seg_core.imagery.camera import photo_gsd, read_photo_geo, tag_photo
+from seg_core.imagery.gsd import Gsd, model_gsd
+from seg_core.imagery.imageio import load_rgb
+from seg_core.imagery.raster import (
+    MosaicError,
+    MosaicLimits,
+    inspect_mosaic,
+    looks_georeferenced,
+    read_window,
+)
 
 
 def test_sixteen_bit_single_band_utm_geotiff_is_read_not_called_damaged(tmp_path):
@@ -23,9 +29,17 @@ def test_sixteen_bit_single_band_utm_geotiff_is_read_not_called_damaged(tmp_path
     values = np.random.default_rng(0).integers(0, 65535, (900, 900)).astype("uint16")
     path = tmp_path / "dem16.tif"
     with rasterio.open(
-        path, "w", driver="GTiff", width=900, height=900, count=1, dtype="uint16",
-        crs="EPSG:32615", transform=Affine(0.03, 0, 500000, 0, -0.03, 3300000), interleave="band",
-    ) as dataset:  # fmt: skip
+        path,
+        "w",
+        driver="GTiff",
+        width=900,
+        height=900,
+        count=1,
+        dtype="uint16",
+        crs="EPSG:32615",
+        transform=Affine(0.03, 0, 500000, 0, -0.03, 3300000),
+        interleave="band",
+    ) as dataset:
         dataset.write(values, 1)
     loaded = load_rgb(path)
     assert loaded.original_size == (900, 900)
@@ -180,7 +194,7 @@ def test_model_gsd_names_its_source():
 
 
 def test_demo_orthomosaic_and_flight_are_georeferenced_and_self_consistent(tmp_path):
-    from seg_core.data.geodemo import SCENE_WIDTH_M, write_demo_flight, write_demo_orthomosaic
+    from seg_core.demo.geodemo import SCENE_WIDTH_M, write_demo_flight, write_demo_orthomosaic
 
     info = inspect_mosaic(write_demo_orthomosaic(tmp_path / "ortho.tif", cols=2, rows=1, tile_px=128))
     assert (info.width, info.height) == (256, 128) and "UTM zone 15N" in info.crs_wkt
@@ -199,8 +213,8 @@ def test_demo_data_can_add_a_georeferenced_mosaic_and_a_gps_flight(tmp_path, cap
     import rasterio
 
     from seg_core.cli import main
-    from seg_core.data.camera import read_photo_geo
-    from seg_core.data.discovery import validate_dataset
+    from seg_core.datasets.discovery import validate_dataset
+    from seg_core.imagery.camera import read_photo_geo
 
     out = tmp_path / "demo"
     assert main(["demo-data", "--out", str(out), "--n", "2", "--size", "160x120", "--geo"]) == 0

@@ -1,4 +1,4 @@
-"""The Segment page's orthomosaic data (seg_core.pagedata.geoupload) without a page: sorting uploads
+"""The Segment page's orthomosaic data (seg_core.services.geoupload) without a page: sorting uploads
 as `map` does, the upload quota, and the sample windows of the familiarity check."""
 
 from __future__ import annotations
@@ -9,10 +9,11 @@ import pytest
 from geo_helpers import write_geotiff
 from PIL import Image
 
-from seg_core.data.geo import inspect_mosaic
-from seg_core.pagedata import geomap, geoupload
-from seg_core.runs import access
-from seg_core.runs.access import AccessDenied, Actor
+from seg_core.imagery.raster import inspect_mosaic
+from seg_core.services import geoupload
+from seg_core.team import access
+from seg_core.team.access import AccessDenied, Actor
+from seg_core.views import geomap
 
 
 def test_only_georeferenced_tiffs_are_orthomosaics(tmp_path):

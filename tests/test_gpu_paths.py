@@ -78,7 +78,7 @@ def test_each_rank_binds_its_own_gpu_before_joining_the_group(monkeypatch):
 
 def test_the_photo_cache_is_decoded_in_shares_by_every_rank(tiny_dataset, monkeypatch):
     import seg_core.training.setup as setup
-    from seg_core.data.discovery import validate_dataset
+    from seg_core.datasets.discovery import validate_dataset
     from seg_core.runs.reporter import RunReporter
 
     decoded, barriers = [], []
@@ -128,8 +128,15 @@ def test_an_fp16_resume_of_a_run_saved_without_a_scaler_state_starts_a_fresh_sca
         "rng": capture_rng(torch.device("cpu")),
     }
     assert train_state["scaler"] == {}
-    meta = {"arch": "unet", "encoder": "none", "num_classes": 25, "class_names": ["c"] * 25,
-            "resolution": 64, "mean": [0.5] * 3, "std": [0.5] * 3}  # fmt: skip
+    meta = {
+        "arch": "unet",
+        "encoder": "none",
+        "num_classes": 25,
+        "class_names": ["c"] * 25,
+        "resolution": 64,
+        "mean": [0.5] * 3,
+        "std": [0.5] * 3,
+    }
     save_checkpoint(
         {"state_dict": model.state_dict(), "meta": meta, "train_state": train_state}, tmp_path / "last.pt"
     )
@@ -281,7 +288,7 @@ def test_gradients_are_all_reduced_once_per_accumulation_window():
 
 
 def test_loader_workers_share_the_cores_among_the_processes_of_a_machine(monkeypatch):
-    from seg_core.data.loader import worker_count
+    from seg_core.datasets.loader import worker_count
 
     monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(16)), raising=False)
     cuda = torch.device("cuda", 0)

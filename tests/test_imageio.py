@@ -4,7 +4,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from seg_core.data.imageio import MAX_PIXELS, ImageReadError, load_mask, load_rgb, open_checked, scaled_size
+from seg_core.imagery.imageio import (
+    MAX_PIXELS,
+    ImageReadError,
+    load_mask,
+    load_rgb,
+    open_checked,
+    scaled_size,
+)
 
 
 def _save(tmp_path, name, image, **kwargs):

@@ -9,10 +9,10 @@ import torch
 from helpers import Pointwise
 from PIL import Image
 
-from seg_core.data.classes import CLASS_NAMES
 from seg_core.inference.predictor import Predictor, tile_starts
 from seg_core.models import ModelSpec, create_model
 from seg_core.models.checkpoint import CheckpointError, save_checkpoint
+from seg_core.schemes.classes import CLASS_NAMES
 
 
 def _meta(resolution=64, **extra):
@@ -189,8 +189,11 @@ def test_a_12_megapixel_photo_never_needs_the_full_size_class_tensor(unet_checkp
 
     probe = subprocess.run(
         [sys.executable, "-c", MEMORY_PROBE, str(unet_checkpoint)],
-        cwd=paths.REPO_ROOT, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        cwd=paths.REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert probe.returncode == 0, probe.stderr[-2000:]
     result = json.loads(probe.stdout.splitlines()[-1])
     assert result["shape"] == [3000, 4000]

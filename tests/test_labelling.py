@@ -8,11 +8,11 @@ import torch
 from helpers import Pointwise
 from PIL import Image
 
-from seg_core.data.classes import CLASS_NAMES
-from seg_core.data.imageio import load_mask
-from seg_core.data.labelstore import ConflictError
+from seg_core.imagery.imageio import load_mask
 from seg_core.inference.predictor import Predictor
-from seg_core.pagedata import labelling
+from seg_core.labelling.labelstore import ConflictError
+from seg_core.schemes.classes import CLASS_NAMES
+from seg_core.services import labelling
 
 
 @pytest.fixture
@@ -117,7 +117,7 @@ def test_lineage_follows_parent_run_ids_through_the_registry():
 def test_each_canvas_drawing_keeps_the_class_of_its_own_colour(dataset):
     """A stroke that reaches Python after the analyst picked another class (or the eraser) is
     painted with the colour it was drawn in; objects without a class colour take the selection."""
-    from seg_core.data.classes import hex_color
+    from seg_core.schemes.classes import hex_color
 
     session = labelling.open_photo(dataset, "p0", "ana")
     frame = frame_for(session)

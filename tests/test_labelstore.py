@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from seg_core.data.imageio import load_mask
-from seg_core.data.labelstore import NO_VERSION, ConflictError, LabelStore, create_dataset
+from seg_core.imagery.imageio import load_mask
+from seg_core.labelling.labelstore import NO_VERSION, ConflictError, LabelStore, create_dataset
 
 
 @pytest.fixture
@@ -101,7 +101,7 @@ WRITER = textwrap.dedent(
     """
     import sys, numpy as np
     from pathlib import Path
-    from seg_core.data.labelstore import write_mask_png
+    from seg_core.labelling.labelstore import write_mask_png
     path = Path(sys.argv[1])
     rng = np.random.default_rng(0)
     masks = [np.full((1500, 2000), v, np.uint8) for v in (3, 7)]

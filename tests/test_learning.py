@@ -7,10 +7,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from seg_core.data.discovery import split_pairs, validate_dataset
-from seg_core.data.imageio import load_mask
-from seg_core.data.synth import write_demo_dataset
+from seg_core.datasets.discovery import split_pairs, validate_dataset
+from seg_core.demo.synth import write_demo_dataset
 from seg_core.evaluation.metrics import kaggle_dice
+from seg_core.imagery.imageio import load_mask
 from seg_core.runs.registry import RunRegistry
 from seg_core.training.config import TrainConfig
 from seg_core.training.loop import fit

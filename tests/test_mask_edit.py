@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from seg_core.data.mask_edit import MaskEditor, superpixels
+from seg_core.labelling.mask_edit import MaskEditor, superpixels
 
 
 def test_brush_paints_every_pixel_within_half_the_width_of_the_stroke():

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import torch
 
-from seg_core.data.classes import CLASS_NAMES, NUM_CLASSES
 from seg_core.evaluation.metrics import (
     ConfusionMatrix,
     KaggleDiceMeter,
@@ -17,6 +16,7 @@ from seg_core.evaluation.metrics import (
     dice_pairs,
     kaggle_dice,
 )
+from seg_core.schemes.classes import CLASS_NAMES, NUM_CLASSES
 
 # ----------------------------------------------------------------------------- Kaggle Dice
 

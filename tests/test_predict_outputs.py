@@ -17,11 +17,11 @@ from helpers import make_pair, make_pairs
 from PIL import Image
 from test_infer import _meta
 
+from seg_core.analytics.statistics import image_stats
 from seg_core.cli import main
-from seg_core.data.imageio import ImageReadError
+from seg_core.imagery.imageio import ImageReadError
 from seg_core.inference import outputs
 from seg_core.inference.predictor import Predictor
-from seg_core.inference.statistics import image_stats
 from seg_core.models import ModelSpec, create_model
 from seg_core.models.checkpoint import save_checkpoint
 
@@ -78,9 +78,14 @@ def test_an_output_folder_that_is_also_the_input_folder_is_not_segmented_again(c
     assert _predict(checkpoint, photos, photos) == 0
     assert "earlier output file(s)" in capsys.readouterr().err
     assert sorted(p.name for p in photos.iterdir()) == [
-        "ok.png", "ok_mask.png", "ok_overlay.jpg", "ok_stats.json", "predict_manifest.0.jsonl", "stats.csv",
+        "ok.png",
+        "ok_mask.png",
+        "ok_overlay.jpg",
+        "ok_stats.json",
+        "predict_manifest.0.jsonl",
+        "stats.csv",
         "stats.json",
-    ]  # fmt: skip
+    ]
     assert [r["image"] for r in _rows(photos)] == ["ok.png"]
 
 

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from seg_core.data.classes import CLASS_NAMES, NUM_CLASSES, OBJECT_CLASS_IDS, PALETTE
-from seg_core.inference import report, statistics
+from seg_core.analytics import report, statistics
+from seg_core.schemes.classes import CLASS_NAMES, NUM_CLASSES, OBJECT_CLASS_IDS, PALETTE
 
 ROOF, GRASS, ROAD, FLOODED, POOL = 1, 5, 14, 23, 3
 
@@ -154,7 +154,8 @@ def test_roof_next_to_flood_is_exposed_and_far_roof_is_not():
     assert flood.flooded_share == pytest.approx(0.2)
     # Closer than the gap: only roofs that touch count, and this one does not.
     assert (
-        statistics.image_stats(mask, gsd_cm=10.0, flood_distance_m=0.2, min_object_px=20).flood.roofs_exposed == 0
+        statistics.image_stats(mask, gsd_cm=10.0, flood_distance_m=0.2, min_object_px=20).flood.roofs_exposed
+        == 0
     )
 
 

@@ -15,8 +15,8 @@ import pytest
 from helpers import wait_for
 
 from seg_core.core import paths
+from seg_core.jobs.process import is_process_alive
 from seg_core.runs.control import launch, stop
-from seg_core.runs.process import is_process_alive
 from seg_core.runs.registry import RunRegistry
 
 HAS_PROC = Path("/proc/self/stat").exists()

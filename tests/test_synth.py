@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from seg_core.data import synth
-from seg_core.data.classes import NUM_CLASSES
+from seg_core.demo import synth
+from seg_core.schemes.classes import NUM_CLASSES
 
 
 def scene(seed: int, size=(160, 120)):
@@ -186,9 +186,14 @@ def test_write_demo_dataset_is_deterministic(tmp_path):
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [({"n": 0}, "n=0"), ({"size": (32, 480)}, "64..8000"), ({"size": (640, 9000)}, "64..8000"),
-     ({"n_test": -1}, "n_test"), ({"seed": -2}, "seed")],
-)  # fmt: skip
+    [
+        ({"n": 0}, "n=0"),
+        ({"size": (32, 480)}, "64..8000"),
+        ({"size": (640, 9000)}, "64..8000"),
+        ({"n_test": -1}, "n_test"),
+        ({"seed": -2}, "seed"),
+    ],
+)
 def test_write_demo_dataset_rejects_bad_arguments(tmp_path, kwargs, message):
     with pytest.raises(ValueError, match=message):
         synth.write_demo_dataset(tmp_path / "x", **kwargs)

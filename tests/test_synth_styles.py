@@ -10,10 +10,10 @@ import pytest
 from skimage.measure import label, regionprops
 
 from seg_core.cli import main
-from seg_core.data import synth
+from seg_core.demo import synth
 
 # sha256 over (image, mask) bytes of three scenes, computed with the single-module generator
-# (seg_core/data/synth.py at c6b5eaf) before styles existed: harvey must draw them byte for byte.
+# (seg_core/demo/synth.py at c6b5eaf) before styles existed: harvey must draw them byte for byte.
 HARVEY_BEFORE_STYLES = "b7db6f66e80d9ffbeee56b9346ee03da002a98fbe380099fa5c24e6328de4a4c"
 HASHED_SCENES = [(0, (160, 120)), (7, (96, 128)), (12, (200, 150))]
 

@@ -485,7 +485,7 @@ def test_sigterm_and_sigint_set_the_stop_flag_instead_of_killing():
 STOP_AT_WORKER_START = """
 import json, os, signal, sys, torch
 from seg_core.core.runtime import StopRequested
-from seg_core.data.loader import make_loader
+from seg_core.datasets.loader import make_loader
 
 stop = StopRequested()
 stop.install()
@@ -540,8 +540,8 @@ def test_weighted_ce_weights_come_from_the_training_split_pixel_counts(tiny_data
     import numpy as np
 
     import seg_core.training.setup as train_module
-    from seg_core.data.dataset import ArrayCache
-    from seg_core.data.discovery import split_pairs, validate_dataset
+    from seg_core.datasets.dataset import ArrayCache
+    from seg_core.datasets.discovery import split_pairs, validate_dataset
     from seg_core.training.losses import class_weights_from_counts
 
     captured = {}
@@ -568,9 +568,23 @@ def test_ddp_stop_signal_reaching_one_rank_stops_every_rank_at_the_same_step(tin
     """SIGTERM to rank 0 alone (the pid the registry holds): the ranks agree on the stop after
     each step, so none is left waiting in the next step's all-reduce for a rank that has left."""
     env = {**os.environ, "STORMSEG_HOME": str(stormseg_home), "OMP_NUM_THREADS": "1"}
-    args = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-            "-m", "seg_core", "train", "--data", str(tiny_dataset), *TINY_FLAGS,
-            "--epochs", "1000", "--device", "cpu"]  # fmt: skip
+    args = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "seg_core",
+        "train",
+        "--data",
+        str(tiny_dataset),
+        *TINY_FLAGS,
+        "--epochs",
+        "1000",
+        "--device",
+        "cpu",
+    ]
     proc = subprocess.Popen(
         args, cwd=paths.REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )

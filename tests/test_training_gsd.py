@@ -11,7 +11,7 @@ from geo_helpers import write_geotiff
 from test_train import start_run, tiny_config
 
 from seg_core.cli import main
-from seg_core.data.gsd import (
+from seg_core.imagery.gsd import (
     CHECKPOINT_GSD_KEY,
     read_dataset_gsd,
     working_gsd_record,
@@ -25,8 +25,14 @@ from seg_core.training.preflight import check_before_run
 def test_the_working_gsd_is_the_source_gsd_shrunk_to_the_resolution_never_enlarged():
     record = working_gsd_record([3.0, 3.0, 2.0], [4000, 4000, 512], 1000, "gsd.json")
     # 3 cm at 4000 px seen at 1000 px: 12 cm; the 512 px photo is not enlarged: 2 cm
-    assert record == {"median_cm": 12.0, "min_cm": 2.0, "max_cm": 12.0, "images": 3, "resolution": 1000,
-                      "source": "gsd.json"}  # fmt: skip
+    assert record == {
+        "median_cm": 12.0,
+        "min_cm": 2.0,
+        "max_cm": 12.0,
+        "images": 3,
+        "resolution": 1000,
+        "source": "gsd.json",
+    }
     with pytest.raises(ValueError, match="one source GSD and one long side per training photo"):
         working_gsd_record([3.0], [], 1000, "x")
 
@@ -106,7 +112,10 @@ def test_demo_data_mix_of_styles_states_each_photos_own_gsd(tmp_path):
     """Styles are flown at different heights: scene i of a mix is drawn in style i mod n, and the
     sidecar gives each photo its own style's ground width (forest 180 m, coastal 100 m)."""
     data = tmp_path / "mix"
-    assert main(["demo-data", "--out", str(data), "--n", "2", "--size", "160x120", "--style", "forest,coastal"]) == 0
+    assert (
+        main(["demo-data", "--out", str(data), "--n", "2", "--size", "160x120", "--style", "forest,coastal"])
+        == 0
+    )
     sidecar = json.loads((data / "gsd.json").read_text())
     per_image = sidecar["images"]
     assert per_image["synth_0000"] == pytest.approx(18000 / 160)  # forest: 180 m across 160 px

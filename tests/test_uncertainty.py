@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from seg_core.inference.uncertainty import photo_uncertainty, rank_for_labelling, uncertainty_map
+from seg_core.analytics.uncertainty import photo_uncertainty, rank_for_labelling, uncertainty_map
 
 
 def test_photo_figures_come_from_the_top_class_probability():
@@ -62,7 +62,7 @@ def _restyle(image: np.ndarray) -> np.ndarray:
 @pytest.mark.slow  # the real demo model on 4 photos: seconds on a quiet machine, minutes under load
 def test_the_demo_model_is_far_less_sure_on_an_unseen_style_than_on_its_own_scenes():
     from seg_core.core import paths
-    from seg_core.data.synth import generate_scene
+    from seg_core.demo.synth import generate_scene
     from seg_core.inference.predictor import Predictor
 
     predictor = Predictor.from_checkpoint(paths.DEMO_CHECKPOINT)

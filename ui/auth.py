@@ -4,7 +4,7 @@
   this machine only (server.address localhost, the repository's default). No sign-in; every
   page acts as the owner (`actor=None`), as the CLI does.
 - Team mode: `[auth]` configured. Everyone signs in with `st.login` (OpenID Connect); the roles
-  file (seg_core.runs.access) gives them viewer, analyst or admin, and every engine call a page
+  file (seg_core.team.access) gives them viewer, analyst or admin, and every engine call a page
   makes gets their Actor, so the engine refuses what their role may not do.
 - Served to the network without sign-in: refused. Every page shows one sentence saying why and
   how to fix it, and nothing else.
@@ -18,9 +18,9 @@ import logging
 
 import streamlit as st
 
-from seg_core.runs import access
-from seg_core.runs.access import Actor
 from seg_core.runs.registry import RunRegistry
+from seg_core.team import access
+from seg_core.team.access import Actor
 
 log = logging.getLogger("stormseg.ui")
 

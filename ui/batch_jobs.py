@@ -1,5 +1,5 @@
 """The Segment page's background batches: pick a photo folder, start `predict` in its own
-process, watch its progress (widgets only; the work is in seg_core.pagedata.batch_jobs)."""
+process, watch its progress (widgets only; the work is in seg_core.services.batch_jobs)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import streamlit as st
 
 from seg_core.core import paths
 from seg_core.core.progress import format_eta
-from seg_core.pagedata import batch_jobs
+from seg_core.services import batch_jobs
 from ui.common import friendly_errors
 
 SHOWN_JOBS = 5  # the newest; older ones stay on disk under <home>/predictions/
@@ -24,10 +24,16 @@ def background_batch(model_path: Path, gsd: float | None, tta: bool) -> None:
             )
         else:
             root = paths.data_root()
-            folder = st.selectbox("Photo folder", folders, format_func=lambda p: str(p.relative_to(root)),
-                                  key="segment_batch_folder")  # fmt: skip
-            st.caption("Runs as its own process with the model, GSD and TTA chosen above: closing the browser "
-                       "does not stop it, and starting the same folder again resumes it.")  # fmt: skip
+            folder = st.selectbox(
+                "Photo folder",
+                folders,
+                format_func=lambda p: str(p.relative_to(root)),
+                key="segment_batch_folder",
+            )
+            st.caption(
+                "Runs as its own process with the model, GSD and TTA chosen above: closing the browser "
+                "does not stop it, and starting the same folder again resumes it."
+            )
             if st.button("Start in the background", icon=":material/play_arrow:", key="segment_batch_start"):
                 with friendly_errors("Starting the batch"):
                     job = batch_jobs.start(model_path, folder, gsd, tta)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import plotly.graph_objects as go
 
-from seg_core.data.classes import CLASS_NAMES, hex_color
+from seg_core.schemes.classes import CLASS_NAMES, hex_color
 
 LAYOUT = dict(margin=dict(l=10, r=10, t=40, b=10), height=320, legend=dict(orientation="h", y=-0.2))
 

@@ -47,7 +47,7 @@ def load_predictor(path: Path):
 
 @st.cache_data(max_entries=16, ttl=3600, show_spinner=False)
 def _cached_checkpoint_summary(path: str, modified_ns: int) -> dict:
-    from seg_core.pagedata import catalog
+    from seg_core.services import catalog
 
     return catalog.checkpoint_summary(Path(path))
 

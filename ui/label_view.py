@@ -2,7 +2,7 @@
 
 The canvas (streamlit-drawable-canvas 0.13, a components-v2 element drawn in the page, no iframe)
 shows the photo with the mask blended over it. Whatever is drawn on it is turned into an edit of
-the original-size mask (seg_core.pagedata.labelling.apply_canvas_objects) and the picture under
+the original-size mask (seg_core.services.labelling.apply_canvas_objects) and the picture under
 it is redrawn: the mask, not the canvas, holds the work.
 
 The canvas stays mounted (same key) while the analyst draws: it sends its whole drawing 200 ms
@@ -20,9 +20,9 @@ import hashlib
 import streamlit as st
 from PIL import Image
 
-from seg_core.data.classes import CLASSES, hex_color
-from seg_core.data.labelstore import ConflictError
-from seg_core.pagedata import labelling
+from seg_core.labelling.labelstore import ConflictError
+from seg_core.schemes.classes import CLASSES, hex_color
+from seg_core.services import labelling
 from ui.auth import current_actor
 from ui.common import legend_html
 
@@ -30,16 +30,30 @@ CANVAS_WIDTH = 900  # canvas px at the default page width; the sidebar setting c
 CANVAS_MAX_HEIGHT = 720
 # Shortcut key -> class id: the classes analysts set most after a hurricane.
 CLASS_KEYS = {"1": 1, "2": 23, "3": 14, "4": 5, "5": 6, "6": 22, "7": 4, "8": 3, "9": 2, "0": 0}
-SHORT_NAMES = {1: "Roof", 23: "Flood", 14: "Road", 5: "Grass", 6: "Tree", 22: "Water", 4: "Car",
-               3: "Pool", 2: "Shed", 0: "Bg"}  # fmt: skip
+SHORT_NAMES = {
+    1: "Roof",
+    23: "Flood",
+    14: "Road",
+    5: "Grass",
+    6: "Tree",
+    22: "Water",
+    4: "Car",
+    3: "Pool",
+    2: "Shed",
+    0: "Bg",
+}
 TOOLS = {  # name: (canvas drawing mode, shortcut key, what it does)
     "Fill": ("point", "F", "click a region: the superpixel under it takes the class"),
     "Brush": ("freedraw", "B", "paint the class"),
     "Polygon": ("polygon", "P", "click the corners; click the first one again to close and fill"),
     "Eraser": ("freedraw", "E", "paint Background"),
 }
-SOURCES = {"saved": "the saved mask", "pre-label": "the model's pre-label", "empty": "an empty mask",
-           "draft": "your unsaved draft"}  # fmt: skip
+SOURCES = {
+    "saved": "the saved mask",
+    "pre-label": "the model's pre-label",
+    "empty": "an empty mask",
+    "draft": "your unsaved draft",
+}
 
 
 def _set(key: str, value) -> None:
@@ -58,8 +72,15 @@ def _canvas_key(session: labelling.LabelSession, frame: labelling.CanvasFrame, m
     told to switch mode does so a moment after its new props arrive, and a stroke drawn in that
     moment would be recorded in the old mode (a brush stroke as a fill click); a fresh canvas is
     born in the new mode."""
-    what = (str(session.store.root), session.stem, session.who, st.session_state.get("label_canvas_round", 0),
-            frame.box, frame.canvas_size, mode)  # fmt: skip
+    what = (
+        str(session.store.root),
+        session.stem,
+        session.who,
+        st.session_state.get("label_canvas_round", 0),
+        frame.box,
+        frame.canvas_size,
+        mode,
+    )
     return "label_canvas_" + hashlib.sha1(repr(what).encode()).hexdigest()[:16]
 
 
@@ -75,10 +96,16 @@ def _new_objects(key: str, objects: list[dict]) -> list[dict]:
 def class_buttons(chosen: int) -> None:
     """The ten common classes as one row of buttons with keys 0-9 (the select box has all 25)."""
     for column, (key, class_id) in zip(st.columns(len(CLASS_KEYS)), CLASS_KEYS.items(), strict=True):
-        column.button(SHORT_NAMES[class_id], key=f"label_key_{key}", shortcut=key, width="stretch",
-                      type="primary" if class_id == chosen else "secondary",
-                      on_click=_set, args=("label_class", class_id),
-                      help=f"{CLASSES[class_id].name} (key {key})")  # fmt: skip
+        column.button(
+            SHORT_NAMES[class_id],
+            key=f"label_key_{key}",
+            shortcut=key,
+            width="stretch",
+            type="primary" if class_id == chosen else "secondary",
+            on_click=_set,
+            args=("label_class", class_id),
+            help=f"{CLASSES[class_id].name} (key {key})",
+        )
 
 
 def tool_picker() -> str:
@@ -87,9 +114,16 @@ def tool_picker() -> str:
     tool = st.session_state["label_tool"]
     for column, name in zip(st.columns(len(TOOLS)), TOOLS, strict=True):
         _mode, key, what = TOOLS[name]
-        column.button(name, key=f"label_tool_{name}", shortcut=key, width="stretch",
-                      type="primary" if name == tool else "secondary",
-                      on_click=_set, args=("label_tool", name), help=what)  # fmt: skip
+        column.button(
+            name,
+            key=f"label_tool_{name}",
+            shortcut=key,
+            width="stretch",
+            type="primary" if name == tool else "secondary",
+            on_click=_set,
+            args=("label_tool", name),
+            help=what,
+        )
     return tool
 
 
@@ -104,30 +138,47 @@ def correction_view(session: labelling.LabelSession) -> None:
     try:
         from streamlit_drawable_canvas import st_canvas
     except Exception as exc:  # noqa: BLE001 - a missing or broken component must not kill the page
-        st.error(f"The drawing surface is not available ({type(exc).__name__}: {exc}); "
-                 "install it with `pip install -r requirements.txt`.")  # fmt: skip
+        st.error(
+            f"The drawing surface is not available ({type(exc).__name__}: {exc}); "
+            "install it with `pip install -r requirements.txt`."
+        )
         return
     st.session_state.setdefault("label_class", 1)
     tools_col, class_col, zoom_col, settings_col = st.columns([5, 3, 1.3, 1.5], vertical_alignment="bottom")
     with tools_col:
         tool = tool_picker()
     class_id = class_col.selectbox(
-        "Class", [c.id for c in CLASSES], format_func=lambda i: f"{i} · {CLASSES[i].name}", key="label_class",
+        "Class",
+        [c.id for c in CLASSES],
+        format_func=lambda i: f"{i} · {CLASSES[i].name}",
+        key="label_class",
         label_visibility="collapsed",
-    )  # fmt: skip
-    zoom = zoom_col.selectbox("Zoom", [1, 2, 4, 8], format_func=lambda z: f"Zoom {z}×", key="label_zoom",
-                              label_visibility="collapsed")  # fmt: skip
+    )
+    zoom = zoom_col.selectbox(
+        "Zoom",
+        [1, 2, 4, 8],
+        format_func=lambda z: f"Zoom {z}×",
+        key="label_zoom",
+        label_visibility="collapsed",
+    )
     with settings_col.popover("Settings", icon=":material/tune:", width="stretch"):
-        method = st.segmented_control("Regions", ["slic", "felzenszwalb"], default="slic", required=True,
-                                      key="label_regions_method",
-                                      help="SLIC: compact, even regions. Felzenszwalb: follows colour edges.")  # fmt: skip
+        method = st.segmented_control(
+            "Regions",
+            ["slic", "felzenszwalb"],
+            default="slic",
+            required=True,
+            key="label_regions_method",
+            help="SLIC: compact, even regions. Felzenszwalb: follows colour edges.",
+        )
         regions = st.slider("Region count (granularity)", 50, 3000, 400, 50, key="label_regions")
         brush = st.slider("Brush width (screen px)", 2, 80, 16, key="label_brush")
         opacity = st.slider("Mask opacity", 0.0, 1.0, 0.45, 0.05, key="label_opacity")
         show_regions = st.toggle("Show region borders (Fill)", value=True, key="label_show_regions")
         max_width = st.slider("Canvas width (px)", 400, 1600, CANVAS_WIDTH, 50, key="label_canvas_width")
-        centre = (st.slider("Pan ←→ (when zoomed)", 0.0, 1.0, 0.5, 0.05, key="label_pan_x"),
-                  st.slider("Pan ↑↓ (when zoomed)", 0.0, 1.0, 0.5, 0.05, key="label_pan_y"))  # fmt: skip
+        centre = (
+            st.slider("Pan ←→ (when zoomed)", 0.0, 1.0, 0.5, 0.05, key="label_pan_x"),
+            st.slider("Pan ↑↓ (when zoomed)", 0.0, 1.0, 0.5, 0.05, key="label_pan_y"),
+        )
     class_buttons(class_id)
     view_size = (session.view.shape[1], session.view.shape[0])
     box = labelling.zoom_box(view_size, zoom, centre)
@@ -149,18 +200,25 @@ def correction_view(session: labelling.LabelSession) -> None:
             ]
         ),
         unsafe_allow_html=True,
-    )  # fmt: skip (also room for the canvas's floating toolbar)
+    )  # (also room for the canvas's floating toolbar)
     key = _canvas_key(session, frame, mode)
     result = st_canvas(
-        fill_color=colour + "88", stroke_width=brush if mode == "freedraw" else 2,
-        stroke_color=colour + ("cc" if mode == "freedraw" else "ff"), background_image=picture,
-        width=canvas_size[0], height=canvas_size[1], drawing_mode=mode, point_display_radius=4,
+        fill_color=colour + "88",
+        stroke_width=brush if mode == "freedraw" else 2,
+        stroke_color=colour + ("cc" if mode == "freedraw" else "ff"),
+        background_image=picture,
+        width=canvas_size[0],
+        height=canvas_size[1],
+        drawing_mode=mode,
+        point_display_radius=4,
         key=key,
-    )  # fmt: skip
+    )
     width, height = session.original_size
-    st.caption(f"{session.stem}: {width}×{height} px, edited at full size; started from {SOURCES[session.source]}. "
-               f"Zoom {zoom}× shows {box[2] - box[0]}×{box[3] - box[1]} of {view_size[0]}×{view_size[1]} "
-               "working px.")  # fmt: skip
+    st.caption(
+        f"{session.stem}: {width}×{height} px, edited at full size; started from {SOURCES[session.source]}. "
+        f"Zoom {zoom}× shows {box[2] - box[0]}×{box[3] - box[1]} of {view_size[0]}×{view_size[1]} "
+        "working px."
+    )
     # Printed after the canvas, so once it shows a count the canvas above has that picture.
     st.caption(
         f"{session.edits} edit{'' if session.edits == 1 else 's'} applied since this photo was opened."
@@ -176,14 +234,24 @@ def correction_view(session: labelling.LabelSession) -> None:
 def actions(session: labelling.LabelSession) -> None:
     """Undo, redo, save (with the conflict message and an explicit overwrite) and discard."""
     undo_col, redo_col, save_col, discard_col = st.columns(4)
-    if undo_col.button("Undo", icon=":material/undo:", shortcut="Ctrl+Z", width="stretch",
-                       disabled=not session.editor.undo_stack):  # fmt: skip
+    if undo_col.button(
+        "Undo",
+        icon=":material/undo:",
+        shortcut="Ctrl+Z",
+        width="stretch",
+        disabled=not session.editor.undo_stack,
+    ):
         session.editor.undo()
         session.keep_draft()
         remount_canvas()
         st.rerun()
-    if redo_col.button("Redo", icon=":material/redo:", shortcut="Ctrl+Shift+Z", width="stretch",
-                       disabled=not session.editor.redo_stack):  # fmt: skip
+    if redo_col.button(
+        "Redo",
+        icon=":material/redo:",
+        shortcut="Ctrl+Shift+Z",
+        width="stretch",
+        disabled=not session.editor.redo_stack,
+    ):
         session.editor.redo()
         session.keep_draft()
         remount_canvas()
@@ -202,8 +270,12 @@ def actions(session: labelling.LabelSession) -> None:
             st.warning(str(exc))
         except ValueError as exc:
             st.error(str(exc))
-    if discard_col.button("Discard draft", icon=":material/delete_history:", width="stretch",
-                          help="Forget unsaved edits and reopen what is saved (or the pre-label)."):  # fmt: skip
+    if discard_col.button(
+        "Discard draft",
+        icon=":material/delete_history:",
+        width="stretch",
+        help="Forget unsaved edits and reopen what is saved (or the pre-label).",
+    ):
         st.session_state["label_session"] = labelling.discard_changes(session)
         st.session_state.pop("label_conflict", None)
         remount_canvas()

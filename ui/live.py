@@ -12,9 +12,9 @@ import time
 
 import streamlit as st
 
-from seg_core.pagedata import monitor
 from seg_core.runs.control import stop
 from seg_core.runs.registry import ACTIVE_STATUSES, RunRecord, RunRegistry
+from seg_core.views import monitor
 from ui.auth import current_actor, may, run_owner
 from ui.charts import curves
 from ui.common import friendly_errors

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-from seg_core.pagedata.geomap import MapView
+from seg_core.views.geomap import MapView
 
 FLOOD_SCALE = [[0.0, "#d9f0d3"], [0.25, "#b39ddb"], [1.0, "#5e00b3"]]  # dry green -> Flooded violet
 
@@ -44,43 +44,77 @@ def map_figure(view: MapView, tile_url: str | None = None) -> go.Figure:
         if layer.kind == "mosaic":
             figure.add_trace(
                 go.Scatter(
-                    x=layer.x, y=layer.y, fill="toself", mode="lines", fillcolor=_colour(layer.flooded_share),
-                    line={"color": "#333", "width": 1}, opacity=0.8, name=layer.name, hoverinfo="text",
-                    text=_hover(layer), customdata=[index] * len(layer.x),
+                    x=layer.x,
+                    y=layer.y,
+                    fill="toself",
+                    mode="lines",
+                    fillcolor=_colour(layer.flooded_share),
+                    line={"color": "#333", "width": 1},
+                    opacity=0.8,
+                    name=layer.name,
+                    hoverinfo="text",
+                    text=_hover(layer),
+                    customdata=[index] * len(layer.x),
                 )
-            )  # fmt: skip
+            )
     mosaics = [(i, layer) for i, layer in enumerate(view.layers) if layer.kind == "mosaic"]
     if mosaics:  # a clickable square in each footprint (plotly reports no clicks on fills)
         figure.add_trace(
             go.Scatter(
                 x=[sum(layer.x[:-1]) / (len(layer.x) - 1) for _, layer in mosaics],
                 y=[sum(layer.y[:-1]) / (len(layer.y) - 1) for _, layer in mosaics],
-                mode="markers", marker={"symbol": "square", "size": 16, "color": "#fff", "line": {"color": "#222", "width": 2}},
-                name="mosaics", hoverinfo="text", text=[_hover(layer) for _, layer in mosaics],
+                mode="markers",
+                marker={
+                    "symbol": "square",
+                    "size": 16,
+                    "color": "#fff",
+                    "line": {"color": "#222", "width": 2},
+                },
+                name="mosaics",
+                hoverinfo="text",
+                text=[_hover(layer) for _, layer in mosaics],
                 customdata=[i for i, _ in mosaics],
             )
-        )  # fmt: skip
+        )
     photos = [(i, layer) for i, layer in enumerate(view.layers) if layer.kind == "photo"]
     if photos:
         figure.add_trace(
             go.Scatter(
-                x=[layer.x[0] for _, layer in photos], y=[layer.y[0] for _, layer in photos], mode="markers",
+                x=[layer.x[0] for _, layer in photos],
+                y=[layer.y[0] for _, layer in photos],
+                mode="markers",
                 marker={
-                    "size": 14, "line": {"color": "#222", "width": 1},
-                    "color": [layer.flooded_share or 0.0 for _, layer in photos], "colorscale": FLOOD_SCALE,
-                    "cmin": 0, "cmax": 1, "colorbar": {"title": "flooded", "tickformat": ".0%"},
+                    "size": 14,
+                    "line": {"color": "#222", "width": 1},
+                    "color": [layer.flooded_share or 0.0 for _, layer in photos],
+                    "colorscale": FLOOD_SCALE,
+                    "cmin": 0,
+                    "cmax": 1,
+                    "colorbar": {"title": "flooded", "tickformat": ".0%"},
                 },
-                name="photos", hoverinfo="text", text=[_hover(layer) for _, layer in photos],
+                name="photos",
+                hoverinfo="text",
+                text=[_hover(layer) for _, layer in photos],
                 customdata=[i for i, _ in photos],
             )
-        )  # fmt: skip
+        )
     lon, lat = view.centre
     figure.update_layout(
-        height=520, margin={"l": 10, "r": 10, "t": 30, "b": 10}, showlegend=False, plot_bgcolor="#f7f7f4",
+        height=520,
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        showlegend=False,
+        plot_bgcolor="#f7f7f4",
         xaxis={"title": f"metres east of {lat:.5f}, {lon:.5f}", "zeroline": False, "gridcolor": "#ddd"},
-        yaxis={"title": "metres north", "scaleanchor": "x", "scaleratio": 1, "zeroline": False, "gridcolor": "#ddd"},
-        clickmode="event+select", dragmode="pan",
-    )  # fmt: skip
+        yaxis={
+            "title": "metres north",
+            "scaleanchor": "x",
+            "scaleratio": 1,
+            "zeroline": False,
+            "gridcolor": "#ddd",
+        },
+        clickmode="event+select",
+        dragmode="pan",
+    )
     return figure
 
 
@@ -90,17 +124,27 @@ def _tile_figure(view: MapView, tile_url: str) -> go.Figure:
         lon, lat = layer.lon, layer.lat
         figure.add_trace(
             go.Scattermap(
-                lon=lon, lat=lat, mode="markers" if layer.kind == "photo" else "lines",
-                fill=None if layer.kind == "photo" else "toself", marker={"size": 12, "color": _colour(layer.flooded_share)},
-                fillcolor=_colour(layer.flooded_share), hoverinfo="text", text=[_hover(layer)] * len(lon),
-                customdata=[index] * len(lon), name=layer.name,
+                lon=lon,
+                lat=lat,
+                mode="markers" if layer.kind == "photo" else "lines",
+                fill=None if layer.kind == "photo" else "toself",
+                marker={"size": 12, "color": _colour(layer.flooded_share)},
+                fillcolor=_colour(layer.flooded_share),
+                hoverinfo="text",
+                text=[_hover(layer)] * len(lon),
+                customdata=[index] * len(lon),
+                name=layer.name,
             )
-        )  # fmt: skip
+        )
     figure.update_layout(
-        height=520, margin={"l": 0, "r": 0, "t": 0, "b": 0}, showlegend=False,
+        height=520,
+        margin={"l": 0, "r": 0, "t": 0, "b": 0},
+        showlegend=False,
         map={
-            "style": "white-bg", "center": {"lon": view.centre[0], "lat": view.centre[1]}, "zoom": 16,
+            "style": "white-bg",
+            "center": {"lon": view.centre[0], "lat": view.centre[1]},
+            "zoom": 16,
             "layers": [{"below": "traces", "sourcetype": "raster", "source": [tile_url]}],
         },
-    )  # fmt: skip
+    )
     return figure

@@ -10,13 +10,18 @@ from pathlib import Path
 import streamlit as st
 
 from seg_core.core.progress import format_eta
-from seg_core.pagedata import geoupload
-from seg_core.pagedata.geoupload import MosaicAnalysis
+from seg_core.services import geoupload
+from seg_core.services.geoupload import MosaicAnalysis
+from seg_core.views import mosaic_figures
 from ui.auth import current_actor
 from ui.common import legend_html, load_predictor
 
-MIME = {".tif": "image/tiff", ".geojson": "application/geo+json", ".gpkg": "application/geopackage+sqlite3",
-        ".csv": "text/csv"}  # fmt: skip
+MIME = {
+    ".tif": "image/tiff",
+    ".geojson": "application/geo+json",
+    ".gpkg": "application/geopackage+sqlite3",
+    ".csv": "text/csv",
+}
 
 
 def split_uploads(
@@ -85,40 +90,67 @@ def mosaic_view(result: MosaicAnalysis) -> None:
     """Downsampled overlay | legend, key figures, class areas, downloads and the Map page link."""
     width, height = result.size
     image_col, legend_col = st.columns([10, 2.6])
-    image_col.image(result.preview, width="stretch",
-                    caption=f"{result.name} · {width}×{height} px, shown downsampled with its predicted classes")  # fmt: skip
-    rows = geoupload.class_table(result)
+    image_col.image(
+        result.preview,
+        width="stretch",
+        caption=f"{result.name} · {width}×{height} px, shown downsampled with its predicted classes",
+    )
+    rows = mosaic_figures.class_table(result)
     with legend_col:
         st.markdown("**Legend** · share of the mosaic")
-        st.markdown(legend_html([{"color": r["color"], "name": r["class"], "share": r["share"]} for r in rows]),
-                    unsafe_allow_html=True)  # fmt: skip
-    note = geoupload.familiarity_note(result)
+        st.markdown(
+            legend_html([{"color": r["color"], "name": r["class"], "share": r["share"]} for r in rows]),
+            unsafe_allow_html=True,
+        )
+    note = mosaic_figures.familiarity_note(result)
     if note is not None:
         {"error": st.error, "warning": st.warning, "info": st.info}[note[0]](note[1])
-    figures = geoupload.key_figures(result)
+    figures = mosaic_figures.key_figures(result)
     for column, figure in zip(st.columns(len(figures)), figures, strict=True):
-        column.metric(figure.label, figure.value, figure.detail, delta_color="off", delta_arrow="off",
-                      help=figure.help or None, border=True)  # fmt: skip
+        column.metric(
+            figure.label,
+            figure.value,
+            figure.detail,
+            delta_color="off",
+            delta_arrow="off",
+            help=figure.help or None,
+            border=True,
+        )
     if result.summary.get("stopped"):
         st.warning("Stopped: the windows done are kept; the rest of the class map is nodata.")
     table_col, files_col = st.columns([3, 2])
     with table_col:
         st.markdown("**Per class** (areas from the raster's own GSD)")
-        st.dataframe([{k: r[k] for k in ("class", "share", "area_m2")} for r in rows], hide_index=True,
-                     width="stretch", column_config={
-            "class": st.column_config.TextColumn("Class"),
-            "share": st.column_config.ProgressColumn("Share of mosaic", format="percent", min_value=0.0, max_value=1.0),
-            "area_m2": st.column_config.NumberColumn("Area (m²)", format="%.1f"),
-        })  # fmt: skip
-        st.caption(" · ".join(geoupload.gsd_lines(result)))
+        st.dataframe(
+            [{k: r[k] for k in ("class", "share", "area_m2")} for r in rows],
+            hide_index=True,
+            width="stretch",
+            column_config={
+                "class": st.column_config.TextColumn("Class"),
+                "share": st.column_config.ProgressColumn(
+                    "Share of mosaic", format="percent", min_value=0.0, max_value=1.0
+                ),
+                "area_m2": st.column_config.NumberColumn("Area (m²)", format="%.1f"),
+            },
+        )
+        st.caption(" · ".join(mosaic_figures.gsd_lines(result)))
     with files_col:
         st.markdown("**Downloads** (full resolution, georeferenced)")
         for path in result.downloads():
-            st.download_button(path.name, path.read_bytes, file_name=path.name, mime=MIME.get(path.suffix),
-                               on_click="ignore", width="stretch", key=f"segment_dl_{path.name}")  # fmt: skip
-        st.caption("Class GeoTIFF: the input's CRS and grid, class ids 0–24 with the legend as its colour "
-                   "table, 255 = nodata. GeoJSON and GeoPackage: class polygons in WGS84 with area in m².")  # fmt: skip
+            st.download_button(
+                path.name,
+                path.read_bytes,
+                file_name=path.name,
+                mime=MIME.get(path.suffix),
+                on_click="ignore",
+                width="stretch",
+                key=f"segment_dl_{path.name}",
+            )
+        st.caption(
+            "Class GeoTIFF: the input's CRS and grid, class ids 0–24 with the legend as its colour "
+            "table, 255 = nodata. GeoJSON and GeoPackage: class polygons in WGS84 with area in m²."
+        )
         for notice in result.notices:  # a window that could not be decoded is map data lost
-            (st.error if geoupload.is_data_loss(notice) else st.info)(notice)
+            (st.error if mosaic_figures.is_data_loss(notice) else st.info)(notice)
         st.session_state["map_folder"] = str(result.folder)
         st.page_link("app_pages/map.py", label="See it on the Map page", icon=":material/map:")

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import streamlit as st
 
-from seg_core.inference import report, statistics
-from seg_core.pagedata import analysis, downloads, figures
-from seg_core.pagedata.analysis import PhotoAnalysis
-from seg_core.pagedata.figures import KeyFigure
+from seg_core.analytics import report, statistics
+from seg_core.services import analysis
+from seg_core.services.analysis import PhotoAnalysis
+from seg_core.views import downloads, figures
+from seg_core.views.figures import KeyFigure
 from ui.common import checkpoint_summary, legend_html
 
 LEGEND_MIN_SHARE = 0.001  # rarer classes would all read "0.0%"; the per-class table lists them
@@ -25,8 +26,15 @@ def metrics_row(figures: list[KeyFigure]) -> None:
     # included), so "534 of 554" and "Roads flooded" are not cut short while "0" takes little room.
     widths = [max(22 * len(f.value), 8 * len(f.label) + 20) + 32 for f in figures]
     for column, figure in zip(st.columns(widths), figures, strict=True):
-        column.metric(figure.label, figure.value, figure.detail, delta_color="off", delta_arrow="off",
-                      help=figure.help or None, border=True)  # fmt: skip
+        column.metric(
+            figure.label,
+            figure.value,
+            figure.detail,
+            delta_color="off",
+            delta_arrow="off",
+            help=figure.help or None,
+            border=True,
+        )
 
 
 def photo_view(result: PhotoAnalysis) -> None:
@@ -35,16 +43,29 @@ def photo_view(result: PhotoAnalysis) -> None:
     opacity_col, classes_col, edges_col, view_col = st.columns([2, 4.4, 1.6, 2], vertical_alignment="bottom")
     opacity = opacity_col.slider("Overlay opacity", 0.0, 1.0, 0.5, 0.05, key="segment_opacity")
     shown = classes_col.multiselect(
-        "Classes to colour", present, default=present, key=f"segment_classes_{result.name}",
+        "Classes to colour",
+        present,
+        default=present,
+        key=f"segment_classes_{result.name}",
         help="Remove a class to see the photo under it; the statistics always cover every class.",
-    )  # fmt: skip
+    )
     boundaries = edges_col.toggle("Boundaries", key="segment_boundaries", help="Outline every class region.")
-    view = view_col.radio("View", ["Side by side", "Overlay only"], horizontal=True, key="segment_view",
-                          label_visibility="collapsed")  # fmt: skip
-    layer = st.radio("Overlay", ["Classes", "Uncertainty"], horizontal=True, key="segment_layer",
-                     disabled=result.uncertainty is None,
-                     help="Uncertainty: dark where the model is sure, bright yellow where it hesitates "
-                          "between classes (1 - top class probability, full colour at 0.5).")  # fmt: skip
+    view = view_col.radio(
+        "View",
+        ["Side by side", "Overlay only"],
+        horizontal=True,
+        key="segment_view",
+        label_visibility="collapsed",
+    )
+    layer = st.radio(
+        "Overlay",
+        ["Classes", "Uncertainty"],
+        horizontal=True,
+        key="segment_layer",
+        disabled=result.uncertainty is None,
+        help="Uncertainty: dark where the model is sure, bright yellow where it hesitates "
+        "between classes (1 - top class probability, full colour at 0.5).",
+    )
     ids = analysis.class_ids(shown)
 
     width, height = result.original_size
@@ -65,8 +86,10 @@ def photo_view(result: PhotoAnalysis) -> None:
         st.markdown(legend_html(visible), unsafe_allow_html=True)
         if len(visible) < len(result.legend):
             rest = len(result.legend) - len(visible)
-            st.caption(f"and {rest} more class{'es' if rest > 1 else ''} under {LEGEND_MIN_SHARE:.1%} each "
-                       "(see the table below)")  # fmt: skip
+            st.caption(
+                f"and {rest} more class{'es' if rest > 1 else ''} under {LEGEND_MIN_SHARE:.1%} each "
+                "(see the table below)"
+            )
 
     note = figures.familiarity_note(result.stats)
     if note is not None:  # right above the figures it qualifies
@@ -78,20 +101,37 @@ def photo_view(result: PhotoAnalysis) -> None:
     table_col, files_col = st.columns([3, 2])
     with table_col:
         st.markdown("**Per class**")
-        st.dataframe(figures.class_table(result.stats), hide_index=True, width="stretch", column_config={
-            "class": st.column_config.TextColumn("Class"),
-            "share": st.column_config.ProgressColumn("Share of photo", format="percent", min_value=0.0,
-                                                     max_value=1.0),
-            "area_m2": st.column_config.NumberColumn("Area (m²)", format="%.1f"),
-            "objects": st.column_config.NumberColumn("Objects", help="separate objects of a countable class"),
-        })  # fmt: skip
+        st.dataframe(
+            figures.class_table(result.stats),
+            hide_index=True,
+            width="stretch",
+            column_config={
+                "class": st.column_config.TextColumn("Class"),
+                "share": st.column_config.ProgressColumn(
+                    "Share of photo", format="percent", min_value=0.0, max_value=1.0
+                ),
+                "area_m2": st.column_config.NumberColumn("Area (m²)", format="%.1f"),
+                "objects": st.column_config.NumberColumn(
+                    "Objects", help="separate objects of a countable class"
+                ),
+            },
+        )
     with files_col:
         st.markdown("**Downloads** (full resolution)")
         for file in downloads.download_files(result, opacity, ids, boundaries):
-            st.download_button(file.label, file.build, file_name=file.file_name, mime=file.mime,
-                               on_click="ignore", width="stretch", key=f"segment_dl_{file.file_name}")  # fmt: skip
-        st.caption("The mask PNG stores class ids 0–24 as pixel values with the legend colours as its "
-                   "palette; the overlay is drawn as shown here.")  # fmt: skip
+            st.download_button(
+                file.label,
+                file.build,
+                file_name=file.file_name,
+                mime=file.mime,
+                on_click="ignore",
+                width="stretch",
+                key=f"segment_dl_{file.file_name}",
+            )
+        st.caption(
+            "The mask PNG stores class ids 0–24 as pixel values with the legend colours as its "
+            "palette; the overlay is drawn as shown here."
+        )
         for notice in result.notices:
             st.info(notice)
         seconds = result.seconds
@@ -104,27 +144,46 @@ def batch_view(results: list[PhotoAnalysis], opacity: float) -> None:
     if familiarity and familiarity["status"] == "unfamiliar":
         st.error(familiarity["message"])
     metrics_row(figures.batch_figures(results))
-    st.dataframe(figures.batch_table(results), hide_index=True, width="stretch", column_config={
-        "photo": st.column_config.TextColumn("Photo"),
-        "size": st.column_config.TextColumn("Size (px)"),
-        "flooded": st.column_config.ProgressColumn("Flooded", format="percent", min_value=0.0, max_value=1.0),
-        "roofs exposed": st.column_config.TextColumn("Roofs exposed"),
-        "road corridor flooded": st.column_config.NumberColumn("Roads flooded", format="percent"),
-        "flooded m²": st.column_config.NumberColumn("Flooded (m²)", format="%.0f"),
-        "vehicles": st.column_config.NumberColumn("Vehicles"),
-        "boats": st.column_config.NumberColumn("Boats"),
-        "familiarity": st.column_config.TextColumn("Familiarity", help="Not seen: treat the figures as unreliable"),
-        "pools": st.column_config.NumberColumn("Pools"),
-        "seconds": st.column_config.NumberColumn("Seconds", format="%.1f"),
-    })  # fmt: skip
+    st.dataframe(
+        figures.batch_table(results),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "photo": st.column_config.TextColumn("Photo"),
+            "size": st.column_config.TextColumn("Size (px)"),
+            "flooded": st.column_config.ProgressColumn(
+                "Flooded", format="percent", min_value=0.0, max_value=1.0
+            ),
+            "roofs exposed": st.column_config.TextColumn("Roofs exposed"),
+            "road corridor flooded": st.column_config.NumberColumn("Roads flooded", format="percent"),
+            "flooded m²": st.column_config.NumberColumn("Flooded (m²)", format="%.0f"),
+            "vehicles": st.column_config.NumberColumn("Vehicles"),
+            "boats": st.column_config.NumberColumn("Boats"),
+            "familiarity": st.column_config.TextColumn(
+                "Familiarity", help="Not seen: treat the figures as unreliable"
+            ),
+            "pools": st.column_config.NumberColumn("Pools"),
+            "seconds": st.column_config.NumberColumn("Seconds", format="%.1f"),
+        },
+    )
     zip_col, csv_col, _ = st.columns([1, 1, 2])
     zip_col.download_button(
-        "Download everything (ZIP)", lambda: downloads.batch_downloads(results, opacity), file_name="stormseg_batch.zip",
-        mime="application/zip", on_click="ignore", type="primary", width="stretch", key="segment_dl_zip",
+        "Download everything (ZIP)",
+        lambda: downloads.batch_downloads(results, opacity),
+        file_name="stormseg_batch.zip",
+        mime="application/zip",
+        on_click="ignore",
+        type="primary",
+        width="stretch",
+        key="segment_dl_zip",
         help="Masks and overlays at full resolution, statistics CSV and JSON, and the legend.",
-    )  # fmt: skip
+    )
     csv_col.download_button(
-        "Statistics CSV (all photos)", lambda: report.stats_csv([r.stats for r in results]).encode(),
-        file_name="stormseg_stats.csv", mime="text/csv", on_click="ignore", width="stretch",
+        "Statistics CSV (all photos)",
+        lambda: report.stats_csv([r.stats for r in results]).encode(),
+        file_name="stormseg_stats.csv",
+        mime="text/csv",
+        on_click="ignore",
+        width="stretch",
         key="segment_dl_batch_csv",
-    )  # fmt: skip
+    )

@@ -12,9 +12,9 @@ import time
 import streamlit as st
 
 from seg_core.core import paths
-from seg_core.data.augment import AUGMENT_PRESETS
+from seg_core.datasets.augment import AUGMENT_PRESETS
 from seg_core.models.spec import ARCH_LABELS, ARCHITECTURES, list_encoders
-from seg_core.pagedata import catalog
+from seg_core.services import catalog
 from seg_core.training import study
 from seg_core.training.config import (
     AMP_MODES,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 
 def expand_inputs(inputs: Sequence[str]) -> list[Path]:
-    from seg_core.data.imageio import IMAGE_SUFFIXES
+    from seg_core.imagery.imageio import IMAGE_SUFFIXES
 
     files: list[Path] = []
     for item in inputs:

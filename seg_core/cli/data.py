@@ -9,7 +9,7 @@ from seg_core.core.progress import ConsoleProgress
 
 
 def _demo_data(args: argparse.Namespace) -> int:
-    from seg_core.data.synth import parse_size, parse_styles, write_demo_dataset
+    from seg_core.demo.synth import parse_size, parse_styles, write_demo_dataset
 
     summary = write_demo_dataset(
         args.out,
@@ -26,7 +26,7 @@ def _demo_data(args: argparse.Namespace) -> int:
         f"(style {','.join(summary.styles)}; styles.json says which photo has which, {sidecar.name} their GSD)"
     )
     if args.geo:  # the map's demo: a georeferenced orthomosaic and a GPS-tagged flight
-        from seg_core.data.geodemo import write_demo_flight, write_demo_orthomosaic
+        from seg_core.demo.geodemo import write_demo_flight, write_demo_orthomosaic
 
         geo = summary.root / "geo"
         mosaic = write_demo_orthomosaic(geo / "demo_ortho.tif")
@@ -42,8 +42,8 @@ def _demo_data(args: argparse.Namespace) -> int:
 def _write_gsd_sidecar(summary):
     """`<out>/gsd.json` from each scene's ground width (set by its style: scene i is drawn in
     style i mod len(styles)), so a model trained on it records its working GSD."""
-    from seg_core.data.gsd import write_dataset_gsd
-    from seg_core.data.synth import ground_width_m
+    from seg_core.demo.synth import ground_width_m
+    from seg_core.imagery.gsd import write_dataset_gsd
 
     width, height = summary.size
     styles = summary.styles
@@ -55,8 +55,8 @@ def _write_gsd_sidecar(summary):
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from seg_core.data.classes import CLASS_NAMES
-    from seg_core.data.discovery import validate_dataset
+    from seg_core.datasets.discovery import validate_dataset
+    from seg_core.schemes.classes import CLASS_NAMES
 
     progress = None if args.json else ConsoleProgress("validate")
     report = validate_dataset(args.dir, progress=progress)

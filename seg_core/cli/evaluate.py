@@ -14,8 +14,8 @@ from seg_core.core.progress import ConsoleProgress
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from seg_core.data.classes import CLASS_NAMES
     from seg_core.evaluation.evaluate import evaluate_checkpoint
+    from seg_core.schemes.classes import CLASS_NAMES
 
     check_device(args.device)
     predictor = open_model(args)

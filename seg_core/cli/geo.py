@@ -4,7 +4,7 @@
         [--flight-height M] INPUT...
     python -m seg_core geo-demo --out DIR [--cols 3] [--rows 2] [--photos 6]
 
-`map` sorts each input by its content (see `seg_core.inference.geojob`): a GeoTIFF with a CRS is
+`map` sorts each input by its content (see `seg_core.gis.geojob`): a GeoTIFF with a CRS is
 an orthomosaic (<stem>_classes.tif, <stem>_classes.geojson/.gpkg, <stem>_summary.json); anything
 else is a photo (the `predict` files, plus a point on flight.geojson/.gpkg and a row in
 flight.csv). A bad input gets one sentence on stderr and the others still run; exit 2 when
@@ -25,9 +25,9 @@ from seg_core.core.progress import ConsoleProgress
 
 def _map(args: argparse.Namespace) -> int:
     from seg_core.core.signals import StopRequested
-    from seg_core.inference.flight import FlightSettings
-    from seg_core.inference.geojob import map_inputs
-    from seg_core.inference.mosaic import MosaicSettings
+    from seg_core.gis.flight import FlightSettings
+    from seg_core.gis.geojob import map_inputs
+    from seg_core.gis.mosaic import MosaicSettings
 
     if args.flight_height is not None and not args.flight_height > 0:
         raise ValueError(
@@ -41,9 +41,15 @@ def _map(args: argparse.Namespace) -> int:
     stop = StopRequested()
     stop.install()  # SIGTERM/Ctrl-C: finish the current window, keep what is done
     outputs = map_inputs(
-        predictor, files, args.out, flight, settings, vectors=not args.no_vectors,
-        progress_for=lambda name: ConsoleProgress(f"map {name}"), should_stop=lambda: stop.requested,
-    )  # fmt: skip
+        predictor,
+        files,
+        args.out,
+        flight,
+        settings,
+        vectors=not args.no_vectors,
+        progress_for=lambda name: ConsoleProgress(f"map {name}"),
+        should_stop=lambda: stop.requested,
+    )
     for sentence in outputs.failures:
         print(f"skipped: {sentence}", file=sys.stderr)
     for notice in outputs.notices:
@@ -66,7 +72,7 @@ def _map(args: argparse.Namespace) -> int:
 
 
 def _geo_demo(args: argparse.Namespace) -> int:
-    from seg_core.data.geodemo import write_demo_flight, write_demo_orthomosaic
+    from seg_core.demo.geodemo import write_demo_flight, write_demo_orthomosaic
 
     out = Path(args.out)
     mosaic = write_demo_orthomosaic(out / "demo_ortho.tif", cols=args.cols, rows=args.rows)

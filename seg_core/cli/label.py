@@ -25,7 +25,7 @@ def _dataset(text: str) -> Path:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from seg_core.pagedata.labelling import photo_table
+    from seg_core.services.labelling import photo_table
 
     rows = photo_table(_dataset(args.dataset))
     if args.json:
@@ -45,7 +45,7 @@ def _print_ranking(rows: list[dict], as_json: bool) -> None:
 
 def _prelabel(args: argparse.Namespace) -> int:
     from seg_core.inference.predictor import Predictor
-    from seg_core.pagedata.labelling import next_to_label, prelabel_photos
+    from seg_core.services.labelling import next_to_label, prelabel_photos
 
     dataset = _dataset(args.dataset)
     predictor = Predictor.from_checkpoint(args.checkpoint, device=args.device)
@@ -58,7 +58,7 @@ def _prelabel(args: argparse.Namespace) -> int:
 
 
 def _next(args: argparse.Namespace) -> int:
-    from seg_core.pagedata.labelling import next_to_label
+    from seg_core.services.labelling import next_to_label
 
     _print_ranking(next_to_label(_dataset(args.dataset)), args.json)
     return 0
@@ -73,7 +73,7 @@ def _finetune(args: argparse.Namespace) -> int:
     overrides = {
         k: v for k, v in (("epochs", args.epochs), ("lr", args.lr), ("crop", args.crop)) if v is not None
     }
-    from seg_core.data.discovery import count_named_pairs
+    from seg_core.datasets.discovery import count_named_pairs
 
     cfg = finetune_config(args.parent, _dataset(args.data), name=args.name or "", **overrides)
     if count_named_pairs(cfg.data) == 0:

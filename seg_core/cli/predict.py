@@ -13,11 +13,11 @@ from seg_core.core.progress import ConsoleProgress
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from seg_core.data.imageio import ImageReadError, load_rgb
+    from seg_core.analytics.report import write_outputs
+    from seg_core.analytics.statistics import batch_summary, image_stats
+    from seg_core.imagery.imageio import ImageReadError, load_rgb
     from seg_core.inference.batch import Manifest, Shard, stats_from_dict
     from seg_core.inference.outputs import OutputFolder, check_output_folder, is_own_output, unique_sources
-    from seg_core.inference.report import write_outputs
-    from seg_core.inference.statistics import batch_summary, image_stats
 
     # Every setting before the model loads and before the first file is written.
     if args.gsd is not None and not args.gsd > 0:

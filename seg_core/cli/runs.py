@@ -13,7 +13,7 @@ from seg_core.cli.common import COMPARE_COLUMNS, print_table
 def _runs(args: argparse.Namespace) -> int:
     from seg_core.runs.control import stop
     from seg_core.runs.registry import RunRegistry, validate_run_id
-    from seg_core.training import jobs
+    from seg_core.training import queue as run_queue
 
     registry = RunRegistry()
     if args.action == "list":
@@ -57,7 +57,7 @@ def _runs(args: argparse.Namespace) -> int:
         elif args.action == "stop":
             print(f"{run_id}: {'stop requested' if stop(run_id, registry) else 'not running'}")
         elif args.action == "resume":
-            print(jobs.resume(run_id, registry).message)
+            print(run_queue.resume(run_id, registry).message)
         elif args.action == "delete":
             registry.delete(run_id)
             print(f"{run_id}: deleted with its checkpoints")

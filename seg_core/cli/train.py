@@ -33,9 +33,9 @@ def _train(args: argparse.Namespace) -> int:
     from seg_core.runs.registry import RunRegistry, validate_run_id
     from seg_core.training import distributed as dist_utils
     from seg_core.training.config import TrainConfig
-    from seg_core.training.jobs import check_resumable
     from seg_core.training.loop import fit
     from seg_core.training.preflight import check_before_run
+    from seg_core.training.queue import check_resumable
 
     existing = args.run_id or args.resume
     if existing:
@@ -68,7 +68,7 @@ def _train(args: argparse.Namespace) -> int:
         stop=stop,
     )
     if group.is_main and args.run_id:  # a queued job (app, `runs resume`): hand over to the next one
-        from seg_core.training.jobs import dispatch_quietly
+        from seg_core.training.queue import dispatch_quietly
 
         dispatch_quietly()
     return 0 if status in ("completed", "stopped") else 1

@@ -16,8 +16,15 @@ import torch
 from seg_core.core.signals import StopRequested
 
 # StopRequested lives in the torch-free core.signals; re-exported for the training loop and CLIs.
-__all__ = ["StopRequested", "amp_dtype", "autocast", "describe_device", "has_bf16_tensor_cores", "seed_everything",
-           "select_device"]  # fmt: skip
+__all__ = [
+    "StopRequested",
+    "amp_dtype",
+    "autocast",
+    "describe_device",
+    "has_bf16_tensor_cores",
+    "seed_everything",
+    "select_device",
+]
 
 
 def seed_everything(seed: int) -> None:

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from seg_core.data.classes import CLASS_NAMES, NUM_CLASSES
-from seg_core.data.discovery import Pair, split_pairs, validate_dataset
-from seg_core.data.imageio import load_mask
+from seg_core.datasets.discovery import Pair, split_pairs, validate_dataset
 from seg_core.evaluation.scores import SegmentationScores, confusion_counts, image_dice, scores_from_matrix
+from seg_core.imagery.imageio import load_mask
 from seg_core.inference.backend import PredictorBase
+from seg_core.schemes.classes import CLASS_NAMES, NUM_CLASSES
 
 
 @dataclass

@@ -14,7 +14,6 @@ import math
 import torch
 import torch.distributed as dist
 
-from seg_core.data.classes import NUM_CLASSES
 from seg_core.evaluation.scores import (
     NORMALIZE_MODES,
     SegmentationScores,
@@ -23,9 +22,18 @@ from seg_core.evaluation.scores import (
     kaggle_dice,
     scores_from_matrix,
 )
+from seg_core.schemes.classes import NUM_CLASSES
 
-__all__ = ["NORMALIZE_MODES", "ConfusionMatrix", "KaggleDiceMeter", "SegmentationScores",
-           "confusion_matrix_figure_data", "dice_pairs", "kaggle_dice", "scores_from_matrix"]  # fmt: skip
+__all__ = [
+    "NORMALIZE_MODES",
+    "ConfusionMatrix",
+    "KaggleDiceMeter",
+    "SegmentationScores",
+    "confusion_matrix_figure_data",
+    "dice_pairs",
+    "kaggle_dice",
+    "scores_from_matrix",
+]
 
 
 def _float_dtype(device: torch.device) -> torch.dtype:

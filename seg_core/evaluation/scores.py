@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from seg_core.data.classes import NUM_CLASSES
+from seg_core.schemes.classes import NUM_CLASSES
 
 
 def _check_num_classes(num_classes: int) -> None:

@@ -1,1 +1,1 @@
-"""Checkpoint to mask: the Predictor, per-image statistics, overlays and exported files."""
+"""Model to mask: the torch and ONNX Runtime predictors (tiling, TTA), export and int8 quantisation, batches over folders and predict's output folder."""

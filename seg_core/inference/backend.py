@@ -16,10 +16,10 @@ from collections.abc import Callable
 
 import numpy as np
 
-from seg_core.data.imageio import ImageSource, check_image_source, load_rgb
-from seg_core.inference.familiarity import Familiarity, familiarity_of
+from seg_core.analytics.familiarity import Familiarity, familiarity_of
+from seg_core.analytics.uncertainty import PhotoUncertainty
+from seg_core.imagery.imageio import ImageSource, check_image_source, load_rgb
 from seg_core.inference.tiling import Prediction, to_original_size
-from seg_core.inference.uncertainty import PhotoUncertainty
 
 
 class PredictorBase:
@@ -32,7 +32,7 @@ class PredictorBase:
 
     def familiarity(self, prediction: Prediction) -> tuple[PhotoUncertainty, Familiarity]:
         """The photo's uncertainty and how far it lies outside this model's own validation
-        photos (`seg_core.inference.familiarity`); "unavailable" for models without a
+        photos (`seg_core.analytics.familiarity`); "unavailable" for models without a
         reference. Needs a prediction made with `confidence=True`.
 
         Raises:
@@ -74,7 +74,7 @@ class PredictorBase:
 
     def predict_working(self, pixels: np.ndarray) -> np.ndarray:
         """HxW uint8 class ids of an HxWx3 uint8 image already at the working GSD, not resized
-        (the orthomosaic path resamples its windows itself; `seg_core.inference.mosaic`)."""
+        (the orthomosaic path resamples its windows itself; `seg_core.gis.mosaic`)."""
         with self._lock:
             scores = self._scores(pixels, False, False, None)
             working_mask, _ = self._best(scores, False)

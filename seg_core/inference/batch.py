@@ -25,8 +25,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from seg_core.inference.report import safe_stem
-from seg_core.inference.statistics import FloodExposure, ImageStats
+from seg_core.analytics.report import safe_stem
+from seg_core.analytics.statistics import FloodExposure, ImageStats
 
 MANIFEST_PREFIX = "predict_manifest."
 OUTPUT_SUFFIXES = ("_mask.png", "_overlay.jpg", "_stats.json")
@@ -137,7 +137,12 @@ class Manifest:
 
     def add_done(self, path: Path, stats: ImageStats, stem: str | None = None) -> None:
         self._append(
-            {**_identity(path), "status": "done", "stem": stem or safe_stem(path.name), "stats": stats.to_dict()}
+            {
+                **_identity(path),
+                "status": "done",
+                "stem": stem or safe_stem(path.name),
+                "stats": stats.to_dict(),
+            }
         )
 
     def add_skipped(self, path: Path, message: str) -> None:

@@ -29,10 +29,9 @@ import numpy as np
 import torch
 
 from seg_core.core import paths
-from seg_core.data.classes import PALETTE
-from seg_core.data.gsd import CHECKPOINT_GSD_KEY
-from seg_core.data.imageio import IMAGE_SUFFIXES, load_rgb
-from seg_core.data.synth import generate_scene
+from seg_core.demo.synth import generate_scene
+from seg_core.imagery.gsd import CHECKPOINT_GSD_KEY
+from seg_core.imagery.imageio import IMAGE_SUFFIXES, load_rgb
 from seg_core.inference.onnx_predictor import (
     INPUT_NAME,
     METADATA_FORMAT,
@@ -42,6 +41,7 @@ from seg_core.inference.onnx_predictor import (
 )
 from seg_core.inference.predictor import Predictor
 from seg_core.inference.tiling import normalise
+from seg_core.schemes.classes import PALETTE
 
 SAMPLES_DIR = paths.REPO_ROOT / "samples"
 
@@ -100,7 +100,7 @@ def onnx_metadata(meta: dict, multiple: int, min_size: int) -> dict:
         "stormseg_format": METADATA_FORMAT,
         **{key: value for key, value in meta.items() if key != "config"},
         "class_colours": [f"#{r:02x}{g:02x}{b:02x}" for r, g, b in PALETTE.tolist()],
-        # The working GSD of the training photos in cm/px (seg_core.data.gsd), when recorded.
+        # The working GSD of the training photos in cm/px (seg_core.imagery.gsd), when recorded.
         "training_gsd_cm": meta.get(CHECKPOINT_GSD_KEY),
         "pad_multiple": multiple,
         "pad_min_size": min_size,
@@ -151,9 +151,15 @@ def _write_onnx(network: torch.nn.Module, target: Path, metadata: dict, opset: i
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
         torch.onnx.export(
-            network, (example,), str(target), dynamo=False, opset_version=opset, input_names=[INPUT_NAME],
-            output_names=[OUTPUT_NAME], dynamic_axes={INPUT_NAME: dynamic, OUTPUT_NAME: dynamic},
-        )  # fmt: skip
+            network,
+            (example,),
+            str(target),
+            dynamo=False,
+            opset_version=opset,
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            dynamic_axes={INPUT_NAME: dynamic, OUTPUT_NAME: dynamic},
+        )
     model = onnx.load(str(target))
     onnx.helper.set_model_props(model, metadata_props(metadata))
     onnx.save(model, str(target))
@@ -198,6 +204,12 @@ def export_onnx(
     finally:
         partial.unlink(missing_ok=True)
     return ExportReport(
-        str(out), out.stat().st_size, len(photos), worst, agreement, settings.logit_tolerance,
-        settings.min_argmax_agreement, time.perf_counter() - start,
-    )  # fmt: skip
+        str(out),
+        out.stat().st_size,
+        len(photos),
+        worst,
+        agreement,
+        settings.logit_tolerance,
+        settings.min_argmax_agreement,
+        time.perf_counter() - start,
+    )

@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 
-from seg_core.data.classes import NUM_CLASSES
 from seg_core.inference.backend import PredictorBase
 from seg_core.inference.tiling import (
     DEFAULT_OVERLAP,
@@ -34,12 +33,22 @@ from seg_core.inference.tiling import (
     normalise,
     pad_to_multiple,
 )
+from seg_core.schemes.classes import NUM_CLASSES
 
 INPUT_NAME = "image"  # N x 3 x H x W float32, normalised; H and W multiples of pad_multiple
 OUTPUT_NAME = "logits"  # N x 25 x H x W float32
 # Every metadata_props value is JSON; these keys must be present for a file to be ours.
-REQUIRED_METADATA = ("stormseg_format", "arch", "encoder", "num_classes", "class_names", "resolution", "mean",
-                     "std", "pad_multiple")  # fmt: skip
+REQUIRED_METADATA = (
+    "stormseg_format",
+    "arch",
+    "encoder",
+    "num_classes",
+    "class_names",
+    "resolution",
+    "mean",
+    "std",
+    "pad_multiple",
+)
 METADATA_FORMAT = 1
 
 

@@ -22,9 +22,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from seg_core.analytics.report import safe_stem, stats_csv
+from seg_core.analytics.statistics import FloodExposure, ImageStats, batch_summary
 from seg_core.core.atomic import atomic_write_bytes
-from seg_core.inference.report import safe_stem, stats_csv
-from seg_core.inference.statistics import FloodExposure, ImageStats, batch_summary
 
 OUTPUT_SUFFIXES = ("_mask.png", "_overlay.jpg", "_stats.json")
 BATCH_FILES = ("stats.csv", "stats.json")

@@ -28,7 +28,6 @@ import numpy as np
 import torch
 
 from seg_core.core.runtime import amp_dtype, autocast, select_device
-from seg_core.data.classes import NUM_CLASSES
 from seg_core.inference.backend import PredictorBase
 from seg_core.inference.tiling import (
     DEFAULT_OVERLAP,
@@ -43,6 +42,7 @@ from seg_core.inference.tiling import (
 from seg_core.models import create_model
 from seg_core.models.checkpoint import CheckpointError, load_checkpoint, model_spec_of
 from seg_core.models.fusion import compile_for_inference, fold_batchnorm
+from seg_core.schemes.classes import NUM_CLASSES
 
 # Re-exported: callers import these from here (tests, the Segment page's data).
 __all__ = ["DEFAULT_OVERLAP", "DEFAULT_TILE", "TTA_TRANSFORMS", "Prediction", "Predictor", "tile_starts"]

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from seg_core.data.synth import MIN_SIDE_PX, generate_scene
+from seg_core.demo.synth import MIN_SIDE_PX, generate_scene
 from seg_core.inference.onnx_predictor import INPUT_NAME, OnnxPredictor, metadata_props, open_session
 from seg_core.inference.tiling import normalise
 
@@ -123,9 +123,14 @@ def quantize_int8(
         try:
             quant_pre_process(str(model), str(prepared), skip_symbolic_shape=True)
             quantize_static(
-                str(prepared), str(partial), _calibration_reader(calibration), quant_format=QuantFormat.QDQ,
-                per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-            )  # fmt: skip
+                str(prepared),
+                str(partial),
+                _calibration_reader(calibration),
+                quant_format=QuantFormat.QDQ,
+                per_channel=True,
+                activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8,
+            )
         finally:
             logging.disable(logging.NOTSET)
     _copy_metadata(meta, partial)
@@ -144,6 +149,12 @@ def quantize_int8(
     finally:
         partial.unlink(missing_ok=True)
     return QuantizeReport(
-        str(out), kept, size_bytes, model.stat().st_size, score_float, score_int8, agreement,
+        str(out),
+        kept,
+        size_bytes,
+        model.stat().st_size,
+        score_float,
+        score_int8,
+        agreement,
         settings.max_score_loss,
-    )  # fmt: skip
+    )

@@ -26,8 +26,8 @@ from typing import Any
 import torch
 
 from seg_core.core.atomic import TEMP_SUFFIX, atomic_write, clean_stale_temps
-from seg_core.data.classes import CLASS_NAMES
 from seg_core.models.spec import ModelSpec
+from seg_core.schemes.classes import CLASS_NAMES
 
 REQUIRED_META = ("arch", "encoder", "num_classes", "class_names", "resolution", "mean", "std")
 __all__ = [

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from seg_core.data.classes import NUM_CLASSES
+from seg_core.schemes.classes import NUM_CLASSES
 
 CLASSIC_UNET = "unet"
 # smp architectures by our name -> smp's name. "unet" is taken by the from-scratch U-Net of the

@@ -1,1 +1,1 @@
-"""Operations: the SQLite run registry, training processes (launch, stop, liveness) and the reporter a run writes through."""
+"""Operations: the SQLite run registry, starting and stopping a run's training process, and the reporter a run writes through."""

@@ -18,8 +18,8 @@ import time
 from collections.abc import Sequence
 
 from seg_core.core import paths
-from seg_core.runs import access
-from seg_core.runs.process import is_process_alive, signal_group
+from seg_core.team import access
+from seg_core.jobs.process import is_process_alive, signal_group
 from seg_core.runs.registry import ACTIVE_STATUSES, PENDING_DEVICE, RunRegistry, validate_run_id
 
 TRAIN_MODULE = "seg_core"

@@ -57,7 +57,7 @@ SCHEMA = (
         time REAL, level TEXT, message TEXT
     )""",
     "CREATE INDEX IF NOT EXISTS logs_run_id ON logs (run_id, id)",
-    # The audit trail (seg_core.runs.audit): who did what to which run or file, when, from where.
+    # The audit trail (seg_core.team.audit): who did what to which run or file, when, from where.
     # Append-only: triggers refuse any UPDATE or DELETE. New in place: existing databases gain it
     # on their next open (IF NOT EXISTS), older StormSegs ignore it.
     """CREATE TABLE IF NOT EXISTS audit (
@@ -65,7 +65,7 @@ SCHEMA = (
         time REAL NOT NULL,
         actor TEXT NOT NULL,           -- e-mail of the signed-in user, or 'owner' (CLI, single-user)
         role TEXT NOT NULL,
-        action TEXT NOT NULL,          -- seg_core.runs.access.ACTIONS
+        action TEXT NOT NULL,          -- seg_core.team.access.ACTIONS
         target TEXT,                   -- run id, dataset or file
         outcome TEXT NOT NULL,         -- 'allowed' or 'refused'
         address TEXT,                  -- the browser's IP address as the server saw it

@@ -26,8 +26,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from seg_core.core import paths
-from seg_core.runs import access
-from seg_core.runs.process import owns_process, process_start
+from seg_core.team import access
+from seg_core.jobs.process import owns_process, process_start
 from seg_core.runs.records import (  # noqa: F401 (re-exported: callers import them from here)
     _RUN_COLUMNS,
     ACTIVE_STATUSES,

@@ -10,8 +10,8 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from seg_core.data.augment import AUGMENT_PRESETS
-from seg_core.data.classes import NUM_CLASSES
+from seg_core.datasets.augment import AUGMENT_PRESETS
+from seg_core.schemes.classes import NUM_CLASSES
 
 if TYPE_CHECKING:
     from seg_core.models.spec import ModelSpec

@@ -5,7 +5,7 @@ produces goes to the run registry as it happens (per-step loss, per-epoch metric
 `checkpoints/<run>/` (`last.pt` every epoch, or every `checkpoint_every` epochs, `best.pt` on a new
 best val Dice, `preview.png`).
 The pieces live next door: `setup` builds a run, `state` holds it (and saves and restores it),
-`step` does one batch, `seg_core.data.loader` feeds it.
+`step` does one batch, `seg_core.datasets.loader` feeds it.
 
 Faults: CUDA out-of-memory halves the micro-batch and keeps the effective batch (gradient
 accumulation inside the batch; fatal with a clear message under DDP); a NaN/inf loss fails the
@@ -31,14 +31,14 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
+from seg_core.analytics.familiarity import uncertainty_reference
+from seg_core.analytics.uncertainty import UNCERTAIN_BELOW, PhotoUncertainty
 from seg_core.core.runtime import StopRequested, autocast, describe_device, select_device
-from seg_core.data.classes import IGNORE_INDEX, NUM_CLASSES
-from seg_core.data.loader import make_loader
+from seg_core.datasets.loader import make_loader
 from seg_core.evaluation.metrics import ConfusionMatrix, KaggleDiceMeter
-from seg_core.inference.familiarity import uncertainty_reference
-from seg_core.inference.uncertainty import UNCERTAIN_BELOW, PhotoUncertainty
 from seg_core.runs.registry import RunRegistry
 from seg_core.runs.reporter import RunReporter
+from seg_core.schemes.classes import IGNORE_INDEX, NUM_CLASSES
 from seg_core.training import distributed as dist_utils
 from seg_core.training.config import TrainConfig, model_spec
 from seg_core.training.preview import save_preview

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from seg_core.data.classes import IGNORE_INDEX, NUM_CLASSES
+from seg_core.schemes.classes import IGNORE_INDEX, NUM_CLASSES
 from seg_core.training.config import LOSSES as LOSS_NAMES  # the one list, torch-free for forms
 
 # --------------------------------------------------------------------------- functional

@@ -22,7 +22,7 @@ from seg_core.core.hub import hub_reachable, hub_switched_off, smp_weights_cache
 from seg_core.training.config import TrainConfig
 
 if TYPE_CHECKING:  # the heavy modules (torch, smp) are imported by the checks that need them
-    from seg_core.data.discovery import ValidationReport
+    from seg_core.datasets.discovery import ValidationReport
     from seg_core.models import ModelSpec
 
 
@@ -75,7 +75,7 @@ def check_weights_source(spec: ModelSpec) -> None:
 
 def check_dataset(cfg: TrainConfig) -> ValidationReport:
     """At least one usable pair; the message names the first problems and the command listing all."""
-    from seg_core.data.discovery import validate_dataset
+    from seg_core.datasets.discovery import validate_dataset
 
     check_data_folder(cfg.data)
     report = validate_dataset(cfg.data)
@@ -93,7 +93,7 @@ def check_batch_size(
 ) -> None:
     """A batch must fit the training split (each process's share under DDP), and be 2+ where
     BatchNorm in a pooling branch needs it."""
-    from seg_core.data.discovery import split_pairs
+    from seg_core.datasets.discovery import split_pairs
     from seg_core.training.setup import NEEDS_BATCH_OF_TWO
 
     if cfg.batch_size < 2 and spec.arch in NEEDS_BATCH_OF_TWO:
@@ -142,7 +142,7 @@ def check_before_run(
     check_weights_source(spec)
     report = report if report is not None else check_dataset(cfg)
     if not cfg.gsd_cm:  # a malformed gsd.json: one sentence now, not a failed run
-        from seg_core.data.gsd import read_dataset_gsd
+        from seg_core.imagery.gsd import read_dataset_gsd
 
         read_dataset_gsd(report.root)
     check_batch_size(cfg, spec, report, world_size)

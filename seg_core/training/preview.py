@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image
 
 from seg_core.core.atomic import atomic_write_bytes
-from seg_core.data.classes import colorize
+from seg_core.schemes.classes import colorize
 
 PREVIEW_WIDTH = 1200  # the three panels together, px: enough to judge, small to refresh
 

@@ -14,13 +14,13 @@ from torch import nn
 
 from seg_core.core.atomic import clean_stale_temps
 from seg_core.core.runtime import amp_dtype, seed_everything
-from seg_core.data.classes import IGNORE_INDEX, NUM_CLASSES
-from seg_core.data.dataset import ArrayCache, SegmentationDataset, warm_cache
-from seg_core.data.discovery import split_pairs
-from seg_core.data.gsd import DATASET_GSD_FILE, read_dataset_gsd, working_gsd_record
-from seg_core.data.loader import worker_count
+from seg_core.datasets.dataset import ArrayCache, SegmentationDataset, warm_cache
+from seg_core.datasets.discovery import split_pairs
+from seg_core.datasets.loader import worker_count
+from seg_core.imagery.gsd import DATASET_GSD_FILE, read_dataset_gsd, working_gsd_record
 from seg_core.models import ModelSpec, create_model, normalization
 from seg_core.runs.reporter import RunReporter
+from seg_core.schemes.classes import IGNORE_INDEX, NUM_CLASSES
 from seg_core.training import distributed as dist_utils
 from seg_core.training import finetune
 from seg_core.training.config import TrainConfig, model_spec

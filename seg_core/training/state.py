@@ -22,9 +22,9 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from seg_core.data.dataset import SegmentationDataset
-from seg_core.data.gsd import CHECKPOINT_GSD_KEY, CHECKPOINT_GSD_RECORD_KEY
-from seg_core.data.loader import make_loader
+from seg_core.datasets.dataset import SegmentationDataset
+from seg_core.datasets.loader import make_loader
+from seg_core.imagery.gsd import CHECKPOINT_GSD_KEY, CHECKPOINT_GSD_RECORD_KEY
 from seg_core.models import ModelSpec
 from seg_core.models.checkpoint import checkpoint_meta, load_checkpoint, save_checkpoint
 from seg_core.runs.reporter import RunReporter
@@ -76,7 +76,7 @@ class LoopState:
     # throughput cover the whole epoch after a resume (empty in files written before it existed).
     partial_epoch: dict[str, float] = field(default_factory=dict)
     # Per-photo uncertainty of the best epoch on the validation photos
-    # (`seg_core.inference.familiarity`); None without a validation split.
+    # (`seg_core.analytics.familiarity`); None without a validation split.
     uncertainty_reference: dict | None = None
 
 

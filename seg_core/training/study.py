@@ -5,7 +5,7 @@ rot90/flip augmentation (lr 1e-3, 30 and 60 epochs); cross-entropy throughout, f
 early stop), the study's 0.15 validation split. ImageNet weights for ResNet50 are used where
 they can be had; offline they cannot, and the runs say so in their name and log.
 
-The runs go through the training queue (`seg_core.training.jobs`), as the app's "Queue the whole study"
+The runs go through the training queue (`seg_core.training.queue`), as the app's "Queue the whole study"
 does: they train one after another as background jobs, after any job already running, never
 beside it. `run_study` follows them and returns Table 1 once all four have ended.
 """
@@ -20,7 +20,7 @@ from seg_core.core.runtime import StopRequested
 from seg_core.models.weights import hub_weights_obtainable
 from seg_core.runs.control import stop
 from seg_core.runs.registry import FINAL_STATUSES, RunRegistry
-from seg_core.training import jobs
+from seg_core.training import queue as run_queue
 from seg_core.training.config import STUDY_PRESETS, TrainConfig
 from seg_core.training.preflight import check_before_run
 
@@ -93,7 +93,7 @@ def run_study(
         report = check_before_run(cfg, report=report)
     if any(cfg.weights == "none" and cfg.arch != "unet" for cfg in configs):
         echo(NO_IMAGENET_NOTICE)
-    submissions = [jobs.submit(cfg, registry) for cfg in configs]
+    submissions = [run_queue.submit(cfg, registry) for cfg in configs]
     for submission in submissions:
         echo(f"{submission.run.name}: {submission.message}")
     ids = [s.run.id for s in submissions]
@@ -126,9 +126,9 @@ def _follow(
         if stop_request.requested and not stopping:
             stopping = True
             echo(f"{stop_request.signal_name or 'stop'} received: stopping the study")
-            jobs.cancel_queued(ids, "the study was stopped before this run started", registry)
+            run_queue.cancel_queued(ids, "the study was stopped before this run started", registry)
             for run_id in ids:
                 stop(run_id, registry)
         elif not stopping:
-            jobs.dispatch(registry)  # as every app page load does: the queue never stalls
+            run_queue.dispatch(registry)  # as every app page load does: the queue never stalls
         time.sleep(poll_s)

@@ -10,7 +10,7 @@ from helpers import make_pair, make_pairs
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-import seg_core.data.discovery
+import seg_core.datasets.discovery
 from seg_core.core import paths
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
@@ -69,8 +69,10 @@ def test_a_clean_dataset_is_reported_green_and_validated_once(stormseg_home, mon
     for i in range(11):
         make_pair(root, f"img{i:02d}", seed=i)
     calls = []
-    real = seg_core.data.discovery.validate_dataset
-    monkeypatch.setattr(seg_core.data.discovery, "validate_dataset", lambda *a, **k: calls.append(a) or real(*a, **k))
+    real = seg_core.datasets.discovery.validate_dataset
+    monkeypatch.setattr(
+        seg_core.datasets.discovery, "validate_dataset", lambda *a, **k: calls.append(a) or real(*a, **k)
+    )
 
     at = data_page()
     assert not at.exception

@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 import seg_core.evaluation.evaluate
 from seg_core.core import paths
-from seg_core.data.classes import CLASS_NAMES
+from seg_core.schemes.classes import CLASS_NAMES
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
 
@@ -61,8 +61,10 @@ def test_evaluation_shows_scores_table_heatmap_worst_photos_and_downloads(
     assert len(strips) == 4 and all("Kaggle Dice" in c for c in strips)
     assert strips[0].startswith(expected.images[0].stem)  # the worst photo first
     assert [b.label for b in at.get("download_button")] == [
-        "Per-photo scores (CSV)", "Per-class scores (CSV)", "Full result (JSON)",
-    ]  # fmt: skip
+        "Per-photo scores (CSV)",
+        "Per-class scores (CSV)",
+        "Full result (JSON)",
+    ]
 
     # Other widgets rerun the page without re-scoring; a new setting needs a new click.
     calls = []

@@ -9,7 +9,7 @@ from helpers import make_pair
 from streamlit.testing.v1 import AppTest
 
 from seg_core.core import paths
-from seg_core.pagedata import catalog
+from seg_core.services import catalog
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
 

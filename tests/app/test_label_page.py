@@ -10,7 +10,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from seg_core.core import paths
-from seg_core.data.labelstore import LabelStore
+from seg_core.labelling.labelstore import LabelStore
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
 
@@ -43,8 +43,12 @@ def test_a_bad_analyst_name_gets_a_sentence(stormseg_home):
 
 def test_photos_are_listed_with_status_and_the_reason_for_their_place(stormseg_home):
     root = new_storm()
-    LabelStore(root).save_prelabel("p1", np.zeros((30, 40), np.uint8), "demo", {
-        "mean": 0.3, "uncertain_share": 0.4, "least_sure_class": "Flooded", "least_sure_share": 0.5})  # fmt: skip
+    LabelStore(root).save_prelabel(
+        "p1",
+        np.zeros((30, 40), np.uint8),
+        "demo",
+        {"mean": 0.3, "uncertain_share": 0.4, "least_sure_class": "Flooded", "least_sure_share": 0.5},
+    )
     at = label_page()
     assert not at.exception
     assert any("1 unlabelled · 1 pre-labelled" in c.value for c in at.caption)

@@ -16,8 +16,8 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from seg_core.core import paths
-from seg_core.data.camera import tag_photo
-from seg_core.pagedata import geomap
+from seg_core.imagery.camera import tag_photo
+from seg_core.views import geomap
 
 PAGE = Path(__file__).resolve().parents[2] / "app_pages" / "map.py"
 
@@ -50,7 +50,7 @@ def test_uploads_become_a_map_with_downloads_and_a_bad_geotiff_gets_a_sentence(d
             ("ortho.tif", ortho.read_bytes(), "image/tiff"),
             ("nocrs.tif", nocrs.read_bytes(), "image/tiff"),
             ("a.jpg", photo, "image/jpeg"),
-        ]  # fmt: skip
+        ]
     ).run()
     at.button[0].click().run()
     assert not at.exception
@@ -65,15 +65,19 @@ def test_uploads_become_a_map_with_downloads_and_a_bad_geotiff_gets_a_sentence(d
 
 
 def test_the_map_needs_no_tiles_unless_a_tile_url_is_given(tmp_path):
-    from seg_core.pagedata.geomap import MapLayer, MapView
+    from seg_core.views.geomap import MapLayer, MapView
     from ui.map_view import map_figure
 
     ring = [0.0, 10.0, 10.0, 0.0, 0.0]
     view = MapView(
-        tmp_path, (-95.37, 29.76),
-        [MapLayer("mosaic", "m.tif", ring, [0.0, 0.0, 10.0, 10.0, 0.0], 0.5), MapLayer("photo", "a.jpg", [3.0], [4.0], 0.1)],
+        tmp_path,
+        (-95.37, 29.76),
+        [
+            MapLayer("mosaic", "m.tif", ring, [0.0, 0.0, 10.0, 10.0, 0.0], 0.5),
+            MapLayer("photo", "a.jpg", [3.0], [4.0], 0.1),
+        ],
         [],
-    )  # fmt: skip
+    )
     offline = map_figure(view)
     assert all(trace.type == "scatter" for trace in offline.data)
     assert (

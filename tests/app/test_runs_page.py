@@ -12,7 +12,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from seg_core.runs.registry import RunRegistry
-from seg_core.training import jobs
+from seg_core.training import queue as run_queue
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
 
@@ -26,14 +26,24 @@ def add_run(
 ) -> str:
     """A finished run with per-epoch metrics, as the trainer would have logged them."""
     run = registry.create_run(
-        {"arch": "unet", "unet_base_width": 8, "encoder": "none", "optimizer": optimizer, "augment": "seed",
-         "epochs": len(dice)},
+        {
+            "arch": "unet",
+            "unet_base_width": 8,
+            "encoder": "none",
+            "optimizer": optimizer,
+            "augment": "seed",
+            "epochs": len(dice),
+        },
         name=name,
-    )  # fmt: skip
+    )
     rows = []
     for epoch, value in enumerate(dice, start=1):
-        rows += [(epoch * 10, epoch, "train", "loss", 2.0 / epoch), (epoch * 10, epoch, "val", "loss", 2.5 / epoch),
-                 (epoch * 10, epoch, "val", "dice", value), (epoch * 10, epoch, "val", "miou", value / 2)]  # fmt: skip
+        rows += [
+            (epoch * 10, epoch, "train", "loss", 2.0 / epoch),
+            (epoch * 10, epoch, "val", "loss", 2.5 / epoch),
+            (epoch * 10, epoch, "val", "dice", value),
+            (epoch * 10, epoch, "val", "miou", value / 2),
+        ]
     rows.append((len(dice) * 10, len(dice), "train_full", "loss", 0.75))
     registry.log_metrics(run.id, rows)
     best = max(range(len(dice)), key=dice.__getitem__)
@@ -136,7 +146,7 @@ def test_resume_requeues_a_stopped_run_and_stop_signals_a_running_one(monkeypatc
         launched.append(extra_args)
         registry.mark_running(run_id, os.getpid(), "cpu")
 
-    monkeypatch.setattr(jobs, "launch", fake_launch)
+    monkeypatch.setattr(run_queue, "launch", fake_launch)
     at = select(runs_page(), [0])
     click(at, "Resume")
     assert not at.exception
@@ -164,7 +174,7 @@ def test_remove_from_queue_goes_through_the_dispatch_lock_and_spares_a_run_that_
     waiting = add_run(registry, "waiting", "adam", [0.2], status="queued")
     at = select(runs_page(), [0])  # newest first: "waiting", queued when the page is drawn
 
-    real_cancel = jobs.cancel_queued
+    real_cancel = run_queue.cancel_queued
 
     def dispatch_wins_the_lock_first(run_ids, reason, registry, actor=None):
         # The current job ends and the queue hands over to "waiting" just before the page's
@@ -173,13 +183,13 @@ def test_remove_from_queue_goes_through_the_dispatch_lock_and_spares_a_run_that_
         registry.mark_running(waiting, os.getpid(), "cpu")
         return real_cancel(run_ids, reason, registry, actor=actor)
 
-    monkeypatch.setattr(jobs, "cancel_queued", dispatch_wins_the_lock_first)
+    monkeypatch.setattr(run_queue, "cancel_queued", dispatch_wins_the_lock_first)
     click(at, "Remove from queue")
     assert not at.exception
     assert "already left the queue" in at.warning[0].value
     assert registry.get(waiting).status == "running"  # never marked stopped under a live process
 
-    monkeypatch.setattr(jobs, "cancel_queued", real_cancel)
+    monkeypatch.setattr(run_queue, "cancel_queued", real_cancel)
     queued = add_run(registry, "queued", "adam", [0.2], status="queued")
     at = click(select(runs_page(), [0]), "Remove from queue")
     assert "Removed queued from the queue." in at.success[0].value
@@ -191,10 +201,16 @@ def test_a_finetuned_run_shows_its_parent_and_the_parent_its_children(two_runs):
     registry = RunRegistry()
     parent_id = two_runs[1]  # "adam run"
     child = registry.create_run(
-        {"arch": "unet", "encoder": "none", "optimizer": "adamw", "epochs": 30, "parent_run_id": parent_id,
-         "init_from": f"checkpoints/{parent_id}/best.pt"},
+        {
+            "arch": "unet",
+            "encoder": "none",
+            "optimizer": "adamw",
+            "epochs": 30,
+            "parent_run_id": parent_id,
+            "init_from": f"checkpoints/{parent_id}/best.pt",
+        },
         name="finetune-storm",
-    )  # fmt: skip
+    )
     at = runs_page()
     assert not at.exception
     table = at.dataframe[0].value

@@ -22,7 +22,8 @@ from rasterio import Affine
 from streamlit.testing.v1 import AppTest
 
 from seg_core.core import paths
-from seg_core.pagedata import geomap, geoupload
+from seg_core.services import geoupload
+from seg_core.views import geomap
 
 APP = Path(__file__).resolve().parents[2] / "app.py"  # the whole app: the page links to Map
 

@@ -18,10 +18,10 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from seg_core.core import paths
-from seg_core.data.classes import CLASS_NAMES
 from seg_core.models import ModelSpec, create_model
 from seg_core.models.checkpoint import save_checkpoint
-from seg_core.pagedata import analysis, catalog
+from seg_core.schemes.classes import CLASS_NAMES
+from seg_core.services import analysis, catalog
 from ui.segment_view import LEGEND_MIN_SHARE
 
 PAGE = Path(__file__).resolve().parents[2] / "app_pages" / "segment.py"
@@ -31,9 +31,19 @@ PAGE = Path(__file__).resolve().parents[2] / "app_pages" / "segment.py"
 def tiny_checkpoint(tmp_path_factory) -> Path:
     torch.manual_seed(0)
     model = create_model(ModelSpec(arch="unet", weights="none", unet_base_width=4), load_weights=False)
-    meta = {"arch": "unet", "encoder": "none", "num_classes": 25, "class_names": list(CLASS_NAMES),
-            "resolution": 64, "mean": [0.5] * 3, "std": [0.5] * 3, "unet_base_width": 4, "epoch": 3,
-            "metrics": {"val_dice": 0.25}, "config": {"data": "/somewhere/demo"}}  # fmt: skip
+    meta = {
+        "arch": "unet",
+        "encoder": "none",
+        "num_classes": 25,
+        "class_names": list(CLASS_NAMES),
+        "resolution": 64,
+        "mean": [0.5] * 3,
+        "std": [0.5] * 3,
+        "unet_base_width": 4,
+        "epoch": 3,
+        "metrics": {"val_dice": 0.25},
+        "config": {"data": "/somewhere/demo"},
+    }
     path = tmp_path_factory.mktemp("demo") / "best.pt"
     save_checkpoint({"state_dict": model.state_dict(), "meta": meta}, path)
     return path
@@ -138,8 +148,13 @@ def test_moving_a_slider_or_entering_a_gsd_does_not_rerun_the_model(demo_model, 
 
 def test_a_bad_upload_is_reported_and_the_good_ones_processed(demo_model):
     at = page()
-    at.file_uploader[0].set_value([("good.png", png(), "image/png"), ("notes.jpg", b"not a photo", "image/jpeg"),
-                                   ("other.png", png(seed=1), "image/png")]).run()  # fmt: skip
+    at.file_uploader[0].set_value(
+        [
+            ("good.png", png(), "image/png"),
+            ("notes.jpg", b"not a photo", "image/jpeg"),
+            ("other.png", png(seed=1), "image/png"),
+        ]
+    ).run()
     assert not at.exception
     assert (
         len(at.warning) == 1
@@ -195,16 +210,24 @@ def test_the_uncertainty_map_is_an_overlay_option_with_its_figures_next_to_the_o
 
 
 def test_a_photo_far_outside_the_models_experience_is_flagged_next_to_the_figures(monkeypatch, tmp_path):
-    from seg_core.inference.familiarity import UNRELIABLE_MESSAGE, uncertainty_reference
-    from seg_core.inference.uncertainty import PhotoUncertainty
+    from seg_core.analytics.familiarity import UNRELIABLE_MESSAGE, uncertainty_reference
+    from seg_core.analytics.uncertainty import PhotoUncertainty
 
     torch.manual_seed(0)
     model = create_model(ModelSpec(arch="unet", weights="none", unet_base_width=4), load_weights=False)
     # An untrained model hesitates everywhere: far above a reference of near-certain photos.
     reference = uncertainty_reference([PhotoUncertainty(0.05, 0.04, None, 0.0)] * 3)
-    meta = {"arch": "unet", "encoder": "none", "num_classes": 25, "class_names": list(CLASS_NAMES),
-            "resolution": 64, "mean": [0.5] * 3, "std": [0.5] * 3, "unet_base_width": 4,
-            "uncertainty_reference": reference}  # fmt: skip
+    meta = {
+        "arch": "unet",
+        "encoder": "none",
+        "num_classes": 25,
+        "class_names": list(CLASS_NAMES),
+        "resolution": 64,
+        "mean": [0.5] * 3,
+        "std": [0.5] * 3,
+        "unet_base_width": 4,
+        "uncertainty_reference": reference,
+    }
     monkeypatch.setattr(paths, "DEMO_CHECKPOINT", tmp_path / "best.pt")
     save_checkpoint({"state_dict": model.state_dict(), "meta": meta}, tmp_path / "best.pt")
     at = page()

@@ -10,8 +10,8 @@ from streamlit import config
 from streamlit.testing.v1 import AppTest
 from test_runs_page import add_run
 
-from seg_core.runs import access, audit
 from seg_core.runs.registry import RunRegistry
+from seg_core.team import access, audit
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
 SECRET = "client-secret-that-must-never-show"

@@ -1,7 +1,7 @@
 """The Train page: the form submits (started, then queued), bad settings give a sentence, presets
 fill the form, the study queues four runs, and the run view shows how a run ended.
 
-The training process is replaced by a `sleep` process (jobs.launch is monkeypatched; AppTest runs
+The training process is replaced by a `sleep` process (run_queue.launch is monkeypatched; AppTest runs
 the script in this process), so a "running" run is real enough for the registry's liveness checks.
 """
 
@@ -16,7 +16,8 @@ from streamlit.testing.v1 import AppTest
 
 from seg_core.core import paths
 from seg_core.runs.registry import RunRegistry
-from seg_core.training import jobs, study
+from seg_core.training import queue as run_queue
+from seg_core.training import study
 from ui import train_form
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
@@ -35,7 +36,7 @@ def dataset(tiny_dataset) -> Path:
 
 @pytest.fixture
 def fake_launch(monkeypatch):
-    """jobs.launch that starts `sleep` instead of training and records it as the run's process."""
+    """run_queue.launch that starts `sleep` instead of training and records it as the run's process."""
     processes: list[subprocess.Popen] = []
 
     def launch(run_id, registry, extra_args=(), **_):
@@ -45,7 +46,7 @@ def fake_launch(monkeypatch):
         registry.mark_running(run_id, process.pid, "cpu")
         return process.pid
 
-    monkeypatch.setattr(jobs, "launch", launch)
+    monkeypatch.setattr(run_queue, "launch", launch)
     monkeypatch.setattr(study, "imagenet_weights_available", lambda encoder: False)  # offline, fast
     train_form.imagenet_reachable.clear()  # the page caches the answer; each test sets its own
     yield processes

@@ -13,7 +13,7 @@ def app_server(tmp_path_factory):
     """Start the app with its own StormSeg home (with a small demo dataset); yields (url, home)."""
     if not chromium_available():
         pytest.skip("Debian's chromium is not installed (scripts/test.sh installs it)")
-    from seg_core.data.synth import write_demo_dataset
+    from seg_core.demo.synth import write_demo_dataset
 
     home = tmp_path_factory.mktemp("e2e_home")
     write_demo_dataset(home / "data" / "demo", n=8, size=(320, 240), seed=3)  # for the training test

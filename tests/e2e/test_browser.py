@@ -9,7 +9,7 @@ import pytest
 from harness import no_traceback
 
 from seg_core.core import paths
-from seg_core.pagedata import catalog
+from seg_core.services import catalog
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

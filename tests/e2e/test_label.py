@@ -16,8 +16,8 @@ import pytest
 from harness import no_traceback
 from PIL import Image
 
-from seg_core.data.imageio import load_mask
-from seg_core.pagedata import catalog
+from seg_core.imagery.imageio import load_mask
+from seg_core.services import catalog
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

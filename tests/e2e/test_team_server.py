@@ -13,9 +13,9 @@ import pytest
 from harness import chromium, chromium_available, no_traceback, running_app
 from oidc_provider import running_provider
 
-from seg_core.runs import audit
 from seg_core.runs.control import stop
 from seg_core.runs.registry import RunRegistry
+from seg_core.team import audit
 
 pytestmark = pytest.mark.slow
 
@@ -98,7 +98,7 @@ def test_sign_in_as_a_viewer_and_as_an_analyst(tmp_path):
     if not chromium_available():
         pytest.skip("Debian's chromium is not installed (scripts/test.sh installs it)")
     pytest.importorskip("playwright.sync_api")
-    from seg_core.data.synth import write_demo_dataset
+    from seg_core.demo.synth import write_demo_dataset
 
     home = tmp_path / "home"
     write_demo_dataset(home / "data" / "demo", n=6, size=(160, 120), seed=5)

@@ -16,10 +16,10 @@ import torch
 from helpers import Pointwise
 from PIL import Image
 
-from seg_core.data.classes import CLASS_NAMES
 from seg_core.inference.predictor import Predictor
 from seg_core.models import ModelSpec, create_model
 from seg_core.models.checkpoint import save_checkpoint
+from seg_core.schemes.classes import CLASS_NAMES
 
 # --- images ---------------------------------------------------------------------------------------
 

@@ -27,7 +27,7 @@ from streamlit.testing.v1 import AppTest
 from seg_core.core import paths
 from seg_core.models.checkpoint import save_checkpoint
 from seg_core.runs.registry import RunRegistry
-from seg_core.training import jobs
+from seg_core.training import queue as run_queue
 
 REPO = paths.REPO_ROOT
 APP = REPO / "app.py"
@@ -192,7 +192,7 @@ def test_train_page_refuses_a_dataset_linked_out_of_the_data_root(stormseg_home,
     paths.data_root().mkdir(parents=True, exist_ok=True)
     os.symlink(tmp_path / "elsewhere", paths.data_root() / "linked_out")
     launched = []
-    monkeypatch.setattr(jobs, "launch", lambda *args, **kwargs: launched.append(args))
+    monkeypatch.setattr(run_queue, "launch", lambda *args, **kwargs: launched.append(args))
     at = page("train")
     assert at.selectbox(key="train_form_dataset").value == "linked_out"
     next(b for b in at.button if b.label == "Start training").click().run()

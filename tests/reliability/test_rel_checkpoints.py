@@ -28,8 +28,8 @@ from seg_core.cli import main
 from seg_core.core import paths
 from seg_core.inference.predictor import Predictor
 from seg_core.models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from seg_core.pagedata import catalog
 from seg_core.runs.registry import RunRegistry
+from seg_core.services import catalog
 from seg_core.training.config import TrainConfig
 from seg_core.training.loop import fit
 
@@ -77,8 +77,9 @@ def evil_checkpoints(folder: Path) -> dict[str, Path]:
     for name, payload in cases.items():
         made[name] = folder / f"{name}.pt"
         torch.save(payload, made[name], pickle_module=pickle)
-    made["legacy_format"] = legacy_pickle({"state_dict": state, "meta": {**meta, "x": TouchMarker()}},
-                                          folder / "legacy_format.pt")  # fmt: skip
+    made["legacy_format"] = legacy_pickle(
+        {"state_dict": state, "meta": {**meta, "x": TouchMarker()}}, folder / "legacy_format.pt"
+    )
     made["raw_pickle"] = folder / "raw_pickle.pt"
     made["raw_pickle"].write_bytes(pickle.dumps(TouchMarker()))
     return made
@@ -130,8 +131,18 @@ def test_the_cli_refuses_payloads_with_exit_2_and_never_runs_them(tmp_path, mark
 
 
 def test_resuming_from_a_poisoned_last_pt_fails_the_run_with_its_reason(tmp_path, marker, tiny_dataset):
-    cfg = TrainConfig(data=str(tiny_dataset), arch="unet", unet_base_width=4, epochs=2, batch_size=2,
-                      crop=32, resolution=48, warmup_epochs=0, early_stop_patience=0, val_ratio=0.34)  # fmt: skip
+    cfg = TrainConfig(
+        data=str(tiny_dataset),
+        arch="unet",
+        unet_base_width=4,
+        epochs=2,
+        batch_size=2,
+        crop=32,
+        resolution=48,
+        warmup_epochs=0,
+        early_stop_patience=0,
+        val_ratio=0.34,
+    )
     registry = RunRegistry()
     run = registry.create_run(cfg.to_dict(), name="poisoned")
     run.checkpoint_dir.mkdir(parents=True, exist_ok=True)
@@ -267,15 +278,32 @@ def test_a_meta_that_is_not_a_dictionary_is_refused(tmp_path):
 
 # --- run ids and checkpoint names typed by users ----------------------------------------------------
 
-TRAVERSALS = ["../../etc", "..", ".", "../x", "/etc/passwd", "a/../../b", "run\x00id", "RUN", "-rf",
-              "x" * 65, "%2e%2e", "..\\..\\x", "ok-id/..", " ok"]  # fmt: skip
+TRAVERSALS = [
+    "../../etc",
+    "..",
+    ".",
+    "../x",
+    "/etc/passwd",
+    "a/../../b",
+    "run\x00id",
+    "RUN",
+    "-rf",
+    "x" * 65,
+    "%2e%2e",
+    "..\\..\\x",
+    "ok-id/..",
+    " ok",
+]
 
 
 @pytest.fixture
 def victims(stormseg_home) -> list[Path]:
     """Files a traversal would reach: next to the checkpoints, in another run's folder, in the home."""
-    files = [paths.checkpoints_dir() / "victim" / "best.pt", stormseg_home / "victim.txt",
-             paths.runs_dir() / "victim.log"]  # fmt: skip
+    files = [
+        paths.checkpoints_dir() / "victim" / "best.pt",
+        stormseg_home / "victim.txt",
+        paths.runs_dir() / "victim.log",
+    ]
     for file in files:
         file.parent.mkdir(parents=True, exist_ok=True)
         file.write_text("keep me")
@@ -311,9 +339,14 @@ def test_checkpoint_names_that_are_not_checkpoints_are_refused_without_echoing_t
     (tmp_path / "sub").mkdir()
     os.symlink(secret, tmp_path / "linked.pt")
     os.mkfifo(tmp_path / "pipe.pt")  # reading it would block forever
-    cases = {"sub/../secret.txt": "the checkpoint is damaged or not a PyTorch file", "linked.pt": "damaged",
-             "sub": "is a folder, not a checkpoint file", "pipe.pt": "checkpoint not found", "/dev/zero": "checkpoint not found",
-             "../../../../../../etc/hostname": "not a PyTorch file|not found"}  # fmt: skip
+    cases = {
+        "sub/../secret.txt": "the checkpoint is damaged or not a PyTorch file",
+        "linked.pt": "damaged",
+        "sub": "is a folder, not a checkpoint file",
+        "pipe.pt": "checkpoint not found",
+        "/dev/zero": "checkpoint not found",
+        "../../../../../../etc/hostname": "not a PyTorch file|not found",
+    }
     for name, message in cases.items():
         assert main(["evaluate", "--checkpoint", name, "--data", str(tiny_dataset)]) == 2, name
         err = capsys.readouterr().err

@@ -23,9 +23,9 @@ from helpers import make_pairs, registry_integrity
 from test_train import _wait_for, tiny_config
 
 from seg_core.core import paths
+from seg_core.jobs.process import is_process_alive
 from seg_core.models.checkpoint import load_checkpoint
 from seg_core.runs.control import stop
-from seg_core.runs.process import is_process_alive
 from seg_core.runs.registry import RunRegistry
 
 WRITE_SECONDS = 4.0
@@ -69,7 +69,7 @@ WRITER = textwrap.dedent(
 READER = textwrap.dedent(
     """
     import json, os, sys, time
-    from seg_core.pagedata import monitor
+    from seg_core.views import monitor
     from seg_core.runs.registry import RunRegistry
 
     run_id, other, stop_file, overlap = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
@@ -158,14 +158,14 @@ STARTERS = 4
 STARTER = textwrap.dedent(
     """
     import json, os, sys, time
-    from seg_core.training import jobs
+    from seg_core.training import queue as run_queue
     from seg_core.training.config import TrainConfig
 
     cfg, go = TrainConfig.from_dict(json.loads(sys.argv[1])), sys.argv[2]
     open(go + "." + str(os.getpid()) + ".ready", "w").close()
     while not os.path.exists(go):
         time.sleep(0.001)
-    submission = jobs.submit(cfg)  # what each session's Start does
+    submission = run_queue.submit(cfg)  # what each session's Start does
     print(json.dumps({"id": submission.run.id, "started": submission.started}))
     """
 )

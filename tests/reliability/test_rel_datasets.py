@@ -21,12 +21,12 @@ from helpers import make_pair, make_pairs
 from hostile import save_tiny_checkpoint, truncated
 from PIL import Image
 
-import seg_core.data.discovery
+import seg_core.datasets.discovery
 from seg_core.cli import main
 from seg_core.core import paths
-from seg_core.data.discovery import validate_dataset
-from seg_core.pagedata import catalog
+from seg_core.datasets.discovery import validate_dataset
 from seg_core.runs.registry import RunRegistry
+from seg_core.services import catalog
 
 
 def problems_by_file(report) -> dict[str, tuple[str, str]]:
@@ -46,7 +46,7 @@ def outside(tmp_path) -> Path:
 def opened(monkeypatch) -> list[Path]:
     """Every file validation opens as an image or a mask."""
     paths_opened: list[Path] = []
-    real_open, real_mask = seg_core.data.discovery.open_checked, seg_core.data.discovery.load_mask
+    real_open, real_mask = seg_core.datasets.discovery.open_checked, seg_core.datasets.discovery.load_mask
 
     def open_checked(path, *args, **kwargs):
         paths_opened.append(Path(path))
@@ -56,8 +56,8 @@ def opened(monkeypatch) -> list[Path]:
         paths_opened.append(Path(path))
         return real_mask(path, *args, **kwargs)
 
-    monkeypatch.setattr(seg_core.data.discovery, "open_checked", open_checked)
-    monkeypatch.setattr(seg_core.data.discovery, "load_mask", load_mask)
+    monkeypatch.setattr(seg_core.datasets.discovery, "open_checked", open_checked)
+    monkeypatch.setattr(seg_core.datasets.discovery, "load_mask", load_mask)
     return paths_opened
 
 
@@ -98,8 +98,11 @@ def test_a_linked_image_folder_yields_no_pairs_and_every_file_is_named(tmp_path,
     Image.new("L", (48, 32)).save(root / "train_masks" / "secret.png")
     report = validate_dataset(root)
     assert report.pairs == [] and not report.usable
-    assert set(problems_by_file(report)) == {"train_images/secret.png", "folder_link/train_images",
-                                             "train_masks/secret.png"}  # fmt: skip
+    assert set(problems_by_file(report)) == {
+        "train_images/secret.png",
+        "folder_link/train_images",
+        "train_masks/secret.png",
+    }
     assert sorted(p.kind for p in report.problems) == ["empty", "orphan_mask", "outside_root"]
 
 
@@ -132,8 +135,9 @@ def test_a_photo_whose_name_ends_like_a_mask_suffix_still_pairs(tmp_path):
     (root / "train_masks" / "porch.png").rename(root / "train_masks" / "porch_lab.png")
     report = validate_dataset(root)
     assert sorted((p.stem, p.mask.name) for p in report.pairs) == [
-        ("porch", "porch_lab.png"), ("roof_mask", "roof_mask.png")
-    ]  # fmt: skip
+        ("porch", "porch_lab.png"),
+        ("roof_mask", "roof_mask.png"),
+    ]
     assert report.problems == []
 
 
@@ -230,9 +234,28 @@ def cli(*args: str, cwd: Path, timeout: float = 240) -> subprocess.CompletedProc
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd)
 
 
-TINY_TRAINING = ["--arch", "unet", "--unet-base-width", "4", "--crop", "32", "--resolution", "48",
-                 "--batch-size", "2", "--val-ratio", "0.34", "--warmup-epochs", "0",
-                 "--early-stop-patience", "0", "--epochs", "1", "--device", "cpu"]  # fmt: skip
+TINY_TRAINING = [
+    "--arch",
+    "unet",
+    "--unet-base-width",
+    "4",
+    "--crop",
+    "32",
+    "--resolution",
+    "48",
+    "--batch-size",
+    "2",
+    "--val-ratio",
+    "0.34",
+    "--warmup-epochs",
+    "0",
+    "--early-stop-patience",
+    "0",
+    "--epochs",
+    "1",
+    "--device",
+    "cpu",
+]
 
 
 def test_training_refuses_zero_usable_pairs_with_a_sentence(all_bad, tmp_path, stormseg_home):

@@ -26,7 +26,7 @@ from seg_core.core import paths
 from seg_core.models.checkpoint import load_checkpoint
 from seg_core.runs.control import launch
 from seg_core.runs.registry import RunRegistry
-from seg_core.training import jobs
+from seg_core.training import queue as run_queue
 
 ENOSPC_WRAPPER = textwrap.dedent(
     """
@@ -81,7 +81,7 @@ def test_enospc_on_a_save_fails_the_run_with_the_reason(tiny_dataset, tmp_path, 
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     registry = RunRegistry()
     run = registry.create_run(tiny_config(tiny_dataset, epochs=5).to_dict(), name="full disk")
-    launch(run.id, registry, module="stormseg_enospc")  # as jobs.dispatch launches a run
+    launch(run.id, registry, module="stormseg_enospc")  # as run_queue.dispatch launches a run
     assert _check_failed_cleanly(registry, run.id) == 2
     print(f"\nENOSPC (simulated, 3rd last.pt save): {registry.get(run.id).error}")
 
@@ -118,7 +118,7 @@ def test_a_real_full_disk_fails_the_run_with_the_reason(tiny_dataset, tmp_path, 
         paths.checkpoints_dir().symlink_to(mount)  # the registry stays on the roomy disk
         monkeypatch.setenv("OMP_NUM_THREADS", "1")
         registry = RunRegistry()
-        submission = jobs.submit(tiny_config(tiny_dataset, epochs=1000, name="full disk"), registry)
+        submission = run_queue.submit(tiny_config(tiny_dataset, epochs=1000, name="full disk"), registry)
         run_id = submission.run.id
         _wait_for(lambda: registry.get(run_id).epochs_done >= 2, timeout=120, what="two epochs")
         filler = _fill(mount)

@@ -32,11 +32,11 @@ from hostile import (
 from PIL import Image, ImageFile
 
 from seg_core.core import paths
-from seg_core.data.discovery import validate_dataset
-from seg_core.data.imageio import MAX_PIXELS, ImageReadError, load_rgb, open_checked
+from seg_core.datasets.discovery import validate_dataset
+from seg_core.imagery.imageio import MAX_PIXELS, ImageReadError, load_rgb, open_checked
 from seg_core.inference.predictor import Predictor
-from seg_core.pagedata import analysis
-from seg_core.pagedata.analysis import PhotoAnalysis, PhotoFailure, PhotoInput
+from seg_core.services import analysis
+from seg_core.services.analysis import PhotoAnalysis, PhotoFailure, PhotoInput
 
 HARVEY_PHOTO = (4592, 3072)  # the largest photo of the Harvey set
 BOMB_SIZES = {
@@ -91,9 +91,9 @@ from pathlib import Path
 import numpy as np
 import torch
 torch.set_num_threads(1)
-from seg_core.pagedata import analysis
-from seg_core.data.discovery import validate_dataset
-from seg_core.data.imageio import ImageReadError, load_rgb
+from seg_core.services import analysis
+from seg_core.datasets.discovery import validate_dataset
+from seg_core.imagery.imageio import ImageReadError, load_rgb
 from seg_core.inference.predictor import Predictor
 
 def peak_kib():
@@ -155,8 +155,12 @@ def test_memory_stays_flat_while_bombs_are_refused(tmp_path, tiny_checkpoint):
     env = {**os.environ, "PYTHONPATH": str(paths.REPO_ROOT), "OMP_NUM_THREADS": "1"}
     result = subprocess.run(
         [sys.executable, "-c", MEMORY_PROBE, str(tmp_path), str(tiny_checkpoint)],
-        capture_output=True, text=True, timeout=240, env=env, cwd=tmp_path,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=env,
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     probe = json.loads(result.stdout.splitlines()[-1])
     assert len(probe["outcomes"]) == 27 and "ACCEPTED" not in probe["outcomes"].values()
@@ -233,8 +237,12 @@ def test_a_cut_off_file_is_reported_damaged_never_half_decoded(tmp_path, fmt, op
 
 def test_nothing_switches_on_loading_truncated_images():
     pattern = re.compile(r"LOAD_TRUNCATED_IMAGES\s*=")
-    sources = [*paths.REPO_ROOT.glob("seg_core/**/*.py"), *paths.REPO_ROOT.glob("ui/*.py"),
-               *paths.REPO_ROOT.glob("app_pages/*.py"), paths.REPO_ROOT / "app.py"]  # fmt: skip
+    sources = [
+        *paths.REPO_ROOT.glob("seg_core/**/*.py"),
+        *paths.REPO_ROOT.glob("ui/*.py"),
+        *paths.REPO_ROOT.glob("app_pages/*.py"),
+        paths.REPO_ROOT / "app.py",
+    ]
     assert len(sources) > 20
     assert [str(p) for p in sources if pattern.search(p.read_text())] == []
 
@@ -256,8 +264,14 @@ def mutations(data: bytes, count: int, seed: int):
         yield bytes(mutated)
 
 
-FUZZED_FORMATS = [("JPEG", {}), ("PNG", {}), ("TIFF", {}), ("TIFF", {"compression": "tiff_lzw"}),
-                  ("WEBP", {}), ("BMP", {})]  # fmt: skip
+FUZZED_FORMATS = [
+    ("JPEG", {}),
+    ("PNG", {}),
+    ("TIFF", {}),
+    ("TIFF", {"compression": "tiff_lzw"}),
+    ("WEBP", {}),
+    ("BMP", {}),
+]
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")
@@ -461,8 +475,17 @@ def hostile_batch() -> dict[str, bytes]:
     }
 
 
-BAD = {"bomb.png", "bigger-than-cap.jpg", "empty.jpg", "page.png", "drawing.jpg", "cut.png", "cut.jpg",
-       "cut.tif", "text-bomb.png"}  # fmt: skip
+BAD = {
+    "bomb.png",
+    "bigger-than-cap.jpg",
+    "empty.jpg",
+    "page.png",
+    "drawing.jpg",
+    "cut.png",
+    "cut.jpg",
+    "cut.tif",
+    "text-bomb.png",
+}
 
 
 def test_cli_predict_segments_the_good_files_and_names_every_bad_one(tmp_path, tiny_checkpoint):
@@ -472,8 +495,18 @@ def test_cli_predict_segments_the_good_files_and_names_every_bad_one(tmp_path, t
         (folder / name).write_bytes(data)
     out = tmp_path / "out"
     env = {**os.environ, "PYTHONPATH": str(paths.REPO_ROOT), "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "seg_core", "predict", "--checkpoint", str(tiny_checkpoint),
-               "--out", str(out), str(folder), str(folder / "missing.jpg")]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "seg_core",
+        "predict",
+        "--checkpoint",
+        str(tiny_checkpoint),
+        "--out",
+        str(out),
+        str(folder),
+        str(folder / "missing.jpg"),
+    ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=240, env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "2 image(s) segmented" in result.stdout and "10 skipped" in result.stdout

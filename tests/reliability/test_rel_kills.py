@@ -30,10 +30,10 @@ from helpers import make_pairs, registry_integrity, wait_for
 from test_train import _wait_for, tiny_config
 
 from seg_core.core import paths
+from seg_core.jobs.process import is_process_alive
 from seg_core.models.checkpoint import CheckpointError, clean_stale_temps, load_checkpoint, save_checkpoint
-from seg_core.runs.process import is_process_alive
 from seg_core.runs.registry import RunRegistry
-from seg_core.training import jobs
+from seg_core.training import queue as run_queue
 
 KILLS = 40
 # Two versions of different sizes (4 MB and 3 MB), so a torn file can never pass for either.
@@ -223,7 +223,7 @@ def test_sigkill_mid_epoch_then_resume_from_the_cli(slow_epochs: Path, monkeypat
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     cfg = tiny_config(slow_epochs, epochs=EPOCHS, unet_base_width=8, crop=96, resolution=128, name="killed")
     registry = RunRegistry()
-    submission = jobs.submit(cfg, registry)  # what the Train page's Start does
+    submission = run_queue.submit(cfg, registry)  # what the Train page's Start does
     assert submission.started
     run_id, db = submission.run.id, registry.db_path
     pid = registry.get(run_id).pid
@@ -287,10 +287,10 @@ def test_sigkill_mid_epoch_then_resume_from_the_cli(slow_epochs: Path, monkeypat
 SERVER = textwrap.dedent(
     """
     import json, sys
-    from seg_core.training import jobs
+    from seg_core.training import queue as run_queue
     from seg_core.training.config import TrainConfig
 
-    submission = jobs.submit(TrainConfig.from_dict(json.loads(sys.argv[1])))
+    submission = run_queue.submit(TrainConfig.from_dict(json.loads(sys.argv[1])))
     print(json.dumps({"id": submission.run.id, "started": submission.started}))
     """
 )

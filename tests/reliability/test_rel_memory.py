@@ -31,10 +31,26 @@ def test_rss_stays_flat_over_consecutive_predictions(tmp_path) -> None:
         {"state_dict": model.state_dict(), "meta": _meta(resolution=256)}, tmp_path / "best.pt"
     )
     soak = subprocess.run(
-        [sys.executable, "bench/memory_soak.py", "--count", str(PHOTOS), "--size", "1600x1200",
-         "--warmup", str(WARMUP), "--scenes", "1", "--checkpoint", str(checkpoint), "--json"],
-        cwd=paths.REPO_ROOT, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "bench/memory_soak.py",
+            "--count",
+            str(PHOTOS),
+            "--size",
+            "1600x1200",
+            "--warmup",
+            str(WARMUP),
+            "--scenes",
+            "1",
+            "--checkpoint",
+            str(checkpoint),
+            "--json",
+        ],
+        cwd=paths.REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert soak.returncode == 0, soak.stderr[-3000:]
     result = json.loads(soak.stdout)
     print(f"\nmemory soak (reduced): {json.dumps({k: v for k, v in result.items() if k != 'rss_mb'})}")

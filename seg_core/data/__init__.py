@@ -1,1 +1,0 @@
-"""Files to arrays: class scheme, image I/O, dataset discovery and validation, cache, augmentation, synthetic scenes."""

@@ -1,0 +1,1 @@
+"""Datasets for training and scoring: image/mask pairs found and validated, the decoded-array cache, loaders and augmentation."""

@@ -1,0 +1,1 @@
+"""GIS out: orthomosaics segmented window by window, polygons (GeoJSON, GeoPackage), GPS-tagged flights, map jobs."""

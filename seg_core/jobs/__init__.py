@@ -1,0 +1,1 @@
+"""Background OS processes: liveness and pid-reuse checks, signalling a process group."""

@@ -1,0 +1,342 @@
+"""What the Label page (and `python -m seg_core label`) needs, without Streamlit.
+
+A `LabelSession` is one analyst correcting one photo: the working image they see (long side
+`VIEW_LONG_SIDE`), the original-size mask being corrected (`MaskEditor`), the mask version they
+started from (for the conflict check) and superpixels cached per granularity. Actions that a
+sign-in check will guard later (`save_labels`, `prelabel_photos`, `finetune_on_labels`) are each
+one function the page calls.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from seg_core.analytics.uncertainty import photo_uncertainty, rank_for_labelling
+from seg_core.imagery.imageio import load_rgb
+from seg_core.labelling.labelstore import LabelStore, check_who, create_dataset
+from seg_core.labelling.mask_edit import MaskEditor, region_boundaries, superpixels
+from seg_core.runs.registry import RunRegistry
+from seg_core.schemes.classes import CLASSES, colorize, hex_color
+from seg_core.team import access
+
+VIEW_LONG_SIDE = 1024  # what the analyst sees and superpixels run on: sharp enough, a second to segment
+CLASS_BY_COLOUR = {hex_color(c.id): c.id for c in CLASSES}  # '#rrggbb' -> class id (all 25 differ)
+
+
+@dataclass
+class LabelSession:
+    store: LabelStore
+    stem: str
+    who: str
+    editor: MaskEditor
+    base_version: str  # the saved mask's version when this session opened it
+    source: str  # where the mask came from: saved, pre-label, empty, draft
+    view: np.ndarray  # HxWx3 uint8 working image
+    _superpixels: dict = field(default_factory=dict)
+    edits: int = 0  # canvas drawings applied since opening (the page shows it: tests wait on it)
+
+    @property
+    def original_size(self) -> tuple[int, int]:
+        return self.editor.size
+
+    def superpixels(self, method: str, regions: int) -> np.ndarray:
+        key = (method, regions)
+        if key not in self._superpixels:
+            self._superpixels = {key: superpixels(self.view, method, regions)}  # keep one: memory
+        return self._superpixels[key]
+
+    def keep_draft(self) -> None:
+        """Called after every edit: a closed tab or a crash loses at most the last stroke."""
+        self.store.save_draft(self.stem, self.who, self.editor.mask, self.base_version)
+
+
+def open_photo(dataset: str | Path, stem: str, who: str) -> LabelSession:
+    """Open a photo for correction: this analyst's draft if one exists, else the saved mask, else
+    the pre-label, else all Background."""
+    store = LabelStore(dataset)
+    check_who(who)
+    view = load_rgb(store.image_path(stem), long_side=VIEW_LONG_SIDE).pixels
+    draft = store.load_draft(stem, who)
+    if draft is not None:
+        mask, base_version = draft
+        source = "draft"
+    else:
+        mask, source = store.load_working_mask(stem)
+        base_version = store.version(stem)
+    return LabelSession(store, stem, who, MaskEditor(mask), base_version, source, view)
+
+
+def save_labels(session: LabelSession, force: bool = False, actor: access.Actor | None = None) -> str:
+    """Save the corrected mask (original size, atomic); returns a sentence for the page.
+    `actor`: the signed-in user (analysts and admins); None: the owner.
+
+    Raises:
+        ConflictError: someone else saved this photo since it was opened (see labelstore).
+        ValueError: the photo was removed, or the mask does not fit it.
+        AccessDenied: `actor` may not save masks.
+    """
+    target = f"{session.store.root.name}/{session.stem}"
+    access.authorize(actor, "label.save", RunRegistry(), target=target)
+    session.base_version = session.store.save(
+        session.stem, session.editor.mask, session.who, session.base_version, force=force
+    )
+    session.source = "saved"
+    width, height = session.original_size
+    return f"Saved {session.store.mask_path(session.stem).name} ({width}x{height} px) as {session.who}."
+
+
+def discard_changes(session: LabelSession) -> LabelSession:
+    """Drop this analyst's draft and reopen from what is saved."""
+    session.store.discard_draft(session.stem, session.who)
+    return open_photo(session.store.root, session.stem, session.who)
+
+
+def render_view(
+    session: LabelSession,
+    opacity: float,
+    box: tuple[int, int, int, int] | None = None,
+    boundaries: np.ndarray | None = None,
+) -> np.ndarray:
+    """The working image with the mask blended over it, optionally only the zoom box
+    (x0, y0, x1, y1 in working px) and with superpixel borders drawn in white."""
+    height, width = session.view.shape[:2]
+    mask_small = np.asarray(
+        Image.fromarray(session.editor.mask).resize((width, height), Image.Resampling.NEAREST)
+    )
+    blended = session.view * (1 - opacity) + colorize(mask_small) * opacity
+    if boundaries is not None:
+        blended[boundaries] = 255
+    picture = blended.astype(np.uint8)
+    if box is not None:
+        x0, y0, x1, y1 = box
+        picture = picture[y0:y1, x0:x1]
+    return picture
+
+
+def superpixel_borders(session: LabelSession, method: str, regions: int) -> np.ndarray:
+    return region_boundaries(session.superpixels(method, regions))
+
+
+def zoom_box(
+    view_size: tuple[int, int], zoom: float, centre: tuple[float, float]
+) -> tuple[int, int, int, int]:
+    """The part of the working image shown at `zoom` (1 = all), centred on (cx, cy) in 0..1."""
+    if zoom < 1:
+        raise ValueError(f"zoom {zoom} must be at least 1")
+    width, height = view_size
+    box_w, box_h = max(1, round(width / zoom)), max(1, round(height / zoom))
+    x0 = int(round(min(max(centre[0] * width - box_w / 2, 0), width - box_w)))
+    y0 = int(round(min(max(centre[1] * height - box_h / 2, 0), height - box_h)))
+    return x0, y0, x0 + box_w, y0 + box_h
+
+
+@dataclass(frozen=True)
+class CanvasFrame:
+    """How canvas pixels map to original photo pixels: the zoom box and the canvas size."""
+
+    box: tuple[int, int, int, int]  # x0, y0, x1, y1 in working px
+    canvas_size: tuple[int, int]  # width, height in canvas px
+    view_size: tuple[int, int]  # working image width, height
+    original_size: tuple[int, int]
+
+    def to_original(self, x: float, y: float) -> tuple[float, float]:
+        x0, y0, x1, y1 = self.box
+        wx = x0 + x * (x1 - x0) / self.canvas_size[0]
+        wy = y0 + y * (y1 - y0) / self.canvas_size[1]
+        return wx * self.original_size[0] / self.view_size[0], wy * self.original_size[1] / self.view_size[1]
+
+    def scale(self) -> float:
+        """Original px per canvas px (for brush widths)."""
+        x0, _, x1, _ = self.box
+        return (x1 - x0) / self.canvas_size[0] * self.original_size[0] / self.view_size[0]
+
+
+def apply_canvas_objects(
+    session: LabelSession,
+    objects: list[dict],
+    frame: CanvasFrame,
+    class_id: int,
+    eraser: bool = False,
+    regions: tuple[str, int] = ("slic", 400),
+) -> int:
+    """Apply what was drawn on the canvas (Fabric.js objects) to the mask; returns edits applied.
+
+    Freehand paths are brush (or eraser) strokes of their stroke width; polygons and rectangles
+    are filled; points/circles fill the superpixel under them. Each object is painted with the
+    class of its own colour (the eraser draws in Background's black): a drawing that reaches
+    Python after the analyst picked another class or tool keeps the class it was drawn with.
+    `class_id` / `eraser` only serve objects without a class colour.
+    """
+    applied = 0
+    editor = session.editor
+    for obj in objects:
+        paint = object_class(obj, 0 if eraser else class_id)
+        kind = str(obj.get("type", "")).lower()
+        if kind == "path":
+            points = [frame.to_original(x, y) for x, y in _path_points(obj.get("path") or [])]
+            width = float(obj.get("strokeWidth", 1)) * frame.scale()
+            changed = editor.paint_stroke(points, width, paint)
+        elif kind == "polygon":
+            points = [frame.to_original(p["x"], p["y"]) for p in obj.get("points", [])]
+            changed = editor.fill_polygon(points, paint) if len(points) >= 3 else 0
+        elif kind == "rect":
+            left, top = float(obj["left"]), float(obj["top"])
+            right = left + float(obj["width"]) * float(obj.get("scaleX", 1))
+            bottom = top + float(obj["height"]) * float(obj.get("scaleY", 1))
+            corners = [(left, top), (right, top), (right, bottom), (left, bottom)]
+            changed = editor.fill_polygon([frame.to_original(x, y) for x, y in corners], paint)
+        elif kind == "circle":
+            x, y = _circle_centre(obj)
+            changed = editor.fill_superpixel(session.superpixels(*regions), *frame.to_original(x, y), paint)
+        else:
+            continue
+        applied += 1 if changed else 0
+    if applied:
+        session.edits += applied
+        session.keep_draft()
+    return applied
+
+
+def object_class(obj: dict, default: int) -> int:
+    """The class a canvas object was drawn with: its colour ('#rrggbb' plus the canvas's alpha
+    digits; strokes carry it in `stroke`, filled shapes in `fill`), else `default`."""
+    kind = str(obj.get("type", "")).lower()
+    colour = obj.get("stroke") if kind == "path" else obj.get("fill")
+    if isinstance(colour, str) and colour.startswith("#") and len(colour) >= 7:
+        return CLASS_BY_COLOUR.get(colour[:7].lower(), default)
+    return default
+
+
+def _path_points(commands: list) -> list[tuple[float, float]]:
+    """The on-curve points of an SVG-style path: ["M", x, y], ["L", x, y], ["Q", cx, cy, x, y]."""
+    points = []
+    for command in commands:
+        if len(command) >= 3 and command[0] in ("M", "L", "Q", "C"):
+            points.append((float(command[-2]), float(command[-1])))
+    return points
+
+
+def _circle_centre(obj: dict) -> tuple[float, float]:
+    """A point marker's centre: Fabric measures `left`/`top` at the stroked bounding box's edge."""
+    half = (float(obj.get("radius", 0)) + float(obj.get("strokeWidth", 0)) / 2) * float(obj.get("scaleX", 1))
+    x, y = float(obj.get("left", 0)), float(obj.get("top", 0))
+    if obj.get("originX", "left") == "left":
+        x += half
+    if obj.get("originY", "top") == "top":
+        y += half
+    return x, y
+
+
+def photo_table(dataset: str | Path) -> list[dict]:
+    """Every photo with its status, who corrected it and when, and its pre-label's uncertainty."""
+    rows = []
+    for photo in LabelStore(dataset).photos():
+        row = {"photo": photo.stem, "status": photo.status, "by": photo.by or "", "model": photo.model or ""}
+        row["when"] = time.strftime("%Y-%m-%d %H:%M", time.localtime(photo.at)) if photo.at else ""
+        row["uncertain"] = photo.uncertainty["uncertain_share"] if photo.uncertainty else None
+        rows.append(row)
+    return rows
+
+
+def prelabel_photos(
+    dataset: str | Path,
+    predictor,
+    model_label: str,
+    stems: list[str] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    actor: access.Actor | None = None,
+) -> list[str]:
+    """Pre-label photos (default: all not yet labelled by a person) with a loaded Predictor,
+    storing each pre-label and its uncertainty; returns one sentence per photo that failed.
+    `actor`: the signed-in user (it writes into the dataset: analysts and admins); None: the owner."""
+    access.authorize(actor, "label.save", RunRegistry(), target=f"{Path(dataset).name} (pre-labels)")
+    store = LabelStore(dataset)
+    if stems is None:
+        stems = [p.stem for p in store.photos() if p.status in ("unlabelled", "pre-labelled")]
+    problems = []
+    for done, stem in enumerate(stems, start=1):
+        try:
+            result = predictor.predict_full(store.image_path(stem), confidence=True)
+            figures = photo_uncertainty(result.mask, result.confidence).to_dict()
+            store.save_prelabel(stem, result.mask, model_label, figures)
+        except ValueError as exc:
+            problems.append(str(exc))
+        if progress:
+            progress(done, len(stems))
+    return problems
+
+
+def next_to_label(dataset: str | Path) -> list[dict]:
+    """Photos no person has labelled yet, most uncertain pre-label first, each with its reason;
+    photos not pre-labelled yet come last (their uncertainty is unknown)."""
+    photos = [p for p in LabelStore(dataset).photos() if p.status in ("unlabelled", "pre-labelled")]
+    known = {p.stem: p.uncertainty for p in photos if p.uncertainty}
+    rows = rank_for_labelling(known)
+    for p in photos:
+        if p.stem not in known:
+            rows.append({"stem": p.stem, "rank": None, "reason": "not pre-labelled yet: uncertainty unknown"})
+    return rows
+
+
+def finetune_on_labels(
+    dataset: str | Path, parent: str | Path, name: str = "", actor: access.Actor | None = None, **overrides
+):
+    """Queue a fine-tuning run of `parent` on this dataset's saved masks; returns run_queue.Submission.
+    `actor`: the signed-in user, checked and limited as any Start (run_queue.submit); None: the owner.
+
+    Raises:
+        ValueError: no photo has a saved mask yet, or the parent checkpoint is unusable.
+    """
+    from seg_core.training import queue as run_queue
+    from seg_core.training.finetune import finetune_config
+
+    # Refuse before reading the dataset or the parent; run_queue.submit checks again (and the limit).
+    access.authorize(
+        actor, "run.start", RunRegistry(), target=f"fine-tune on {Path(dataset).name}", record=False
+    )
+    store = LabelStore(dataset)
+    labelled = [p for p in store.photos() if p.status in ("corrected", "labelled")]
+    if not labelled:
+        raise ValueError(f"{store.root}: no photo has a saved mask yet; correct and save a few photos first")
+    cfg = finetune_config(parent, store.root, name=name or f"finetune-{store.root.name}", **overrides)
+    if len(labelled) < cfg.batch_size:
+        cfg = cfg.with_updates(batch_size=len(labelled))
+    return run_queue.submit(cfg, actor=actor)
+
+
+def lineage(run_id: str | None, registry=None) -> list[str]:
+    """The chain of runs a model was fine-tuned from, newest first (its own id excluded);
+    stops at a parent that is not in the registry (e.g. the shipped demo model's own run)."""
+    from seg_core.runs.registry import RunRegistry
+
+    registry = registry or RunRegistry()
+    chain, seen = [], {run_id}
+    while run_id:
+        try:
+            parent = registry.get(run_id).config.get("parent_run_id") or ""
+        except (ValueError, KeyError):
+            break
+        if not parent or parent in seen:
+            break
+        chain.append(parent)
+        seen.add(parent)
+        run_id = parent
+    return chain
+
+
+def create_dataset_from_photos(
+    root: Path, name: str, photos: list[tuple[str, bytes]], actor: access.Actor | None = None
+) -> tuple[Path, list[str]]:
+    """labelstore.create_dataset for the page: analysts and admins only, and the photos count
+    against the uploader's daily quota (`actor`; None: the owner)."""
+    registry = RunRegistry()
+    access.authorize(actor, "dataset.create", registry, target=name)
+    what = f"{len(photos)} photo{'s' if len(photos) != 1 else ''} for dataset {name}"
+    access.charge_upload(actor, registry, sum(len(data) for _, data in photos), what)
+    return create_dataset(root, name, photos)

@@ -1,0 +1,82 @@
+"""What the Segment page shows about an uploaded orthomosaic (`services.geoupload`): headline
+figures, the familiarity note, the per-class table and where each GSD came from. Plain data."""
+
+from __future__ import annotations
+
+from seg_core.schemes.classes import CLASS_NAMES, hex_color
+from seg_core.services.geoupload import FAMILIARITY_WINDOWS, MosaicAnalysis
+from seg_core.views.figures import FAMILIARITY_LABELS, KeyFigure
+
+
+def key_figures(result: MosaicAnalysis) -> list[KeyFigure]:
+    """Flooded share and area, the area mapped, and the model's uncertainty on sampled windows."""
+    summary = result.summary
+    areas = summary.get("area_m2", {})
+    mapped = sum(areas.values())
+    share = summary.get("flooded_share")
+    figures = [
+        KeyFigure(
+            "Flooded",
+            "n/a" if share is None else f"{share:.1%}",
+            f"{areas.get('Flooded', 0.0):,.0f} m²",
+            "Share of the mosaic's valid pixels classed Flooded; area from the raster's own GSD.",
+        ),
+        KeyFigure(
+            "Area mapped",
+            f"{mapped / 10_000:,.2f} ha",
+            f"{result.size[0]}×{result.size[1]} px",
+            "Ground covered by valid pixels (nodata and alpha-masked pixels are left out).",
+        ),
+        KeyFigure(
+            "Windows",
+            f"{summary['windows_done']} of {summary['windows']}",
+            f"{summary['seconds']:.0f} s",
+            "Windows segmented at the model's working GSD; each is read with a margin so they "
+            "meet without seams.",
+        ),
+    ]
+    if result.familiarity is not None:
+        uncertainty, familiarity = result.familiarity
+        distance = familiarity.get("distance")
+        figures.append(
+            KeyFigure(
+                "Familiarity",
+                FAMILIARITY_LABELS.get(familiarity["status"], familiarity["status"]),
+                None if distance is None else f"{distance:.1f} spreads above usual",
+                f"From {FAMILIARITY_WINDOWS} sample windows at the working GSD: mean uncertainty "
+                f"{uncertainty['mean']:.2f}, {uncertainty['uncertain_share']:.1%} uncertain pixels, "
+                "against the model's own validation photos.",
+            )
+        )
+    return figures
+
+
+def familiarity_note(result: MosaicAnalysis) -> tuple[str, str] | None:
+    """(level, sentence) as `figures.familiarity_note` gives for a photo, or None."""
+    if result.familiarity is None:
+        return None
+    familiarity = result.familiarity[1]
+    level = {"unfamiliar": "error", "unusual": "warning", "unavailable": "info"}.get(familiarity["status"])
+    return None if level is None else (level, familiarity["message"])
+
+
+def class_table(result: MosaicAnalysis) -> list[dict]:
+    """Per class present, largest first: class, share of the valid pixels, area in m²."""
+    areas = result.summary.get("area_m2", {})
+    total = sum(areas.values()) or 1.0
+    rows = [
+        {"class": name, "color": hex_color(CLASS_NAMES.index(name)), "share": m2 / total, "area_m2": m2}
+        for name, m2 in areas.items()
+        if m2 > 0
+    ]
+    return sorted(rows, key=lambda r: -r["area_m2"])
+
+
+def is_data_loss(notice: str) -> bool:
+    """Whether a mosaic notice means part of the map is missing (a corrupt tile, a Stop)."""
+    return "could not be decoded" in notice or "the rest of the map is nodata" in notice
+
+
+def gsd_lines(result: MosaicAnalysis) -> list[str]:
+    """Where each GSD came from: the raster's own and the model's working GSD."""
+    return [f"Raster: {result.summary['raster_gsd']}", f"Model: {result.summary['model_gsd']}"]
