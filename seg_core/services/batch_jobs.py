@@ -185,7 +185,8 @@ def _outcome(job: BatchJob, finished: list[dict], exit_code: int, error: str | N
     done = len(finished)
     unread = [r.get("message") or r["source"] for r in finished if r.get("status") != "done"]
     if exit_code == 0:
-        summary = f"{done - len(unread)} image(s) segmented into {job.out}; {len(unread)} skipped"
+        # Without the output folder: the page shows it beside the summary.
+        summary = f"{done - len(unread)} image(s) segmented, {len(unread)} skipped"
         return JobProgress(job, "completed", done, 0.0, summary)
     if exit_code == INTERRUPTED_EXIT:
         return JobProgress(
