@@ -10,7 +10,7 @@ from seg_core.core import paths
 from seg_core.labelling.labelstore import check_who
 from seg_core.services import catalog, labelling
 from ui import label_view
-from ui.auth import current_actor
+from ui.auth import current_actor, current_caller
 from ui.common import friendly_errors, load_predictor, percent
 
 st.title("Label photos")
@@ -55,7 +55,7 @@ with (
                 paths.data_root(),
                 name,
                 [(f.name, f.getvalue()) for f in uploads or []],
-                actor=current_actor(),
+                caller=current_caller(),
             )
             for sentence in refused:
                 st.warning(f"Skipped {sentence}")
@@ -101,7 +101,7 @@ if prelabel and model_key:
             predictor,
             by_path[model_key].run_id or "demo",
             progress=lambda done, total: bar.progress(done / total, text=f"Pre-labelled {done} of {total}"),
-            actor=current_actor(),
+            caller=current_caller(),
         )
         for problem in problems:
             st.warning(f"Skipped {problem}")
@@ -185,7 +185,9 @@ with st.sidebar.container(border=True):
         width="stretch",
     ):
         with friendly_errors("Starting the fine-tuning run"):
-            submission = labelling.finetune_on_labels(dataset, by_path[model_key].path, actor=current_actor())
+            submission = labelling.finetune_on_labels(
+                dataset, by_path[model_key].path, caller=current_caller()
+            )
             st.success(submission.message)
             st.page_link(
                 "app_pages/train.py", label="Follow it on the Train page", icon=":material/monitoring:"

@@ -6,7 +6,7 @@ from seg_core.core import paths
 from seg_core.services import analysis, catalog, geoupload
 from seg_core.services.analysis import MAX_BATCH_PHOTOS, PhotoAnalysis, PhotoFailure, PhotoInput
 from ui import mosaic_view, segment_view
-from ui.auth import current_actor
+from ui.auth import current_caller
 from ui.batch_jobs import background_batch
 from ui.common import friendly_errors, load_predictor, percent
 
@@ -121,7 +121,7 @@ with friendly_errors("Segmenting the photos"):
         gsd,
         tta,
         progress=lambda fraction, text: bar.progress(fraction, text=text),
-        actor=current_actor(),
+        caller=current_caller(),
     )
 bar.empty()
 if results is None:

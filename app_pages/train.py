@@ -9,11 +9,11 @@ import streamlit as st
 from seg_core.core import paths
 from seg_core.runs.registry import ACTIVE_STATUSES, RunRegistry
 from seg_core.services import catalog, labelling
-from seg_core.training import queue as run_queue
+from seg_core.services import runs as run_actions
 from seg_core.training import study
 from seg_core.views import monitor
 from ui import train_form
-from ui.auth import current_actor
+from ui.auth import current_caller
 from ui.common import friendly_errors
 from ui.live import ended_notice, live_run_view, run_view
 
@@ -31,7 +31,7 @@ def submit_one(dataset: str) -> None:
         )
         return
     with friendly_errors("Starting the run"):
-        submission = run_queue.submit(cfg, actor=current_actor())
+        submission = run_actions.start(cfg, current_caller())
         train_form.remember(signature, [submission.message], submission.started)
 
 
@@ -42,7 +42,7 @@ def submit_study(dataset: str) -> None:
         signature = json.dumps([c.to_dict() for c in configs], sort_keys=True)
         if train_form.is_double_click(signature):
             return
-        submissions = [run_queue.submit(cfg, actor=current_actor()) for cfg in configs]
+        submissions = [run_actions.start(cfg, current_caller()) for cfg in configs]
         messages = [s.message for s in submissions]
         if not imagenet:
             messages.append(study.NO_IMAGENET_NOTICE)
@@ -71,7 +71,7 @@ def finetune_section(dataset: str) -> None:
         if st.button("Fine-tune on my labels", icon=":material/model_training:", key="train_finetune"):
             with friendly_errors("Starting the fine-tuning run"):
                 submission = labelling.finetune_on_labels(
-                    catalog.resolve_dataset(dataset), by_path[chosen].path
+                    catalog.resolve_dataset(dataset), by_path[chosen].path, caller=current_caller()
                 )
                 st.success(submission.message)
 

@@ -12,10 +12,10 @@ import time
 
 import streamlit as st
 
-from seg_core.runs.control import stop
 from seg_core.runs.registry import ACTIVE_STATUSES, RunRecord, RunRegistry
+from seg_core.services import runs as run_actions
 from seg_core.views import monitor
-from ui.auth import current_actor, may, run_owner
+from ui.auth import current_actor, current_caller, may, run_owner
 from ui.charts import curves
 from ui.common import friendly_errors
 
@@ -240,7 +240,7 @@ def _stop_button(run: RunRecord, registry: RunRegistry) -> None:
     ):
         sent = None
         with friendly_errors("Stopping the run"):
-            sent = stop(run.id, registry, actor=current_actor())
+            sent = run_actions.stop(run.id, current_caller())
         if sent:
             st.session_state[requested_key] = True
             st.caption("Stop requested: saving last.pt, then stopping.")

@@ -13,7 +13,7 @@ from seg_core.core.progress import format_eta
 from seg_core.services import geoupload
 from seg_core.services.geoupload import MosaicAnalysis
 from seg_core.views import mosaic_figures
-from ui.auth import current_actor
+from ui.auth import current_caller
 from ui.common import legend_html, load_predictor
 
 MIME = {
@@ -72,7 +72,7 @@ def run_mosaics(
                 data,
                 progress=update,
                 should_stop=lambda flags=stopped: flags["now"],
-                actor=current_actor(),
+                caller=current_caller(),
             )
         except ValueError as exc:  # MosaicError, CheckpointError: one sentence naming the file
             cache[key] = str(exc)

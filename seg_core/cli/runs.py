@@ -11,11 +11,12 @@ from seg_core.cli.common import COMPARE_COLUMNS, print_table
 
 
 def _runs(args: argparse.Namespace) -> int:
-    from seg_core.runs.control import stop
     from seg_core.runs.registry import RunRegistry, validate_run_id
-    from seg_core.training import queue as run_queue
+    from seg_core.services import runs
+    from seg_core.services.caller import Caller
 
     registry = RunRegistry()
+    owner = Caller(registry=registry)  # the CLI is the machine's owner: unrestricted, audited
     if args.action == "list":
         rows = [
             {
@@ -55,11 +56,11 @@ def _runs(args: argparse.Namespace) -> int:
             for line in registry.logs(run_id, limit=15):
                 print(f"  [{line.level}] {line.message}")
         elif args.action == "stop":
-            print(f"{run_id}: {'stop requested' if stop(run_id, registry) else 'not running'}")
+            print(f"{run_id}: {'stop requested' if runs.stop(run_id, owner) else 'not running'}")
         elif args.action == "resume":
-            print(run_queue.resume(run_id, registry).message)
+            print(runs.resume(run_id, owner).message)
         elif args.action == "delete":
-            registry.delete(run_id)
+            runs.delete(run_id, owner)
             print(f"{run_id}: deleted with its checkpoints")
     return 0
 

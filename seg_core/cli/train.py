@@ -76,7 +76,7 @@ def _train(args: argparse.Namespace) -> int:
 
 def _study(args: argparse.Namespace) -> int:
     from seg_core.core.runtime import StopRequested
-    from seg_core.training.study import run_study
+    from seg_core.services.study import run_study
 
     stop = StopRequested()
     rows = run_study(

@@ -10,7 +10,7 @@ process writes while many Streamlit sessions (threads) read, hence:
   failing with "database is locked" when a read transaction tries to upgrade to a write.
 
 Starting and stopping a run's process is `runs.control`; telling whether a recorded pid is
-still that run's process is `runs.process`, which this module asks when it reconciles. The schema
+still that run's process is `jobs.process`, which this module asks when it reconciles. The schema
 and the row records are `runs.records`.
 """
 
@@ -26,7 +26,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from seg_core.core import paths
-from seg_core.team import access
 from seg_core.jobs.process import owns_process, process_start
 from seg_core.runs.records import (  # noqa: F401 (re-exported: callers import them from here)
     _RUN_COLUMNS,
@@ -349,15 +348,14 @@ class RunRegistry:
             )
         )
 
-    def delete(self, run_id: str, actor: access.Actor | None = None) -> None:
-        """Remove a run's rows, log file and checkpoint folder; refuses while it is running, and
-        for anyone but an admin (`actor`: the signed-in user; None is the machine's owner).
+    def delete(self, run_id: str) -> None:
+        """Remove a run's rows, log file and checkpoint folder; refuses while it is running.
+        (Who may delete, and the audit row: `services.runs.delete`.)
 
         The folder is removed only if it is exactly `<checkpoints_dir>/<run_id>` once resolved,
         so a stale or edited record can never make this delete anything else.
         """
         validate_run_id(run_id)
-        access.authorize(actor, "run.delete", self, target=run_id)
         self.reconcile()
         run = self.get(run_id)
         if run.status == "running":

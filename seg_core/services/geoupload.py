@@ -33,8 +33,7 @@ from seg_core.imagery.raster import (
     inspect_mosaic,
     read_window,
 )
-from seg_core.runs.registry import RunRegistry
-from seg_core.team import access
+from seg_core.services.caller import Caller
 
 # Streamlit's upload limit (.streamlit/config.toml, maxUploadSize) is 200 MB per file: about
 # 65 MP of 8-bit RGB GeoTIFF with deflate; larger mosaics go through `python -m seg_core map`.
@@ -126,14 +125,13 @@ def analyse_mosaic(
     data: bytes,
     progress: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
-    actor: access.Actor | None = None,
-    registry: access.audit.HasDatabase | None = None,
+    caller: Caller | None = None,
 ) -> MosaicAnalysis:
     """Save the upload into a new map folder and segment it there (see the module docstring).
 
     Args:
-        actor, registry: the signed-in user, whose upload counts against their daily quota as the
-            photo path's do (AccessDenied when over it; nothing is written); None: the owner.
+        caller: who uploads; the upload counts against their daily quota as the photo path's do
+            (AccessDenied when over it; nothing is written). None: the owner, no quota.
 
     Raises:
         MosaicError: over the page's limits or refused by the orthomosaic path (no CRS, rotated,
@@ -142,8 +140,7 @@ def analyse_mosaic(
     from seg_core.gis.geojob import map_mosaic
 
     check_upload_size(name, len(data))
-    if actor is not None:
-        access.charge_upload(actor, registry or RunRegistry(), len(data), f"orthomosaic to Segment: {name}")
+    (caller or Caller()).charge_upload(len(data), f"orthomosaic to Segment: {name}")
     folder = new_map_folder(name)
     path = folder / "inputs" / f"{safe_stem(name)}{Path(name).suffix.lower()}"
     path.parent.mkdir()
