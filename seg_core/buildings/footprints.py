@@ -49,6 +49,8 @@ class FootprintSettings:
             between their peaks: 1 m of inscribed radius, so a neck at most 2 m narrower than both
             roofs (a shared wall seen from above, a porch between two houses) is cut, while the
             pixel noise along one roof's ridge (a few cm) is not.
+        min_pixels: smaller instances are dropped at any GSD: under 4 x 4 px a footprint has no
+            outline to trace (a photo a few pixels across, or one with a huge assumed GSD).
         simplify_px: Douglas-Peucker tolerance in pixels. A traced edge's pixel staircase
             strays up to 1 px from the true edge (nearly so for edges a few degrees off an axis),
             so 1.5 px removes it while no vertex moves more than 1.5 px.
@@ -57,6 +59,7 @@ class FootprintSettings:
     """
 
     min_area_m2: float = 10.0
+    min_pixels: int = 16
     split_depth_m: float = 1.0
     simplify_px: float = 1.5
     square_tolerance_deg: float = 12.0
@@ -146,7 +149,7 @@ def building_instances(
         building.view(np.uint8), connectivity=8, ltype=cv2.CV_32S
     )
     labels = np.zeros(building.shape, np.int32)
-    min_px = settings.min_area_m2 / metres_per_px**2
+    min_px = max(settings.min_pixels, settings.min_area_m2 / metres_per_px**2)
     depth_px = settings.split_depth_m / metres_per_px
     count = 0
     for region in range(1, regions):

@@ -112,6 +112,10 @@ def assess_segmented_photo(
         mask, scheme, name, model, metres, confidence, georef, photo, settings, assumed_metres_per_px=assumed
     )
     notices = [] if georef is not None else [f"{name}: {placement}"]
+    if mask.size < settings.min_pixels:
+        notices.append(
+            f"{name}: {width}x{height} px is too small to show a building (at least {settings.min_pixels} px)"
+        )
     if gsd is None:
         notices.append(f"{name}: no ground sampling distance, so its areas are left empty")
     imagery = {

@@ -108,7 +108,7 @@ class SituationReport:
         add(IMAGERY, "Orthomosaics", len(self.assessment.imagery) - len(photos), "count")
         add(IMAGERY, "Photos placed on the map", sum("footprint_wgs84" in i for i in photos), "count")
         unfamiliar = [f for f in self.assessment.familiarity if f.get("status") == "unfamiliar"]
-        add(IMAGERY, "Photos unlike the model's training photos", len(unfamiliar), "count")
+        add(IMAGERY, "Unfamiliar photos", len(unfamiliar), "count")
         return rows
 
     def worst(self, count: int = WORST_SHOWN) -> list[BuildingRecord]:
