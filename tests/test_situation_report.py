@@ -189,6 +189,7 @@ def test_our_viewport_ties_the_same_corners_to_the_same_places_as_gdals(tmp_path
 def test_photos_without_georeference_give_a_plain_pdf_in_pixel_coordinates(tmp_path):
     mask = damage_scene()
     assessment = assess_segmented_photo("plain.png", mask, RESCUENET, MODEL, Gsd(7.5, "user"))
+    assert assessment.imagery[0]["size"] == (1600, 1200)  # the map panel is drawn at the photo's size
     paths = write_situation(assessment, ReportContext("Plain photos", MODEL, RESCUENET), tmp_path)
     assert {p.name for p in paths} == {"buildings.csv", "buildings_pixels.json", REPORT_FILE}
     assert read_georeference((tmp_path / REPORT_FILE).read_bytes()) is None

@@ -123,6 +123,8 @@ def assess_segmented_photo(
         "kind": "photo",
         "gsd": gsd.describe() if gsd else "unknown",
         "placement": placement,
+        "size": (width, height),
+        "metres_per_px": metres,
     }
     if georef is not None:
         from shapely.geometry import box

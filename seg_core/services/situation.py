@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from seg_core.buildings.export import write_building_files
-from seg_core.buildings.records import ModelIdentity
+from seg_core.buildings.records import ModelIdentity, predictor_scheme
 from seg_core.buildings.sources import Assessment, assess_map_folder, assess_segmented_photo
 from seg_core.imagery.gsd import Gsd, user_gsd
 from seg_core.reports.pdf import render_report
@@ -103,7 +103,7 @@ def assess_segment_batch(
     assessment = Assessment()
     for analysis in analyses:
         geo = _photo_geo(analysis.source, analysis.name)
-        gsd: Gsd | None = user_gsd(analysis.stats.gsd_cm) if analysis.stats.gsd_cm else None
+        gsd: Gsd | None = user_gsd(analysis.stats.gsd_cm, "the page's GSD") if analysis.stats.gsd_cm else None
         if gsd is None and geo is not None:
             gsd = photo_gsd(geo)[0]
         confidence = None
@@ -117,19 +117,9 @@ def assess_segment_batch(
     return assessment
 
 
-def segment_batch_report(
-    analyses: Sequence, meta: dict, model_name: str, title: str = DEFAULT_TITLE
-) -> bytes:
-    """The Segment page's situation report for a batch, from the model's checkpoint metadata."""
-    model = ModelIdentity.from_meta(meta, model_name)
-    scheme = _scheme_of(meta)
-    return render_report(
-        SituationReport(assess_segment_batch(analyses, model, scheme), ReportContext(title, model, scheme))
-    )
-
-
-def _scheme_of(meta: dict) -> LabelScheme:
-    """A checkpoint's built-in scheme by name, else Harvey (checkpoints without one are Harvey)."""
-    scheme = meta.get("scheme")
-    name = scheme.get("name") if isinstance(scheme, dict) else scheme
-    return BUILTIN.get(str(name or "").lower(), HARVEY)
+def segment_batch_report(analyses: Sequence, predictor, model_name: str, title: str = DEFAULT_TITLE) -> bytes:
+    """The Segment page's situation report for a batch, made with `predictor` (its metadata and scheme)."""
+    model = ModelIdentity.from_meta(predictor.meta, model_name)
+    scheme = predictor_scheme(predictor)
+    assessment = assess_segment_batch(analyses, model, scheme)
+    return render_report(SituationReport(assessment, ReportContext(title, model, scheme)))
