@@ -13,6 +13,7 @@ from seg_core.services import catalog
 from seg_core.views import geomap
 from ui import map_view
 from ui.common import friendly_errors, load_predictor, percent
+from ui.situation_report import map_report_button
 
 st.title("Map")
 st.caption(
@@ -154,3 +155,4 @@ with friendly_errors("Reading the map"):
         columns[index % len(columns)].download_button(
             path.name, data=path.read_bytes(), file_name=path.name, key=f"map_dl_{path.name}"
         )
+    map_report_button(view.folder)

@@ -64,6 +64,8 @@ LAYERS = (
     "analytics",  # per-photo figures from a mask
     "inference",  # model to mask
     "gis",  # maps out
+    "buildings",  # one record per building: footprints, FEMA damage levels, flood status, files
+    "reports",  # the situation report PDF
     "evaluation",  # scores
     "training",  # the loop, the queue, fine-tuning
     "services",  # guarded actions shared by the app and the CLI

@@ -49,6 +49,9 @@ ASSUMED_FOOTPRINT_WIDTH_M = 120.0
 # a few stray pixels of an upsampled prediction do not become objects.
 MIN_OBJECT_AREA_M2 = 0.1
 MIN_OBJECT_PX_FLOOR = 20  # below this a "component" is label noise at any gsd
+# A roof this close to flood water counts as exposed (and the road corridor is this wide): water
+# 2 m from a wall is at the structure once the mask's edge error (a pixel or two) is allowed for.
+FLOOD_DISTANCE_M = 2.0
 
 
 def class_slug(name: str) -> str:
@@ -206,7 +209,7 @@ def image_stats(
     name: str = "image",
     gsd_cm: float | None = None,
     min_object_px: int | None = None,
-    flood_distance_m: float = 2.0,
+    flood_distance_m: float = FLOOD_DISTANCE_M,
 ) -> ImageStats:
     """Shares, areas, object counts and flood exposure of one predicted mask.
 

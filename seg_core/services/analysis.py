@@ -43,7 +43,7 @@ DISPLAY_LONG_SIDE = 1600
 # A batch stays in the browser session; 20 photos of 12 MP hold ~150 MB plus their files.
 MAX_BATCH_PHOTOS = 20
 UPLOAD_TYPES = ("jpg", "jpeg", "png", "tif", "tiff")
-FLOOD_DISTANCE_M = 2.0  # a roof this close to flood water counts as exposed (statistics.image_stats)
+FLOOD_DISTANCE_M = statistics.FLOOD_DISTANCE_M  # the one definition: roofs, roads and buildings
 # Uncertainty shown at full colour: 1 - top probability of 0.5 means a coin flip between two
 # classes; above it the map would only separate kinds of confusion no one acts on differently.
 UNCERTAINTY_FULL_SCALE = 0.5
