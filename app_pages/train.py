@@ -38,7 +38,7 @@ def submit_one(dataset: str) -> None:
 def submit_study(dataset: str) -> None:
     with friendly_errors("Queueing the study"):
         imagenet = train_form.imagenet_reachable()
-        configs = train_form.study_configs(str(catalog.resolve_dataset(dataset)), imagenet)
+        configs = train_form.checked_study(dataset, imagenet)
         signature = json.dumps([c.to_dict() for c in configs], sort_keys=True)
         if train_form.is_double_click(signature):
             return

@@ -15,11 +15,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-
-from seg_core.models.checkpoint import load_checkpoint
 from seg_core.training.config import TrainConfig
+
+if TYPE_CHECKING:  # torch loads with the checkpoint, not with the schedule (`finetune --help`)
+    import torch
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,8 @@ class FineTuneSchedule:
 
 def parent_identity(path: str | Path) -> dict:
     """{'path', 'run_id', 'weights_sha256', 'meta'} of a checkpoint (CheckpointError if unusable)."""
+    from seg_core.models.checkpoint import load_checkpoint
+
     payload = load_checkpoint(path)
     meta = payload["meta"]
     sha = meta.get("weights_sha256")
@@ -113,6 +116,8 @@ def init_from_parent(
     cfg = cfg.with_updates(parent_run_id=identity["run_id"], parent_weights_sha256=identity["weights_sha256"])
     if resume:
         return cfg
+    from seg_core.models.checkpoint import load_checkpoint
+
     state = load_checkpoint(cfg.init_from)["state_dict"]
     try:  # checkpoints hold the model's own state_dict, so the keys match exactly
         model.load_state_dict(state)

@@ -21,8 +21,9 @@ from seg_core.models.weights import hub_weights_obtainable
 from seg_core.runs.control import stop
 from seg_core.runs.registry import FINAL_STATUSES, RunRegistry
 from seg_core.training import queue as run_queue
-from seg_core.training.config import STUDY_PRESETS, TrainConfig
+from seg_core.training.config import TrainConfig
 from seg_core.training.preflight import check_before_run
+from seg_core.training.presets import STUDY_PRESETS
 
 NO_IMAGENET_NOTICE = (
     "ImageNet weights for ResNet50 cannot be downloaded here (no network): the two DeepLabV3+ runs "
