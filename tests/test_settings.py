@@ -163,3 +163,13 @@ def test_the_readme_table_is_the_declaration():
         row = next(line for line in table_in(readme).splitlines() if f"`{flag(name)}`" in line)
         assert declared_as.label in row and declared_as.reason in row
         assert f"`{format_value(f.default)}`" in row or not format_value(f.default)
+
+
+def test_the_pages_summary_of_the_fine_tuning_schedule_is_read_from_it():
+    from seg_core.training.finetune import schedule_summary
+
+    assert schedule_summary() == (
+        f"{FineTuneSchedule().epochs} epochs, lr {format_value(FineTuneSchedule().lr)}, no validation split"
+    )
+    assert schedule_summary(FineTuneSchedule(epochs=7, val_ratio=0.25)).startswith("7 epochs")
+    assert "25% held out" in schedule_summary(FineTuneSchedule(val_ratio=0.25))

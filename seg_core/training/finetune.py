@@ -45,6 +45,14 @@ class FineTuneSchedule:
     checkpoint_every: int = 10
 
 
+def schedule_summary(schedule: FineTuneSchedule | None = None) -> str:
+    """The schedule in a few words for the pages, from its fields: '90 epochs, lr 0.0006, no
+    validation split'."""
+    schedule = schedule or FineTuneSchedule()
+    held_out = "no validation split" if not schedule.val_ratio else f"{schedule.val_ratio:.0%} held out"
+    return f"{schedule.epochs} epochs, lr {schedule.lr:g}, {held_out}"
+
+
 def parent_identity(path: str | Path) -> dict:
     """{'path', 'run_id', 'weights_sha256', 'meta'} of a checkpoint (CheckpointError if unusable)."""
     from seg_core.models.checkpoint import load_checkpoint
