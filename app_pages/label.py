@@ -9,6 +9,7 @@ import streamlit as st
 from seg_core.core import paths
 from seg_core.labelling.labelstore import check_who
 from seg_core.services import catalog, labelling
+from seg_core.training import finetune
 from ui import label_view
 from ui.auth import current_actor, current_caller
 from ui.common import friendly_errors, load_predictor, percent
@@ -174,8 +175,8 @@ with st.sidebar.container(border=True):
     st.markdown("**Fine-tune on my labels**")
     saved = counts["corrected"] + counts["labelled"]
     st.caption(
-        f"{saved} photo(s) of {dataset_name} have a saved mask. A short schedule (90 epochs, lr 6e-4, "
-        "no validation split) trains the chosen model's whole network on them; the new run records "
+        f"{saved} photo(s) of {dataset_name} have a saved mask. A short schedule "
+        f"({finetune.schedule_summary()}) trains the chosen model's whole network on them; the new run records "
         "its parent and runs in the background like any training job (Train, Runs)."
     )
     if st.button(

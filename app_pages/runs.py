@@ -4,6 +4,7 @@ Table 1, and to resume, stop or delete one."""
 import pandas as pd
 import streamlit as st
 
+from seg_core.runs.metric_names import TRAIN_LOSS, VAL_DICE, VAL_LOSS
 from seg_core.runs.registry import RunRecord, RunRegistry
 from seg_core.services import catalog, exports
 from seg_core.services import runs as run_actions
@@ -16,9 +17,9 @@ from ui.live import BADGE_ICONS, epoch_axis, metric_history
 TABLE_KEY = "runs_table"
 DELETE_KEY = "runs_delete_target"
 COMPARED = {
-    "val/dice": ("Validation Dice per epoch", "val Dice"),
-    "val/loss": ("Validation loss per epoch", "loss"),
-    "train/loss": ("Training loss per epoch", "loss"),
+    VAL_DICE.key: ("Validation Dice per epoch", "val Dice"),
+    VAL_LOSS.key: ("Validation loss per epoch", "loss"),
+    TRAIN_LOSS.key: ("Training loss per epoch", "loss"),
 }
 COLUMNS = {
     "name": st.column_config.TextColumn("Run", width="medium"),

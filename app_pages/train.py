@@ -10,7 +10,7 @@ from seg_core.core import paths
 from seg_core.runs.registry import ACTIVE_STATUSES, RunRegistry
 from seg_core.services import catalog, labelling
 from seg_core.services import runs as run_actions
-from seg_core.training import study
+from seg_core.training import finetune, study
 from seg_core.views import monitor
 from ui import train_form
 from ui.auth import current_caller
@@ -38,7 +38,7 @@ def submit_one(dataset: str) -> None:
 def submit_study(dataset: str) -> None:
     with friendly_errors("Queueing the study"):
         imagenet = train_form.imagenet_reachable()
-        configs = train_form.study_configs(str(catalog.resolve_dataset(dataset)), imagenet)
+        configs = train_form.checked_study(dataset, imagenet)
         signature = json.dumps([c.to_dict() for c in configs], sort_keys=True)
         if train_form.is_double_click(signature):
             return
@@ -55,7 +55,7 @@ def finetune_section(dataset: str) -> None:
     with st.expander("Fine-tune a model on my labels", icon=":material/tune:"):
         st.caption(
             f"Trains the chosen model's whole network on the saved masks of **{dataset}** with a short "
-            "schedule for a few photos (90 epochs, lr 6e-4, no validation split); the new run records its "
+            f"schedule for a few photos ({finetune.schedule_summary()}); the new run records its "
             "parent (Runs shows the lineage). Label photos on **Label** first."
         )
         if not models:

@@ -31,6 +31,7 @@ from seg_core.imagery.raster import (
     MosaicError,
     MosaicInfo,
     inspect_mosaic,
+    looks_georeferenced,
     read_window,
 )
 from seg_core.services.caller import Caller
@@ -49,7 +50,6 @@ MAX_GEOTIFF_PIXELS = 100_000_000
 # Windows sampled for the familiarity check: 4 forwards at the working GSD cost a few seconds
 # and cover the corners of the flight, where unfamiliar ground (rural, dry) usually is.
 FAMILIARITY_WINDOWS = 4
-TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic and BigTIFF
 
 
 @dataclass(frozen=True)
@@ -83,17 +83,9 @@ class MosaicAnalysis:
 
 
 def is_orthomosaic(name: str, data: bytes) -> bool:
-    """Whether an upload is a georeferenced TIFF (a CRS or a geotransform), sorted as `map` sorts
-    its inputs; everything else stays a photo."""
-    if Path(name).suffix.lower() not in (".tif", ".tiff") or data[:4] not in TIFF_MAGIC:
-        return False
-    import rasterio
-
-    try:
-        with rasterio.Env(**GDAL_ENV), rasterio.MemoryFile(data) as memfile, memfile.open() as dataset:
-            return dataset.crs is not None or not dataset.transform.is_identity
-    except (rasterio.errors.RasterioError, OSError):
-        return False
+    """Whether an upload is a georeferenced TIFF, sorted as `map` sorts its inputs
+    (`imagery.raster.looks_georeferenced`); everything else stays a photo."""
+    return looks_georeferenced(name, data)
 
 
 def check_upload_size(name: str, size_bytes: int) -> None:

@@ -294,6 +294,7 @@ def finetune_on_labels(
     """
     from seg_core.services import runs
     from seg_core.training.finetune import finetune_config
+    from seg_core.training.preflight import check_before_run
 
     # Refuse before reading the dataset or the parent; runs.start checks again (and the limit).
     caller = (caller or Caller()).opened()
@@ -305,6 +306,7 @@ def finetune_on_labels(
     cfg = finetune_config(parent, store.root, name=name or f"finetune-{store.root.name}", **overrides)
     if len(labelled) < cfg.batch_size:
         cfg = cfg.with_updates(batch_size=len(labelled))
+    check_before_run(cfg)  # the same checks as the Train page's Start and the CLI's finetune
     return runs.start(cfg, caller)
 
 

@@ -15,11 +15,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-
-from seg_core.models.checkpoint import load_checkpoint
 from seg_core.training.config import TrainConfig
+
+if TYPE_CHECKING:  # torch loads with the checkpoint, not with the schedule (`finetune --help`)
+    import torch
 
 
 @dataclass(frozen=True)
@@ -44,8 +45,18 @@ class FineTuneSchedule:
     checkpoint_every: int = 10
 
 
+def schedule_summary(schedule: FineTuneSchedule | None = None) -> str:
+    """The schedule in a few words for the pages, from its fields: '90 epochs, lr 0.0006, no
+    validation split'."""
+    schedule = schedule or FineTuneSchedule()
+    held_out = "no validation split" if not schedule.val_ratio else f"{schedule.val_ratio:.0%} held out"
+    return f"{schedule.epochs} epochs, lr {schedule.lr:g}, {held_out}"
+
+
 def parent_identity(path: str | Path) -> dict:
     """{'path', 'run_id', 'weights_sha256', 'meta'} of a checkpoint (CheckpointError if unusable)."""
+    from seg_core.models.checkpoint import load_checkpoint
+
     payload = load_checkpoint(path)
     meta = payload["meta"]
     sha = meta.get("weights_sha256")
@@ -113,6 +124,8 @@ def init_from_parent(
     cfg = cfg.with_updates(parent_run_id=identity["run_id"], parent_weights_sha256=identity["weights_sha256"])
     if resume:
         return cfg
+    from seg_core.models.checkpoint import load_checkpoint
+
     state = load_checkpoint(cfg.init_from)["state_dict"]
     try:  # checkpoints hold the model's own state_dict, so the keys match exactly
         model.load_state_dict(state)

@@ -14,7 +14,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from seg_core.models.weights import hub_weights_obtainable
-from seg_core.training.config import STUDY_PRESETS, TrainConfig
+from seg_core.training.config import TrainConfig
+from seg_core.training.presets import STUDY_PRESETS
 
 NO_IMAGENET_NOTICE = (
     "ImageNet weights for ResNet50 cannot be downloaded here (no network): the two DeepLabV3+ runs "
