@@ -6,6 +6,7 @@ import streamlit as st
 
 from seg_core.runs.metric_names import TRAIN_LOSS, VAL_DICE, VAL_LOSS
 from seg_core.runs.registry import RunRecord, RunRegistry
+from seg_core.runs.study_table import summary_table
 from seg_core.services import catalog, exports
 from seg_core.services import runs as run_actions
 from seg_core.views import monitor
@@ -77,7 +78,7 @@ def compare(selected: list[RunRecord], registry: RunRegistry) -> None:
                 st.plotly_chart(figure, key=f"compare-{key}")
             else:
                 st.caption(f"{title}: nothing logged yet.")
-    table = monitor.study_table(registry.summary_table([run.id for run in selected]))
+    table = monitor.study_table(summary_table(registry, [run.id for run in selected]))
     st.markdown("**Comparison table** (the study's Table 1, plus mIoU and wall time)")
     frame = pd.DataFrame(table)
     st.dataframe(

@@ -8,6 +8,7 @@ from datetime import datetime
 from pathlib import Path
 
 from seg_core.cli.common import COMPARE_COLUMNS, print_table
+from seg_core.runs.study_table import summary_table
 
 
 def _runs(args: argparse.Namespace) -> int:
@@ -42,7 +43,7 @@ def _runs(args: argparse.Namespace) -> int:
         raise ValueError(f"`runs {args.action}` needs at least one run id (see `runs list`)")
     registry.reconcile()  # a killed trainer shows as interrupted here too, not as running
     if args.action == "compare":
-        rows = registry.summary_table(ids)
+        rows = summary_table(registry, ids)
         print(json.dumps({"runs": rows})) if args.json else print_table(rows, COMPARE_COLUMNS)
         return 0
     if args.action == "show" and args.json:  # one object: the run, or {"runs": [...]} for several

@@ -24,6 +24,7 @@ from pathlib import Path
 from seg_core.core import paths
 from seg_core.core.atomic import atomic_write_bytes
 from seg_core.core.locks import file_lock
+from seg_core.core.progress import eta_seconds
 from seg_core.imagery.imageio import IMAGE_SUFFIXES
 from seg_core.inference.batch import Manifest
 from seg_core.jobs.launcher import CLI_MODULE, launch, read_exit
@@ -162,9 +163,8 @@ def progress(job: BatchJob) -> JobProgress:
     if ended is not None and ended.pid == job.pid:
         return _outcome(job, finished, ended.exit_code, ended.error)
     if owns_process(job.out, job.pid, job.proc_start):
-        fresh = done - job.done_before
-        elapsed = time.time() - job.started
-        eta = elapsed / fresh * (job.photos - done) if fresh > 0 else None
+        # photos done by earlier attempts took none of this attempt's time
+        eta = eta_seconds(time.time() - job.started, done - job.done_before, job.photos - job.done_before)
         return JobProgress(job, "running", done, eta, f"{done} of {job.photos} photo(s) done")
     if not job.writes_exit:  # no exit record to read: its outputs tell whether it got through
         whole = (Path(job.out) / "stats.json").is_file() and done >= job.photos

@@ -12,11 +12,12 @@ from pathlib import Path
 
 from seg_core.core.runtime import StopRequested
 from seg_core.runs.registry import FINAL_STATUSES
+from seg_core.runs.study_table import summary_table
 from seg_core.services import runs
 from seg_core.services.caller import Caller
 from seg_core.training import queue as run_queue
 from seg_core.training.config import STUDY_PRESETS
-from seg_core.training.preflight import check_before_run
+from seg_core.training.preflight import check_all
 from seg_core.training.study import NO_IMAGENET_NOTICE, study_configs
 
 
@@ -40,9 +41,7 @@ def run_study(
     """
     caller = (caller or Caller()).opened()
     configs = study_configs(data, epochs, resolution, crop, batch_size)
-    report = None
-    for cfg in configs:  # one dataset validation serves all four checks
-        report = check_before_run(cfg, report=report)
+    check_all(configs)  # every setting and the dataset, before the first run is queued
     if any(cfg.weights == "none" and cfg.arch != "unet" for cfg in configs):
         echo(NO_IMAGENET_NOTICE)
     submissions = [runs.start(cfg, caller) for cfg in configs]
@@ -53,7 +52,7 @@ def run_study(
     stop_request = stop_request or StopRequested()
     stop_request.install()
     _follow(ids, list(STUDY_PRESETS), caller, stop_request, poll_s, echo)
-    return caller.runs.summary_table(ids)
+    return summary_table(caller.runs, ids)
 
 
 def _follow(

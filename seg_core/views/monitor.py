@@ -292,7 +292,7 @@ def runs_table(runs: Sequence[RunRecord]) -> list[dict]:
     ]
 
 
-# registry.summary_table key -> column heading of the study's Table 1 (+ mIoU and wall time)
+# study_table.summary_table key -> column heading of the study's Table 1 (+ mIoU and wall time)
 STUDY_COLUMNS = {
     "name": "Run",
     "optimizer": "Optimizer",
@@ -309,7 +309,7 @@ STUDY_COLUMNS = {
 
 
 def study_table(summary_rows: Sequence[dict]) -> list[dict]:
-    """`RunRegistry.summary_table` rows renamed to the study's Table 1 headings, numbers rounded."""
+    """`runs.study_table.summary_table` rows renamed to the study's Table 1 headings, numbers rounded."""
     table = []
     for row in summary_rows:
         shaped = {}
