@@ -16,8 +16,8 @@ from seg_core.runs.study_table import summary_table
 from seg_core.services import runs
 from seg_core.services.caller import Caller
 from seg_core.training import queue as run_queue
-from seg_core.training.config import STUDY_PRESETS
 from seg_core.training.preflight import check_all
+from seg_core.training.presets import STUDY_PRESETS
 from seg_core.training.study import NO_IMAGENET_NOTICE, study_configs
 
 
