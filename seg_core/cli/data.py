@@ -56,7 +56,6 @@ def _write_gsd_sidecar(summary):
 
 def _validate(args: argparse.Namespace) -> int:
     from seg_core.datasets.discovery import validate_dataset
-    from seg_core.schemes.classes import CLASS_NAMES
 
     progress = None if args.json else ConsoleProgress("validate")
     report = validate_dataset(args.dir, progress=progress)
@@ -64,6 +63,8 @@ def _validate(args: argparse.Namespace) -> int:
         print(json.dumps(report.to_dict()))
     else:
         print(f"{report.root} ({report.layout} layout), checked in {report.seconds:.1f} s")
+        if report.scheme is not None:
+            print(f"  label scheme: {report.scheme_note}")
         print(
             f"  images {report.n_images}, masks {report.n_masks}, usable pairs {len(report.pairs)}, "
             f"test images {len(report.test_images)}"
@@ -72,10 +73,11 @@ def _validate(args: argparse.Namespace) -> int:
         print(f"  problems: {len(report.problems)}")
         for problem in report.problems:
             print(f"    [{problem.kind}] {problem.message}")
-        print("  class pixel share:")
-        for name, share in zip(CLASS_NAMES, report.class_frequencies(), strict=True):
-            if share > 0:
-                print(f"    {name:<40} {share:7.2%}")
+        if report.scheme is not None:
+            print("  class pixel share (id, colour, name):")
+            for cls, share in zip(report.scheme.classes, report.class_frequencies(), strict=True):
+                if share > 0:
+                    print(f"    {cls.id:>3} {cls.hex} {cls.name:<40} {share:7.2%}")
     return 0 if report.usable else 2
 
 

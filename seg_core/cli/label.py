@@ -70,14 +70,17 @@ def _finetune(args: argparse.Namespace) -> int:
     from seg_core.training.finetune import finetune_config
     from seg_core.training.loop import fit
 
-    overrides = {
-        k: v for k, v in (("epochs", args.epochs), ("lr", args.lr), ("crop", args.crop)) if v is not None
-    }
+    settings = (("epochs", args.epochs), ("lr", args.lr), ("crop", args.crop), ("new_head", args.new_head))
+    overrides = {k: v for k, v in settings if v is not None}
     from seg_core.datasets.discovery import count_named_pairs
 
     cfg = finetune_config(args.parent, _dataset(args.data), name=args.name or "", **overrides)
     if count_named_pairs(cfg.data) == 0:
         raise ValueError(f"{args.data}: no photo has a saved mask yet; correct and save a few photos first")
+    from seg_core.training.heads import check_parent
+    from seg_core.training.preflight import check_dataset
+
+    check_parent(cfg.init_from, cfg.new_head, check_dataset(cfg).scheme)  # across schemes: one sentence
     stop = StopRequested()
     stop.install()
     registry = RunRegistry()
@@ -120,5 +123,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int, help="default 30")
     p.add_argument("--lr", type=float, help="default 3e-4")
     p.add_argument("--crop", type=int, help="default 320")
+    p.add_argument(
+        "--new-head",
+        help="a parent of another label scheme than the dataset's: roles, fresh, or a class mapping .json",
+    )
     p.add_argument("--name")
     p.set_defaults(handler=_finetune)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from seg_core.datasets.augment import AUGMENT_PRESETS
-from seg_core.schemes.classes import NUM_CLASSES
+from seg_core.schemes.scheme import DEFAULT_SCHEME, builtin
 
 if TYPE_CHECKING:
     from seg_core.models.spec import ModelSpec
@@ -67,6 +67,10 @@ class TrainConfig:
     init_from: str = ""  # parent checkpoint path; "" = train from `weights`
     parent_run_id: str = ""  # filled from the parent when training starts (lineage)
     parent_weights_sha256: str = ""  # the parent's weights checksum: a changed parent is refused
+    parent_scheme: str = ""  # the parent's label scheme, filled when training starts (lineage)
+    # A parent of another label scheme than the dataset's: "" keeps its head (schemes must match),
+    # "roles", "fresh" or a mapping .json give a new one (seg_core.training.heads).
+    new_head: str = ""
 
     def __post_init__(self) -> None:
         self._check_types()
@@ -132,9 +136,11 @@ class TrainConfig:
         return replace(self, **changes)
 
 
-def model_spec(cfg: TrainConfig) -> ModelSpec:
+def model_spec(cfg: TrainConfig, num_classes: int | None = None) -> ModelSpec:
     """The network a config asks for; weights 'auto' = the offline ImageNet weights where they
     exist (EfficientNet-Lite0), random init elsewhere ('imagenet' needs a network: ask for it).
+    `num_classes`: the dataset's label scheme's (training passes it); checks made before the
+    dataset is read use the default scheme's.
 
     Raises:
         ValueError: an unknown architecture, encoder or weights choice (from `ModelSpec`).
@@ -148,7 +154,7 @@ def model_spec(cfg: TrainConfig) -> ModelSpec:
         arch=cfg.arch,
         encoder=cfg.encoder,
         weights=weights,
-        num_classes=NUM_CLASSES,
+        num_classes=num_classes or builtin(DEFAULT_SCHEME).num_classes,
         unet_base_width=cfg.unet_base_width,
     )
 
