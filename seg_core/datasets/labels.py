@@ -72,8 +72,9 @@ def ids_problem(mask_path: Path, counts: np.ndarray, known: DatasetScheme) -> tu
     alike = look_alike(counts, scheme)
     if alike is None:
         return None
-    other, reason = alike
+    others, reason = alike
+    names = " or ".join(s.name for s in others)
     return "foreign_scheme", (
-        f"{mask_path}: its ids look like {other.name} labels, not {scheme.name} ({reason}); skipped: "
-        f'a {DATASET_SCHEME_FILE} naming the scheme settles it, e.g. {{"scheme": "{other.name}"}}'
+        f"{mask_path}: its ids look like {names} labels, not {scheme.name} ({reason}); skipped: "
+        f'a {DATASET_SCHEME_FILE} naming the scheme settles it, e.g. {{"scheme": "{others[0].name}"}}'
     )

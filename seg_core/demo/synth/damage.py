@@ -101,6 +101,13 @@ def _rubble(photo: np.ndarray, area: np.ndarray, rng: np.random.Generator, gsd: 
     photo[ys, xs] = palette[cell_of]
 
 
+def _chunks(shape, rng: np.random.Generator, gsd: float, share: float) -> np.ndarray:
+    """HxW bool: about `share` of ~0.5 m cells, so spilled rubble breaks up in pieces, not speckle."""
+    cell = _px(0.5, gsd)
+    coarse = rng.random((shape[0] // cell + 1, shape[1] // cell + 1)) < share
+    return np.repeat(np.repeat(coarse, cell, axis=0), cell, axis=1)[: shape[0], : shape[1]]
+
+
 def _debris(photo, labels, building, around_m, count, rng, gsd) -> np.ndarray:
     """Scattered pieces (boards, shingles, insulation) on the ground within `around_m` of a house."""
     reach = _px(around_m, gsd)
@@ -191,7 +198,7 @@ def _damage(photo, labels, building, grade: str, rng, gsd) -> tuple[np.ndarray, 
     elif grade == "Destroyed":
         spill = cv2.dilate(building.view(np.uint8), np.ones((3, 3), np.uint8), iterations=_px(0.8, gsd)) > 0
         rubble = spill & (building | ~np.isin(labels, BUILDING_PARTS))
-        rubble &= (rng.random(labels.shape) < 0.85) | building
+        rubble &= _chunks(labels.shape, rng, gsd, 0.7) | building  # the spill comes in pieces
         _rubble(photo, rubble, rng, gsd)
         building = rubble
         pieces = _debris(photo, labels, building, DEBRIS_REACH_M, int(area_m2 // 3) + 8, rng, gsd)
