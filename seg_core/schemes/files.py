@@ -24,6 +24,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from seg_core.core.atomic import atomic_write_bytes
 from seg_core.schemes.scheme import (
     BUILDING,
     BUILTIN,
@@ -221,8 +222,8 @@ def write_dataset_scheme(root: str | Path, scheme: LabelScheme) -> Path:
     """Write `<root>/classes.json`: the built-in's name, or the whole scheme for a team's own."""
     values = {"scheme": scheme.name} if BUILTIN.get(scheme.name) == scheme else scheme.to_dict()
     path = Path(root) / DATASET_SCHEME_FILE
-    path.write_text(json.dumps(values, indent=2) + "\n")
-    return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return atomic_write_bytes(path, (json.dumps(values, indent=2) + "\n").encode())
 
 
 def scheme_of_meta(meta: dict, where: str) -> LabelScheme:
