@@ -110,10 +110,14 @@ images, masks, usable, test = st.columns(4)
 images.metric("Images", report.n_images)
 masks.metric("Masks", report.n_masks)
 usable.metric(
-    "Usable pairs", len(report.pairs), help="an image and its mask, both readable, same size, ids 0..24"
+    "Usable pairs",
+    len(report.pairs),
+    help="an image and its mask, both readable, same size, ids of the dataset's label scheme",
 )
 test.metric("Test images", len(report.test_images), help="test_images/: photos without masks (Harvey layout)")
-st.caption(f"`{report.root}` · checked in {max(report.seconds, 0.1):.1f} s")
+st.caption(
+    f"`{report.root}` · {report.scheme_note or 'label scheme unknown'} · checked in {max(report.seconds, 0.1):.1f} s"
+)
 
 # --- problems -------------------------------------------------------------------------------------
 counts = gallery.problem_counts(report)

@@ -170,3 +170,22 @@ def test_demo_data_cli_writes_a_rescuenet_dataset_that_validates(tmp_path, capsy
     printed = capsys.readouterr().out
     assert "label scheme: classes.json: rescuenet (11 classes, grades damage)" in printed
     assert "#ffb806 building-major-damage" in printed or "#ff0000 building-total-destruction" in printed
+
+
+def test_masks_whose_ids_exceed_their_scheme_are_refused_on_the_cli_with_exit_2(tmp_path, capsys):
+    root = tmp_path / "d"
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    for stem in ("a", "b"):
+        Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(root / "images" / f"{stem}.png")
+        Image.fromarray(np.full((16, 16), 20, np.uint8)).save(root / "masks" / f"{stem}.png")
+    (root / "classes.json").write_text('{"scheme": "rescuenet"}')
+    assert main(["validate", str(root)]) == 2
+    assert "label values 20 are outside rescuenet's ids 0..10 (they fit harvey" in capsys.readouterr().out
+    assert main(["train", "--data", str(root), "--arch", "unet", "--weights", "none", "--epochs", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert (
+        len(err.splitlines()) == 1
+        and "no usable image/mask pairs" in err
+        and "outside rescuenet's ids" in err
+    )
