@@ -9,7 +9,7 @@ from seg_core.core import paths
 from seg_core.datasets.discovery import LAYOUTS, ValidationReport, validate_dataset
 from seg_core.services import catalog
 from seg_core.views import gallery
-from ui.auth import current_actor, may
+from ui.auth import current_actor, current_caller, may
 from ui.charts import class_distribution
 from ui.common import friendly_errors, legend_html
 
@@ -60,7 +60,7 @@ def confirm_delete(name: str) -> None:
     if yes.button("Delete for good", type="primary", width="stretch"):
         st.session_state.pop(DELETE_KEY, None)
         with friendly_errors(f"Deleting {name}"):
-            folder = catalog.delete_dataset(name, actor=current_actor())
+            folder = catalog.delete_dataset(name, caller=current_caller())
             st.session_state["data_notice"] = f"Deleted the dataset {name} ({folder})."
             st.rerun()
     if no.button("Keep it", width="stretch"):

@@ -5,7 +5,7 @@ import streamlit as st
 from seg_core.core import paths
 from seg_core.runs.registry import RunRegistry
 from seg_core.services import catalog
-from ui.auth import current_actor, may
+from ui.auth import current_actor, current_caller, may
 from ui.common import friendly_errors
 
 st.title("StormSeg")
@@ -60,8 +60,7 @@ with right, st.container(border=True):
             with friendly_errors("Generating the demo dataset"):
                 catalog.create_demo_dataset(
                     progress=lambda done, total: bar.progress(done / total, text=f"Scene {done} of {total}"),
-                    actor=current_actor(),
-                    registry=registry,
+                    caller=current_caller(),
                 )
                 st.success(f"Wrote the demo dataset to {demo}.")
                 st.rerun()

@@ -9,8 +9,9 @@ import streamlit as st
 from seg_core.core import paths
 from seg_core.labelling.labelstore import check_who
 from seg_core.services import catalog, labelling
+from seg_core.training import finetune
 from ui import label_view
-from ui.auth import current_actor
+from ui.auth import current_actor, current_caller
 from ui.common import friendly_errors, load_predictor, percent
 
 st.title("Label photos")
@@ -55,7 +56,7 @@ with (
                 paths.data_root(),
                 name,
                 [(f.name, f.getvalue()) for f in uploads or []],
-                actor=current_actor(),
+                caller=current_caller(),
             )
             for sentence in refused:
                 st.warning(f"Skipped {sentence}")
@@ -101,7 +102,7 @@ if prelabel and model_key:
             predictor,
             by_path[model_key].run_id or "demo",
             progress=lambda done, total: bar.progress(done / total, text=f"Pre-labelled {done} of {total}"),
-            actor=current_actor(),
+            caller=current_caller(),
         )
         for problem in problems:
             st.warning(f"Skipped {problem}")
@@ -174,8 +175,8 @@ with st.sidebar.container(border=True):
     st.markdown("**Fine-tune on my labels**")
     saved = counts["corrected"] + counts["labelled"]
     st.caption(
-        f"{saved} photo(s) of {dataset_name} have a saved mask. A short schedule (90 epochs, lr 6e-4, "
-        "no validation split) trains the chosen model's whole network on them; the new run records "
+        f"{saved} photo(s) of {dataset_name} have a saved mask. A short schedule "
+        f"({finetune.schedule_summary()}) trains the chosen model's whole network on them; the new run records "
         "its parent and runs in the background like any training job (Train, Runs)."
     )
     if st.button(
@@ -185,7 +186,9 @@ with st.sidebar.container(border=True):
         width="stretch",
     ):
         with friendly_errors("Starting the fine-tuning run"):
-            submission = labelling.finetune_on_labels(dataset, by_path[model_key].path, actor=current_actor())
+            submission = labelling.finetune_on_labels(
+                dataset, by_path[model_key].path, caller=current_caller()
+            )
             st.success(submission.message)
             st.page_link(
                 "app_pages/train.py", label="Follow it on the Train page", icon=":material/monitoring:"

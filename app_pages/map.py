@@ -4,15 +4,13 @@ Works offline: layers are drawn on a plain background in metres with a grid as t
 base-map tile URL can be set for machines with internet.
 """
 
-import time
-
 import streamlit as st
 
-from seg_core.core.progress import format_eta
 from seg_core.services import catalog
 from seg_core.views import geomap
-from ui import map_view
+from ui import map_view, mosaic_view
 from ui.common import friendly_errors, load_predictor, percent
+from ui.situation_report import map_report_button
 
 st.title("Map")
 st.caption(
@@ -38,18 +36,7 @@ def _run(uploads, model_path, gsd, flight_height) -> None:
     stopped = {"now": False}
 
     def progress_for(name):
-        start = time.perf_counter()
-
-        def update(done, total):
-            eta = (time.perf_counter() - start) / done * (total - done) if done else 0.0
-            try:
-                bar.progress(
-                    done / total, text=f"{name}: window {done} of {total}, about {format_eta(eta)} left"
-                )
-            except BaseException:  # noqa: BLE001 - Stop (or leaving the page): keep the windows done
-                stopped["now"] = True
-
-        return update
+        return mosaic_view.window_progress(bar, name, stopped)
 
     predictor = load_predictor(model_path)
     flight = FlightSettings(gsd_cm=gsd, flight_height_m=flight_height)
@@ -154,3 +141,4 @@ with friendly_errors("Reading the map"):
         columns[index % len(columns)].download_button(
             path.name, data=path.read_bytes(), file_name=path.name, key=f"map_dl_{path.name}"
         )
+    map_report_button(view.folder)

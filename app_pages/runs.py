@@ -4,12 +4,13 @@ Table 1, and to resume, stop or delete one."""
 import pandas as pd
 import streamlit as st
 
-from seg_core.runs.control import stop
+from seg_core.runs.metric_names import TRAIN_LOSS, VAL_DICE, VAL_LOSS
 from seg_core.runs.registry import RunRecord, RunRegistry
+from seg_core.runs.study_table import summary_table
 from seg_core.services import catalog, exports
-from seg_core.training import queue as run_queue
+from seg_core.services import runs as run_actions
 from seg_core.views import monitor
-from ui.auth import current_actor, may, run_owner, run_owners
+from ui.auth import current_actor, current_caller, may, run_owner, run_owners
 from ui.charts import curves
 from ui.common import friendly_errors
 from ui.live import BADGE_ICONS, epoch_axis, metric_history
@@ -17,9 +18,9 @@ from ui.live import BADGE_ICONS, epoch_axis, metric_history
 TABLE_KEY = "runs_table"
 DELETE_KEY = "runs_delete_target"
 COMPARED = {
-    "val/dice": ("Validation Dice per epoch", "val Dice"),
-    "val/loss": ("Validation loss per epoch", "loss"),
-    "train/loss": ("Training loss per epoch", "loss"),
+    VAL_DICE.key: ("Validation Dice per epoch", "val Dice"),
+    VAL_LOSS.key: ("Validation loss per epoch", "loss"),
+    TRAIN_LOSS.key: ("Training loss per epoch", "loss"),
 }
 COLUMNS = {
     "name": st.column_config.TextColumn("Run", width="medium"),
@@ -54,7 +55,7 @@ def confirm_delete(run: RunRecord, registry: RunRegistry) -> None:
     if yes.button("Delete for good", type="primary", width="stretch"):
         st.session_state.pop(DELETE_KEY, None)
         try:
-            registry.delete(run.id, actor=current_actor())
+            run_actions.delete(run.id, current_caller())
         except ValueError as exc:
             st.session_state["runs_notice"] = ("error", str(exc))
         else:
@@ -77,7 +78,7 @@ def compare(selected: list[RunRecord], registry: RunRegistry) -> None:
                 st.plotly_chart(figure, key=f"compare-{key}")
             else:
                 st.caption(f"{title}: nothing logged yet.")
-    table = monitor.study_table(registry.summary_table([run.id for run in selected]))
+    table = monitor.study_table(summary_table(registry, [run.id for run in selected]))
     st.markdown("**Comparison table** (the study's Table 1, plus mIoU and wall time)")
     frame = pd.DataFrame(table)
     st.dataframe(
@@ -140,7 +141,7 @@ def actions(selected: list[RunRecord], registry: RunRegistry) -> None:
         with friendly_errors("Resuming the run"):
             st.session_state["runs_notice"] = (
                 "success",
-                run_queue.resume(run.id, registry, actor=actor).message,
+                run_actions.resume(run.id, current_caller()).message,
             )
             st.rerun()
     if run.status == "queued":
@@ -152,8 +153,8 @@ def actions(selected: list[RunRecord], registry: RunRegistry) -> None:
         ):
             with friendly_errors("Removing the run from the queue"):
                 # Under the dispatch lock: the run may have started since this page was drawn.
-                removed = run_queue.cancel_queued(
-                    [run.id], "removed from the queue before it started", registry, actor=actor
+                removed = run_actions.cancel_queued(
+                    [run.id], "removed from the queue before it started", current_caller()
                 )
                 st.session_state["runs_notice"] = (
                     ("success", f"Removed {run.name} from the queue.")
@@ -172,7 +173,7 @@ def actions(selected: list[RunRecord], registry: RunRegistry) -> None:
         help="Ends training after the current step; last.pt is saved so it can be resumed.",
     ):
         with friendly_errors("Stopping the run"):
-            sent = stop(run.id, registry, actor=actor)
+            sent = run_actions.stop(run.id, current_caller())
             st.session_state["runs_notice"] = (
                 ("success", f"Stop requested for {run.name}: it saves last.pt and ends within a step.")
                 if sent

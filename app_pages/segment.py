@@ -6,9 +6,10 @@ from seg_core.core import paths
 from seg_core.services import analysis, catalog, geoupload
 from seg_core.services.analysis import MAX_BATCH_PHOTOS, PhotoAnalysis, PhotoFailure, PhotoInput
 from ui import mosaic_view, segment_view
-from ui.auth import current_actor
+from ui.auth import current_caller
 from ui.batch_jobs import background_batch
 from ui.common import friendly_errors, load_predictor, percent
+from ui.situation_report import segment_report_button
 
 st.title("Segment photos")
 st.caption(
@@ -121,7 +122,7 @@ with friendly_errors("Segmenting the photos"):
         gsd,
         tta,
         progress=lambda fraction, text: bar.progress(fraction, text=text),
-        actor=current_actor(),
+        caller=current_caller(),
     )
 bar.empty()
 if results is None:
@@ -144,3 +145,4 @@ with friendly_errors("Showing the results"):
             segment_view.photo_view(done[pick])
         with batch_tab:
             segment_view.batch_view(done, st.session_state.get("segment_opacity", 0.5))
+    segment_report_button(done, model_path)

@@ -9,11 +9,11 @@ import streamlit as st
 from seg_core.core import paths
 from seg_core.runs.registry import ACTIVE_STATUSES, RunRegistry
 from seg_core.services import catalog, labelling
-from seg_core.training import queue as run_queue
-from seg_core.training import study
+from seg_core.services import runs as run_actions
+from seg_core.training import finetune, study
 from seg_core.views import monitor
 from ui import train_form
-from ui.auth import current_actor
+from ui.auth import current_caller
 from ui.common import friendly_errors
 from ui.live import ended_notice, live_run_view, run_view
 
@@ -31,18 +31,18 @@ def submit_one(dataset: str) -> None:
         )
         return
     with friendly_errors("Starting the run"):
-        submission = run_queue.submit(cfg, actor=current_actor())
+        submission = run_actions.start(cfg, current_caller())
         train_form.remember(signature, [submission.message], submission.started)
 
 
 def submit_study(dataset: str) -> None:
     with friendly_errors("Queueing the study"):
         imagenet = train_form.imagenet_reachable()
-        configs = train_form.study_configs(str(catalog.resolve_dataset(dataset)), imagenet)
+        configs = train_form.checked_study(dataset, imagenet)
         signature = json.dumps([c.to_dict() for c in configs], sort_keys=True)
         if train_form.is_double_click(signature):
             return
-        submissions = [run_queue.submit(cfg, actor=current_actor()) for cfg in configs]
+        submissions = [run_actions.start(cfg, current_caller()) for cfg in configs]
         messages = [s.message for s in submissions]
         if not imagenet:
             messages.append(study.NO_IMAGENET_NOTICE)
@@ -55,7 +55,7 @@ def finetune_section(dataset: str) -> None:
     with st.expander("Fine-tune a model on my labels", icon=":material/tune:"):
         st.caption(
             f"Trains the chosen model's whole network on the saved masks of **{dataset}** with a short "
-            "schedule for a few photos (90 epochs, lr 6e-4, no validation split); the new run records its "
+            f"schedule for a few photos ({finetune.schedule_summary()}); the new run records its "
             "parent (Runs shows the lineage). Label photos on **Label** first."
         )
         if not models:
@@ -71,7 +71,7 @@ def finetune_section(dataset: str) -> None:
         if st.button("Fine-tune on my labels", icon=":material/model_training:", key="train_finetune"):
             with friendly_errors("Starting the fine-tuning run"):
                 submission = labelling.finetune_on_labels(
-                    catalog.resolve_dataset(dataset), by_path[chosen].path
+                    catalog.resolve_dataset(dataset), by_path[chosen].path, caller=current_caller()
                 )
                 st.success(submission.message)
 

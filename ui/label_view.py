@@ -23,7 +23,7 @@ from PIL import Image
 from seg_core.labelling.labelstore import ConflictError
 from seg_core.schemes.classes import CLASSES, hex_color
 from seg_core.services import labelling
-from ui.auth import current_actor
+from ui.auth import current_caller
 from ui.common import legend_html
 
 CANVAS_WIDTH = 900  # canvas px at the default page width; the sidebar setting changes it
@@ -261,7 +261,7 @@ def actions(session: labelling.LabelSession) -> None:
     if save_col.button(label, icon=":material/save:", type="primary", shortcut="Ctrl+S", width="stretch"):
         try:
             st.session_state["label_saved"] = labelling.save_labels(
-                session, force=force, actor=current_actor()
+                session, force=force, caller=current_caller()
             )
             st.session_state.pop("label_conflict", None)
             st.rerun()

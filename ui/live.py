@@ -12,10 +12,11 @@ import time
 
 import streamlit as st
 
-from seg_core.runs.control import stop
+from seg_core.runs import metric_names
 from seg_core.runs.registry import ACTIVE_STATUSES, RunRecord, RunRegistry
+from seg_core.services import runs as run_actions
 from seg_core.views import monitor
-from ui.auth import current_actor, may, run_owner
+from ui.auth import current_actor, current_caller, may, run_owner
 from ui.charts import curves
 from ui.common import friendly_errors
 
@@ -29,8 +30,12 @@ BADGE_ICONS = {
     "failed": ":material/error:",
     "interrupted": ":material/warning:",
 }
-_QUALITY = {"val/dice": "val Dice (Kaggle)", "val/miou": "val mIoU", "val/pixel_acc": "val pixel accuracy"}
-_LOSSES = {"train/loss": "train loss", "val/loss": "val loss"}
+_QUALITY = {
+    metric_names.VAL_DICE.key: "val Dice (Kaggle)",
+    metric_names.VAL_MIOU.key: "val mIoU",
+    metric_names.VAL_PIXEL_ACCURACY.key: "val pixel accuracy",
+}
+_LOSSES = {metric_names.TRAIN_LOSS.key: "train loss", metric_names.VAL_LOSS.key: "val loss"}
 
 
 def metric_history(run_id: str, registry: RunRegistry) -> monitor.MetricHistory:
@@ -136,8 +141,8 @@ def _progress(run: RunRecord, history: monitor.MetricHistory) -> None:
 
 def _tiles(run: RunRecord, history: monitor.MetricHistory) -> None:
     series = history.epoch_series()
-    dice = series.get("val/dice", ([], []))[1]
-    speed = history.latest("train/images_per_s")
+    dice = series.get(metric_names.VAL_DICE.key, ([], []))[1]
+    speed = history.latest(metric_names.IMAGES_PER_S.key)
     c1, c2, c3, c4 = st.columns(4)
     c1.metric("Epochs done", f"{run.epochs_done or 0} / {run.config.get('epochs', '?')}")
     c2.metric(
@@ -201,7 +206,7 @@ def _preview_and_log(run: RunRecord, registry: RunRegistry, history: monitor.Met
     with left:
         preview = run.checkpoint_dir / "preview.png"
         if preview.is_file():
-            epoch = max(history.epochs.get("val/dice", {0: 0}))
+            epoch = max(history.epochs.get(metric_names.VAL_DICE.key, {0: 0}))
             st.image(
                 str(preview),
                 caption=f"Validation photo · ground truth · prediction after epoch {epoch}",
@@ -240,7 +245,7 @@ def _stop_button(run: RunRecord, registry: RunRegistry) -> None:
     ):
         sent = None
         with friendly_errors("Stopping the run"):
-            sent = stop(run.id, registry, actor=current_actor())
+            sent = run_actions.stop(run.id, current_caller())
         if sent:
             st.session_state[requested_key] = True
             st.caption("Stop requested: saving last.pt, then stopping.")

@@ -3,17 +3,16 @@ one's downsampled overlay, figures and full-resolution downloads (widgets only).
 
 from __future__ import annotations
 
-import time
 from collections.abc import MutableMapping, Sequence
 from pathlib import Path
 
 import streamlit as st
 
-from seg_core.core.progress import format_eta
+from seg_core.core.progress import eta_updates
 from seg_core.services import geoupload
 from seg_core.services.geoupload import MosaicAnalysis
 from seg_core.views import mosaic_figures
-from ui.auth import current_actor
+from ui.auth import current_caller
 from ui.common import legend_html, load_predictor
 
 MIME = {
@@ -38,18 +37,23 @@ def split_uploads(
     return mosaics, photos
 
 
-def _progress_bar(name: str, stopped: dict):
-    bar = st.progress(0.0, text=f"{name}: starting…")
-    start = time.perf_counter()
+def window_progress(bar, name: str, stopped: dict):
+    """A (done, total) callback drawing `name`'s windows with ETA on `bar`; the Stop button (or
+    leaving the page) raises inside the bar's update: that sets stopped["now"], so the windows
+    done are kept."""
 
-    def update(done: int, total: int) -> None:
-        eta = (time.perf_counter() - start) / done * (total - done) if done else 0.0
+    def show(fraction: float, text: str) -> None:
         try:
-            bar.progress(done / total, text=f"{name}: window {done} of {total}, about {format_eta(eta)} left")
+            bar.progress(fraction, text=text)
         except BaseException:  # noqa: BLE001 - Stop (or leaving the page): keep the windows done
             stopped["now"] = True
 
-    return bar, update
+    return eta_updates(show, name, "window")
+
+
+def _progress_bar(name: str, stopped: dict):
+    bar = st.progress(0.0, text=f"{name}: starting…")
+    return bar, window_progress(bar, name, stopped)
 
 
 def run_mosaics(
@@ -72,7 +76,7 @@ def run_mosaics(
                 data,
                 progress=update,
                 should_stop=lambda flags=stopped: flags["now"],
-                actor=current_actor(),
+                caller=current_caller(),
             )
         except ValueError as exc:  # MosaicError, CheckpointError: one sentence naming the file
             cache[key] = str(exc)

@@ -27,7 +27,9 @@ import numpy as np
 
 from seg_core.schemes.scheme import BUILDING, FLOODED, ROAD, SECONDARY_STRUCTURE, LabelScheme
 
-# A building this close to flood water counts as exposed (also the road corridor's width).
+# A roof this close to flood water counts as exposed (and the road corridor is this wide): water
+# 2 m from a wall is at the structure once the mask's edge error (a pixel or two) is allowed for.
+# The one definition (statistics, buildings and reports import it from here or statistics).
 FLOOD_DISTANCE_M = 2.0
 
 

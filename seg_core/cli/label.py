@@ -3,7 +3,8 @@
 python -m seg_core label status DATASET [--json]
 python -m seg_core label prelabel DATASET --checkpoint PATH [--json]
 python -m seg_core label next DATASET [--json]
-python -m seg_core finetune --parent PATH --data DATASET [--epochs N] [--name NAME]
+python -m seg_core finetune --parent PATH --data DATASET [--epochs N] [--lr X] [--batch-size B] [--crop C]
+    [--new-head roles|fresh|MAPPING.json] [--name NAME]
 """
 
 from __future__ import annotations
@@ -15,6 +16,11 @@ from pathlib import Path
 
 from seg_core.cli.common import print_table
 from seg_core.core.progress import ConsoleProgress
+
+# The schedule's settings a user may change on the command line (the rest: `train --init-from`).
+FINETUNE_FLAGS = ("epochs", "lr", "batch_size", "crop")
+# What a parent of another label scheme than the dataset's needs (`seg_core.training.heads`).
+SCHEME_FLAGS = ("new_head",)
 
 
 def _dataset(text: str) -> Path:
@@ -66,21 +72,18 @@ def _next(args: argparse.Namespace) -> int:
 
 def _finetune(args: argparse.Namespace) -> int:
     from seg_core.core.runtime import StopRequested
+    from seg_core.datasets.discovery import count_named_pairs
     from seg_core.runs.registry import RunRegistry
     from seg_core.training.finetune import finetune_config
     from seg_core.training.loop import fit
+    from seg_core.training.preflight import check_before_run
 
-    settings = (("epochs", args.epochs), ("lr", args.lr), ("crop", args.crop), ("new_head", args.new_head))
-    overrides = {k: v for k, v in settings if v is not None}
-    from seg_core.datasets.discovery import count_named_pairs
-
+    flags = FINETUNE_FLAGS + SCHEME_FLAGS
+    overrides = {name: getattr(args, name) for name in flags if getattr(args, name) is not None}
     cfg = finetune_config(args.parent, _dataset(args.data), name=args.name or "", **overrides)
     if count_named_pairs(cfg.data) == 0:
         raise ValueError(f"{args.data}: no photo has a saved mask yet; correct and save a few photos first")
-    from seg_core.training.heads import check_parent
-    from seg_core.training.preflight import check_dataset
-
-    check_parent(cfg.init_from, cfg.new_head, check_dataset(cfg).scheme)  # across schemes: one sentence
+    check_before_run(cfg)  # the checks `train` and the app's Start run, before the run exists
     stop = StopRequested()
     stop.install()
     registry = RunRegistry()
@@ -91,6 +94,18 @@ def _finetune(args: argparse.Namespace) -> int:
     )
     status = fit(cfg, run.id, registry, run.checkpoint_dir, stop=stop)
     return 0 if status in ("completed", "stopped") else 1
+
+
+def _add_schedule_options(parser: argparse.ArgumentParser) -> None:
+    """The FINETUNE_FLAGS as `train` declares them, with the fine-tuning schedule's defaults."""
+    from dataclasses import asdict
+
+    from seg_core.training.config import TrainConfig
+    from seg_core.training.finetune import FineTuneSchedule
+    from seg_core.training.settings import add_arguments
+
+    add_arguments(parser, TrainConfig, names=FINETUNE_FLAGS, defaults=asdict(FineTuneSchedule()))
+    add_arguments(parser, TrainConfig, names=SCHEME_FLAGS)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -120,12 +135,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--parent", required=True, help="the checkpoint to start from (best.pt)")
     p.add_argument("--data", required=True, help="dataset folder with the corrected masks")
-    p.add_argument("--epochs", type=int, help="default 30")
-    p.add_argument("--lr", type=float, help="default 3e-4")
-    p.add_argument("--crop", type=int, help="default 320")
-    p.add_argument(
-        "--new-head",
-        help="a parent of another label scheme than the dataset's: roles, fresh, or a class mapping .json",
-    )
+    _add_schedule_options(p)
     p.add_argument("--name")
     p.set_defaults(handler=_finetune)

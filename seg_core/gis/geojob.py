@@ -132,7 +132,7 @@ def map_inputs(
             outputs.stopped = True
             break
         try:
-            if path.suffix.lower() in (".tif", ".tiff") and looks_georeferenced(path):
+            if looks_georeferenced(path):
                 summary = map_mosaic(
                     predictor, path, out, settings, vectors, progress_for(path.name), should_stop
                 )

@@ -36,9 +36,8 @@ from seg_core.analytics.exposure import FLOOD_DISTANCE_M
 from seg_core.analytics.familiarity import assess
 from seg_core.analytics.uncertainty import photo_uncertainty, uncertainty_map
 from seg_core.imagery.imageio import ImageReadError, LoadedImage, load_rgb, scaled_size
-from seg_core.runs.registry import RunRegistry
 from seg_core.schemes.scheme import BOAT, POOL, VEHICLE, LabelScheme
-from seg_core.team import access
+from seg_core.services.caller import Caller
 
 # Two side-by-side views on a 1400 px page are ~650 CSS px each: 1600 px stays sharp at 2x density.
 DISPLAY_LONG_SIDE = 1600
@@ -293,8 +292,7 @@ def run_batch(
     gsd_cm: float | None = None,
     tta: bool = False,
     progress: Progress | None = None,
-    actor: access.Actor | None = None,
-    registry: access.audit.HasDatabase | None = None,
+    caller: Caller | None = None,
 ) -> list[PhotoAnalysis | PhotoFailure]:
     """Analyse the photos not in `cache` yet, reuse the rest, and forget everything else.
 
@@ -310,8 +308,8 @@ def run_batch(
         gsd_cm, tta: as for analyse_photo.
         progress: called as progress(fraction of the batch, "photo 2 of 5: name"), only while
             something is computed.
-        actor, registry: the signed-in user, whose new uploads count against their daily quota
-            (AccessDenied when over it; nothing is processed); None: the owner, no quota.
+        caller: who uploads; their new uploads count against their daily quota (AccessDenied
+            when over it; nothing is processed). None: the owner, no quota.
 
     Returns:
         One result per distinct photo, in input order.
@@ -321,7 +319,7 @@ def run_batch(
     """
     keyed = {cache_key(p, model_key, tta): p for p in photos}
     seen = {key[:2] for key in cache}  # (name, size) already uploaded: another model or TTA is no new upload
-    _charge_uploads(actor, registry, [p for k, p in keyed.items() if k not in cache and k[:2] not in seen])
+    _charge_uploads(caller or Caller(), [p for k, p in keyed.items() if k not in cache and k[:2] not in seen])
     for stale in [k for k in cache if k not in keyed]:
         del cache[stale]
     todo = [k for k in keyed if k not in cache]
@@ -346,13 +344,13 @@ def run_batch(
     return [cache[k] for k in keyed]
 
 
-def _charge_uploads(actor, registry, photos: Sequence[PhotoInput]) -> None:
+def _charge_uploads(caller: Caller, photos: Sequence[PhotoInput]) -> None:
     uploads = [p for p in photos if isinstance(p.source, bytes)]  # samples are not uploads
-    if actor is None or not uploads:
+    if not uploads:
         return
     names = ", ".join(p.name for p in uploads[:5]) + (", ..." if len(uploads) > 5 else "")
     what = f"{len(uploads)} photo{'s' if len(uploads) != 1 else ''} to Segment: {names}"
-    access.charge_upload(actor, registry or RunRegistry(), sum(len(p.source) for p in uploads), what)
+    caller.charge_upload(sum(len(p.source) for p in uploads), what)
 
 
 def _analyse_or_fail(

@@ -13,7 +13,7 @@ from seg_core.core import paths
 from seg_core.datasets.discovery import LAYOUTS
 from seg_core.imagery.imageio import IMAGE_SUFFIXES
 from seg_core.runs.registry import RunRecord, RunRegistry, validate_run_id
-from seg_core.team import access
+from seg_core.services.caller import Caller
 
 SAMPLES_DIR = paths.SAMPLES_DIR
 DEMO_DATASET_NAME = "demo"
@@ -152,29 +152,27 @@ def sample_photos() -> list[Path]:
     return sorted(p for p in SAMPLES_DIR.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".tif"))
 
 
-def create_demo_dataset(
-    progress=None, actor: access.Actor | None = None, registry: RunRegistry | None = None
-) -> Path:
+def create_demo_dataset(progress=None, caller: Caller | None = None) -> Path:
     """Draw the demo dataset (24 scenes, 640x480) under the data root, for analysts and admins
-    (`actor`; None: the owner). Returns its folder."""
+    (`caller` None: the owner). Returns its folder."""
     from seg_core.demo.synth import write_demo_dataset
 
     folder = paths.data_root() / DEMO_DATASET_NAME
-    access.authorize(actor, "dataset.create", registry or RunRegistry(), target=str(folder))
+    (caller or Caller()).authorize("dataset.create", target=str(folder))
     write_demo_dataset(folder, n=24, size=(640, 480), progress=progress)
     return folder
 
 
-def delete_dataset(name: str, actor: access.Actor | None = None, registry: RunRegistry | None = None) -> Path:
-    """Remove a dataset folder under the data root, for admins (`actor`; None: the owner).
+def delete_dataset(name: str, caller: Caller | None = None) -> Path:
+    """Remove a dataset folder under the data root, for admins (`caller` None: the owner).
 
     Refuses a name that leaves the data root (links included) and a dataset that a queued or
     running run trains on. Returns the removed folder.
     """
-    registry = registry or RunRegistry()
-    access.authorize(actor, "dataset.delete", registry, target=name)
+    caller = (caller or Caller()).opened()
+    caller.authorize("dataset.delete", target=name)
     folder = resolve_dataset(name)
-    users = [r for r in registry.active() if Path(str(r.config.get("data", ""))).resolve() == folder]
+    users = [r for r in caller.runs.active() if Path(str(r.config.get("data", ""))).resolve() == folder]
     if users:
         raise ValueError(
             f"dataset {name!r} is used by run {users[0].name} ({users[0].id}), which is {users[0].status}; "

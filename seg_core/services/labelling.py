@@ -2,9 +2,9 @@
 
 A `LabelSession` is one analyst correcting one photo: the working image they see (long side
 `VIEW_LONG_SIDE`), the original-size mask being corrected (`MaskEditor`), the mask version they
-started from (for the conflict check) and superpixels cached per granularity. Actions that a
-sign-in check will guard later (`save_labels`, `prelabel_photos`, `finetune_on_labels`) are each
-one function the page calls.
+started from (for the conflict check) and superpixels cached per granularity. The guarded
+actions (`save_labels`, `prelabel_photos`, `finetune_on_labels`, `create_dataset_from_photos`)
+take the `Caller` and are each one function the page calls.
 """
 
 from __future__ import annotations
@@ -21,9 +21,8 @@ from seg_core.analytics.uncertainty import photo_uncertainty, rank_for_labelling
 from seg_core.imagery.imageio import load_rgb
 from seg_core.labelling.labelstore import LabelStore, check_who, create_dataset
 from seg_core.labelling.mask_edit import MaskEditor, region_boundaries, superpixels
-from seg_core.runs.registry import RunRegistry
 from seg_core.schemes.classes import CLASSES, colorize, hex_color
-from seg_core.team import access
+from seg_core.services.caller import Caller
 
 VIEW_LONG_SIDE = 1024  # what the analyst sees and superpixels run on: sharp enough, a second to segment
 CLASS_BY_COLOUR = {hex_color(c.id): c.id for c in CLASSES}  # '#rrggbb' -> class id (all 25 differ)
@@ -72,17 +71,17 @@ def open_photo(dataset: str | Path, stem: str, who: str) -> LabelSession:
     return LabelSession(store, stem, who, MaskEditor(mask), base_version, source, view)
 
 
-def save_labels(session: LabelSession, force: bool = False, actor: access.Actor | None = None) -> str:
+def save_labels(session: LabelSession, force: bool = False, caller: Caller | None = None) -> str:
     """Save the corrected mask (original size, atomic); returns a sentence for the page.
-    `actor`: the signed-in user (analysts and admins); None: the owner.
+    For analysts and admins (`caller` None: the owner).
 
     Raises:
         ConflictError: someone else saved this photo since it was opened (see labelstore).
         ValueError: the photo was removed, or the mask does not fit it.
-        AccessDenied: `actor` may not save masks.
+        AccessDenied: the caller may not save masks.
     """
     target = f"{session.store.root.name}/{session.stem}"
-    access.authorize(actor, "label.save", RunRegistry(), target=target)
+    (caller or Caller()).authorize("label.save", target=target)
     session.base_version = session.store.save(
         session.stem, session.editor.mask, session.who, session.base_version, force=force
     )
@@ -250,12 +249,12 @@ def prelabel_photos(
     model_label: str,
     stems: list[str] | None = None,
     progress: Callable[[int, int], None] | None = None,
-    actor: access.Actor | None = None,
+    caller: Caller | None = None,
 ) -> list[str]:
     """Pre-label photos (default: all not yet labelled by a person) with a loaded Predictor,
     storing each pre-label and its uncertainty; returns one sentence per photo that failed.
-    `actor`: the signed-in user (it writes into the dataset: analysts and admins); None: the owner."""
-    access.authorize(actor, "label.save", RunRegistry(), target=f"{Path(dataset).name} (pre-labels)")
+    It writes into the dataset: analysts and admins (`caller` None: the owner)."""
+    (caller or Caller()).authorize("label.save", target=f"{Path(dataset).name} (pre-labels)")
     store = LabelStore(dataset)
     if stems is None:
         stems = [p.stem for p in store.photos() if p.status in ("unlabelled", "pre-labelled")]
@@ -285,21 +284,21 @@ def next_to_label(dataset: str | Path) -> list[dict]:
 
 
 def finetune_on_labels(
-    dataset: str | Path, parent: str | Path, name: str = "", actor: access.Actor | None = None, **overrides
+    dataset: str | Path, parent: str | Path, name: str = "", caller: Caller | None = None, **overrides
 ):
     """Queue a fine-tuning run of `parent` on this dataset's saved masks; returns run_queue.Submission.
-    `actor`: the signed-in user, checked and limited as any Start (run_queue.submit); None: the owner.
+    The caller is checked and limited as for any Start (`services.runs.start`; None: the owner).
 
     Raises:
         ValueError: no photo has a saved mask yet, or the parent checkpoint is unusable.
     """
-    from seg_core.training import queue as run_queue
+    from seg_core.services import runs
     from seg_core.training.finetune import finetune_config
+    from seg_core.training.preflight import check_before_run
 
-    # Refuse before reading the dataset or the parent; run_queue.submit checks again (and the limit).
-    access.authorize(
-        actor, "run.start", RunRegistry(), target=f"fine-tune on {Path(dataset).name}", record=False
-    )
+    # Refuse before reading the dataset or the parent; runs.start checks again (and the limit).
+    caller = (caller or Caller()).opened()
+    caller.authorize("run.start", target=f"fine-tune on {Path(dataset).name}", record=False)
     store = LabelStore(dataset)
     labelled = [p for p in store.photos() if p.status in ("corrected", "labelled")]
     if not labelled:
@@ -307,7 +306,8 @@ def finetune_on_labels(
     cfg = finetune_config(parent, store.root, name=name or f"finetune-{store.root.name}", **overrides)
     if len(labelled) < cfg.batch_size:
         cfg = cfg.with_updates(batch_size=len(labelled))
-    return run_queue.submit(cfg, actor=actor)
+    check_before_run(cfg)  # the same checks as the Train page's Start and the CLI's finetune
+    return runs.start(cfg, caller)
 
 
 def lineage(run_id: str | None, registry=None) -> list[str]:
@@ -331,12 +331,12 @@ def lineage(run_id: str | None, registry=None) -> list[str]:
 
 
 def create_dataset_from_photos(
-    root: Path, name: str, photos: list[tuple[str, bytes]], actor: access.Actor | None = None
+    root: Path, name: str, photos: list[tuple[str, bytes]], caller: Caller | None = None
 ) -> tuple[Path, list[str]]:
     """labelstore.create_dataset for the page: analysts and admins only, and the photos count
-    against the uploader's daily quota (`actor`; None: the owner)."""
-    registry = RunRegistry()
-    access.authorize(actor, "dataset.create", registry, target=name)
+    against the uploader's daily quota (`caller` None: the owner)."""
+    caller = (caller or Caller()).opened()
+    caller.authorize("dataset.create", target=name)
     what = f"{len(photos)} photo{'s' if len(photos) != 1 else ''} for dataset {name}"
-    access.charge_upload(actor, registry, sum(len(data) for _, data in photos), what)
+    caller.charge_upload(sum(len(data) for _, data in photos), what)
     return create_dataset(root, name, photos)

@@ -1,9 +1,10 @@
-"""Who may do what: roles from the team settings file, the check every guarded engine call makes,
-and per-user limits. Each check leaves an audit row (seg_core.team.audit), allowed or refused.
+"""Who may do what: roles from the team settings file, the check every guarded service makes
+(through `services.caller.Caller`), and per-user limits. Each check leaves an audit row
+(seg_core.team.audit), allowed or refused.
 
-An `Actor` is a signed-in person as the app saw them. `actor=None` everywhere means the
-machine's owner: the CLI and the single-user app (localhost, no sign-in), who may do anything;
-their guarded actions are still audited, as 'owner'.
+An `Actor` is a signed-in person as the app saw them. `actor=None` here means the machine's
+owner: the CLI and the single-user app (localhost, no sign-in), who may do anything; their
+guarded actions are still audited, as 'owner'.
 
 Roles, lowest first (the issue's definition):
 - viewer: Segment (upload photos), Map, look at Data, Runs and Evaluate;

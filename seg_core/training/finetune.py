@@ -15,13 +15,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-
-from seg_core.models.checkpoint import load_checkpoint, scheme_of
 from seg_core.schemes.scheme import LabelScheme
-from seg_core.training import heads
 from seg_core.training.config import TrainConfig
+
+if TYPE_CHECKING:  # torch loads with the checkpoint, not with the schedule (`finetune --help`)
+    import torch
 
 
 @dataclass(frozen=True)
@@ -46,8 +46,18 @@ class FineTuneSchedule:
     checkpoint_every: int = 10
 
 
+def schedule_summary(schedule: FineTuneSchedule | None = None) -> str:
+    """The schedule in a few words for the pages, from its fields: '90 epochs, lr 0.0006, no
+    validation split'."""
+    schedule = schedule or FineTuneSchedule()
+    held_out = "no validation split" if not schedule.val_ratio else f"{schedule.val_ratio:.0%} held out"
+    return f"{schedule.epochs} epochs, lr {schedule.lr:g}, {held_out}"
+
+
 def parent_identity(path: str | Path) -> dict:
     """{'path', 'run_id', 'weights_sha256', 'meta'} of a checkpoint (CheckpointError if unusable)."""
+    from seg_core.models.checkpoint import load_checkpoint
+
     payload = load_checkpoint(path)
     meta = payload["meta"]
     sha = meta.get("weights_sha256")
@@ -119,6 +129,9 @@ def init_from_parent(
             f"{cfg.init_from}: is a {meta['arch']}/{meta['encoder']} model; this run builds "
             f"{cfg.arch}/{cfg.encoder} (fine-tuning keeps the parent's architecture)"
         )
+    from seg_core.models.checkpoint import scheme_of
+    from seg_core.training import heads
+
     parent_scheme = scheme_of(meta, cfg.init_from)
     plan = heads.head_plan(parent_scheme, scheme, cfg.new_head, cfg.init_from)
     cfg = cfg.with_updates(
@@ -128,6 +141,8 @@ def init_from_parent(
     )
     if resume:
         return cfg
+    from seg_core.models.checkpoint import load_checkpoint
+
     state = load_checkpoint(cfg.init_from)["state_dict"]
     try:
         heads.load_parent_weights(model, state, plan, log)

@@ -20,6 +20,7 @@ from seg_core.datasets.discovery import split_pairs
 from seg_core.datasets.loader import worker_count
 from seg_core.imagery.gsd import DATASET_GSD_FILE, read_dataset_gsd, working_gsd_record
 from seg_core.models import ModelSpec, create_model, normalization
+from seg_core.runs.metric_names import PREPARE_PROGRESS
 from seg_core.runs.reporter import RunReporter
 from seg_core.schemes.scheme import IGNORE_INDEX, LabelScheme
 from seg_core.training import distributed as dist_utils
@@ -61,7 +62,7 @@ def prepare_data(
         report.pairs[group.rank :: group.world_size],
         cache,
         progress=lambda done, total: reporter.metrics(
-            [(0, 0, "prepare", "progress", done / total)], flush=done == total
+            [PREPARE_PROGRESS.row(0, 0, done / total)], flush=done == total
         ),
     )
     if group.distributed:

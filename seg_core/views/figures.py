@@ -11,6 +11,7 @@ from seg_core.analytics import statistics
 from seg_core.analytics.exposure import flood_water_ids, role_objects, role_total
 from seg_core.analytics.familiarity import FAR_OUTSIDE
 from seg_core.analytics.uncertainty import UNCERTAIN_BELOW
+from seg_core.runs.metric_names import VAL_DICE
 from seg_core.schemes.scheme import BUILDING, FLOODED, ROAD, LabelScheme
 from seg_core.services.analysis import COUNTED, FLOOD_DISTANCE_M, PhotoAnalysis, legend_rows
 
@@ -204,7 +205,7 @@ def describe_model(summary: dict) -> str:
         parts.append(f"trained on {Path(str(summary['data'])).name}")
     if summary.get("epoch") is not None:
         parts.append(f"{summary['epoch']} epochs")
-    dice = (summary.get("metrics") or {}).get("val_dice")
+    dice = (summary.get("metrics") or {}).get(VAL_DICE.summary)
     if dice is not None:
         parts.append(f"val Dice {dice:.3f}")
     return " · ".join(parts)

@@ -176,12 +176,12 @@ def test_remove_from_queue_goes_through_the_dispatch_lock_and_spares_a_run_that_
 
     real_cancel = run_queue.cancel_queued
 
-    def dispatch_wins_the_lock_first(run_ids, reason, registry, actor=None):
+    def dispatch_wins_the_lock_first(run_ids, reason, registry, check=None):
         # The current job ends and the queue hands over to "waiting" just before the page's
         # removal gets the lock: the removal must then see it running and leave it alone.
         registry.finish(current, "completed")
         registry.mark_running(waiting, os.getpid(), "cpu")
-        return real_cancel(run_ids, reason, registry, actor=actor)
+        return real_cancel(run_ids, reason, registry, check=check)
 
     monkeypatch.setattr(run_queue, "cancel_queued", dispatch_wins_the_lock_first)
     click(at, "Remove from queue")

@@ -147,7 +147,13 @@ def test_a_preset_fills_the_form_and_the_study_queues_four_runs(dataset, fake_la
 
 
 def test_where_imagenet_can_be_had_the_study_uses_it_and_says_nothing(dataset, fake_launch, monkeypatch):
+    from seg_core.models import weights
+    from seg_core.training import preflight
+
     monkeypatch.setattr(study, "imagenet_weights_available", lambda encoder: True)
+    # ...and cached, as the preflight asks before queuing (the network is built without them).
+    monkeypatch.setattr(preflight, "smp_weights_cached", lambda encoder: True)
+    monkeypatch.setattr(weights, "hub_weights_obtainable", lambda encoder: True)
     at = train_page()
     at.number_input(key="train_form_resolution").set_value(64)
     click(at, "Queue the whole study (4 runs)")
