@@ -7,7 +7,6 @@ import streamlit as st
 
 from seg_core.core import paths
 from seg_core.datasets.discovery import LAYOUTS, ValidationReport, validate_dataset
-from seg_core.schemes.classes import legend_entries
 from seg_core.services import catalog
 from seg_core.views import gallery
 from ui.auth import current_actor, current_caller, may
@@ -44,9 +43,11 @@ def _validated(info: catalog.DatasetInfo, force: bool) -> ValidationReport | Non
 
 
 @st.cache_data(max_entries=16, ttl=3600, show_spinner="Drawing thumbnails…")
-def _thumbnails(pairs: tuple, stamp: tuple, opacity: float) -> list[gallery.Thumb]:
+def _thumbnails(pairs: tuple, scheme, stamp: tuple, opacity: float) -> list[gallery.Thumb]:
     """One gallery page; `stamp` only keys the cache so a changed dataset is redrawn."""
-    return gallery.thumbnail_overlays(list(pairs), max_side=THUMB_SIDE, opacity=opacity, count=len(pairs))
+    return gallery.thumbnail_overlays(
+        list(pairs), scheme, max_side=THUMB_SIDE, opacity=opacity, count=len(pairs)
+    )
 
 
 DELETE_KEY = "data_delete_target"  # the dataset whose confirmation is open (survives reruns)
@@ -109,10 +110,14 @@ images, masks, usable, test = st.columns(4)
 images.metric("Images", report.n_images)
 masks.metric("Masks", report.n_masks)
 usable.metric(
-    "Usable pairs", len(report.pairs), help="an image and its mask, both readable, same size, ids 0..24"
+    "Usable pairs",
+    len(report.pairs),
+    help="an image and its mask, both readable, same size, ids of the dataset's label scheme",
 )
 test.metric("Test images", len(report.test_images), help="test_images/: photos without masks (Harvey layout)")
-st.caption(f"`{report.root}` · checked in {max(report.seconds, 0.1):.1f} s")
+st.caption(
+    f"`{report.root}` · {report.scheme_note or 'label scheme unknown'} · checked in {max(report.seconds, 0.1):.1f} s"
+)
 
 # --- problems -------------------------------------------------------------------------------------
 counts = gallery.problem_counts(report)
@@ -146,7 +151,9 @@ if not report.pairs:
 chart, sizes = st.columns([3, 1])
 with chart:
     st.plotly_chart(
-        class_distribution(report.class_frequencies(), title="Pixel share per class (all usable masks)"),
+        class_distribution(
+            report.class_frequencies(), report.scheme, title="Pixel share per class (all usable masks)"
+        ),
         key="class_distribution",
     )
 with sizes:
@@ -156,7 +163,9 @@ with sizes:
         hide_index=True,
     )
     absent = [
-        e["name"] for e, share in zip(legend_entries(), report.class_frequencies(), strict=True) if share == 0
+        e["name"]
+        for e, share in zip(report.scheme.legend_entries(), report.class_frequencies(), strict=True)
+        if share == 0
     ]
     if absent:
         st.caption(f"Classes with no pixels: {', '.join(absent)}.")
@@ -179,7 +188,7 @@ controls[2].caption(f"Pairs {start + 1}–{start + len(shown)} of {len(report.pa
 
 grid, legend = st.columns([4, 1])
 with grid, friendly_errors("Drawing thumbnails"):
-    thumbs = _thumbnails(tuple(shown), _folder_stamp(info), opacity)
+    thumbs = _thumbnails(tuple(shown), report.scheme, _folder_stamp(info), opacity)
     for row in range(0, len(thumbs), 3):
         for column, thumb in zip(st.columns(3), thumbs[row : row + 3], strict=False):
             if thumb.overlay is None:
@@ -188,4 +197,4 @@ with grid, friendly_errors("Drawing thumbnails"):
                 column.image(thumb.overlay, caption=thumb.caption, width="stretch")
 with legend:
     st.markdown("**Classes**")
-    st.html(legend_html(legend_entries()))
+    st.html(legend_html(report.scheme.legend_entries()))

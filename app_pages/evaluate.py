@@ -10,7 +10,6 @@ import streamlit as st
 
 from seg_core.core import paths
 from seg_core.evaluation.evaluate import evaluate_checkpoint
-from seg_core.schemes.classes import CLASS_NAMES, legend_entries
 from seg_core.services import catalog
 from seg_core.views import gallery
 from ui.charts import confusion_heatmap
@@ -106,7 +105,12 @@ if clicked:
         for i, score in enumerate(worst, start=1):
             bar.progress(i / len(worst), f"Drawing the photos it gets most wrong ({i} of {len(worst)})")
             predicted = predictor.predict(score.image, tta=tta)
-            strips.append((score, gallery.comparison_strip(score.image, score.mask, predicted, STRIP_SIDE)))
+            strips.append(
+                (
+                    score,
+                    gallery.comparison_strip(score.image, score.mask, predicted, result.scheme, STRIP_SIDE),
+                )
+            )
         bar.empty()
         results[key] = {"result": result, "strips": strips}
         while len(results) > RESULTS_KEPT:
@@ -146,7 +150,7 @@ st.markdown(
     "**Scores per class** present in the truth or the prediction, worst IoU first (click a header to sort)"
 )
 st.dataframe(
-    gallery.class_score_rows(result.matrix),
+    gallery.class_score_rows(result.matrix, result.scheme),
     hide_index=True,
     column_order=["colour", "class", "iou", "dice", "precision", "recall", "truth_share", "support"],
     column_config={
@@ -167,7 +171,7 @@ st.dataframe(
     },
     placeholder="–",  # undefined, e.g. the precision of a class never predicted
 )
-data = gallery.confusion_for_present(result.matrix)
+data = gallery.confusion_for_present(result.matrix, result.scheme)
 heatmap = confusion_heatmap(
     data["values"],
     data["labels"],
@@ -181,7 +185,7 @@ st.caption("Worst Kaggle Dice first. Each picture: the photo | the true mask | t
 present = set(gallery.present_classes(result.matrix))
 st.html(  # a compact multi-column legend of the classes in these results
     "<div style='display:grid;grid-template-columns:repeat(auto-fill,minmax(210px,1fr));font-size:.9em'>"
-    f"{legend_html([e for e in legend_entries() if e['id'] in present])}</div>"
+    f"{legend_html([e for e in result.scheme.legend_entries() if e['id'] in present])}</div>"
 )
 
 for row in range(0, len(strips), 2):
@@ -203,7 +207,7 @@ with st.expander(f"Every photo's score ({len(result.images)}, worst first)"):
     )
 
 stem = f"evaluation_{model.run_id or 'demo'}_{dataset.name}_{result.split}{'_tta' if tta else ''}"
-per_class = result.scores.per_class(CLASS_NAMES)
+per_class = result.scores.per_class(result.scheme.names)
 downloads = st.columns(3)
 downloads[0].download_button(
     "Per-photo scores (CSV)",

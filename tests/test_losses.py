@@ -217,7 +217,9 @@ def test_create_loss_errors():
         create_loss("bce")
     with pytest.raises(ValueError, match="needs class_weights"):
         create_loss("weighted_ce")
-    with pytest.raises(ValueError, match=r"shape \(25,\)"):
+    with pytest.raises(ValueError, match=r"shape \(11,\)"):
+        create_loss("weighted_ce", num_classes=11, class_weights=torch.ones(3))
+    with pytest.raises(ValueError, match="needs num_classes"):
         create_loss("weighted_ce", class_weights=torch.ones(3))
     with pytest.raises(ValueError, match="non-negative"):
         create_loss("weighted_ce", num_classes=2, class_weights=torch.tensor([1.0, -1.0]))

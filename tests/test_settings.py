@@ -62,6 +62,8 @@ SAVED_FIELDS = {
     "init_from": "",
     "parent_run_id": "",
     "parent_weights_sha256": "",
+    "parent_scheme": "",
+    "new_head": "",
 }
 
 

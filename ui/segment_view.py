@@ -66,7 +66,7 @@ def photo_view(result: PhotoAnalysis) -> None:
         help="Uncertainty: dark where the model is sure, bright yellow where it hesitates "
         "between classes (1 - top class probability, full colour at 0.5).",
     )
-    ids = analysis.class_ids(shown)
+    ids = analysis.class_ids(shown, result.scheme)
 
     width, height = result.original_size
     overlay = analysis.render_overlay(result, opacity, ids, boundaries)
@@ -94,7 +94,7 @@ def photo_view(result: PhotoAnalysis) -> None:
     note = figures.familiarity_note(result.stats)
     if note is not None:  # right above the figures it qualifies
         {"error": st.error, "warning": st.warning, "info": st.info}[note[0]](note[1])
-    metrics_row(figures.key_figures(result.stats) + figures.uncertainty_figures(result.stats))
+    metrics_row(figures.key_figures(result.stats, result.scheme) + figures.uncertainty_figures(result.stats))
     if result.stats.gsd_cm is None:
         st.caption("Enter the ground sampling distance above to get areas in square metres.")
 
@@ -102,7 +102,7 @@ def photo_view(result: PhotoAnalysis) -> None:
     with table_col:
         st.markdown("**Per class**")
         st.dataframe(
-            figures.class_table(result.stats),
+            figures.class_table(result.stats, result.scheme),
             hide_index=True,
             width="stretch",
             column_config={

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from seg_core.analytics.uncertainty import UNCERTAIN_BELOW, PhotoUncertainty, photo_uncertainty
+from seg_core.schemes.files import scheme_of_meta
 
 REFERENCE_VERSION = 1
 # Distance (in reference spreads above the median) over which a photo is "far outside". 2: twice
@@ -151,5 +152,5 @@ def familiarity_of(
     """
     if confidence is None:
         raise ValueError("familiarity needs a prediction made with confidence=True")
-    uncertainty = photo_uncertainty(mask, confidence)
+    uncertainty = photo_uncertainty(mask, confidence, scheme_of_meta(meta, "the model"))
     return uncertainty, assess(uncertainty, meta.get("uncertainty_reference"))

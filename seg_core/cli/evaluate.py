@@ -15,7 +15,6 @@ from seg_core.core.progress import ConsoleProgress
 
 def _evaluate(args: argparse.Namespace) -> int:
     from seg_core.evaluation.evaluate import evaluate_checkpoint
-    from seg_core.schemes.classes import CLASS_NAMES
 
     check_device(args.device)
     predictor = open_model(args)
@@ -38,13 +37,14 @@ def _evaluate(args: argparse.Namespace) -> int:
         print(json.dumps(result.to_dict()))
         return 0
     print(
-        f"{model} on {args.data} ({result.split} split, {len(result.images)} images, {result.seconds:.1f} s)"
+        f"{model} on {args.data} ({result.split} split, {len(result.images)} images, {result.seconds:.1f} s; "
+        f"label scheme {result.scheme.describe()})"
     )
     print(
         f"  Kaggle Dice {result.kaggle_dice:.4f}   mIoU {result.scores.miou:.4f}   "
         f"pixel accuracy {result.scores.pixel_accuracy:.4f}"
     )
-    rows = [r for r in result.scores.per_class(CLASS_NAMES) if r["support"] or r["iou"] is not None]
+    rows = [r for r in result.scores.per_class(result.scheme.names) if r["support"] or r["iou"] is not None]
     print_table(rows, ("id", "name", "iou", "dice", "precision", "recall", "support"))
     print("  worst images: " + ", ".join(f"{s.stem} ({s.kaggle_dice:.3f})" for s in result.images[:5]))
     return 0

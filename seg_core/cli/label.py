@@ -4,7 +4,7 @@ python -m seg_core label status DATASET [--json]
 python -m seg_core label prelabel DATASET --checkpoint PATH [--json]
 python -m seg_core label next DATASET [--json]
 python -m seg_core finetune --parent PATH --data DATASET [--epochs N] [--lr X] [--batch-size B] [--crop C]
-    [--name NAME]
+    [--new-head roles|fresh|MAPPING.json] [--name NAME]
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from seg_core.core.progress import ConsoleProgress
 
 # The schedule's settings a user may change on the command line (the rest: `train --init-from`).
 FINETUNE_FLAGS = ("epochs", "lr", "batch_size", "crop")
+# What a parent of another label scheme than the dataset's needs (`seg_core.training.heads`).
+SCHEME_FLAGS = ("new_head",)
 
 
 def _dataset(text: str) -> Path:
@@ -76,7 +78,8 @@ def _finetune(args: argparse.Namespace) -> int:
     from seg_core.training.loop import fit
     from seg_core.training.preflight import check_before_run
 
-    overrides = {name: getattr(args, name) for name in FINETUNE_FLAGS if getattr(args, name) is not None}
+    flags = FINETUNE_FLAGS + SCHEME_FLAGS
+    overrides = {name: getattr(args, name) for name in flags if getattr(args, name) is not None}
     cfg = finetune_config(args.parent, _dataset(args.data), name=args.name or "", **overrides)
     if count_named_pairs(cfg.data) == 0:
         raise ValueError(f"{args.data}: no photo has a saved mask yet; correct and save a few photos first")
@@ -102,6 +105,7 @@ def _add_schedule_options(parser: argparse.ArgumentParser) -> None:
     from seg_core.training.settings import add_arguments
 
     add_arguments(parser, TrainConfig, names=FINETUNE_FLAGS, defaults=asdict(FineTuneSchedule()))
+    add_arguments(parser, TrainConfig, names=SCHEME_FLAGS)
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -41,6 +41,8 @@ def _predict(args: argparse.Namespace) -> int:
     mine = shard.take(list(enumerate(files)))
     todo = [path for _, path in mine if manifest.finished(path) is None]
     predictor = open_model(args) if todo else None  # a bad model is refused before out/ exists
+    if predictor is not None:
+        folder.check_scheme(predictor.scheme)
     out.mkdir(parents=True, exist_ok=True)
     progress = ConsoleProgress(shard.label)
     if own:
@@ -63,14 +65,21 @@ def _predict(args: argparse.Namespace) -> int:
                     progress.note(f"note: {notice}")
                 uncertainty, familiar = predictor.familiarity(result)
                 stats = replace(
-                    image_stats(result.mask, name=path.name, gsd_cm=args.gsd),
+                    image_stats(result.mask, predictor.scheme, name=path.name, gsd_cm=args.gsd),
                     uncertainty=uncertainty.to_dict(),
                     familiarity=familiar.to_dict(),
                 )
                 if familiar.unreliable:
                     progress.note(f"warning: {path.name}: {familiar.message}")
                 write_outputs(
-                    out, path.name, loaded.pixels, result.mask, stats, opacity=args.opacity, stem=stems[path]
+                    out,
+                    path.name,
+                    loaded.pixels,
+                    result.mask,
+                    stats,
+                    opacity=args.opacity,
+                    stem=stems[path],
+                    scheme=predictor.scheme,
                 )
                 manifest.add_done(path, stats, stems[path])  # only now does the photo count as done
                 if single:
@@ -107,10 +116,20 @@ def _predict(args: argparse.Namespace) -> int:
 def _print_batch_summary(summary: dict) -> None:
     """The batch figures an analyst reads first; stats.json holds them all."""
     exposed = summary["roofs_exposed_share"]
-    print(
-        f"  flooded {summary['flooded_share']:.1%} of all pixels; roofs {summary['roofs_total']}, "
-        f"near flood water {summary['roofs_exposed']}" + (f" ({exposed:.0%})" if exposed is not None else "")
-    )
+    print(f"  label scheme: {summary['scheme']}")
+    if summary["flooded_share"] is None:  # the scheme marks no flood water (stats.json notes say so)
+        print(f"  roofs {summary['roofs_total']}; no flood figures: {summary['scheme']} marks no flood water")
+    else:
+        print(
+            f"  flooded {summary['flooded_share']:.1%} of all pixels; roofs {summary['roofs_total']}, "
+            f"near flood water {summary['roofs_exposed']}"
+            + (f" ({exposed:.0%})" if exposed is not None else "")
+        )
+    if summary.get("buildings_by_damage"):
+        print(
+            "  buildings by damage: "
+            + ", ".join(f"{k} {n}" for k, n in summary["buildings_by_damage"].items())
+        )
     objects = [f"{name} {n}" for name, n in summary["object_counts"].items() if n]
     print("  objects: " + (", ".join(objects) if objects else "none"))
     if summary.get("familiarity"):  # next to the figures it qualifies

@@ -22,7 +22,7 @@ from seg_core.core.atomic import atomic_write
 from seg_core.datasets.augment import build_augmentation, reseed
 from seg_core.datasets.discovery import Pair
 from seg_core.imagery.imageio import load_mask, load_rgb
-from seg_core.schemes.classes import IGNORE_INDEX
+from seg_core.schemes.scheme import IGNORE_INDEX
 
 CACHE_FORMAT_VERSION = 1
 
@@ -89,7 +89,8 @@ class SegmentationDataset(Dataset):
 
     Training: a random `crop` and the augmentation preset, seeded per (seed, epoch, index) so
     a run is reproducible whatever the number of loader workers, and resumes exactly.
-    Validation (`crop=None`, preset 'none'): whole working-resolution images.
+    Validation (`crop=None`, preset 'none'): whole working-resolution images. Mask pixels of
+    a scheme's own `ignore_index` are read as IGNORE_INDEX, the value padding uses.
     """
 
     def __init__(
@@ -101,8 +102,10 @@ class SegmentationDataset(Dataset):
         crop: int | None = None,
         augment: str = "none",
         seed: int = 0,
+        ignore_index: int = IGNORE_INDEX,
     ):
         self.pairs = list(pairs)
+        self.ignore_index = ignore_index
         self.cache = cache
         self.mean, self.std = tuple(mean), tuple(std)
         self.transform = build_augmentation(augment, crop) if (crop or augment != "none") else None
@@ -117,6 +120,8 @@ class SegmentationDataset(Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         image, mask = self.cache.pair(self.pairs[index])
+        if self.ignore_index != IGNORE_INDEX:
+            mask = np.where(np.asarray(mask) == self.ignore_index, np.uint8(IGNORE_INDEX), mask)
         if self.transform is not None:
             sample_seed = (self.seed * 1_000_003 + self.epoch * 10_007 + index) % (2**31)
             reseed(self.transform, sample_seed)

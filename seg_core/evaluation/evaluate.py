@@ -20,7 +20,7 @@ from seg_core.datasets.discovery import Pair, split_pairs, validate_dataset
 from seg_core.evaluation.scores import SegmentationScores, confusion_counts, image_dice, scores_from_matrix
 from seg_core.imagery.imageio import load_mask
 from seg_core.inference.backend import PredictorBase
-from seg_core.schemes.classes import CLASS_NAMES, NUM_CLASSES
+from seg_core.schemes.scheme import LabelScheme
 
 
 @dataclass
@@ -45,6 +45,7 @@ class EvaluationResult:
     images: list[ImageScore]  # worst first
     seconds: float
     excluded: list[str] = field(default_factory=list)  # the dataset's faulty items, one sentence each
+    scheme: LabelScheme | None = None  # the model's (and the dataset's) label scheme: the table's classes
 
     def to_dict(self) -> dict:
         return {
@@ -54,7 +55,8 @@ class EvaluationResult:
             "images": len(self.images),
             "kaggle_dice": self.kaggle_dice,
             **self.scores.as_dict(),
-            "per_class": self.scores.per_class(CLASS_NAMES),
+            "scheme": self.scheme.name if self.scheme else None,
+            "per_class": self.scores.per_class(self.scheme.names),
             "per_image": [
                 {"image": s.stem, "kaggle_dice": s.kaggle_dice, "pixel_accuracy": s.pixel_accuracy}
                 for s in self.images
@@ -78,7 +80,15 @@ def _pairs_and_problems(
         raise ValueError(f"split {split!r} is not one of: auto, val, all")
     report = validate_dataset(data)
     if not report.pairs:
-        raise ValueError(f"{data}: no usable image/mask pairs to evaluate on")
+        reasons = "; ".join(p.message for p in report.problems[:2])
+        raise ValueError(
+            f"{data}: no usable image/mask pairs to evaluate on" + (f" ({reasons})" if reasons else "")
+        )
+    if report.scheme != predictor.scheme:
+        raise ValueError(
+            f"{data}: its masks are {report.scheme.describe()} labels ({report.scheme_note}) but the model "
+            f"predicts {predictor.scheme.describe()}; evaluate on a dataset of the model's scheme"
+        )
     problems = [p.message for p in report.problems]
     config = predictor.meta.get("config", {})
     same_data = Path(config.get("data", "")).resolve() == Path(data).resolve()
@@ -108,14 +118,15 @@ def evaluate_checkpoint(
     """
     start = time.perf_counter()
     pairs, used_split, excluded = _pairs_and_problems(predictor, data, split)
-    matrix = np.zeros((NUM_CLASSES, NUM_CLASSES), np.int64)
+    count = predictor.scheme.num_classes
+    matrix = np.zeros((count, count), np.int64)
     dice_sum, dice_count = 0.0, 0
     images = []
     for done, pair in enumerate(pairs, start=1):
         prediction = predictor.predict(pair.image, tta=tta)
         truth = np.asarray(load_mask(pair.mask))
-        matrix += confusion_counts(prediction, truth, NUM_CLASSES)
-        dice = image_dice(prediction, truth, NUM_CLASSES)
+        matrix += confusion_counts(prediction, truth, count)
+        dice = image_dice(prediction, truth, count)
         dice_sum += float(dice.sum())
         dice_count += dice.size
         accuracy = float((prediction == truth).mean())
@@ -133,4 +144,5 @@ def evaluate_checkpoint(
         images,
         time.perf_counter() - start,
         excluded,
+        predictor.scheme,
     )

@@ -23,8 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from seg_core.analytics.report import safe_stem, stats_csv
-from seg_core.analytics.statistics import FloodExposure, ImageStats, batch_summary
+from seg_core.analytics.statistics import ImageStats, batch_summary
 from seg_core.core.atomic import atomic_write_bytes
+from seg_core.schemes.scheme import LabelScheme
 
 OUTPUT_SUFFIXES = ("_mask.png", "_overlay.jpg", "_stats.json")
 BATCH_FILES = ("stats.csv", "stats.json")
@@ -80,7 +81,7 @@ class Entry:
 def _entry_from_dict(values: dict) -> Entry:
     values = dict(values)
     source, stem = values.pop("source", ""), values.pop("outputs", None)
-    stats = ImageStats(**{**values, "flood": FloodExposure(**values["flood"])})
+    stats = ImageStats.from_dict(values)
     return Entry(stats, source, stem or safe_stem(stats.name))
 
 
@@ -106,6 +107,19 @@ class OutputFolder:
                 f"{path} is not the statistics of an earlier predict batch ({type(exc).__name__}); "
                 "choose another --out or move the file"
             ) from None
+
+    def check_scheme(self, scheme: LabelScheme) -> None:
+        """Refuse a folder whose earlier rows are another scheme's: one table holds one scheme.
+
+        Raises:
+            ValueError: naming the folder and both schemes.
+        """
+        other = sorted({e.stats.scheme for e in self.entries} - {scheme.name})
+        if other:
+            raise ValueError(
+                f"{self.out} holds statistics of {', '.join(other)} masks; this model predicts "
+                f"{scheme.name}: choose another --out"
+            )
 
     def stem_for(self, source: Path, taken: set[str]) -> str:
         """The output stem for `source`: its own from an earlier batch, else its file name's stem

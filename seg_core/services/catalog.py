@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from seg_core.core import paths
+from seg_core.datasets.discovery import LAYOUTS
 from seg_core.imagery.imageio import IMAGE_SUFFIXES
 from seg_core.runs.registry import RunRecord, RunRegistry, validate_run_id
 from seg_core.services.caller import Caller
@@ -22,7 +23,7 @@ DEMO_DATASET_NAME = "demo"
 class DatasetInfo:
     name: str  # folder name under the data root
     path: Path
-    layout: str  # harvey | generic
+    layout: str  # a `datasets.discovery.LAYOUTS` key: harvey, generic, splits (FloodNet/RescueNet), ...
     images: int  # files in the image folder (not validated)
 
 
@@ -46,13 +47,13 @@ def device_summary() -> dict:
 
 
 def list_datasets(root: Path | None = None) -> list[DatasetInfo]:
-    """Dataset folders directly under the data root (Harvey or generic layout)."""
+    """Dataset folders directly under the data root (any layout `datasets.discovery` reads)."""
     root = (root or paths.data_root()).resolve()
     found = []
     if not root.is_dir():
         return found
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        for layout, image_dir in (("harvey", "train_images"), ("generic", "images")):
+        for layout, (image_dir, _masks, _test) in LAYOUTS.items():
             if (folder / image_dir).is_dir():
                 count = sum(
                     1

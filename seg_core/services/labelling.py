@@ -262,7 +262,7 @@ def prelabel_photos(
     for done, stem in enumerate(stems, start=1):
         try:
             result = predictor.predict_full(store.image_path(stem), confidence=True)
-            figures = photo_uncertainty(result.mask, result.confidence).to_dict()
+            figures = photo_uncertainty(result.mask, result.confidence, predictor.scheme).to_dict()
             store.save_prelabel(stem, result.mask, model_label, figures)
         except ValueError as exc:
             problems.append(str(exc))

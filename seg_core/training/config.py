@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from seg_core.datasets.augment import AUGMENT_PRESETS
-from seg_core.schemes.classes import NUM_CLASSES
+from seg_core.schemes.scheme import DEFAULT_SCHEME, builtin
 from seg_core.training.settings import check_value, declared, setting
 
 if TYPE_CHECKING:
@@ -330,6 +330,24 @@ class TrainConfig:
         group="hidden",
         allowed="text",
     )
+    parent_scheme: str = setting(
+        "",
+        "Parent label scheme",
+        "The fine-tuning parent's label scheme (lineage); filled from the parent when training starts.",
+        "filled in, not chosen",
+        group="hidden",
+        allowed="text",
+    )
+    new_head: str = setting(
+        "",
+        "New head",
+        "A parent of another label scheme than the dataset's keeps its encoder and decoder and gets a "
+        "new head: 'roles' starts each class from the parent's classes of the same name or role, "
+        "'fresh' from scratch, or a class-mapping .json file; empty keeps the parent's head.",
+        "a parent's head fits only its own scheme: a new one is asked for, never guessed",
+        group="hidden",
+        allowed="empty, roles, fresh, or a mapping .json file",
+    )
 
     def __post_init__(self) -> None:
         # Type, choices and bounds as declared; then the two rules that bounds cannot express.
@@ -368,9 +386,11 @@ class TrainConfig:
         return replace(self, **changes)
 
 
-def model_spec(cfg: TrainConfig) -> ModelSpec:
+def model_spec(cfg: TrainConfig, num_classes: int | None = None) -> ModelSpec:
     """The network a config asks for; weights 'auto' = the offline ImageNet weights where they
     exist (EfficientNet-Lite0), random init elsewhere ('imagenet' needs a network: ask for it).
+    `num_classes`: the dataset's label scheme's (training passes it); checks made before the
+    dataset is read use the default scheme's.
 
     Raises:
         ValueError: an unknown architecture, encoder or weights choice (from `ModelSpec`).
@@ -384,6 +404,6 @@ def model_spec(cfg: TrainConfig) -> ModelSpec:
         arch=cfg.arch,
         encoder=cfg.encoder,
         weights=weights,
-        num_classes=NUM_CLASSES,
+        num_classes=num_classes or builtin(DEFAULT_SCHEME).num_classes,
         unet_base_width=cfg.unet_base_width,
     )

@@ -17,6 +17,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from seg_core.schemes.scheme import LabelScheme
 from seg_core.training.config import TrainConfig
 
 if TYPE_CHECKING:  # torch loads with the checkpoint, not with the schedule (`finetune --help`)
@@ -99,13 +100,20 @@ def finetune_config(parent: str | Path, data: str | Path, **overrides) -> TrainC
 
 
 def init_from_parent(
-    model: torch.nn.Module, cfg: TrainConfig, resume: bool, log: Callable[[str], None]
+    model: torch.nn.Module,
+    cfg: TrainConfig,
+    resume: bool,
+    log: Callable[[str], None],
+    scheme: LabelScheme,
 ) -> TrainConfig:
     """Load the parent's weights into `model` (unless resuming, where last.pt has newer ones) and
-    return `cfg` with the parent's run id and checksum filled in. A no-op without `init_from`.
+    return `cfg` with the parent's run id, checksum and label scheme filled in. A no-op without
+    `init_from`. A parent of another label scheme than the dataset's (`scheme`) gets a new head
+    (`seg_core.training.heads`) when `cfg.new_head` asks for one.
 
     Raises:
-        ValueError: the parent is unusable, changed since the run was set up, or of another model.
+        ValueError: the parent is unusable, changed since the run was set up, of another model,
+            or of another scheme without a new head.
     """
     if not cfg.init_from or (resume and cfg.parent_weights_sha256):
         return cfg  # resuming: last.pt has newer weights and the lineage is recorded already
@@ -121,18 +129,25 @@ def init_from_parent(
             f"{cfg.init_from}: is a {meta['arch']}/{meta['encoder']} model; this run builds "
             f"{cfg.arch}/{cfg.encoder} (fine-tuning keeps the parent's architecture)"
         )
-    cfg = cfg.with_updates(parent_run_id=identity["run_id"], parent_weights_sha256=identity["weights_sha256"])
+    from seg_core.models.checkpoint import scheme_of
+    from seg_core.training import heads
+
+    parent_scheme = scheme_of(meta, cfg.init_from)
+    plan = heads.head_plan(parent_scheme, scheme, cfg.new_head, cfg.init_from)
+    cfg = cfg.with_updates(
+        parent_run_id=identity["run_id"],
+        parent_weights_sha256=identity["weights_sha256"],
+        parent_scheme=parent_scheme.name,
+    )
     if resume:
         return cfg
     from seg_core.models.checkpoint import load_checkpoint
 
     state = load_checkpoint(cfg.init_from)["state_dict"]
-    try:  # checkpoints hold the model's own state_dict, so the keys match exactly
-        model.load_state_dict(state)
-    except RuntimeError as exc:
-        raise ValueError(
-            f"{cfg.init_from}: its weights do not fit this model ({str(exc).splitlines()[0][:160]})"
-        ) from None
+    try:
+        heads.load_parent_weights(model, state, plan, log)
+    except ValueError as exc:
+        raise ValueError(f"{cfg.init_from}: {exc}") from None
     log(
         f"fine-tuning from {cfg.init_from} (run {cfg.parent_run_id or 'unknown'}, "
         f"weights {cfg.parent_weights_sha256[:12]})"

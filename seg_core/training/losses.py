@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from seg_core.schemes.classes import IGNORE_INDEX, NUM_CLASSES
+from seg_core.schemes.scheme import IGNORE_INDEX
 from seg_core.training.config import LOSSES as LOSS_NAMES  # the one list, torch-free for forms
 
 # --------------------------------------------------------------------------- functional
@@ -272,7 +272,7 @@ def _check_class_weights(class_weights: torch.Tensor, num_classes: int) -> torch
 
 def create_loss(
     name: str,
-    num_classes: int = NUM_CLASSES,
+    num_classes: int | None = None,
     class_weights: torch.Tensor | None = None,
     ignore_index: int = IGNORE_INDEX,
 ) -> nn.Module:
@@ -281,7 +281,7 @@ def create_loss(
     Args:
         name: one of LOSS_NAMES. "ce_dice" is CE + Dice with equal weights 1 and 1: both are
             O(1) at the start of training, and neither dominates so the pair needs no tuning.
-        num_classes: C, used to check `class_weights`.
+        num_classes: C, the label scheme's class count, used to check `class_weights`.
         class_weights: (C,) per-class weights, required by "weighted_ce" (see
             `class_weights_from_counts`); the other losses ignore them, so a caller may pass
             the same arguments whatever the name.
@@ -295,6 +295,8 @@ def create_loss(
     if name == "weighted_ce":
         if class_weights is None:
             raise ValueError("loss 'weighted_ce' needs class_weights (see class_weights_from_counts)")
+        if num_classes is None:
+            raise ValueError("loss 'weighted_ce' needs num_classes, the label scheme's class count")
         return CrossEntropyLoss(_check_class_weights(class_weights, num_classes), ignore_index)
     if name == "ce":
         return CrossEntropyLoss(None, ignore_index)

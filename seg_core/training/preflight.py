@@ -152,6 +152,9 @@ def check_before_run(
         read_dataset_gsd(report.root)
     check_batch_size(cfg, spec, report, world_size)
     check_network(spec)
+    from seg_core.training.heads import check_parent  # a parent of another label scheme: one sentence
+
+    check_parent(cfg.init_from, cfg.new_head, report.scheme)
     return report
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from pathlib import Path
@@ -21,7 +22,7 @@ from seg_core.imagery.gsd import DATASET_GSD_FILE, read_dataset_gsd, working_gsd
 from seg_core.models import ModelSpec, create_model, normalization
 from seg_core.runs.metric_names import PREPARE_PROGRESS
 from seg_core.runs.reporter import RunReporter
-from seg_core.schemes.classes import IGNORE_INDEX, NUM_CLASSES
+from seg_core.schemes.scheme import IGNORE_INDEX, LabelScheme
 from seg_core.training import distributed as dist_utils
 from seg_core.training import finetune
 from seg_core.training.config import TrainConfig, model_spec
@@ -38,12 +39,16 @@ NEEDS_BATCH_OF_TWO = ("deeplabv3", "deeplabv3plus", "pspnet")
 def prepare_data(
     cfg: TrainConfig, spec: ModelSpec, reporter: RunReporter, group: dist_utils.ProcessGroup
 ) -> DataSetup:
-    """Validate and split the dataset, decode it into the cache, build the three datasets.
+    """Validate and split the dataset, decode it into the cache, build the three datasets. The
+    network gets one output per class of the dataset's label scheme (`setup.spec`).
 
     Every rank decodes its share of the photos (rank r: photos r, r+N, ...), then all wait for
     the slowest, so a first run over many photos is N times shorter than on rank 0 alone.
     """
     report = check_dataset(cfg)  # the same check and sentence as before a run exists
+    scheme = report.scheme
+    spec = dataclasses.replace(spec, num_classes=scheme.num_classes)
+    reporter.log(f"label scheme: {report.scheme_note}")
     if report.problems:
         reporter.log(
             f"{len(report.problems)} file(s) skipped by validation, e.g. {report.problems[0].message}",
@@ -68,11 +73,12 @@ def prepare_data(
     )
     mean, std = normalization(spec)
     crop = cfg.crop or None
+    ignore = scheme.ignore_index
     train_set = SegmentationDataset(
-        train_pairs, cache, mean, std, crop=crop, augment=cfg.augment, seed=cfg.seed
+        train_pairs, cache, mean, std, crop=crop, augment=cfg.augment, seed=cfg.seed, ignore_index=ignore
     )
-    val_set = SegmentationDataset(val_pairs, cache, mean, std) if val_pairs else None
-    train_eval_set = SegmentationDataset(train_pairs, cache, mean, std)
+    val_set = SegmentationDataset(val_pairs, cache, mean, std, ignore_index=ignore) if val_pairs else None
+    train_eval_set = SegmentationDataset(train_pairs, cache, mean, std, ignore_index=ignore)
     preview_image = np.asarray(cache.image(val_pairs[0].image)) if val_pairs else None
     working = training_gsd(cfg, report.root, [p.image for p in train_pairs])
     if working is not None:
@@ -80,7 +86,7 @@ def prepare_data(
             f"working GSD {working['median_cm']:.2f} cm/px (photos {working['min_cm']:.2f}..{working['max_cm']:.2f} "
             f"at {cfg.resolution} px; {working['source']})"
         )
-    return DataSetup(spec, mean, std, train_set, val_set, train_eval_set, preview_image, working)
+    return DataSetup(spec, mean, std, train_set, val_set, train_eval_set, preview_image, working, scheme)
 
 
 def training_gsd(cfg: TrainConfig, root: Path, images: list[Path]) -> dict | None:
@@ -105,13 +111,16 @@ def training_gsd(cfg: TrainConfig, root: Path, images: list[Path]) -> dict | Non
     return working_gsd_record(source_cm, long_sides, cfg.resolution, source)
 
 
-def class_weights(cfg: TrainConfig, train_set: SegmentationDataset) -> torch.Tensor | None:
+def class_weights(
+    cfg: TrainConfig, train_set: SegmentationDataset, scheme: LabelScheme
+) -> torch.Tensor | None:
     """Weighted CE only: median-frequency weights from the training split's pixel counts."""
     if cfg.loss != "weighted_ce":
         return None
-    counts = np.zeros(NUM_CLASSES, dtype=np.int64)
+    count = scheme.num_classes
+    counts = np.zeros(count, dtype=np.int64)
     for pair in train_set.pairs:
-        counts += np.bincount(train_set.cache.pair(pair)[1].reshape(-1), minlength=256)[:NUM_CLASSES]
+        counts += np.bincount(train_set.cache.pair(pair)[1].reshape(-1), minlength=256)[:count]
     return class_weights_from_counts(counts, cap=cfg.class_weight_cap)
 
 
@@ -149,10 +158,11 @@ def build_run(
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
     if group.is_main:
         clean_stale_temps(checkpoint_dir)
-    spec = model_spec(cfg)
-    setup = prepare_data(cfg, spec, reporter, group)
+    setup = prepare_data(cfg, model_spec(cfg), reporter, group)
+    spec, scheme = setup.spec, setup.scheme
     model = create_model(spec, load_weights=not resume).to(device)
-    cfg = finetune.init_from_parent(model, cfg, resume, reporter.log)  # a fine-tune starts from its parent
+    # A fine-tune starts from its parent (a new head when the parent speaks another label scheme).
+    cfg = finetune.init_from_parent(model, cfg, resume, reporter.log, scheme)
     if device.type in CHANNELS_LAST_DEVICES:
         model = model.to(memory_format=torch.channels_last)
     if device.type == "cuda" and group.distributed:
@@ -162,8 +172,8 @@ def build_run(
         model = nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None
         )
-    weights = class_weights(cfg, setup.train_set)
-    criterion = create_loss(cfg.loss, NUM_CLASSES, class_weights=weights, ignore_index=IGNORE_INDEX)
+    weights = class_weights(cfg, setup.train_set, scheme)
+    criterion = create_loss(cfg.loss, scheme.num_classes, class_weights=weights, ignore_index=IGNORE_INDEX)
     batches_per_epoch = _check_batch_size(cfg, spec, len(setup.train_set), group.world_size)
     optimizer = build_optimizer(model_without_ddp, cfg)
     scheduler = build_scheduler(optimizer, cfg, batches_per_epoch)

@@ -3,7 +3,8 @@ figures, the familiarity note, the per-class table and where each GSD came from.
 
 from __future__ import annotations
 
-from seg_core.schemes.classes import CLASS_NAMES, hex_color
+from seg_core.analytics.exposure import flood_water_ids, role_total
+from seg_core.gis.geojob import summary_scheme
 from seg_core.services.geoupload import FAMILIARITY_WINDOWS, MosaicAnalysis
 from seg_core.views.figures import FAMILIARITY_LABELS, KeyFigure
 
@@ -11,16 +12,23 @@ from seg_core.views.figures import FAMILIARITY_LABELS, KeyFigure
 def key_figures(result: MosaicAnalysis) -> list[KeyFigure]:
     """Flooded share and area, the area mapped, and the model's uncertainty on sampled windows."""
     summary = result.summary
+    scheme = summary_scheme(summary)
     areas = summary.get("area_m2", {})
     mapped = sum(areas.values())
     share = summary.get("flooded_share")
-    figures = [
-        KeyFigure(
-            "Flooded",
-            "n/a" if share is None else f"{share:.1%}",
-            f"{areas.get('Flooded', 0.0):,.0f} m²",
-            "Share of the mosaic's valid pixels classed Flooded; area from the raster's own GSD.",
-        ),
+    water = flood_water_ids(scheme)
+    figures = []
+    if water:  # a scheme that marks no flood water gets no flood figure (never a guessed class)
+        names = " / ".join(scheme.names[i] for i in water)
+        figures.append(
+            KeyFigure(
+                "Flooded",
+                "n/a" if share is None else f"{share:.1%}",
+                f"{role_total(areas, scheme, water):,.0f} m²",
+                f"Share of the mosaic's valid pixels classed {names}; area from the raster's own GSD.",
+            )
+        )
+    figures += [
         KeyFigure(
             "Area mapped",
             f"{mapped / 10_000:,.2f} ha",
@@ -63,9 +71,10 @@ def familiarity_note(result: MosaicAnalysis) -> tuple[str, str] | None:
 def class_table(result: MosaicAnalysis) -> list[dict]:
     """Per class present, largest first: class, share of the valid pixels, area in m²."""
     areas = result.summary.get("area_m2", {})
+    scheme = summary_scheme(result.summary)
     total = sum(areas.values()) or 1.0
     rows = [
-        {"class": name, "color": hex_color(CLASS_NAMES.index(name)), "share": m2 / total, "area_m2": m2}
+        {"class": name, "color": scheme.hex_color(scheme.class_id(name)), "share": m2 / total, "area_m2": m2}
         for name, m2 in areas.items()
         if m2 > 0
     ]
