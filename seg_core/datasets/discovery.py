@@ -26,7 +26,7 @@ from seg_core.imagery.imageio import (
     load_mask,
     open_checked,
 )
-from seg_core.schemes.classes import NUM_CLASSES
+from seg_core.schemes.classes import IGNORE_INDEX, NUM_CLASSES
 
 LAYOUTS = {
     "harvey": ("train_images", "train_masks", "test_images"),
@@ -211,9 +211,13 @@ def _check_pair(
         message = f"{mask_path}: mask is {mask_size[0]}x{mask_size[1]} but its image is {size[0]}x{size[1]}"
         return None, Problem(str(mask_path), "size_mismatch", message), None
     counts = np.bincount(mask.reshape(-1), minlength=256)
+    counts[IGNORE_INDEX] = 0  # "unlabelled": partial labels mark what they do not speak for
     if counts[NUM_CLASSES:].any():
         bad = sorted(int(v) for v in np.flatnonzero(counts[NUM_CLASSES:]) + NUM_CLASSES)
-        message = f"{mask_path}: label values {bad[:5]} are outside 0..{NUM_CLASSES - 1}"
+        message = (
+            f"{mask_path}: label values {bad[:5]} are outside 0..{NUM_CLASSES - 1} "
+            f"(and {IGNORE_INDEX}, unlabelled)"
+        )
         return None, Problem(str(mask_path), "bad_labels", message), None
     return Pair(stem, image_path, mask_path, size), None, counts[:NUM_CLASSES]
 

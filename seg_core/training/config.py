@@ -25,6 +25,7 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 AMP_MODES = ("auto", "off", "bf16", "fp16")
 # The loss names, in one place: the factory (`training.losses.create_loss`) and the forms read them.
 LOSSES = ("ce", "weighted_ce", "dice", "ce_dice", "focal", "lovasz")
+START_CHECKS = ("off", "on", "parent", "imagenet")
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,10 @@ class TrainConfig:
     init_from: str = ""  # parent checkpoint path; "" = train from `weights`
     parent_run_id: str = ""  # filled from the parent when training starts (lineage)
     parent_weights_sha256: str = ""  # the parent's weights checksum: a changed parent is refused
+    # Fine-tuning: "on" chooses the start (the parent or ImageNet weights) and the epoch count by a
+    # cross-validated check on the labelled photos (training.start_check); the run then records
+    # the outcome here ("parent" or "imagenet"). "off" always starts from the parent.
+    start_check: str = "off"
 
     def __post_init__(self) -> None:
         self._check_types()
@@ -76,6 +81,7 @@ class TrainConfig:
         _one_of("amp", self.amp, AMP_MODES)
         _one_of("augment", self.augment, AUGMENT_PRESETS)
         _one_of("loss", self.loss, LOSSES)
+        _one_of("start_check", self.start_check, START_CHECKS)
         _at_least("epochs", self.epochs, 1)
         _at_least("batch_size", self.batch_size, 1)
         _at_least("accumulation", self.accumulation, 1)

@@ -151,7 +151,7 @@ def build_run(
     spec = model_spec(cfg)
     setup = prepare_data(cfg, spec, reporter, group)
     model = create_model(spec, load_weights=not resume).to(device)
-    cfg = finetune.init_from_parent(model, cfg, resume, reporter.log)  # a fine-tune starts from its parent
+    cfg = finetune.init_from_parent(model, cfg, resume, reporter.log, checkpoint_dir)  # from its parent
     if device.type in CHANNELS_LAST_DEVICES:
         model = model.to(memory_format=torch.channels_last)
     if device.type == "cuda" and group.distributed:
