@@ -222,3 +222,19 @@ def test_the_task_api_gives_subsets_and_counts_the_task_class(stand_in, assemble
     guess = np.array([[1, 6, 1, 1]], np.uint8)
     assert tasks_api.class_counts(guess, truth, (1,), 1) == (1, 3)
     assert tasks_api.class_counts(guess, truth, (1, 6), 1) == (2, 3)  # several Harvey classes count
+
+
+def test_masks_with_unlabelled_pixels_are_valid_training_pairs(tmp_path):
+    from seg_core.datasets.discovery import validate_dataset
+
+    for kind in ("images", "masks"):
+        (tmp_path / kind).mkdir()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "images" / "a.png")
+    mask = np.full((8, 8), 255, np.uint8)
+    mask[:4] = 14
+    Image.fromarray(mask).save(tmp_path / "masks" / "a.png")
+    report = validate_dataset(tmp_path)
+    assert [p.stem for p in report.pairs] == ["a"] and not report.problems
+    mask[0, 0] = 99
+    Image.fromarray(mask).save(tmp_path / "masks" / "a.png")
+    assert "99" in validate_dataset(tmp_path).problems[0].message

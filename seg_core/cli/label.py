@@ -71,7 +71,14 @@ def _finetune(args: argparse.Namespace) -> int:
     from seg_core.training.loop import fit
 
     overrides = {
-        k: v for k, v in (("epochs", args.epochs), ("lr", args.lr), ("crop", args.crop)) if v is not None
+        k: v
+        for k, v in (
+            ("epochs", args.epochs),
+            ("lr", args.lr),
+            ("crop", args.crop),
+            ("start_check", args.start_check),
+        )
+        if v is not None
     }
     from seg_core.datasets.discovery import count_named_pairs
 
@@ -120,5 +127,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int, help="default 30")
     p.add_argument("--lr", type=float, help="default 3e-4")
     p.add_argument("--crop", type=int, help="default 320")
+    p.add_argument(
+        "--start-check",
+        choices=["on", "off"],
+        help="on (default): before training, choose between the parent and ImageNet weights and the "
+        "epoch count by cross-validation on the labelled photos; off: always start from the parent",
+    )
     p.add_argument("--name")
     p.set_defaults(handler=_finetune)
