@@ -64,6 +64,7 @@ SAVED_FIELDS = {
     "parent_weights_sha256": "",
     "parent_scheme": "",
     "new_head": "",
+    "start_check": "off",
 }
 
 

@@ -18,7 +18,7 @@ from seg_core.cli.common import print_table
 from seg_core.core.progress import ConsoleProgress
 
 # The schedule's settings a user may change on the command line (the rest: `train --init-from`).
-FINETUNE_FLAGS = ("epochs", "lr", "batch_size", "crop")
+FINETUNE_FLAGS = ("epochs", "lr", "batch_size", "crop", "start_check")
 # What a parent of another label scheme than the dataset's needs (`seg_core.training.heads`).
 SCHEME_FLAGS = ("new_head",)
 
@@ -80,6 +80,8 @@ def _finetune(args: argparse.Namespace) -> int:
 
     flags = FINETUNE_FLAGS + SCHEME_FLAGS
     overrides = {name: getattr(args, name) for name in flags if getattr(args, name) is not None}
+    if overrides.get("start_check") not in (None, "on", "off"):
+        raise ValueError(f"--start-check {overrides['start_check']} is not one of: on, off")
     cfg = finetune_config(args.parent, _dataset(args.data), name=args.name or "", **overrides)
     if count_named_pairs(cfg.data) == 0:
         raise ValueError(f"{args.data}: no photo has a saved mask yet; correct and save a few photos first")

@@ -28,6 +28,8 @@ AMP_MODES = ("auto", "off", "bf16", "fp16")
 LOSSES = ("ce", "weighted_ce", "dice", "ce_dice", "focal", "lovasz")
 # Named weights; any other value is a weights file's path.
 NAMED_WEIGHTS = ("auto", "none", "imagenet-offline", "imagenet")
+# A fine-tune's start check: asked for ("on", "off") or its recorded outcome ("parent", "imagenet").
+START_CHECKS = ("off", "on", "parent", "imagenet")
 
 
 @dataclass(frozen=True)
@@ -347,6 +349,16 @@ class TrainConfig:
         "a parent's head fits only its own scheme: a new one is asked for, never guessed",
         group="hidden",
         allowed="empty, roles, fresh, or a mapping .json file",
+    )
+    start_check: str = setting(
+        "off",
+        "Start check",
+        "Fine-tuning only: 'on' chooses the start (the parent or ImageNet weights) and the epoch count "
+        "by a cross-validated check on the labelled photos, and the run records the outcome ('parent' "
+        "or 'imagenet'); 'off' always starts from the parent.",
+        "a run without a parent has nothing to check; fine-tunes turn it on (FineTuneSchedule)",
+        group="hidden",
+        choices=START_CHECKS,
     )
 
     def __post_init__(self) -> None:

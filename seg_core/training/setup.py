@@ -162,7 +162,7 @@ def build_run(
     spec, scheme = setup.spec, setup.scheme
     model = create_model(spec, load_weights=not resume).to(device)
     # A fine-tune starts from its parent (a new head when the parent speaks another label scheme).
-    cfg = finetune.init_from_parent(model, cfg, resume, reporter.log, scheme)
+    cfg = finetune.init_from_parent(model, cfg, resume, reporter.log, scheme, checkpoint_dir)
     if device.type in CHANNELS_LAST_DEVICES:
         model = model.to(memory_format=torch.channels_last)
     if device.type == "cuda" and group.distributed:
