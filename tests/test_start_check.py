@@ -136,6 +136,7 @@ def test_the_check_prefers_the_start_that_learns_the_labels():
         (0.5, 0.5, 0.5),
         (0.5, 0.5, 0.5),
         torch.device("cpu"),
+        num_classes=25,
     )
     assert choice.start == "imagenet"
     assert [epoch for epoch, _ in choice.curves["parent"]] == [5, 10, 15, 20]

@@ -67,6 +67,11 @@ def ids_problem(mask_path: Path, counts: np.ndarray, known: DatasetScheme) -> tu
         hint = f" (they fit {' or '.join(fits)}: name the scheme in {DATASET_SCHEME_FILE})" if fits else ""
         shown = ", ".join(map(str, outside[:5])) + (", ..." if len(outside) > 5 else "")
         return "bad_labels", f"{mask_path}: label values {shown} are outside {_range(scheme)}{hint}"
+    if not np.asarray(counts)[: scheme.num_classes].any():
+        return "unlabelled", (
+            f"{mask_path}: no pixel is labelled (every value is {scheme.ignore_index}, "
+            "unlabelled), so the pair cannot teach a model anything"
+        )
     if known.declared:
         return None  # the team said which scheme; ids inside it are theirs to mean
     alike = look_alike(counts, scheme)

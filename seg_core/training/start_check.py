@@ -24,7 +24,7 @@ from torch import nn
 
 from seg_core.datasets.augment import build_augmentation, reseed
 from seg_core.datasets.dataset import normalize
-from seg_core.schemes.classes import IGNORE_INDEX, NUM_CLASSES
+from seg_core.schemes.scheme import IGNORE_INDEX
 from seg_core.training.config import TrainConfig
 from seg_core.training.losses import create_loss
 from seg_core.training.optim import build_optimizer, build_scheduler
@@ -171,7 +171,7 @@ def train_curve(
     mean,
     std,
     device: torch.device,
-    num_classes: int = NUM_CLASSES,
+    num_classes: int,
 ) -> list[tuple[int, np.ndarray]]:
     """Train `model` on `train` for `cfg.epochs` epochs (the run's optimiser, schedule and loss)
     and return [(epoch, held-out counts)] every `eval_every` epochs and at the end.
@@ -205,9 +205,10 @@ def check_start(
     mean,
     std,
     device: torch.device,
+    *,
+    num_classes: int,
     frozen_bn: dict[str, bool] | None = None,
     log: Callable[[str], None] = lambda _m: None,
-    num_classes: int = NUM_CLASSES,
 ) -> StartChoice:
     """Score every start on every fold and choose (see `choose`).
 
@@ -249,7 +250,7 @@ def run_start_check(
     cfg: TrainConfig,
     parent_state: dict,
     log: Callable[[str], None],
-    num_classes: int = NUM_CLASSES,
+    num_classes: int,
 ) -> TrainConfig:
     """The fine-tune's start check: `model` holds the parent's weights on its device; afterwards it
     holds the chosen start's, and the returned config the outcome ("parent" or "imagenet"), the

@@ -191,6 +191,7 @@ PROBLEM_LABELS = {  # data.Problem.kind -> what an analyst calls it
     "size_mismatch": "mask size differs from image",
     "bad_labels": "labels outside the scheme",
     "foreign_scheme": "another scheme's labels",
+    "unlabelled": "no labelled pixel",
     "unknown_scheme": "label scheme unknown",
     "duplicate_stem": "duplicate file name",
     "not_an_image": "not an image",
