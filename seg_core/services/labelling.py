@@ -21,6 +21,7 @@ from seg_core.analytics.uncertainty import photo_uncertainty, rank_for_labelling
 from seg_core.imagery.imageio import load_rgb
 from seg_core.labelling.labelstore import LabelStore, check_who, create_dataset
 from seg_core.labelling.mask_edit import MaskEditor, region_boundaries, superpixels
+from seg_core.labelling.provenance import describe_save, person_share, training_cautions
 from seg_core.runs.registry import RunRegistry
 from seg_core.schemes.classes import CLASSES, colorize, hex_color
 from seg_core.team import access
@@ -83,8 +84,13 @@ def save_labels(session: LabelSession, force: bool = False, actor: access.Actor 
     """
     target = f"{session.store.root.name}/{session.stem}"
     access.authorize(actor, "label.save", RunRegistry(), target=target)
-    session.base_version = session.store.save(
-        session.stem, session.editor.mask, session.who, session.base_version, force=force
+    store, mask = session.store, session.editor.mask
+    prelabel = store.load_prelabel(session.stem, session.original_size)
+    provenance = describe_save(
+        mask, prelabel, store.prelabel_info(session.stem), session.editor.touched, session.edits
+    )
+    session.base_version = store.save(
+        session.stem, mask, session.who, session.base_version, force=force, provenance=provenance
     )
     session.source = "saved"
     width, height = session.original_size
@@ -234,11 +240,13 @@ def _circle_centre(obj: dict) -> tuple[float, float]:
 
 
 def photo_table(dataset: str | Path) -> list[dict]:
-    """Every photo with its status, who corrected it and when, and its pre-label's uncertainty."""
+    """Every photo with its status, who corrected it and when, how much of a saved mask a person
+    made or confirmed (`by_person`, 0..1; None when not recorded) and its pre-label's uncertainty."""
     rows = []
     for photo in LabelStore(dataset).photos():
         row = {"photo": photo.stem, "status": photo.status, "by": photo.by or "", "model": photo.model or ""}
         row["when"] = time.strftime("%Y-%m-%d %H:%M", time.localtime(photo.at)) if photo.at else ""
+        row["by_person"] = person_share(photo.provenance)
         row["uncertain"] = photo.uncertainty["uncertain_share"] if photo.uncertainty else None
         rows.append(row)
     return rows
@@ -253,7 +261,8 @@ def prelabel_photos(
     actor: access.Actor | None = None,
 ) -> list[str]:
     """Pre-label photos (default: all not yet labelled by a person) with a loaded Predictor,
-    storing each pre-label and its uncertainty; returns one sentence per photo that failed.
+    storing each pre-label, its model (`model_label` and the weights checksum) and its
+    uncertainty; returns one sentence per photo that failed.
     `actor`: the signed-in user (it writes into the dataset: analysts and admins); None: the owner."""
     access.authorize(actor, "label.save", RunRegistry(), target=f"{Path(dataset).name} (pre-labels)")
     store = LabelStore(dataset)
@@ -264,7 +273,8 @@ def prelabel_photos(
         try:
             result = predictor.predict_full(store.image_path(stem), confidence=True)
             figures = photo_uncertainty(result.mask, result.confidence).to_dict()
-            store.save_prelabel(stem, result.mask, model_label, figures)
+            sha = predictor.meta.get("weights_sha256")
+            store.save_prelabel(stem, result.mask, model_label, figures, weights_sha256=sha)
         except ValueError as exc:
             problems.append(str(exc))
         if progress:
@@ -282,6 +292,16 @@ def next_to_label(dataset: str | Path) -> list[dict]:
         if p.stem not in known:
             rows.append({"stem": p.stem, "rank": None, "reason": "not pre-labelled yet: uncertainty unknown"})
     return rows
+
+
+def finetune_cautions(dataset: str | Path) -> list[str]:
+    """What to know before fine-tuning on this dataset's saved masks (one sentence each): a
+    single photo, masks that are mostly a model's unreviewed pre-label. The page and the CLI
+    show them before a run starts."""
+    store = LabelStore(dataset)
+    return training_cautions(
+        [p for p in store.photos() if p.status in ("corrected", "labelled")], store.root.name
+    )
 
 
 def finetune_on_labels(
