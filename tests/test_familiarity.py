@@ -182,7 +182,7 @@ def test_predict_warns_next_to_the_figures_when_a_photo_is_far_outside(tmp_path,
     out = tmp_path / "out"
     assert main(["predict", "--checkpoint", str(checkpoint), "--out", str(out), str(photo)]) == 0
     captured = capsys.readouterr()
-    assert f"familiarity: unfamiliar: 1 of 1 photo(s): {UNRELIABLE_MESSAGE}" in captured.out
+    assert f"familiarity: unfamiliar: 1 of 1 photo: {UNRELIABLE_MESSAGE}" in captured.out
     assert f"warning: a.png: {UNRELIABLE_MESSAGE}" in captured.err
     import json
 

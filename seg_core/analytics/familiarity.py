@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from seg_core.analytics.uncertainty import UNCERTAIN_BELOW, PhotoUncertainty, photo_uncertainty
+from seg_core.core.text import count
 
 REFERENCE_VERSION = 1
 # Distance (in reference spreads above the median) over which a photo is "far outside". 2: twice
@@ -154,7 +155,7 @@ def batch_familiarity(assessments: Sequence[Familiarity | dict]) -> dict:
         return {"status": "unavailable", "unfamiliar": 0, "checked": 0, "message": UNAVAILABLE_MESSAGE}
     far = checked.count("unfamiliar")
     if far:
-        status, message = "unfamiliar", f"{far} of {len(checked)} photo(s): {UNRELIABLE_MESSAGE}"
+        status, message = "unfamiliar", f"{far} of {count(len(checked), 'photo')}: {UNRELIABLE_MESSAGE}"
     elif "unusual" in checked:
         status, message = "unusual", "some photos are less sure than usual; check their figures"
     else:

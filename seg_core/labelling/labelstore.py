@@ -336,11 +336,11 @@ def glob_escape(text: str) -> str:
     return re.sub(r"([*?\[])", r"[\1]", text)
 
 
-def create_dataset(root: Path, name: str, photos: list[tuple[str, bytes]]) -> tuple[Path, list[str]]:
-    """A new Harvey-layout dataset `root/name` with the given photos (file name, bytes).
-
-    Returns:
-        (the dataset folder, one sentence per photo that was refused).
+def check_new_dataset(
+    root: Path, name: str, photos: list[tuple[str, bytes]]
+) -> tuple[Path, list[tuple[str, bytes]], list[str]]:
+    """What `create_dataset` would write, checked before anything is: (the dataset folder, the
+    usable photos, one sentence per photo refused).
 
     Raises:
         ValueError: a bad or taken name, or not a single usable photo.
@@ -365,8 +365,26 @@ def create_dataset(root: Path, name: str, photos: list[tuple[str, bytes]]) -> tu
         accepted.append((base, data))
     if not accepted:
         raise ValueError("no usable photo among the uploads: " + "; ".join(refused or ["none given"]))
+    return folder, accepted, refused
+
+
+def write_dataset(folder: Path, photos: list[tuple[str, bytes]]) -> Path:
+    """A new Harvey-layout dataset at `folder` with checked photos (`check_new_dataset`)."""
     (folder / "train_images").mkdir(parents=True)
     (folder / "train_masks").mkdir()
-    for base, data in accepted:
+    for base, data in photos:
         (folder / "train_images" / base).write_bytes(data)
-    return folder, refused
+    return folder
+
+
+def create_dataset(root: Path, name: str, photos: list[tuple[str, bytes]]) -> tuple[Path, list[str]]:
+    """A new Harvey-layout dataset `root/name` with the given photos (file name, bytes).
+
+    Returns:
+        (the dataset folder, one sentence per photo that was refused).
+
+    Raises:
+        ValueError: a bad or taken name, or not a single usable photo.
+    """
+    folder, accepted, refused = check_new_dataset(root, name, photos)
+    return write_dataset(folder, accepted), refused

@@ -18,8 +18,9 @@ import numpy as np
 from PIL import Image
 
 from seg_core.analytics.uncertainty import photo_uncertainty, rank_for_labelling
+from seg_core.core.text import count
 from seg_core.imagery.imageio import load_rgb
-from seg_core.labelling.labelstore import LabelStore, check_who, create_dataset
+from seg_core.labelling.labelstore import LabelStore, check_new_dataset, check_who, write_dataset
 from seg_core.labelling.mask_edit import MaskEditor, region_boundaries, superpixels
 from seg_core.labelling.provenance import describe_save, person_share, training_cautions
 from seg_core.runs.registry import RunRegistry
@@ -354,9 +355,17 @@ def create_dataset_from_photos(
     root: Path, name: str, photos: list[tuple[str, bytes]], actor: access.Actor | None = None
 ) -> tuple[Path, list[str]]:
     """labelstore.create_dataset for the page: analysts and admins only, and the photos count
-    against the uploader's daily quota (`actor`; None: the owner)."""
+    against the uploader's daily quota (`actor`; None: the owner). The audit row says how it
+    ended: allowed (created, before the photos are written) or failed (with the reason)."""
     registry = RunRegistry()
-    access.authorize(actor, "dataset.create", registry, target=name)
-    what = f"{len(photos)} photo{'s' if len(photos) != 1 else ''} for dataset {name}"
+    access.authorize(actor, "dataset.create", registry, target=name, record=False)
+    try:
+        folder, accepted, refused = check_new_dataset(root, name, photos)
+    except ValueError as exc:
+        access.record_outcome(actor, "dataset.create", registry, "failed", target=name, detail=str(exc))
+        raise
+    what = f"{count(len(photos), 'photo')} for dataset {name}"
     access.charge_upload(actor, registry, sum(len(data) for _, data in photos), what)
-    return create_dataset(root, name, photos)
+    detail = f"{count(len(accepted), 'photo')}" + (f", {len(refused)} refused" if refused else "")
+    access.record_outcome(actor, "dataset.create", registry, "allowed", target=name, detail=detail)
+    return write_dataset(folder, accepted), refused
