@@ -74,10 +74,13 @@ def _finetune(args: argparse.Namespace) -> int:
         k: v for k, v in (("epochs", args.epochs), ("lr", args.lr), ("crop", args.crop)) if v is not None
     }
     from seg_core.datasets.discovery import count_named_pairs
+    from seg_core.services.labelling import finetune_cautions
 
     cfg = finetune_config(args.parent, _dataset(args.data), name=args.name or "", **overrides)
     if count_named_pairs(cfg.data) == 0:
         raise ValueError(f"{args.data}: no photo has a saved mask yet; correct and save a few photos first")
+    for caution in finetune_cautions(cfg.data):
+        print(f"warning: {caution}", file=sys.stderr)
     stop = StopRequested()
     stop.install()
     registry = RunRegistry()

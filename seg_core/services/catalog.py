@@ -15,6 +15,9 @@ from seg_core.runs.registry import RunRecord, RunRegistry, validate_run_id
 from seg_core.services.caller import Caller
 
 SAMPLES_DIR = paths.SAMPLES_DIR
+# The sample photos' ground sampling distance: 1600 px across the 120 m a Harvey frame covers
+# (samples/README.md); filled in when they are used, so their areas come out in m².
+SAMPLE_GSD_CM = 7.5
 DEMO_DATASET_NAME = "demo"
 
 
@@ -32,6 +35,14 @@ class ModelChoice:
     path: Path  # a best.pt, or an exported .onnx (run by ONNX Runtime, without torch)
     run_id: str | None
     val_dice: float | None
+
+    @property
+    def id(self) -> str:
+        """Stable across pages and sessions: the run id, "demo" for the shipped model, else the
+        exported file's path."""
+        if self.run_id:
+            return self.run_id
+        return "demo" if self.path == paths.DEMO_CHECKPOINT else str(self.path)
 
 
 def device_summary() -> dict:

@@ -262,6 +262,20 @@ def authorize(
         raise AccessDenied(refusal)
 
 
+def record_outcome(
+    actor: Actor | None,
+    action: str,
+    registry: audit.HasDatabase,
+    outcome: str,
+    target: str | None = None,
+    detail: str | None = None,
+) -> None:
+    """The row of an action authorized with `record=False`, once its outcome is known:
+    'allowed' (it goes ahead) or 'failed' (its input was refused; `detail` says why)."""
+    name, role, address = (OWNER, OWNER, None) if actor is None else (actor.user, actor.role, actor.address)
+    audit.record(registry, name, role, action, outcome, target=target, address=address, detail=detail)
+
+
 def _refusal(actor: Actor, action: str, target: str | None, owner: str | None) -> str | None:
     needed = ACTIONS[action]
     what = ROLE_NEEDED_FOR[action] + (f" ({target})" if target else "")

@@ -42,6 +42,7 @@ from seg_core.schemes.classes import IGNORE_INDEX, NUM_CLASSES
 from seg_core.training import distributed as dist_utils
 from seg_core.training.config import TrainConfig, model_spec
 from seg_core.training.preview import save_preview
+from seg_core.training.reference import store_training_reference
 from seg_core.training.setup import build_run
 from seg_core.training.state import EpochStats, LoopState, TrainingRun
 from seg_core.training.step import DistributedOutOfMemoryError, NonFiniteLossError, optimizer_step, train_step
@@ -324,7 +325,10 @@ def _run_epochs(run: TrainingRun, stop: StopRequested) -> str:
         run.device,
         run.amp,
         run.group,
+        want_uncertainty=val_loader is None,
     )
+    if val_loader is None:  # best.pt is the final model: its reference from the training photos
+        store_training_reference(run, full.uncertainty)
     reporter.metrics(
         [
             (state.global_step, state.epoch, "train_full", "loss", full.loss),
@@ -403,7 +407,8 @@ def _end_of_epoch(run: TrainingRun, val_loader: DataLoader | None, stats: EpochS
             save_preview(run.checkpoint_dir / "preview.png", run.setup.preview_image, *result.preview)
     else:
         state.best_epoch = epoch
-    _log_epoch(run, stats, metrics, improved, rows)  # before the saves: last.pt holds the history
+    # Before the saves (last.pt holds the history); "new best" only where a score says so.
+    _log_epoch(run, stats, metrics, improved and val_loader is not None, rows)
     run.save("last.pt", metrics, resumable=True)
     if improved:
         run.save("best.pt", metrics, resumable=False)
