@@ -156,11 +156,11 @@ class LabelStore:
 
     def status(self, stem: str) -> PhotoStatus:
         image = self.image_path(stem)
-        record = _read_json(self.store / "records" / f"{stem}.json") or {}
+        record = self.record(stem)
         pre = _read_json(self.store / "prelabels" / f"{stem}.json") or {}
         uncertainty = pre.get("uncertainty")
         if self.mask_path(stem).is_file():
-            if record.get("version") == self.version(stem):
+            if record.get("version") == self.version(stem) and not record.get("imported"):
                 return PhotoStatus(
                     stem,
                     image,
@@ -241,7 +241,7 @@ class LabelStore:
     def saved_provenance(self, stem: str) -> dict | None:
         """The provenance of the saved mask, when its record describes the file on disk now (a
         mask replaced by other means has no known provenance)."""
-        record = _read_json(self.store / "records" / f"{stem}.json") or {}
+        record = self.record(stem)
         if record.get("version") != self.version(stem):
             return None
         return record.get("provenance")
@@ -268,10 +268,10 @@ class LabelStore:
         """
         check_who(who)
         mask = check_mask(mask, self.original_size(stem), f"mask for {stem}")
-        with self._lock(stem):
+        with self.lock(stem):
             current = self.version(stem)
             if current != base_version and not force:
-                record = _read_json(self.store / "records" / f"{stem}.json") or {}
+                record = self.record(stem)
                 by, at = record.get("by", "someone"), record.get("at")
                 when = time.strftime("%H:%M:%S", time.localtime(at)) if at else "meanwhile"
                 raise ConflictError(
@@ -281,7 +281,7 @@ class LabelStore:
             write_mask_png(self.mask_path(stem), mask)
             version = self.version(stem)
             _write_json(
-                self.store / "records" / f"{stem}.json",
+                self.record_path(stem),
                 {
                     "by": who,
                     "at": time.time(),
@@ -293,9 +293,18 @@ class LabelStore:
         self.discard_draft(stem, who)
         return version
 
-    def _lock(self, stem: str):
-        """Saves of one photo, one at a time across sessions and processes."""
+    def lock(self, stem: str):
+        """Saves and reviews of one photo, one at a time across sessions and processes."""
         return file_lock(self.store / "locks" / f"{stem}.lock")
+
+    def record_path(self, stem: str) -> Path:
+        """The saved mask's record (who, when, version, provenance and its review)."""
+        return self.store / "records" / f"{stem}.json"
+
+    def record(self, stem: str) -> dict:
+        """The record as stored ({} when none); it describes the mask on disk only when its
+        `version` is the file's `version(stem)`."""
+        return _read_json(self.record_path(stem)) or {}
 
     # ---- drafts ---------------------------------------------------------------------------
     def draft_path(self, stem: str, who: str) -> Path:

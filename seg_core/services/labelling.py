@@ -20,6 +20,8 @@ from PIL import Image
 from seg_core.analytics.uncertainty import photo_uncertainty, rank_for_labelling
 from seg_core.core.text import count
 from seg_core.imagery.imageio import load_rgb
+from seg_core.labelling.agreement import independent, review_label, save_own_label, working_mask
+from seg_core.labelling.labelset import trainable_masks
 from seg_core.labelling.labelstore import LabelStore, check_new_dataset, check_who, write_dataset
 from seg_core.labelling.mask_edit import MaskEditor, region_boundaries, superpixels
 from seg_core.labelling.provenance import describe_save, person_share, training_cautions
@@ -67,8 +69,10 @@ def open_photo(dataset: str | Path, stem: str, who: str) -> LabelSession:
     if draft is not None:
         mask, base_version = draft
         source = "draft"
-    else:
-        mask, source = store.load_working_mask(stem)
+    else:  # a photo labelled independently opens from this analyst's own label (agreement)
+        mask, source = (
+            working_mask(store, stem, who) if independent(store, stem) else store.load_working_mask(stem)
+        )
         base_version = store.version(stem)
     return LabelSession(store, stem, who, MaskEditor(mask), base_version, source, view)
 
@@ -89,6 +93,8 @@ def save_labels(session: LabelSession, force: bool = False, caller: Caller | Non
     provenance = describe_save(
         mask, prelabel, store.prelabel_info(session.stem), session.editor.touched, session.edits
     )
+    if independent(store, session.stem):
+        return save_own_label(store, session.stem, session.who, mask, provenance)
     session.base_version = store.save(
         session.stem, mask, session.who, session.base_version, force=force, provenance=provenance
     )
@@ -242,12 +248,13 @@ def _circle_centre(obj: dict) -> tuple[float, float]:
 def photo_table(dataset: str | Path) -> list[dict]:
     """Every photo with its status, who corrected it and when, how much of a saved mask a person
     made or confirmed (`by_person`, 0..1; None when not recorded) and its pre-label's uncertainty."""
-    rows = []
-    for photo in LabelStore(dataset).photos():
+    rows, store = [], LabelStore(dataset)
+    for photo in store.photos():
         row = {"photo": photo.stem, "status": photo.status, "by": photo.by or "", "model": photo.model or ""}
         row["when"] = time.strftime("%Y-%m-%d %H:%M", time.localtime(photo.at)) if photo.at else ""
         row["by_person"] = person_share(photo.provenance)
         row["uncertain"] = photo.uncertainty["uncertain_share"] if photo.uncertainty else None
+        row["review"] = review_label(store, photo.stem)
         rows.append(row)
     return rows
 
@@ -307,11 +314,12 @@ def finetune_cautions(dataset: str | Path) -> list[str]:
 def finetune_on_labels(
     dataset: str | Path, parent: str | Path, name: str = "", caller: Caller | None = None, **overrides
 ):
-    """Queue a fine-tuning run of `parent` on this dataset's saved masks; returns run_queue.Submission.
-    The caller is checked and limited as for any Start (`services.runs.start`; None: the owner).
+    """Queue a fine-tuning run of `parent` on this dataset's accepted masks (`include_unreviewed=True`:
+    submitted ones too); returns run_queue.Submission. The caller is checked and limited as for
+    any Start (`services.runs.start`; None: the owner).
 
     Raises:
-        ValueError: no photo has a saved mask yet, or the parent checkpoint is unusable.
+        ValueError: no saved mask training may use, or the parent checkpoint is unusable.
     """
     from seg_core.services import runs
     from seg_core.training.finetune import finetune_config
@@ -320,12 +328,10 @@ def finetune_on_labels(
     caller = (caller or Caller()).opened()
     caller.authorize("run.start", target=f"fine-tune on {Path(dataset).name}", record=False)
     store = LabelStore(dataset)
-    labelled = [p for p in store.photos() if p.status in ("corrected", "labelled")]
-    if not labelled:
-        raise ValueError(f"{store.root}: no photo has a saved mask yet; correct and save a few photos first")
+    usable = trainable_masks(store, bool(overrides.get("include_unreviewed")))  # accepted, by default
     cfg = finetune_config(parent, store.root, name=name or f"finetune-{store.root.name}", **overrides)
-    if len(labelled) < cfg.batch_size:
-        cfg = cfg.with_updates(batch_size=len(labelled))
+    if len(usable) < cfg.batch_size:
+        cfg = cfg.with_updates(batch_size=len(usable))
     return runs.start(cfg, caller)
 
 

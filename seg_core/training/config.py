@@ -67,6 +67,10 @@ class TrainConfig:
     init_from: str = ""  # parent checkpoint path; "" = train from `weights`
     parent_run_id: str = ""  # filled from the parent when training starts (lineage)
     parent_weights_sha256: str = ""  # the parent's weights checksum: a changed parent is refused
+    # Review (seg_core.labelling.review): train on accepted masks only, unless asked to take the
+    # ones nobody has reviewed yet as well (rejected masks never).
+    include_unreviewed: bool = False
+    label_set: str = ""  # filled when training starts: the id of the frozen label set it uses
 
     def __post_init__(self) -> None:
         self._check_types()

@@ -92,6 +92,7 @@ class DataSetup:
     train_eval_set: SegmentationDataset
     preview_image: np.ndarray | None
     working_gsd: dict | None = None  # gsd.working_gsd_record of the training photos, when known
+    label_set: str = ""  # the id of the label set the pairs come from (labelling.labelset)
 
 
 @dataclass
