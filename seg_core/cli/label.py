@@ -73,12 +73,13 @@ def _finetune(args: argparse.Namespace) -> int:
     overrides = {
         k: v for k, v in (("epochs", args.epochs), ("lr", args.lr), ("crop", args.crop)) if v is not None
     }
-    from seg_core.datasets.discovery import count_named_pairs
     from seg_core.services.labelling import finetune_cautions
+    from seg_core.training.preflight import check_dataset
 
-    cfg = finetune_config(args.parent, _dataset(args.data), name=args.name or "", **overrides)
-    if count_named_pairs(cfg.data) == 0:
-        raise ValueError(f"{args.data}: no photo has a saved mask yet; correct and save a few photos first")
+    data = _dataset(args.data)
+    overrides["include_unreviewed"] = args.include_unreviewed
+    cfg = finetune_config(args.parent, data, name=args.name or "", **overrides)
+    check_dataset(cfg)  # a sentence when no mask is usable, or review allows none (before a run exists)
     for caution in finetune_cautions(cfg.data):
         print(f"warning: {caution}", file=sys.stderr)
     stop = StopRequested()
@@ -124,4 +125,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float, help="default 3e-4")
     p.add_argument("--crop", type=int, help="default 320")
     p.add_argument("--name")
+    p.add_argument(
+        "--include-unreviewed",
+        action="store_true",
+        help="also train on saved masks nobody has reviewed yet (default: accepted masks only; "
+        "rejected masks never)",
+    )
     p.set_defaults(handler=_finetune)
