@@ -3,6 +3,7 @@
 python -m seg_core label status DATASET [--json]
 python -m seg_core label prelabel DATASET --checkpoint PATH [--json]
 python -m seg_core label next DATASET [--json]
+python -m seg_core label states | accept | reject | sets | diff | export | agreement | gold   (cli/review.py)
 python -m seg_core finetune --parent PATH --data DATASET [--epochs N] [--name NAME]
 """
 
@@ -14,6 +15,7 @@ import sys
 from pathlib import Path
 
 from seg_core.cli.common import print_table
+from seg_core.cli.review import register_actions
 from seg_core.core.progress import ConsoleProgress
 
 
@@ -113,6 +115,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("dataset")
     a.add_argument("--json", action="store_true")
     a.set_defaults(handler=_next)
+    register_actions(actions)  # states, accept, reject, sets, diff, export, agreement, gold
 
     p = sub.add_parser(
         "finetune",
