@@ -9,7 +9,7 @@ from seg_core.core.text import count
 from seg_core.labelling.labelstore import check_who
 from seg_core.services import catalog, labelling
 from seg_core.team.access import OWNER
-from ui import label_view
+from ui import label_view, review_view
 from ui.auth import current_actor, current_caller
 from ui.common import friendly_errors, load_predictor
 from ui.pickers import model_picker, pick_by_id
@@ -108,6 +108,9 @@ if prelabel and model:
     if opened is not None and not opened.editor.undo_stack and opened.source in ("empty", "pre-label"):
         st.session_state.pop("label_session")  # reopen from the new pre-label (nothing drawn yet)
 
+if review_view.review_screens(dataset, model, PHOTO_KEY):  # a reviewer's queue, agreement and gold
+    st.stop()
+
 table = labelling.photo_table(dataset)
 ranking = labelling.next_to_label(dataset)
 order = [r["stem"] for r in ranking] + [
@@ -161,6 +164,7 @@ if others:
 
 with friendly_errors("Correcting the mask"):
     label_view.actions(session)
+    review_view.photo_panel(session)
     label_view.correction_view(session)
 
 with st.sidebar.container(border=True):
@@ -175,14 +179,17 @@ with st.sidebar.container(border=True):
     for caution in cautions:
         st.warning(caution)
     anyway = st.checkbox("Fine-tune anyway", key="label_finetune_anyway") if cautions else True
+    include_unreviewed, usable = review_view.finetune_labels(dataset)
     if st.button(
         "Fine-tune on my labels",
-        disabled=not saved or model is None or not anyway,
+        disabled=not usable or model is None or not anyway,
         icon=":material/model_training:",
         width="stretch",
     ):
         with friendly_errors("Starting the fine-tuning run"):
-            submission = labelling.finetune_on_labels(dataset, model.path, caller=current_caller())
+            submission = labelling.finetune_on_labels(
+                dataset, model.path, caller=current_caller(), include_unreviewed=include_unreviewed
+            )
             st.success(submission.message)
             st.page_link(
                 "app_pages/train.py", label="Follow it on the Train page", icon=":material/monitoring:"

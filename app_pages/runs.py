@@ -8,6 +8,7 @@ from seg_core.runs.registry import RunRecord, RunRegistry
 from seg_core.services import catalog, exports
 from seg_core.services import runs as run_actions
 from seg_core.views import monitor
+from ui import review_view
 from ui.auth import current_actor, current_caller, may, run_owner, run_owners
 from ui.charts import curves
 from ui.common import friendly_errors
@@ -122,6 +123,7 @@ def actions(selected: list[RunRecord], registry: RunRegistry) -> None:
     family = monitor.lineage_sentence(run, registry.list())
     if family:
         st.markdown(f"**Lineage:** {family}")
+    review_view.run_label_set(run.id)  # which labels made this model
     if run.status in ("running", "queued"):
         st.page_link("app_pages/train.py", label="Watch it live on Train", icon=":material/monitoring:")
     has_last = (run.checkpoint_dir / "last.pt").is_file()

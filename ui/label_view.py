@@ -59,6 +59,7 @@ SOURCES = {
 STATUS_COLUMNS = {
     "photo": st.column_config.TextColumn("Photo"),
     "status": st.column_config.TextColumn("Status"),
+    "review": st.column_config.TextColumn("Review", help="submitted, accepted or rejected, and by whom"),
     "by": st.column_config.TextColumn("Saved by"),
     "when": st.column_config.TextColumn("When"),
     "by_person": st.column_config.ProgressColumn(

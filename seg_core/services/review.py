@@ -13,13 +13,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+from PIL import Image
+
+from seg_core.imagery.imageio import load_mask, load_rgb
 from seg_core.labelling import review
 from seg_core.labelling.agreement import independent
 from seg_core.labelling.labelstore import LabelStore
 from seg_core.labelling.review import MaskState, OwnMaskError
 from seg_core.services.caller import Caller
+from seg_core.services.labelling import VIEW_LONG_SIDE, save_labels
 from seg_core.team.access import OWNER
 
 
@@ -160,8 +166,6 @@ def fix_and_accept(session, caller: Caller | None = None) -> MaskState:
     """Save a reviewer's correction of someone's mask (the Label page's session) and accept it
     in one step: the mask they corrected must not be their own (but for the owner), and must be
     the one they opened (`session.base_version`)."""
-    from seg_core.services.labelling import save_labels
-
     store, stem = session.store, session.stem
     before = review.photo_state(store, stem)
 
@@ -197,3 +201,50 @@ def fix_and_accept(session, caller: Caller | None = None) -> MaskState:
         attempt,
         lambda s: _transition(f"{before.state} (fixed)", s),
     )
+
+
+@dataclass(frozen=True)
+class ReviewPictures:
+    """What a reviewer looks at, at the Label page's working size (HxWx3 uint8 each)."""
+
+    mask: np.ndarray  # the saved mask over the photo
+    prediction: np.ndarray | None = None  # the model's prediction over the photo
+    uncertainty: np.ndarray | None = None  # its uncertainty (dark: sure, yellow: unsure)
+    model_figures: dict | None = None  # the prediction's uncertainty figures
+    prediction_source: str = ""  # which model, or the stored pre-label
+
+
+def pictures(
+    dataset: str | Path, stem: str, predictor=None, model_name: str = "", opacity: float = 0.5
+) -> ReviewPictures:
+    """The saved mask over the photo and, beside it, the model's prediction and uncertainty: from
+    `predictor` (a loaded Predictor, named `model_name`) when given, else the photo's stored
+    pre-label (no map)."""
+    from seg_core.analytics.report import overlay  # OpenCV: only for the pictures
+
+    store = LabelStore(dataset)
+    photo = load_rgb(store.image_path(stem), long_side=VIEW_LONG_SIDE).pixels
+    saved = load_mask(store.mask_path(stem))
+    mask = overlay(photo, _to_size(saved, photo), opacity, boundaries=True)
+    if predictor is not None:
+        from seg_core.services import analysis
+
+        result = analysis.analyse_photo(predictor, store.image_path(stem), stem)
+        return ReviewPictures(
+            mask,
+            analysis.render_overlay(result, opacity, boundaries=True),
+            analysis.render_uncertainty(result, opacity),
+            result.stats.uncertainty,
+            model_name or "the chosen model",
+        )
+    prelabel = store.load_prelabel(stem)
+    if prelabel is None:
+        return ReviewPictures(mask)
+    info = store.prelabel_info(stem) or {}
+    picture = overlay(photo, _to_size(prelabel, photo), opacity, boundaries=True)
+    return ReviewPictures(mask, picture, None, info.get("uncertainty"), f"pre-label by {info.get('model')}")
+
+
+def _to_size(mask: np.ndarray, photo: np.ndarray) -> np.ndarray:
+    height, width = photo.shape[:2]
+    return np.asarray(Image.fromarray(mask).resize((width, height), Image.Resampling.NEAREST))

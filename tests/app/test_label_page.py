@@ -149,5 +149,8 @@ def test_fine_tuning_on_unreviewed_pre_labels_asks_first(stormseg_home):
     )
     assert labelled(at.sidebar.button, "Fine-tune on my labels").disabled
     labelled(at.sidebar.checkbox, "Fine-tune anyway").check().run()
+    assert labelled(at.sidebar.button, "Fine-tune on my labels").disabled  # the mask waits for review
+    labelled(at.sidebar.toggle, "Also masks nobody has reviewed yet").set_value(True).run()
+    assert any("1 mask(s) nobody has reviewed will train the model" in w.value for w in at.sidebar.warning)
     assert not labelled(at.sidebar.button, "Fine-tune on my labels").disabled
     assert any("0% a person's" in option for option in labelled(at.selectbox, "Photo").options)
