@@ -187,8 +187,9 @@ def photo_panel(session) -> None:
     if not may(current_actor(), "label.accept"):
         return
     own = current_actor() is not None and same_person(state.by, _me())
-    columns = st.columns(3)
-    if state.state in ("submitted", "accepted", "rejected") and columns[0].button(
+    fix, accept = state.state in ("submitted", "accepted", "rejected"), state.state == "submitted"
+    columns = iter(st.columns(3))
+    if fix and next(columns).button(
         "Save my fix and accept",
         icon=":material/task_alt:",
         width="stretch",
@@ -199,7 +200,7 @@ def photo_panel(session) -> None:
         with friendly_errors("Saving and accepting"):
             done = review_service.fix_and_accept(session, current_caller())
             _flash(f"{stem}: {done.describe()}.")
-    if state.state == "submitted" and columns[1].button(
+    if accept and next(columns).button(
         "Accept as saved",
         icon=":material/check_circle:",
         width="stretch",
@@ -209,7 +210,7 @@ def photo_panel(session) -> None:
         with friendly_errors("Accepting"):
             done = review_service.accept(store.root, stem, current_caller(), expected_version=state.version)
             _flash(f"{stem}: {done.describe()}.")
-    if columns[2].button(
+    if next(columns).button(
         "Ask two analysts to label it",
         icon=":material/group:",
         width="stretch",
@@ -250,10 +251,9 @@ def compare_and_resolve(dataset: Path, ready: dict[str, dict]) -> None:
         st.info("Pick two different labels to compare.")
         return
     result = agreement.compare_labels(dataset, stem, a, b)
-    st.metric(
-        "Mean IoU of the two labels", f"{result.miou:.2f}", f"{result.pixel_agreement:.0%} of pixels agree"
-    )
-    picture_col, table_col = st.columns([3, 2])
+    st.metric("Mean IoU of the two labels", f"{result.miou:.2f}")
+    st.caption(f"{result.pixel_agreement:.0%} of the pixels have the same class in both labels.")
+    picture_col, table_col = st.columns(2)
     picture_col.image(
         agreement.labels_picture(dataset, stem, a, b),
         caption="Magenta: the two labels disagree; elsewhere A's classes",
@@ -270,7 +270,7 @@ def compare_and_resolve(dataset: Path, ready: dict[str, dict]) -> None:
             "IoU": st.column_config.ProgressColumn("IoU", min_value=0.0, max_value=1.0, format="%.2f")
         },
     )
-    for who, column in ((a, a_col), (b, b_col)):
+    for who, column in zip((a, b), st.columns(2), strict=True):
         if column.button(
             f"Take {who}'s label and accept it", key=f"agreement_take_{stem}_{who}", width="stretch"
         ):
