@@ -149,7 +149,9 @@ def test_the_finetune_command_prints_the_cautions_before_it_trains(storm, checkp
     predictor = Predictor(Pointwise(), META, torch.device("cpu"))
     _prelabel_and_save(storm, predictor, {"p1": 0})
     monkeypatch.setattr(loop, "fit", lambda *args, **kwargs: "completed")  # the warning is what matters
-    assert main(["finetune", "--parent", str(checkpoint), "--data", str(storm), "--epochs", "1"]) == 0
+    command = ["finetune", "--parent", str(checkpoint), "--data", str(storm), "--epochs", "1"]
+    assert main(command) == 2  # the saved mask waits for review: nothing to train on by default
+    assert main([*command, "--include-unreviewed"]) == 0
     err = capsys.readouterr().err
     assert "warning: Only 1 photo of storm has a saved mask" in err
     assert "warning: 1 of the 1 saved mask is mostly a model's pre-label" in err
