@@ -143,6 +143,7 @@ def batch_view(results: list[PhotoAnalysis], opacity: float) -> None:
     st.dataframe(
         figures.batch_table(results),
         hide_index=True,
+        placeholder="–",
         width="stretch",
         column_config={
             "photo": st.column_config.TextColumn("Photo"),
