@@ -100,7 +100,7 @@ def test_the_first_hour(app_server, page, tmp_path):
     _nav(page, "Home")
     page.get_by_text("Get started").wait_for()
     _nav(page, "Segment")
-    page.get_by_text(re.compile(r"you uploaded before: DJI_0042\.JPG")).wait_for(timeout=LONG)
+    page.get_by_text(re.compile(r"you uploaded: DJI_0042\.JPG")).wait_for(timeout=LONG)
     _metric(page, "Familiarity")
 
     # --- Label: a dataset from photos; Enter does not submit, a refusal keeps the inputs ---
@@ -192,7 +192,7 @@ def test_the_first_hour(app_server, page, tmp_path):
     page.mouse.click(box["x"] + 18, box["y"] + 35 + 17)  # the newest run's tick box
     page.get_by_text("Use this model:").wait_for()
     page.get_by_role("link", name="Segment photos").click()
-    page.get_by_text(re.compile(r"you uploaded before: DJI_0042\.JPG")).wait_for(timeout=LONG)
+    page.get_by_text(re.compile(r"you uploaded: DJI_0042\.JPG")).wait_for(timeout=LONG)
     assert "finetune-ian-fort-myers" in _selectbox(page, "Model").inner_text()
     assert _metric(page, "Familiarity") != "No reference"  # the fine-tune stored its reference
     no_traceback(page)
