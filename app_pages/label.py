@@ -5,16 +5,16 @@ from __future__ import annotations
 import streamlit as st
 
 from seg_core.core import paths
-from seg_core.core.text import count
 from seg_core.labelling.labelstore import check_who
 from seg_core.services import catalog, labelling
 from seg_core.team.access import OWNER
 from ui import label_view, review_view
 from ui.auth import current_actor, current_caller
 from ui.common import friendly_errors, load_predictor
+from ui.finetune import LABELLED_DATASET_KEY, finetune_controls
 from ui.pickers import model_picker, pick_by_id
 
-DATASET_KEY = "label_dataset_name"  # the dataset being labelled (Train's fine-tune offers it too)
+DATASET_KEY = LABELLED_DATASET_KEY  # the dataset being labelled (Train's fine-tune offers it too)
 PHOTO_KEY = "label_stem"  # the photo being corrected, by name: re-sorting the list never moves it
 NEW_ROUND_KEY = "label_new_round"  # bumped after a dataset is created: empties the form, only then
 
@@ -169,28 +169,4 @@ with friendly_errors("Correcting the mask"):
 
 with st.sidebar.container(border=True):
     st.markdown("**Fine-tune on my labels**")
-    saved = counts["corrected"] + counts["labelled"]
-    st.caption(
-        f"{count(saved, 'photo')} of {dataset_name} {'has' if saved == 1 else 'have'} a saved mask. A short "
-        "schedule (90 epochs, lr 6e-4, no validation split) trains the chosen model's whole network on them; "
-        "the new run records its parent and runs in the background like any training job (Train, Runs)."
-    )
-    cautions = labelling.finetune_cautions(dataset) if saved else []
-    for caution in cautions:
-        st.warning(caution)
-    anyway = st.checkbox("Fine-tune anyway", key="label_finetune_anyway") if cautions else True
-    include_unreviewed, usable = review_view.finetune_labels(dataset)
-    if st.button(
-        "Fine-tune on my labels",
-        disabled=not usable or model is None or not anyway,
-        icon=":material/model_training:",
-        width="stretch",
-    ):
-        with friendly_errors("Starting the fine-tuning run"):
-            submission = labelling.finetune_on_labels(
-                dataset, model.path, caller=current_caller(), include_unreviewed=include_unreviewed
-            )
-            st.success(submission.message)
-            st.page_link(
-                "app_pages/train.py", label="Follow it on the Train page", icon=":material/monitoring:"
-            )
+    finetune_controls(dataset, model, counts["corrected"] + counts["labelled"], key="label_finetune")

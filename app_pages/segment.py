@@ -3,6 +3,7 @@
 import streamlit as st
 
 from seg_core.core import paths
+from seg_core.core.text import count
 from seg_core.services import analysis, catalog, geoupload
 from seg_core.services.analysis import MAX_BATCH_PHOTOS, PhotoAnalysis, PhotoFailure, PhotoInput
 from ui import mosaic_view, segment_view
@@ -45,19 +46,22 @@ def _use_samples() -> None:
 
 
 def _remember_uploads() -> None:
-    """Only a change the analyst made replaces the remembered uploads (leaving the page empties
-    the uploader without calling this)."""
+    """Files added or removed replace the remembered uploads. An uploader that became empty is
+    no sign: coming back from another page empties it too (Streamlit drops a page's widgets when
+    it is left), so only "Clear them" forgets the photos."""
     files = st.session_state.get(_upload_key()) or []
-    st.session_state[UPLOADS_KEY] = [(f.name, f.getvalue()) for f in files]
-    st.session_state["segment_samples"] = False
+    if files:
+        st.session_state[UPLOADS_KEY] = [(f.name, f.getvalue()) for f in files]
+        st.session_state["segment_samples"] = False
 
 
 def _forget_uploads() -> None:
     st.session_state[UPLOADS_KEY] = []
+    st.session_state["segment_upload_round"] = st.session_state.get("segment_upload_round", 0) + 1
 
 
 with st.container(border=True):
-    model_col, gsd_col, tta_col = st.columns([3.2, 1.6, 1.6])
+    model_col, gsd_col, tta_col = st.columns([3.0, 1.6, 1.9])
     model_path = model_picker(models, container=model_col).path
     try:
         modified_ns = model_path.stat().st_mtime_ns  # part of the cache key: a retrained model re-runs
@@ -103,10 +107,10 @@ with st.container(border=True):
         help=f"{len(samples)} synthetic flood scenes shipped in samples/ ({catalog.SAMPLE_GSD_CM:g} cm/px).",
     )
     remembered = st.session_state.get(UPLOADS_KEY) or []
-    if remembered and not uploads:  # back from another page: the photos uploaded then
+    if remembered:  # also after a visit to another page, whose return empties the uploader
         names = ", ".join(name for name, _ in remembered[:4]) + (" …" if len(remembered) > 4 else "")
         note_col, clear_col = st.columns([4.8, 1.6], vertical_alignment="center")
-        note_col.caption(f"Showing the {len(remembered)} file(s) you uploaded before: {names}")
+        note_col.caption(f"Segmenting the {count(len(remembered), 'file')} you uploaded: {names}")
         clear_col.button("Clear them", on_click=_forget_uploads, width="stretch")
 
 background_batch(model_path, gsd, tta)

@@ -113,6 +113,7 @@ def mosaic_view(result: MosaicAnalysis) -> None:
         st.dataframe(
             [{k: r[k] for k in ("class", "share", "area_m2")} for r in rows],
             hide_index=True,
+            placeholder="–",
             width="stretch",
             column_config={
                 "class": st.column_config.TextColumn("Class"),

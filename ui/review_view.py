@@ -319,9 +319,9 @@ def gold_screen(dataset: Path) -> None:
 
 
 # ---- fine-tuning ---------------------------------------------------------------------------
-def finetune_labels(dataset: Path) -> tuple[bool, int]:
-    """The fine-tune box's label line and switch: (include masks nobody reviewed, how many masks
-    the run would take)."""
+def finetune_labels(dataset: Path, key: str) -> tuple[bool, int]:
+    """The fine-tune controls' line on review and their switch: (include masks nobody has
+    reviewed, how many masks the run would take). `key`: tells one page's widgets from another's."""
     states = [s.state for s in review_service.states(dataset)]
     accepted, submitted, rejected = (states.count(s) for s in ("accepted", "submitted", "rejected"))
     st.caption(
@@ -330,7 +330,7 @@ def finetune_labels(dataset: Path) -> tuple[bool, int]:
     )
     include = st.toggle(
         "Also masks nobody has reviewed yet",
-        key=f"finetune_unreviewed_{dataset.name}",
+        key=f"{key}_unreviewed",
         disabled=not submitted,
     )
     if include:

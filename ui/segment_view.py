@@ -23,7 +23,7 @@ def model_description(path: Path) -> str:
 def photo_view(result: PhotoAnalysis) -> None:
     """Controls, photo | overlay | legend, key figures, class table and downloads of one photo."""
     present = [row["name"] for row in result.legend]
-    opacity_col, classes_col, edges_col, view_col = st.columns([2, 4.4, 1.6, 2], vertical_alignment="bottom")
+    opacity_col, classes_col, edges_col, view_col = st.columns([2, 4.0, 2.0, 2], vertical_alignment="bottom")
     opacity = opacity_col.slider("Overlay opacity", 0.0, 1.0, 0.5, 0.05, key="segment_opacity")
     shown = classes_col.multiselect(
         "Classes to colour",
@@ -143,6 +143,7 @@ def batch_view(results: list[PhotoAnalysis], opacity: float) -> None:
     st.dataframe(
         figures.batch_table(results),
         hide_index=True,
+        placeholder="–",
         width="stretch",
         column_config={
             "photo": st.column_config.TextColumn("Photo"),

@@ -19,6 +19,7 @@ SAMPLES_DIR = paths.SAMPLES_DIR
 # (samples/README.md); filled in when they are used, so their areas come out in m².
 SAMPLE_GSD_CM = 7.5
 DEMO_DATASET_NAME = "demo"
+DEMO_LABELLED, DEMO_TEST = 24, 6  # the demo dataset's scenes with masks, and its test scenes without
 
 
 @dataclass(frozen=True)
@@ -163,13 +164,14 @@ def sample_photos() -> list[Path]:
 
 
 def create_demo_dataset(progress=None, caller: Caller | None = None) -> Path:
-    """Draw the demo dataset (24 scenes, 640x480) under the data root, for analysts and admins
-    (`caller` None: the owner). Returns its folder."""
+    """Draw the demo dataset (DEMO_LABELLED scenes with masks and DEMO_TEST test scenes without,
+    640x480) under the data root, for analysts and admins (`caller` None: the owner). `progress`
+    counts all the scenes. Returns its folder."""
     from seg_core.demo.synth import write_demo_dataset
 
     folder = paths.data_root() / DEMO_DATASET_NAME
     (caller or Caller()).authorize("dataset.create", target=str(folder))
-    write_demo_dataset(folder, n=24, size=(640, 480), progress=progress)
+    write_demo_dataset(folder, n=DEMO_LABELLED, n_test=DEMO_TEST, size=(640, 480), progress=progress)
     return folder
 
 
