@@ -136,8 +136,8 @@ def save_own_label(store: LabelStore, stem: str, who: str, mask: np.ndarray, pro
 
 
 def review_label(store: LabelStore, stem: str) -> str:
-    """The photo's review state in words, and whether it is labelled independently."""
-    text = photo_state(store, stem).describe()
+    """The review state in words of a photo just listed, and whether it is labelled independently."""
+    text = photo_state(store, stem, listed=True).describe()
     if independent(store, stem):
         text += f" · labelled independently ({count(len(labels(store, stem)), 'label')} so far)"
     return text

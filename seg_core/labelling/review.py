@@ -152,9 +152,11 @@ def check_not_own(stem: str, author: str | None, reviewer: str) -> None:
         )
 
 
-def photo_state(store: LabelStore, stem: str) -> MaskState:
-    """The state of `stem`'s mask now (ValueError if the photo was removed)."""
-    store.image_path(stem)
+def photo_state(store: LabelStore, stem: str, listed: bool = False) -> MaskState:
+    """The state of `stem`'s mask now (ValueError if the photo was removed; `listed`: the caller
+    has just listed it, so its file is not looked up again, the most costly step in a listing)."""
+    if not listed:
+        store.image_path(stem)
     pre = store.prelabel_info(stem) or {}
     drafts = tuple(store.others_editing(stem, ""))
     if not store.mask_path(stem).is_file():
@@ -194,7 +196,7 @@ def photo_states(store: LabelStore) -> list[MaskState]:
     states = []
     for stem in store.stems():
         try:
-            states.append(photo_state(store, stem))
+            states.append(photo_state(store, stem, listed=True))
         except ValueError:
             continue
     return states
