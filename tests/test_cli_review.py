@@ -105,3 +105,10 @@ def test_agreement_and_gold_reports(dataset, capsys):
     labelling.save_labels(session, caller=Caller(ANA))
     gold = run_json(capsys, "label", "gold", str(dataset))
     assert [a["who"] for a in gold["analysts"]] == [ANA.user] and len(gold["scores"]) == 1
+
+
+def test_a_path_for_a_photo_name_is_refused(dataset, capsys):
+    for name in ("../../etc/passwd", ".stormseg-labels", "p1/.."):
+        assert main(["label", "accept", str(dataset), name]) == 2
+        assert "is not a photo name" in capsys.readouterr().err
+    assert not (dataset.parent / "etc").exists()

@@ -5,6 +5,7 @@ a set can be reproduced (exported) and compared with a later one."""
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from review_helpers import ANA, RITA, mask_of, put_in_state, storm
@@ -174,3 +175,43 @@ def test_an_unreadable_label_set_is_a_sentence(tmp_path):
     bad.write_text(json.dumps({"id": "ls-x"}))
     with pytest.raises(ValueError, match="not a label set manifest"):
         labelset.load(bad)
+
+
+def test_under_ddp_the_other_ranks_read_the_set_the_main_rank_froze(reviewed, tmp_path):
+    record = tmp_path / "run" / labelset.RUN_RECORD
+    pairs = validate_dataset(reviewed).pairs
+    waited = []
+    main_set = labelset.for_run(reviewed, pairs, False, record, barrier=lambda: waited.append("main"))
+    review_service.accept(reviewed, "p2", Caller(RITA))  # a change between ranks cannot split them
+    other = labelset.for_run(
+        reviewed, pairs, False, record, is_main=False, barrier=lambda: waited.append("other")
+    )
+    assert other == main_set and waited == ["main", "other"]
+
+
+@pytest.mark.slow
+def test_ddp_two_processes_train_on_one_frozen_set(tmp_path, stormseg_home):
+    import subprocess
+    import sys
+
+    from seg_core.core import paths
+
+    dataset = storm(tmp_path / "storm", n=6, with_masks=6)
+    store = LabelStore(dataset)
+    for stem in ("p4", "p5"):  # saved again by a person: they wait for review, left out
+        store.save(stem, mask_of(2), "ana", store.version(stem))
+    args = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    args += ["-m", "seg_core", "train", "--data", str(dataset), "--device", "cpu", "--weights", "none"]
+    args += ["--arch", "unet", "--encoder", "none", "--unet-base-width", "4", "--resolution", "48"]
+    args += ["--crop", "32", "--loss", "ce", "--epochs", "1", "--batch-size", "2", "--val-ratio", "0"]
+    env = {**os.environ, "STORMSEG_HOME": str(stormseg_home), "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(args, cwd=paths.REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    (run,) = RunRegistry().list()
+    recorded = labelset.load(run.checkpoint_dir / labelset.RUN_RECORD)
+    assert [p.stem for p in recorded.photos] == ["p0", "p1", "p2", "p3"] and recorded.frozen
+    assert {i["stem"] for i in recorded.left_out} == {"p4", "p5"}
+    records = sorted(stormseg_home.rglob(labelset.RUN_RECORD))
+    assert len(records) == 1, records  # one record, written once by the main rank
+    trained = labelset.load(records[0])
+    assert sorted(p.stem for p in trained.photos) == ["p0", "p1", "p2", "p3"]  # p4, p5 await review

@@ -31,7 +31,7 @@ from seg_core.core.atomic import atomic_write
 from seg_core.core.text import count
 from seg_core.imagery.imageio import load_mask
 from seg_core.labelling.labelstore import LabelStore, check_mask, check_who, write_mask_png
-from seg_core.labelling.review import ACCEPTED, ReviewError, mask_sha256, photo_state
+from seg_core.labelling.review import ACCEPTED, ReviewError, check_stem, mask_sha256, photo_state
 
 LABELS_NEEDED = 2  # two analysts: the smallest number that shows where people disagree
 
@@ -67,7 +67,7 @@ def _write(path: Path, value: dict) -> None:
 # ---- requests ------------------------------------------------------------------------------
 def request(store: LabelStore, stem: str, by: str, needed: int = LABELS_NEEDED) -> dict:
     """Ask for `needed` independent labels of `stem` (a request already open is kept as it is)."""
-    store.image_path(stem)
+    store.image_path(check_stem(stem))
     if needed < 2:
         raise ValueError(f"independent labels compare people: ask for at least 2, not {needed}")
     current = open_request(store, stem)
@@ -106,7 +106,7 @@ def independent(store: LabelStore, stem: str) -> bool:
 
 # ---- independent labels ----------------------------------------------------------------------
 def label_path(store: LabelStore, stem: str, who: str) -> Path:
-    return _folder(store, "independent") / stem / f"{check_who(who)}.png"
+    return _folder(store, "independent") / check_stem(stem) / f"{check_who(who)}.png"
 
 
 def save_label(

@@ -143,6 +143,13 @@ def same_person(a: str | None, b: str | None) -> bool:
     return bool(a and b) and a.casefold() == b.casefold()
 
 
+def check_stem(stem: str) -> str:
+    """A photo's name as typed (CLI) or sent (a page): a file stem, never a path."""
+    if not isinstance(stem, str) or not stem or stem.startswith(".") or any(c in stem for c in "/\\\0"):
+        raise ValueError(f"{stem!r} is not a photo name (a file name without its extension)")
+    return stem
+
+
 def check_not_own(stem: str, author: str | None, reviewer: str) -> None:
     """OwnMaskError when `reviewer` made the mask they are about to accept."""
     if same_person(author, reviewer):
@@ -156,6 +163,7 @@ def photo_state(store: LabelStore, stem: str, listed: bool = False) -> MaskState
     """The state of `stem`'s mask now (ValueError if the photo was removed; `listed`: the caller
     has just listed it, so its file is not looked up again, the most costly step in a listing)."""
     if not listed:
+        check_stem(stem)
         store.image_path(stem)
     pre = store.prelabel_info(stem) or {}
     drafts = tuple(store.others_editing(stem, ""))
