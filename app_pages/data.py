@@ -6,6 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from seg_core.core import paths
+from seg_core.core.text import count
 from seg_core.datasets.discovery import LAYOUTS, ValidationReport, validate_dataset
 from seg_core.services import catalog
 from seg_core.views import gallery
@@ -13,6 +14,7 @@ from ui.auth import current_actor, current_caller, may
 from ui.charts import class_distribution
 from ui.common import friendly_errors, legend_html
 
+LAYOUT_WORDS = {"harvey": "train_images/ + train_masks/", "generic": "images/ + masks/"}
 PER_PAGE = 9  # a 3 x 3 grid: big enough to judge a mask, few enough to decode in about a second
 THUMB_SIDE = 420  # px, long side: sharp in a third of a wide page
 REPORTS_KEPT = 3  # validation reports remembered per session (each holds a list of pairs)
@@ -91,7 +93,7 @@ pick, recheck = st.columns([4, 1], vertical_alignment="bottom")
 name = pick.selectbox(
     "Dataset",
     list(by_name),
-    format_func=lambda n: f"{n}  ·  {by_name[n].layout} layout, {by_name[n].images} images",
+    format_func=lambda n: f"{n}  ·  {LAYOUT_WORDS[by_name[n].layout]}, {count(by_name[n].images, 'image')}",
     help=f"Folders under {paths.data_root()}",
 )
 force = recheck.button("Check again", help="Re-read every file (e.g. after replacing files in place)")
@@ -119,24 +121,40 @@ st.caption(
     f"`{report.root}` · {report.scheme_note or 'label scheme unknown'} · checked in {max(report.seconds, 0.1):.1f} s"
 )
 
-# --- problems -------------------------------------------------------------------------------------
+# --- labelling state and problems ------------------------------------------------------------------
 counts = gallery.problem_counts(report)
-if not report.pairs:
+awaiting = gallery.awaiting_label(report)
+if not report.pairs and not awaiting:
     st.error(
         "No usable image/mask pairs: nothing here can be trained or evaluated on. See the problems below."
     )
+elif not report.pairs:
+    st.info(
+        f"No photo is labelled yet: {count(awaiting, 'photo')} await{'s' if awaiting == 1 else ''} a label."
+    )
 elif not counts:
-    st.success(f"All {len(report.pairs)} pairs usable; no problems found.")
+    st.success(f"{count(len(report.pairs), 'labelled pair')}, all usable; no problems found.")
 else:
     summary = ", ".join(f"{n} {kind}" for kind, n in counts.items())
+    faults = sum(counts.values())
     st.warning(
-        f"{len(report.pairs)} pairs usable. {sum(counts.values())} files are left out: {summary}. "
-        "Training and evaluation skip them; fix or remove them to use them."
+        f"{count(len(report.pairs), 'labelled pair')} usable. {count(faults, 'file')} "
+        f"{'is' if faults == 1 else 'are'} left out: {summary}. Training and evaluation skip "
+        f"{'it' if faults == 1 else 'them'}; fix or remove {'it' if faults == 1 else 'them'} to use "
+        f"{'it' if faults == 1 else 'them'}."
     )
-if counts:
+if awaiting and report.pairs:
+    st.info(
+        f"{count(awaiting, 'photo')} {'awaits' if awaiting == 1 else 'await'} a label (no mask yet): training "
+        "and evaluation use the labelled pairs until then."
+    )
+if awaiting:
+    st.page_link("app_pages/label.py", label="Label them on the Label page", icon=":material/brush:")
+if counts or awaiting:
     st.dataframe(
         gallery.problem_rows(report),
         hide_index=True,
+        placeholder="–",
         column_config={
             "problem": st.column_config.TextColumn("Problem", width=210),
             "file": st.column_config.TextColumn("File", width=260),
@@ -161,6 +179,7 @@ with sizes:
     st.dataframe(
         [{"size (px)": size, "pairs": n} for size, n in report.image_sizes.items()],
         hide_index=True,
+        placeholder="–",
     )
     absent = [
         e["name"]

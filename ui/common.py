@@ -78,3 +78,49 @@ def legend_html(rows: list[dict]) -> str:
             f"background:{row['color']}'></span>{row['name']}{share}</div>"
         )
     return "".join(items)
+
+
+FIGURES_PER_ROW = 4  # headline figures per row: each reads in full from a 1280 px window up
+
+
+def metrics_grid(figures: list) -> None:
+    """Headline figures (views.figures.KeyFigure) in rows of FIGURES_PER_ROW equal columns: at
+    1400 px a single row of eight left each about 110 px, and "Flooded 7.1%" read "Fl… 7…"."""
+    for start in range(0, len(figures), FIGURES_PER_ROW):
+        row = figures[start : start + FIGURES_PER_ROW]
+        for column, figure in zip(st.columns(FIGURES_PER_ROW), row, strict=False):
+            column.metric(
+                figure.label,
+                figure.value,
+                figure.detail,
+                delta_color="off",
+                delta_arrow="off",
+                help=figure.help or None,
+                border=True,
+            )
+
+
+def show_note(note: tuple[str, str] | None, label_link: bool = False) -> None:
+    """A (level, sentence) note from views.figures.familiarity_note; with `label_link`, a way to
+    Label when the figures are unreliable or unusual."""
+    if note is None:
+        return
+    level, sentence = note
+    {"error": st.error, "warning": st.warning, "info": st.info}[level](sentence)
+    if label_link and level in ("error", "warning"):
+        st.page_link(
+            "app_pages/label.py",
+            label="Label a few of these photos and fine-tune the model on them",
+            icon=":material/brush:",
+        )
+
+
+def colour_bar_html(colours: list[str], top: str, bottom: str) -> str:
+    """A vertical colour bar, `colours` from the bottom up, labelled at both ends."""
+    gradient = ", ".join(reversed(colours))  # a CSS gradient runs from the top down
+    return (
+        "<div style='display:flex;gap:.5em;height:12em;margin-top:.3em'>"
+        f"<div style='width:1.2em;border:1px solid #8884;background:linear-gradient({gradient})'></div>"
+        "<div style='display:flex;flex-direction:column;justify-content:space-between;font-size:.9em'>"
+        f"<span>{top}</span><span>{bottom}</span></div></div>"
+    )

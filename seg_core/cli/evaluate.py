@@ -26,7 +26,10 @@ def _evaluate(args: argparse.Namespace) -> int:
         tta=args.tta,
         checkpoint=model,
         progress=None if args.json else ConsoleProgress("evaluate"),
+        include_own_prelabels=args.include_own_prelabels,
     )
+    for sentence in result.truth_notes():
+        print(f"warning: {sentence}", file=sys.stderr)
     if result.excluded:  # as train warns: the score describes the usable pairs only
         print(
             f"warning: {len(result.excluded)} faulty item(s) of {args.data} were left out of the score, "
@@ -61,6 +64,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="auto: the checkpoint's validation split on its own dataset, else all pairs",
     )
     p.add_argument("--tta", action="store_true", help="average the 8 flips/rotations")
+    p.add_argument(
+        "--include-own-prelabels",
+        action="store_true",
+        help="also score masks that are mostly this model's own unreviewed pre-label (left out by default: "
+        "scored on them a model agrees with itself)",
+    )
     p.add_argument("--device", default="auto")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=_evaluate)

@@ -121,12 +121,13 @@ class OutputFolder:
                 f"{scheme.name}: choose another --out"
             )
 
-    def stem_for(self, source: Path, taken: set[str]) -> str:
-        """The output stem for `source`: its own from an earlier batch, else its file name's stem
-        made unique against this folder's files and `taken` (lower case, the stems already given
-        out in this batch; updated)."""
+    def stem_for(self, source: Path, taken: set[str], earlier: str | None = None) -> str:
+        """The output stem for `source`: its own from an earlier batch (this folder's statistics,
+        else `earlier`: the stem a manifest gave it), else its file name's stem made unique
+        against this folder's files and `taken` (lower case, the stems already given out in this
+        batch; updated)."""
         key = str(source.resolve())
-        own = next((e.stem for e in self.entries if e.source == key), None)
+        own = next((e.stem for e in self.entries if e.source == key), earlier)
         if own is not None and own.lower() not in taken:
             taken.add(own.lower())
             return own
@@ -142,6 +143,11 @@ class OutputFolder:
         if any(e.stem.lower() == stem.lower() for e in self.entries):
             return True
         return any((self.out / f"{stem}{suffix}").exists() for suffix in OUTPUT_SUFFIXES)
+
+    def holds(self, source: Path) -> bool:
+        """Whether the statistics have a row for `source`."""
+        key = str(source.resolve())
+        return any(e.source == key for e in self.entries)
 
     def record(self, source: Path, stem: str, stats: ImageStats) -> None:
         """Add (or replace) one photo's row and rewrite stats.csv and stats.json atomically

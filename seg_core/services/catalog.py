@@ -16,7 +16,11 @@ from seg_core.runs.registry import RunRecord, RunRegistry, validate_run_id
 from seg_core.services.caller import Caller
 
 SAMPLES_DIR = paths.SAMPLES_DIR
+# The sample photos' ground sampling distance: 1600 px across the 120 m a Harvey frame covers
+# (samples/README.md); filled in when they are used, so their areas come out in m².
+SAMPLE_GSD_CM = 7.5
 DEMO_DATASET_NAME = "demo"
+DEMO_LABELLED, DEMO_TEST = 24, 6  # the demo dataset's scenes with masks, and its test scenes without
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,14 @@ class ModelChoice:
     path: Path  # a best.pt, or an exported .onnx (run by ONNX Runtime, without torch)
     run_id: str | None
     val_dice: float | None
+
+    @property
+    def id(self) -> str:
+        """Stable across pages and sessions: the run id, "demo" for the shipped model, else the
+        exported file's path."""
+        if self.run_id:
+            return self.run_id
+        return "demo" if self.path == paths.DEMO_CHECKPOINT else str(self.path)
 
 
 def device_summary() -> dict:
@@ -153,13 +165,14 @@ def sample_photos() -> list[Path]:
 
 
 def create_demo_dataset(progress=None, caller: Caller | None = None) -> Path:
-    """Draw the demo dataset (24 scenes, 640x480) under the data root, for analysts and admins
-    (`caller` None: the owner). Returns its folder."""
+    """Draw the demo dataset (DEMO_LABELLED scenes with masks and DEMO_TEST test scenes without,
+    640x480) under the data root, for analysts and admins (`caller` None: the owner). `progress`
+    counts all the scenes. Returns its folder."""
     from seg_core.demo.synth import write_demo_dataset
 
     folder = paths.data_root() / DEMO_DATASET_NAME
     (caller or Caller()).authorize("dataset.create", target=str(folder))
-    write_demo_dataset(folder, n=24, size=(640, 480), progress=progress)
+    write_demo_dataset(folder, n=DEMO_LABELLED, n_test=DEMO_TEST, size=(640, 480), progress=progress)
     return folder
 
 

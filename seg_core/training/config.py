@@ -360,6 +360,22 @@ class TrainConfig:
         group="hidden",
         choices=START_CHECKS,
     )
+    include_unreviewed: bool = setting(
+        False,
+        "Include unreviewed masks",
+        "Train on the masks nobody has reviewed yet as well as the accepted ones (rejected masks "
+        "never). Only for datasets with a label store (photos labelled in StormSeg).",
+        "a mask is reviewed before it trains a model",
+        group="hidden",
+    )
+    label_set: str = setting(
+        "",
+        "Label set",
+        "The id of the frozen label set the run trains on; filled when training starts.",
+        "filled in, not chosen",
+        group="hidden",
+        allowed="text",
+    )
 
     def __post_init__(self) -> None:
         # Type, choices and bounds as declared; then the two rules that bounds cannot express.

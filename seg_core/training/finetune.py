@@ -63,7 +63,16 @@ def schedule_summary(schedule: FineTuneSchedule | None = None) -> str:
     validation split'."""
     schedule = schedule or FineTuneSchedule()
     held_out = "no validation split" if not schedule.val_ratio else f"{schedule.val_ratio:.0%} held out"
-    return f"{schedule.epochs} epochs, lr {schedule.lr:g}, {held_out}"
+    summary = f"{schedule.epochs} epochs, lr {schedule.lr:g}, {held_out}"
+    if schedule.start_check == "on":
+        summary += "; a start check on held-out folds of the labels first picks the start and the epochs"
+    return summary
+
+
+def batch_for(cfg, photos: int):
+    """`cfg` with its batch no larger than the `photos` it trains on (a schedule's batch of 2 and
+    a single labelled photo: a batch of 1), unless there are none (the preflight then says so)."""
+    return cfg.with_updates(batch_size=photos) if 0 < photos < cfg.batch_size else cfg
 
 
 def parent_identity(path: str | Path) -> dict:

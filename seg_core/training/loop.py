@@ -44,6 +44,7 @@ from seg_core.schemes.scheme import IGNORE_INDEX
 from seg_core.training import distributed as dist_utils
 from seg_core.training.config import TrainConfig, model_spec
 from seg_core.training.preview import save_preview
+from seg_core.training.reference import store_training_reference
 from seg_core.training.reporting import StepReport, log_epoch
 from seg_core.training.setup import build_run
 from seg_core.training.state import EpochStats, LoopState, TrainingRun
@@ -318,7 +319,10 @@ def _run_epochs(run: TrainingRun, stop: StopRequested) -> str:
         run.amp,
         run.group,
         num_classes=run.setup.scheme.num_classes,
+        want_uncertainty=val_loader is None,
     )
+    if val_loader is None:  # best.pt is the final model: its reference from the training photos
+        store_training_reference(run, full.uncertainty)
     at = (state.global_step, state.epoch)
     reporter.metrics(
         [
@@ -375,7 +379,8 @@ def _end_of_epoch(run: TrainingRun, val_loader: DataLoader | None, stats: EpochS
             )
     else:
         state.best_epoch = epoch
-    log_epoch(run, stats, metrics, improved, rows)  # before the saves: last.pt holds the history
+    # Before the saves (last.pt holds the history); "new best" only where a score says so.
+    log_epoch(run, stats, metrics, improved and val_loader is not None, rows)
     run.save("last.pt", metrics, resumable=True)
     if improved:
         run.save("best.pt", metrics, resumable=False)

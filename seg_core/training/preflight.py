@@ -79,8 +79,11 @@ def check_weights_source(spec: ModelSpec) -> None:
 
 
 def check_dataset(cfg: TrainConfig) -> ValidationReport:
-    """At least one usable pair; the message names the first problems and the command listing all."""
+    """At least one usable pair whose mask training may use (accepted in review, unless
+    `include_unreviewed`); the report keeps only those pairs. The message names the first
+    problems and the command listing all, or the review states that left every mask out."""
     from seg_core.datasets.discovery import validate_dataset
+    from seg_core.labelling.labelset import choose, refuse_empty
 
     check_data_folder(cfg.data)
     report = validate_dataset(cfg.data)
@@ -90,6 +93,9 @@ def check_dataset(cfg: TrainConfig) -> ValidationReport:
             f"{cfg.data}: no usable image/mask pairs ({reasons}); "
             f"`python -m seg_core validate {cfg.data}` lists every problem"
         )
+    label_set = refuse_empty(choose(report.root, report.pairs, cfg.include_unreviewed))
+    chosen = {p.stem for p in label_set.photos}
+    report.pairs = [pair for pair in report.pairs if pair.stem in chosen]
     return report
 
 

@@ -142,12 +142,13 @@ def add_arguments(
     for name, (f, _) in declared(cls).items():
         if names is not None and name not in names:
             continue
+        kind = (
+            {"action": argparse.BooleanOptionalAction}
+            if isinstance(f.default, bool)
+            else {"type": type(f.default)}
+        )
         parser.add_argument(
-            flag(name),
-            dest=name,
-            type=type(f.default),
-            default=None,
-            help=argument_help(name, cls, defaults.get(name)),
+            flag(name), dest=name, default=None, help=argument_help(name, cls, defaults.get(name)), **kind
         )
 
 

@@ -19,6 +19,7 @@ from seg_core.datasets.dataset import ArrayCache, SegmentationDataset, warm_cach
 from seg_core.datasets.discovery import split_pairs
 from seg_core.datasets.loader import worker_count
 from seg_core.imagery.gsd import DATASET_GSD_FILE, read_dataset_gsd, working_gsd_record
+from seg_core.labelling import labelset
 from seg_core.models import ModelSpec, create_model, normalization
 from seg_core.runs.metric_names import PREPARE_PROGRESS
 from seg_core.runs.reporter import RunReporter
@@ -37,11 +38,18 @@ NEEDS_BATCH_OF_TWO = ("deeplabv3", "deeplabv3plus", "pspnet")
 
 
 def prepare_data(
-    cfg: TrainConfig, spec: ModelSpec, reporter: RunReporter, group: dist_utils.ProcessGroup
+    cfg: TrainConfig,
+    spec: ModelSpec,
+    reporter: RunReporter,
+    group: dist_utils.ProcessGroup,
+    label_record: Path | None = None,
+    resume: bool = False,
 ) -> DataSetup:
     """Validate and split the dataset, decode it into the cache, build the three datasets. The
     network gets one output per class of the dataset's label scheme (`setup.spec`).
 
+    The pairs are those of the run's label set (`labelling.labelset.for_run`: the masks review
+    allows, frozen, recorded as `label_record`; a resumed run reads its record back).
     Every rank decodes its share of the photos (rank r: photos r, r+N, ...), then all wait for
     the slowest, so a first run over many photos is N times shorter than on rank 0 alone.
     """
@@ -54,6 +62,17 @@ def prepare_data(
             f"{len(report.problems)} file(s) skipped by validation, e.g. {report.problems[0].message}",
             "warning",
         )
+    label_set = labelset.for_run(
+        report.root,
+        report.pairs,
+        cfg.include_unreviewed,
+        label_record,
+        resume=resume,
+        is_main=group.is_main,
+        barrier=torch.distributed.barrier if group.distributed else None,
+    )
+    reporter.log(f"{label_set.summary()} ({'frozen copies' if label_set.frozen else 'in place'})")
+    report.pairs = label_set.pairs()
     train_pairs, val_pairs = split_pairs(report.pairs, cfg.val_ratio, cfg.seed)
     reporter.log(f"dataset {report.root}: {len(train_pairs)} training and {len(val_pairs)} validation pairs")
     cache = ArrayCache(cfg.resolution)
@@ -86,7 +105,9 @@ def prepare_data(
             f"working GSD {working['median_cm']:.2f} cm/px (photos {working['min_cm']:.2f}..{working['max_cm']:.2f} "
             f"at {cfg.resolution} px; {working['source']})"
         )
-    return DataSetup(spec, mean, std, train_set, val_set, train_eval_set, preview_image, working, scheme)
+    return DataSetup(
+        spec, mean, std, train_set, val_set, train_eval_set, preview_image, working, scheme, label_set.id
+    )
 
 
 def training_gsd(cfg: TrainConfig, root: Path, images: list[Path]) -> dict | None:
@@ -158,8 +179,10 @@ def build_run(
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
     if group.is_main:
         clean_stale_temps(checkpoint_dir)
-    setup = prepare_data(cfg, model_spec(cfg), reporter, group)
+    record = checkpoint_dir / labelset.RUN_RECORD
+    setup = prepare_data(cfg, model_spec(cfg), reporter, group, record, resume)
     spec, scheme = setup.spec, setup.scheme
+    cfg = cfg.with_updates(label_set=setup.label_set)  # in every checkpoint's meta["config"]
     model = create_model(spec, load_weights=not resume).to(device)
     # A fine-tune starts from its parent (a new head when the parent speaks another label scheme).
     cfg = finetune.init_from_parent(model, cfg, resume, reporter.log, scheme, checkpoint_dir)

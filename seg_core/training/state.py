@@ -94,6 +94,7 @@ class DataSetup:
     preview_image: np.ndarray | None
     working_gsd: dict | None = None  # gsd.working_gsd_record of the training photos, when known
     scheme: LabelScheme | None = None  # the dataset's label scheme: the network's classes
+    label_set: str = ""  # the id of the label set the pairs come from (labelling.labelset)
 
 
 @dataclass

@@ -7,13 +7,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from seg_core.analytics import statistics
 from seg_core.analytics.exposure import flood_water_ids, role_objects, role_total
 from seg_core.analytics.familiarity import FAR_OUTSIDE
 from seg_core.analytics.uncertainty import UNCERTAIN_BELOW
 from seg_core.runs.metric_names import VAL_DICE
 from seg_core.schemes.scheme import BUILDING, FLOODED, ROAD, LabelScheme
-from seg_core.services.analysis import COUNTED, FLOOD_DISTANCE_M, PhotoAnalysis, legend_rows
+from seg_core.services.analysis import (
+    COUNTED,
+    FLOOD_DISTANCE_M,
+    UNCERTAINTY_FULL_SCALE,
+    PhotoAnalysis,
+    legend_rows,
+)
 
 FAMILIARITY_LABELS = {
     "familiar": "Familiar",
@@ -114,21 +122,34 @@ def uncertainty_figures(stats: statistics.ImageStats) -> list[KeyFigure]:
             "Familiarity",
             FAMILIARITY_LABELS.get(f["status"], f["status"]),
             None if distance is None else f"{distance:.1f} spreads above usual",
-            "How far the photo's uncertainty lies above what the model showed on its own "
-            f"validation photos (over {FAR_OUTSIDE:g} spreads: the figures are unreliable).",
+            "How far the photo's uncertainty lies above what the model showed on the photos its "
+            f"reference was measured on (over {FAR_OUTSIDE:g} spreads: the figures are unreliable).",
         ),
     ]
 
 
-def familiarity_note(stats: statistics.ImageStats) -> tuple[str, str] | None:
-    """(level, sentence) to show next to the figures: "error" when the photo is far outside the
-    model's experience, "warning" when unusual, "info" when the check is unavailable, else None."""
-    if stats.familiarity is None:
+def familiarity_note(familiarity: dict | None) -> tuple[str, str] | None:
+    """(level, sentence) to show above a photo's or a mosaic's figures from its familiarity
+    verdict: "error" when far outside the model's experience, "warning" when unusual, "info"
+    when the check is unavailable, else None. The sentence starts with a capital."""
+    if familiarity is None:
         return None
-    level = {"unfamiliar": "error", "unusual": "warning", "unavailable": "info"}.get(
-        stats.familiarity["status"]
-    )
-    return None if level is None else (level, stats.familiarity["message"])
+    level = {"unfamiliar": "error", "unusual": "warning", "unavailable": "info"}.get(familiarity["status"])
+    message = familiarity["message"]
+    return None if level is None else (level, message[:1].upper() + message[1:])
+
+
+def uncertainty_colour_stops(steps: int = 6) -> list[tuple[float, str]]:
+    """(uncertainty, '#rrggbb') along the uncertainty overlay's colour scale (`render_uncertainty`),
+    for its colour bar: 0 (sure) to UNCERTAINTY_FULL_SCALE and above."""
+    import cv2
+
+    levels = np.linspace(0, 255, steps).round().astype(np.uint8)[None]
+    colours = cv2.applyColorMap(levels, cv2.COLORMAP_INFERNO)[0, :, ::-1]  # BGR -> RGB
+    return [
+        (float(level) / 255 * UNCERTAINTY_FULL_SCALE, "#" + "".join(f"{int(c):02x}" for c in colour))
+        for level, colour in zip(levels[0], colours, strict=True)
+    ]
 
 
 def class_table(stats: statistics.ImageStats, scheme: LabelScheme) -> list[dict]:

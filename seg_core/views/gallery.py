@@ -183,8 +183,9 @@ def comparison_strip(
 
 # --------------------------------------------------------------------------- tables
 
+AWAITING_LABEL = "missing_mask"  # a photo nobody has labelled yet: a labelling state, not a fault
 PROBLEM_LABELS = {  # data.Problem.kind -> what an analyst calls it
-    "missing_mask": "image without mask",
+    AWAITING_LABEL: "awaiting a label",
     "orphan_mask": "mask without image",
     "damaged": "damaged file",
     "unreadable": "unreadable file",
@@ -226,9 +227,16 @@ def problem_rows(report: ValidationReport) -> list[dict]:
 
 
 def problem_counts(report: ValidationReport) -> dict[str, int]:
-    """Problems per kind (analyst wording), most frequent first."""
-    counts = collections.Counter(PROBLEM_LABELS.get(p.kind, p.kind) for p in report.problems)
+    """Faults per kind (analyst wording), most frequent first; photos awaiting a label are not
+    faults (`awaiting_label`)."""
+    faults = [p for p in report.problems if p.kind != AWAITING_LABEL]
+    counts = collections.Counter(PROBLEM_LABELS.get(p.kind, p.kind) for p in faults)
     return dict(counts.most_common())
+
+
+def awaiting_label(report: ValidationReport) -> int:
+    """Photos without a mask yet: the Label page's work, not something to fix or remove."""
+    return sum(1 for p in report.problems if p.kind == AWAITING_LABEL)
 
 
 def present_classes(matrix: np.ndarray) -> list[int]:

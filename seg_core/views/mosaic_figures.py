@@ -1,5 +1,6 @@
 """What the Segment page shows about an uploaded orthomosaic (`services.geoupload`): headline
-figures, the familiarity note, the per-class table and where each GSD came from. Plain data."""
+figures, the per-class table and where each GSD came from (its familiarity note is
+`figures.familiarity_note`, as for a photo). Plain data."""
 
 from __future__ import annotations
 
@@ -53,19 +54,10 @@ def key_figures(result: MosaicAnalysis) -> list[KeyFigure]:
                 None if distance is None else f"{distance:.1f} spreads above usual",
                 f"From {FAMILIARITY_WINDOWS} sample windows at the working GSD: mean uncertainty "
                 f"{uncertainty['mean']:.2f}, {uncertainty['uncertain_share']:.1%} uncertain pixels, "
-                "against the model's own validation photos.",
+                "against the photos its uncertainty reference was measured on.",
             )
         )
     return figures
-
-
-def familiarity_note(result: MosaicAnalysis) -> tuple[str, str] | None:
-    """(level, sentence) as `figures.familiarity_note` gives for a photo, or None."""
-    if result.familiarity is None:
-        return None
-    familiarity = result.familiarity[1]
-    level = {"unfamiliar": "error", "unusual": "warning", "unavailable": "info"}.get(familiarity["status"])
-    return None if level is None else (level, familiarity["message"])
 
 
 def class_table(result: MosaicAnalysis) -> list[dict]:
