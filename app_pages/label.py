@@ -10,7 +10,7 @@ from seg_core.services import catalog, labelling
 from seg_core.team.access import OWNER
 from ui import label_view, review_view
 from ui.auth import current_actor, current_caller
-from ui.common import friendly_errors, load_predictor
+from ui.common import FinishFirst, friendly_errors, load_predictor
 from ui.finetune import LABELLED_DATASET_KEY, finetune_controls
 from ui.pickers import model_picker, pick_by_id
 
@@ -92,21 +92,19 @@ with st.sidebar:
     )
 dataset = catalog.resolve_dataset(dataset_name)
 if prelabel and model:
-    bar = st.progress(0.0, text="Pre-labelling…")
-    with friendly_errors("Pre-labelling"):
+    with friendly_errors("Pre-labelling"), FinishFirst("Pre-labelling…") as progress:
         problems = labelling.prelabel_photos(
             dataset,
             load_predictor(model.path),
             model.id,
-            progress=lambda done, total: bar.progress(done / total, text=f"Pre-labelled {done} of {total}"),
+            progress=lambda done, total: progress(done / total, f"Pre-labelled {done} of {total}"),
             caller=current_caller(),
         )
+        opened = st.session_state.get("label_session")
+        if opened is not None and not opened.editor.undo_stack and opened.source in ("empty", "pre-label"):
+            st.session_state.pop("label_session")  # reopen from the new pre-label (nothing drawn yet)
         for problem in problems:
             st.warning(f"Skipped {problem}")
-    bar.empty()
-    opened = st.session_state.get("label_session")
-    if opened is not None and not opened.editor.undo_stack and opened.source in ("empty", "pre-label"):
-        st.session_state.pop("label_session")  # reopen from the new pre-label (nothing drawn yet)
 
 if review_view.review_screens(dataset, model, PHOTO_KEY):  # a reviewer's queue, agreement and gold
     st.stop()

@@ -13,6 +13,7 @@ from ui.common import friendly_errors, load_predictor, percent
 from ui.pickers import model_picker, pick_by_id
 from ui.situation_report import segment_report_button
 
+SAMPLE_GSD_KEY = "segment_gsd_from_samples"  # the GSD box holds the samples' GSD, not the analyst's
 UPLOADS_KEY = "segment_files"  # the uploads as (name, bytes): a page change empties the uploader
 
 st.title("Segment photos")
@@ -43,6 +44,7 @@ def _use_samples() -> None:
     st.session_state["segment_upload_round"] = st.session_state.get("segment_upload_round", 0) + 1
     if st.session_state.get("segment_gsd") is None:  # their own GSD, so areas come out in m²
         st.session_state["segment_gsd"] = catalog.SAMPLE_GSD_CM
+        st.session_state[SAMPLE_GSD_KEY] = True
 
 
 def _remember_uploads() -> None:
@@ -53,6 +55,8 @@ def _remember_uploads() -> None:
     if files:
         st.session_state[UPLOADS_KEY] = [(f.name, f.getvalue()) for f in files]
         st.session_state["segment_samples"] = False
+        if st.session_state.pop(SAMPLE_GSD_KEY, False):  # the samples' GSD is not the analyst's photos'
+            st.session_state["segment_gsd"] = None
 
 
 def _forget_uploads() -> None:
@@ -77,12 +81,14 @@ with st.container(border=True):
         step=0.5,
         placeholder="optional",
         key="segment_gsd",
+        persist_state="session",  # kept when the analyst visits another page
         help="Ground size of one pixel, for areas in m²: about 3.0 for the Harvey drone photos, "
         f"{catalog.SAMPLE_GSD_CM:g} for the sample photos (filled in when you use them). Leave empty if unknown.",
     )
     tta = tta_col.toggle(
         "Test-time augmentation",
         key="segment_tta",
+        persist_state="session",
         help="Averages 8 rotated/flipped passes: slightly cleaner masks, about 8× slower.",
     )
     tta_col.caption("on: 8 passes, about 8× slower" if tta else "off: fastest")

@@ -284,6 +284,9 @@ def test_the_sample_photos_come_with_their_gsd_and_surfaces_have_no_object_count
     surfaces = table[~table["class"].isin([CLASS_NAMES[i] for i in OBJECT_CLASS_IDS])]
     assert len(surfaces)
     assert surfaces["objects"].isna().all()
+    # The analyst's own photos next: the samples' GSD is not theirs.
+    at.file_uploader[0].set_value([("a.png", png(), "image/png")]).run()
+    assert at.number_input(key="segment_gsd").value is None
 
 
 def test_the_uncertainty_overlay_shows_its_colour_scale_instead_of_the_class_legend(demo_model):

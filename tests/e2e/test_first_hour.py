@@ -33,6 +33,11 @@ def _selectbox(page, label: str):
     return page.locator("[data-testid='stSelectbox']", has=page.get_by_text(label, exact=True)).first
 
 
+def _selected(page, label: str) -> str:
+    """The text a select box shows for its choice (the value of its combobox input)."""
+    return _selectbox(page, label).locator("input").input_value()
+
+
 def _choose(page, label: str, option: str | re.Pattern) -> None:
     _selectbox(page, label).click()
     page.get_by_role("option", name=option).first.click()
@@ -87,6 +92,9 @@ def test_the_first_hour(app_server, page, tmp_path):
     photo = tmp_path / "DJI_0042.JPG"
     _real_looking_photo(photo)
     page.locator("[data-testid='stFileUploader'] input[type='file']").first.set_input_files(str(photo))
+    page.get_by_text(re.compile(r"you uploaded: DJI_0042\.JPG")).wait_for(timeout=LONG)
+    one_photo = page.get_by_text("One photo at a time")  # the samples' batch tabs, until the upload shows
+    wait_until(page, lambda: not one_photo.count(), "the upload's own results", timeout=LONG / 1000)
     familiarity = _metric(page, "Familiarity")
     assert familiarity in ("Familiar", "Unusual", "Not seen")
     if familiarity != "Familiar":
@@ -128,7 +136,7 @@ def test_the_first_hour(app_server, page, tmp_path):
     name.press("Enter")
     create.click()
     sidebar.get_by_text("Created ian-fort-myers").wait_for()
-    assert "ian-fort-myers" in _selectbox(page, "Dataset").inner_text()
+    wait_until(page, lambda: "ian-fort-myers" in _selected(page, "Dataset"), "the new dataset to be open")
 
     # --- Pre-label with the second photo open: the picker stays on it as the list re-sorts ---
     _choose(page, "Photo", re.compile(r"^flooded_street · unlabelled"))
@@ -136,7 +144,7 @@ def test_the_first_hour(app_server, page, tmp_path):
     page.get_by_role("button", name="Pre-label photos nobody has labelled").click()
     page.get_by_text("0 unlabelled · 2 pre-labelled").first.wait_for(timeout=LONG)
     page.get_by_text("started from the model's pre-label").first.wait_for(timeout=LONG)
-    assert "flooded_street · pre-labelled" in _selectbox(page, "Photo").inner_text()
+    wait_until(page, lambda: "flooded_street · pre-labelled" in _selected(page, "Photo"), "the same photo")
     assert page.get_by_text(re.compile(r"^flooded_street: 1600×1200 px")).is_visible()
 
     # Fill, brush, save: the edits land on the photo shown, and it stays shown after the save.
@@ -162,8 +170,8 @@ def test_the_first_hour(app_server, page, tmp_path):
     page.get_by_text("Saved flooded_street.png (1600x1200 px) as owner.").wait_for()
     mask = load_mask(home / "data" / "ian-fort-myers" / "train_masks" / "flooded_street.png")
     assert mask.shape == (1200, 1600) and (mask[900, 560:1040] == 1).all()
-    picker = _selectbox(page, "Photo").inner_text()
-    assert re.search(r"flooded_street · corrected · by owner · \d+% a person's", picker), picker
+    saved = re.compile(r"flooded_street · corrected · by owner · \d+% a person's")
+    wait_until(page, lambda: saved.search(_selected(page, "Photo")), "the saved photo, still open")
     page.get_by_role("button", name="Flood", exact=True).click()  # a class click after the save
     page.get_by_text(re.compile(r"^flooded_street: 1600×1200 px.*started from the saved mask")).wait_for()
 
@@ -193,13 +201,13 @@ def test_the_first_hour(app_server, page, tmp_path):
     page.get_by_text("Use this model:").wait_for()
     page.get_by_role("link", name="Segment photos").click()
     page.get_by_text(re.compile(r"you uploaded: DJI_0042\.JPG")).wait_for(timeout=LONG)
-    assert "finetune-ian-fort-myers" in _selectbox(page, "Model").inner_text()
+    assert "finetune-ian-fort-myers" in _selected(page, "Model")
     assert _metric(page, "Familiarity") != "No reference"  # the fine-tune stored its reference
     no_traceback(page)
 
     # --- Evaluate: the fine-tuned model on its own training photos, the demo on its own guesses ---
     _nav(page, "Evaluate")
-    assert "finetune-ian-fort-myers" in _selectbox(page, "Model").inner_text()
+    assert "finetune-ian-fort-myers" in _selected(page, "Model")
     _choose(page, "Labelled dataset", re.compile(r"^ian-fort-myers"))
     page.get_by_role("button", name="Evaluate", exact=True).click()
     _metric(page, "Photos scored")
