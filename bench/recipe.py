@@ -1,13 +1,16 @@
 """The RescueNet/FloodNet recipe's training options on synthetic damage scenes: rare-class crops
-(`--rare-crop-share`) and OHEM + Dice (`--ohem-share` with the ce_dice loss) against the defaults.
+(`--rare-crop-share`) and OHEM + Dice (`--ohem-share` with the ce_dice loss) against the defaults,
+and native-resolution crops against whole frames squashed to the working resolution.
 
-Each seed of a group is one `demo-data --scheme rescuenet` dataset (640x480 scenes, damage drawn)
-that every variant trains on, the same way (the CLI, one process per run); every run is scored on
-the group's own evaluation scenes (another seed) with `evaluate --json`, per class. Defaults are
-chosen on the `selection` group and reported on the `report` group, whose seeds no choice saw.
+Each seed of a group is one `demo-data --scheme rescuenet` dataset (damage drawn) that every
+variant trains on, the same way (the CLI, one process per run); every run is scored on the
+group's own evaluation scenes (another seed) with `evaluate --json`, per class. Defaults are
+chosen on the `selection` group and reported on the `report` group, whose seeds no choice saw;
+`native` trains on scenes twice the size, at 640 px (squashed) or at their own 1280 px.
 
     python bench/recipe.py --group selection --variants baseline rare ohem rare_ohem
     python bench/recipe.py --group report --variants baseline rare_ohem
+    python bench/recipe.py --group native --variants baseline native
 
 Runs already in --results are kept (the bench resumes after a kill); each finished run is
 written at once. Figures depend on the machine's load: each run records the load average.
@@ -29,15 +32,18 @@ sys.path.insert(0, str(ROOT))
 from seg_core.core.progress import eta_seconds  # noqa: E402 - after the path above
 
 GROUPS = {
-    # (training seeds, evaluation seed)
-    "selection": ((101, 102), 151),
-    "report": ((201, 202, 203), 251),
+    # (training seeds, evaluation seed, scene size)
+    "selection": ((101, 102), 151, "640x480"),
+    "report": ((201, 202, 203), 251, "640x480"),
+    # Scenes twice the size: squashed to 640 px (the default's way with big photos) or native.
+    "native": ((301, 302), 351, "1280x960"),
 }
 VARIANTS = {
     "baseline": [],
     "rare": ["--rare-crop-share", "0.5"],
     "ohem": ["--ohem-share", "0.25"],
     "rare_ohem": ["--rare-crop-share", "0.5", "--ohem-share", "0.25"],
+    "native": ["--resolution", "1280"],  # after TRAINING's 640: the last flag given counts
 }
 # Small enough for a loaded 2-core machine (about 10 minutes a run): native 640 px scenes, 256 px
 # crops, 16 photos, 6 epochs, no validation split (the evaluation scenes score every run).
@@ -53,6 +59,10 @@ TRAINING = {
 }
 
 
+def flatten(flags: dict[str, str]) -> list[str]:
+    return [part for flag in flags.items() for part in flag]
+
+
 def run(command: list[str], env: dict) -> str:
     done = subprocess.run(
         ["nice", "-n", "5", sys.executable, "-m", "seg_core", *command],
@@ -66,24 +76,17 @@ def run(command: list[str], env: dict) -> str:
     return done.stdout
 
 
-def dataset(work: Path, seed: int, photos: int, env: dict) -> Path:
-    folder = work / f"rescuenet-{seed}"
+def dataset(work: Path, seed: int, photos: int, size: str, env: dict) -> Path:
+    folder = work / f"rescuenet-{seed}-{size}"
     if not (folder / "classes.json").exists():
-        run(
-            [
-                "demo-data",
-                "--out",
-                str(folder),
-                "--n",
-                str(photos),
-                "--scheme",
-                "rescuenet",
-                "--seed",
-                str(seed),
-                "--replace",
-            ],
-            env,
-        )
+        flags = {
+            "--out": str(folder),
+            "--n": str(photos),
+            "--scheme": "rescuenet",
+            "--seed": str(seed),
+            "--size": size,
+        }
+        run(["demo-data", *flatten(flags), "--replace"], env)
     return folder
 
 
@@ -98,7 +101,7 @@ def train_and_score(data: Path, evaluation: Path, seed: int, variant: str, env: 
             str(seed),
             "--name",
             f"recipe {variant} {seed}",
-            *(part for flag in TRAINING.items() for part in flag),
+            *flatten(TRAINING),
             *VARIANTS[variant],
         ],
         env,
@@ -145,8 +148,8 @@ def main() -> None:
     results_path = args.results or ROOT / "bench" / "results" / f"recipe_{args.group}.json"
     results = json.loads(results_path.read_text()) if results_path.exists() else []
     env = {**os.environ, "STORMSEG_HOME": str(args.work / "home")}
-    seeds, evaluation_seed = GROUPS[args.group]
-    evaluation = dataset(args.work, evaluation_seed, 12, env)
+    seeds, evaluation_seed, size = GROUPS[args.group]
+    evaluation = dataset(args.work, evaluation_seed, 12, size, env)
     todo = [
         (s, v)
         for s in seeds
@@ -155,7 +158,9 @@ def main() -> None:
     ]
     started = time.perf_counter()
     for done, (seed, variant) in enumerate(todo, start=1):
-        result = train_and_score(dataset(args.work, seed, args.photos, env), evaluation, seed, variant, env)
+        result = train_and_score(
+            dataset(args.work, seed, args.photos, size, env), evaluation, seed, variant, env
+        )
         results.append(result)
         results_path.write_text(json.dumps(results, indent=1))
         eta = eta_seconds(time.perf_counter() - started, done, len(todo))
