@@ -42,11 +42,11 @@ from seg_core.runs.registry import RunRegistry
 from seg_core.runs.reporter import RunReporter
 from seg_core.schemes.scheme import IGNORE_INDEX
 from seg_core.training import distributed as dist_utils
-from seg_core.training.config import TrainConfig, model_spec
+from seg_core.training.config import TrainConfig
 from seg_core.training.preview import save_preview
 from seg_core.training.reference import store_training_reference
 from seg_core.training.reporting import StepReport, log_epoch
-from seg_core.training.setup import build_run
+from seg_core.training.setup import build_run, model_spec
 from seg_core.training.state import EpochStats, LoopState, TrainingRun
 from seg_core.training.step import DistributedOutOfMemoryError, NonFiniteLossError, optimizer_step, train_step
 

@@ -146,7 +146,7 @@ def check_before_run(
     Returns:
         The dataset's validation report.
     """
-    from seg_core.training.config import model_spec
+    from seg_core.training.setup import model_spec  # imports torch: only when asked
 
     check_quickly(cfg)
     spec = model_spec(cfg)

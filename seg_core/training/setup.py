@@ -18,15 +18,17 @@ from seg_core.core.runtime import amp_dtype, seed_everything
 from seg_core.datasets.dataset import ArrayCache, SegmentationDataset, warm_cache
 from seg_core.datasets.discovery import split_pairs
 from seg_core.datasets.loader import worker_count
+from seg_core.datasets.sampling import RareClassCrops, class_pixel_counts
 from seg_core.imagery.gsd import DATASET_GSD_FILE, read_dataset_gsd, working_gsd_record
 from seg_core.labelling import labelset
 from seg_core.models import ModelSpec, create_model, normalization
+from seg_core.models.spec import OFFLINE_ENCODER
 from seg_core.runs.metric_names import PREPARE_PROGRESS
 from seg_core.runs.reporter import RunReporter
-from seg_core.schemes.scheme import IGNORE_INDEX, LabelScheme
+from seg_core.schemes.scheme import DEFAULT_SCHEME, IGNORE_INDEX, LabelScheme, builtin
 from seg_core.training import distributed as dist_utils
 from seg_core.training import finetune
-from seg_core.training.config import TrainConfig, model_spec
+from seg_core.training.config import TrainConfig
 from seg_core.training.losses import class_weights_from_counts, create_loss
 from seg_core.training.optim import build_optimizer, build_scheduler
 from seg_core.training.preflight import check_dataset
@@ -35,6 +37,27 @@ from seg_core.training.step import CHANNELS_LAST_DEVICES
 
 # BatchNorm in their image-pooling branch needs at least 2 images per training batch.
 NEEDS_BATCH_OF_TWO = ("deeplabv3", "deeplabv3plus", "pspnet")
+
+
+def model_spec(cfg: TrainConfig, num_classes: int | None = None) -> ModelSpec:
+    """The network a config asks for; weights 'auto' = the offline ImageNet weights where they
+    exist (EfficientNet-Lite0), random init elsewhere ('imagenet' needs a network: ask for it).
+    `num_classes`: the dataset's label scheme's (training passes it); checks made before the
+    dataset is read use the default scheme's.
+
+    Raises:
+        ValueError: an unknown architecture, encoder or weights choice (from `ModelSpec`).
+    """
+    weights = cfg.weights
+    if weights == "auto":
+        weights = "imagenet-offline" if cfg.encoder == OFFLINE_ENCODER and cfg.arch != "unet" else "none"
+    return ModelSpec(
+        arch=cfg.arch,
+        encoder=cfg.encoder,
+        weights=weights,
+        num_classes=num_classes or builtin(DEFAULT_SCHEME).num_classes,
+        unet_base_width=cfg.unet_base_width,
+    )
 
 
 def prepare_data(
@@ -96,6 +119,7 @@ def prepare_data(
     train_set = SegmentationDataset(
         train_pairs, cache, mean, std, crop=crop, augment=cfg.augment, seed=cfg.seed, ignore_index=ignore
     )
+    train_set.centre_crops_on(rare_class_crops(cfg, train_set, scheme, reporter))
     val_set = SegmentationDataset(val_pairs, cache, mean, std, ignore_index=ignore) if val_pairs else None
     train_eval_set = SegmentationDataset(train_pairs, cache, mean, std, ignore_index=ignore)
     preview_image = np.asarray(cache.image(val_pairs[0].image)) if val_pairs else None
@@ -132,17 +156,34 @@ def training_gsd(cfg: TrainConfig, root: Path, images: list[Path]) -> dict | Non
     return working_gsd_record(source_cm, long_sides, cfg.resolution, source)
 
 
+def _pixel_counts(train_set: SegmentationDataset, scheme: LabelScheme) -> np.ndarray:
+    """(photos, classes) labelled-pixel counts of the training split."""
+    readers = [lambda i=i: train_set.arrays(i)[1] for i in range(len(train_set))]
+    return class_pixel_counts(readers, scheme.num_classes)
+
+
 def class_weights(
     cfg: TrainConfig, train_set: SegmentationDataset, scheme: LabelScheme
 ) -> torch.Tensor | None:
     """Weighted CE only: median-frequency weights from the training split's pixel counts."""
     if cfg.loss != "weighted_ce":
         return None
-    count = scheme.num_classes
-    counts = np.zeros(count, dtype=np.int64)
-    for pair in train_set.pairs:
-        counts += np.bincount(train_set.cache.pair(pair)[1].reshape(-1), minlength=256)[:count]
-    return class_weights_from_counts(counts, cap=cfg.class_weight_cap)
+    return class_weights_from_counts(_pixel_counts(train_set, scheme).sum(axis=0), cap=cfg.class_weight_cap)
+
+
+def rare_class_crops(
+    cfg: TrainConfig, train_set: SegmentationDataset, scheme: LabelScheme, reporter: RunReporter
+) -> RareClassCrops | None:
+    """Where the training crops centred on rare classes come from, when the run asks for them."""
+    if not cfg.rare_crop_share:
+        return None
+    if not cfg.crop:
+        reporter.log("rare-class crops need crops (--crop): whole images are used", "warning")
+        return None
+    crops = RareClassCrops(_pixel_counts(train_set, scheme), cfg.rare_crop_share)
+    drawn = ", ".join(f"{scheme.classes[c].name} {p:.0%}" for c, p in crops.most_drawn()) or "none"
+    reporter.log(f"rare-class crops: {cfg.rare_crop_share:.0%} of crops centred on a class, mostly {drawn}")
+    return crops
 
 
 def _check_batch_size(cfg: TrainConfig, spec: ModelSpec, train_images: int, world_size: int) -> int:
@@ -196,7 +237,13 @@ def build_run(
             model, device_ids=[device.index] if device.type == "cuda" else None
         )
     weights = class_weights(cfg, setup.train_set, scheme)
-    criterion = create_loss(cfg.loss, scheme.num_classes, class_weights=weights, ignore_index=IGNORE_INDEX)
+    criterion = create_loss(
+        cfg.loss,
+        scheme.num_classes,
+        class_weights=weights,
+        ignore_index=IGNORE_INDEX,
+        hard_share=cfg.ohem_share,
+    )
     batches_per_epoch = _check_batch_size(cfg, spec, len(setup.train_set), group.world_size)
     optimizer = build_optimizer(model_without_ddp, cfg)
     scheduler = build_scheduler(optimizer, cfg, batches_per_epoch)

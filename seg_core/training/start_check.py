@@ -260,8 +260,8 @@ def run_start_check(
     from seg_core.datasets.discovery import validate_dataset
     from seg_core.models import ModelSpec, create_model, normalization
     from seg_core.models.spec import OFFLINE_ENCODER
-    from seg_core.training.config import model_spec
     from seg_core.training.finetune import IMAGENET_START
+    from seg_core.training.setup import model_spec
 
     device = next(model.parameters()).device
     spec = model_spec(cfg, num_classes=num_classes)
