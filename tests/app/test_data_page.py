@@ -90,11 +90,11 @@ def test_a_clean_dataset_is_reported_green_and_validated_once(stormseg_home, mon
 def test_a_dataset_without_usable_pairs_says_so_and_shows_no_gallery(stormseg_home):
     root = paths.data_root() / "broken"
     make_pair(root, "only")
-    (root / "train_masks" / "only.png").unlink()
+    Image.new("L", (16, 16)).save(root / "train_masks" / "only.png")  # not the photo's size
     at = data_page()
     assert not at.exception
     assert "No usable image/mask pairs" in at.error[0].value
-    assert at.dataframe[0].value["problem"].tolist() == ["image without mask"]
+    assert at.dataframe[0].value["problem"].tolist() == ["mask size differs from image"]
     assert not at.image and not at.get("plotly_chart")
 
 
