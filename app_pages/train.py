@@ -70,7 +70,11 @@ def finetune_section(form_dataset: str) -> None:
             st.caption("No model yet: train one, or rebuild the shipped demo model.")
             return
         model = model_picker(models, "Model to fine-tune")
-        dataset = catalog.resolve_dataset(name)
+        try:
+            dataset = catalog.resolve_dataset(name)
+        except ValueError as exc:  # e.g. a folder linked in from outside the data root
+            st.error(f"Cannot fine-tune on it: {exc}")
+            return
         saved = sum(1 for row in labelling.photo_table(dataset) if row["status"] in ("corrected", "labelled"))
         finetune_controls(dataset, model, saved, key="train_finetune")
 

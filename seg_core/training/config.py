@@ -89,7 +89,7 @@ class TrainConfig:
         "Online hard example mining: the cross-entropy term of ce, weighted_ce and ce_dice averages "
         "over only this share of each batch's pixels, those with the highest loss (Dice is left "
         "whole); 1 keeps every pixel.",
-        "RECIPE_OHEM_REASON",
+        "every pixel: mining is not yet measured better than the plain loss (bench/recipe.py)",
         minimum=0.01,
         maximum=1.0,
         step=0.05,
@@ -197,8 +197,7 @@ class TrainConfig:
         "Share of training crops centred on a pixel of a rare class, drawn the rarer the more often "
         "(DAFormer's rare-class sampling over the training split's pixel shares); the rest are "
         "random. Needs crops.",
-        "RECIPE_RARE_REASON",
-        group="data",
+        "off: centring on rare classes is not yet measured better than random crops (bench/recipe.py)",
         minimum=0.0,
         maximum=1.0,
         step=0.05,

@@ -28,6 +28,7 @@ from seg_core.core import paths
 from seg_core.models.checkpoint import save_checkpoint
 from seg_core.runs.registry import RunRegistry
 from seg_core.training import queue as run_queue
+from ui.pickers import MODEL_KEY
 
 REPO = paths.REPO_ROOT
 APP = REPO / "app.py"
@@ -94,11 +95,17 @@ EXPECTED_ERRORS = {
     "cut": "the checkpoint is damaged or not a PyTorch file",
     "empty": "the checkpoint file is empty",
     "random": "the checkpoint is damaged or not a PyTorch file",
-    "three classes": "was trained for 3 classes; StormSeg needs 25",
+    "three classes": "records 3 classes but no label scheme",
     "lying weights": "its weights do not fit a unet/none model",
     "bad metadata": "checkpoint metadata is not usable: resolution 0",
 }
 UNREADABLE = {"poisoned", "cut", "empty", "random", "bad metadata"}  # the summary cannot even be read
+
+
+def choose_model(at, path: Path) -> None:
+    """Pick the model of checkpoint `path` in the page's model picker (by id: a run's id, "demo")."""
+    (box,) = [s for s in at.selectbox if (s.key or "").startswith(f"{MODEL_KEY}__")]
+    box.set_value("demo" if path == paths.DEMO_CHECKPOINT else path.parent.name).run()
 
 
 def png(width: int = 96, height: int = 64) -> bytes:
@@ -116,14 +123,14 @@ def test_segment_page_turns_every_hostile_model_into_a_sentence(hostile_models, 
     for label, path in hostile_models.items():
         if label == "good":
             continue
-        at.selectbox(key="segment_model").set_value(str(path)).run()
+        choose_model(at, path)
         assert not at.exception, label
         (error,) = at.error
         assert error.value.startswith(f"{path}: ") and EXPECTED_ERRORS[label] in error.value, label
         if label in UNREADABLE:
             assert f"This checkpoint cannot be read: {path}" in texts(at.caption), label
         assert not at.metric, label
-    at.selectbox(key="segment_model").set_value(str(hostile_models["good"])).run()  # still works
+    choose_model(at, hostile_models["good"])  # still works
     assert not at.exception and not at.error and at.metric
     assert not marker.exists()
 
@@ -141,7 +148,7 @@ def test_evaluate_page_turns_every_hostile_model_into_a_sentence(hostile_models,
     for label, path in hostile_models.items():
         if label == "good":
             continue
-        at.selectbox[0].set_value(str(path)).run()
+        choose_model(at, path)
         if label in UNREADABLE:
             assert str(path) in texts(at.warning), label
         next(b for b in at.button if b.label == "Evaluate").click().run()
@@ -149,7 +156,7 @@ def test_evaluate_page_turns_every_hostile_model_into_a_sentence(hostile_models,
         (error,) = at.error
         assert error.value.startswith(f"{path}: ") and EXPECTED_ERRORS[label] in error.value, label
         assert not at.metric, label
-    at.selectbox[0].set_value(str(hostile_models["good"])).run()
+    choose_model(at, hostile_models["good"])
     next(b for b in at.button if b.label == "Evaluate").click().run()
     assert not at.exception and not at.error
     assert {m.label for m in at.metric} >= {"Kaggle Dice", "Photos scored"}
@@ -180,7 +187,7 @@ def test_data_page_names_every_hostile_file_and_shows_the_good_pairs(stormseg_ho
 
     at = page("data")
     assert not at.exception and not at.error
-    assert "2 pairs usable" in at.warning[0].value
+    assert "2 labelled pairs usable" in at.warning[0].value
     files = set(at.dataframe[0].value["file"])
     expected = {"cut.png", "bomb.png", "html.png", "labels.png", "a_mask.png", "loop.png", "secret.png"}
     assert {Path(f).name for f in files} >= expected
@@ -264,10 +271,24 @@ def test_every_streamlit_cache_is_bounded_and_never_keyed_on_uploads():
             assert arg.arg not in ("data", "upload", "uploads", "photo", "image", "source"), where
 
 
-def test_the_app_reads_no_query_parameters():
-    """Pages take ids and names from pickers fed by the registry and the data root, never from the URL;
-    a page that starts reading st.query_params must validate them (runs.validate_run_id,
-    catalog.resolve_dataset) and extend the tests here."""
+def test_the_app_reads_one_query_parameter_only_as_a_known_model_id(hostile_models):
+    """Pages take ids and names from pickers fed by the registry and the data root. The one URL
+    parameter read is `?model=<id>` (Runs' "Use this model" links), in ui/pickers.py, and only
+    as one of the listed models' ids; a page that starts reading another must validate it
+    (runs.validate_run_id, catalog.resolve_dataset) and extend the tests here."""
     for source in APP_SOURCES:
-        text = source.read_text()
+        text = source.read_text().replace("query_params=", "")  # st.page_link's argument writes a link
+        if source.name == "pickers.py":
+            assert text.count("st.query_params") == 2, source  # get ?model= and drop it
+            continue
         assert "query_params" not in text and "experimental_get_query_params" not in text, source
+    for asked, expected in (
+        ("../../etc/passwd", "demo"),
+        (hostile_models["lying weights"].parent.name, None),
+    ):
+        app = AppTest.from_file(str(APP), default_timeout=90)
+        app.query_params["model"] = asked
+        at = app.switch_page("app_pages/segment.py").run()
+        assert not at.exception
+        (box,) = [s for s in at.selectbox if (s.key or "").startswith(f"{MODEL_KEY}__")]
+        assert box.value == (expected or asked)  # an unknown id is ignored, a listed one chosen

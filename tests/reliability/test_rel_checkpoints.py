@@ -215,15 +215,13 @@ def three_class_checkpoint(tmp_path) -> Path:
     return save_checkpoint({"state_dict": tiny_unet(3).state_dict(), "meta": meta}, tmp_path / "three.pt")
 
 
-def test_a_three_class_checkpoint_is_refused_where_25_are_needed(
-    three_class_checkpoint, tiny_dataset, capsys
-):
-    with pytest.raises(CheckpointError, match="three.pt: was trained for 3 classes; StormSeg needs 25"):
+def test_a_three_class_checkpoint_without_a_scheme_is_refused(three_class_checkpoint, tiny_dataset, capsys):
+    with pytest.raises(CheckpointError, match="three.pt: records 3 classes but no label scheme"):
         Predictor.from_checkpoint(three_class_checkpoint)
-    summary = catalog.checkpoint_summary(three_class_checkpoint)  # listing it is fine, using it is not
-    assert summary["arch"] == "unet" and "error" not in summary
+    summary = catalog.checkpoint_summary(three_class_checkpoint)  # the pickers say why, next to it
+    assert "records 3 classes but no label scheme" in summary["error"]
     assert main(["evaluate", "--checkpoint", str(three_class_checkpoint), "--data", str(tiny_dataset)]) == 2
-    assert "3 classes; StormSeg needs 25" in capsys.readouterr().err
+    assert "records 3 classes but no label scheme" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
