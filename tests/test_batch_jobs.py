@@ -70,7 +70,7 @@ def test_the_segment_page_starts_a_job_and_lists_it(checkpoint, flight, monkeypa
     app = AppTest.from_file(str(PAGE), default_timeout=60).run()
     next(b for b in app.button if b.label == "Start in the background").click().run()
     assert not app.exception and not app.error
-    assert any("Started: 3 photo(s)" in s.value for s in app.success)
+    assert any("Started: 3 photos" in s.value for s in app.success)
     job = batch_jobs.list_jobs()[0].job
     assert _wait(job).status == "completed"
     app.run()
