@@ -9,7 +9,7 @@ import streamlit as st
 from seg_core.core import paths
 from seg_core.labelling.labelstore import check_who
 from seg_core.services import catalog, labelling
-from ui import label_view
+from ui import label_view, partial_view
 from ui.auth import current_actor
 from ui.common import friendly_errors, load_predictor, percent
 
@@ -169,6 +169,7 @@ if others:
 with friendly_errors("Correcting the mask"):
     label_view.actions(session)
     label_view.correction_view(session)
+partial_view.labelled_classes_control(dataset, stem)
 
 with st.sidebar.container(border=True):
     st.markdown("**Fine-tune on my labels**")
@@ -178,6 +179,7 @@ with st.sidebar.container(border=True):
         "no validation split) trains the chosen model's whole network on them; the new run records "
         "its parent and runs in the background like any training job (Train, Runs)."
     )
+    extra = partial_view.unlabelled_option(dataset, saved)
     if st.button(
         "Fine-tune on my labels",
         disabled=not saved or model_key is None,
@@ -185,7 +187,9 @@ with st.sidebar.container(border=True):
         width="stretch",
     ):
         with friendly_errors("Starting the fine-tuning run"):
-            submission = labelling.finetune_on_labels(dataset, by_path[model_key].path, actor=current_actor())
+            submission = labelling.finetune_on_labels(
+                dataset, by_path[model_key].path, actor=current_actor(), **extra
+            )
             st.success(submission.message)
             st.page_link(
                 "app_pages/train.py", label="Follow it on the Train page", icon=":material/monitoring:"

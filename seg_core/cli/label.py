@@ -4,6 +4,7 @@ python -m seg_core label status DATASET [--json]
 python -m seg_core label prelabel DATASET --checkpoint PATH [--json]
 python -m seg_core label next DATASET [--json]
 python -m seg_core finetune --parent PATH --data DATASET [--epochs N] [--name NAME]
+        [--unlabelled DIR [--pseudo-threshold P]]
 """
 
 from __future__ import annotations
@@ -70,9 +71,9 @@ def _finetune(args: argparse.Namespace) -> int:
     from seg_core.training.finetune import finetune_config
     from seg_core.training.loop import fit
 
-    overrides = {
-        k: v for k, v in (("epochs", args.epochs), ("lr", args.lr), ("crop", args.crop)) if v is not None
-    }
+    given = (("epochs", args.epochs), ("lr", args.lr), ("crop", args.crop))
+    given += (("unlabelled", args.unlabelled), ("pseudo_label_threshold", args.pseudo_threshold))
+    overrides = {k: v for k, v in given if v is not None}
     from seg_core.datasets.discovery import count_named_pairs
 
     cfg = finetune_config(args.parent, _dataset(args.data), name=args.name or "", **overrides)
@@ -121,4 +122,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float, help="default 3e-4")
     p.add_argument("--crop", type=int, help="default 320")
     p.add_argument("--name")
+    p.add_argument(
+        "--unlabelled",
+        metavar="DIR",
+        help="also learn from these photos without masks (a folder, or a dataset's unlabelled photos; "
+        "semi-supervised, about 1.3x a labelled photo's CPU time per photo drawn, see the README)",
+    )
+    p.add_argument(
+        "--pseudo-threshold", type=float, help="with --unlabelled: confidence a pseudo-label needs (0.9)"
+    )
     p.set_defaults(handler=_finetune)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from seg_core.datasets.partial import read_partial_labels
 from seg_core.imagery.imageio import (
     DECODE_ERRORS,
     IMAGE_SUFFIXES,
@@ -186,9 +187,10 @@ def looks_truncated(path: Path, image_format: str | None, tags: dict) -> bool:
 
 
 def _check_pair(
-    stem: str, image_path: Path, mask_path: Path
+    stem: str, image_path: Path, mask_path: Path, other_values: frozenset[int] = frozenset()
 ) -> tuple[Pair | None, Problem | None, np.ndarray | None]:
-    """Validate one pair; returns (pair, None, class counts) or (None, problem, None)."""
+    """Validate one pair; returns (pair, None, class counts) or (None, problem, None).
+    `other_values`: mask values besides class ids that the dataset declares (partial labels)."""
     try:
         with open_checked(image_path) as image:
             size = displayed_size(image)
@@ -211,8 +213,8 @@ def _check_pair(
         message = f"{mask_path}: mask is {mask_size[0]}x{mask_size[1]} but its image is {size[0]}x{size[1]}"
         return None, Problem(str(mask_path), "size_mismatch", message), None
     counts = np.bincount(mask.reshape(-1), minlength=256)
-    if counts[NUM_CLASSES:].any():
-        bad = sorted(int(v) for v in np.flatnonzero(counts[NUM_CLASSES:]) + NUM_CLASSES)
+    bad = sorted(set((np.flatnonzero(counts[NUM_CLASSES:]) + NUM_CLASSES).tolist()) - other_values)
+    if bad:
         message = f"{mask_path}: label values {bad[:5]} are outside 0..{NUM_CLASSES - 1}"
         return None, Problem(str(mask_path), "bad_labels", message), None
     return Pair(stem, image_path, mask_path, size), None, counts[:NUM_CLASSES]
@@ -287,10 +289,12 @@ def validate_dataset(
         )
 
     stems = sorted(set(images) & set(masks))
+    partial = read_partial_labels(root)
+    other_values = frozenset(partial.mask_values()) if partial else frozenset()
     totals = np.zeros(NUM_CLASSES, dtype=np.int64)
     sizes: collections.Counter[str] = collections.Counter()
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        results = pool.map(lambda s: _check_pair(s, images[s], masks[s]), stems)
+        results = pool.map(lambda s: _check_pair(s, images[s], masks[s], other_values), stems)
         for done, (pair, problem, counts) in enumerate(results, start=1):
             if pair is not None:
                 report.pairs.append(pair)

@@ -67,6 +67,12 @@ class TrainConfig:
     init_from: str = ""  # parent checkpoint path; "" = train from `weights`
     parent_run_id: str = ""  # filled from the parent when training starts (lineage)
     parent_weights_sha256: str = ""  # the parent's weights checksum: a changed parent is refused
+    # Semi-supervised (seg_core.training.semi): photos without masks learnt from confident pseudo-labels.
+    unlabelled: str = ""  # folder of photos, or a dataset (its photos without a mask); "" = off
+    # A pixel's pseudo-label counts when the model gives its class this probability: FixMatch's
+    # 0.95 keeps too little of a 25-class model's early guesses; 0.9 (BENCHMARKS.md section 13).
+    pseudo_label_threshold: float = 0.9
+    unlabelled_per_batch: int = 2  # unlabelled views per batch: 1:1 with the fine-tune's batch of 2
 
     def __post_init__(self) -> None:
         self._check_types()
@@ -85,6 +91,9 @@ class TrainConfig:
         _at_least("early_stop_patience", self.early_stop_patience, 0)
         _at_least("checkpoint_every", self.checkpoint_every, 1)
         _at_least("unet_base_width", self.unet_base_width, 1)
+        _at_least("unlabelled_per_batch", self.unlabelled_per_batch, 1)
+        if not 0.0 < self.pseudo_label_threshold <= 1.0:
+            raise ValueError(f"pseudo_label_threshold {self.pseudo_label_threshold} must be in (0, 1]")
         if not self.lr > 0:
             raise ValueError(f"lr {self.lr} must be positive")
         if not 0.0 <= self.val_ratio < 1.0:

@@ -40,6 +40,7 @@ from seg_core.runs.registry import RunRegistry
 from seg_core.runs.reporter import RunReporter
 from seg_core.schemes.classes import IGNORE_INDEX, NUM_CLASSES
 from seg_core.training import distributed as dist_utils
+from seg_core.training import semi
 from seg_core.training.config import TrainConfig, model_spec
 from seg_core.training.preview import save_preview
 from seg_core.training.setup import build_run
@@ -270,6 +271,7 @@ def _run_epochs(run: TrainingRun, stop: StopRequested) -> str:
         f"AMP {run.amp or 'off'}, {cfg.epochs} epochs x {steps_per_epoch} steps"
     )
     total_steps = cfg.epochs * steps_per_epoch
+    unlabelled = semi.UnlabelledStream.for_run(run)  # None unless cfg.unlabelled
     clock = {"start": time.perf_counter(), "start_step": state.global_step}
 
     def on_step(loss: float) -> None:
@@ -292,6 +294,7 @@ def _run_epochs(run: TrainingRun, stop: StopRequested) -> str:
         loader = make_loader(
             run.setup.train_set, cfg.batch_size, skip, run.workers, run.device, drop_last=True, seed=cfg.seed
         )
+        loader = unlabelled.batches(loader) if unlabelled else loader
         stats = train_one_epoch(run, loader, steps_per_epoch, stop, on_step)
         if not stats.completed:
             run.save("last.pt", {}, resumable=True)

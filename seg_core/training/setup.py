@@ -26,6 +26,7 @@ from seg_core.training import finetune
 from seg_core.training.config import TrainConfig, model_spec
 from seg_core.training.losses import class_weights_from_counts, create_loss
 from seg_core.training.optim import build_optimizer, build_scheduler
+from seg_core.training.partial import use_partial_labels
 from seg_core.training.preflight import check_dataset
 from seg_core.training.state import DataSetup, TrainingRun
 from seg_core.training.step import CHANNELS_LAST_DEVICES
@@ -163,6 +164,7 @@ def build_run(
         )
     weights = class_weights(cfg, setup.train_set)
     criterion = create_loss(cfg.loss, NUM_CLASSES, class_weights=weights, ignore_index=IGNORE_INDEX)
+    criterion = use_partial_labels(cfg.data, cfg.loss, setup, criterion, reporter.log)  # else unchanged
     batches_per_epoch = _check_batch_size(cfg, spec, len(setup.train_set), group.world_size)
     optimizer = build_optimizer(model_without_ddp, cfg)
     scheduler = build_scheduler(optimizer, cfg, batches_per_epoch)

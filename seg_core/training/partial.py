@@ -1,0 +1,157 @@
+"""Training on partial labels (`seg_core.datasets.partial`): the loss learns only what a label
+says.
+
+Every mask value stands for the set of classes a pixel may still be:
+
+    class id c       -> {c}                        "this is road"
+    not-code k       -> every class but the code's  "this is not road" (Background stays possible)
+    IGNORE_INDEX     -> every class                 unknown: no loss
+
+and the loss is the negative log of the probability the model gives that set,
+-log sum_{j in allowed} p_j (the marginal likelihood of a set-valued label). For a class id it
+is cross-entropy. For "not road" it is -log(1 - p_road): the gradient lowers road and raises
+every other class in proportion to what the model already believes of it, so an unlabelled
+pixel is never taught to be Background (tests/test_partial_labels.py checks it on a tiny tensor
+where plain cross-entropy fails). The Dice term counts, per class, only the pixels whose
+membership of that class is known: a "not road" pixel is a known negative for road and
+unknown for everything else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from seg_core.datasets.partial import PartialLabels, read_partial_labels
+from seg_core.schemes.classes import NUM_CLASSES
+
+# The losses a partial label can feed: cross-entropy, Dice, or both. Focal and Lovasz would need
+# their own set-valued forms; weighted CE's median-frequency weights count pixels of known class
+# only, which a partial dataset barely has.
+PARTIAL_LOSSES = ("ce", "dice", "ce_dice")
+
+
+def allowed_classes(labels: PartialLabels | None, num_classes: int = NUM_CLASSES) -> torch.Tensor:
+    """(256, C) bool: for each mask value, the classes a pixel with that value may be.
+
+    Values that are neither class ids nor declared codes allow every class (no loss), like
+    IGNORE_INDEX; validation refuses such masks before training ever sees them.
+    """
+    table = torch.ones(256, num_classes, dtype=torch.bool)
+    table[:num_classes] = torch.eye(num_classes, dtype=torch.bool)
+    for code, ruled_out in (labels.not_codes if labels else {}).items():
+        table[code, list(ruled_out)] = False
+    return table
+
+
+def partial_label_loss(
+    logits: torch.Tensor, target: torch.Tensor, allowed: torch.Tensor, ce: bool = True, dice: bool = True
+) -> torch.Tensor:
+    """Set-valued cross-entropy and/or Dice over known memberships (see the module docstring).
+
+    Args:
+        logits: raw scores.
+        target: mask values 0..255 (class ids, not-codes, IGNORE_INDEX).
+        allowed: `allowed_classes` table, on the logits' device.
+        ce, dice: which terms to add (equal weights, as `create_loss("ce_dice")`).
+
+    Shape:
+        logits (N, C, H, W), target (N, H, W), allowed (256, C) -> scalar
+    """
+    if target.shape != logits.shape[:1] + logits.shape[2:]:
+        raise ValueError(f"expected logits (N, C, H, W) and target (N, H, W), got {tuple(logits.shape)}")
+    log_probs = logits.float().log_softmax(dim=1)
+    may_be = allowed[target.long().clamp(0, 255)].movedim(-1, 1)  # (N, C, H, W) bool
+    informative = ~may_be.all(dim=1)  # pixels whose label rules something out
+    total = log_probs.sum() * 0.0  # keeps a graph when nothing is informative
+    if ce:
+        set_log_prob = log_probs.masked_fill(~may_be, float("-inf")).logsumexp(dim=1)
+        per_pixel = torch.where(informative, -set_log_prob, torch.zeros_like(set_log_prob))
+        count = informative.sum()
+        total = total + torch.where(count > 0, per_pixel.sum() / count.clamp_min(1), per_pixel.sum() * 0.0)
+    if dice:
+        total = total + _known_dice_loss(log_probs.exp(), may_be, target)
+    return total
+
+
+def _known_dice_loss(probs: torch.Tensor, may_be: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """1 - mean soft Dice over the classes with positive pixels, each class pooled over the pixels
+    whose membership of it is known (positive: labelled that class; negative: ruled out)."""
+    num_classes = probs.shape[1]
+    positive = target.long().unsqueeze(1) == torch.arange(num_classes, device=target.device).view(1, -1, 1, 1)
+    known = positive | ~may_be
+    dims = [0, 2, 3]
+    intersection = (probs * positive).sum(dims)
+    target_sum = positive.sum(dims).to(probs.dtype)
+    prob_sum = (probs * known).sum(dims)
+    dice = 2.0 * intersection / (prob_sum + target_sum).clamp_min(1e-7)
+    present = (target_sum > 0).to(probs.dtype)
+    count = present.sum()
+    return torch.where(count > 0, ((1.0 - dice) * present).sum() / count.clamp_min(1), probs.sum() * 0.0)
+
+
+class PartialLabelLoss(nn.Module):
+    """`partial_label_loss` as a module: `criterion(logits, target)` like every other loss."""
+
+    def __init__(self, labels: PartialLabels | None, loss: str = "ce_dice", num_classes: int = NUM_CLASSES):
+        super().__init__()
+        if loss not in PARTIAL_LOSSES:
+            raise ValueError(
+                f"loss {loss!r} cannot learn from partial labels; choose one of {', '.join(PARTIAL_LOSSES)}"
+            )
+        self.ce, self.dice = loss in ("ce", "ce_dice"), loss in ("dice", "ce_dice")
+        self.register_buffer("allowed", allowed_classes(labels, num_classes))
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return partial_label_loss(logits, target, self.allowed, self.ce, self.dice)
+
+
+class PartialLabelDataset(Dataset):
+    """A training dataset whose masks go through each photo's `value_map` (the `labelled_only`
+    photos' untrusted classes become their not-code). A per-pixel table lookup after the crop
+    and augmentation: it commutes with them, since geometry moves values and never mixes them."""
+
+    def __init__(self, base: Dataset, labels: PartialLabels):
+        self.base = base
+        self.tables = [torch.from_numpy(labels.value_map(pair.stem).astype(np.int64)) for pair in base.pairs]
+
+    def __getattr__(self, name: str):  # pairs, cache, set_epoch, ... of the wrapped dataset
+        if name == "base":
+            raise AttributeError(name)
+        return getattr(self.base, name)
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        image, mask = self.base[index]
+        return image, self.tables[index][mask]
+
+
+def use_partial_labels(
+    data: str | Path, loss: str, setup, criterion: nn.Module, log: Callable[[str], None]
+) -> nn.Module:
+    """The training run's hook: on a dataset with `partial_labels.json`, wrap its datasets so the
+    per-photo claims apply and return the set-valued loss; elsewhere return `criterion` unchanged.
+
+    Raises:
+        ValueError: a malformed sidecar, or a loss that cannot learn from partial labels.
+    """
+    labels = read_partial_labels(data)
+    if labels is None:
+        return criterion
+    for name in ("train_set", "val_set", "train_eval_set"):
+        dataset = getattr(setup, name)
+        if dataset is not None:
+            setattr(setup, name, PartialLabelDataset(dataset, labels))
+    claimed = sum(1 for pair in setup.train_set.pairs if pair.stem in labels.labelled_only)
+    log(
+        f"partial labels: {len(labels.not_codes)} not-code(s), {claimed} training photo(s) with only "
+        "some classes labelled; the loss learns only what each label says"
+    )
+    return PartialLabelLoss(labels, loss)
