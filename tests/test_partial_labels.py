@@ -213,3 +213,5 @@ def test_the_training_dataset_applies_each_photos_claim(tmp_path):
     assert dataset[0][1].tolist() == [[ROAD, 254, IGNORE_INDEX]]
     assert dataset[1][1].tolist() == [[ROAD, FLOODED, IGNORE_INDEX]]
     assert dataset.pairs[1].stem == "b"  # the wrapped dataset's attributes show through
+    scoring = PartialLabelDataset(Base(), labels, for_scoring=True)
+    assert scoring[0][1].tolist() == [[ROAD, IGNORE_INDEX, IGNORE_INDEX]]  # scores: known pixels only

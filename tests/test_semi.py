@@ -135,3 +135,18 @@ def test_a_run_with_unlabelled_photos_labels_them_reproducibly_and_completes(tmp
     assert torch.equal(first[0], again[0]) and torch.equal(first[1], again[1])  # a resume sees the same
     assert not torch.equal(first[0], other[0])
     assert first[0].shape == (2, 3, 32, 32) and (first[1] != IGNORE_INDEX).any()
+
+
+def test_finetune_refuses_an_unlabelled_folder_without_photos_before_any_run(tmp_path, capsys):
+    from helpers import write_tiny_checkpoint
+
+    from seg_core.cli import main
+
+    parent = write_tiny_checkpoint(tmp_path / "parent.pt")
+    data = make_pairs(tmp_path / "data", 2)
+    (tmp_path / "flight").mkdir()
+    code = main(
+        ["finetune", "--parent", str(parent), "--data", str(data), "--unlabelled", str(tmp_path / "flight")]
+    )
+    assert code == 2
+    assert "flight: no unlabelled photo found" in capsys.readouterr().err

@@ -79,6 +79,10 @@ def _finetune(args: argparse.Namespace) -> int:
     cfg = finetune_config(args.parent, _dataset(args.data), name=args.name or "", **overrides)
     if count_named_pairs(cfg.data) == 0:
         raise ValueError(f"{args.data}: no photo has a saved mask yet; correct and save a few photos first")
+    if cfg.unlabelled:
+        from seg_core.datasets.unlabelled import unlabelled_photos
+
+        unlabelled_photos(cfg.unlabelled)  # a sentence now, not a failed run later
     stop = StopRequested()
     stop.install()
     registry = RunRegistry()

@@ -28,7 +28,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from seg_core.datasets.partial import PartialLabels, read_partial_labels
-from seg_core.schemes.classes import NUM_CLASSES
+from seg_core.schemes.classes import IGNORE_INDEX, NUM_CLASSES
 
 # The losses a partial label can feed: cross-entropy, Dice, or both. Focal and Lovasz would need
 # their own set-valued forms; weighted CE's median-frequency weights count pixels of known class
@@ -112,13 +112,23 @@ class PartialLabelLoss(nn.Module):
 
 
 class PartialLabelDataset(Dataset):
-    """A training dataset whose masks go through each photo's `value_map` (the `labelled_only`
-    photos' untrusted classes become their not-code). A per-pixel table lookup after the crop
-    and augmentation: it commutes with them, since geometry moves values and never mixes them."""
+    """A dataset whose masks go through each photo's `value_map` (the `labelled_only` photos'
+    untrusted classes become their not-code). A per-pixel table lookup after the crop and the
+    augmentation: it commutes with them, since geometry moves values and never mixes them.
 
-    def __init__(self, base: Dataset, labels: PartialLabels):
+    `for_scoring`: not-codes become IGNORE_INDEX as well, so that validation scores (confusion
+    matrix, Kaggle Dice) count only pixels whose class is known, never a "not road" pixel as a
+    false positive of whatever the model calls it.
+    """
+
+    def __init__(self, base: Dataset, labels: PartialLabels, for_scoring: bool = False):
         self.base = base
-        self.tables = [torch.from_numpy(labels.value_map(pair.stem).astype(np.int64)) for pair in base.pairs]
+        self.tables = []
+        for pair in base.pairs:
+            table = torch.from_numpy(labels.value_map(pair.stem).astype(np.int64))
+            if for_scoring:
+                table[table >= NUM_CLASSES] = IGNORE_INDEX
+            self.tables.append(table)
 
     def __getattr__(self, name: str):  # pairs, cache, set_epoch, ... of the wrapped dataset
         if name == "base":
@@ -145,10 +155,10 @@ def use_partial_labels(
     labels = read_partial_labels(data)
     if labels is None:
         return criterion
-    for name in ("train_set", "val_set", "train_eval_set"):
-        dataset = getattr(setup, name)
-        if dataset is not None:
-            setattr(setup, name, PartialLabelDataset(dataset, labels))
+    setup.train_set = PartialLabelDataset(setup.train_set, labels)
+    setup.train_eval_set = PartialLabelDataset(setup.train_eval_set, labels, for_scoring=True)
+    if setup.val_set is not None:
+        setup.val_set = PartialLabelDataset(setup.val_set, labels, for_scoring=True)
     claimed = sum(1 for pair in setup.train_set.pairs if pair.stem in labels.labelled_only)
     log(
         f"partial labels: {len(labels.not_codes)} not-code(s), {claimed} training photo(s) with only "
