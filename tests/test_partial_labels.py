@@ -215,3 +215,40 @@ def test_the_training_dataset_applies_each_photos_claim(tmp_path):
     assert dataset.pairs[1].stem == "b"  # the wrapped dataset's attributes show through
     scoring = PartialLabelDataset(Base(), labels, for_scoring=True)
     assert scoring[0][1].tolist() == [[ROAD, IGNORE_INDEX, IGNORE_INDEX]]  # scores: known pixels only
+
+
+@pytest.mark.slow
+def test_a_run_on_a_partial_dataset_trains_with_the_set_valued_loss(tmp_path):
+    from seg_core.runs.registry import RunRegistry
+    from seg_core.training.config import TrainConfig
+    from seg_core.training.loop import fit
+
+    root = make_pairs(tmp_path / "data", 4, size=(64, 48))
+    mask_path = root / "train_masks" / "img0.png"
+    mask = np.array(Image.open(mask_path))
+    mask[:8] = IGNORE_INDEX
+    Image.fromarray(mask, mode="L").save(mask_path)
+    update_partial_labels(root, lambda labels: labels.set_labelled_only("img1", [ROAD]))
+    cfg = TrainConfig(
+        data=str(root),
+        arch="unet",
+        encoder="none",
+        weights="none",
+        unet_base_width=4,
+        resolution=64,
+        crop=32,
+        batch_size=2,
+        epochs=1,
+        val_ratio=0.25,
+        loss="ce_dice",
+    )
+    registry = RunRegistry()
+    record = registry.create_run(cfg.to_dict(), name="partial")
+    assert fit(cfg, record.id, registry, record.checkpoint_dir) == "completed"
+    logs = " ".join(row.message for row in registry.logs(record.id))
+    assert "partial labels: 1 not-code(s)" in logs
+
+    lovasz = cfg.with_updates(loss="lovasz")
+    record = registry.create_run(lovasz.to_dict(), name="lovasz")
+    assert fit(lovasz, record.id, registry, record.checkpoint_dir) == "failed"
+    assert "loss 'lovasz' cannot learn from partial labels" in registry.get(record.id).error

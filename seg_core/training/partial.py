@@ -155,6 +155,7 @@ def use_partial_labels(
     labels = read_partial_labels(data)
     if labels is None:
         return criterion
+    partial_criterion = PartialLabelLoss(labels, loss)  # refuses other losses before any change
     setup.train_set = PartialLabelDataset(setup.train_set, labels)
     setup.train_eval_set = PartialLabelDataset(setup.train_eval_set, labels, for_scoring=True)
     if setup.val_set is not None:
@@ -164,4 +165,4 @@ def use_partial_labels(
         f"partial labels: {len(labels.not_codes)} not-code(s), {claimed} training photo(s) with only "
         "some classes labelled; the loss learns only what each label says"
     )
-    return PartialLabelLoss(labels, loss)
+    return partial_criterion
