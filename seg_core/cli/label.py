@@ -96,6 +96,8 @@ def _finetune(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from seg_core.training.config import TrainConfig  # torch-free
+
     p = sub.add_parser(
         "label", help="labelling: status per photo, pre-label with a model, what to label next"
     )
@@ -133,6 +135,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "semi-supervised, about 1.3x a labelled photo's CPU time per photo drawn, see the README)",
     )
     p.add_argument(
-        "--pseudo-threshold", type=float, help="with --unlabelled: confidence a pseudo-label needs (0.9)"
+        "--pseudo-threshold",
+        type=float,
+        help="with --unlabelled: the probability a pseudo-labelled pixel needs "
+        f"(default {TrainConfig().pseudo_label_threshold:g})",
     )
     p.set_defaults(handler=_finetune)

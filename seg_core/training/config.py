@@ -69,8 +69,9 @@ class TrainConfig:
     parent_weights_sha256: str = ""  # the parent's weights checksum: a changed parent is refused
     # Semi-supervised (seg_core.training.semi): photos without masks learnt from confident pseudo-labels.
     unlabelled: str = ""  # folder of photos, or a dataset (its photos without a mask); "" = off
-    # A pixel's pseudo-label counts when the model gives its class this probability: FixMatch's
-    # 0.95 keeps too little of a 25-class model's early guesses; 0.9 (BENCHMARKS.md section 13).
+    # A pixel's pseudo-label counts when the model gives its class this probability. FixMatch and
+    # UniMatch use 0.95 with 10-21 classes; 25 classes spread a fine-tune's probability wider, so
+    # 0.9, set before measuring (BENCHMARKS.md, "Unlabelled photos and partial labels").
     pseudo_label_threshold: float = 0.9
     unlabelled_per_batch: int = 2  # unlabelled views per batch: 1:1 with the fine-tune's batch of 2
 
