@@ -102,6 +102,16 @@ def score(checkpoint: Path, task: Path, class_id: int) -> dict:
     }
 
 
+def save_row(path: Path, key: str, name: str, row: dict) -> None:
+    """Merge one row into the results file, read just before writing: runs of other tasks (or in
+    other processes) keep theirs."""
+    print(name, row, flush=True)
+    results = json.loads(path.read_text()) if path.exists() else {}
+    results.setdefault(key, {})[name] = row
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=1) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--task", type=Path, required=True)
@@ -110,12 +120,12 @@ def main() -> None:
     parser.add_argument("--thresholds", type=float, nargs="+", default=[0.9])
     parser.add_argument("--parent", default=str(ROOT / "checkpoints" / "demo" / "best.pt"))
     parser.add_argument("--epochs", type=int, help="default: the fine-tune schedule's")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="the JSON file rows are merged into")
     args = parser.parse_args()
 
     from seg_core.runs.registry import RunRegistry
     from seg_core.training.finetune import finetune_config
 
-    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     work = Path(tempfile.mkdtemp(prefix="semisup_"))
     os.environ.setdefault("STORMSEG_HOME", str(work / "home"))
     labelled, partial, unlabelled, class_id = build_sets(args.task, work, args.shots)
@@ -132,8 +142,7 @@ def main() -> None:
             plans.append((run, partial if run == "partial" else labelled, {}))
     key = f"{args.task.name}/{args.shots}"
     if "parent" in args.runs:
-        results.setdefault(key, {})["parent"] = score(Path(args.parent), args.task, class_id)
-        print("parent", results[key]["parent"], flush=True)
+        save_row(args.results, key, "parent", score(Path(args.parent), args.task, class_id))
     for name, data, overrides in plans:
         cfg = finetune_config(args.parent, data, name=f"bench-{name}", **extra, **overrides)
         load_before = os.getloadavg()[0]
@@ -146,10 +155,7 @@ def main() -> None:
             "labelled": args.shots,
             "unlabelled_photos": len(list(unlabelled.iterdir())) if overrides else 0,
         }
-        print(name, row, flush=True)
-        results.setdefault(key, {})[name] = row
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps(results, indent=1) + "\n")
+        save_row(args.results, key, name, row)
     shutil.rmtree(work, ignore_errors=True)
 
 

@@ -248,7 +248,63 @@ def test_a_run_on_a_partial_dataset_trains_with_the_set_valued_loss(tmp_path):
     logs = " ".join(row.message for row in registry.logs(record.id))
     assert "partial labels: 1 not-code(s)" in logs
 
+    from helpers import write_tiny_checkpoint
+
+    from seg_core.training.finetune import finetune_config
+
+    parent = write_tiny_checkpoint(tmp_path / "parent.pt")
+    child = finetune_config(parent, root, epochs=1, crop=32)
+    record = registry.create_run(child.to_dict(), name="child")
+    assert fit(child, record.id, registry, record.checkpoint_dir) == "completed"
+    assert "the parent's beliefs anchor the other classes" in " ".join(
+        r.message for r in registry.logs(record.id)
+    )
+
     lovasz = cfg.with_updates(loss="lovasz")
     record = registry.create_run(lovasz.to_dict(), name="lovasz")
     assert fit(lovasz, record.id, registry, record.checkpoint_dir) == "failed"
     assert "loss 'lovasz' cannot learn from partial labels" in registry.get(record.id).error
+
+
+def test_the_parent_anchor_keeps_the_parents_belief_where_the_label_is_silent():
+    """A "not road" pixel that the parent thought was Background and the model now calls Flooded:
+    the set-valued loss alone is content (no road either way); the anchor pulls the model back
+    toward Background among the classes still allowed, and never toward Road."""
+    labels = PartialLabels()
+    not_road = labels.code_for([ROAD])
+    allowed = allowed_classes(labels)
+    logits = _pixel([0.0] * NUM_CLASSES)
+    logits[0, FLOODED] = 6.0
+    target = torch.tensor([[[not_road]]])
+    parent = torch.full((1, NUM_CLASSES, 1, 1), 0.1 / (NUM_CLASSES - 2))
+    parent[0, BACKGROUND], parent[0, ROAD] = 0.9, 0.0  # renormalised over the allowed classes
+
+    free = _gradient(lambda z: partial_label_loss(z, target, allowed, dice=False), logits)
+    anchored = _gradient(lambda z: partial_label_loss(z, target, allowed, dice=False, anchor=parent), logits)
+    assert abs(float(free[BACKGROUND])) < 1e-3  # without the anchor: nothing moves it
+    assert anchored[BACKGROUND] < -0.5 and anchored[FLOODED] > 0.5  # descent: Background up, Flooded down
+    assert anchored[ROAD] >= free[ROAD] - 1e-6  # the anchor adds no pull toward road
+
+
+def test_the_anchor_is_a_target_channel_only_on_not_code_pixels():
+    from seg_core.training.partial import ParentAnchor
+
+    class Parent(torch.nn.Module):
+        def forward(self, x):
+            out = torch.zeros(x.shape[0], NUM_CLASSES, *x.shape[2:])
+            out[:, FLOODED] = 3.0
+            return out
+
+    labels = PartialLabels()
+    not_road = labels.code_for([ROAD])
+    run = type("Run", (), {"device": torch.device("cpu"), "amp": None})()
+    anchor = ParentAnchor(Parent(), allowed_classes(labels), run)
+    masks = torch.tensor([[[ROOF, not_road, IGNORE_INDEX]]])
+    target = anchor.targets(torch.zeros(1, 3, 1, 3), masks)
+    assert target.shape == (1, 1 + NUM_CLASSES, 1, 3)
+    assert target[0, 0].long().tolist() == [[ROOF, not_road, IGNORE_INDEX]]
+    assert target[0, 1:, 0, 0].sum() == 0 and target[0, 1:, 0, 2].sum() == 0  # a class id, unknown
+    silent = target[0, 1:, 0, 1]
+    assert float(silent.sum()) == pytest.approx(1.0) and silent[ROAD] == 0 and silent.argmax() == FLOODED
+    loss = PartialLabelLoss(labels, "ce_dice")
+    assert torch.isfinite(loss(torch.randn(1, NUM_CLASSES, 1, 3), target))

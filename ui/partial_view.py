@@ -45,7 +45,7 @@ def unlabelled_option(dataset: Path, labelled_photos: int) -> dict:
         partial_labels.unlabelled_cost(labelled_photos) if labelled_photos else {"views": 0, "cpu_minutes": 0}
     )
     if not st.checkbox(
-        f"Also learn from the {count} photo(s) without a mask",
+        f"Also learn from the {count} photo(s) without a mask (about {cost['cpu_minutes']:.0f} more CPU minutes)",
         value=False,
         disabled=count == 0,
         help="Semi-supervised: where the model is confident on a photo without a mask, its answer "

@@ -271,7 +271,7 @@ def _run_epochs(run: TrainingRun, stop: StopRequested) -> str:
         f"AMP {run.amp or 'off'}, {cfg.epochs} epochs x {steps_per_epoch} steps"
     )
     total_steps = cfg.epochs * steps_per_epoch
-    unlabelled = semi.UnlabelledStream.for_run(run)  # None unless cfg.unlabelled
+    batch_hooks = semi.batch_hooks(run)  # unlabelled photos; the parent's anchor of partial labels
     clock = {"start": time.perf_counter(), "start_step": state.global_step}
 
     def on_step(loss: float) -> None:
@@ -294,7 +294,8 @@ def _run_epochs(run: TrainingRun, stop: StopRequested) -> str:
         loader = make_loader(
             run.setup.train_set, cfg.batch_size, skip, run.workers, run.device, drop_last=True, seed=cfg.seed
         )
-        loader = unlabelled.batches(loader) if unlabelled else loader
+        for hook in batch_hooks:
+            loader = hook.batches(loader)
         stats = train_one_epoch(run, loader, steps_per_epoch, stop, on_step)
         if not stats.completed:
             run.save("last.pt", {}, resumable=True)

@@ -15,6 +15,14 @@ pixel is never taught to be Background (tests/test_partial_labels.py checks it o
 where plain cross-entropy fails). The Dice term counts, per class, only the pixels whose
 membership of that class is known: a "not road" pixel is a known negative for road and
 unknown for everything else.
+
+A label that is silent about the other classes leaves them free to drift: fine-tuned from the
+demo model on real photos with roofs marked and "not roof" elsewhere, the model came to call
+77% of dry test pixels Flooded (docs/BENCHMARKS.md section 11). So when a run starts from a
+parent, `ParentAnchor` keeps the parent's belief where the label is silent (MiB's unbiased
+distillation, Cermelli et al. 2020): on a "not road" pixel the model's probabilities among the
+classes still allowed are pulled toward the parent's, renormalised over the same classes. The
+label decides what is ruled out; the parent, what remains likely.
 """
 
 from __future__ import annotations
@@ -50,18 +58,27 @@ def allowed_classes(labels: PartialLabels | None, num_classes: int = NUM_CLASSES
 
 
 def partial_label_loss(
-    logits: torch.Tensor, target: torch.Tensor, allowed: torch.Tensor, ce: bool = True, dice: bool = True
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    allowed: torch.Tensor,
+    ce: bool = True,
+    dice: bool = True,
+    anchor: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Set-valued cross-entropy and/or Dice over known memberships (see the module docstring).
+    """Set-valued cross-entropy and/or Dice over known memberships, and the parent anchor where
+    given (see the module docstring).
 
     Args:
         logits: raw scores.
         target: mask values 0..255 (class ids, not-codes, IGNORE_INDEX).
         allowed: `allowed_classes` table, on the logits' device.
         ce, dice: which terms to add (equal weights, as `create_loss("ce_dice")`).
+        anchor: the parent's probabilities renormalised over each pixel's allowed classes, zero
+            where the label is not a not-code (`ParentAnchor`); adds their cross-entropy with
+            the model's own renormalised probabilities, averaged over the anchored pixels.
 
     Shape:
-        logits (N, C, H, W), target (N, H, W), allowed (256, C) -> scalar
+        logits (N, C, H, W), target (N, H, W), allowed (256, C), anchor (N, C, H, W) -> scalar
     """
     if target.shape != logits.shape[:1] + logits.shape[2:]:
         raise ValueError(f"expected logits (N, C, H, W) and target (N, H, W), got {tuple(logits.shape)}")
@@ -76,7 +93,20 @@ def partial_label_loss(
         total = total + torch.where(count > 0, per_pixel.sum() / count.clamp_min(1), per_pixel.sum() * 0.0)
     if dice:
         total = total + _known_dice_loss(log_probs.exp(), may_be, target)
+    if anchor is not None:
+        total = total + _anchor_loss(log_probs, may_be, anchor.float())
     return total
+
+
+def _anchor_loss(log_probs: torch.Tensor, may_be: torch.Tensor, anchor: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of the parent's renormalised probabilities with the model's, over the
+    allowed classes of the anchored pixels (those where `anchor` sums to 1)."""
+    within = log_probs.masked_fill(~may_be, float("-inf"))
+    within = within - within.logsumexp(dim=1, keepdim=True)
+    per_pixel = -(anchor * within.masked_fill(~may_be, 0.0)).sum(dim=1)
+    anchored = anchor.sum(dim=1) > 0.5
+    count = anchored.sum()
+    return torch.where(count > 0, (per_pixel * anchored).sum() / count.clamp_min(1), per_pixel.sum() * 0.0)
 
 
 def _known_dice_loss(probs: torch.Tensor, may_be: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -108,7 +138,56 @@ class PartialLabelLoss(nn.Module):
         self.register_buffer("allowed", allowed_classes(labels, num_classes))
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """`target`: (N, H, W) mask values, or `ParentAnchor`'s (N, 1 + C, H, W): the mask values
+        as channel 0, then the anchor."""
+        if target.dim() == 4:
+            return partial_label_loss(
+                logits, target[:, 0].round().long(), self.allowed, self.ce, self.dice, target[:, 1:]
+            )
         return partial_label_loss(logits, target, self.allowed, self.ce, self.dice)
+
+
+class ParentAnchor:
+    """Adds the frozen parent's beliefs to every training batch of a partial-label fine-tune:
+    the target becomes (N, 1 + C, H, W), the mask values then the parent's probabilities
+    renormalised over each not-code pixel's allowed classes (zero elsewhere)."""
+
+    def __init__(self, parent: nn.Module, allowed: torch.Tensor, run):
+        self.parent, self.allowed, self.run = parent, allowed, run
+
+    @classmethod
+    def for_run(cls, run) -> ParentAnchor | None:
+        """The anchor of a fine-tune (`init_from`) on partial labels; None otherwise."""
+        if not isinstance(run.criterion, PartialLabelLoss) or not run.cfg.init_from:
+            return None
+        from seg_core.models import create_model
+        from seg_core.models.checkpoint import load_checkpoint
+
+        parent = create_model(run.setup.spec, load_weights=False)
+        parent.load_state_dict(load_checkpoint(run.cfg.init_from)["state_dict"])
+        parent.to(run.device).eval().requires_grad_(False)
+        run.reporter.log(
+            "partial labels: where a label is silent, the parent's beliefs anchor the other classes"
+        )
+        return cls(parent, run.criterion.allowed, run)
+
+    @torch.no_grad()
+    def targets(self, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+        from seg_core.core.runtime import autocast
+
+        device = self.run.device
+        with autocast(device, self.run.amp):
+            probs = self.parent(images.to(device)).float().softmax(dim=1)
+        masks = masks.to(device)
+        may_be = self.allowed[masks.clamp(0, 255)].movedim(-1, 1)
+        silent = (masks >= probs.shape[1]) & (masks != IGNORE_INDEX)
+        anchor = probs * may_be
+        anchor = anchor / anchor.sum(dim=1, keepdim=True).clamp_min(1e-12) * silent.unsqueeze(1)
+        return torch.cat([masks.unsqueeze(1).float(), anchor], dim=1).cpu()
+
+    def batches(self, loader):
+        for images, masks in loader:
+            yield images, self.targets(images, masks)
 
 
 class PartialLabelDataset(Dataset):

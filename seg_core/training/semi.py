@@ -94,6 +94,14 @@ def cutmix(
     return images, labels
 
 
+def batch_hooks(run: TrainingRun) -> list:
+    """What the loop passes every epoch's batches through, in order: the unlabelled views
+    (`cfg.unlabelled`), then the parent's anchor of a partial-label fine-tune."""
+    from seg_core.training.partial import ParentAnchor
+
+    return [hook for hook in (UnlabelledStream.for_run(run), ParentAnchor.for_run(run)) if hook is not None]
+
+
 class UnlabelledStream:
     """Draws unlabelled views for each step and labels them with the model (see the module)."""
 

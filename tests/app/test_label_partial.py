@@ -49,5 +49,5 @@ def test_the_finetune_box_offers_the_photos_without_a_mask_with_their_cost(storm
     new_storm()
     at = label_page()
     box = at.sidebar.checkbox(key="finetune_unlabelled")
-    assert box.label == "Also learn from the 2 photo(s) without a mask"
+    assert box.label.startswith("Also learn from the 2 photo(s) without a mask (about ")
     assert "180 unlabelled views" in box.help  # 1 photo: 90 epochs x 1 step x 2 views
