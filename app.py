@@ -24,15 +24,22 @@ except Exception:  # noqa: BLE001
 # The page files live in app_pages/, not pages/: with a pages/ folder, Streamlit's legacy
 # multipage mode can answer the first deep link (e.g. /train) itself, running the page without
 # this entry point (no page config, no queue dispatch, the old sidebar). See streamlit#10276.
-pages = [
-    st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),
-    st.Page("app_pages/segment.py", title="Segment", icon=":material/satellite_alt:"),
-    st.Page("app_pages/map.py", title="Map", icon=":material/map:"),
-    st.Page("app_pages/data.py", title="Data", icon=":material/folder_open:"),
-    st.Page("app_pages/train.py", title="Train", icon=":material/model_training:"),
-    st.Page("app_pages/runs.py", title="Runs", icon=":material/monitoring:"),
-    st.Page("app_pages/evaluate.py", title="Evaluate", icon=":material/fact_check:"),
-    st.Page("app_pages/label.py", title="Label", icon=":material/brush:"),
-    st.Page("app_pages/audit.py", title="Audit", icon=":material/policy:"),
-]
-st.navigation([page for page in pages if auth.may_open(actor, page)]).run()
+SECTIONS = {
+    "Analyse": [
+        st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),
+        st.Page("app_pages/segment.py", title="Segment", icon=":material/satellite_alt:"),
+        st.Page("app_pages/map.py", title="Map", icon=":material/map:"),
+    ],
+    "Train": [
+        st.Page("app_pages/data.py", title="Data", icon=":material/folder_open:"),
+        st.Page("app_pages/train.py", title="Train", icon=":material/model_training:"),
+        st.Page("app_pages/runs.py", title="Runs", icon=":material/monitoring:"),
+        st.Page("app_pages/evaluate.py", title="Evaluate", icon=":material/fact_check:"),
+    ],
+    "Label": [st.Page("app_pages/label.py", title="Label", icon=":material/brush:")],
+    "Admin": [st.Page("app_pages/audit.py", title="Audit", icon=":material/policy:")],
+}
+# Each role sees the pages it may open; a section left empty (Admin for an analyst) is not drawn.
+# Deep links (/train, /audit) are the pages' own url paths, whatever their section.
+allowed = {section: [p for p in pages if auth.may_open(actor, p)] for section, pages in SECTIONS.items()}
+st.navigation({section: pages for section, pages in allowed.items() if pages}).run()

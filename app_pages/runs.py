@@ -4,12 +4,14 @@ Table 1, and to resume, stop or delete one."""
 import pandas as pd
 import streamlit as st
 
-from seg_core.runs.control import stop
-from seg_core.runs.registry import RunRecord, RunRegistry
+from seg_core.runs.metric_names import TRAIN_LOSS, VAL_DICE, VAL_LOSS
+from seg_core.runs.registry import FINAL_STATUSES, RunRecord, RunRegistry
+from seg_core.runs.study_table import summary_table
 from seg_core.services import catalog, exports
-from seg_core.training import queue as run_queue
+from seg_core.services import runs as run_actions
 from seg_core.views import monitor
-from ui.auth import current_actor, may, run_owner, run_owners
+from ui import review_view
+from ui.auth import current_actor, current_caller, may, run_owner, run_owners
 from ui.charts import curves
 from ui.common import friendly_errors
 from ui.live import BADGE_ICONS, epoch_axis, metric_history
@@ -17,9 +19,9 @@ from ui.live import BADGE_ICONS, epoch_axis, metric_history
 TABLE_KEY = "runs_table"
 DELETE_KEY = "runs_delete_target"
 COMPARED = {
-    "val/dice": ("Validation Dice per epoch", "val Dice"),
-    "val/loss": ("Validation loss per epoch", "loss"),
-    "train/loss": ("Training loss per epoch", "loss"),
+    VAL_DICE.key: ("Validation Dice per epoch", "val Dice"),
+    VAL_LOSS.key: ("Validation loss per epoch", "loss"),
+    TRAIN_LOSS.key: ("Training loss per epoch", "loss"),
 }
 COLUMNS = {
     "name": st.column_config.TextColumn("Run", width="medium"),
@@ -54,7 +56,7 @@ def confirm_delete(run: RunRecord, registry: RunRegistry) -> None:
     if yes.button("Delete for good", type="primary", width="stretch"):
         st.session_state.pop(DELETE_KEY, None)
         try:
-            registry.delete(run.id, actor=current_actor())
+            run_actions.delete(run.id, current_caller())
         except ValueError as exc:
             st.session_state["runs_notice"] = ("error", str(exc))
         else:
@@ -75,9 +77,16 @@ def compare(selected: list[RunRecord], registry: RunRegistry) -> None:
                 figure = curves(series, title, y_title=y_title)
                 epoch_axis(figure, series)
                 st.plotly_chart(figure, key=f"compare-{key}")
+            elif key.startswith("val/") and not any(monitor.has_validation(run) for run in selected):
+                st.caption(
+                    f"{title}: none, {'this run has' if len(selected) == 1 else 'these runs have'} no "
+                    "validation split."
+                )
+            elif all(run.status in FINAL_STATUSES for run in selected):
+                st.caption(f"{title}: nothing was logged.")
             else:
                 st.caption(f"{title}: nothing logged yet.")
-    table = monitor.study_table(registry.summary_table([run.id for run in selected]))
+    table = monitor.study_table(summary_table(registry, [run.id for run in selected]))
     st.markdown("**Comparison table** (the study's Table 1, plus mIoU and wall time)")
     frame = pd.DataFrame(table)
     st.dataframe(
@@ -123,6 +132,7 @@ def actions(selected: list[RunRecord], registry: RunRegistry) -> None:
     family = monitor.lineage_sentence(run, registry.list())
     if family:
         st.markdown(f"**Lineage:** {family}")
+    review_view.run_label_set(run.id)  # which labels made this model
     if run.status in ("running", "queued"):
         st.page_link("app_pages/train.py", label="Watch it live on Train", icon=":material/monitoring:")
     has_last = (run.checkpoint_dir / "last.pt").is_file()
@@ -140,7 +150,7 @@ def actions(selected: list[RunRecord], registry: RunRegistry) -> None:
         with friendly_errors("Resuming the run"):
             st.session_state["runs_notice"] = (
                 "success",
-                run_queue.resume(run.id, registry, actor=actor).message,
+                run_actions.resume(run.id, current_caller()).message,
             )
             st.rerun()
     if run.status == "queued":
@@ -152,8 +162,8 @@ def actions(selected: list[RunRecord], registry: RunRegistry) -> None:
         ):
             with friendly_errors("Removing the run from the queue"):
                 # Under the dispatch lock: the run may have started since this page was drawn.
-                removed = run_queue.cancel_queued(
-                    [run.id], "removed from the queue before it started", registry, actor=actor
+                removed = run_actions.cancel_queued(
+                    [run.id], "removed from the queue before it started", current_caller()
                 )
                 st.session_state["runs_notice"] = (
                     ("success", f"Removed {run.name} from the queue.")
@@ -172,7 +182,7 @@ def actions(selected: list[RunRecord], registry: RunRegistry) -> None:
         help="Ends training after the current step; last.pt is saved so it can be resumed.",
     ):
         with friendly_errors("Stopping the run"):
-            sent = stop(run.id, registry, actor=actor)
+            sent = run_actions.stop(run.id, current_caller())
             st.session_state["runs_notice"] = (
                 ("success", f"Stop requested for {run.name}: it saves last.pt and ends within a step.")
                 if sent
@@ -189,12 +199,26 @@ def actions(selected: list[RunRecord], registry: RunRegistry) -> None:
     best = catalog.model_path_for_run(run.id)
     if best.is_file():
         st.markdown(
-            f"**Use this model:** its best.pt (`{best}`) is in the model picker of **Segment** and "
-            f"**Evaluate** as *{run.name}*."
+            f"**Use this model:** its best.pt (`{best}`), *{run.name}* in the model pickers; these links "
+            "open the page with it chosen."
         )
-        seg, ev, _ = st.columns([1, 1, 3])
-        seg.page_link("app_pages/segment.py", label="Segment photos", icon=":material/satellite_alt:")
-        ev.page_link("app_pages/evaluate.py", label="Evaluate on a dataset", icon=":material/target:")
+        chosen = {"model": run.id}
+        seg, ev, lab, _ = st.columns([1, 1, 1, 2])
+        seg.page_link(
+            "app_pages/segment.py",
+            label="Segment photos",
+            icon=":material/satellite_alt:",
+            query_params=chosen,
+        )
+        ev.page_link(
+            "app_pages/evaluate.py",
+            label="Evaluate on a dataset",
+            icon=":material/target:",
+            query_params=chosen,
+        )
+        lab.page_link(
+            "app_pages/label.py", label="Pre-label photos", icon=":material/brush:", query_params=chosen
+        )
         onnx_download(run)
     else:
         st.caption("No best.pt yet: a model appears after the first finished epoch.")

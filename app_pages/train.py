@@ -9,13 +9,15 @@ import streamlit as st
 from seg_core.core import paths
 from seg_core.runs.registry import ACTIVE_STATUSES, RunRegistry
 from seg_core.services import catalog, labelling
-from seg_core.training import queue as run_queue
+from seg_core.services import runs as run_actions
 from seg_core.training import study
 from seg_core.views import monitor
 from ui import train_form
-from ui.auth import current_actor
+from ui.auth import current_caller
 from ui.common import friendly_errors
+from ui.finetune import LABELLED_DATASET_KEY, finetune_controls
 from ui.live import ended_notice, live_run_view, run_view
+from ui.pickers import model_picker, pick_by_id
 
 
 def submit_one(dataset: str) -> None:
@@ -31,49 +33,46 @@ def submit_one(dataset: str) -> None:
         )
         return
     with friendly_errors("Starting the run"):
-        submission = run_queue.submit(cfg, actor=current_actor())
+        submission = run_actions.start(cfg, current_caller())
         train_form.remember(signature, [submission.message], submission.started)
 
 
 def submit_study(dataset: str) -> None:
     with friendly_errors("Queueing the study"):
         imagenet = train_form.imagenet_reachable()
-        configs = train_form.study_configs(str(catalog.resolve_dataset(dataset)), imagenet)
+        configs = train_form.checked_study(dataset, imagenet)
         signature = json.dumps([c.to_dict() for c in configs], sort_keys=True)
         if train_form.is_double_click(signature):
             return
-        submissions = [run_queue.submit(cfg, actor=current_actor()) for cfg in configs]
+        submissions = [run_actions.start(cfg, current_caller()) for cfg in configs]
         messages = [s.message for s in submissions]
         if not imagenet:
             messages.append(study.NO_IMAGENET_NOTICE)
         train_form.remember(signature, messages, any(s.started for s in submissions))
 
 
-def finetune_section(dataset: str) -> None:
-    """The Label page's "Fine-tune on my labels", on the dataset chosen above (same engine call)."""
-    models = catalog.list_models()
+def finetune_section(form_dataset: str) -> None:
+    """Fine-tune on my labels, as on the Label page: the dataset being labelled (if any), else the
+    form's, and the session's model."""
     with st.expander("Fine-tune a model on my labels", icon=":material/tune:"):
-        st.caption(
-            f"Trains the chosen model's whole network on the saved masks of **{dataset}** with a short "
-            "schedule for a few photos (90 epochs, lr 6e-4, no validation split); the new run records its "
-            "parent (Runs shows the lineage). Label photos on **Label** first."
+        datasets = [d.name for d in catalog.list_datasets()]
+        labelled = st.session_state.get(LABELLED_DATASET_KEY)
+        name = pick_by_id(
+            "Dataset with the saved masks",
+            datasets,
+            str,
+            LABELLED_DATASET_KEY,
+            default=labelled if labelled in datasets else form_dataset,
+            help="The dataset you label on the Label page (or any other with saved masks).",
         )
+        models = catalog.list_models()
         if not models:
             st.caption("No model yet: train one, or rebuild the shipped demo model.")
             return
-        by_path = {str(m.path): m for m in models}
-        chosen = st.selectbox(
-            "Model to fine-tune",
-            list(by_path),
-            format_func=lambda p: by_path[p].label,
-            key="train_finetune_model",
-        )
-        if st.button("Fine-tune on my labels", icon=":material/model_training:", key="train_finetune"):
-            with friendly_errors("Starting the fine-tuning run"):
-                submission = labelling.finetune_on_labels(
-                    catalog.resolve_dataset(dataset), by_path[chosen].path
-                )
-                st.success(submission.message)
+        model = model_picker(models, "Model to fine-tune")
+        dataset = catalog.resolve_dataset(name)
+        saved = sum(1 for row in labelling.photo_table(dataset) if row["status"] in ("corrected", "labelled"))
+        finetune_controls(dataset, model, saved, key="train_finetune")
 
 
 def show_last_submission() -> None:

@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 def stormseg_throughput(data: Path, epochs: int, home: Path) -> dict:
     os.environ["STORMSEG_HOME"] = str(home)
     from seg_core.core.memory import reuse_freed_memory
+    from seg_core.runs.metric_names import DATA_WAIT, IMAGES_PER_S
     from seg_core.runs.registry import RunRegistry
     from seg_core.training.config import TrainConfig
     from seg_core.training.loop import fit
@@ -39,11 +40,11 @@ def stormseg_throughput(data: Path, epochs: int, home: Path) -> dict:
     start = time.perf_counter()
     fit(cfg, run.id, registry, run.checkpoint_dir)
     total = time.perf_counter() - start
-    rows = registry.metrics(run.id, names=["images_per_s", "data_wait"])
+    rows = registry.metrics(run.id, names=[IMAGES_PER_S.name, DATA_WAIT.name])
     last = {r.name: r.value for r in rows}  # the last epoch: cache warm, steady state
     return {
-        "images_per_s": last["images_per_s"],
-        "data_wait_fraction": last["data_wait"],
+        "images_per_s": last[IMAGES_PER_S.name],
+        "data_wait_fraction": last[DATA_WAIT.name],
         "wall_s": total,
         "epochs": epochs,
         "config": "defaults (1024 px, crop 512, batch 4)",

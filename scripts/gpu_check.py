@@ -86,6 +86,7 @@ def check_resume(data: Path) -> str:
     (cuDNN autotuning may pick other kernels, so this compares to 1e-3, not bit for bit)."""
     from seg_core.core.runtime import StopRequested
     from seg_core.models.checkpoint import load_checkpoint
+    from seg_core.runs.metric_names import LOSS_STEP
 
     class StopAfter(StopRequested):
         def __init__(self, n):
@@ -104,7 +105,7 @@ def check_resume(data: Path) -> str:
     cfg = _config(data, amp="off")
     torch.backends.cudnn.deterministic = True
     registry, straight, _ = _fit(cfg)
-    steps = len([m for m in registry.metrics(straight.id, names=["loss_step"])]) // 2
+    steps = len([m for m in registry.metrics(straight.id, names=[LOSS_STEP.name])]) // 2
     # The loop reads the flag after every step and once after every epoch: steps + 1 reads bring
     # the run to epoch 2, the next one (after its first step) stops it.
     _, stopped, status = _fit(cfg, stop=StopAfter(steps + 1))
@@ -113,8 +114,8 @@ def check_resume(data: Path) -> str:
     expect((loop["epoch"], loop["step_in_epoch"]) == (1, 1), f"stopped at {loop}")
     _, _, status = _fit(cfg, resume_id=stopped.id)
     expect(status == "completed", f"resume ended {status}: {registry.get(stopped.id).error}")
-    a = [m.value for m in registry.metrics(straight.id, names=["loss_step"])]
-    b = [m.value for m in registry.metrics(stopped.id, names=["loss_step"])]
+    a = [m.value for m in registry.metrics(straight.id, names=[LOSS_STEP.name])]
+    b = [m.value for m in registry.metrics(stopped.id, names=[LOSS_STEP.name])]
     expect(len(a) == len(b), f"{len(a)} vs {len(b)} steps")
     worst = max(abs(x - y) for x, y in zip(a, b, strict=True))
     wa = load_checkpoint(straight.checkpoint_dir / "last.pt")["state_dict"]

@@ -1,4 +1,4 @@
-"""Roles, the guard in every engine call a page makes, per-user limits and the audit trail."""
+"""Roles, the guard in every service a page calls, per-user limits and the audit trail."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import pytest
 from helpers import make_pairs
 from test_train import tiny_config
 
-from seg_core.runs.control import stop
 from seg_core.runs.registry import SCHEMA, RunRegistry
-from seg_core.services import analysis, catalog
+from seg_core.services import analysis, catalog, runs
+from seg_core.services.caller import Caller
 from seg_core.team import access, audit
 from seg_core.team.access import AccessDenied, Actor, Limits, TeamSettings
 from seg_core.training import queue as run_queue
@@ -116,7 +116,7 @@ def test_a_bad_roles_file_is_named_with_the_problem(tmp_path, text, phrase):
 
 def test_a_viewer_cannot_start_a_run_and_none_is_created(registry, tiny_dataset, no_launch):
     assert_refused(
-        lambda: run_queue.submit(tiny_config(tiny_dataset), registry, actor=VIEWER),
+        lambda: runs.start(tiny_config(tiny_dataset), Caller(VIEWER, registry)),
         registry,
         VIEWER,
         "run.start",
@@ -126,38 +126,42 @@ def test_a_viewer_cannot_start_a_run_and_none_is_created(registry, tiny_dataset,
 
 
 def test_runs_are_attributed_and_analysts_stop_and_resume_only_their_own(registry, tiny_dataset, no_launch):
-    mine = run_queue.submit(tiny_config(tiny_dataset, name="mine"), registry, actor=ANALYST).run.id
-    theirs = run_queue.submit(tiny_config(tiny_dataset, name="theirs"), registry, actor=OTHER_ANALYST).run.id
+    mine = runs.start(tiny_config(tiny_dataset, name="mine"), Caller(ANALYST, registry)).run.id
+    theirs = runs.start(tiny_config(tiny_dataset, name="theirs"), Caller(OTHER_ANALYST, registry)).run.id
     assert audit.run_owners(registry) == {mine: ANALYST.user, theirs: OTHER_ANALYST.user}
     for call, action in [
-        (lambda: stop(theirs, registry, actor=ANALYST), "run.stop"),
-        (lambda: run_queue.cancel_queued([theirs], "no", registry, actor=ANALYST), "run.stop"),
-        (lambda: run_queue.resume(theirs, registry, actor=ANALYST), "run.resume"),
+        (lambda: runs.stop(theirs, Caller(ANALYST, registry)), "run.stop"),
+        (lambda: runs.cancel_queued([theirs], "no", Caller(ANALYST, registry)), "run.stop"),
+        (lambda: runs.resume(theirs, Caller(ANALYST, registry)), "run.resume"),
     ]:
         assert_refused(call, registry, ANALYST, action, f"this run was started by {OTHER_ANALYST.user}")
     assert_refused(
-        lambda: stop(mine, registry, actor=VIEWER), registry, VIEWER, "run.stop", "needs the analyst role"
+        lambda: runs.stop(mine, Caller(VIEWER, registry)),
+        registry,
+        VIEWER,
+        "run.stop",
+        "needs the analyst role",
     )
     assert registry.get(theirs).status == "queued"
-    assert run_queue.cancel_queued([mine], "changed my mind", registry, actor=ANALYST) == [mine]
-    assert run_queue.cancel_queued([theirs], "an admin can", registry, actor=ADMIN) == [theirs]
+    assert runs.cancel_queued([mine], "changed my mind", Caller(ANALYST, registry)) == [mine]
+    assert runs.cancel_queued([theirs], "an admin can", Caller(ADMIN, registry)) == [theirs]
     allowed = [r for r in audit.rows(registry, action="run.stop") if r.outcome == "allowed"]
     assert {(r.actor, r.target) for r in allowed} == {(ANALYST.user, mine), (ADMIN.user, theirs)}
 
 
 def test_only_an_admin_deletes_a_run(registry, tiny_dataset, no_launch):
-    run_id = run_queue.submit(tiny_config(tiny_dataset), registry, actor=ANALYST).run.id
+    run_id = runs.start(tiny_config(tiny_dataset), Caller(ANALYST, registry)).run.id
     registry.finish(run_id, "stopped")
     for actor in (VIEWER, ANALYST):
         assert_refused(
-            lambda a=actor: registry.delete(run_id, actor=a),
+            lambda a=actor: runs.delete(run_id, Caller(a, registry)),
             registry,
             actor,
             "run.delete",
             "needs the admin role",
         )
         assert registry.get(run_id).checkpoint_dir.is_dir()
-    registry.delete(run_id, actor=ADMIN)
+    runs.delete(run_id, Caller(ADMIN, registry))
     with pytest.raises(ValueError, match="no run with id"):
         registry.get(run_id)
     (row,) = audit.rows(registry, action="run.delete", actor=ADMIN.user)
@@ -167,7 +171,7 @@ def test_only_an_admin_deletes_a_run(registry, tiny_dataset, no_launch):
 
 def test_a_viewer_cannot_create_a_dataset(registry):
     assert_refused(
-        lambda: catalog.create_demo_dataset(actor=VIEWER, registry=registry),
+        lambda: catalog.create_demo_dataset(caller=Caller(VIEWER, registry)),
         registry,
         VIEWER,
         "dataset.create",
@@ -177,9 +181,9 @@ def test_a_viewer_cannot_create_a_dataset(registry):
 
 
 def test_the_owner_is_unrestricted_and_still_audited(registry, tiny_dataset, no_launch):
-    run_id = run_queue.submit(tiny_config(tiny_dataset), registry).run.id
+    run_id = runs.start(tiny_config(tiny_dataset), Caller(registry=registry)).run.id
     registry.finish(run_id, "stopped")
-    registry.delete(run_id)
+    runs.delete(run_id, Caller(registry=registry))
     actions = {(r.actor, r.action, r.outcome) for r in audit.rows(registry)}
     assert actions == {("owner", "run.start", "allowed"), ("owner", "run.delete", "allowed")}
 
@@ -189,18 +193,16 @@ def test_one_person_cannot_fill_the_queue(registry, tiny_dataset, no_launch, mon
     roles.write_text(ROLES_TOML)  # max_active_runs = 2
     monkeypatch.setenv(access.ROLES_FILE_ENV, str(roles))
     for name in ("a", "b"):
-        run_queue.submit(tiny_config(tiny_dataset, name=name), registry, actor=ANALYST)
+        runs.start(tiny_config(tiny_dataset, name=name), Caller(ANALYST, registry))
     assert_refused(
-        lambda: run_queue.submit(tiny_config(tiny_dataset, name="c"), registry, actor=ANALYST),
+        lambda: runs.start(tiny_config(tiny_dataset, name="c"), Caller(ANALYST, registry)),
         registry,
         ANALYST,
         "run.start",
         r"already has 2 runs queued or running, the limit per person \(limits.max_active_runs = 2\)",
     )
     assert len(registry.list()) == 2
-    run_queue.submit(
-        tiny_config(tiny_dataset, name="other"), registry, actor=OTHER_ANALYST
-    )  # their own quota
+    runs.start(tiny_config(tiny_dataset, name="other"), Caller(OTHER_ANALYST, registry))  # their own quota
 
 
 def test_two_starts_at_once_cannot_exceed_the_queue_limit(
@@ -209,12 +211,12 @@ def test_two_starts_at_once_cannot_exceed_the_queue_limit(
     roles = tmp_path / "roles.toml"
     roles.write_text(ROLES_TOML)  # max_active_runs = 2
     monkeypatch.setenv(access.ROLES_FILE_ENV, str(roles))
-    run_queue.submit(tiny_config(tiny_dataset, name="a"), registry, actor=ANALYST)
+    runs.start(tiny_config(tiny_dataset, name="a"), Caller(ANALYST, registry))
     outcomes = []
 
     def second_start():
         try:
-            run_queue.submit(tiny_config(tiny_dataset, name="c"), registry, actor=ANALYST)
+            runs.start(tiny_config(tiny_dataset, name="c"), Caller(ANALYST, registry))
             outcomes.append("created")
         except access.AccessDenied:
             outcomes.append("refused")
@@ -232,7 +234,7 @@ def test_two_starts_at_once_cannot_exceed_the_queue_limit(
         return real_create(*args, **kwargs)
 
     monkeypatch.setattr(registry, "create_run", create_while_another_start_arrives)
-    run_queue.submit(tiny_config(tiny_dataset, name="b"), registry, actor=ANALYST)
+    runs.start(tiny_config(tiny_dataset, name="b"), Caller(ANALYST, registry))
     other.join()
     assert outcomes == ["refused"] and len(registry.list()) == 2
 
@@ -262,7 +264,7 @@ def test_segment_refuses_a_batch_over_the_quota_before_any_work(registry, monkey
         raise AssertionError("the model was loaded for a refused batch")
 
     assert_refused(
-        lambda: analysis.run_batch(photos, {}, never, "m", actor=VIEWER, registry=registry),
+        lambda: analysis.run_batch(photos, {}, never, "m", caller=Caller(VIEWER, registry)),
         registry,
         VIEWER,
         "upload",
@@ -347,7 +349,7 @@ def test_the_same_photo_with_another_model_is_not_a_new_upload(registry):
     for photos in ([photo], [photo, analysis.PhotoInput("b.jpg", b"\xff" * 500)]):
         with pytest.raises(Stop):
             analysis.run_batch(
-                photos, dict(cache), stop_before_the_model, "model-2", actor=VIEWER, registry=registry
+                photos, dict(cache), stop_before_the_model, "model-2", caller=Caller(VIEWER, registry)
             )
     (row,) = audit.rows(registry, action="upload")
     assert (row.target, row.bytes) == ("1 photo to Segment: b.jpg", 500)
@@ -377,20 +379,20 @@ def test_only_an_admin_deletes_a_dataset_and_never_one_in_use(registry, tiny_dat
     make_pairs(root / "old", 2)
     for actor in (VIEWER, ANALYST):
         assert_refused(
-            lambda a=actor: catalog.delete_dataset("old", actor=a, registry=registry),
+            lambda a=actor: catalog.delete_dataset("old", Caller(a, registry)),
             registry,
             actor,
             "dataset.delete",
             "may not delete a dataset \\(old\\): that needs the admin role",
         )
     assert (root / "old").is_dir()
-    run = run_queue.submit(tiny_config(root / "old"), registry, actor=ANALYST).run
+    run = runs.start(tiny_config(root / "old"), Caller(ANALYST, registry)).run
     with pytest.raises(ValueError, match=f"used by run .*{run.id}.*which is queued"):
-        catalog.delete_dataset("old", actor=ADMIN, registry=registry)
+        catalog.delete_dataset("old", Caller(ADMIN, registry))
     registry.finish(run.id, "stopped")
     with pytest.raises(ValueError, match="directly under the data root"):
-        catalog.delete_dataset("../old", actor=ADMIN, registry=registry)
-    assert catalog.delete_dataset("old", actor=ADMIN, registry=registry) == root / "old"
+        catalog.delete_dataset("../old", Caller(ADMIN, registry))
+    assert catalog.delete_dataset("old", Caller(ADMIN, registry)) == root / "old"
     assert not (root / "old").exists() and tiny_dataset.is_dir()
     assert [r.outcome for r in audit.rows(registry, action="dataset.delete", actor=ADMIN.user)] == [
         "allowed"
@@ -427,25 +429,25 @@ def test_a_viewer_cannot_label_pre_label_fine_tune_or_create_a_labelling_dataset
     make_pairs(root / "storm", 2)
     session = labelling.open_photo(root / "storm", "img0", "vera")
     calls = {
-        "label.save": lambda: labelling.save_labels(session, actor=VIEWER),
+        "label.save": lambda: labelling.save_labels(session, caller=Caller(VIEWER)),
         "dataset.create": lambda: labelling.create_dataset_from_photos(
-            root, "new", [("a.jpg", b"x")], VIEWER
+            root, "new", [("a.jpg", b"x")], Caller(VIEWER)
         ),
         "run.start": lambda: labelling.finetune_on_labels(
-            root / "storm", tmp_path / "parent.pt", actor=VIEWER
+            root / "storm", tmp_path / "parent.pt", caller=Caller(VIEWER)
         ),
     }
     for action, call in calls.items():
         assert_refused(call, registry, VIEWER, action, "needs the analyst role")
     assert_refused(
-        lambda: labelling.prelabel_photos(root / "storm", None, "demo", actor=VIEWER),
+        lambda: labelling.prelabel_photos(root / "storm", None, "demo", caller=Caller(VIEWER)),
         registry,
         VIEWER,
         "label.save",
         "needs the analyst role",
     )
     assert not (root / "new").exists() and registry.list() == []
-    saved = labelling.save_labels(session, actor=ANALYST)
+    saved = labelling.save_labels(session, caller=Caller(ANALYST))
     assert "Saved" in saved
     (row,) = [r for r in audit.rows(registry, action="label.save") if r.outcome == "allowed"]
     assert (row.actor, row.target) == (ANALYST.user, "storm/img0")

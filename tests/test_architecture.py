@@ -57,13 +57,15 @@ LAYERS = (
     "datasets",  # pairs, validation, cache, loaders
     "demo",  # synthetic scenes
     "labelling",  # label store and mask editing
-    "team",  # roles, limits, audit trail
+    "team",  # roles, limits, audit trail (asked only by services: see below)
     "models",  # architectures, weights, checkpoints
     "jobs",  # background OS processes
     "runs",  # the run registry
     "analytics",  # per-photo figures from a mask
     "inference",  # model to mask
     "gis",  # maps out
+    "buildings",  # one record per building: footprints, FEMA damage levels, flood status, files
+    "reports",  # the situation report PDF
     "evaluation",  # scores
     "training",  # the loop, the queue, fine-tuning
     "services",  # guarded actions shared by the app and the CLI
@@ -126,3 +128,14 @@ def test_contract_modules_only_re_export(name):
 def test_inference_never_imports_the_run_registry_or_training():
     for path in (ROOT / "seg_core" / "inference").glob("*.py"):
         assert not {m for m in seg_core_imports(path) if m.startswith(("seg_core.runs", "seg_core.training"))}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [p for p in ENGINE if p.relative_to(ROOT / "seg_core").parts[0] not in ("team", "services")],
+    ids=lambda p: str(p.relative_to(ROOT)),
+)
+def test_only_the_services_know_about_roles(path):
+    """Who may act is decided once, at the service boundary (services.caller): the queue, the run
+    registry and the launcher below carry actions out for whoever the services let through."""
+    assert not {m for m in seg_core_imports(path) if m.startswith("seg_core.team")}

@@ -18,8 +18,9 @@ from seg_core.jobs.process import is_process_alive
 from seg_core.models import ModelSpec, create_model
 from seg_core.models.checkpoint import load_checkpoint, save_checkpoint
 from seg_core.runs.registry import RunRegistry
+from seg_core.services.study import run_study
 from seg_core.training import queue as run_queue
-from seg_core.training.study import run_study, study_configs
+from seg_core.training.study import study_configs
 
 
 @pytest.fixture

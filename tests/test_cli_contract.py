@@ -115,7 +115,7 @@ def test_runs_resume_refuses_a_completed_run(capsys):
 
 
 def test_ctrl_c_on_study_exits_130_after_the_table(tiny_dataset, capsys, monkeypatch):
-    import seg_core.training.study as study
+    import seg_core.services.study as study
 
     def stopped_study(*_args, stop_request, **_kwargs):
         stop_request.requested, stop_request.signal_name = True, "SIGINT"  # what Ctrl-C sets

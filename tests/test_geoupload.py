@@ -11,6 +11,7 @@ from PIL import Image
 
 from seg_core.imagery.raster import inspect_mosaic
 from seg_core.services import geoupload
+from seg_core.services.caller import Caller
 from seg_core.team import access
 from seg_core.team.access import AccessDenied, Actor
 from seg_core.views import geomap
@@ -40,7 +41,7 @@ def test_an_upload_over_the_quota_is_refused_before_anything_is_written(tmp_path
     data = write_geotiff(tmp_path / "o.tif").read_bytes()
     viewer = Actor("vera@eoc.example.org", "viewer")
     with pytest.raises(AccessDenied, match="over your daily upload quota"):
-        geoupload.analyse_mosaic(None, "o.tif", data, actor=viewer, registry=object())
+        geoupload.analyse_mosaic(None, "o.tif", data, caller=Caller(viewer, object()))
     assert charged == [("vera@eoc.example.org", len(data), "orthomosaic to Segment: o.tif")]
     assert not geomap.maps_dir().is_dir() or not any(geomap.maps_dir().iterdir())
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from seg_core.runs.registry import MetricRow, RunRecord, RunRegistry
+from seg_core.runs.study_table import summary_table
 from seg_core.views import monitor
 
 
@@ -208,7 +209,7 @@ def test_study_table_from_the_registry():
         ],
     )
     registry.set_best(run.id, 0.4, 1)
-    [row] = monitor.study_table(registry.summary_table([run.id]))
+    [row] = monitor.study_table(summary_table(registry, [run.id]))
     assert row["Run"] == "adam" and row["Optimizer"] == "adam" and row["Augmentation"] == "seed"
     assert (
         row["Train loss"] == 1.2346 and row["Val loss"] == 1.5 and row["Loss on entire training set"] == 1.1

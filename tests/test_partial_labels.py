@@ -155,7 +155,7 @@ def test_a_not_road_pixel_is_never_pushed_toward_background():
 
 
 def test_unknown_pixels_get_no_gradient_and_class_pixels_get_cross_entropy():
-    allowed = allowed_classes(None)
+    allowed = allowed_classes(None, NUM_CLASSES)
     logits = torch.randn(1, NUM_CLASSES, 2, 2)
     target = torch.tensor([[[ROAD, IGNORE_INDEX], [IGNORE_INDEX, ROOF]]])
     grad = _gradient(lambda z: partial_label_loss(z, target, allowed, ce=True, dice=False), logits)
@@ -172,7 +172,7 @@ def test_on_full_labels_the_partial_loss_is_ce_plus_dice():
     logits = torch.randn(2, NUM_CLASSES, 5, 4)
     target = torch.randint(0, NUM_CLASSES, (2, 5, 4))
     target[0, 0, 0] = IGNORE_INDEX
-    value = PartialLabelLoss(None, "ce_dice")(logits, target)
+    value = PartialLabelLoss(None, "ce_dice", NUM_CLASSES)(logits, target)
     assert torch.allclose(value, ce_dice_loss(logits, target), atol=1e-5)
 
 

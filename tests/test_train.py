@@ -15,6 +15,7 @@ import torch
 from seg_core.core import paths
 from seg_core.models.checkpoint import load_checkpoint
 from seg_core.runs.registry import RunRegistry
+from seg_core.runs.study_table import summary_table
 from seg_core.training.config import TrainConfig
 from seg_core.training.loop import StopRequested, fit
 from seg_core.training.step import train_step
@@ -86,7 +87,7 @@ def test_run_records_metrics_checkpoints_and_preview(tiny_dataset):
     assert best["meta"]["arch"] == "unet" and best["meta"]["resolution"] == 48
     assert "train_state" not in best and "train_state" in load_checkpoint(run.checkpoint_dir / "last.pt")
     assert (run.checkpoint_dir / "preview.png").is_file()
-    table = registry.summary_table([run.id])[0]
+    table = summary_table(registry, [run.id])[0]
     assert table["train_full_loss"] is not None and table["best_val_dice"] == pytest.approx(
         record.best_metric
     )
@@ -486,6 +487,7 @@ STOP_AT_WORKER_START = """
 import json, os, signal, sys, torch
 from seg_core.core.runtime import StopRequested
 from seg_core.datasets.loader import make_loader
+from seg_core.runs.study_table import summary_table
 
 stop = StopRequested()
 stop.install()
@@ -547,9 +549,9 @@ def test_weighted_ce_weights_come_from_the_training_split_pixel_counts(tiny_data
     captured = {}
     real_create_loss = train_module.create_loss
 
-    def spy(name, num_classes, class_weights=None, ignore_index=255):
+    def spy(name, num_classes, class_weights=None, **others):
         captured["weights"] = class_weights
-        return real_create_loss(name, num_classes, class_weights=class_weights, ignore_index=ignore_index)
+        return real_create_loss(name, num_classes, class_weights=class_weights, **others)
 
     monkeypatch.setattr(train_module, "create_loss", spy)
     cfg = tiny_config(tiny_dataset, epochs=1, loss="weighted_ce", class_weight_cap=4.0)

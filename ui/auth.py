@@ -2,10 +2,10 @@
 
 - Single-user mode: no `[auth]` section in `.streamlit/secrets.toml` and the server bound to
   this machine only (server.address localhost, the repository's default). No sign-in; every
-  page acts as the owner (`actor=None`), as the CLI does.
+  page acts as the owner (`Caller()`), as the CLI does.
 - Team mode: `[auth]` configured. Everyone signs in with `st.login` (OpenID Connect); the roles
-  file (seg_core.team.access) gives them viewer, analyst or admin, and every engine call a page
-  makes gets their Actor, so the engine refuses what their role may not do.
+  file (seg_core.team.access) gives them viewer, analyst or admin, and every guarded service a
+  page calls gets their Caller, so the service refuses what their role may not do.
 - Served to the network without sign-in: refused. Every page shows one sentence saying why and
   how to fix it, and nothing else.
 
@@ -19,6 +19,7 @@ import logging
 import streamlit as st
 
 from seg_core.runs.registry import RunRegistry
+from seg_core.services.caller import Caller
 from seg_core.team import access
 from seg_core.team.access import Actor
 
@@ -84,6 +85,11 @@ def current_actor() -> Actor | None:
         st.button("Sign out", on_click=st.logout)
         st.stop()
     return actor
+
+
+def current_caller() -> Caller:
+    """What a page passes to a guarded service (seg_core.services): the current actor."""
+    return Caller(current_actor())
 
 
 # Pages only some roles see, by url path -> the action they exist for (the engine checks again).

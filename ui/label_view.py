@@ -23,7 +23,7 @@ from PIL import Image
 from seg_core.labelling.labelstore import ConflictError
 from seg_core.schemes.classes import CLASSES, hex_color
 from seg_core.services import labelling
-from ui.auth import current_actor
+from ui.auth import current_caller
 from ui.common import legend_html
 
 CANVAS_WIDTH = 900  # canvas px at the default page width; the sidebar setting changes it
@@ -54,6 +54,40 @@ SOURCES = {
     "empty": "an empty mask",
     "draft": "your unsaved draft",
 }
+
+
+STATUS_COLUMNS = {
+    "photo": st.column_config.TextColumn("Photo"),
+    "status": st.column_config.TextColumn("Status"),
+    "review": st.column_config.TextColumn("Review", help="submitted, accepted or rejected, and by whom"),
+    "by": st.column_config.TextColumn("Saved by"),
+    "when": st.column_config.TextColumn("When"),
+    "by_person": st.column_config.ProgressColumn(
+        "Made or confirmed by a person",
+        format="percent",
+        min_value=0.0,
+        max_value=1.0,
+        help="Of a saved mask: the pixels a person changed, or painted over with the class already there. "
+        "The rest is the model's pre-label that nobody touched.",
+    ),
+    "model": st.column_config.TextColumn("Pre-labelled by"),
+    "uncertain": st.column_config.NumberColumn(
+        "Uncertain", format="percent", help="of the pre-label's pixels: the model hesitated there"
+    ),
+}
+
+
+def status_rows(rows: list[dict]) -> list[dict]:
+    """The photo table's rows in the order given (most uncertain first), columns of STATUS_COLUMNS."""
+    return [{name: None if row.get(name) == "" else row.get(name) for name in STATUS_COLUMNS} for row in rows]
+
+
+def photo_label(row: dict) -> str:
+    """What the photo picker shows for a photo: name, status, who saved it and how much was theirs."""
+    text = f"{row['photo']} · {row['status']}" + (f" · by {row['by']}" if row["by"] else "")
+    if row.get("by_person") is not None:
+        text += f" · {row['by_person']:.0%} a person's"
+    return text
 
 
 def _set(key: str, value) -> None:
@@ -261,7 +295,7 @@ def actions(session: labelling.LabelSession) -> None:
     if save_col.button(label, icon=":material/save:", type="primary", shortcut="Ctrl+S", width="stretch"):
         try:
             st.session_state["label_saved"] = labelling.save_labels(
-                session, force=force, actor=current_actor()
+                session, force=force, caller=current_caller()
             )
             st.session_state.pop("label_conflict", None)
             st.rerun()

@@ -12,10 +12,11 @@ import time
 
 import streamlit as st
 
-from seg_core.runs.control import stop
+from seg_core.runs import metric_names
 from seg_core.runs.registry import ACTIVE_STATUSES, RunRecord, RunRegistry
+from seg_core.services import runs as run_actions
 from seg_core.views import monitor
-from ui.auth import current_actor, may, run_owner
+from ui.auth import current_actor, current_caller, may, run_owner
 from ui.charts import curves
 from ui.common import friendly_errors
 
@@ -29,8 +30,12 @@ BADGE_ICONS = {
     "failed": ":material/error:",
     "interrupted": ":material/warning:",
 }
-_QUALITY = {"val/dice": "val Dice (Kaggle)", "val/miou": "val mIoU", "val/pixel_acc": "val pixel accuracy"}
-_LOSSES = {"train/loss": "train loss", "val/loss": "val loss"}
+_QUALITY = {
+    metric_names.VAL_DICE.key: "val Dice (Kaggle)",
+    metric_names.VAL_MIOU.key: "val mIoU",
+    metric_names.VAL_PIXEL_ACCURACY.key: "val pixel accuracy",
+}
+_LOSSES = {metric_names.TRAIN_LOSS.key: "train loss", metric_names.VAL_LOSS.key: "val loss"}
 
 
 def metric_history(run_id: str, registry: RunRegistry) -> monitor.MetricHistory:
@@ -107,7 +112,7 @@ def _render(run: RunRecord, registry: RunRegistry) -> None:
     _status_message(summary)
     _progress(run, history)
     _tiles(run, history)
-    _charts(run.id, history)
+    _charts(run, history)
     _preview_and_log(run, registry, history)
 
 
@@ -136,10 +141,10 @@ def _progress(run: RunRecord, history: monitor.MetricHistory) -> None:
 
 def _tiles(run: RunRecord, history: monitor.MetricHistory) -> None:
     series = history.epoch_series()
-    dice = series.get("val/dice", ([], []))[1]
-    speed = history.latest("train/images_per_s")
+    dice = series.get(metric_names.VAL_DICE.key, ([], []))[1]
+    speed = history.latest(metric_names.IMAGES_PER_S.key)
     c1, c2, c3, c4 = st.columns(4)
-    c1.metric("Epochs done", f"{run.epochs_done or 0} / {run.config.get('epochs', '?')}")
+    c1.metric("Epochs done", f"{monitor.epochs_done(run, history)} / {run.config.get('epochs', '?')}")
     c2.metric(
         "Latest val Dice",
         "–" if not dice else f"{dice[-1]:.3f}",
@@ -164,7 +169,8 @@ def epoch_axis(figure, series: dict) -> None:
     figure.update_layout(legend=dict(orientation="h", y=-0.15, yanchor="top", x=0))
 
 
-def _charts(run_id: str, history: monitor.MetricHistory) -> None:
+def _charts(run: RunRecord, history: monitor.MetricHistory) -> None:
+    run_id, validated = run.id, monitor.has_validation(run)
     series = history.epoch_series()
     losses = {label: series[key] for key, label in _LOSSES.items() if key in series}
     quality = {label: series[key] for key, label in _QUALITY.items() if key in series}
@@ -183,10 +189,14 @@ def _charts(run_id: str, history: monitor.MetricHistory) -> None:
             figure.update_yaxes(range=[0, 1], tickformat=".0%")
             epoch_axis(figure, quality)
             st.plotly_chart(figure, key=f"quality-{run_id}")
+        elif not validated:
+            st.caption("No validation scores: this run has no validation split (every photo trains).")
         else:
             st.caption("Validation Dice, mIoU and pixel accuracy appear after the first epoch.")
     with right:
-        if steps[0]:
+        if monitor.one_step_per_epoch(history):
+            st.caption("One training step per epoch: the loss per step is the loss per epoch (left).")
+        elif steps[0]:
             figure = curves(
                 {"training loss": steps}, "Training loss per step", x_title="step", y_title="loss"
             )
@@ -201,12 +211,14 @@ def _preview_and_log(run: RunRecord, registry: RunRegistry, history: monitor.Met
     with left:
         preview = run.checkpoint_dir / "preview.png"
         if preview.is_file():
-            epoch = max(history.epochs.get("val/dice", {0: 0}))
+            epoch = max(history.epochs.get(metric_names.VAL_DICE.key, {0: 0}))
             st.image(
                 str(preview),
                 caption=f"Validation photo · ground truth · prediction after epoch {epoch}",
                 width="stretch",
             )
+        elif not monitor.has_validation(run):
+            st.caption("No validation preview: this run has no validation split.")
         else:
             st.caption("The validation preview (photo · truth · prediction) appears after the first epoch.")
     with right:
@@ -240,7 +252,7 @@ def _stop_button(run: RunRecord, registry: RunRegistry) -> None:
     ):
         sent = None
         with friendly_errors("Stopping the run"):
-            sent = stop(run.id, registry, actor=current_actor())
+            sent = run_actions.stop(run.id, current_caller())
         if sent:
             st.session_state[requested_key] = True
             st.caption("Stop requested: saving last.pt, then stopping.")

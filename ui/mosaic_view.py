@@ -3,18 +3,18 @@ one's downsampled overlay, figures and full-resolution downloads (widgets only).
 
 from __future__ import annotations
 
-import time
 from collections.abc import MutableMapping, Sequence
 from pathlib import Path
 
 import streamlit as st
 
-from seg_core.core.progress import format_eta
+from seg_core.core.progress import eta_updates
 from seg_core.services import geoupload
 from seg_core.services.geoupload import MosaicAnalysis
 from seg_core.views import mosaic_figures
-from ui.auth import current_actor
-from ui.common import legend_html, load_predictor
+from seg_core.views.figures import familiarity_note
+from ui.auth import current_caller
+from ui.common import legend_html, load_predictor, metrics_grid, show_note
 
 MIME = {
     ".tif": "image/tiff",
@@ -38,18 +38,23 @@ def split_uploads(
     return mosaics, photos
 
 
-def _progress_bar(name: str, stopped: dict):
-    bar = st.progress(0.0, text=f"{name}: starting…")
-    start = time.perf_counter()
+def window_progress(bar, name: str, stopped: dict):
+    """A (done, total) callback drawing `name`'s windows with ETA on `bar`; the Stop button (or
+    leaving the page) raises inside the bar's update: that sets stopped["now"], so the windows
+    done are kept."""
 
-    def update(done: int, total: int) -> None:
-        eta = (time.perf_counter() - start) / done * (total - done) if done else 0.0
+    def show(fraction: float, text: str) -> None:
         try:
-            bar.progress(done / total, text=f"{name}: window {done} of {total}, about {format_eta(eta)} left")
+            bar.progress(fraction, text=text)
         except BaseException:  # noqa: BLE001 - Stop (or leaving the page): keep the windows done
             stopped["now"] = True
 
-    return bar, update
+    return eta_updates(show, name, "window")
+
+
+def _progress_bar(name: str, stopped: dict):
+    bar = st.progress(0.0, text=f"{name}: starting…")
+    return bar, window_progress(bar, name, stopped)
 
 
 def run_mosaics(
@@ -72,7 +77,7 @@ def run_mosaics(
                 data,
                 progress=update,
                 should_stop=lambda flags=stopped: flags["now"],
-                actor=current_actor(),
+                caller=current_caller(),
             )
         except ValueError as exc:  # MosaicError, CheckpointError: one sentence naming the file
             cache[key] = str(exc)
@@ -102,20 +107,8 @@ def mosaic_view(result: MosaicAnalysis) -> None:
             legend_html([{"color": r["color"], "name": r["class"], "share": r["share"]} for r in rows]),
             unsafe_allow_html=True,
         )
-    note = mosaic_figures.familiarity_note(result)
-    if note is not None:
-        {"error": st.error, "warning": st.warning, "info": st.info}[note[0]](note[1])
-    figures = mosaic_figures.key_figures(result)
-    for column, figure in zip(st.columns(len(figures)), figures, strict=True):
-        column.metric(
-            figure.label,
-            figure.value,
-            figure.detail,
-            delta_color="off",
-            delta_arrow="off",
-            help=figure.help or None,
-            border=True,
-        )
+    show_note(familiarity_note(None if result.familiarity is None else result.familiarity[1]))
+    metrics_grid(mosaic_figures.key_figures(result))
     if result.summary.get("stopped"):
         st.warning("Stopped: the windows done are kept; the rest of the class map is nodata.")
     table_col, files_col = st.columns([3, 2])
@@ -124,6 +117,7 @@ def mosaic_view(result: MosaicAnalysis) -> None:
         st.dataframe(
             [{k: r[k] for k in ("class", "share", "area_m2")} for r in rows],
             hide_index=True,
+            placeholder="–",
             width="stretch",
             column_config={
                 "class": st.column_config.TextColumn("Class"),

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import streamlit as st
 
-from seg_core.schemes.classes import CLASS_NAMES
 from seg_core.services import partial_labels
 from ui.auth import current_actor
 from ui.common import friendly_errors
@@ -17,8 +16,9 @@ from ui.common import friendly_errors
 def labelled_classes_control(dataset: Path, stem: str) -> None:
     """A multiselect of the classes labelled on this photo; empty means every class."""
     current = partial_labels.labelled_classes(dataset, stem)
+    names = partial_labels.class_names(dataset)
     with st.expander(
-        f"Labelled only some classes: {', '.join(CLASS_NAMES[c] for c in current)}"
+        f"Labelled only some classes: {', '.join(names[c] for c in current)}"
         if current
         else "Labelled only some classes?"
     ):
@@ -28,9 +28,9 @@ def labelled_classes_control(dataset: Path, stem: str) -> None:
         )
         chosen = st.multiselect(
             "I labelled only these classes",
-            range(len(CLASS_NAMES)),
+            range(len(names)),
             default=current,
-            format_func=lambda c: CLASS_NAMES[c],
+            format_func=lambda c: names[c],
             key=f"labelled_only_{stem}",
         )
         if st.button("Apply", key=f"labelled_only_apply_{stem}", disabled=chosen == current):
@@ -38,8 +38,9 @@ def labelled_classes_control(dataset: Path, stem: str) -> None:
                 st.success(partial_labels.mark_labelled_classes(dataset, stem, chosen, actor=current_actor()))
 
 
-def unlabelled_option(dataset: Path, labelled_photos: int) -> dict:
-    """The fine-tune box's checkbox; returns the settings it adds ({} when unticked)."""
+def unlabelled_option(dataset: Path, labelled_photos: int, key: str) -> dict:
+    """The fine-tune box's checkbox (`key`: the page's); returns the settings it adds ({} when
+    unticked)."""
     count = partial_labels.unlabelled_count(dataset)
     cost = (
         partial_labels.unlabelled_cost(labelled_photos) if labelled_photos else {"views": 0, "cpu_minutes": 0}
@@ -51,7 +52,7 @@ def unlabelled_option(dataset: Path, labelled_photos: int) -> dict:
         help="Semi-supervised: where the model is confident on a photo without a mask, its answer "
         f"becomes extra training pixels. {cost['views']} unlabelled views, about "
         f"{cost['cpu_minutes']:.0f} more CPU minutes on 2 cores.",
-        key="finetune_unlabelled",
+        key=f"{key}_unlabelled",
     ):
         return {}
     return {"unlabelled": str(dataset)}

@@ -1,8 +1,10 @@
-"""The Train page's settings form: every engine option as a widget with its default and help,
-the study's presets, and the checks that turn the widgets' values into a valid TrainConfig.
+"""The Train page's settings form: every engine option as a widget, the study's presets, and the
+checks that turn the widgets' values into a TrainConfig that can train (the CLI's preflight).
 
-Widget values live in session state under `train_form_<field>` (kept across page switches), so
-a preset callback can fill them and the page can read them after the form is drawn.
+Each widget's label, help, bounds and choices come from the setting's one declaration
+(`seg_core.training.config.TrainConfig`, see `seg_core.training.settings`); this module only
+lays them out. Widget values live in session state under `train_form_<field>` (kept across page
+switches), so a preset callback can fill them and the page can read them after the form is drawn.
 """
 
 from __future__ import annotations
@@ -12,66 +14,43 @@ import time
 import streamlit as st
 
 from seg_core.core import paths
-from seg_core.datasets.augment import AUGMENT_PRESETS
+from seg_core.core.text import count
 from seg_core.models.spec import ARCH_LABELS, ARCHITECTURES, list_encoders
 from seg_core.services import catalog
-from seg_core.training import study
-from seg_core.training.config import (
-    AMP_MODES,
-    DEVICES,
-    LOSSES,
-    OPTIMIZERS,
-    SCHEDULES,
-    STUDY_PRESETS,
-    TrainConfig,
-    model_spec,
-)
+from seg_core.training import preflight, study
+from seg_core.training.config import NAMED_WEIGHTS, TrainConfig
+from seg_core.training.presets import STUDY_PRESETS
+from seg_core.training.settings import declared, flag
 
 CUSTOM = "Custom"
-WEIGHTS = ("auto", "none", "imagenet-offline", "imagenet")
-LABELS = {
-    "weights": {
-        "auto": "auto (offline ImageNet where available)",
-        "none": "none (random init)",
-        "imagenet-offline": "ImageNet, offline (EfficientNet-Lite0 only)",
-        "imagenet": "ImageNet (downloads)",
-    },
-    "loss": {
-        "ce": "Cross-entropy",
-        "weighted_ce": "Weighted cross-entropy",
-        "dice": "Dice",
-        "ce_dice": "Cross-entropy + Dice",
-        "focal": "Focal",
-        "lovasz": "Lovász-softmax",
-    },
-    "optimizer": {"sgd": "SGD with momentum", "adam": "Adam", "adamw": "AdamW"},
-    "schedule": {
-        "none": "constant",
-        "cosine": "cosine decay",
-        "poly": "polynomial decay",
-        "onecycle": "one-cycle",
-    },
-    "arch": ARCH_LABELS,
-    "augment": {
-        "none": "none (crop only)",
-        "seed": "rot90 + flips (the study's)",
-        "strong": "strong (+ scale, colour, blur, shadows)",
-    },
-}
+SETTINGS = {name: declared_as for name, (_, declared_as) in declared(TrainConfig).items()}
 DOUBLE_CLICK_S = 10.0  # the same settings submitted again within this window is a double click
 DEFAULTS = TrainConfig().to_dict()
 FORM_KEYS = [k for k in DEFAULTS if k != "data"]
+CHECKING = "Checking the settings and the dataset, as `train` does…"
 
 
 def key(name: str) -> str:
     return f"train_form_{name}"
 
 
+def widget_help(name: str) -> str:
+    """The setting's help, and the flag that sets it (the sentences of a refusal name flags)."""
+    return f"{SETTINGS[name].help} Command line: `{flag(name)}`."
+
+
 def widget_options(name: str, options) -> dict:
-    """Common keyword arguments: the session-state key, kept across page switches, and labels."""
-    labels = LABELS.get(name, {})
+    """Common keyword arguments: the session-state key (kept across page switches), the
+    declared label and help, and names for the options."""
+    labels = ARCH_LABELS if name == "arch" else (SETTINGS[name].choice_labels or {})
     extra = {"format_func": lambda v: labels.get(v, v)} if options is not None else {}
-    return {"key": key(name), "persist_state": "session", **extra}
+    return {
+        "label": SETTINGS[name].label,
+        "help": widget_help(name),
+        "key": key(name),
+        "persist_state": "session",
+        **extra,
+    }
 
 
 @st.cache_data(ttl=3600, max_entries=1, show_spinner="Checking whether ImageNet weights can be downloaded…")
@@ -98,15 +77,27 @@ def apply_preset() -> None:
         st.session_state[key(name)] = getattr(cfg, name)
 
 
-def selectbox(column, label: str, name: str, options, **kwargs):
-    options = list(options)
+def selectbox(column, name: str, options=None, **kwargs):
+    """The setting's select box; `options`: for settings whose choices are not declared."""
+    declared_as = SETTINGS[name]
+    options = list(options if options is not None else declared_as.choices)
     if st.session_state.get(key(name)) not in options:  # e.g. encoder 'none' left by a U-Net preset
         st.session_state[key(name)] = DEFAULTS[name] if DEFAULTS.get(name) in options else options[0]
-    return column.selectbox(label, options, **widget_options(name, options), **kwargs)
+    return column.selectbox(options=options, **widget_options(name, options), **kwargs)
 
 
-def number(column, label: str, name: str, **kwargs):
-    return column.number_input(label, **widget_options(name, None), **kwargs)
+def number(column, name: str, **kwargs):
+    """The setting's number input, bounded and stepped as declared."""
+    declared_as = SETTINGS[name]
+    bounds = {
+        "min_value": declared_as.minimum,
+        "max_value": declared_as.maximum,
+        "step": declared_as.step,
+        "format": declared_as.format,
+    }
+    return column.number_input(
+        **widget_options(name, None), **{k: v for k, v in bounds.items() if v is not None}, **kwargs
+    )
 
 
 def form_values(dataset: str) -> dict:
@@ -118,10 +109,20 @@ def form_values(dataset: str) -> dict:
 
 
 def checked_config(values: dict) -> TrainConfig:
-    """The config, or ValueError naming the bad setting (including arch/encoder/weights combos)."""
+    """The config, or ValueError with the sentence `train` would print (every setting, the
+    model, the weights, the dataset and the batch size against its training split)."""
     cfg = TrainConfig.from_dict(values)
-    model_spec(cfg)
+    with st.spinner(CHECKING):
+        preflight.check_before_run(cfg)
     return cfg
+
+
+def checked_study(dataset: str, imagenet: bool) -> list[TrainConfig]:
+    """The study's four runs on `dataset`, checked as `study` checks them (ValueError)."""
+    configs = study_configs(str(catalog.resolve_dataset(dataset)), imagenet)
+    with st.spinner(CHECKING):
+        preflight.check_all(configs)
+    return configs
 
 
 def is_double_click(signature: str) -> bool:
@@ -154,7 +155,7 @@ def settings_form(datasets: list[catalog.DatasetInfo]) -> str:
         names,
         key=key("dataset"),
         persist_state="session",
-        format_func=lambda n: f"{n} ({next(d.images for d in datasets if d.name == n)} photos)",
+        format_func=lambda n: f"{n} ({count(next(d.images for d in datasets if d.name == n), 'photo')})",
         help=f"Folders under the data root {paths.data_root()}",
     )
     top[1].selectbox(
@@ -167,158 +168,51 @@ def settings_form(datasets: list[catalog.DatasetInfo]) -> str:
         "set here); change anything afterwards.",
     )
     top[2].text_input(
-        "Run name", key=key("name"), persist_state="session", placeholder="optional, e.g. lite0-strong-aug"
+        **widget_options("name", None),
+        placeholder="optional, e.g. lite0-strong-aug",
     )
 
     model, optimisation, data = st.columns(3, border=True)
     model.markdown("**Model and loss**")
-    arch = selectbox(
-        model,
-        "Architecture",
-        "arch",
-        ARCHITECTURES,
-        help="U-Net (classic) is the study's from-scratch network; the others use a pretrained encoder.",
-    )
+    arch = selectbox(model, "arch", ARCHITECTURES)
     if arch == "unet":
-        number(
-            model,
-            "Base width",
-            "unet_base_width",
-            min_value=1,
-            step=8,
-            help="Channels of the first level: 64 as in the paper, 32 is about 4x cheaper, 8 for a quick try.",
-        )
+        number(model, "unet_base_width")
         model.caption("The classic U-Net has no separate encoder and no pretrained weights.")
     else:
-        selectbox(
-            model,
-            "Encoder",
-            "encoder",
-            list_encoders(),
-            help="The backbone. EfficientNet-Lite0 is the fastest, with ImageNet weights available offline.",
-        )
-        selectbox(
-            model,
-            "Pretrained weights",
-            "weights",
-            WEIGHTS,
-            help="'imagenet' needs internet access to download the weights; 'imagenet-offline' ships with "
-            "StormSeg for EfficientNet-Lite0 only; 'auto' uses it where it exists, else random init.",
-        )
-    loss = selectbox(
-        model,
-        "Loss",
-        "loss",
-        LOSSES,
-        help="Cross-entropy + Dice trains for the score of record (Dice) while staying calibrated; "
-        "weighted cross-entropy makes rare classes count more.",
-    )
+        selectbox(model, "encoder", list_encoders())
+        selectbox(model, "weights", NAMED_WEIGHTS)
+    loss = selectbox(model, "loss")
 
     optimisation.markdown("**Optimisation**")
     left, right = optimisation.columns(2)
-    optimizer = selectbox(left, "Optimiser", "optimizer", OPTIMIZERS)
-    selectbox(right, "Schedule", "schedule", SCHEDULES, help="How the learning rate changes over the epochs.")
-    number(optimisation, "Learning rate", "lr", min_value=1e-7, max_value=1.0, step=1e-4, format="%.6f")
+    optimizer = selectbox(left, "optimizer")
+    selectbox(right, "schedule")
+    number(optimisation, "lr")
     left, right = optimisation.columns(2)
-    number(left, "Epochs", "epochs", min_value=1, step=1)
-    number(right, "Batch size", "batch_size", min_value=1, step=1)
-    number(
-        optimisation,
-        "Early-stop patience (epochs)",
-        "early_stop_patience",
-        min_value=0,
-        step=1,
-        help="Stop after this many epochs without a better val Dice; 0 = always run every epoch.",
-    )
+    number(left, "epochs")
+    number(right, "batch_size")
+    number(optimisation, "early_stop_patience")
 
     data.markdown("**Data**")
     left, right = data.columns(2)
-    number(
-        left,
-        "Resolution (px)",
-        "resolution",
-        min_value=32,
-        step=64,
-        help="Working resolution: photos are resized once so their long side is this many pixels "
-        "(Harvey teams used 256-1024).",
-    )
-    number(
-        right,
-        "Crop (px)",
-        "crop",
-        min_value=0,
-        step=32,
-        help="Side of the random square training crops, a multiple of 32; 0 trains on whole images.",
-    )
-    selectbox(data, "Augmentation", "augment", AUGMENT_PRESETS)
+    number(left, "resolution")
+    number(right, "crop")
+    selectbox(data, "augment")
     left, right = data.columns(2)
-    number(
-        left,
-        "Validation share",
-        "val_ratio",
-        min_value=0.0,
-        max_value=0.9,
-        step=0.05,
-        format="%.2f",
-        help="Part of the photos held out to score each epoch (the study used 0.15).",
-    )
-    number(right, "Seed", "seed", min_value=0, step=1, help="Same seed, same split and same crops.")
+    number(left, "val_ratio")
+    number(right, "seed")
 
+    # Every "advanced" setting, in declaration order, two or three to a column: a newly declared
+    # one appears here without a change to this form.
     with st.expander("Advanced settings"):
-        a, b, c, d = st.columns(4)
-        number(a, "Weight decay", "weight_decay", min_value=0.0, step=1e-4, format="%.5f")
-        number(
-            a,
-            "Momentum",
-            "momentum",
-            min_value=0.0,
-            max_value=1.0,
-            step=0.05,
-            disabled=optimizer != "sgd",
-            help="SGD only.",
-        )
-        number(
-            b,
-            "Warm-up epochs",
-            "warmup_epochs",
-            min_value=0,
-            step=1,
-            help="Linear learning-rate warm-up; protects pretrained weights early on.",
-        )
-        number(
-            b,
-            "Class-weight cap",
-            "class_weight_cap",
-            min_value=1.0,
-            step=1.0,
-            disabled=loss != "weighted_ce",
-            help="Weighted cross-entropy only: upper bound on the weight of rare classes.",
-        )
-        number(
-            c,
-            "Gradient accumulation",
-            "accumulation",
-            min_value=1,
-            step=1,
-            help="Optimiser step every N batches: a larger effective batch without more memory.",
-        )
-        number(
-            c,
-            "Gradient clipping (norm)",
-            "clip_grad_norm",
-            min_value=0.0,
-            step=0.5,
-            help="0 disables clipping.",
-        )
-        selectbox(d, "Device", "device", DEVICES, help="auto: CUDA GPU, else Apple GPU, else CPU.")
-        selectbox(d, "Mixed precision", "amp", AMP_MODES, help="auto: bf16/fp16 on CUDA, off elsewhere.")
-        number(
-            d,
-            "Data-loading workers",
-            "num_workers",
-            min_value=-1,
-            step=1,
-            help="-1: automatic (none on CPU, where workers would steal compute from training).",
-        )
+        disabled = {"momentum": optimizer != "sgd", "class_weight_cap": loss != "weighted_ce"}
+        names = [name for name, declared_as in SETTINGS.items() if declared_as.group == "advanced"]
+        columns = st.columns(4)
+        for i, name in enumerate(names):
+            column = columns[i * len(columns) // len(names)]
+            if SETTINGS[name].choices is not None:
+                selectbox(column, name, disabled=disabled.get(name, False))
+            else:
+                number(column, name, disabled=disabled.get(name, False))
 
     return dataset

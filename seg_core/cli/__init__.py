@@ -17,9 +17,9 @@ import warnings
 from collections.abc import Sequence
 from typing import NoReturn
 
-from seg_core.cli import app, data, evaluate, export, geo, label, partial, predict, runs, train
+from seg_core.cli import app, buildings, data, evaluate, export, geo, label, partial, predict, runs, train
 
-COMMANDS = (data, train, evaluate, predict, geo, export, runs, label, partial, app)
+COMMANDS = (data, train, evaluate, predict, geo, buildings, export, runs, label, partial, app)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -66,12 +66,23 @@ def main(
     argv: Sequence[str] | None = None, own_process: bool = False, prog: str = "python -m seg_core"
 ) -> int:
     """Run one command; `own_process` when this process exists for it (`python -m seg_core`,
-    `stormseg`); `prog` names the command in help and usage lines."""
+    `stormseg`); `prog` names the command in help and usage lines. A process started by
+    `jobs.launcher` with an exit record writes it last, so its launcher learns how it ended."""
+    code, error = _run(argv, own_process, prog)
+    if own_process:
+        from seg_core.jobs.launcher import record_exit
+
+        record_exit(code, error)
+    return code
+
+
+def _run(argv: Sequence[str] | None, own_process: bool, prog: str) -> tuple[int, str | None]:
+    """The exit code, and the one-line error printed on stderr (None when there was none)."""
     _quiet_library_warnings()
     try:
         args = build_parser(prog).parse_args(argv)
     except SystemExit as exc:  # --help (0) or a usage error (2, already printed): a code, as below
-        return int(exc.code or 0)
+        return int(exc.code or 0), None
     # Not for an exported model (`--model x.onnx`): ONNX Runtime keeps and releases its own arena
     # per run, and a heap that never shrinks only holds each photo's fragments (a 12 MP photo at
     # 1024 px: 698 -> 480 MB peak, docs/BENCHMARKS.md section 8).
@@ -87,15 +98,18 @@ def main(
         # prediction 0.73 -> 0.49 s). Not in the app server or in-process callers.
         reuse_freed_memory()
     try:
-        return args.handler(args)
+        return args.handler(args), None
     except ValueError as exc:  # bad input: the message already names the file or setting
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return _failed(2, f"error: {exc}")
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+        return _failed(130, "interrupted")
     except Exception as exc:  # noqa: BLE001 - the CLI's last line of defence
-        print(f"internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        failed = _failed(1, f"internal error: {type(exc).__name__}: {exc}")
         if os.environ.get("STORMSEG_DEBUG"):
             traceback.print_exc()
-        return 1
+        return failed
+
+
+def _failed(code: int, error: str) -> tuple[int, str]:
+    print(error, file=sys.stderr)
+    return code, error

@@ -3,8 +3,10 @@
 python -m seg_core label status DATASET [--json]
 python -m seg_core label prelabel DATASET --checkpoint PATH [--json]
 python -m seg_core label next DATASET [--json]
-python -m seg_core finetune --parent PATH --data DATASET [--epochs N] [--name NAME]
-        [--unlabelled DIR [--pseudo-threshold P]]
+python -m seg_core label states | accept | reject | sets | diff | export | agreement | gold   (cli/review.py)
+python -m seg_core finetune --parent PATH --data DATASET [--epochs N] [--lr X] [--batch-size B] [--crop C]
+    [--new-head roles|fresh|MAPPING.json] [--start-check on|off] [--include-unreviewed] [--name NAME]
+    [--unlabelled DIR [--pseudo-label-threshold P] [--unlabelled-per-batch N]]
 """
 
 from __future__ import annotations
@@ -15,7 +17,15 @@ import sys
 from pathlib import Path
 
 from seg_core.cli.common import print_table
+from seg_core.cli.review import register_actions
 from seg_core.core.progress import ConsoleProgress
+
+# The schedule's settings a user may change on the command line (the rest: `train --init-from`).
+FINETUNE_FLAGS = ("epochs", "lr", "batch_size", "crop", "start_check")
+# What a parent of another label scheme than the dataset's needs (`seg_core.training.heads`).
+SCHEME_FLAGS = ("new_head",)
+# Semi-supervised fine-tuning: the flight's photos without masks (seg_core.training.semi).
+SEMI_FLAGS = ("unlabelled", "pseudo_label_threshold", "unlabelled_per_batch")
 
 
 def _dataset(text: str) -> Path:
@@ -67,22 +77,31 @@ def _next(args: argparse.Namespace) -> int:
 
 def _finetune(args: argparse.Namespace) -> int:
     from seg_core.core.runtime import StopRequested
-    from seg_core.runs.registry import RunRegistry
-    from seg_core.training.finetune import finetune_config
-    from seg_core.training.loop import fit
-
-    given = (("epochs", args.epochs), ("lr", args.lr), ("crop", args.crop))
-    given += (("unlabelled", args.unlabelled), ("pseudo_label_threshold", args.pseudo_threshold))
-    overrides = {k: v for k, v in given if v is not None}
     from seg_core.datasets.discovery import count_named_pairs
+    from seg_core.runs.registry import RunRegistry
+    from seg_core.services.labelling import finetune_cautions
+    from seg_core.training.finetune import batch_for, finetune_config
+    from seg_core.training.loop import fit
+    from seg_core.training.preflight import check_before_run, check_dataset
 
+    flags = FINETUNE_FLAGS + SCHEME_FLAGS + SEMI_FLAGS
+    overrides = {name: getattr(args, name) for name in flags if getattr(args, name) is not None}
+    if overrides.get("start_check") not in (None, "on", "off"):
+        raise ValueError(f"--start-check {overrides['start_check']} is not one of: on, off")
+    overrides["include_unreviewed"] = args.include_unreviewed
     cfg = finetune_config(args.parent, _dataset(args.data), name=args.name or "", **overrides)
     if count_named_pairs(cfg.data) == 0:
         raise ValueError(f"{args.data}: no photo has a saved mask yet; correct and save a few photos first")
+    report = check_dataset(cfg)  # the masks review lets this run train on
+    if "batch_size" not in overrides:
+        cfg = batch_for(cfg, len(report.pairs))
     if cfg.unlabelled:
         from seg_core.datasets.unlabelled import unlabelled_photos
 
         unlabelled_photos(cfg.unlabelled)  # a sentence now, not a failed run later
+    check_before_run(cfg, report=report)  # the checks `train` and the app's Start run, before the run exists
+    for caution in finetune_cautions(cfg.data):
+        print(f"warning: {caution}", file=sys.stderr)
     stop = StopRequested()
     stop.install()
     registry = RunRegistry()
@@ -95,9 +114,19 @@ def _finetune(args: argparse.Namespace) -> int:
     return 0 if status in ("completed", "stopped") else 1
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    from seg_core.training.config import TrainConfig  # torch-free
+def _add_schedule_options(parser: argparse.ArgumentParser) -> None:
+    """The FINETUNE_FLAGS as `train` declares them, with the fine-tuning schedule's defaults."""
+    from dataclasses import asdict
 
+    from seg_core.training.config import TrainConfig
+    from seg_core.training.finetune import FineTuneSchedule
+    from seg_core.training.settings import add_arguments
+
+    add_arguments(parser, TrainConfig, names=FINETUNE_FLAGS, defaults=asdict(FineTuneSchedule()))
+    add_arguments(parser, TrainConfig, names=SCHEME_FLAGS + SEMI_FLAGS)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "label", help="labelling: status per photo, pre-label with a model, what to label next"
     )
@@ -116,6 +145,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("dataset")
     a.add_argument("--json", action="store_true")
     a.set_defaults(handler=_next)
+    register_actions(actions)  # states, accept, reject, sets, diff, export, agreement, gold
 
     p = sub.add_parser(
         "finetune",
@@ -124,20 +154,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--parent", required=True, help="the checkpoint to start from (best.pt)")
     p.add_argument("--data", required=True, help="dataset folder with the corrected masks")
-    p.add_argument("--epochs", type=int, help="default 30")
-    p.add_argument("--lr", type=float, help="default 3e-4")
-    p.add_argument("--crop", type=int, help="default 320")
+    _add_schedule_options(p)
     p.add_argument("--name")
     p.add_argument(
-        "--unlabelled",
-        metavar="DIR",
-        help="also learn from these photos without masks (a folder, or a dataset's unlabelled photos; "
-        "semi-supervised, about 1.3x a labelled photo's CPU time per photo drawn, see the README)",
-    )
-    p.add_argument(
-        "--pseudo-threshold",
-        type=float,
-        help="with --unlabelled: the probability a pseudo-labelled pixel needs "
-        f"(default {TrainConfig().pseudo_label_threshold:g})",
+        "--include-unreviewed",
+        action="store_true",
+        help="also train on saved masks nobody has reviewed yet (default: accepted masks only; "
+        "rejected masks never)",
     )
     p.set_defaults(handler=_finetune)

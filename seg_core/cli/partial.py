@@ -12,17 +12,18 @@ import json
 from pathlib import Path
 
 from seg_core.core.progress import ConsoleProgress
-from seg_core.schemes.classes import NUM_CLASSES, class_id
+from seg_core.schemes.files import read_dataset_scheme
+from seg_core.schemes.scheme import DEFAULT_SCHEME, LabelScheme, builtin
 
 
-def _class(text: str) -> int:
-    """A class by name (case-insensitive) or id."""
+def _class(text: str, scheme: LabelScheme) -> int:
+    """A class of `scheme` by name or id."""
     if text.strip().isdigit():
         value = int(text)
-        if not 0 <= value < NUM_CLASSES:
-            raise ValueError(f"class id {value} must be 0..{NUM_CLASSES - 1}")
+        if not 0 <= value < scheme.num_classes:
+            raise ValueError(f"class id {value} must be 0..{scheme.num_classes - 1} ({scheme.name})")
         return value
-    return class_id(text.strip())
+    return scheme.class_id(text.strip())
 
 
 def parse_layer(spec: str, incomplete: set[int]):
@@ -33,14 +34,14 @@ def parse_layer(spec: str, incomplete: set[int]):
     if not sep or not path or not name:
         raise ValueError(f"--vectors {spec!r} must be FILE=CLASS, e.g. buildings.gpkg='Property Roof'")
     path, _, layer = path.partition("#")
-    klass = _class(name)
+    klass = _class(name, builtin(DEFAULT_SCHEME))  # tiles are written in the default scheme
     return VectorLayer(Path(path), klass, layer or None, incomplete=klass in incomplete)
 
 
 def _from_vectors(args: argparse.Namespace) -> int:
     from seg_core.gis.vector_labels import RasterizeSettings, vectors_to_partial_labels
 
-    incomplete = {_class(c) for c in args.incomplete or ()}
+    incomplete = {_class(c, builtin(DEFAULT_SCHEME)) for c in args.incomplete or ()}
     layers = [parse_layer(spec, incomplete) for spec in args.vectors]
     settings = RasterizeSettings(args.tolerance_m, args.line_width_m, args.tile)
     summary = vectors_to_partial_labels(args.mosaic, layers, args.out, settings, ConsoleProgress("rasterise"))
@@ -58,7 +59,8 @@ def _mark(args: argparse.Namespace) -> int:
 
     if not args.all and not args.classes:
         raise ValueError("give --classes CLASS ... (the classes you labelled) or --all")
-    classes = [] if args.all else [_class(c) for c in args.classes]
+    scheme = read_dataset_scheme(args.dataset) or builtin(DEFAULT_SCHEME)
+    classes = [] if args.all else [_class(c, scheme) for c in args.classes]
     print(mark_labelled_classes(Path(args.dataset), args.photo, classes))
     return 0
 

@@ -8,14 +8,16 @@ from datetime import datetime
 from pathlib import Path
 
 from seg_core.cli.common import COMPARE_COLUMNS, print_table
+from seg_core.runs.study_table import summary_table
 
 
 def _runs(args: argparse.Namespace) -> int:
-    from seg_core.runs.control import stop
     from seg_core.runs.registry import RunRegistry, validate_run_id
-    from seg_core.training import queue as run_queue
+    from seg_core.services import runs
+    from seg_core.services.caller import Caller
 
     registry = RunRegistry()
+    owner = Caller(registry=registry)  # the CLI is the machine's owner: unrestricted, audited
     if args.action == "list":
         rows = [
             {
@@ -41,7 +43,7 @@ def _runs(args: argparse.Namespace) -> int:
         raise ValueError(f"`runs {args.action}` needs at least one run id (see `runs list`)")
     registry.reconcile()  # a killed trainer shows as interrupted here too, not as running
     if args.action == "compare":
-        rows = registry.summary_table(ids)
+        rows = summary_table(registry, ids)
         print(json.dumps({"runs": rows})) if args.json else print_table(rows, COMPARE_COLUMNS)
         return 0
     if args.action == "show" and args.json:  # one object: the run, or {"runs": [...]} for several
@@ -55,11 +57,11 @@ def _runs(args: argparse.Namespace) -> int:
             for line in registry.logs(run_id, limit=15):
                 print(f"  [{line.level}] {line.message}")
         elif args.action == "stop":
-            print(f"{run_id}: {'stop requested' if stop(run_id, registry) else 'not running'}")
+            print(f"{run_id}: {'stop requested' if runs.stop(run_id, owner) else 'not running'}")
         elif args.action == "resume":
-            print(run_queue.resume(run_id, registry).message)
+            print(runs.resume(run_id, owner).message)
         elif args.action == "delete":
-            registry.delete(run_id)
+            runs.delete(run_id, owner)
             print(f"{run_id}: deleted with its checkpoints")
     return 0
 

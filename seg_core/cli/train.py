@@ -76,7 +76,7 @@ def _train(args: argparse.Namespace) -> int:
 
 def _study(args: argparse.Namespace) -> int:
     from seg_core.core.runtime import StopRequested
-    from seg_core.training.study import run_study
+    from seg_core.services.study import run_study
 
     stop = StopRequested()
     rows = run_study(
@@ -99,15 +99,9 @@ def _study(args: argparse.Namespace) -> int:
 
 def _add_train_options(parser: argparse.ArgumentParser) -> None:
     from seg_core.training.config import TrainConfig
+    from seg_core.training.settings import add_arguments
 
-    for f in fields(TrainConfig):
-        parser.add_argument(
-            "--" + f.name.replace("_", "-"),
-            dest=f.name,
-            type=type(f.default),
-            default=None,
-            help=f"default: {f.default!r}" if f.default != "" else None,
-        )
+    add_arguments(parser, TrainConfig)
     parser.add_argument("--config", help="JSON file of settings (flags given here override it)")
     parser.add_argument("--run-id", help="run an existing queued run (what the app's Start does)")
     parser.add_argument(
@@ -116,6 +110,8 @@ def _add_train_options(parser: argparse.ArgumentParser) -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from seg_core.training.presets import STUDY_PRESETS
+
     p = sub.add_parser("train", help="train a model (prints the run id and checkpoint folder)")
     _add_train_options(p)
     p.set_defaults(handler=_train)
@@ -126,8 +122,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "then print their comparison (Table 1); Ctrl-C stops the study",
     )
     p.add_argument("--data", required=True)
-    p.add_argument("--epochs", type=int, help="override every run's epochs (study: 20, 20, 30, 60)")
-    p.add_argument("--resolution", type=int, default=512, help="working resolution (default 512)")
-    p.add_argument("--crop", type=int, default=256, help="training crop (default 256)")
-    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument(
+        "--epochs",
+        type=int,
+        help="override every run's epochs (the study's: "
+        + ", ".join(str(preset["epochs"]) for preset in STUDY_PRESETS.values())
+        + ")",
+    )
+    p.add_argument("--resolution", type=int, default=512, help="working resolution (default %(default)s)")
+    p.add_argument("--crop", type=int, default=256, help="training crop (default %(default)s)")
+    p.add_argument("--batch-size", type=int, default=4, help="default %(default)s")
     p.set_defaults(handler=_study)

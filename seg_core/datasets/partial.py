@@ -3,9 +3,9 @@
 A partial-label dataset is an ordinary dataset (images + class-id PNG masks, either layout) with
 a sidecar `partial_labels.json` at its root. Its masks may hold three kinds of value:
 
-- a class id (0..24): the pixel IS that class ("road");
+- a class id (0..N-1 of the dataset's label scheme): the pixel IS that class ("road");
 - 255 (IGNORE_INDEX): unknown; no loss at all;
-- a "not" code that the sidecar lists (25..254): the pixel is NONE of the code's classes
+- a "not" code that the sidecar lists (N..254): the pixel is NONE of the code's classes
   ("not road"); every other class stays possible, Background included.
 
 The sidecar can also say, per photo, which classes an analyst labelled exhaustively
@@ -33,23 +33,31 @@ import numpy as np
 
 from seg_core.core.atomic import atomic_write_bytes
 from seg_core.core.locks import file_lock
-from seg_core.schemes.classes import CLASS_NAMES, IGNORE_INDEX, NUM_CLASSES
+from seg_core.schemes.files import read_dataset_scheme
+from seg_core.schemes.scheme import DEFAULT_SCHEME, IGNORE_INDEX, LabelScheme, builtin
 
 PARTIAL_LABELS_FILE = "partial_labels.json"
 FORMAT = "stormseg-partial-labels"
 VERSION = 1
 # Codes are handed out from the top down (254 first), so the low values stay free for schemes
 # with more classes; 230 codes are far more than the class combinations a dataset ever needs.
-FIRST_CODE, LAST_CODE = IGNORE_INDEX - 1, NUM_CLASSES
+# The lowest code is the scheme's class count.
+FIRST_CODE = IGNORE_INDEX - 1
 
 
 @dataclass
 class PartialLabels:
-    """A dataset's partial-label sidecar (see the module docstring)."""
+    """A dataset's partial-label sidecar (see the module docstring), for the label scheme whose
+    class ids it names (the dataset's)."""
 
     not_codes: dict[int, tuple[int, ...]] = field(default_factory=dict)
     labelled_only: dict[str, tuple[int, ...]] = field(default_factory=dict)
     sources: list[dict] = field(default_factory=list)
+    scheme: LabelScheme = field(default_factory=lambda: builtin(DEFAULT_SCHEME))
+
+    @property
+    def last_code(self) -> int:
+        return self.scheme.num_classes
 
     def code_for(self, classes: Iterable[int]) -> int:
         """The mask value meaning "none of `classes`", allocated if new.
@@ -57,23 +65,23 @@ class PartialLabels:
         Raises:
             ValueError: no class, every class (a pixel must be something), or no code left.
         """
-        wanted = _class_set(classes, "a not-code")
+        wanted = _class_set(classes, "a not-code", self.scheme.num_classes)
         for code, ruled_out in self.not_codes.items():
             if ruled_out == wanted:
                 return code
-        free = [c for c in range(FIRST_CODE, LAST_CODE - 1, -1) if c not in self.not_codes]
+        free = [c for c in range(FIRST_CODE, self.last_code - 1, -1) if c not in self.not_codes]
         if not free:
-            raise ValueError(f"every mask value {LAST_CODE}..{FIRST_CODE} is already a not-code")
+            raise ValueError(f"every mask value {self.last_code}..{FIRST_CODE} is already a not-code")
         self.not_codes[free[0]] = wanted
         return free[0]
 
     def set_labelled_only(self, stem: str, classes: Iterable[int]) -> None:
         """Record that `stem` has only `classes` labelled (an empty list: every class, a full label)."""
         classes = sorted(set(int(c) for c in classes))
-        if not classes or len(classes) == NUM_CLASSES:
+        if not classes or len(classes) == self.scheme.num_classes:
             self.labelled_only.pop(stem, None)
             return
-        wanted = _class_set(classes, f"photo {stem!r}")
+        wanted = _class_set(classes, f"photo {stem!r}", self.scheme.num_classes)
         self.code_for(wanted)  # the code its other pixels are read as
         self.labelled_only[stem] = wanted
 
@@ -88,7 +96,7 @@ class PartialLabels:
         claimed = self.labelled_only.get(stem)
         if claimed:
             code = self.code_for(claimed)
-            untrusted = np.setdiff1d(np.arange(NUM_CLASSES), claimed)
+            untrusted = np.setdiff1d(np.arange(self.scheme.num_classes), claimed)
             table[untrusted] = code
         return table
 
@@ -98,21 +106,22 @@ class PartialLabels:
             "version": VERSION,
             "not_codes": {str(k): list(v) for k, v in sorted(self.not_codes.items(), reverse=True)},
             "not_codes_named": {
-                str(k): [CLASS_NAMES[c] for c in v] for k, v in sorted(self.not_codes.items(), reverse=True)
+                str(k): [self.scheme.names[c] for c in v]
+                for k, v in sorted(self.not_codes.items(), reverse=True)
             },
             "labelled_only": {k: list(v) for k, v in sorted(self.labelled_only.items())},
             "sources": self.sources,
         }
 
 
-def _class_set(classes: Iterable[int], what: str) -> tuple[int, ...]:
+def _class_set(classes: Iterable[int], what: str, num_classes: int) -> tuple[int, ...]:
     try:
         wanted = tuple(sorted({int(c) for c in classes}))
     except (TypeError, ValueError):
-        raise ValueError(f"{what}: classes must be class ids 0..{NUM_CLASSES - 1}") from None
-    if not wanted or wanted[0] < 0 or wanted[-1] >= NUM_CLASSES:
-        raise ValueError(f"{what}: classes must be 1 to {NUM_CLASSES - 1} class ids in 0..{NUM_CLASSES - 1}")
-    if len(wanted) == NUM_CLASSES:
+        raise ValueError(f"{what}: classes must be class ids 0..{num_classes - 1}") from None
+    if not wanted or wanted[0] < 0 or wanted[-1] >= num_classes:
+        raise ValueError(f"{what}: classes must be 1 to {num_classes - 1} class ids in 0..{num_classes - 1}")
+    if len(wanted) == num_classes:
         raise ValueError(f"{what}: cannot rule out every class (a pixel is always something)")
     return wanted
 
@@ -121,8 +130,9 @@ def partial_labels_path(root: str | Path) -> Path:
     return Path(root) / PARTIAL_LABELS_FILE
 
 
-def read_partial_labels(root: str | Path) -> PartialLabels | None:
+def read_partial_labels(root: str | Path, scheme: LabelScheme | None = None) -> PartialLabels | None:
     """The dataset's sidecar, or None when it has none (an ordinary, fully labelled dataset).
+    `scheme`: the dataset's label scheme; None reads its classes.json, else the default scheme.
 
     Raises:
         ValueError: unreadable or malformed (the message names the file and the key).
@@ -138,14 +148,19 @@ def read_partial_labels(root: str | Path) -> PartialLabels | None:
         raise ValueError(f'{path}: not a partial-label file (expected "format": "{FORMAT}")')
     if values.get("version") != VERSION:
         raise ValueError(f"{path}: version {values.get('version')!r}; this StormSeg reads version {VERSION}")
-    labels = PartialLabels(sources=list(values.get("sources") or []))
+    scheme = scheme or read_dataset_scheme(root) or builtin(DEFAULT_SCHEME)
+    labels = PartialLabels(sources=list(values.get("sources") or []), scheme=scheme)
+    n = scheme.num_classes
     for key, classes in _mapping(values, "not_codes", path).items():
         code = int(key) if str(key).isdigit() else -1
-        if not LAST_CODE <= code <= FIRST_CODE:
-            raise ValueError(f"{path}: not-code {key!r} must be a mask value {LAST_CODE}..{FIRST_CODE}")
-        labels.not_codes[code] = _class_set(_list(classes, path), f"{path}: not_codes[{key}]")
+        if not labels.last_code <= code <= FIRST_CODE:
+            raise ValueError(
+                f"{path}: not-code {key!r} must be a mask value {labels.last_code}..{FIRST_CODE} "
+                f"({scheme.name} has {n} classes)"
+            )
+        labels.not_codes[code] = _class_set(_list(classes, path), f"{path}: not_codes[{key}]", n)
     for stem, classes in _mapping(values, "labelled_only", path).items():
-        claimed = _class_set(_list(classes, path), f"{path}: labelled_only[{stem!r}]")
+        claimed = _class_set(_list(classes, path), f"{path}: labelled_only[{stem!r}]", n)
         if claimed not in labels.not_codes.values():
             raise ValueError(
                 f"{path}: labelled_only[{stem!r}] has no not-code for its classes {list(claimed)}"
@@ -174,12 +189,15 @@ def write_partial_labels(root: str | Path, labels: PartialLabels) -> Path:
     return path
 
 
-def update_partial_labels(root: str | Path, change: Callable[[PartialLabels], None]) -> PartialLabels:
+def update_partial_labels(
+    root: str | Path, change: Callable[[PartialLabels], None], scheme: LabelScheme | None = None
+) -> PartialLabels:
     """Read, change and write the sidecar under a file lock: two analysts marking photos at the
     same moment both keep their marks."""
     root = Path(root)
     with file_lock(root / f".{PARTIAL_LABELS_FILE}.lock"):
-        labels = read_partial_labels(root) or PartialLabels()
+        scheme = scheme or read_dataset_scheme(root) or builtin(DEFAULT_SCHEME)
+        labels = read_partial_labels(root, scheme) or PartialLabels(scheme=scheme)
         change(labels)
         write_partial_labels(root, labels)
     return labels

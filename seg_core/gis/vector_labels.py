@@ -31,7 +31,7 @@ from PIL import Image
 from seg_core.datasets.partial import PartialLabels, write_partial_labels
 from seg_core.imagery.gsd import write_dataset_gsd
 from seg_core.imagery.raster import GDAL_ENV, MosaicInfo, inspect_mosaic, read_window
-from seg_core.schemes.classes import CLASS_NAMES, IGNORE_INDEX
+from seg_core.schemes.scheme import IGNORE_INDEX
 
 GEOJSON_SUFFIXES = (".geojson", ".json")  # RFC 7946: coordinates are WGS84 when no CRS is named
 
@@ -247,7 +247,8 @@ def vectors_to_partial_labels(
             )
     info = inspect_mosaic(raster)
     shapes, notes = class_shapes(layers, info, settings)
-    labels = PartialLabels(sources=[_provenance(info, layers, settings)])
+    labels = PartialLabels()
+    labels.sources.append(_provenance(info, layers, settings, labels.scheme.names))
     boxes = [
         (col, row, min(settings.tile, info.width - col), min(settings.tile, info.height - row))
         for row in range(0, info.height, settings.tile)
@@ -280,14 +281,16 @@ def vectors_to_partial_labels(
     }
 
 
-def _provenance(info: MosaicInfo, layers: Sequence[VectorLayer], settings: RasterizeSettings) -> dict:
+def _provenance(
+    info: MosaicInfo, layers: Sequence[VectorLayer], settings: RasterizeSettings, names: Sequence[str]
+) -> dict:
     return {
         "mosaic": str(info.path),
         "vectors": [
             {
                 "path": str(x.path),
                 "layer": x.layer,
-                "class": CLASS_NAMES[x.class_id],
+                "class": names[x.class_id],
                 "incomplete": x.incomplete,
             }
             for x in layers

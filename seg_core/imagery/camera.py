@@ -51,6 +51,8 @@ class PhotoGeo:
         altitude_asl_m: EXIF GPSAltitude, above sea level (shown, never used as flying height).
         relative_altitude_m: XMP RelativeAltitude, above the take-off point.
         gimbal_pitch_deg: XMP GimbalPitchDegree (-90 looks straight down).
+        heading_deg: where the photo's top faces, degrees clockwise from true north: XMP
+            GimbalYawDegree (the camera's own heading), else FlightYawDegree (the aircraft's).
         focal_mm, focal_35mm: EXIF focal length and its 35 mm equivalent.
         sensor_width_mm: from FocalPlaneXResolution or the 35 mm equivalent.
         problems: why the position is unusable, in sentences (e.g. nonsense coordinates).
@@ -64,6 +66,7 @@ class PhotoGeo:
     altitude_asl_m: float | None = None
     relative_altitude_m: float | None = None
     gimbal_pitch_deg: float | None = None
+    heading_deg: float | None = None
     focal_mm: float | None = None
     focal_35mm: float | None = None
     sensor_width_mm: float | None = None
@@ -72,6 +75,11 @@ class PhotoGeo:
     @property
     def has_position(self) -> bool:
         return self.latitude is not None and self.longitude is not None
+
+
+def _first_number(*values: float | None) -> float | None:
+    """The first value that is not None (0 is a heading, not a missing one)."""
+    return next((v for v in values if v is not None), None)
 
 
 def _degrees(value, ref) -> float | None:
@@ -142,6 +150,7 @@ def read_photo_geo(path: str | Path) -> PhotoGeo:
         altitude_asl_m=altitude,
         relative_altitude_m=_xmp_value(xmp, "RelativeAltitude"),
         gimbal_pitch_deg=_xmp_value(xmp, "GimbalPitchDegree") or _xmp_value(xmp, "GimbalPitch"),
+        heading_deg=_first_number(_xmp_value(xmp, "GimbalYawDegree"), _xmp_value(xmp, "FlightYawDegree")),
         focal_mm=focal,
         focal_35mm=_float(exif_ifd.get(FOCAL_35MM)),
         sensor_width_mm=_sensor_width(exif_ifd, width, height, focal),
@@ -200,6 +209,7 @@ def tag_photo(
     focal_mm: float = 8.8,
     focal_35mm: float = 24.0,
     gimbal_pitch_deg: float = -90.0,
+    heading_deg: float | None = None,
 ) -> Path:
     """Save a JPEG with EXIF GPS, focal lengths and a DJI-style XMP packet (demo data and tests;
     the camera defaults are a DJI Phantom 4 Pro's 1" sensor)."""
@@ -223,6 +233,8 @@ def tag_photo(
         gps.update({5: 0 if altitude_asl_m >= 0 else 1, 6: abs(float(altitude_asl_m))})
     exif.get_ifd(EXIF_IFD).update({FOCAL_LENGTH: float(focal_mm), FOCAL_35MM: int(focal_35mm)})
     attributes = f'drone-dji:GimbalPitchDegree="{gimbal_pitch_deg:+.1f}"'
+    if heading_deg is not None:
+        attributes += f' drone-dji:GimbalYawDegree="{heading_deg:+.1f}"'
     if relative_altitude_m is not None:
         attributes += f' drone-dji:RelativeAltitude="{relative_altitude_m:+.2f}"'
     xmp = (

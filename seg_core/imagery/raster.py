@@ -18,7 +18,9 @@ dataset mask), so they never reach the model's statistics.
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -104,14 +106,40 @@ def _rasterio():
     return rasterio
 
 
-def looks_georeferenced(path: str | Path) -> bool:
-    """Whether a file opens with GDAL and has a CRS or a non-identity geotransform."""
+GEOTIFF_SUFFIXES = (".tif", ".tiff")
+TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic and BigTIFF
+
+
+def looks_georeferenced(path: str | Path, data: bytes | None = None) -> bool:
+    """Whether a file is a georeferenced TIFF: a .tif/.tiff name, and GDAL opens it and finds a
+    CRS or a non-identity geotransform. How `map` and the Segment page tell an orthomosaic from
+    a photo (a photo saved as TIFF has neither).
+
+    Args:
+        path: the file; for an upload not on disk, only its name.
+        data: the upload's bytes, or None to read `path`; bytes that are not a TIFF are refused
+            without asking GDAL.
+    """
+    if Path(path).suffix.lower() not in GEOTIFF_SUFFIXES:
+        return False
+    if data is not None and data[:4] not in TIFF_MAGIC:
+        return False
     rasterio = _rasterio()
     try:
-        with rasterio.Env(**GDAL_ENV), rasterio.open(path) as dataset:
+        with rasterio.Env(**GDAL_ENV), _open(rasterio, path, data) as dataset:
             return dataset.crs is not None or not dataset.transform.is_identity
     except (rasterio.errors.RasterioError, OSError):
         return False
+
+
+@contextlib.contextmanager
+def _open(rasterio, path: str | Path, data: bytes | None) -> Iterator:
+    if data is None:
+        with rasterio.open(path) as dataset:
+            yield dataset
+    else:
+        with rasterio.MemoryFile(data) as memfile, memfile.open() as dataset:
+            yield dataset
 
 
 def _raster_gsd(dataset) -> Gsd:

@@ -1,1 +1,2 @@
-"""Background OS processes: liveness and pid-reuse checks, signalling a process group."""
+"""Background OS processes: one launcher (detached, home pinned, exit record), liveness and
+pid-reuse checks, signalling a process group."""

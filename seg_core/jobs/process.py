@@ -64,16 +64,17 @@ def _windows_alive(pid: int) -> bool:
     return bool(ok) and code.value == 259  # STILL_ACTIVE
 
 
-def owns_process(run_id: str, pid: int | None, proc_start: int | None) -> bool:
+def owns_process(marker: str, pid: int | None, proc_start: int | None) -> bool:
     """Alive and not a reused pid: same kernel start time as recorded, or (when none was
-    recorded) the run id among its arguments. Without /proc, an alive pid is trusted."""
+    recorded) `marker` (a run id, a job's output folder) among its arguments. Without /proc, an
+    alive pid is trusted."""
     if pid is None or not is_process_alive(pid):
         return False
     if not _PROC.is_dir():
         return True
     if proc_start is not None:
         return process_start(pid) == proc_start
-    return run_id in _cmdline(pid)
+    return marker in _cmdline(pid)
 
 
 def signal_group(pid: int, sig: int) -> bool:

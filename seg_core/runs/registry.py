@@ -10,7 +10,7 @@ process writes while many Streamlit sessions (threads) read, hence:
   failing with "database is locked" when a read transaction tries to upgrade to a write.
 
 Starting and stopping a run's process is `runs.control`; telling whether a recorded pid is
-still that run's process is `runs.process`, which this module asks when it reconciles. The schema
+still that run's process is `jobs.process`, which this module asks when it reconciles. The schema
 and the row records are `runs.records`.
 """
 
@@ -26,7 +26,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from seg_core.core import paths
-from seg_core.team import access
 from seg_core.jobs.process import owns_process, process_start
 from seg_core.runs.records import (  # noqa: F401 (re-exported: callers import them from here)
     _RUN_COLUMNS,
@@ -72,6 +71,16 @@ class RunRegistry:
             yield conn
         finally:
             conn.close()
+
+    @contextmanager
+    def snapshot(self) -> Iterator[sqlite3.Connection]:
+        """A read connection inside one transaction: every query sees the same state."""
+        with self._read() as conn:
+            conn.execute("BEGIN")
+            try:
+                yield conn
+            finally:
+                conn.execute("COMMIT")
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -349,15 +358,14 @@ class RunRegistry:
             )
         )
 
-    def delete(self, run_id: str, actor: access.Actor | None = None) -> None:
-        """Remove a run's rows, log file and checkpoint folder; refuses while it is running, and
-        for anyone but an admin (`actor`: the signed-in user; None is the machine's owner).
+    def delete(self, run_id: str) -> None:
+        """Remove a run's rows, log file and checkpoint folder; refuses while it is running.
+        (Who may delete, and the audit row: `services.runs.delete`.)
 
         The folder is removed only if it is exactly `<checkpoints_dir>/<run_id>` once resolved,
         so a stale or edited record can never make this delete anything else.
         """
         validate_run_id(run_id)
-        access.authorize(actor, "run.delete", self, target=run_id)
         self.reconcile()
         run = self.get(run_id)
         if run.status == "running":
@@ -370,49 +378,3 @@ class RunRegistry:
         with self._write() as conn:
             for table, column in (("metrics", "run_id"), ("logs", "run_id"), ("runs", "id")):
                 conn.execute(f"DELETE FROM {table} WHERE {column} = ?", (run_id,))
-
-    def summary_table(self, run_ids: Sequence[str]) -> list[dict]:
-        """One row per run for the study's comparison table (Table 1).
-
-        Losses are the latest epoch's value; `val_miou_at_best` is the val mIoU of the epoch
-        that gave `best_val_dice`. Missing numbers are None; a logged NaN stays NaN.
-        """
-        runs = [self.get(run_id) for run_id in run_ids]
-        table = []
-        with self._read() as conn:
-            conn.execute("BEGIN")  # one snapshot for the whole table
-            for run in runs:
-                table.append(
-                    {
-                        "id": run.id,
-                        "name": run.name,
-                        "arch": run.config.get("arch"),
-                        "optimizer": run.config.get("optimizer"),
-                        "augmentation": run.config.get("augment"),
-                        "final_train_loss": _last_value(conn, run.id, "train", "loss"),
-                        "val_loss": _last_value(conn, run.id, "val", "loss"),
-                        "train_full_loss": _last_value(conn, run.id, "train_full", "loss"),
-                        "best_val_dice": run.best_metric,
-                        "val_miou_at_best": None
-                        if run.best_epoch is None
-                        else _last_value(conn, run.id, "val", "miou", run.best_epoch),
-                        "wall_time_s": run.duration_s,
-                        "status": run.status,
-                    }
-                )
-            conn.execute("COMMIT")
-        return table
-
-
-def _last_value(
-    conn: sqlite3.Connection, run_id: str, split: str, name: str, epoch: int | None = None
-) -> float | None:
-    """The metric's value at its latest epoch (or at `epoch`); None if never logged."""
-    sql = "SELECT value FROM metrics WHERE run_id = ? AND split = ? AND name = ?"
-    params: list[object] = [run_id, split, name]
-    if epoch is not None:
-        sql, params = sql + " AND epoch = ?", [*params, epoch]
-    row = conn.execute(sql + " ORDER BY epoch DESC, id DESC LIMIT 1", params).fetchone()
-    if row is None:
-        return None
-    return float("nan") if row[0] is None else row[0]

@@ -31,10 +31,10 @@ from seg_core.imagery.raster import (
     MosaicError,
     MosaicInfo,
     inspect_mosaic,
+    looks_georeferenced,
     read_window,
 )
-from seg_core.runs.registry import RunRegistry
-from seg_core.team import access
+from seg_core.services.caller import Caller
 
 # Streamlit's upload limit (.streamlit/config.toml, maxUploadSize) is 200 MB per file: about
 # 65 MP of 8-bit RGB GeoTIFF with deflate; larger mosaics go through `python -m seg_core map`.
@@ -50,7 +50,6 @@ MAX_GEOTIFF_PIXELS = 100_000_000
 # Windows sampled for the familiarity check: 4 forwards at the working GSD cost a few seconds
 # and cover the corners of the flight, where unfamiliar ground (rural, dry) usually is.
 FAMILIARITY_WINDOWS = 4
-TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic and BigTIFF
 
 
 @dataclass(frozen=True)
@@ -84,17 +83,9 @@ class MosaicAnalysis:
 
 
 def is_orthomosaic(name: str, data: bytes) -> bool:
-    """Whether an upload is a georeferenced TIFF (a CRS or a geotransform), sorted as `map` sorts
-    its inputs; everything else stays a photo."""
-    if Path(name).suffix.lower() not in (".tif", ".tiff") or data[:4] not in TIFF_MAGIC:
-        return False
-    import rasterio
-
-    try:
-        with rasterio.Env(**GDAL_ENV), rasterio.MemoryFile(data) as memfile, memfile.open() as dataset:
-            return dataset.crs is not None or not dataset.transform.is_identity
-    except (rasterio.errors.RasterioError, OSError):
-        return False
+    """Whether an upload is a georeferenced TIFF, sorted as `map` sorts its inputs
+    (`imagery.raster.looks_georeferenced`); everything else stays a photo."""
+    return looks_georeferenced(name, data)
 
 
 def check_upload_size(name: str, size_bytes: int) -> None:
@@ -126,14 +117,13 @@ def analyse_mosaic(
     data: bytes,
     progress: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
-    actor: access.Actor | None = None,
-    registry: access.audit.HasDatabase | None = None,
+    caller: Caller | None = None,
 ) -> MosaicAnalysis:
     """Save the upload into a new map folder and segment it there (see the module docstring).
 
     Args:
-        actor, registry: the signed-in user, whose upload counts against their daily quota as the
-            photo path's do (AccessDenied when over it; nothing is written); None: the owner.
+        caller: who uploads; the upload counts against their daily quota as the photo path's do
+            (AccessDenied when over it; nothing is written). None: the owner, no quota.
 
     Raises:
         MosaicError: over the page's limits or refused by the orthomosaic path (no CRS, rotated,
@@ -142,8 +132,7 @@ def analyse_mosaic(
     from seg_core.gis.geojob import map_mosaic
 
     check_upload_size(name, len(data))
-    if actor is not None:
-        access.charge_upload(actor, registry or RunRegistry(), len(data), f"orthomosaic to Segment: {name}")
+    (caller or Caller()).charge_upload(len(data), f"orthomosaic to Segment: {name}")
     folder = new_map_folder(name)
     path = folder / "inputs" / f"{safe_stem(name)}{Path(name).suffix.lower()}"
     path.parent.mkdir()

@@ -14,8 +14,14 @@ from seg_core.datasets.partial import read_partial_labels, update_partial_labels
 from seg_core.datasets.unlabelled import unlabelled_photos
 from seg_core.labelling.labelstore import LabelStore
 from seg_core.runs.registry import RunRegistry
-from seg_core.schemes.classes import CLASS_NAMES, NUM_CLASSES
+from seg_core.schemes.files import read_dataset_scheme
+from seg_core.schemes.scheme import DEFAULT_SCHEME, builtin
 from seg_core.team import access
+
+
+def class_names(dataset: str | Path) -> tuple[str, ...]:
+    """The names of the dataset's classes, by id (its classes.json, else the default scheme)."""
+    return (read_dataset_scheme(dataset) or builtin(DEFAULT_SCHEME)).names
 
 
 def labelled_classes(dataset: str | Path, stem: str) -> list[int]:
@@ -39,11 +45,11 @@ def mark_labelled_classes(
     access.authorize(
         actor, "label.save", RunRegistry(), target=f"{store.root.name}/{stem} (labelled classes)"
     )
-    update_partial_labels(store.root, lambda labels: labels.set_labelled_only(stem, class_ids))
+    labels = update_partial_labels(store.root, lambda labels: labels.set_labelled_only(stem, class_ids))
     chosen = sorted(set(class_ids))
-    if not chosen or len(chosen) == NUM_CLASSES:
+    if not chosen or len(chosen) == labels.scheme.num_classes:
         return f"{stem}: every class counts as labelled (a full label)."
-    names = ", ".join(CLASS_NAMES[c] for c in chosen)
+    names = ", ".join(labels.scheme.names[c] for c in chosen)
     return (
         f"{stem}: only {names} labelled; training reads the photo's other pixels as "
         f'"not {names}", never as Background.'

@@ -1,6 +1,9 @@
 """Training settings: one frozen dataclass, saved with every run and checkpoint.
 
-Nothing here imports torch, so the app can build forms and validate settings cheaply.
+Each field is declared once, with `setting(...)`: its default, the Train form's label, the help
+that the form and `--help` show, the reason for the default, and what it accepts
+(`seg_core.training.settings` renders them all, and the README's settings table). Nothing here
+imports torch, so the app can build forms and validate settings cheaply.
 """
 
 from __future__ import annotations
@@ -8,111 +11,402 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from seg_core.datasets.augment import AUGMENT_PRESETS
-from seg_core.schemes.classes import NUM_CLASSES
-
-if TYPE_CHECKING:
-    from seg_core.models.spec import ModelSpec
-
-if TYPE_CHECKING:
-    from seg_core.models.spec import ModelSpec
-
-OPTIMIZERS = ("sgd", "adam", "adamw")
-SCHEDULES = ("none", "cosine", "poly", "onecycle")
-DEVICES = ("auto", "cpu", "cuda", "mps")
-AMP_MODES = ("auto", "off", "bf16", "fp16")
-# The loss names, in one place: the factory (`training.losses.create_loss`) and the forms read them.
-LOSSES = ("ce", "weighted_ce", "dice", "ce_dice", "focal", "lovasz")
+from seg_core.training import choices
+from seg_core.training.choices import NAMED_WEIGHTS  # the Train form reads it here too
+from seg_core.training.settings import check_value, declared, setting
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    data: str = ""  # dataset folder (Harvey or images/+masks/ layout)
-    arch: str = "fpn"  # most accurate pretrained option measured, 1.5x DeepLabV3+'s CPU time (BENCHMARKS.md)
-    encoder: str = "tu-efficientnet_lite0"  # 3.4 M params, real ImageNet weights available offline
-    weights: str = "auto"  # auto: offline ImageNet for EfficientNet-Lite0, else random init
-    unet_base_width: int = 64  # classic U-Net only: 64 = the paper, 32 is 4x cheaper
-    loss: str = "ce_dice"  # CE for calibration + Dice for the score of record
-    class_weight_cap: float = 10.0  # upper bound on weighted-CE weights (rare classes)
-    optimizer: str = "adamw"
-    lr: float = 1e-3  # the study's DeepLabV3+ rate; good for AdamW too
-    weight_decay: float = 1e-4
-    momentum: float = 0.9  # SGD only
-    schedule: str = "cosine"
-    warmup_epochs: int = 1  # linear warm-up protects pretrained weights early on
-    epochs: int = 30
-    batch_size: int = 4  # fits CPU RAM at 512 px crops; OOM halves it on GPU
-    accumulation: int = 1  # optimiser step every N batches
-    clip_grad_norm: float = 1.0  # 0 disables; guards against rare exploding steps
-    crop: int = 512  # random square training crops (px); 0 = whole image
-    resolution: int = 1024  # working resolution: long side in px (Harvey teams: 256..1024)
-    # The photos' GSD at their original size, cm/px; 0 = the dataset's gsd.json, else unknown.
-    # Recorded as the model's working GSD (x long side / resolution) for the orthomosaic path.
-    gsd_cm: float = 0.0
-    augment: str = "seed"  # the study's rot90 + flips
-    val_ratio: float = 0.15  # the study's split
-    seed: int = 0
-    early_stop_patience: int = 10  # epochs without val-Dice gain before stopping; 0 = never
-    # Validate and save last.pt/best.pt every N epochs (and after the last one, and on a stop): a
-    # few photos make 2-step epochs, where the per-epoch saves cost more than the training.
-    # Early-stop patience then counts validations. A kill loses at most N epochs of work.
-    checkpoint_every: int = 1
-    device: str = "auto"  # cuda > mps > cpu
-    amp: str = "auto"  # bf16 (or fp16) autocast on CUDA only
-    num_workers: int = -1  # -1: auto (0 on CPU, where workers steal compute)
-    name: str = ""
-    # Fine-tuning (seg_core.training.finetune): start from a whole checkpoint, not only an encoder.
-    init_from: str = ""  # parent checkpoint path; "" = train from `weights`
-    parent_run_id: str = ""  # filled from the parent when training starts (lineage)
-    parent_weights_sha256: str = ""  # the parent's weights checksum: a changed parent is refused
-    # Semi-supervised (seg_core.training.semi): photos without masks learnt from confident pseudo-labels.
-    unlabelled: str = ""  # folder of photos, or a dataset (its photos without a mask); "" = off
-    # A pixel's pseudo-label counts when the model gives its class this probability. FixMatch and
-    # UniMatch use 0.95 with 10-21 classes; 25 classes spread a fine-tune's probability wider, so
-    # 0.9, set before measuring (BENCHMARKS.md, "Unlabelled photos and partial labels").
-    pseudo_label_threshold: float = 0.9
-    unlabelled_per_batch: int = 2  # unlabelled views per batch: 1:1 with the fine-tune's batch of 2
+    data: str = setting(
+        "",
+        "Dataset",
+        "The dataset folder: train_images/ + train_masks/ (Harvey) or images/ + masks/.",
+        "required: there is no sensible default dataset",
+        group="hidden",
+        allowed="a folder",
+    )
+    arch: str = setting(
+        "fpn",
+        "Architecture",
+        "The network. U-Net (classic) is the study's from-scratch network; the others use a "
+        "pretrained encoder.",
+        "most accurate pretrained option measured, 1.5x DeepLabV3+'s CPU time (BENCHMARKS.md)",
+        group="model",
+        allowed="unet or an smp architecture (the form lists them)",
+    )
+    encoder: str = setting(
+        "tu-efficientnet_lite0",
+        "Encoder",
+        "The backbone. EfficientNet-Lite0 is the fastest, with ImageNet weights available offline.",
+        "3.4 M params, real ImageNet weights available offline",
+        group="model",
+        allowed="an encoder name (the form lists them); none for the classic U-Net",
+    )
+    weights: str = setting(
+        "auto",
+        "Pretrained weights",
+        "Where the encoder's first weights come from: 'imagenet' downloads them; 'imagenet-offline' "
+        "ships with StormSeg for EfficientNet-Lite0 only; 'auto' uses it where it exists, else random "
+        "init; or a weights file.",
+        "offline ImageNet for EfficientNet-Lite0, random init elsewhere: no download needed",
+        group="model",
+        choice_labels=choices.WEIGHTS_LABELS,
+        allowed=f"{', '.join(NAMED_WEIGHTS)}, or a .pth/.pt/.safetensors file",
+    )
+    unet_base_width: int = setting(
+        64,
+        "Base width",
+        "Classic U-Net only: channels of its first level; 32 is about 4x cheaper, 8 for a quick try.",
+        "64 = the U-Net paper",
+        group="model",
+        minimum=1,
+        step=8,
+    )
+    loss: str = setting(
+        "ce_dice",
+        "Loss",
+        "What training minimises; weighted cross-entropy makes rare classes count more.",
+        "CE for calibration + Dice for the score of record",
+        group="model",
+        choices=choices.LOSSES,
+        choice_labels=choices.LOSS_LABELS,
+    )
+    class_weight_cap: float = setting(
+        10.0,
+        "Class-weight cap",
+        "Weighted cross-entropy only: upper bound on the weight of a rare class.",
+        "a class seen in a few pixels must not drown out the others",
+        minimum=1.0,
+        step=1.0,
+    )
+    ohem_share: float = setting(
+        1.0,
+        "Hardest pixels kept (OHEM)",
+        "Online hard example mining: the cross-entropy term of ce, weighted_ce and ce_dice averages "
+        "over only this share of each batch's pixels, those with the highest loss (Dice is left "
+        "whole); 1 keeps every pixel.",
+        "RECIPE_OHEM_REASON",
+        minimum=0.01,
+        maximum=1.0,
+        step=0.05,
+        format="%.2f",
+    )
+    optimizer: str = setting(
+        "adamw",
+        "Optimiser",
+        "How the weights move; sgd uses momentum (Nesterov).",
+        "Adam's step sizes with weight decay kept apart from the gradient",
+        group="optimisation",
+        choices=choices.OPTIMIZERS,
+        choice_labels=choices.OPTIMIZER_LABELS,
+    )
+    lr: float = setting(
+        1e-3,
+        "Learning rate",
+        "The peak learning rate, reached after the warm-up; the schedule changes it from there.",
+        "the study's DeepLabV3+ rate; good for AdamW too",
+        group="optimisation",
+        minimum=1e-7,
+        maximum=1.0,
+        step=1e-4,
+        format="%.6f",
+    )
+    weight_decay: float = setting(
+        1e-4,
+        "Weight decay",
+        "Pulls weights towards zero at every step (not applied to norms and biases).",
+        "light regularisation that leaves pretrained weights close to where they start",
+        minimum=0.0,
+        step=1e-4,
+        format="%.5f",
+    )
+    momentum: float = setting(
+        0.9,
+        "Momentum",
+        "SGD only: the share of the previous step kept in the next.",
+        "the study's SGD momentum",
+        minimum=0.0,
+        maximum=1.0,
+        step=0.05,
+    )
+    schedule: str = setting(
+        "cosine",
+        "Schedule",
+        "How the learning rate changes over the epochs; cosine and poly decay to 1% of it, onecycle "
+        "has its own warm-up.",
+        "a smooth decay with nothing to tune",
+        group="optimisation",
+        choices=choices.SCHEDULES,
+        choice_labels=choices.SCHEDULE_LABELS,
+    )
+    warmup_epochs: int = setting(
+        1,
+        "Warm-up epochs",
+        "Linear learning-rate warm-up at the start (not with onecycle).",
+        "protects pretrained weights early on",
+        minimum=0,
+    )
+    epochs: int = setting(
+        30,
+        "Epochs",
+        "Passes over the training split.",
+        "the study's DeepLabV3+ run without augmentation trained 30",
+        group="optimisation",
+        minimum=1,
+    )
+    batch_size: int = setting(
+        4,
+        "Batch size",
+        "Images per step (per process with several GPUs); at most the training split's size.",
+        "fits CPU RAM at 512 px crops; a GPU out-of-memory error halves it",
+        group="optimisation",
+        minimum=1,
+    )
+    accumulation: int = setting(
+        1,
+        "Gradient accumulation",
+        "Optimiser step every N batches: a larger effective batch without more memory.",
+        "the default batch fits in memory as it is",
+        minimum=1,
+    )
+    clip_grad_norm: float = setting(
+        1.0,
+        "Gradient clipping (norm)",
+        "The largest gradient norm a step may apply; 0 disables clipping.",
+        "guards against rare exploding steps",
+        minimum=0.0,
+        step=0.5,
+    )
+    crop: int = setting(
+        512,
+        "Crop (px)",
+        "Side of the random square training crops, a multiple of 32; 0 trains on whole images.",
+        "half the working resolution: a batch of 4 fits CPU RAM, and each epoch sees new parts",
+        group="data",
+        minimum=0,
+        step=32,
+        allowed="0, or a multiple of 32",
+    )
+    rare_crop_share: float = setting(
+        0.0,
+        "Rare-class crops",
+        "Share of training crops centred on a pixel of a rare class, drawn the rarer the more often "
+        "(DAFormer's rare-class sampling over the training split's pixel shares); the rest are "
+        "random. Needs crops.",
+        "RECIPE_RARE_REASON",
+        group="data",
+        minimum=0.0,
+        maximum=1.0,
+        step=0.05,
+        format="%.2f",
+    )
+    resolution: int = setting(
+        1024,
+        "Resolution (px)",
+        "Working resolution: photos are resized once so that their long side is this many pixels.",
+        "the top of the Harvey teams' range (256..1024)",
+        group="data",
+        minimum=32,
+        step=64,
+    )
+    gsd_cm: float = setting(
+        0.0,
+        "Photo GSD (cm/px)",
+        "The photos' ground sample distance at their original size; 0 reads the dataset's gsd.json "
+        "(else unknown). Recorded as the model's working GSD for orthomosaics.",
+        "most datasets either carry gsd.json or have no known GSD",
+        group="hidden",
+        allowed="0, or 0.1..10000",
+    )
+    augment: str = setting(
+        "seed",
+        "Augmentation",
+        "Random changes to each training crop: none, the study's rot90 + flips, or strong (+ scale, "
+        "colour, blur, shadows).",
+        "the study's rot90 + flips",
+        group="data",
+        choices=AUGMENT_PRESETS,
+        choice_labels=choices.AUGMENT_LABELS,
+    )
+    val_ratio: float = setting(
+        0.15,
+        "Validation share",
+        "Part of the photos held out to score each validation.",
+        "the study's split",
+        group="data",
+        minimum=0.0,
+        maximum=0.9,
+        step=0.05,
+        format="%.2f",
+    )
+    seed: int = setting(
+        0,
+        "Seed",
+        "Same seed, same split and same crops.",
+        "any fixed seed makes a run repeatable",
+        group="data",
+        minimum=0,
+    )
+    early_stop_patience: int = setting(
+        10,
+        "Early-stop patience (epochs)",
+        "Stop after this many validations without a better val Dice; 0 = run every epoch.",
+        "ends a plateau without cutting a slow start short",
+        group="optimisation",
+        minimum=0,
+    )
+    checkpoint_every: int = setting(
+        1,
+        "Checkpoint every (epochs)",
+        "Validate and save last.pt/best.pt every N epochs, after the last and on a stop; a kill "
+        "loses at most N epochs. Early-stop patience then counts validations.",
+        "a kill loses at most one epoch; raise it when a few photos make 2-step epochs",
+        group="hidden",
+        minimum=1,
+    )
+    device: str = setting(
+        "auto",
+        "Device",
+        "auto: CUDA GPU, else Apple GPU, else CPU.",
+        "the fastest device present",
+        choices=choices.DEVICES,
+    )
+    amp: str = setting(
+        "auto",
+        "Mixed precision",
+        "auto: bf16 (or fp16 with loss scaling) autocast on CUDA, off elsewhere.",
+        "autocast only where it is faster: CUDA",
+        choices=choices.AMP_MODES,
+    )
+    num_workers: int = setting(
+        -1,
+        "Data-loading workers",
+        "Processes feeding batches; -1: automatic (none on CPU, where workers would steal compute "
+        "from training).",
+        "automatic: none on CPU, the cores shared among processes on GPU",
+        minimum=-1,
+    )
+    name: str = setting(
+        "",
+        "Run name",
+        "A name for the run in Runs and on Train; optional.",
+        "the run id names it when empty",
+        group="hidden",
+        allowed="text",
+    )
+    init_from: str = setting(
+        "",
+        "Fine-tune from",
+        "A checkpoint whose whole network (encoder and decoder) the run starts from; empty: start "
+        "from the pretrained weights.",
+        "a new run starts from pretrained weights",
+        group="hidden",
+        allowed="empty, or a checkpoint file",
+    )
+    parent_run_id: str = setting(
+        "",
+        "Parent run",
+        "The fine-tuning parent's run id (lineage); filled from the parent when training starts.",
+        "filled in, not chosen",
+        group="hidden",
+        allowed="text",
+    )
+    parent_weights_sha256: str = setting(
+        "",
+        "Parent weights checksum",
+        "The fine-tuning parent's weights checksum: a parent changed after the run was set up is refused.",
+        "filled in, not chosen",
+        group="hidden",
+        allowed="text",
+    )
+    parent_scheme: str = setting(
+        "",
+        "Parent label scheme",
+        "The fine-tuning parent's label scheme (lineage); filled from the parent when training starts.",
+        "filled in, not chosen",
+        group="hidden",
+        allowed="text",
+    )
+    new_head: str = setting(
+        "",
+        "New head",
+        "A parent of another label scheme than the dataset's keeps its encoder and decoder and gets a "
+        "new head: 'roles' starts each class from the parent's classes of the same name or role, "
+        "'fresh' from scratch, or a class-mapping .json file; empty keeps the parent's head.",
+        "a parent's head fits only its own scheme: a new one is asked for, never guessed",
+        group="hidden",
+        allowed="empty, roles, fresh, or a mapping .json file",
+    )
+    start_check: str = setting(
+        "off",
+        "Start check",
+        "Fine-tuning only: 'on' chooses the start (the parent or ImageNet weights) and the epoch count "
+        "by a cross-validated check on the labelled photos, and the run records the outcome ('parent' "
+        "or 'imagenet'); 'off' always starts from the parent.",
+        "a run without a parent has nothing to check; fine-tunes turn it on (FineTuneSchedule)",
+        group="hidden",
+        choices=choices.START_CHECKS,
+    )
+    include_unreviewed: bool = setting(
+        False,
+        "Include unreviewed masks",
+        "Train on the masks nobody has reviewed yet as well as the accepted ones (rejected masks "
+        "never). Only for datasets with a label store (photos labelled in StormSeg).",
+        "a mask is reviewed before it trains a model",
+        group="hidden",
+    )
+    label_set: str = setting(
+        "",
+        "Label set",
+        "The id of the frozen label set the run trains on; filled when training starts.",
+        "filled in, not chosen",
+        group="hidden",
+        allowed="text",
+    )
+    unlabelled: str = setting(
+        "",
+        "Unlabelled photos",
+        "Semi-supervised fine-tuning (seg_core.training.semi): a folder of photos, or a dataset whose "
+        "photos without a mask are used, learnt from the model's confident pseudo-labels on strongly "
+        "augmented views; empty: off.",
+        "off: every added photo costs a forward pass of the model per step",
+        group="hidden",
+        allowed="empty, or a folder of photos",
+    )
+    pseudo_label_threshold: float = setting(
+        0.9,
+        "Pseudo-label threshold",
+        "With unlabelled photos: a pixel's pseudo-label counts when the model gives its class at least "
+        "this probability.",
+        "FixMatch and UniMatch use 0.95 with 10-21 classes; 25 classes spread a fine-tune's probability "
+        "wider, so 0.9, set before measuring",
+        group="hidden",
+        minimum=0.05,
+        maximum=1.0,
+        step=0.05,
+        format="%.2f",
+    )
+    unlabelled_per_batch: int = setting(
+        2,
+        "Unlabelled views per batch",
+        "With unlabelled photos: how many unlabelled strong views join each training batch.",
+        "1:1 with the fine-tune's batch of 2",
+        group="hidden",
+        minimum=1,
+    )
 
     def __post_init__(self) -> None:
-        self._check_types()
-        _one_of("optimizer", self.optimizer, OPTIMIZERS)
-        _one_of("schedule", self.schedule, SCHEDULES)
-        _one_of("device", self.device, DEVICES)
-        _one_of("amp", self.amp, AMP_MODES)
-        _one_of("augment", self.augment, AUGMENT_PRESETS)
-        _one_of("loss", self.loss, LOSSES)
-        _at_least("epochs", self.epochs, 1)
-        _at_least("batch_size", self.batch_size, 1)
-        _at_least("accumulation", self.accumulation, 1)
-        _at_least("crop", self.crop, 0)
-        _at_least("resolution", self.resolution, 32)
-        _at_least("warmup_epochs", self.warmup_epochs, 0)
-        _at_least("early_stop_patience", self.early_stop_patience, 0)
-        _at_least("checkpoint_every", self.checkpoint_every, 1)
-        _at_least("unet_base_width", self.unet_base_width, 1)
-        _at_least("unlabelled_per_batch", self.unlabelled_per_batch, 1)
-        if not 0.0 < self.pseudo_label_threshold <= 1.0:
-            raise ValueError(f"pseudo_label_threshold {self.pseudo_label_threshold} must be in (0, 1]")
-        if not self.lr > 0:
-            raise ValueError(f"lr {self.lr} must be positive")
-        if not 0.0 <= self.val_ratio < 1.0:
-            raise ValueError(f"val_ratio {self.val_ratio} must be in [0, 1)")
+        # Type, choices and bounds as declared; then the two rules that bounds cannot express.
+        for f, declared_as in declared(TrainConfig).values():
+            check_value(self, f, declared_as)
         if self.gsd_cm and not 0.1 <= self.gsd_cm <= 10_000:
             raise ValueError(f"gsd_cm {self.gsd_cm} must be 0 (from the dataset) or 0.1..10000 cm/px")
-        if self.crop and self.crop % 32:
+        if self.crop % 32:
             raise ValueError(f"crop {self.crop} must be a multiple of 32 (or 0 for whole images)")
-
-    def _check_types(self) -> None:
-        """Each setting has its default's type (a JSON config can hold anything); a whole number
-        is accepted for a decimal setting and stored as float."""
-        for f in fields(self):
-            value, kind = getattr(self, f.name), type(f.default)
-            if kind is float and isinstance(value, int) and not isinstance(value, bool):
-                object.__setattr__(self, f.name, float(value))
-            elif not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
-                raise ValueError(f"{f.name} {value!r} must be {_TYPE_WORDS[kind]}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -140,65 +434,3 @@ class TrainConfig:
 
     def with_updates(self, **changes: Any) -> TrainConfig:
         return replace(self, **changes)
-
-
-def model_spec(cfg: TrainConfig) -> ModelSpec:
-    """The network a config asks for; weights 'auto' = the offline ImageNet weights where they
-    exist (EfficientNet-Lite0), random init elsewhere ('imagenet' needs a network: ask for it).
-
-    Raises:
-        ValueError: an unknown architecture, encoder or weights choice (from `ModelSpec`).
-    """
-    from seg_core.models.spec import OFFLINE_ENCODER, ModelSpec  # imports torch: only when asked
-
-    weights = cfg.weights
-    if weights == "auto":
-        weights = "imagenet-offline" if cfg.encoder == OFFLINE_ENCODER and cfg.arch != "unet" else "none"
-    return ModelSpec(
-        arch=cfg.arch,
-        encoder=cfg.encoder,
-        weights=weights,
-        num_classes=NUM_CLASSES,
-        unet_base_width=cfg.unet_base_width,
-    )
-
-
-_TYPE_WORDS = {int: "a whole number", float: "a number", str: "text", bool: "true or false"}
-
-
-def _one_of(name: str, value: str, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise ValueError(f"{name} {value!r} is not one of: {', '.join(allowed)}")
-
-
-def _at_least(name: str, value: int, minimum: int) -> None:
-    if value < minimum:
-        raise ValueError(f"{name} {value} must be at least {minimum}")
-
-
-# The student study's four runs (Table 1), as presets for the app and `seg_core study`.
-_STUDY_UNET: dict[str, Any] = {
-    "arch": "unet",
-    "encoder": "none",
-    "weights": "none",
-    "lr": 5e-4,
-    "loss": "ce",
-    "augment": "none",
-    "epochs": 20,
-    "schedule": "none",
-}
-_STUDY_DEEPLAB: dict[str, Any] = {
-    "arch": "deeplabv3plus",
-    "encoder": "resnet50",
-    "weights": "imagenet",
-    "optimizer": "adam",
-    "lr": 1e-3,
-    "loss": "ce",
-    "schedule": "none",
-}
-STUDY_PRESETS: dict[str, dict[str, Any]] = {
-    "U-Net + SGD": {**_STUDY_UNET, "optimizer": "sgd"},
-    "U-Net + Adam": {**_STUDY_UNET, "optimizer": "adam"},
-    "DeepLabV3+ (no augmentation)": {**_STUDY_DEEPLAB, "augment": "none", "epochs": 30},
-    "DeepLabV3+ (augmentation)": {**_STUDY_DEEPLAB, "augment": "seed", "epochs": 60},
-}

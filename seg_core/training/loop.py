@@ -5,7 +5,8 @@ produces goes to the run registry as it happens (per-step loss, per-epoch metric
 `checkpoints/<run>/` (`last.pt` every epoch, or every `checkpoint_every` epochs, `best.pt` on a new
 best val Dice, `preview.png`).
 The pieces live next door: `setup` builds a run, `state` holds it (and saves and restores it),
-`step` does one batch, `seg_core.datasets.loader` feeds it.
+`step` does one batch, `reporting` writes what a step and an epoch record (metrics named in
+`seg_core.runs.metric_names`), `seg_core.datasets.loader` feeds it.
 
 Faults: CUDA out-of-memory halves the micro-batch and keeps the effective batch (gradient
 accumulation inside the batch; fatal with a clear message under DDP); a NaN/inf loss fails the
@@ -36,14 +37,17 @@ from seg_core.analytics.uncertainty import UNCERTAIN_BELOW, PhotoUncertainty
 from seg_core.core.runtime import StopRequested, autocast, describe_device, select_device
 from seg_core.datasets.loader import make_loader
 from seg_core.evaluation.metrics import ConfusionMatrix, KaggleDiceMeter
+from seg_core.runs import metric_names
 from seg_core.runs.registry import RunRegistry
 from seg_core.runs.reporter import RunReporter
-from seg_core.schemes.classes import IGNORE_INDEX, NUM_CLASSES
+from seg_core.schemes.scheme import IGNORE_INDEX
 from seg_core.training import distributed as dist_utils
 from seg_core.training import semi
-from seg_core.training.config import TrainConfig, model_spec
+from seg_core.training.config import TrainConfig
 from seg_core.training.preview import save_preview
-from seg_core.training.setup import build_run
+from seg_core.training.reference import store_training_reference
+from seg_core.training.reporting import StepReport, log_epoch
+from seg_core.training.setup import build_run, model_spec
 from seg_core.training.state import EpochStats, LoopState, TrainingRun
 from seg_core.training.step import DistributedOutOfMemoryError, NonFiniteLossError, optimizer_step, train_step
 
@@ -82,11 +86,14 @@ def evaluate(
     group: dist_utils.ProcessGroup,
     want_preview: bool = False,
     want_uncertainty: bool = False,
+    *,
+    num_classes: int,
 ) -> EvalResult:
-    """Loss, Kaggle Dice and confusion-matrix scores over a whole split (counts, not averages)."""
+    """Loss, Kaggle Dice and confusion-matrix scores over a whole split (counts, not averages), for
+    the `num_classes` classes of the dataset's label scheme."""
     model.eval()
-    matrix = ConfusionMatrix(NUM_CLASSES, device=device)
-    dice = KaggleDiceMeter(NUM_CLASSES, device=device)
+    matrix = ConfusionMatrix(num_classes, device=device)
+    dice = KaggleDiceMeter(num_classes, device=device)
     loss_sum = torch.zeros(2, dtype=torch.float64, device=device)  # (sum of loss * images, images)
     preview = None
     uncertainty: list[PhotoUncertainty] = []
@@ -272,20 +279,7 @@ def _run_epochs(run: TrainingRun, stop: StopRequested) -> str:
     )
     total_steps = cfg.epochs * steps_per_epoch
     batch_hooks = semi.batch_hooks(run)  # unlabelled photos; the parent's anchor of partial labels
-    clock = {"start": time.perf_counter(), "start_step": state.global_step}
-
-    def on_step(loss: float) -> None:
-        done = state.global_step - clock["start_step"]
-        eta = (time.perf_counter() - clock["start"]) / max(done, 1) * (total_steps - state.global_step)
-        step, epoch = state.global_step, state.epoch + 1
-        reporter.metrics(
-            [
-                (step, epoch, "train", "loss_step", loss),
-                (step, epoch, "train", "progress", step / total_steps),
-                (step, epoch, "train", "eta_s", eta),
-            ],
-            flush=False,
-        )
+    on_step = StepReport(run, total_steps)
 
     for epoch in range(state.epoch, cfg.epochs):
         sampler.set_epoch(epoch)
@@ -309,7 +303,7 @@ def _run_epochs(run: TrainingRun, stop: StopRequested) -> str:
         if stop_requested or state.epoch % cfg.checkpoint_every == 0 or state.epoch == cfg.epochs:
             _end_of_epoch(run, val_loader, stats)
         else:
-            _log_epoch(run, stats, {"train_loss": float(stats.loss)}, improved=False)
+            log_epoch(run, stats, {metric_names.TRAIN_LOSS.summary: float(stats.loss)}, improved=False)
         if stop_requested:
             reporter.log(
                 f"{agreed_stop.signal_name or 'stop'} received: stopped after epoch {epoch + 1} (last.pt saved)"
@@ -328,11 +322,16 @@ def _run_epochs(run: TrainingRun, stop: StopRequested) -> str:
         run.device,
         run.amp,
         run.group,
+        num_classes=run.setup.scheme.num_classes,
+        want_uncertainty=val_loader is None,
     )
+    if val_loader is None:  # best.pt is the final model: its reference from the training photos
+        store_training_reference(run, full.uncertainty)
+    at = (state.global_step, state.epoch)
     reporter.metrics(
         [
-            (state.global_step, state.epoch, "train_full", "loss", full.loss),
-            (state.global_step, state.epoch, "train_full", "dice", full.kaggle_dice),
+            metric_names.TRAIN_FULL_LOSS.row(*at, full.loss),
+            metric_names.TRAIN_FULL_DICE.row(*at, full.kaggle_dice),
         ]
     )
     best = (
@@ -344,34 +343,12 @@ def _run_epochs(run: TrainingRun, stop: StopRequested) -> str:
     return "completed"
 
 
-def _train_rows(run: TrainingRun, stats: EpochStats) -> list[tuple]:
-    epoch, step, world = run.state.epoch, run.state.global_step, run.group.world_size
-    return [
-        (step, epoch, "train", "loss", stats.loss),
-        (step, epoch, "train", "lr", run.optimizer.param_groups[0]["lr"]),
-        (step, epoch, "train", "images_per_s", stats.images_per_s * world),
-        (step, epoch, "train", "data_wait", stats.data_wait_fraction),
-        (step, epoch, "train", "epoch_s", stats.seconds),  # every attempt of the epoch together
-    ]
-
-
-def _log_epoch(run: TrainingRun, stats: EpochStats, metrics: dict, improved: bool, rows=()) -> None:
-    """An epoch's metrics to the registry and the log (checkpointed or not)."""
-    run.state.history.append({"epoch": run.state.epoch, **{k: float(v) for k, v in metrics.items()}})
-    run.reporter.metrics(_train_rows(run, stats) + list(rows))
-    summary = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
-    run.reporter.log(
-        f"epoch {run.state.epoch}/{run.cfg.epochs}: {summary}, {stats.images_per_s:.2f} img/s, "
-        f"data wait {stats.data_wait_fraction:.1%}{' (new best)' if improved else ''}"
-    )
-
-
 def _end_of_epoch(run: TrainingRun, val_loader: DataLoader | None, stats: EpochStats) -> None:
     """Validate, log, checkpoint and preview after a completed epoch (every `checkpoint_every`)."""
     state, group = run.state, run.group
     epoch, step = state.epoch, state.global_step
     rows = []
-    metrics = {"train_loss": float(stats.loss)}
+    metrics = {metric_names.TRAIN_LOSS.summary: float(stats.loss)}
     improved = True
     if val_loader is not None:
         result = evaluate(
@@ -383,19 +360,16 @@ def _end_of_epoch(run: TrainingRun, val_loader: DataLoader | None, stats: EpochS
             group,
             want_preview=group.is_main,
             want_uncertainty=True,
+            num_classes=run.setup.scheme.num_classes,
         )
-        rows += [
-            (step, epoch, "val", "loss", result.loss),
-            (step, epoch, "val", "dice", result.kaggle_dice),
-            (step, epoch, "val", "miou", result.miou),
-            (step, epoch, "val", "pixel_acc", result.pixel_accuracy),
-        ]
-        metrics.update(
-            val_loss=result.loss,
-            val_dice=result.kaggle_dice,
-            val_miou=result.miou,
-            val_pixel_accuracy=result.pixel_accuracy,
-        )
+        values = {
+            metric_names.VAL_LOSS: result.loss,
+            metric_names.VAL_DICE: result.kaggle_dice,
+            metric_names.VAL_MIOU: result.miou,
+            metric_names.VAL_PIXEL_ACCURACY: result.pixel_accuracy,
+        }
+        rows += [metric.row(step, epoch, value) for metric, value in values.items()]
+        metrics.update({metric.summary: value for metric, value in values.items()})
         improved = result.kaggle_dice > state.best_dice
         if improved:
             state.best_dice, state.best_epoch, state.epochs_without_gain = result.kaggle_dice, epoch, 0
@@ -404,10 +378,13 @@ def _end_of_epoch(run: TrainingRun, val_loader: DataLoader | None, stats: EpochS
         else:
             state.epochs_without_gain += 1
         if group.is_main and result.preview is not None and run.setup.preview_image is not None:
-            save_preview(run.checkpoint_dir / "preview.png", run.setup.preview_image, *result.preview)
+            save_preview(
+                run.checkpoint_dir / "preview.png", run.setup.preview_image, *result.preview, run.setup.scheme
+            )
     else:
         state.best_epoch = epoch
-    _log_epoch(run, stats, metrics, improved, rows)  # before the saves: last.pt holds the history
+    # Before the saves (last.pt holds the history); "new best" only where a score says so.
+    log_epoch(run, stats, metrics, improved and val_loader is not None, rows)
     run.save("last.pt", metrics, resumable=True)
     if improved:
         run.save("best.pt", metrics, resumable=False)

@@ -18,7 +18,7 @@ unknown for everything else.
 
 A label that is silent about the other classes leaves them free to drift: fine-tuned from the
 demo model on real photos with roofs marked and "not roof" elsewhere, the model came to call
-77% of dry test pixels Flooded (docs/BENCHMARKS.md section 11). So when a run starts from a
+77% of dry test pixels Flooded (docs/BENCHMARKS.md section 15). So when a run starts from a
 parent, `ParentAnchor` keeps the parent's belief where the label is silent (MiB's unbiased
 distillation, Cermelli et al. 2020): on a "not road" pixel the model's probabilities among the
 classes still allowed are pulled toward the parent's, renormalised over the same classes. The
@@ -36,7 +36,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from seg_core.datasets.partial import PartialLabels, read_partial_labels
-from seg_core.schemes.classes import IGNORE_INDEX, NUM_CLASSES
+from seg_core.schemes.scheme import IGNORE_INDEX
 
 # The losses a partial label can feed: cross-entropy, Dice, or both. Focal and Lovasz would need
 # their own set-valued forms; weighted CE's median-frequency weights count pixels of known class
@@ -44,12 +44,14 @@ from seg_core.schemes.classes import IGNORE_INDEX, NUM_CLASSES
 PARTIAL_LOSSES = ("ce", "dice", "ce_dice")
 
 
-def allowed_classes(labels: PartialLabels | None, num_classes: int = NUM_CLASSES) -> torch.Tensor:
+def allowed_classes(labels: PartialLabels | None, num_classes: int | None = None) -> torch.Tensor:
     """(256, C) bool: for each mask value, the classes a pixel with that value may be.
+    `num_classes`: C; None takes the labels' scheme's (it must be given without labels).
 
     Values that are neither class ids nor declared codes allow every class (no loss), like
     IGNORE_INDEX; validation refuses such masks before training ever sees them.
     """
+    num_classes = num_classes or labels.scheme.num_classes
     table = torch.ones(256, num_classes, dtype=torch.bool)
     table[:num_classes] = torch.eye(num_classes, dtype=torch.bool)
     for code, ruled_out in (labels.not_codes if labels else {}).items():
@@ -128,7 +130,7 @@ def _known_dice_loss(probs: torch.Tensor, may_be: torch.Tensor, target: torch.Te
 class PartialLabelLoss(nn.Module):
     """`partial_label_loss` as a module: `criterion(logits, target)` like every other loss."""
 
-    def __init__(self, labels: PartialLabels | None, loss: str = "ce_dice", num_classes: int = NUM_CLASSES):
+    def __init__(self, labels: PartialLabels | None, loss: str = "ce_dice", num_classes: int | None = None):
         super().__init__()
         if loss not in PARTIAL_LOSSES:
             raise ValueError(
@@ -206,7 +208,7 @@ class PartialLabelDataset(Dataset):
         for pair in base.pairs:
             table = torch.from_numpy(labels.value_map(pair.stem).astype(np.int64))
             if for_scoring:
-                table[table >= NUM_CLASSES] = IGNORE_INDEX
+                table[table >= labels.scheme.num_classes] = IGNORE_INDEX
             self.tables.append(table)
 
     def __getattr__(self, name: str):  # pairs, cache, set_epoch, ... of the wrapped dataset
@@ -231,7 +233,7 @@ def use_partial_labels(
     Raises:
         ValueError: a malformed sidecar, or a loss that cannot learn from partial labels.
     """
-    labels = read_partial_labels(data)
+    labels = read_partial_labels(data, setup.scheme)
     if labels is None:
         return criterion
     partial_criterion = PartialLabelLoss(labels, loss)  # refuses other losses before any change

@@ -1,9 +1,13 @@
-"""Everything about a training request that can be refused before a run exists.
+"""Everything about a training request that can be refused before a run exists: the one
+preflight, `check_before_run`, that every way of starting a run goes through.
 
 A typo in a setting or a dataset that cannot train must cost the user one sentence, not a run
-record, a checkpoint folder and a "failed" status: `train` and `study` call `check_before_run`
-first (the CLI turns its ValueError into one line on stderr and exit 2). The loop checks the
-dataset again when it starts, since files can change between the two.
+record, a checkpoint folder and a "failed" status. Callers: `train` (seg_core/cli/train.py),
+`finetune` (seg_core/cli/label.py), `study` (`training.study.run_study`), and the app's Start
+and "Queue the whole study" (`ui/train_form.checked_config` and `checked_study`, before
+`training.queue.submit`). The CLI turns the ValueError into one line on stderr and exit 2; the
+app shows the same sentence. The loop checks the dataset again when it starts, since files can
+change between the two.
 
 Order: `check_quickly` first, before torch is even imported (the dataset folder, and whether
 smp's ImageNet weights are cached or the Hub reachable: milliseconds, where trying the download
@@ -15,6 +19,7 @@ architecture cannot use, a weights file that does not fit it).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -74,8 +79,11 @@ def check_weights_source(spec: ModelSpec) -> None:
 
 
 def check_dataset(cfg: TrainConfig) -> ValidationReport:
-    """At least one usable pair; the message names the first problems and the command listing all."""
+    """At least one usable pair whose mask training may use (accepted in review, unless
+    `include_unreviewed`); the report keeps only those pairs. The message names the first
+    problems and the command listing all, or the review states that left every mask out."""
     from seg_core.datasets.discovery import validate_dataset
+    from seg_core.labelling.labelset import choose, refuse_empty
 
     check_data_folder(cfg.data)
     report = validate_dataset(cfg.data)
@@ -85,6 +93,9 @@ def check_dataset(cfg: TrainConfig) -> ValidationReport:
             f"{cfg.data}: no usable image/mask pairs ({reasons}); "
             f"`python -m seg_core validate {cfg.data}` lists every problem"
         )
+    label_set = refuse_empty(choose(report.root, report.pairs, cfg.include_unreviewed))
+    chosen = {p.stem for p in label_set.photos}
+    report.pairs = [pair for pair in report.pairs if pair.stem in chosen]
     return report
 
 
@@ -135,7 +146,7 @@ def check_before_run(
     Returns:
         The dataset's validation report.
     """
-    from seg_core.training.config import model_spec
+    from seg_core.training.setup import model_spec  # imports torch: only when asked
 
     check_quickly(cfg)
     spec = model_spec(cfg)
@@ -147,4 +158,16 @@ def check_before_run(
         read_dataset_gsd(report.root)
     check_batch_size(cfg, spec, report, world_size)
     check_network(spec)
+    from seg_core.training.heads import check_parent  # a parent of another label scheme: one sentence
+
+    check_parent(cfg.init_from, cfg.new_head, report.scheme)
+    return report
+
+
+def check_all(configs: Sequence[TrainConfig]) -> ValidationReport | None:
+    """`check_before_run` for several runs on one dataset (the study's four), validating the
+    dataset once; returns its report (None for no configs)."""
+    report = None
+    for cfg in configs:
+        report = check_before_run(cfg, report=report)
     return report

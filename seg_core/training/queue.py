@@ -4,20 +4,22 @@ Start (app or `submit`) always creates a run; if nothing is running it starts at
 is queued and starts when the running job ends (the finishing training process dispatches the
 next one; every app page load does too, so a queue survives crashes and restarts). Dispatch
 is serialised with a file lock, so a double-click or two analysts pressing Start at the same
-moment can never launch two jobs.
+moment can never launch two jobs. Who may start, resume or take out a run is decided above, in
+`services.runs`.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from seg_core.core import paths
 from seg_core.core.locks import file_lock
 from seg_core.datasets.discovery import count_named_pairs
 from seg_core.runs.control import launch
 from seg_core.runs.registry import RunRecord, RunRegistry
-from seg_core.team import access
 from seg_core.training.config import TrainConfig
 
 
@@ -52,31 +54,43 @@ def dispatch(registry: RunRegistry | None = None) -> str | None:
         return run.id
 
 
+class Admission(Protocol):
+    """Who decides, under the submission lock, whether one more run may join the queue, and takes
+    the new run as theirs (`services.caller.Caller`: per-person limits and the audit trail)."""
+
+    def admit(self, registry: RunRegistry) -> None:
+        """Raise to refuse the run; nothing is created then."""
+
+    def claim(self, registry: RunRegistry, run_id: str, detail: str) -> None:
+        """Record who started `run_id`."""
+
+
 def submit(
-    cfg: TrainConfig, registry: RunRegistry | None = None, actor: access.Actor | None = None
+    cfg: TrainConfig, registry: RunRegistry | None = None, admission: Admission | None = None
 ) -> Submission:
     """Create a run for `cfg` and start it now, or queue it behind the running job.
 
     Args:
-        actor: the signed-in user (analysts and admins, within their queue limit); None: the owner.
+        admission: asked before the run is created and told its id after, both under one lock;
+            None: admitted, and claimed by no one.
 
     Raises:
         ValueError: the dataset has no image with a mask, so no run is created.
-        AccessDenied: `actor` may not start runs, or has as many waiting as the limit allows.
     """
     registry = registry or RunRegistry()
-    access.authorize(actor, "run.start", registry, target=str(cfg.data), record=False)
     if count_named_pairs(cfg.data) == 0:
         raise ValueError(
             f"{cfg.data}: no image has a mask with the same name, so there is nothing to train on; "
             f"nothing was started (python -m seg_core validate {cfg.data} lists what is there)"
         )
-    # The limit check and the attributed new run together: two Starts by one person at the same
-    # instant would otherwise both pass the check and exceed the limit by one.
+    # The admission check and the claimed new run together: two Starts by one person at the same
+    # instant would otherwise both pass a per-person limit and exceed it by one.
     with file_lock(registry.db_path.parent / "submit.lock"):
-        access.check_queue_limit(actor, registry, [r.id for r in registry.active()])
+        if admission is not None:
+            admission.admit(registry)
         run = registry.create_run(cfg.to_dict(), name=cfg.name or None)
-        access.attribute_run(actor, registry, run.id, detail=f"data {cfg.data}")
+        if admission is not None:
+            admission.claim(registry, run.id, f"data {cfg.data}")
     dispatch(registry)
     # Read the status rather than trusting dispatch's return value: when several Starts race,
     # another caller's dispatch may be the one that launched this run (the oldest goes first).
@@ -109,13 +123,10 @@ def check_resumable(run: RunRecord) -> None:
         raise ValueError(f"run {run.id} has no last.pt to resume from (it never finished an epoch)")
 
 
-def resume(run_id: str, registry: RunRegistry | None = None, actor: access.Actor | None = None) -> Submission:
-    """Queue a stopped/interrupted/failed run to continue from its last.pt (`actor`: an analyst
-    may resume only their own runs; None: the owner)."""
+def resume(run_id: str, registry: RunRegistry | None = None) -> Submission:
+    """Queue a stopped/interrupted/failed run to continue from its last.pt."""
     registry = registry or RunRegistry()
-    run = registry.get(run_id)
-    access.authorize(actor, "run.resume", registry, target=run_id, owner=access.run_owner(registry, run_id))
-    check_resumable(run)
+    check_resumable(registry.get(run_id))
     registry.requeue(run_id)
     dispatch(registry)
     started = registry.get(run_id).status == "running"
@@ -124,21 +135,27 @@ def resume(run_id: str, registry: RunRegistry | None = None, actor: access.Actor
 
 
 def cancel_queued(
-    run_ids: list[str], reason: str, registry: RunRegistry | None = None, actor: access.Actor | None = None
+    run_ids: list[str],
+    reason: str,
+    registry: RunRegistry | None = None,
+    check: Callable[[str], None] | None = None,
 ) -> list[str]:
     """Take the runs among `run_ids` that are still waiting out of the queue (marked stopped
-    with `reason`); running ones are left to `runs.stop`. Returns the ids taken out.
-    `actor`: an analyst may take out only their own runs; None: the owner.
+    with `reason`); running ones are left to `runs.control.stop`. Returns the ids taken out.
 
     Holds the dispatch lock, so none of them can be launched between the check and the update.
+
+    Args:
+        check: called with each waiting run's id before it is taken out, under the lock; it
+            raises to refuse (the runs taken out before it stay out).
     """
     registry = registry or RunRegistry()
     cancelled = []
     with _dispatch_lock():
         for run_id in run_ids:
             if registry.get(run_id).status == "queued":
-                owner = access.run_owner(registry, run_id)
-                access.authorize(actor, "run.stop", registry, target=run_id, owner=owner)
+                if check is not None:
+                    check(run_id)
                 registry.finish(run_id, "stopped", reason)
                 cancelled.append(run_id)
     return cancelled

@@ -31,7 +31,7 @@ from seg_core.core.runtime import autocast
 from seg_core.datasets.augment import build_augmentation, reseed
 from seg_core.datasets.dataset import ArrayCache, normalize, pad_collate
 from seg_core.datasets.unlabelled import unlabelled_photos
-from seg_core.schemes.classes import IGNORE_INDEX
+from seg_core.schemes.scheme import IGNORE_INDEX
 from seg_core.training.state import TrainingRun
 
 CUTMIX_PROBABILITY = 0.5  # UniMatch's: half the strong views get a box of another photo

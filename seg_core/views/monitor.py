@@ -6,7 +6,7 @@ so a live view can fold only the rows that arrived since its last tick:
 
     history = MetricHistory()
     history.add(registry.metrics(run_id, after_id=history.last_id))   # every tick, cheap
-    history.epoch_series()["val/dice"]                                 # -> ([1, 2, ...], [0.41, ...])
+    history.epoch_series()[VAL_DICE.key]                               # -> ([1, 2, ...], [0.41, ...])
 """
 
 from __future__ import annotations
@@ -16,11 +16,20 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from seg_core.runs.metric_names import (
+    ETA_S,
+    LOSS_STEP,
+    PREPARE,
+    PREPARE_PROGRESS,
+    PROGRESS,
+    STEP_METRICS,
+    TRAIN,
+)
 from seg_core.runs.registry import FINAL_STATUSES, PENDING_DEVICE, MetricRow, RunRecord
 
 # Rows logged once per step (or while decoding photos), not per epoch: never part of epoch curves.
-STEP_NAMES = ("loss_step", "progress", "eta_s")
-PREPARE_SPLIT = "prepare"
+STEP_NAMES = tuple(metric.name for metric in STEP_METRICS)
+PREPARE_SPLIT = PREPARE
 # Step-loss points kept per run: enough for a smooth curve, bounded memory for 100k-step runs.
 MAX_STEP_POINTS = 4000
 
@@ -68,19 +77,20 @@ class MetricHistory:
             if row.id <= self.last_id:  # already folded (a tick that overlapped the previous one)
                 continue
             self.last_id = row.id
-            if row.split == PREPARE_SPLIT and row.name == "progress":
+            key = f"{row.split}/{row.name}"
+            if key == PREPARE_PROGRESS.key:
                 self.progress = Progress(PREPARE_SPLIT, _clip(row.value), None, row.epoch)
-            elif row.split == "train" and row.name == "progress":
+            elif key == PROGRESS.key:
                 eta = self._eta[1] if self._eta else None
-                self.progress = Progress("train", _clip(row.value), eta, row.epoch)
-            elif row.split == "train" and row.name == "eta_s":
+                self.progress = Progress(TRAIN, _clip(row.value), eta, row.epoch)
+            elif key == ETA_S.key:
                 self._eta = (row.id, row.value)
-                if self.progress is not None and self.progress.phase == "train":
-                    self.progress = Progress("train", self.progress.fraction, row.value, self.progress.epoch)
-            elif row.split == "train" and row.name == "loss_step":
+                if self.progress is not None and self.progress.phase == TRAIN:
+                    self.progress = Progress(TRAIN, self.progress.fraction, row.value, self.progress.epoch)
+            elif key == LOSS_STEP.key:
                 self._add_step(row.step, row.value)
             elif row.name not in STEP_NAMES:
-                self.epochs.setdefault(f"{row.split}/{row.name}", {})[row.epoch] = row.value
+                self.epochs.setdefault(key, {})[row.epoch] = row.value
         return self
 
     def _add_step(self, step: int, loss: float) -> None:
@@ -109,6 +119,27 @@ class MetricHistory:
         """The value of "split/name" at its latest epoch, or None if never logged."""
         values = self.epochs.get(key)
         return values[max(values)] if values else None
+
+
+def epochs_done(run: RunRecord, history: MetricHistory) -> int:
+    """Epochs finished: the registry's count moves at checkpoints (every few epochs for a
+    fine-tune), the training loss is logged after every epoch."""
+    logged = history.epochs.get("train/loss") or {0: 0.0}
+    return max(run.epochs_done or 0, max(logged))
+
+
+def has_validation(run: RunRecord) -> bool:
+    """Whether the run holds photos back for validation (a fine-tune does not: val ratio 0)."""
+    try:
+        return float(run.config.get("val_ratio", 0.15)) > 0
+    except (TypeError, ValueError):
+        return True
+
+
+def one_step_per_epoch(history: MetricHistory) -> bool:
+    """Whether every epoch so far was a single step: its per-step loss is then its epoch loss."""
+    steps, logged = history.step_series()[0], history.epochs.get("train/loss")
+    return bool(steps and logged) and steps[-1] <= max(logged)
 
 
 def epoch_series(rows: Sequence[MetricRow]) -> dict[str, tuple[list[int], list[float]]]:
@@ -282,7 +313,7 @@ def runs_table(runs: Sequence[RunRecord]) -> list[dict]:
     ]
 
 
-# registry.summary_table key -> column heading of the study's Table 1 (+ mIoU and wall time)
+# study_table.summary_table key -> column heading of the study's Table 1 (+ mIoU and wall time)
 STUDY_COLUMNS = {
     "name": "Run",
     "optimizer": "Optimizer",
@@ -299,7 +330,7 @@ STUDY_COLUMNS = {
 
 
 def study_table(summary_rows: Sequence[dict]) -> list[dict]:
-    """`RunRegistry.summary_table` rows renamed to the study's Table 1 headings, numbers rounded."""
+    """`runs.study_table.summary_table` rows renamed to the study's Table 1 headings, numbers rounded."""
     table = []
     for row in summary_rows:
         shaped = {}

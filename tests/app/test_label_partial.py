@@ -48,6 +48,6 @@ def test_marking_the_labelled_classes_writes_the_sidecar_and_shows_them(stormseg
 def test_the_finetune_box_offers_the_photos_without_a_mask_with_their_cost(stormseg_home):
     new_storm()
     at = label_page()
-    box = at.sidebar.checkbox(key="finetune_unlabelled")
+    box = at.sidebar.checkbox(key="label_finetune_unlabelled")
     assert box.label.startswith("Also learn from the 2 photo(s) without a mask (about ")
     assert "180 unlabelled views" in box.help  # 1 photo: 90 epochs x 1 step x 2 views

@@ -81,7 +81,7 @@ READER = textwrap.dedent(
             registry = RunRegistry()  # every rerun builds one (and checks the schema)
             runs = registry.list()
             monitor.runs_table(runs)
-            monitor.study_table(registry.summary_table([run_id, other]))
+            monitor.study_table(summary_table(registry, [run_id, other]))
             history.add(registry.metrics(run_id, after_id=history.last_id))
             registry.reconcile()
             run = registry.get(run_id)
