@@ -308,3 +308,31 @@ def test_the_anchor_is_a_target_channel_only_on_not_code_pixels():
     assert float(silent.sum()) == pytest.approx(1.0) and silent[ROAD] == 0 and silent.argmax() == FLOODED
     loss = PartialLabelLoss(labels, "ce_dice")
     assert torch.isfinite(loss(torch.randn(1, NUM_CLASSES, 1, 3), target))
+
+
+def test_the_parent_anchor_is_left_out_where_it_has_nothing_to_anchor(monkeypatch):
+    from types import SimpleNamespace
+
+    import seg_core.models
+    from seg_core.training.partial import ParentAnchor
+
+    def run(labels, new_head=""):
+        cfg = SimpleNamespace(init_from="parent.pt", new_head=new_head)
+        return SimpleNamespace(
+            criterion=PartialLabelLoss(labels, "ce_dice"), cfg=cfg, setup=SimpleNamespace(spec=None)
+        )
+
+    assert ParentAnchor.for_run(run(PartialLabels())) is None  # no not-code: every label is whole
+    marked = PartialLabels()
+    marked.code_for([ROAD])
+    assert ParentAnchor.for_run(run(marked, new_head="roles")) is None  # the parent's classes differ
+
+    class ParentLoaded(Exception):
+        pass
+
+    def load_parent(*args, **kwargs):
+        raise ParentLoaded
+
+    monkeypatch.setattr(seg_core.models, "create_model", load_parent)
+    with pytest.raises(ParentLoaded):
+        ParentAnchor.for_run(run(marked))  # a fine-tune on not-codes does load its parent

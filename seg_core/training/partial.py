@@ -159,9 +159,13 @@ class ParentAnchor:
 
     @classmethod
     def for_run(cls, run) -> ParentAnchor | None:
-        """The anchor of a fine-tune (`init_from`) on partial labels; None otherwise."""
-        if not isinstance(run.criterion, PartialLabelLoss) or not run.cfg.init_from:
+        """The anchor of a fine-tune (`init_from`) on partial labels with not-codes; None otherwise,
+        and for a parent with a new head (its classes are not the run's)."""
+        if not isinstance(run.criterion, PartialLabelLoss) or not run.cfg.init_from or run.cfg.new_head:
             return None
+        allowed = run.criterion.allowed
+        if allowed[allowed.shape[1] : IGNORE_INDEX].all():
+            return None  # no not-code: no pixel where a label is silent about some classes
         from seg_core.models import create_model
         from seg_core.models.checkpoint import load_checkpoint
 
