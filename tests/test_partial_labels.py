@@ -336,3 +336,15 @@ def test_the_parent_anchor_is_left_out_where_it_has_nothing_to_anchor(monkeypatc
     monkeypatch.setattr(seg_core.models, "create_model", load_parent)
     with pytest.raises(ParentLoaded):
         ParentAnchor.for_run(run(marked))  # a fine-tune on not-codes does load its parent
+
+
+def test_a_fine_tune_start_check_is_skipped_only_where_labels_say_not_a_class(tmp_path):
+    from seg_core.schemes.scheme import builtin
+    from seg_core.training.finetune import has_not_codes
+
+    harvey = builtin("harvey")
+    assert not has_not_codes(tmp_path, harvey)  # no sidecar: a full-label dataset
+    write_partial_labels(tmp_path, PartialLabels())
+    assert not has_not_codes(tmp_path, harvey)  # a sidecar that only declares 255 as unknown
+    update_partial_labels(tmp_path, lambda labels: labels.set_labelled_only("IMG_1", [ROAD]))
+    assert has_not_codes(tmp_path, harvey)
