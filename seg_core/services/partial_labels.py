@@ -56,10 +56,10 @@ def mark_labelled_classes(
     )
 
 
-# CPU seconds one unlabelled view adds to a fine-tune on 2 cores: its pseudo-labelling forward
-# pass and its forward and backward in the batch (docs/BENCHMARKS.md, "Unlabelled photos and
-# partial labels"; a loaded shared machine, so an upper bound).
-SECONDS_PER_UNLABELLED_VIEW = 1.1
+# CPU seconds one unlabelled view adds to a fine-tune: its pseudo-labelling forward pass and its
+# forward and backward in the batch, at 320 px crops on one thread (docs/BENCHMARKS.md section 15;
+# measured once, on a loaded shared machine).
+SECONDS_PER_UNLABELLED_VIEW = 2.6
 
 
 def unlabelled_cost(labelled_photos: int) -> dict:
