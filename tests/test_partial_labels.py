@@ -197,6 +197,20 @@ def test_a_loss_without_a_partial_form_is_refused_by_name():
         PartialLabelLoss(PartialLabels(), "lovasz")
 
 
+def test_hard_pixel_mining_is_refused_on_partial_labels_and_ignored_elsewhere(tmp_path):
+    from types import SimpleNamespace
+
+    from seg_core.schemes.scheme import builtin
+    from seg_core.training.partial import use_partial_labels
+
+    setup = SimpleNamespace(scheme=builtin("harvey"))
+    plain = torch.nn.CrossEntropyLoss()
+    assert use_partial_labels(tmp_path, "ce", setup, plain, print, ohem_share=0.25) is plain  # no sidecar
+    write_partial_labels(tmp_path, PartialLabels())
+    with pytest.raises(ValueError, match="ohem_share 0.25 cannot be used with partial labels"):
+        use_partial_labels(tmp_path, "ce", setup, plain, print, ohem_share=0.25)
+
+
 def test_the_training_dataset_applies_each_photos_claim(tmp_path):
     class Base(torch.utils.data.Dataset):
         pairs = [type("P", (), {"stem": "a"})(), type("P", (), {"stem": "b"})()]

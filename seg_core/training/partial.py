@@ -229,17 +229,28 @@ class PartialLabelDataset(Dataset):
 
 
 def use_partial_labels(
-    data: str | Path, loss: str, setup, criterion: nn.Module, log: Callable[[str], None]
+    data: str | Path,
+    loss: str,
+    setup,
+    criterion: nn.Module,
+    log: Callable[[str], None],
+    ohem_share: float = 1.0,
 ) -> nn.Module:
     """The training run's hook: on a dataset with `partial_labels.json`, wrap its datasets so the
     per-photo claims apply and return the set-valued loss; elsewhere return `criterion` unchanged.
 
     Raises:
-        ValueError: a malformed sidecar, or a loss that cannot learn from partial labels.
+        ValueError: a malformed sidecar, or a loss (or hard-pixel mining) that cannot learn from
+            partial labels.
     """
     labels = read_partial_labels(data, setup.scheme)
     if labels is None:
         return criterion
+    if ohem_share < 1.0:
+        raise ValueError(
+            f"{data}: ohem_share {ohem_share:g} cannot be used with partial labels (the set-valued loss "
+            "averages every known pixel); set it to 1"
+        )
     partial_criterion = PartialLabelLoss(labels, loss)  # refuses other losses before any change
     setup.train_set = PartialLabelDataset(setup.train_set, labels)
     setup.train_eval_set = PartialLabelDataset(setup.train_eval_set, labels, for_scoring=True)

@@ -245,7 +245,9 @@ def build_run(
         ignore_index=IGNORE_INDEX,
         hard_share=cfg.ohem_share,
     )
-    criterion = use_partial_labels(cfg.data, cfg.loss, setup, criterion, reporter.log)  # else unchanged
+    criterion = use_partial_labels(  # else unchanged
+        cfg.data, cfg.loss, setup, criterion, reporter.log, cfg.ohem_share
+    )
     batches_per_epoch = _check_batch_size(cfg, spec, len(setup.train_set), group.world_size)
     optimizer = build_optimizer(model_without_ddp, cfg)
     scheduler = build_scheduler(optimizer, cfg, batches_per_epoch)
