@@ -120,6 +120,13 @@ def main() -> None:
     parser.add_argument("--thresholds", type=float, nargs="+", default=[0.9])
     parser.add_argument("--parent", default=str(ROOT / "checkpoints" / "demo" / "best.pt"))
     parser.add_argument("--epochs", type=int, help="default: the fine-tune schedule's")
+    parser.add_argument(
+        "--start-check",
+        choices=("off", "on"),
+        default="off",
+        help="the fine-tune's start check; off by default: a partial run skips it, so 'on' would "
+        "compare the rows on different starts",
+    )
     parser.add_argument("--results", type=Path, default=RESULTS, help="the JSON file rows are merged into")
     args = parser.parse_args()
 
@@ -130,7 +137,7 @@ def main() -> None:
     os.environ.setdefault("STORMSEG_HOME", str(work / "home"))
     labelled, partial, unlabelled, class_id = build_sets(args.task, work, args.shots)
     registry = RunRegistry()
-    extra = {"epochs": args.epochs} if args.epochs else {}
+    extra = {"start_check": args.start_check, **({"epochs": args.epochs} if args.epochs else {})}
     plans = []
     for run in args.runs:
         if run == "semi":
