@@ -8,7 +8,7 @@ from seg_core.core import paths
 from seg_core.labelling.labelstore import check_who
 from seg_core.services import catalog, labelling
 from seg_core.team.access import OWNER
-from ui import label_view, review_view
+from ui import label_view, partial_view, review_view
 from ui.auth import current_actor, current_caller
 from ui.common import FinishFirst, friendly_errors, load_predictor
 from ui.finetune import LABELLED_DATASET_KEY, finetune_controls
@@ -164,6 +164,7 @@ with friendly_errors("Correcting the mask"):
     label_view.actions(session)
     review_view.photo_panel(session)
     label_view.correction_view(session)
+partial_view.labelled_classes_control(dataset, stem)
 
 with st.sidebar.container(border=True):
     st.markdown("**Fine-tune on my labels**")

@@ -69,6 +69,9 @@ SAVED_FIELDS = {
     "start_check": "off",
     "include_unreviewed": False,
     "label_set": "",
+    "unlabelled": "",
+    "pseudo_label_threshold": 0.9,
+    "unlabelled_per_batch": 2,
 }
 
 

@@ -12,6 +12,7 @@ from seg_core.services.catalog import ModelChoice
 from seg_core.training import finetune
 from ui.auth import current_caller
 from ui.common import friendly_errors
+from ui.partial_view import unlabelled_option
 from ui.review_view import finetune_labels
 
 LABELLED_DATASET_KEY = "label_dataset_name"  # the dataset being labelled: Label's picker writes it
@@ -44,6 +45,7 @@ def finetune_controls(dataset: Path, model: ModelChoice | None, saved: int, key:
         help="Fewer for a quick first look at what the labels change; the schedule's own for the real run.",
     )
     include_unreviewed, usable = finetune_labels(dataset, key)
+    semi = unlabelled_option(dataset, saved, key)
     if st.button(
         "Fine-tune on my labels",
         disabled=not usable or model is None or not anyway,
@@ -53,6 +55,7 @@ def finetune_controls(dataset: Path, model: ModelChoice | None, saved: int, key:
     ):
         with friendly_errors("Starting the fine-tuning run"):
             overrides = {} if epochs is None else {"epochs": int(epochs)}
+            overrides.update(semi)
             submission = labelling.finetune_on_labels(
                 dataset,
                 model.path,

@@ -6,6 +6,7 @@ python -m seg_core label next DATASET [--json]
 python -m seg_core label states | accept | reject | sets | diff | export | agreement | gold   (cli/review.py)
 python -m seg_core finetune --parent PATH --data DATASET [--epochs N] [--lr X] [--batch-size B] [--crop C]
     [--new-head roles|fresh|MAPPING.json] [--start-check on|off] [--include-unreviewed] [--name NAME]
+    [--unlabelled DIR [--pseudo-label-threshold P] [--unlabelled-per-batch N]]
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from seg_core.core.progress import ConsoleProgress
 FINETUNE_FLAGS = ("epochs", "lr", "batch_size", "crop", "start_check")
 # What a parent of another label scheme than the dataset's needs (`seg_core.training.heads`).
 SCHEME_FLAGS = ("new_head",)
+# Semi-supervised fine-tuning: the flight's photos without masks (seg_core.training.semi).
+SEMI_FLAGS = ("unlabelled", "pseudo_label_threshold", "unlabelled_per_batch")
 
 
 def _dataset(text: str) -> Path:
@@ -81,7 +84,7 @@ def _finetune(args: argparse.Namespace) -> int:
     from seg_core.training.loop import fit
     from seg_core.training.preflight import check_before_run, check_dataset
 
-    flags = FINETUNE_FLAGS + SCHEME_FLAGS
+    flags = FINETUNE_FLAGS + SCHEME_FLAGS + SEMI_FLAGS
     overrides = {name: getattr(args, name) for name in flags if getattr(args, name) is not None}
     if overrides.get("start_check") not in (None, "on", "off"):
         raise ValueError(f"--start-check {overrides['start_check']} is not one of: on, off")
@@ -92,6 +95,10 @@ def _finetune(args: argparse.Namespace) -> int:
     report = check_dataset(cfg)  # the masks review lets this run train on
     if "batch_size" not in overrides:
         cfg = batch_for(cfg, len(report.pairs))
+    if cfg.unlabelled:
+        from seg_core.datasets.unlabelled import unlabelled_photos
+
+        unlabelled_photos(cfg.unlabelled)  # a sentence now, not a failed run later
     check_before_run(cfg, report=report)  # the checks `train` and the app's Start run, before the run exists
     for caution in finetune_cautions(cfg.data):
         print(f"warning: {caution}", file=sys.stderr)
@@ -116,7 +123,7 @@ def _add_schedule_options(parser: argparse.ArgumentParser) -> None:
     from seg_core.training.settings import add_arguments
 
     add_arguments(parser, TrainConfig, names=FINETUNE_FLAGS, defaults=asdict(FineTuneSchedule()))
-    add_arguments(parser, TrainConfig, names=SCHEME_FLAGS)
+    add_arguments(parser, TrainConfig, names=SCHEME_FLAGS + SEMI_FLAGS)
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from seg_core.datasets.labels import dataset_scheme, ids_problem
+from seg_core.datasets.partial import read_partial_labels
 from seg_core.imagery.imageio import (
     DECODE_ERRORS,
     IMAGE_SUFFIXES,
@@ -318,6 +319,8 @@ def validate_dataset(
 
     declared = read_dataset_scheme(root)  # a malformed classes.json is refused before any decoding
     stems = sorted(set(images) & set(masks))
+    partial = read_partial_labels(root, declared)  # its not-codes are mask values, not class ids
+    not_codes = sorted(partial.not_codes) if partial else []
     checked: list[tuple[Pair, np.ndarray]] = []
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         results = pool.map(lambda s: _check_pair(s, images[s], masks[s]), stems)
@@ -328,18 +331,24 @@ def validate_dataset(
                 report.problems.append(problem)
             if progress:
                 progress(done, len(stems))
-    _check_ids(report, checked, declared)
+    _check_ids(report, checked, declared, not_codes)
     report.seconds = time.perf_counter() - start
     return report
 
 
 def _check_ids(
-    report: ValidationReport, checked: list[tuple[Pair, np.ndarray]], declared: LabelScheme | None
+    report: ValidationReport,
+    checked: list[tuple[Pair, np.ndarray]],
+    declared: LabelScheme | None,
+    not_codes: list[int],
 ) -> None:
-    """Settle the dataset's scheme, keep the pairs whose ids fit it, count pixels per class."""
+    """Settle the dataset's scheme, keep the pairs whose ids fit it, count pixels per class.
+    `not_codes`: the partial-label sidecar's mask values ("none of these classes"), which are
+    neither ids nor outside the scheme."""
     totals = np.zeros(256, dtype=np.int64)
     for _, counts in checked:
         totals += counts
+    totals[not_codes] = 0
     known, why_not = dataset_scheme(report.root, report.layout, totals, declared)
     if known is None:
         report.problems.append(Problem(str(report.root / DATASET_SCHEME_FILE), "unknown_scheme", why_not))
@@ -348,7 +357,11 @@ def _check_ids(
     class_counts = np.zeros(known.scheme.num_classes, dtype=np.int64)
     sizes: collections.Counter[str] = collections.Counter()
     for pair, counts in checked:
-        problem = ids_problem(pair.mask, counts, known)
+        ids = counts.copy()
+        ids[not_codes] = 0
+        problem = ids_problem(pair.mask, ids, known)
+        if problem is not None and problem[0] == "unlabelled" and counts[not_codes].any():
+            problem = None  # "not road" pixels teach what a pixel is not
         if problem is not None:
             report.problems.append(Problem(str(pair.mask), *problem))
             continue

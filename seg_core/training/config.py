@@ -366,6 +366,37 @@ class TrainConfig:
         group="hidden",
         allowed="text",
     )
+    unlabelled: str = setting(
+        "",
+        "Unlabelled photos",
+        "Semi-supervised fine-tuning (seg_core.training.semi): a folder of photos, or a dataset whose "
+        "photos without a mask are used, learnt from the model's confident pseudo-labels on strongly "
+        "augmented views; empty: off.",
+        "off: every added photo costs a forward pass of the model per step",
+        group="hidden",
+        allowed="empty, or a folder of photos",
+    )
+    pseudo_label_threshold: float = setting(
+        0.9,
+        "Pseudo-label threshold",
+        "With unlabelled photos: a pixel's pseudo-label counts when the model gives its class at least "
+        "this probability.",
+        "FixMatch and UniMatch use 0.95 with 10-21 classes; 25 classes spread a fine-tune's probability "
+        "wider, so 0.9, set before measuring",
+        group="hidden",
+        minimum=0.05,
+        maximum=1.0,
+        step=0.05,
+        format="%.2f",
+    )
+    unlabelled_per_batch: int = setting(
+        2,
+        "Unlabelled views per batch",
+        "With unlabelled photos: how many unlabelled strong views join each training batch.",
+        "1:1 with the fine-tune's batch of 2",
+        group="hidden",
+        minimum=1,
+    )
 
     def __post_init__(self) -> None:
         # Type, choices and bounds as declared; then the two rules that bounds cannot express.

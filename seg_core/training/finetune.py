@@ -174,6 +174,12 @@ def init_from_parent(
         heads.load_parent_weights(model, state, plan, log)
     except ValueError as exc:
         raise ValueError(f"{cfg.init_from}: {exc}") from None
+    if cfg.start_check == "on" and has_not_codes(cfg.data, scheme):
+        log(
+            "start check: skipped on partial labels (its plain loss would read 'not CLASS' mask values "
+            "as classes); the run starts from the parent"
+        )
+        cfg = cfg.with_updates(start_check="off")
     if cfg.start_check == "on":
         from seg_core.training.start_check import run_start_check
 
@@ -199,3 +205,11 @@ def _checked_settings(cfg: TrainConfig, checkpoint_dir: Path) -> TrainConfig:
     saved = load_checkpoint(last)["meta"].get("config") or {}
     keys = ("start_check", "epochs", "lr", "warmup_epochs")
     return cfg.with_updates(**{k: saved[k] for k in keys if k in saved})
+
+
+def has_not_codes(data: str | Path, scheme: LabelScheme) -> bool:
+    """Whether the dataset's partial labels say "not CLASS" anywhere (`seg_core.datasets.partial`)."""
+    from seg_core.datasets.partial import read_partial_labels
+
+    labels = read_partial_labels(data, scheme)
+    return bool(labels and labels.not_codes)

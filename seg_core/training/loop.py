@@ -42,6 +42,7 @@ from seg_core.runs.registry import RunRegistry
 from seg_core.runs.reporter import RunReporter
 from seg_core.schemes.scheme import IGNORE_INDEX
 from seg_core.training import distributed as dist_utils
+from seg_core.training import semi
 from seg_core.training.config import TrainConfig
 from seg_core.training.preview import save_preview
 from seg_core.training.reference import store_training_reference
@@ -277,6 +278,7 @@ def _run_epochs(run: TrainingRun, stop: StopRequested) -> str:
         f"AMP {run.amp or 'off'}, {cfg.epochs} epochs x {steps_per_epoch} steps"
     )
     total_steps = cfg.epochs * steps_per_epoch
+    batch_hooks = semi.batch_hooks(run)  # unlabelled photos; the parent's anchor of partial labels
     on_step = StepReport(run, total_steps)
 
     for epoch in range(state.epoch, cfg.epochs):
@@ -286,6 +288,8 @@ def _run_epochs(run: TrainingRun, stop: StopRequested) -> str:
         loader = make_loader(
             run.setup.train_set, cfg.batch_size, skip, run.workers, run.device, drop_last=True, seed=cfg.seed
         )
+        for hook in batch_hooks:
+            loader = hook.batches(loader)
         stats = train_one_epoch(run, loader, steps_per_epoch, stop, on_step)
         if not stats.completed:
             run.save("last.pt", {}, resumable=True)

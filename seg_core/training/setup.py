@@ -31,6 +31,7 @@ from seg_core.training import finetune
 from seg_core.training.config import TrainConfig
 from seg_core.training.losses import class_weights_from_counts, create_loss
 from seg_core.training.optim import build_optimizer, build_scheduler
+from seg_core.training.partial import use_partial_labels
 from seg_core.training.preflight import check_dataset
 from seg_core.training.state import DataSetup, TrainingRun
 from seg_core.training.step import CHANNELS_LAST_DEVICES
@@ -243,6 +244,9 @@ def build_run(
         class_weights=weights,
         ignore_index=IGNORE_INDEX,
         hard_share=cfg.ohem_share,
+    )
+    criterion = use_partial_labels(  # else unchanged
+        cfg.data, cfg.loss, setup, criterion, reporter.log, cfg.ohem_share
     )
     batches_per_epoch = _check_batch_size(cfg, spec, len(setup.train_set), group.world_size)
     optimizer = build_optimizer(model_without_ddp, cfg)
