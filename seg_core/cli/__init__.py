@@ -17,9 +17,9 @@ import warnings
 from collections.abc import Sequence
 from typing import NoReturn
 
-from seg_core.cli import app, buildings, data, evaluate, export, geo, label, predict, runs, train
+from seg_core.cli import app, buildings, data, evaluate, export, geo, label, models, predict, runs, train
 
-COMMANDS = (data, train, evaluate, predict, geo, buildings, export, runs, label, app)
+COMMANDS = (data, train, evaluate, predict, geo, buildings, export, models, runs, label, app)
 
 
 class _Parser(argparse.ArgumentParser):
