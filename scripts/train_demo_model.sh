@@ -7,8 +7,8 @@
 #      cycling harvey, coastal, prairie (15 of each, seed 7), 12 epochs at a lower learning rate:
 #      ~6 minutes on 2 quiet cores. Stage 2's validation photos (7, all three styles) give the
 #      checkpoint's familiarity reference (meta["uncertainty_reference"]).
-# The `forest` style is held out on purpose: it is the unseen style on which docs/BENCHMARKS.md
-# section 7 reports the model (`python bench/labelling.py --demo-across-styles`).
+# The `forest` style is held out on purpose: it is the unseen style on which
+# docs/benchmarks-analysis.md section 10 reports the model (`python bench/labelling.py --demo-across-styles`).
 #
 #   scripts/train_demo_model.sh [WORKDIR] [STAGE1_CHECKPOINT]
 # A STAGE1_CHECKPOINT (e.g. the demo model of git history before storm styles) skips stage 1.

@@ -69,7 +69,7 @@ def test_the_site_navigation_lists_every_page():
             walk(value) if isinstance(value, list) else listed.add(value)
 
     walk(config["nav"])
-    pages = {str(p.relative_to(DOCS)) for p in DOCS.rglob("*.md")} - {"BENCHMARKS_NOTES.md"}
+    pages = {str(p.relative_to(DOCS)) for p in DOCS.rglob("*.md")}
     assert pages == listed
     assert {str(p.relative_to(DOCS)) for p in GUIDE.glob("*.md")} <= listed
 
@@ -78,7 +78,6 @@ def readme() -> str:
     return (ROOT / "README.md").read_text()
 
 
-@pytest.mark.xfail(reason="the README is cut down last, after the other branches have landed", strict=False)
 def test_the_readme_is_short_and_shows_segment_and_the_legend():
     text = readme()
     assert len(text.splitlines()) <= README_MAX_LINES

@@ -85,7 +85,7 @@ def _run(argv: Sequence[str] | None, own_process: bool, prog: str) -> tuple[int,
         return int(exc.code or 0), None
     # Not for an exported model (`--model x.onnx`): ONNX Runtime keeps and releases its own arena
     # per run, and a heap that never shrinks only holds each photo's fragments (a 12 MP photo at
-    # 1024 px: 698 -> 480 MB peak, docs/BENCHMARKS.md section 8).
+    # 1024 px: 698 -> 480 MB peak, docs/benchmarks-analysis.md section 11).
     if (
         own_process
         and args.command in ("train", "predict", "evaluate", "finetune")
