@@ -90,3 +90,22 @@ def test_every_relative_link_in_the_readme_exists():
     local = [link for link in links if "://" not in link and not link.startswith("mailto:")]
     missing = [link for link in local if not (ROOT / link).exists()]
     assert not missing, missing
+
+
+def test_the_cli_reference_is_every_commands_help(monkeypatch):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("docs_hooks", ROOT / "scripts" / "docs_hooks.py")
+    hooks = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hooks)
+    page = hooks.on_page_markdown("# CLI\n\n<!-- generated: cli -->\n", None, None, None)
+    from seg_core.cli import build_parser
+
+    monkeypatch.setenv("COLUMNS", hooks.HELP_WIDTH)  # the page's width, whatever this terminal's
+    commands = hooks._subcommands(build_parser("stormseg"))
+    assert len(commands) > 10
+    for name, parser in commands:
+        assert f"## `stormseg {name}`" in page
+        assert parser.format_help().splitlines()[0] in page  # its usage line, as --help prints it
+    assert "### `stormseg label prelabel`" in page and "--checkpoint CHECKPOINT" in page
+    assert "<!-- generated" not in page

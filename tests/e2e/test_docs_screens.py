@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import time
 
 import pytest
 from docs_pages import SCREENS, guide_pages, missing_widgets, named_widgets, screenshots, shows_something_else
@@ -28,6 +29,7 @@ WIDGET_TEXTS = """() => Array.from(document.querySelectorAll(
   "[data-testid='stWidgetLabel'], button, [role='tab'], summary, [data-testid='stMetricLabel'], "
   + "[data-testid='stPageLink-NavLink'], [data-testid='stRadio'] label, [data-testid='stCheckbox'] label"
 )).map(e => e.textContent.trim()).filter(Boolean)"""
+SETTLED_POLLS = 4  # of 250 ms each without the running indicator
 LABEL_DATASET = "ian-2026"  # photos without masks, pre-labelled by the demo model
 
 
@@ -87,9 +89,20 @@ class Visit:
         return self.page.locator(f"[data-testid='{area}']").get_by_text(text).first
 
     def look(self) -> None:
-        """Once the script run is over (Streamlit's running indicator gone), note the widgets."""
-        self.page.locator("[data-testid='stStatusWidget']").wait_for(state="hidden")
+        """Once the page has settled, note the widgets."""
+        self.settle()
         self.seen |= set(self.page.evaluate(WIDGET_TEXTS))
+
+    def settle(self, timeout_s: float = 240.0) -> None:
+        """Until Streamlit's running indicator has stayed away for a second: a rerun (after a click,
+        a selection, a fragment) shows it only once it has started, so one look could come early."""
+        indicator = self.page.locator("[data-testid='stStatusWidget']")
+        deadline, quiet = time.monotonic() + timeout_s, 0
+        while quiet < SETTLED_POLLS:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{self.page.url} kept running for {timeout_s:.0f} s")
+            quiet = 0 if indicator.count() and indicator.first.is_visible() else quiet + 1
+            self.page.wait_for_timeout(250)
 
     def choose(self, label: str, option: str) -> None:
         self.page.locator("[data-testid='stSelectbox']", has_text=label).first.click()
@@ -122,7 +135,8 @@ def visit_segment(v: Visit) -> None:
         "[data-testid='stMarkdownContainer']", has_text=re.compile(r"Property Roof.*%")
     ).first.wait_for()
     v.screenshot("segment")
-    v.page.get_by_text("Download", exact=False).last.scroll_into_view_if_needed()
+    v.settle()
+    v.page.get_by_role("button", name=re.compile("Download everything")).scroll_into_view_if_needed()
     v.screenshot("segment-figures")
 
 
@@ -163,7 +177,7 @@ def visit_runs(v: Visit) -> None:
     # The table is a canvas: tick the first row's selection box, left of its first cell.
     table = v.page.locator("[data-testid='stDataFrame']").first.bounding_box()
     v.page.mouse.click(table["x"] + 18, table["y"] + 35 + 17)
-    v.main("Actions").wait_for()
+    v.page.get_by_text("Actions", exact=True).wait_for()
     v.screenshot("runs")
 
 
@@ -177,8 +191,12 @@ def visit_evaluate(v: Visit) -> None:
 
 def visit_label(v: Visit) -> None:
     v.open("label", "Pre-label photos nobody has labelled", area="stSidebar")
+    name = v.page.get_by_label("Your name (saved with each mask)")
+    name.fill("ana")
+    name.press("Enter")
     v.choose("Dataset", LABEL_DATASET)
-    v.page.locator("canvas").first.wait_for()
+    v.main("started from the model's pre-label").wait_for(timeout=240_000)
+    v.page.locator("canvas.upper-canvas").first.wait_for()
     v.screenshot("label")
 
 
