@@ -135,8 +135,9 @@ def visit_segment(v: Visit) -> None:
         "[data-testid='stMarkdownContainer']", has_text=re.compile(r"Property Roof.*%")
     ).first.wait_for()
     v.screenshot("segment")
-    v.settle()
-    v.page.get_by_role("button", name=re.compile("Download everything")).scroll_into_view_if_needed()
+    v.look()  # the one-photo tab's widgets, before the batch tab hides them
+    v.page.get_by_role("tab", name="Batch summary").click()
+    v.page.get_by_role("button", name=re.compile("Download everything")).wait_for()
     v.screenshot("segment-figures")
 
 
