@@ -34,7 +34,7 @@ frame.insert(1, "when (UTC)", [time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t)
 who, what, outcome = st.columns(3)
 people = who.multiselect("Who", sorted(frame["actor"].unique()), placeholder="everyone")
 actions = what.multiselect("Action", sorted(frame["action"].unique()), placeholder="every action")
-outcomes = outcome.multiselect("Outcome", list(audit.OUTCOMES), placeholder="allowed and refused")
+outcomes = outcome.multiselect("Outcome", list(audit.OUTCOMES), placeholder="every outcome")
 keep = pd.Series(True, index=frame.index)
 for column, chosen in (("actor", people), ("action", actions), ("outcome", outcomes)):
     if chosen:  # nothing chosen: no filter on that column
@@ -43,6 +43,7 @@ shown = frame[keep]
 st.dataframe(
     shown.drop(columns=["time"]),
     hide_index=True,
+    placeholder="–",
     column_config={
         "id": st.column_config.NumberColumn("#", width="small"),
         "bytes": st.column_config.NumberColumn("Bytes", help="uploads only"),

@@ -6,14 +6,15 @@ from __future__ import annotations
 import streamlit as st
 
 from seg_core.core import paths
+from seg_core.core.text import count
 from seg_core.datasets.discovery import LAYOUTS, ValidationReport, validate_dataset
-from seg_core.schemes.classes import legend_entries
 from seg_core.services import catalog
 from seg_core.views import gallery
 from ui.auth import current_actor, current_caller, may
 from ui.charts import class_distribution
 from ui.common import friendly_errors, legend_html
 
+LAYOUT_WORDS = {"harvey": "train_images/ + train_masks/", "generic": "images/ + masks/"}
 PER_PAGE = 9  # a 3 x 3 grid: big enough to judge a mask, few enough to decode in about a second
 THUMB_SIDE = 420  # px, long side: sharp in a third of a wide page
 REPORTS_KEPT = 3  # validation reports remembered per session (each holds a list of pairs)
@@ -44,9 +45,11 @@ def _validated(info: catalog.DatasetInfo, force: bool) -> ValidationReport | Non
 
 
 @st.cache_data(max_entries=16, ttl=3600, show_spinner="Drawing thumbnails…")
-def _thumbnails(pairs: tuple, stamp: tuple, opacity: float) -> list[gallery.Thumb]:
+def _thumbnails(pairs: tuple, scheme, stamp: tuple, opacity: float) -> list[gallery.Thumb]:
     """One gallery page; `stamp` only keys the cache so a changed dataset is redrawn."""
-    return gallery.thumbnail_overlays(list(pairs), max_side=THUMB_SIDE, opacity=opacity, count=len(pairs))
+    return gallery.thumbnail_overlays(
+        list(pairs), scheme, max_side=THUMB_SIDE, opacity=opacity, count=len(pairs)
+    )
 
 
 DELETE_KEY = "data_delete_target"  # the dataset whose confirmation is open (survives reruns)
@@ -90,7 +93,7 @@ pick, recheck = st.columns([4, 1], vertical_alignment="bottom")
 name = pick.selectbox(
     "Dataset",
     list(by_name),
-    format_func=lambda n: f"{n}  ·  {by_name[n].layout} layout, {by_name[n].images} images",
+    format_func=lambda n: f"{n}  ·  {LAYOUT_WORDS[by_name[n].layout]}, {count(by_name[n].images, 'image')}",
     help=f"Folders under {paths.data_root()}",
 )
 force = recheck.button("Check again", help="Re-read every file (e.g. after replacing files in place)")
@@ -109,29 +112,49 @@ images, masks, usable, test = st.columns(4)
 images.metric("Images", report.n_images)
 masks.metric("Masks", report.n_masks)
 usable.metric(
-    "Usable pairs", len(report.pairs), help="an image and its mask, both readable, same size, ids 0..24"
+    "Usable pairs",
+    len(report.pairs),
+    help="an image and its mask, both readable, same size, ids of the dataset's label scheme",
 )
 test.metric("Test images", len(report.test_images), help="test_images/: photos without masks (Harvey layout)")
-st.caption(f"`{report.root}` · checked in {max(report.seconds, 0.1):.1f} s")
+st.caption(
+    f"`{report.root}` · {report.scheme_note or 'label scheme unknown'} · checked in {max(report.seconds, 0.1):.1f} s"
+)
 
-# --- problems -------------------------------------------------------------------------------------
+# --- labelling state and problems ------------------------------------------------------------------
 counts = gallery.problem_counts(report)
-if not report.pairs:
+awaiting = gallery.awaiting_label(report)
+if not report.pairs and not awaiting:
     st.error(
         "No usable image/mask pairs: nothing here can be trained or evaluated on. See the problems below."
     )
+elif not report.pairs:
+    st.info(
+        f"No photo is labelled yet: {count(awaiting, 'photo')} await{'s' if awaiting == 1 else ''} a label."
+    )
 elif not counts:
-    st.success(f"All {len(report.pairs)} pairs usable; no problems found.")
+    st.success(f"{count(len(report.pairs), 'labelled pair')}, all usable; no problems found.")
 else:
     summary = ", ".join(f"{n} {kind}" for kind, n in counts.items())
+    faults = sum(counts.values())
     st.warning(
-        f"{len(report.pairs)} pairs usable. {sum(counts.values())} files are left out: {summary}. "
-        "Training and evaluation skip them; fix or remove them to use them."
+        f"{count(len(report.pairs), 'labelled pair')} usable. {count(faults, 'file')} "
+        f"{'is' if faults == 1 else 'are'} left out: {summary}. Training and evaluation skip "
+        f"{'it' if faults == 1 else 'them'}; fix or remove {'it' if faults == 1 else 'them'} to use "
+        f"{'it' if faults == 1 else 'them'}."
     )
-if counts:
+if awaiting and report.pairs:
+    st.info(
+        f"{count(awaiting, 'photo')} {'awaits' if awaiting == 1 else 'await'} a label (no mask yet): training "
+        "and evaluation use the labelled pairs until then."
+    )
+if awaiting:
+    st.page_link("app_pages/label.py", label="Label them on the Label page", icon=":material/brush:")
+if counts or awaiting:
     st.dataframe(
         gallery.problem_rows(report),
         hide_index=True,
+        placeholder="–",
         column_config={
             "problem": st.column_config.TextColumn("Problem", width=210),
             "file": st.column_config.TextColumn("File", width=260),
@@ -146,7 +169,9 @@ if not report.pairs:
 chart, sizes = st.columns([3, 1])
 with chart:
     st.plotly_chart(
-        class_distribution(report.class_frequencies(), title="Pixel share per class (all usable masks)"),
+        class_distribution(
+            report.class_frequencies(), report.scheme, title="Pixel share per class (all usable masks)"
+        ),
         key="class_distribution",
     )
 with sizes:
@@ -154,9 +179,12 @@ with sizes:
     st.dataframe(
         [{"size (px)": size, "pairs": n} for size, n in report.image_sizes.items()],
         hide_index=True,
+        placeholder="–",
     )
     absent = [
-        e["name"] for e, share in zip(legend_entries(), report.class_frequencies(), strict=True) if share == 0
+        e["name"]
+        for e, share in zip(report.scheme.legend_entries(), report.class_frequencies(), strict=True)
+        if share == 0
     ]
     if absent:
         st.caption(f"Classes with no pixels: {', '.join(absent)}.")
@@ -179,7 +207,7 @@ controls[2].caption(f"Pairs {start + 1}–{start + len(shown)} of {len(report.pa
 
 grid, legend = st.columns([4, 1])
 with grid, friendly_errors("Drawing thumbnails"):
-    thumbs = _thumbnails(tuple(shown), _folder_stamp(info), opacity)
+    thumbs = _thumbnails(tuple(shown), report.scheme, _folder_stamp(info), opacity)
     for row in range(0, len(thumbs), 3):
         for column, thumb in zip(st.columns(3), thumbs[row : row + 3], strict=False):
             if thumb.overlay is None:
@@ -188,4 +216,4 @@ with grid, friendly_errors("Drawing thumbnails"):
                 column.image(thumb.overlay, caption=thumb.caption, width="stretch")
 with legend:
     st.markdown("**Classes**")
-    st.html(legend_html(legend_entries()))
+    st.html(legend_html(report.scheme.legend_entries()))

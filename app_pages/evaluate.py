@@ -9,12 +9,14 @@ from pathlib import Path
 import streamlit as st
 
 from seg_core.core import paths
+from seg_core.core.text import count
 from seg_core.evaluation.evaluate import evaluate_checkpoint
-from seg_core.schemes.classes import CLASS_NAMES, legend_entries
+from seg_core.labelling.provenance import OWN_TRUTH_TOLERANCE
 from seg_core.services import catalog
 from seg_core.views import gallery
 from ui.charts import confusion_heatmap
 from ui.common import checkpoint_summary, friendly_errors, legend_html, load_predictor
+from ui.pickers import model_picker
 
 WORST_SHOWN = 6  # re-predicted at display time: a few seconds even for 12-megapixel photos
 STRIP_SIDE = 360  # px per panel: three panels fill half of a wide page
@@ -47,13 +49,10 @@ if not datasets:
     st.page_link("app_pages/data.py", label="Open Data", icon="🗂️")
     st.stop()
 
-models_by_path = {str(m.path): m for m in models}
 datasets_by_name = {d.name: d for d in datasets}
 left, right = st.columns(2)
 with left:
-    model = models_by_path[
-        st.selectbox("Model", list(models_by_path), format_func=lambda p: models_by_path[p].label)
-    ]
+    model = model_picker(models)
     summary = checkpoint_summary(model.path)  # cached: loading + hashing 19 MB on every rerun is not
     if "error" in summary:
         st.warning(summary["error"])
@@ -67,12 +66,12 @@ with right:
         st.selectbox(
             "Labelled dataset",
             list(datasets_by_name),
-            format_func=lambda n: f"{n}  ·  {datasets_by_name[n].images} images",
+            format_func=lambda n: f"{n}  ·  {count(datasets_by_name[n].images, 'image')}",
         )
     ]
 options, run = st.columns([4, 1], vertical_alignment="bottom")
 with options:
-    split_col, tta_col = st.columns(2)
+    split_col, tta_col, own_col = st.columns([2, 1.2, 1.6])
     split = split_col.radio(
         "Photos to score", list(SPLITS), format_func=SPLITS.get, horizontal=True, help=SPLIT_HELP
     )
@@ -80,10 +79,16 @@ with options:
         "Test-time augmentation",
         help="Average each prediction over 8 flips and rotations: about 8x slower, usually a little more accurate.",
     )
+    include_own = own_col.toggle(
+        "Include its own pre-labels",
+        help=f"Masks of which more than {OWN_TRUTH_TOLERANCE:.0%} is this model's own pre-label that nobody "
+        "changed or confirmed (or accepted in review) are left out: scored on them, a model agrees with "
+        "itself. Switch on to score them anyway.",
+    )
 clicked = run.button("Evaluate", type="primary", width="stretch")
 
 try:
-    key = (str(model.path), model.path.stat().st_mtime_ns, dataset.name, split, tta)
+    key = (str(model.path), model.path.stat().st_mtime_ns, dataset.name, split, tta, include_own)
 except OSError:  # the checkpoint vanished between listing and now (a run was deleted)
     st.error(f"{model.path}: the checkpoint is gone; pick another model.")
     st.stop()
@@ -100,13 +105,19 @@ if clicked:
             tta,
             progress=lambda done, total: bar.progress(done / total, f"Segmented {done} of {total} photos"),
             checkpoint=str(model.path),
+            include_own_prelabels=include_own,
         )
         worst = result.images[:WORST_SHOWN]
         strips = []
         for i, score in enumerate(worst, start=1):
             bar.progress(i / len(worst), f"Drawing the photos it gets most wrong ({i} of {len(worst)})")
             predicted = predictor.predict(score.image, tta=tta)
-            strips.append((score, gallery.comparison_strip(score.image, score.mask, predicted, STRIP_SIDE)))
+            strips.append(
+                (
+                    score,
+                    gallery.comparison_strip(score.image, score.mask, predicted, result.scheme, STRIP_SIDE),
+                )
+            )
         bar.empty()
         results[key] = {"result": result, "strips": strips}
         while len(results) > RESULTS_KEPT:
@@ -125,10 +136,12 @@ if result.split == "val":
 else:
     scope = "all usable pairs"
 st.caption(
-    f"{len(result.images)} photos of `{dataset.name}` ({scope}){' with test-time augmentation' if tta else ''}, "
-    f"scored in {result.seconds:.1f} s."
+    f"{count(len(result.images), 'photo')} of `{dataset.name}` ({scope})"
+    f"{' with test-time augmentation' if tta else ''}, scored in {result.seconds:.1f} s."
 )
-dice_col, miou_col, acc_col, n_col = st.columns(4)
+for sentence in result.truth_notes():  # before the scores they qualify
+    st.warning(sentence[:1].upper() + sentence[1:] + ".")
+dice_col, miou_col, acc_col, n_col, own_metric = st.columns(5)
 dice_col.metric("Kaggle Dice", f"{result.kaggle_dice:.3f}", help="the competition's score of record")
 miou_col.metric(
     "mIoU", f"{result.scores.miou:.3f}", help="mean over classes of IoU, from pixels pooled over all photos"
@@ -137,6 +150,12 @@ acc_col.metric(
     "Pixel accuracy", f"{result.scores.pixel_accuracy:.1%}", help="share of all pixels labelled right"
 )
 n_col.metric("Photos scored", len(result.images))
+own_metric.metric(
+    "Truth that is its own guess",
+    f"{result.own_truth_share:.1%}",
+    help="Share of the true pixels scored that are this model's own pre-label, unchanged and unconfirmed "
+    "by a person: on those the model is compared with itself.",
+)
 st.caption(
     "**Kaggle Dice** is the mean Dice over every (photo, class) pair, 25 per photo; a class absent "
     "from both the truth and the prediction counts as 1, so rare classes weigh as much as common ones."
@@ -146,7 +165,7 @@ st.markdown(
     "**Scores per class** present in the truth or the prediction, worst IoU first (click a header to sort)"
 )
 st.dataframe(
-    gallery.class_score_rows(result.matrix),
+    gallery.class_score_rows(result.matrix, result.scheme),
     hide_index=True,
     column_order=["colour", "class", "iou", "dice", "precision", "recall", "truth_share", "support"],
     column_config={
@@ -167,7 +186,7 @@ st.dataframe(
     },
     placeholder="–",  # undefined, e.g. the precision of a class never predicted
 )
-data = gallery.confusion_for_present(result.matrix)
+data = gallery.confusion_for_present(result.matrix, result.scheme)
 heatmap = confusion_heatmap(
     data["values"],
     data["labels"],
@@ -181,7 +200,7 @@ st.caption("Worst Kaggle Dice first. Each picture: the photo | the true mask | t
 present = set(gallery.present_classes(result.matrix))
 st.html(  # a compact multi-column legend of the classes in these results
     "<div style='display:grid;grid-template-columns:repeat(auto-fill,minmax(210px,1fr));font-size:.9em'>"
-    f"{legend_html([e for e in legend_entries() if e['id'] in present])}</div>"
+    f"{legend_html([e for e in result.scheme.legend_entries() if e['id'] in present])}</div>"
 )
 
 for row in range(0, len(strips), 2):
@@ -195,6 +214,7 @@ with st.expander(f"Every photo's score ({len(result.images)}, worst first)"):
     st.dataframe(
         result.to_dict()["per_image"],
         hide_index=True,
+        placeholder="–",
         column_config={
             "image": "Photo",
             "kaggle_dice": st.column_config.NumberColumn("Kaggle Dice", format="%.3f"),
@@ -203,7 +223,7 @@ with st.expander(f"Every photo's score ({len(result.images)}, worst first)"):
     )
 
 stem = f"evaluation_{model.run_id or 'demo'}_{dataset.name}_{result.split}{'_tta' if tta else ''}"
-per_class = result.scores.per_class(CLASS_NAMES)
+per_class = result.scores.per_class(result.scheme.names)
 downloads = st.columns(3)
 downloads[0].download_button(
     "Per-photo scores (CSV)",

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-import getpass
-
 import streamlit as st
 
 from seg_core.core import paths
 from seg_core.labelling.labelstore import check_who
 from seg_core.services import catalog, labelling
-from seg_core.training import finetune
-from ui import label_view
+from seg_core.team.access import OWNER
+from ui import label_view, review_view
 from ui.auth import current_actor, current_caller
-from ui.common import friendly_errors, load_predictor, percent
+from ui.common import FinishFirst, friendly_errors, load_predictor
+from ui.finetune import LABELLED_DATASET_KEY, finetune_controls
+from ui.pickers import model_picker, pick_by_id
+
+DATASET_KEY = LABELLED_DATASET_KEY  # the dataset being labelled (Train's fine-tune offers it too)
+PHOTO_KEY = "label_stem"  # the photo being corrected, by name: re-sorting the list never moves it
+NEW_ROUND_KEY = "label_new_round"  # bumped after a dataset is created: empties the form, only then
 
 st.title("Label photos")
 st.caption(
@@ -20,17 +24,9 @@ st.caption(
     "save the masks, and fine-tune the model on them: predict, correct, fine-tune, repeat."
 )
 
-
-def _default_who() -> str:
-    try:
-        return check_who(getpass.getuser())
-    except (ValueError, OSError, KeyError):
-        return "analyst"
-
-
 with st.sidebar:
-    if current_actor() is None:
-        who = st.text_input("Your name (saved with each mask)", value=_default_who(), key="label_who")
+    if current_actor() is None:  # single-user mode: the name the audit trail also uses, by default
+        who = st.text_input("Your name (saved with each mask)", value=OWNER, key="label_who")
     else:  # signed in: masks carry the account, not a typed name
         who = current_actor().user
 try:
@@ -39,77 +35,79 @@ except ValueError as exc:
     st.error(str(exc))
     st.stop()
 
-datasets = catalog.list_datasets()
-with (
-    st.sidebar.expander("Create a dataset from photos", expanded=not datasets),
-    st.form("label_new_dataset", clear_on_submit=True),
-):
-    name = st.text_input("Dataset name", placeholder="e.g. ian-2026-fort-myers")
-    uploads = st.file_uploader(
-        "Photos (JPEG, PNG, TIFF)",
-        accept_multiple_files=True,
-        type=["jpg", "jpeg", "png", "tif", "tiff", "webp", "bmp"],
-    )
-    if st.form_submit_button("Create dataset", type="primary"):
+
+def create_dataset_form(expanded: bool) -> None:
+    """Name and photos, then Create: Enter in the name does not submit, and a refusal keeps both."""
+    round_ = st.session_state.get(NEW_ROUND_KEY, 0)
+    with st.sidebar.expander("Create a dataset from photos", expanded=expanded):
+        name = st.text_input(
+            "Dataset name", placeholder="e.g. ian-2026-fort-myers", key=f"label_new_name_{round_}"
+        )
+        uploads = st.file_uploader(
+            "Photos (JPEG, PNG, TIFF)",
+            accept_multiple_files=True,
+            type=["jpg", "jpeg", "png", "tif", "tiff", "webp", "bmp"],
+            key=f"label_new_photos_{round_}",
+        )
+        if not st.button(
+            "Create dataset", type="primary", disabled=not (name and uploads), key="label_create"
+        ):
+            if not (name and uploads):
+                st.caption("Name the dataset and choose its photos, then create it.")
+            return
         with friendly_errors("Creating the dataset"):
             folder, refused = labelling.create_dataset_from_photos(
                 paths.data_root(),
-                name,
-                [(f.name, f.getvalue()) for f in uploads or []],
+                name.strip(),
+                [(f.name, f.getvalue()) for f in uploads],
                 caller=current_caller(),
             )
-            for sentence in refused:
-                st.warning(f"Skipped {sentence}")
-            st.session_state["label_dataset"] = folder.name
-            st.success(f"Created {folder.name} (train_images/ + train_masks/).")
-            datasets = catalog.list_datasets()
+            st.session_state[NEW_ROUND_KEY] = round_ + 1
+            st.session_state[DATASET_KEY] = folder.name
+            st.session_state["label_created"] = (folder.name, [f"Skipped {sentence}" for sentence in refused])
+            st.rerun()
+
+
+datasets = catalog.list_datasets()
+create_dataset_form(expanded=not datasets)
+if created := st.session_state.pop("label_created", None):
+    st.sidebar.success(f"Created {created[0]} (train_images/ + train_masks/).")
+    for sentence in created[1]:
+        st.sidebar.warning(sentence)
 if not datasets:
     st.info(f"No dataset under {paths.data_root()} yet: create one from your photos (sidebar).")
     st.stop()
 
-names = [d.name for d in datasets]
-if st.session_state.get("label_dataset") not in names:
-    st.session_state["label_dataset"] = names[0]
 models = catalog.list_models()
-by_path = {str(m.path): m for m in models}
 with st.sidebar:
-    dataset_name = st.selectbox("Dataset", names, key="label_dataset")
-    model_key = (
-        st.selectbox(
-            "Model (pre-labels, fine-tuning)",
-            list(by_path),
-            format_func=lambda p: by_path[p].label,
-            key="label_model",
-        )
-        if models
-        else None
-    )
-    if model_key and (chain := labelling.lineage(by_path[model_key].run_id)):
+    dataset_name = pick_by_id("Dataset", [d.name for d in datasets], str, DATASET_KEY)
+    model = model_picker(models, "Model (pre-labels, fine-tuning)")
+    if model and (chain := labelling.lineage(model.run_id)):
         st.caption("Fine-tuned from " + " ← ".join(chain))
     prelabel = st.button(
         "Pre-label photos nobody has labelled",
-        disabled=model_key is None,
+        disabled=model is None,
         icon=":material/auto_fix_high:",
         width="stretch",
     )
 dataset = catalog.resolve_dataset(dataset_name)
-if prelabel and model_key:
-    bar = st.progress(0.0, text="Pre-labelling…")
-    with friendly_errors("Pre-labelling"):
-        predictor = load_predictor(by_path[model_key].path)
+if prelabel and model:
+    with friendly_errors("Pre-labelling"), FinishFirst("Pre-labelling…") as progress:
         problems = labelling.prelabel_photos(
             dataset,
-            predictor,
-            by_path[model_key].run_id or "demo",
-            progress=lambda done, total: bar.progress(done / total, text=f"Pre-labelled {done} of {total}"),
+            load_predictor(model.path),
+            model.id,
+            progress=lambda done, total: progress(done / total, f"Pre-labelled {done} of {total}"),
             caller=current_caller(),
         )
+        opened = st.session_state.get("label_session")
+        if opened is not None and not opened.editor.undo_stack and opened.source in ("empty", "pre-label"):
+            st.session_state.pop("label_session")  # reopen from the new pre-label (nothing drawn yet)
         for problem in problems:
             st.warning(f"Skipped {problem}")
-    bar.empty()
-    opened = st.session_state.get("label_session")
-    if opened is not None and not opened.editor.undo_stack and opened.source in ("empty", "pre-label"):
-        st.session_state.pop("label_session")  # reopen from the new pre-label (nothing drawn yet)
+
+if review_view.review_screens(dataset, model, PHOTO_KEY):  # a reviewer's queue, agreement and gold
+    st.stop()
 
 table = labelling.photo_table(dataset)
 ranking = labelling.next_to_label(dataset)
@@ -125,9 +123,11 @@ counts = {
 st.caption(" · ".join(f"{n} {s}" for s, n in counts.items()) + " (photos listed most uncertain first)")
 with st.expander("All photos and their status"):
     st.dataframe(
-        [{**r, "uncertain": percent(r["uncertain"]) if r["uncertain"] is not None else ""} for r in table],
+        label_view.status_rows([status[stem] for stem in order]),
         hide_index=True,
         width="stretch",
+        column_config=label_view.STATUS_COLUMNS,
+        placeholder="–",
     )
 if not order:
     st.info("This dataset has no photos yet.")
@@ -139,14 +139,7 @@ if opened is not None and opened.store.root == dataset and opened.stem not in or
         f"{opened.stem} was removed from {dataset_name} while you were labelling it; nothing was "
         "saved for it (your strokes up to the last one are in your draft, should the photo return)."
     )
-stem = st.selectbox(
-    "Photo",
-    order,
-    key="label_photo",
-    format_func=lambda s: (
-        f"{s} · {status[s]['status']}" + (f" · by {status[s]['by']}" if status[s]["by"] else "")
-    ),
-)
+stem = pick_by_id("Photo", order, lambda s: label_view.photo_label(status[s]), PHOTO_KEY)
 if stem in reasons:
     st.caption(f"Why here: {reasons[stem]}")
 
@@ -169,27 +162,9 @@ if others:
 
 with friendly_errors("Correcting the mask"):
     label_view.actions(session)
+    review_view.photo_panel(session)
     label_view.correction_view(session)
 
 with st.sidebar.container(border=True):
     st.markdown("**Fine-tune on my labels**")
-    saved = counts["corrected"] + counts["labelled"]
-    st.caption(
-        f"{saved} photo(s) of {dataset_name} have a saved mask. A short schedule "
-        f"({finetune.schedule_summary()}) trains the chosen model's whole network on them; the new run records "
-        "its parent and runs in the background like any training job (Train, Runs)."
-    )
-    if st.button(
-        "Fine-tune on my labels",
-        disabled=not saved or model_key is None,
-        icon=":material/model_training:",
-        width="stretch",
-    ):
-        with friendly_errors("Starting the fine-tuning run"):
-            submission = labelling.finetune_on_labels(
-                dataset, by_path[model_key].path, caller=current_caller()
-            )
-            st.success(submission.message)
-            st.page_link(
-                "app_pages/train.py", label="Follow it on the Train page", icon=":material/monitoring:"
-            )
+    finetune_controls(dataset, model, counts["corrected"] + counts["labelled"], key="label_finetune")

@@ -9,7 +9,8 @@ import streamlit as st
 from seg_core.services import catalog
 from seg_core.views import geomap
 from ui import map_view, mosaic_view
-from ui.common import friendly_errors, load_predictor, percent
+from ui.common import friendly_errors, legend_html, load_predictor, percent
+from ui.pickers import model_picker
 from ui.situation_report import map_report_button
 
 st.title("Map")
@@ -20,10 +21,8 @@ st.caption(
 )
 
 
-def _run(uploads, model_path, gsd, flight_height) -> None:
-    from seg_core.gis.flight import FlightSettings
-    from seg_core.gis.geojob import map_inputs
-
+def _save_uploads(uploads) -> tuple:
+    """(map folder, its input files) for uploaded files."""
     folder = geomap.new_map_folder(uploads[0].name)
     inputs = folder / "inputs"
     inputs.mkdir()
@@ -32,6 +31,20 @@ def _run(uploads, model_path, gsd, flight_height) -> None:
         path = inputs / upload.name
         path.write_bytes(upload.getvalue())
         files.append(path)
+    return folder, files
+
+
+def _demo_inputs() -> tuple:
+    """(map folder, its input files) for the built-in demo: a small orthomosaic and three photos."""
+    with st.spinner("Drawing a demo orthomosaic and three GPS-tagged photos…"):
+        folder = geomap.new_map_folder("demo")
+        return folder, geomap.write_demo_inputs(folder / "inputs")
+
+
+def _run(folder, files, model_path, gsd, flight_height) -> None:
+    from seg_core.gis.flight import FlightSettings
+    from seg_core.gis.geojob import map_inputs
+
     bar = st.progress(0.0, text="Starting…")
     stopped = {"now": False}
 
@@ -59,8 +72,7 @@ with st.expander("Make a map", expanded=not geomap.list_map_folders()):
     if not models:
         st.warning("There is no model yet: train one on the **Train** page first.")
     else:
-        by_path = {str(m.path): m for m in models}
-        chosen = st.selectbox("Model", list(by_path), format_func=lambda p: by_path[p].label, key="map_model")
+        model = model_picker(models)
         uploads = st.file_uploader(
             f"GeoTIFF orthomosaics (3 or 4 bands, 8 or 16 bit, up to {geomap.MAX_UPLOAD_MB} MB; larger ones with "
             "`python -m seg_core map`) or GPS-tagged drone photos",
@@ -85,15 +97,24 @@ with st.expander("Make a map", expanded=not geomap.list_map_folders()):
             placeholder="from XMP",
             help="For photos without XMP RelativeAltitude. EXIF GPS altitude is above sea level and is never used.",
         )
-        if st.button("Make the map", type="primary", disabled=not uploads):
+        make, demo = st.columns([1, 2], vertical_alignment="center")
+        if make.button("Make the map", type="primary", disabled=not uploads, width="stretch"):
             with friendly_errors("Making the map"):
-                _run(uploads, by_path[chosen].path, gsd, flight_height)
+                _run(*_save_uploads(uploads), model.path, gsd, flight_height)
+        if demo.button(
+            "Make a demo map",
+            icon=":material/travel_explore:",
+            help="A 240 m x 120 m synthetic orthomosaic and three GPS-tagged photos over west Houston, "
+            "mapped with the chosen model (what `python -m seg_core geo-demo` writes, smaller).",
+        ):
+            with friendly_errors("Making the demo map"):
+                _run(*_demo_inputs(), model.path, None, None)
 
 folders = geomap.list_map_folders()
 if not folders:
     st.info(
-        "No maps yet. Upload a GeoTIFF orthomosaic or GPS-tagged photos above, or write demo data with "
-        "`python -m seg_core geo-demo --out DIR` and upload `DIR/demo_ortho.tif` and the photos in `DIR/flight`."
+        "No maps yet. Upload a GeoTIFF orthomosaic or GPS-tagged photos above, or press **Make a demo map** "
+        "to see one made from synthetic data."
     )
     st.stop()
 
@@ -121,19 +142,27 @@ with friendly_errors("Reading the map"):
         selection_mode="points",
         key="map_chart",
     )
-    points = event.selection.points if event and event.selection else []
+    selection = (event or {}).get("selection") or {}  # a dict (attribute access is Streamlit's extra)
+    points = selection.get("points") or []
     if points:
         custom = points[0].get("customdata")
         layer = view.layers[int(custom[0] if isinstance(custom, list) else custom)]
         st.subheader(layer.name)
-        st.caption(f"flooded {percent(layer.flooded_share)}")
+        st.caption(f"Flooded {percent(layer.flooded_share)}")
+        picture, legend = st.columns([4, 1.3])
         if layer.kind == "photo":
             overlay = geomap.photo_overlay_path(view.folder, layer.name)
             if overlay:
-                st.image(str(overlay))
+                picture.image(str(overlay), caption="overlay of the predicted classes")
         else:
-            st.image(geomap.mosaic_preview(view.folder, layer.properties), caption="downsampled overlay")
-            st.json({k: layer.properties[k] for k in ("raster_gsd", "model_gsd", "area_m2", "notices")})
+            picture.image(geomap.mosaic_preview(view.folder, layer.properties), caption="downsampled overlay")
+        with legend:
+            st.markdown("**Legend** · share")
+            st.html(legend_html(geomap.layer_legend(view, layer)))
+        if layer.kind == "mosaic":
+            st.dataframe(geomap.mosaic_details(layer), hide_index=True, placeholder="–")
+            for notice in layer.properties.get("notices") or []:
+                st.info(notice)
     else:
         st.caption("Click a photo or a mosaic to see its overlay.")
     columns = st.columns(min(4, max(1, len(view.downloads))))

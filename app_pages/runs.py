@@ -5,11 +5,12 @@ import pandas as pd
 import streamlit as st
 
 from seg_core.runs.metric_names import TRAIN_LOSS, VAL_DICE, VAL_LOSS
-from seg_core.runs.registry import RunRecord, RunRegistry
+from seg_core.runs.registry import FINAL_STATUSES, RunRecord, RunRegistry
 from seg_core.runs.study_table import summary_table
 from seg_core.services import catalog, exports
 from seg_core.services import runs as run_actions
 from seg_core.views import monitor
+from ui import review_view
 from ui.auth import current_actor, current_caller, may, run_owner, run_owners
 from ui.charts import curves
 from ui.common import friendly_errors
@@ -76,6 +77,13 @@ def compare(selected: list[RunRecord], registry: RunRegistry) -> None:
                 figure = curves(series, title, y_title=y_title)
                 epoch_axis(figure, series)
                 st.plotly_chart(figure, key=f"compare-{key}")
+            elif key.startswith("val/") and not any(monitor.has_validation(run) for run in selected):
+                st.caption(
+                    f"{title}: none, {'this run has' if len(selected) == 1 else 'these runs have'} no "
+                    "validation split."
+                )
+            elif all(run.status in FINAL_STATUSES for run in selected):
+                st.caption(f"{title}: nothing was logged.")
             else:
                 st.caption(f"{title}: nothing logged yet.")
     table = monitor.study_table(summary_table(registry, [run.id for run in selected]))
@@ -124,6 +132,7 @@ def actions(selected: list[RunRecord], registry: RunRegistry) -> None:
     family = monitor.lineage_sentence(run, registry.list())
     if family:
         st.markdown(f"**Lineage:** {family}")
+    review_view.run_label_set(run.id)  # which labels made this model
     if run.status in ("running", "queued"):
         st.page_link("app_pages/train.py", label="Watch it live on Train", icon=":material/monitoring:")
     has_last = (run.checkpoint_dir / "last.pt").is_file()
@@ -190,12 +199,26 @@ def actions(selected: list[RunRecord], registry: RunRegistry) -> None:
     best = catalog.model_path_for_run(run.id)
     if best.is_file():
         st.markdown(
-            f"**Use this model:** its best.pt (`{best}`) is in the model picker of **Segment** and "
-            f"**Evaluate** as *{run.name}*."
+            f"**Use this model:** its best.pt (`{best}`), *{run.name}* in the model pickers; these links "
+            "open the page with it chosen."
         )
-        seg, ev, _ = st.columns([1, 1, 3])
-        seg.page_link("app_pages/segment.py", label="Segment photos", icon=":material/satellite_alt:")
-        ev.page_link("app_pages/evaluate.py", label="Evaluate on a dataset", icon=":material/target:")
+        chosen = {"model": run.id}
+        seg, ev, lab, _ = st.columns([1, 1, 1, 2])
+        seg.page_link(
+            "app_pages/segment.py",
+            label="Segment photos",
+            icon=":material/satellite_alt:",
+            query_params=chosen,
+        )
+        ev.page_link(
+            "app_pages/evaluate.py",
+            label="Evaluate on a dataset",
+            icon=":material/target:",
+            query_params=chosen,
+        )
+        lab.page_link(
+            "app_pages/label.py", label="Pre-label photos", icon=":material/brush:", query_params=chosen
+        )
         onnx_download(run)
     else:
         st.caption("No best.pt yet: a model appears after the first finished epoch.")
@@ -209,7 +232,7 @@ def onnx_download(run: RunRecord) -> None:
             "Export to ONNX",
             icon=":material/file_export:",
             key="runs_export_onnx",
-            help="For ONNX Runtime without torch (README, Field install); about a minute.",
+            help="For ONNX Runtime without torch (docs: Field install with ONNX); about a minute.",
         ):
             with friendly_errors("Exporting the model"), st.spinner("Exporting and verifying against torch…"):
                 report = exports.export_run(run.id)

@@ -3,13 +3,18 @@
 import streamlit as st
 
 from seg_core.core import paths
+from seg_core.core.text import count
 from seg_core.services import analysis, catalog, geoupload
 from seg_core.services.analysis import MAX_BATCH_PHOTOS, PhotoAnalysis, PhotoFailure, PhotoInput
 from ui import mosaic_view, segment_view
 from ui.auth import current_caller
 from ui.batch_jobs import background_batch
 from ui.common import friendly_errors, load_predictor, percent
+from ui.pickers import model_picker, pick_by_id
 from ui.situation_report import segment_report_button
+
+SAMPLE_GSD_KEY = "segment_gsd_from_samples"  # the GSD box holds the samples' GSD, not the analyst's
+UPLOADS_KEY = "segment_files"  # the uploads as (name, bytes): a page change empties the uploader
 
 st.title("Segment photos")
 st.caption(
@@ -28,19 +33,40 @@ if not models:
     st.stop()
 
 
+def _upload_key() -> str:
+    return f"segment_upload_{st.session_state.get('segment_upload_round', 0)}"
+
+
 def _use_samples() -> None:
     st.session_state["segment_samples"] = True
+    st.session_state[UPLOADS_KEY] = []
     # A new uploader key empties the uploader, whose files would otherwise take precedence.
+    st.session_state["segment_upload_round"] = st.session_state.get("segment_upload_round", 0) + 1
+    if st.session_state.get("segment_gsd") is None:  # their own GSD, so areas come out in m²
+        st.session_state["segment_gsd"] = catalog.SAMPLE_GSD_CM
+        st.session_state[SAMPLE_GSD_KEY] = True
+
+
+def _remember_uploads() -> None:
+    """Files added or removed replace the remembered uploads. An uploader that became empty is
+    no sign: coming back from another page empties it too (Streamlit drops a page's widgets when
+    it is left), so only "Clear them" forgets the photos."""
+    files = st.session_state.get(_upload_key()) or []
+    if files:
+        st.session_state[UPLOADS_KEY] = [(f.name, f.getvalue()) for f in files]
+        st.session_state["segment_samples"] = False
+        if st.session_state.pop(SAMPLE_GSD_KEY, False):  # the samples' GSD is not the analyst's photos'
+            st.session_state["segment_gsd"] = None
+
+
+def _forget_uploads() -> None:
+    st.session_state[UPLOADS_KEY] = []
     st.session_state["segment_upload_round"] = st.session_state.get("segment_upload_round", 0) + 1
 
 
 with st.container(border=True):
-    model_col, gsd_col, tta_col = st.columns([3.2, 1.6, 1.6])
-    by_path = {str(m.path): m for m in models}
-    chosen = model_col.selectbox(
-        "Model", list(by_path), format_func=lambda p: by_path[p].label, key="segment_model"
-    )
-    model_path = by_path[chosen].path
+    model_col, gsd_col, tta_col = st.columns([3.0, 1.6, 1.9])
+    model_path = model_picker(models, container=model_col).path
     try:
         modified_ns = model_path.stat().st_mtime_ns  # part of the cache key: a retrained model re-runs
     except OSError:
@@ -55,12 +81,14 @@ with st.container(border=True):
         step=0.5,
         placeholder="optional",
         key="segment_gsd",
-        help="Ground size of one pixel, for areas in m²: about 3.0 for the Harvey drone photos, 7.5 for "
-        "the sample photos. Leave empty if unknown.",
+        persist_state="session",  # kept when the analyst visits another page
+        help="Ground size of one pixel, for areas in m²: about 3.0 for the Harvey drone photos, "
+        f"{catalog.SAMPLE_GSD_CM:g} for the sample photos (filled in when you use them). Leave empty if unknown.",
     )
     tta = tta_col.toggle(
         "Test-time augmentation",
         key="segment_tta",
+        persist_state="session",
         help="Averages 8 rotated/flipped passes: slightly cleaner masks, about 8× slower.",
     )
     tta_col.caption("on: 8 passes, about 8× slower" if tta else "off: fastest")
@@ -70,7 +98,8 @@ with st.container(border=True):
         "Drone photos (JPEG, PNG or TIFF, up to 4592×3072 px) or GeoTIFF orthomosaics",
         type=list(analysis.UPLOAD_TYPES),
         accept_multiple_files=True,
-        key=f"segment_upload_{st.session_state.get('segment_upload_round', 0)}",
+        key=_upload_key(),
+        on_change=_remember_uploads,
         help=f"A GeoTIFF with a CRS (3 or 4 bands, 8 or 16 bit) is segmented as an orthomosaic, window by "
         f"window at the model's working GSD, up to {geoupload.MAX_GEOTIFF_MB} MB and "
         f"{geoupload.MAX_GEOTIFF_PIXELS / 1e6:.0f} megapixels; larger ones with `python -m seg_core map`.",
@@ -81,14 +110,19 @@ with st.container(border=True):
         on_click=_use_samples,
         disabled=not samples,
         width="stretch",
-        help=f"{len(samples)} synthetic flood scenes shipped in samples/ (7.5 cm/px).",
+        help=f"{len(samples)} synthetic flood scenes shipped in samples/ ({catalog.SAMPLE_GSD_CM:g} cm/px).",
     )
+    remembered = st.session_state.get(UPLOADS_KEY) or []
+    if remembered:  # also after a visit to another page, whose return empties the uploader
+        names = ", ".join(name for name, _ in remembered[:4]) + (" …" if len(remembered) > 4 else "")
+        note_col, clear_col = st.columns([4.8, 1.6], vertical_alignment="center")
+        note_col.caption(f"Segmenting the {count(len(remembered), 'file')} you uploaded: {names}")
+        clear_col.button("Clear them", on_click=_forget_uploads, width="stretch")
 
 background_batch(model_path, gsd, tta)
 
-if uploads:
-    st.session_state["segment_samples"] = False
-    mosaics, photo_files = mosaic_view.split_uploads([(f.name, f.getvalue()) for f in uploads])
+if remembered:
+    mosaics, photo_files = mosaic_view.split_uploads(remembered)
     if mosaics:
         with friendly_errors("Segmenting the orthomosaic"):
             for mosaic in mosaic_view.run_mosaics(mosaics, model_path, f"{model_path}:{modified_ns}"):
@@ -140,9 +174,14 @@ with friendly_errors("Showing the results"):
     else:
         photo_tab, batch_tab = st.tabs([f"One photo at a time ({len(done)})", "Batch summary"])
         with photo_tab:
-            labels = [f"{r.name} · flooded {percent(r.stats.flood.flooded_share)}" for r in done]
-            pick = st.selectbox("Photo", range(len(done)), format_func=labels.__getitem__, key="segment_pick")
-            segment_view.photo_view(done[pick])
+            by_name = {r.name: r for r in done}  # a batch holds each file once (analysis.run_batch)
+            pick = pick_by_id(
+                "Photo",
+                list(by_name),
+                lambda n: f"{n} · flooded {percent(by_name[n].stats.flood.flooded_share)}",
+                "segment_photo",
+            )
+            segment_view.photo_view(by_name[pick])
         with batch_tab:
             segment_view.batch_view(done, st.session_state.get("segment_opacity", 0.5))
     segment_report_button(done, model_path)

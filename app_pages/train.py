@@ -10,12 +10,14 @@ from seg_core.core import paths
 from seg_core.runs.registry import ACTIVE_STATUSES, RunRegistry
 from seg_core.services import catalog, labelling
 from seg_core.services import runs as run_actions
-from seg_core.training import finetune, study
+from seg_core.training import study
 from seg_core.views import monitor
 from ui import train_form
 from ui.auth import current_caller
 from ui.common import friendly_errors
+from ui.finetune import LABELLED_DATASET_KEY, finetune_controls
 from ui.live import ended_notice, live_run_view, run_view
+from ui.pickers import model_picker, pick_by_id
 
 
 def submit_one(dataset: str) -> None:
@@ -49,31 +51,28 @@ def submit_study(dataset: str) -> None:
         train_form.remember(signature, messages, any(s.started for s in submissions))
 
 
-def finetune_section(dataset: str) -> None:
-    """The Label page's "Fine-tune on my labels", on the dataset chosen above (same engine call)."""
-    models = catalog.list_models()
+def finetune_section(form_dataset: str) -> None:
+    """Fine-tune on my labels, as on the Label page: the dataset being labelled (if any), else the
+    form's, and the session's model."""
     with st.expander("Fine-tune a model on my labels", icon=":material/tune:"):
-        st.caption(
-            f"Trains the chosen model's whole network on the saved masks of **{dataset}** with a short "
-            f"schedule for a few photos ({finetune.schedule_summary()}); the new run records its "
-            "parent (Runs shows the lineage). Label photos on **Label** first."
+        datasets = [d.name for d in catalog.list_datasets()]
+        labelled = st.session_state.get(LABELLED_DATASET_KEY)
+        name = pick_by_id(
+            "Dataset with the saved masks",
+            datasets,
+            str,
+            LABELLED_DATASET_KEY,
+            default=labelled if labelled in datasets else form_dataset,
+            help="The dataset you label on the Label page (or any other with saved masks).",
         )
+        models = catalog.list_models()
         if not models:
             st.caption("No model yet: train one, or rebuild the shipped demo model.")
             return
-        by_path = {str(m.path): m for m in models}
-        chosen = st.selectbox(
-            "Model to fine-tune",
-            list(by_path),
-            format_func=lambda p: by_path[p].label,
-            key="train_finetune_model",
-        )
-        if st.button("Fine-tune on my labels", icon=":material/model_training:", key="train_finetune"):
-            with friendly_errors("Starting the fine-tuning run"):
-                submission = labelling.finetune_on_labels(
-                    catalog.resolve_dataset(dataset), by_path[chosen].path, caller=current_caller()
-                )
-                st.success(submission.message)
+        model = model_picker(models, "Model to fine-tune")
+        dataset = catalog.resolve_dataset(name)
+        saved = sum(1 for row in labelling.photo_table(dataset) if row["status"] in ("corrected", "labelled"))
+        finetune_controls(dataset, model, saved, key="train_finetune")
 
 
 def show_last_submission() -> None:

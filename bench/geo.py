@@ -46,11 +46,12 @@ def write_default_untrained(path: Path) -> Path:
 
     from seg_core.models import ModelSpec, create_model
     from seg_core.models.checkpoint import checkpoint_meta, save_checkpoint
+    from seg_core.schemes.scheme import HARVEY
 
     torch.manual_seed(0)
     spec = ModelSpec(weights="none")
     model = create_model(spec, load_weights=False)
-    meta = checkpoint_meta(spec, DEFAULT_RESOLUTION, [0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
+    meta = checkpoint_meta(spec, DEFAULT_RESOLUTION, [0.485, 0.456, 0.406], [0.229, 0.224, 0.225], HARVEY)
     return save_checkpoint({"state_dict": model.state_dict(), "meta": meta}, path)
 
 

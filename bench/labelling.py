@@ -170,7 +170,7 @@ def uncertainty_by_style(checkpoint: Path, folders: dict[str, Path]) -> dict:
         rows = []
         for path in sorted((folder / "train_images").iterdir()):
             result = predictor.predict_full(path, confidence=True)
-            rows.append(photo_uncertainty(result.mask, result.confidence))
+            rows.append(photo_uncertainty(result.mask, result.confidence, predictor.scheme))
         figures[name] = {
             "uncertain_share": round(float(np.mean([r.uncertain_share for r in rows])), 4),
             "mean_uncertainty": round(float(np.mean([r.mean for r in rows])), 4),

@@ -62,10 +62,10 @@ def soak(checkpoint: Path, count: int, size: tuple[int, int], warmup: int, scene
         tick = time.perf_counter()
         [result] = analysis.run_batch([photo], session_cache, lambda: predictor, model_key)
         assert isinstance(result, PhotoAnalysis), result
-        ids = analysis.class_ids([row["name"] for row in result.legend])
+        ids = analysis.class_ids([row["name"] for row in result.legend], result.scheme)
         analysis.render_overlay(result, 0.5, ids, False)
-        figures.key_figures(result.stats)
-        figures.class_table(result.stats)
+        figures.key_figures(result.stats, result.scheme)
+        figures.class_table(result.stats, result.scheme)
         seconds.append(time.perf_counter() - tick)
         result_mb = (result.photo.nbytes + result.display_mask.nbytes + len(result.mask_png)) / 2**20
         del result

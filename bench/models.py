@@ -91,6 +91,7 @@ def make_checkpoint(candidate: Candidate, path: Path) -> Path:
 
     from seg_core.models import ModelSpec, create_model, normalization
     from seg_core.models.checkpoint import checkpoint_meta, save_checkpoint
+    from seg_core.schemes.scheme import HARVEY
 
     torch.manual_seed(0)
     spec = ModelSpec(
@@ -100,7 +101,7 @@ def make_checkpoint(candidate: Candidate, path: Path) -> Path:
         unet_base_width=candidate.unet_base_width,
     )
     mean, std = normalization(spec)
-    meta = checkpoint_meta(spec, WORKING_SIZE[1], mean, std)
+    meta = checkpoint_meta(spec, WORKING_SIZE[1], mean, std, HARVEY)
     model = create_model(spec, load_weights=False)
     return save_checkpoint({"state_dict": model.state_dict(), "meta": meta}, path)
 

@@ -54,7 +54,7 @@ def add_reference(checkpoint: Path, data: Path) -> dict:
     photos = []
     for path in validation_photos(payload["meta"], data):
         result = predictor.predict_full(path, confidence=True)
-        photos.append(photo_uncertainty(result.mask, result.confidence))
+        photos.append(photo_uncertainty(result.mask, result.confidence, predictor.scheme))
     reference = uncertainty_reference(photos)
     payload["meta"] = {**payload["meta"], "uncertainty_reference": reference}
     if weights_digest(payload["state_dict"]) != before:  # never: nothing above writes weights

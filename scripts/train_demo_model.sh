@@ -1,34 +1,69 @@
 #!/usr/bin/env bash
-# Rebuilds the shipped demo model (checkpoints/demo/best.pt) from synthetic data with the
-# project's own CLI, in two stages (deterministic data, seeded training):
+# Rebuilds the shipped demo model (checkpoints/demo/best.pt) with the project's own CLI, in three
+# stages (deterministic data, seeded training):
 #   1. harvey: FPN / EfficientNet-Lite0 from ImageNet weights on 40 harvey-style photos (640x480,
 #      seed 7), 40 epochs: ~12 minutes on 2 quiet CPU cores (the demo model before storm styles).
 #   2. across styles: that model trained further (`train --init-from`, whole network) on 45 photos
 #      cycling harvey, coastal, prairie (15 of each, seed 7), 12 epochs at a lower learning rate:
-#      ~6 minutes on 2 quiet cores. Stage 2's validation photos (7, all three styles) give the
-#      checkpoint's familiarity reference (meta["uncertainty_reference"]).
-# The `forest` style is held out on purpose: it is the unseen style on which
-# docs/benchmarks-analysis.md section 10 reports the model (`python bench/labelling.py --demo-across-styles`).
+#      ~6 minutes on 2 quiet cores.
+#   3. real ground, only with WITH_REAL=1 (the shipped checkpoint stays stage 2's until a stage-3
+#      model measures better on the real report group: docs/benchmarks-analysis.md section 19): trained
+#      further on 45 synthetic photos of the three styles (seed 11) mixed
+#      with the 99 real 400x400 tiles of the real benchmark's selection group of Dubai
+#      (bench/real/manifest.json, dense set "dubai-selection": CC0 imagery, the only real source
+#      whose licence lets weights trained on it ship), 6 epochs at 3e-4. The real tiles label
+#      building, road, water and bare land; their vegetation class (Grass, Trees/Shrubs or Dense
+#      Vegetation in Harvey's scheme) and unlabelled pixels are ignored (255), never taught as
+#      background. Stage 3's validation photos (synthetic and real) give the checkpoint's
+#      familiarity reference (meta["uncertainty_reference"]).
+# The `forest` style and the real benchmark's report group are held out on purpose:
+# docs/benchmarks-analysis.md sections 10 and 19 report the model on them (`python bench/labelling.py
+# --demo-across-styles`, `python bench/real/run.py`).
 #
-#   scripts/train_demo_model.sh [WORKDIR] [STAGE1_CHECKPOINT]
-# A STAGE1_CHECKPOINT (e.g. the demo model of git history before storm styles) skips stage 1.
+#   [WITH_REAL=1] scripts/train_demo_model.sh [WORKDIR] [STAGE1_CHECKPOINT] [STAGE2_CHECKPOINT]
+# A STAGE1_CHECKPOINT skips stage 1; a STAGE2_CHECKPOINT (e.g. the demo model of git history
+# before real ground) skips stages 1 and 2. Stage 3 needs the Dubai source's snapshot (the
+# assembly below names the command that brings it when it is missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work="${1:-$(mktemp -d)}"
 stage1="${2:-}"
+stage2="${3:-}"
+python="${PYTHON:-.venv/bin/python}"
 export STORMSEG_HOME="$work"
 recipe=(--arch fpn --resolution 640 --crop 320 --batch-size 8 --early-stop-patience 0 --augment seed --seed 0)
-if [ -z "$stage1" ]; then
-  .venv/bin/python -m seg_core demo-data --out "$work/harvey" --n 40 --size 640x480 --seed 7
-  .venv/bin/python -m seg_core train --data "$work/harvey" --name demo-harvey "${recipe[@]}" \
-    --epochs 40 --lr 3e-3 --warmup-epochs 1
-  stage1=$(ls -td "$work"/checkpoints/*/ | head -1)best.pt
+latest() { echo "$(ls -td "$work"/checkpoints/*/ | head -1)best.pt"; }
+if [ -z "$stage2" ]; then
+  if [ -z "$stage1" ]; then
+    "$python" -m seg_core demo-data --out "$work/harvey" --n 40 --size 640x480 --seed 7
+    "$python" -m seg_core train --data "$work/harvey" --name demo-harvey "${recipe[@]}" \
+      --epochs 40 --lr 3e-3 --warmup-epochs 1
+    stage1=$(latest)
+  fi
+  "$python" -m seg_core demo-data --out "$work/styles" --n 45 --size 640x480 --seed 7 \
+    --style harvey,coastal,prairie
+  "$python" -m seg_core train --data "$work/styles" --name demo-styles "${recipe[@]}" \
+    --epochs 12 --lr 5e-4 --warmup-epochs 0 --init-from "$stage1"
+  stage2=$(latest)
 fi
-.venv/bin/python -m seg_core demo-data --out "$work/styles" --n 45 --size 640x480 --seed 7 \
+if [ "${WITH_REAL:-0}" != 1 ]; then
+  mkdir -p checkpoints/demo
+  cp "$stage2" checkpoints/demo/best.pt
+  echo "demo model: checkpoints/demo/best.pt (from $stage2)"
+  exit 0
+fi
+"$python" bench/real/assemble.py --dense-only --only dubai --out "$work/real"
+"$python" -m seg_core demo-data --out "$work/synthetic" --n 45 --size 640x480 --seed 11 \
   --style harvey,coastal,prairie
-.venv/bin/python -m seg_core train --data "$work/styles" --name demo "${recipe[@]}" \
-  --epochs 12 --lr 5e-4 --warmup-epochs 0 --init-from "$stage1"
-best=$(ls -td "$work"/checkpoints/*/ | head -1)best.pt
+mix="$work/mix"
+mkdir -p "$mix/images" "$mix/masks"
+cp "$work"/synthetic/train_images/* "$mix/images/"
+cp "$work"/synthetic/train_masks/* "$mix/masks/"
+cp "$work"/real/dense/dubai-selection/images/* "$mix/images/"
+cp "$work"/real/dense/dubai-selection/masks/* "$mix/masks/"
+"$python" -m seg_core train --data "$mix" --name demo "${recipe[@]}" \
+  --epochs 6 --lr 3e-4 --warmup-epochs 0 --init-from "$stage2"
+best=$(latest)
 mkdir -p checkpoints/demo
 cp "$best" checkpoints/demo/best.pt
 echo "demo model: checkpoints/demo/best.pt (from $best)"

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import make_pairs
+from helpers import make_pairs, wait_for
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -37,6 +37,10 @@ def sleeper():
     def start(*args: str) -> subprocess.Popen:
         child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", *args])
         children.append(child)
+        # Until the exec, /proc/<pid>/cmdline is still pytest's: tests that read it wait for ours.
+        cmdline = Path(f"/proc/{child.pid}/cmdline")
+        if cmdline.exists():
+            wait_for(lambda: b"time.sleep" in cmdline.read_bytes(), what="the sleeper to start")
         return child
 
     yield start

@@ -14,6 +14,7 @@ from PIL import Image
 from seg_core.imagery.imageio import ImageReadError, load_rgb
 from seg_core.inference.predictor import Prediction, Predictor
 from seg_core.schemes.classes import CLASS_NAMES, PALETTE, class_id, legend_entries
+from seg_core.schemes.scheme import HARVEY
 from seg_core.services import analysis, catalog
 from seg_core.services.analysis import PhotoAnalysis, PhotoFailure, PhotoInput
 from seg_core.views import downloads, figures
@@ -38,6 +39,8 @@ def designed_mask(width: int, height: int) -> np.ndarray:
 
 class DesignedPredictor:
     """Stands in for a Predictor: decodes like the real one (same errors), answers designed_mask."""
+
+    scheme = HARVEY
 
     def __init__(self):
         self.calls = 0
@@ -116,7 +119,7 @@ def test_overlay_follows_opacity_and_class_choice(big):
     flooded = big.display_mask == FLOODED
     assert (flood_only[flooded] == PALETTE[FLOODED]).all()
     assert np.array_equal(flood_only[~flooded], big.photo[~flooded])
-    assert analysis.class_ids(["Flooded", "Boat"]) == [FLOODED, BOAT]
+    assert analysis.class_ids(["Flooded", "Boat"], HARVEY) == [FLOODED, BOAT]
 
 
 def test_a_bad_file_raises_an_error_naming_it():
@@ -206,14 +209,14 @@ def test_batch_zip_holds_full_resolution_masks_and_overlays(big):
 def test_key_figures_class_table_and_batch_table():
     result = analysis.analyse_photo(DesignedPredictor(), encoded(400, 300, "PNG"), "d.png", gsd_cm=10.0)
     mask = designed_mask(400, 300)
-    shown = {f.label: f for f in figures.key_figures(result.stats)}
+    shown = {f.label: f for f in figures.key_figures(result.stats, result.scheme)}
     assert shown["Flooded"].value == f"{(mask == FLOODED).mean():.1%}"
     assert shown["Flooded"].detail == f"{(mask == FLOODED).sum() * 0.01:,.0f} m²"
     assert shown["Roofs exposed"].value == "1 of 2"
     assert shown["Roads flooded"].value == "0.0%"
     assert (shown["Vehicles"].value, shown["Boats"].value, shown["Pools"].value) == ("1", "1", "0")
 
-    table = {row["class"]: row for row in figures.class_table(result.stats)}
+    table = {row["class"]: row for row in figures.class_table(result.stats, result.scheme)}
     assert set(table) == {CLASS_NAMES[c] for c in np.unique(mask)}
     assert table["Property Roof"]["objects"] == 2 and table["Grass"]["objects"] is None
     assert table["Road/Highway"]["area_m2"] == pytest.approx((mask == ROAD).sum() * 0.01)

@@ -50,12 +50,13 @@ def test_durable_writes_fsync_the_file_and_the_folder(tmp_path, monkeypatch):
 
 
 def test_stale_temps_of_every_writer_are_cleaned(tmp_path):
+    from seg_core.schemes.scheme import HARVEY
     from seg_core.training.preview import save_preview
 
     (tmp_path / ".last.pt.123.partial").write_bytes(b"half")
     (tmp_path / ".preview.png.456.partial").write_bytes(b"half")
     truth = np.zeros((8, 8), np.uint8)
-    save_preview(tmp_path / "preview.png", np.zeros((8, 8, 3), np.uint8), truth, truth)
+    save_preview(tmp_path / "preview.png", np.zeros((8, 8, 3), np.uint8), truth, truth, HARVEY)
     removed = atomic.clean_stale_temps(tmp_path)
     assert sorted(p.name for p in removed) == [".last.pt.123.partial", ".preview.png.456.partial"]
     assert [p.name for p in tmp_path.iterdir()] == ["preview.png"]

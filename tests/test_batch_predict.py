@@ -1,14 +1,19 @@
 """Flight-scale `predict`: the manifest makes a batch resumable after Ctrl-C or a crash without
 redoing finished photos (a half-written output or a changed photo is redone, a torn manifest line
 ignored), and torchrun shards a batch over 2 CPU processes: every photo exactly once, the same
-masks and the same merged statistics as one process."""
+masks and the same merged statistics as one process; workers whose launcher is killed leave
+promptly and a rerun resumes."""
 
 from __future__ import annotations
 
+import contextlib
+import datetime
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +24,14 @@ from PIL import Image
 from seg_core.analytics import report
 from seg_core.cli import main
 from seg_core.inference import predictor as predictor_module
-from seg_core.inference.batch import Manifest, Shard
+from seg_core.inference.batch import (
+    GATHER_FACTOR,
+    GATHER_SLACK,
+    OUTPUT_SUFFIXES,
+    Manifest,
+    Shard,
+    gather_timeout,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 PHOTOS = 5
@@ -159,3 +171,95 @@ def test_torchrun_with_two_processes_equals_one_process(checkpoint, photos, tmp_
     assert (sharded / "stats.json").read_text() == (single / "stats.json").read_text()
     assert (sharded / "stats.csv").read_text() == (single / "stats.csv").read_text()
     assert two.stdout.count("image(s) segmented") == 1  # one merged summary, from rank 0
+
+
+def test_the_final_gather_waits_in_proportion_to_the_work_left():
+    # Nothing left: the slack alone (start-up, model loading), not a fixed half day.
+    assert gather_timeout(0, None) == GATHER_SLACK
+    assert gather_timeout(10, 2.0) == GATHER_SLACK + datetime.timedelta(seconds=10 * 2.0 * GATHER_FACTOR)
+    # This rank did nothing (all resumed) while another has photos left: an unmeasured pace.
+    assert gather_timeout(3, None) > gather_timeout(3, 1.0) > gather_timeout(0, 1.0)
+    assert gather_timeout(100, 0.5) < datetime.timedelta(hours=1)
+
+
+def _children(pid: int) -> list[int]:
+    """Processes whose parent is `pid` (Linux /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie nobody has reaped yet counts as gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _wait_for(condition, what: str, timeout: float = 240.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="finds the workers through Linux /proc")
+def test_workers_leave_when_the_torchrun_launcher_is_killed_and_a_rerun_resumes(checkpoint, tmp_path):
+    folder, out = tmp_path / "flight", tmp_path / "out"
+    folder.mkdir()
+    rng = np.random.default_rng(1)
+    count = 40  # enough that the workers are still busy when the launcher goes
+    for i in range(count):
+        Image.fromarray(rng.integers(0, 256, (200, 240, 3), dtype=np.uint8)).save(folder / f"p{i:02d}.png")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    command = ["-m", "seg_core", "predict", "--checkpoint", str(checkpoint), "--out", str(out), str(folder)]
+    launcher_command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    with open(tmp_path / "launcher.log", "w") as log:
+        launcher = subprocess.Popen(
+            [*launcher_command, *command], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
+        )
+    workers: list[int] = []
+    try:
+        _wait_for(
+            lambda: any(p.stat().st_size for p in out.glob("predict_manifest.*.jsonl")), "a first photo"
+        )
+        workers = _children(launcher.pid)
+        assert len(workers) == 2, workers
+        launcher.kill()  # kill -9: the agent cannot stop its workers
+        launcher.wait()
+        _wait_for(lambda: not any(_alive(pid) for pid in workers), "the workers to leave", timeout=120)
+    finally:
+        for pid in [*workers, launcher.pid]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    assert "the launcher (pid" in (tmp_path / "launcher.log").read_text()
+    done_before = [
+        json.loads(line)
+        for manifest in out.glob("predict_manifest.*.jsonl")
+        for line in manifest.read_text().splitlines()
+    ]
+    for record in done_before:  # complete: every line whole, every photo it names fully written
+        assert all((out / f"{record['stem']}{suffix}").is_file() for suffix in OUTPUT_SUFFIXES)
+    assert len(done_before) < count
+
+    rerun = subprocess.run(
+        [sys.executable, *command], env=env, cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert f"resuming: {len(done_before)} of {count} photo(s) already done" in rerun.stderr
+    done = [
+        json.loads(line)["source"]
+        for manifest in out.glob("predict_manifest.*.jsonl")
+        for line in manifest.read_text().splitlines()
+    ]
+    assert sorted(Path(source).name for source in done) == sorted(f"p{i:02d}.png" for i in range(count))
+    assert len(_images(out)) == count

@@ -120,13 +120,20 @@ def test_checkpoints_without_a_checksum_still_load(tmp_path):
 
 def test_the_spec_round_trips_through_checkpoint_meta():
     from seg_core.models import ModelSpec
-    from seg_core.models.checkpoint import checkpoint_meta
+    from seg_core.models.checkpoint import checkpoint_meta, scheme_of
+    from seg_core.schemes.scheme import HARVEY, RESCUENET
 
-    for spec in (ModelSpec(), ModelSpec(arch="unet", weights="none", unet_base_width=8)):
-        meta = checkpoint_meta(spec, 640, (0.5,) * 3, (0.5,) * 3, epoch=3)
+    for spec, scheme in (
+        (ModelSpec(), HARVEY),
+        (ModelSpec(arch="unet", weights="none", unet_base_width=8, num_classes=11), RESCUENET),
+    ):
+        meta = checkpoint_meta(spec, 640, (0.5,) * 3, (0.5,) * 3, scheme, epoch=3)
         assert ModelSpec.from_meta(meta) == spec
-        assert meta["resolution"] == 640 and meta["epoch"] == 3 and len(meta["class_names"]) == 25
+        assert meta["resolution"] == 640 and meta["epoch"] == 3
+        assert meta["class_names"] == list(scheme.names) and scheme_of(meta, "x.pt") == scheme
         assert set(spec.to_meta()) <= set(meta)
+    with pytest.raises(ValueError, match="11 classes"):
+        checkpoint_meta(ModelSpec(), 640, (0.5,) * 3, (0.5,) * 3, RESCUENET)
 
 
 def test_an_old_unet_checkpoint_without_its_width_reads_it_from_the_weights():

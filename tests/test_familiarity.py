@@ -84,6 +84,52 @@ def test_training_stores_the_reference_of_its_validation_photos(tiny_dataset):
     assert 0.0 <= reference["mean"]["median"] <= reference["mean"]["p95"] <= reference["mean"]["max"] <= 1.0
 
 
+def test_a_run_without_validation_stores_a_reference_from_its_training_photos_and_says_so(tiny_dataset):
+    """A fine-tune has no validation split: its checkpoint still carries a reference (measured on
+    its training photos when the run ends), the verdicts name those photos, and its log never calls
+    an epoch a "new best" without a score."""
+    from seg_core.inference.predictor import Predictor
+    from seg_core.runs.registry import RunRegistry
+    from seg_core.training.config import TrainConfig
+    from seg_core.training.loop import fit
+
+    cfg = TrainConfig(
+        data=str(tiny_dataset),
+        arch="unet",
+        encoder="none",
+        weights="none",
+        unet_base_width=4,
+        resolution=48,
+        crop=32,
+        loss="ce",
+        epochs=2,
+        batch_size=2,
+        val_ratio=0.0,
+    )
+    registry = RunRegistry()
+    run = registry.create_run(cfg.to_dict(), name="no-val")
+    assert fit(cfg, run.id, registry, run.checkpoint_dir) == "completed"
+    reference = torch.load(run.checkpoint_dir / "best.pt", weights_only=True)["meta"]["uncertainty_reference"]
+    assert (reference["source"], reference["photos"]) == ("training", 6)
+    predictor = Predictor.from_checkpoint(run.checkpoint_dir / "best.pt")
+    photo = np.asarray(Image.open(sorted((tiny_dataset / "train_images").iterdir())[0]).convert("RGB"))
+    verdict = predictor.familiarity(predictor.predict_full(photo, confidence=True))[1]
+    assert verdict.status != "unavailable"
+    usual = {figure: reference[figure]["median"] for figure in ("mean", "uncertain_share")}
+    assert "its own training photos" in assess(usual, predictor.meta["uncertainty_reference"]).message
+    assert not [line.message for line in registry.logs(run.id, limit=100) if "(new best)" in line.message]
+
+
+def test_a_model_without_a_reference_gives_no_invented_reason():
+    message = assess({"mean": 0.5, "uncertain_share": 0.5}, None).message
+    assert "no uncertainty reference" in message and "trained before" not in message
+    training = uncertainty_reference([PhotoUncertainty(0.05, 0.04, None, 0.0)] * 2, source="training")
+    assert "its own training photos" in assess({"mean": 0.05, "uncertain_share": 0.04}, training).message
+    assert "validation photos" in assess({"mean": 0.05, "uncertain_share": 0.04}, REFERENCE).message
+    with pytest.raises(ValueError, match="reference source 'elsewhere'"):
+        uncertainty_reference([PhotoUncertainty(0.05, 0.04, None, 0.0)], source="elsewhere")
+
+
 @pytest.mark.slow
 def test_the_demo_model_tells_its_own_validation_scenes_from_an_unseen_style(tmp_path):
     """The demo model trained on harvey, coastal and prairie scenes; forest is the style it never
@@ -136,7 +182,7 @@ def test_predict_warns_next_to_the_figures_when_a_photo_is_far_outside(tmp_path,
     out = tmp_path / "out"
     assert main(["predict", "--checkpoint", str(checkpoint), "--out", str(out), str(photo)]) == 0
     captured = capsys.readouterr()
-    assert f"familiarity: unfamiliar: 1 of 1 photo(s): {UNRELIABLE_MESSAGE}" in captured.out
+    assert f"familiarity: unfamiliar: 1 of 1 photo: {UNRELIABLE_MESSAGE}" in captured.out
     assert f"warning: a.png: {UNRELIABLE_MESSAGE}" in captured.err
     import json
 

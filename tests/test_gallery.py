@@ -8,6 +8,7 @@ from PIL import Image
 
 from seg_core.datasets.discovery import validate_dataset
 from seg_core.schemes.classes import PALETTE, class_id
+from seg_core.schemes.scheme import HARVEY
 from seg_core.views.gallery import STRIP_GAP_PX, comparison_strip, thumbnail_overlays, top_classes
 
 FLOODED, ROAD = class_id("Flooded"), class_id("Road/Highway")
@@ -35,7 +36,7 @@ def pairs(tmp_path):
 
 
 def test_thumbnails_are_small_coloured_where_the_mask_says_and_captioned(pairs):
-    thumbs = thumbnail_overlays(pairs, max_side=100, opacity=1.0, count=9)
+    thumbs = thumbnail_overlays(pairs, HARVEY, max_side=100, opacity=1.0, count=9)
     assert [t.stem for t in thumbs] == [f"p{i}" for i in range(5)]
     first = thumbs[0]
     assert first.overlay.shape == (50, 100, 3) and first.overlay.dtype == np.uint8
@@ -49,18 +50,18 @@ def test_thumbnails_are_small_coloured_where_the_mask_says_and_captioned(pairs):
 
 
 def test_opacity_zero_shows_the_photo(pairs):
-    thumb = thumbnail_overlays(pairs, max_side=64, opacity=0.0, count=1)[0]
+    thumb = thumbnail_overlays(pairs, HARVEY, max_side=64, opacity=0.0, count=1)[0]
     assert np.abs(thumb.overlay.astype(int) - 128).max() <= 3
 
 
 def test_paging_returns_the_requested_slice(pairs):
-    assert [t.stem for t in thumbnail_overlays(pairs, max_side=32, start=3, count=9)] == ["p3", "p4"]
-    assert thumbnail_overlays(pairs, max_side=32, start=10) == []
+    assert [t.stem for t in thumbnail_overlays(pairs, HARVEY, max_side=32, start=3, count=9)] == ["p3", "p4"]
+    assert thumbnail_overlays(pairs, HARVEY, max_side=32, start=10) == []
 
 
 def test_a_file_damaged_after_validation_gives_one_error_tile(pairs):
     pairs[1].image.write_bytes(b"not a jpeg")
-    thumbs = thumbnail_overlays(pairs, max_side=32, count=3)
+    thumbs = thumbnail_overlays(pairs, HARVEY, max_side=32, count=3)
     assert thumbs[0].error is None and thumbs[2].error is None
     assert thumbs[1].overlay is None and "p1.jpg" in thumbs[1].error
     assert thumbs[1].caption == "p1: unreadable"
@@ -72,20 +73,20 @@ def test_a_file_damaged_after_validation_gives_one_error_tile(pairs):
 )
 def test_bad_settings_name_the_value(pairs, kwargs, message):
     with pytest.raises(ValueError, match=message):
-        thumbnail_overlays(pairs, **kwargs)
+        thumbnail_overlays(pairs, HARVEY, **kwargs)
 
 
 def test_top_classes_keeps_background_only_when_alone():
-    assert top_classes(np.zeros((4, 4), np.uint8)) == [("Background", 1.0)]
+    assert top_classes(np.zeros((4, 4), np.uint8), HARVEY) == [("Background", 1.0)]
     mask = np.zeros((4, 4), np.uint8)
     mask[0, :] = FLOODED
-    assert top_classes(mask) == [("Flooded", 0.25)]
+    assert top_classes(mask, HARVEY) == [("Flooded", 0.25)]
 
 
 def test_comparison_strip_puts_photo_truth_prediction_side_by_side(tmp_path):
     image_path, mask_path = _write_pair(tmp_path, "a", size=(400, 200), suffix=".png")
     predicted = np.full((200, 400), ROAD, dtype=np.uint8)  # full size: resized nearest to the panel
-    strip = comparison_strip(image_path, mask_path, predicted, max_side=100)
+    strip = comparison_strip(image_path, mask_path, predicted, HARVEY, max_side=100)
     assert strip.shape == (50, 3 * 100 + 2 * STRIP_GAP_PX, 3)
     photo, truth, prediction = (
         strip[:, :100],
@@ -101,6 +102,6 @@ def test_comparison_strip_puts_photo_truth_prediction_side_by_side(tmp_path):
 def test_comparison_strip_rejects_a_bad_prediction(tmp_path):
     image_path, mask_path = _write_pair(tmp_path, "a", suffix=".png")
     with pytest.raises(ValueError, match="id 30"):
-        comparison_strip(image_path, mask_path, np.full((200, 400), 30, np.uint8))
+        comparison_strip(image_path, mask_path, np.full((200, 400), 30, np.uint8), HARVEY)
     with pytest.raises(ValueError, match="HxW"):
-        comparison_strip(image_path, mask_path, np.zeros((2, 2, 3), np.uint8))
+        comparison_strip(image_path, mask_path, np.zeros((2, 2, 3), np.uint8), HARVEY)

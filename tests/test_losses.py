@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -209,6 +211,47 @@ def test_shape_mismatch_raises():
         make("dice")(torch.randn(2, C, 8, 8), torch.zeros(2, 8, 7, dtype=torch.long))
 
 
+# ------------------------------------------------------------------- hard example mining (OHEM)
+
+
+@pytest.mark.parametrize("ignore", [False, True])
+def test_ohem_averages_the_hardest_share_of_counted_pixels_and_trains_only_them(ignore):
+    logits, target = batch(15, ignore=ignore)
+    per_pixel = F.cross_entropy(logits, target, ignore_index=255, reduction="none")
+    counted = per_pixel[target != 255]
+    hardest = counted.sort(descending=True).values[: math.ceil(0.25 * counted.numel())]
+    trained = logits.clone().requires_grad_()
+    loss = create_loss("ce", hard_share=0.25)(trained, target)
+    assert loss.item() == pytest.approx(hardest.mean().item(), rel=1e-6)
+    loss.backward()
+    moved = trained.grad.abs().sum(1) > 0  # pixels whose logits get a gradient
+    assert moved.sum().item() == hardest.numel()
+    assert per_pixel[moved].min() >= hardest.min()  # exactly the hardest ones, no ignored pixel
+
+
+def test_ohem_share_one_is_the_plain_loss_and_mines_the_weighted_loss():
+    logits, target = batch(16)
+    assert create_loss("ce", hard_share=1.0)(logits, target).item() == make("ce")(logits, target).item()
+    weighted = F.cross_entropy(logits, target, weight=WEIGHTS, reduction="none")
+    pixel_weight = WEIGHTS[target]
+    order = weighted.flatten().argsort(descending=True)[: math.ceil(0.5 * weighted.numel())]
+    expected = weighted.flatten()[order].sum() / pixel_weight.flatten()[order].sum()
+    mined = create_loss("weighted_ce", C, class_weights=WEIGHTS, hard_share=0.5)(logits, target)
+    assert mined.item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_ohem_dice_mines_the_cross_entropy_term_and_keeps_dice_whole():
+    logits, target = batch(17, ignore=True)
+    mined = create_loss("ce_dice", hard_share=0.3)(logits, target).item()
+    parts = create_loss("ce", hard_share=0.3)(logits, target).item() + make("dice")(logits, target).item()
+    assert mined == pytest.approx(parts, rel=1e-6)
+    assert mined > make("ce_dice")(logits, target).item()  # the hardest pixels' mean is the larger
+    logits = torch.randn(1, C, 4, 4, requires_grad=True)
+    empty = create_loss("ce_dice", hard_share=0.3)(logits, torch.full((1, 4, 4), 255))
+    empty.backward()
+    assert empty.item() == 0.0 and torch.all(logits.grad == 0)
+
+
 # ------------------------------------------------------------------- factory and weights
 
 
@@ -217,10 +260,15 @@ def test_create_loss_errors():
         create_loss("bce")
     with pytest.raises(ValueError, match="needs class_weights"):
         create_loss("weighted_ce")
-    with pytest.raises(ValueError, match=r"shape \(25,\)"):
+    with pytest.raises(ValueError, match=r"shape \(11,\)"):
+        create_loss("weighted_ce", num_classes=11, class_weights=torch.ones(3))
+    with pytest.raises(ValueError, match="needs num_classes"):
         create_loss("weighted_ce", class_weights=torch.ones(3))
     with pytest.raises(ValueError, match="non-negative"):
         create_loss("weighted_ce", num_classes=2, class_weights=torch.tensor([1.0, -1.0]))
+    for share in (0.0, 1.5):
+        with pytest.raises(ValueError, match=rf"hard_share {share} must be in \(0, 1\]"):
+            create_loss("ce", hard_share=share)
 
 
 def test_class_weights_median_frequency_with_cap():

@@ -294,6 +294,6 @@ def test_numpy_counts_equal_the_torch_accumulators():
     expected = dice_pairs(torch.from_numpy(pred)[None], torch.from_numpy(target)[None], NUM_CLASSES)[0]
     np.testing.assert_allclose(image_dice(pred, target, NUM_CLASSES), expected.numpy(), rtol=0, atol=1e-12)
     with pytest.raises(ValueError, match=r"class ids in \[0, 25\)"):
-        confusion_counts(np.full((2, 2), 30, np.uint8), np.zeros((2, 2), np.uint8))
+        confusion_counts(np.full((2, 2), 30, np.uint8), np.zeros((2, 2), np.uint8), NUM_CLASSES)
     with pytest.raises(ValueError, match="prediction shape"):
-        image_dice(pred, target[:3])
+        image_dice(pred, target[:3], NUM_CLASSES)

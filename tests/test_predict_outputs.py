@@ -24,6 +24,7 @@ from seg_core.inference import outputs
 from seg_core.inference.predictor import Predictor
 from seg_core.models import ModelSpec, create_model
 from seg_core.models.checkpoint import save_checkpoint
+from seg_core.schemes.scheme import HARVEY
 
 
 @pytest.fixture
@@ -116,7 +117,7 @@ def test_batches_into_one_folder_add_up_and_an_interrupted_batch_keeps_what_it_d
 
 
 def test_a_slow_rewrite_is_deferred_but_never_lost(tmp_path, monkeypatch):
-    stats = image_stats(np.zeros((4, 4), np.uint8), name="a.png")
+    stats = image_stats(np.zeros((4, 4), np.uint8), HARVEY, name="a.png")
     folder = outputs.OutputFolder(tmp_path)
     folder.record(tmp_path / "a.png", "a", stats)  # the first rewrite happens at once
     monkeypatch.setattr(outputs, "WRITE_COST_FACTOR", 1e12)  # every later one "too soon"

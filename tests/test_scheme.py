@@ -50,3 +50,59 @@ def test_bad_schemes_are_refused_with_a_sentence():
         LabelScheme("x", (SchemeClass(1, "a", (0, 0, 0)),))
     with pytest.raises(ValueError, match="only a building class"):
         SchemeClass(0, "car", (0, 0, 0), role="vehicle", damage="Minor")
+
+
+# The Label page's engine side reads the Harvey table until the Label page itself moves to the
+# scheme at hand (its class picker and shortcuts, with strokes that do not rely on unique colours).
+STILL_HARVEY_ONLY = {  # the label store holds Harvey masks only, and what compares its masks
+    "services/labelling.py",
+    "services/agreement.py",
+    "labelling/labelstore.py",
+    "labelling/mask_edit.py",
+}
+
+
+def test_the_engine_reads_the_scheme_at_hand_never_the_harvey_constants():
+    import ast
+    from pathlib import Path
+
+    engine = Path(__file__).resolve().parent.parent / "seg_core"
+    readers = []
+    for path in sorted(engine.rglob("*.py")):
+        name = str(path.relative_to(engine))
+        if name.startswith("schemes/") or name in STILL_HARVEY_ONLY:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            modules = (
+                [node.module]
+                if isinstance(node, ast.ImportFrom) and node.module
+                else [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else []
+            )
+            names = [a.name for a in node.names] if isinstance(node, ast.ImportFrom) else []
+            if "seg_core.schemes.classes" in modules or (
+                "seg_core.schemes" in modules and "classes" in names
+            ):
+                readers.append(name)
+    assert readers == []
+
+
+def test_published_names_and_colours():
+    rescuenet, floodnet = builtin("rescuenet"), builtin("floodnet")
+    # RescueNet's loader (Segmentation-Experiments/data/rescuenet.py): ids and colour_encoding.
+    assert rescuenet.names[6:9] == ("vehicle", "road-clear", "road-blocked")
+    assert [rescuenet.hex_color(i) for i in (2, 5, 9)] == ["#b47878", "#ff0000", "#04fa07"]
+    assert floodnet.names == (
+        "background",
+        "building-flooded",
+        "building-non-flooded",
+        "road-flooded",
+        "road-non-flooded",
+        "water",
+        "tree",
+        "vehicle",
+        "pool",
+        "grass",
+    )
+    assert floodnet.classes[1].color == (255, 0, 0) and floodnet.classes[5].color == (61, 230, 250)

@@ -37,6 +37,7 @@ SAVED_FIELDS = {
     "unet_base_width": 64,
     "loss": "ce_dice",
     "class_weight_cap": 10.0,
+    "ohem_share": 1.0,
     "optimizer": "adamw",
     "lr": 1e-3,
     "weight_decay": 1e-4,
@@ -48,6 +49,7 @@ SAVED_FIELDS = {
     "accumulation": 1,
     "clip_grad_norm": 1.0,
     "crop": 512,
+    "rare_crop_share": 0.0,
     "resolution": 1024,
     "gsd_cm": 0.0,
     "augment": "seed",
@@ -62,6 +64,11 @@ SAVED_FIELDS = {
     "init_from": "",
     "parent_run_id": "",
     "parent_weights_sha256": "",
+    "parent_scheme": "",
+    "new_head": "",
+    "start_check": "off",
+    "include_unreviewed": False,
+    "label_set": "",
 }
 
 
@@ -122,7 +129,10 @@ def test_the_rules_bounds_cannot_express_still_hold():
 def test_train_help_prints_the_declared_help_and_default(name):
     f, declared_as = SETTINGS[name]
     action = option(subcommand("train"), name)
-    assert action.dest == name and action.type is type(f.default)
+    if isinstance(f.default, bool):  # --flag / --no-flag
+        assert action.dest == name and isinstance(action, argparse.BooleanOptionalAction)
+    else:
+        assert action.dest == name and action.type is type(f.default)
     assert action.default is None  # only the flags given override a --config file
     assert action.help.startswith(declared_as.help.replace("%", "%%"))
     if format_value(f.default):
@@ -168,8 +178,9 @@ def test_the_docs_table_is_the_declaration():
 def test_the_pages_summary_of_the_fine_tuning_schedule_is_read_from_it():
     from seg_core.training.finetune import schedule_summary
 
-    assert schedule_summary() == (
+    assert schedule_summary(FineTuneSchedule(start_check="off")) == (
         f"{FineTuneSchedule().epochs} epochs, lr {format_value(FineTuneSchedule().lr)}, no validation split"
     )
+    assert "start check" in schedule_summary()
     assert schedule_summary(FineTuneSchedule(epochs=7, val_ratio=0.25)).startswith("7 epochs")
     assert "25% held out" in schedule_summary(FineTuneSchedule(val_ratio=0.25))

@@ -549,9 +549,9 @@ def test_weighted_ce_weights_come_from_the_training_split_pixel_counts(tiny_data
     captured = {}
     real_create_loss = train_module.create_loss
 
-    def spy(name, num_classes, class_weights=None, ignore_index=255):
+    def spy(name, num_classes, class_weights=None, **others):
         captured["weights"] = class_weights
-        return real_create_loss(name, num_classes, class_weights=class_weights, ignore_index=ignore_index)
+        return real_create_loss(name, num_classes, class_weights=class_weights, **others)
 
     monkeypatch.setattr(train_module, "create_loss", spy)
     cfg = tiny_config(tiny_dataset, epochs=1, loss="weighted_ce", class_weight_cap=4.0)

@@ -6,18 +6,19 @@ import numpy as np
 import pytest
 
 from seg_core.analytics.uncertainty import photo_uncertainty, rank_for_labelling, uncertainty_map
+from seg_core.schemes.scheme import HARVEY
 
 
 def test_photo_figures_come_from_the_top_class_probability():
     confidence = np.array([[1.0, 0.9], [0.5, 0.3]], np.float32)
     mask = np.array([[5, 5], [23, 23]], np.uint8)
-    figures = photo_uncertainty(mask, confidence)
+    figures = photo_uncertainty(mask, confidence, HARVEY)
     np.testing.assert_allclose(uncertainty_map(confidence), [[0.0, 0.1], [0.5, 0.7]], atol=1e-6)
     assert figures.mean == pytest.approx(0.325)
     assert figures.uncertain_share == 0.5  # the two pixels under 0.6
     assert (figures.least_sure_class, figures.least_sure_share) == ("Flooded", 1.0)
     with pytest.raises(ValueError, match="differ in size"):
-        photo_uncertainty(mask, confidence[:1])
+        photo_uncertainty(mask, confidence[:1], HARVEY)
 
 
 def test_ranking_puts_the_largest_uncertain_share_first_and_says_why():
@@ -71,5 +72,5 @@ def test_the_demo_model_is_far_less_sure_on_an_unseen_style_than_on_its_own_scen
         image, _ = generate_scene(480, 360, np.random.default_rng(seed))
         for pixels, shares in ((image, own), (_restyle(image), unseen)):
             result = predictor.predict_full(pixels, confidence=True)
-            shares.append(photo_uncertainty(result.mask, result.confidence).uncertain_share)
+            shares.append(photo_uncertainty(result.mask, result.confidence, HARVEY).uncertain_share)
     assert max(own) * 2 < min(unseen), (own, unseen)

@@ -9,6 +9,7 @@ import streamlit as st
 
 from seg_core.core import paths
 from seg_core.core.progress import format_eta
+from seg_core.core.text import count
 from seg_core.services import batch_jobs
 from ui.common import friendly_errors
 
@@ -37,7 +38,7 @@ def background_batch(model_path: Path, gsd: float | None, tta: bool) -> None:
             if st.button("Start in the background", icon=":material/play_arrow:", key="segment_batch_start"):
                 with friendly_errors("Starting the batch"):
                     job = batch_jobs.start(model_path, folder, gsd, tta)
-                    st.success(f"Started: {job.photos} photo(s) into {job.out}")
+                    st.success(f"Started: {count(job.photos, 'photo')} into {job.out}")
         job_list()
 
 
@@ -54,4 +55,4 @@ def job_list() -> None:
         elif item.status == "completed":
             st.success(f"{name}: {item.message} (`{job.out}`)", icon=":material/check_circle:")
         else:
-            st.error(f"{name}: stopped after {item.done}/{job.photos} photo(s): {item.message}")
+            st.error(f"{name}: stopped after {item.done} of {count(job.photos, 'photo')}: {item.message}")

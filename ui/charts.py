@@ -6,18 +6,16 @@ from collections.abc import Sequence
 
 import plotly.graph_objects as go
 
-from seg_core.schemes.classes import CLASS_NAMES, hex_color
+from seg_core.schemes.scheme import LabelScheme
 
 LAYOUT = dict(margin=dict(l=10, r=10, t=40, b=10), height=320, legend=dict(orientation="h", y=-0.2))
 
 
-def class_distribution(shares: Sequence[float], title: str = "Pixel share per class") -> go.Figure:
-    """Horizontal bars, one per class present, in the class colours (log scale: rare classes matter)."""
-    rows = [
-        (name, share, hex_color(i))
-        for i, (name, share) in enumerate(zip(CLASS_NAMES, shares, strict=True))
-        if share > 0
-    ]
+def class_distribution(
+    shares: Sequence[float], scheme: LabelScheme, title: str = "Pixel share per class"
+) -> go.Figure:
+    """Horizontal bars, one per class of `scheme` present, in its colours (log scale: rare classes matter)."""
+    rows = [(c.name, share, c.hex) for c, share in zip(scheme.classes, shares, strict=True) if share > 0]
     rows.sort(key=lambda r: r[1])
     figure = go.Figure(
         go.Bar(

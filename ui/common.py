@@ -78,3 +78,84 @@ def legend_html(rows: list[dict]) -> str:
             f"background:{row['color']}'></span>{row['name']}{share}</div>"
         )
     return "".join(items)
+
+
+FIGURES_PER_ROW = 4  # headline figures per row: each reads in full from a 1280 px window up
+
+
+def metrics_grid(figures: list) -> None:
+    """Headline figures (views.figures.KeyFigure) in rows of FIGURES_PER_ROW equal columns: at
+    1400 px a single row of eight left each about 110 px, and "Flooded 7.1%" read "Fl… 7…"."""
+    for start in range(0, len(figures), FIGURES_PER_ROW):
+        row = figures[start : start + FIGURES_PER_ROW]
+        for column, figure in zip(st.columns(FIGURES_PER_ROW), row, strict=False):
+            column.metric(
+                figure.label,
+                figure.value,
+                figure.detail,
+                delta_color="off",
+                delta_arrow="off",
+                help=figure.help or None,
+                border=True,
+            )
+
+
+def show_note(note: tuple[str, str] | None, label_link: bool = False) -> None:
+    """A (level, sentence) note from views.figures.familiarity_note; with `label_link`, a way to
+    Label when the figures are unreliable or unusual."""
+    if note is None:
+        return
+    level, sentence = note
+    {"error": st.error, "warning": st.warning, "info": st.info}[level](sentence)
+    if label_link and level in ("error", "warning"):
+        st.page_link(
+            "app_pages/label.py",
+            label="Label a few of these photos and fine-tune the model on them",
+            icon=":material/brush:",
+        )
+
+
+def colour_bar_html(colours: list[str], top: str, bottom: str) -> str:
+    """A vertical colour bar, `colours` from the bottom up, labelled at both ends."""
+    gradient = ", ".join(reversed(colours))  # a CSS gradient runs from the top down
+    return (
+        "<div style='display:flex;gap:.5em;height:12em;margin-top:.3em'>"
+        f"<div style='width:1.2em;border:1px solid #8884;background:linear-gradient({gradient})'></div>"
+        "<div style='display:flex;flex-direction:column;justify-content:space-between;font-size:.9em'>"
+        f"<span>{top}</span><span>{bottom}</span></div></div>"
+    )
+
+
+class FinishFirst:
+    """Progress for work that is saved item by item and should finish once started (pre-labelling
+    photos): a rerun the browser asks for meanwhile (a click, a component reporting its first
+    value) is held until the work is done, instead of cutting it short after the item in flight;
+    Streamlit's Stop still stops it. Streamlit delivers both at the next element update, as an
+    exception raised there.
+
+        with FinishFirst("Pre-labelling…") as progress:
+            work(progress=lambda done, total: progress(done / total, f"{done} of {total}"))
+    """
+
+    def __init__(self, text: str):
+        self._text, self._held = text, None
+
+    def __enter__(self):
+        self._bar = st.progress(0.0, text=self._text)
+        return self.update
+
+    def update(self, fraction: float, text: str) -> None:
+        if self._held is not None:
+            return
+        try:
+            self._bar.progress(min(max(fraction, 0.0), 1.0), text=text)
+        except BaseException as exc:  # noqa: BLE001 - Streamlit's rerun request: held, raised at the end
+            if type(exc).__name__ != "RerunException":
+                raise
+            self._held = exc
+
+    def __exit__(self, kind, value, traceback) -> None:
+        if self._held is not None and kind is None:
+            raise self._held  # the rerun asked for meanwhile, now that the work is done
+        if kind is None:
+            self._bar.empty()

@@ -56,6 +56,40 @@ SOURCES = {
 }
 
 
+STATUS_COLUMNS = {
+    "photo": st.column_config.TextColumn("Photo"),
+    "status": st.column_config.TextColumn("Status"),
+    "review": st.column_config.TextColumn("Review", help="submitted, accepted or rejected, and by whom"),
+    "by": st.column_config.TextColumn("Saved by"),
+    "when": st.column_config.TextColumn("When"),
+    "by_person": st.column_config.ProgressColumn(
+        "Made or confirmed by a person",
+        format="percent",
+        min_value=0.0,
+        max_value=1.0,
+        help="Of a saved mask: the pixels a person changed, or painted over with the class already there. "
+        "The rest is the model's pre-label that nobody touched.",
+    ),
+    "model": st.column_config.TextColumn("Pre-labelled by"),
+    "uncertain": st.column_config.NumberColumn(
+        "Uncertain", format="percent", help="of the pre-label's pixels: the model hesitated there"
+    ),
+}
+
+
+def status_rows(rows: list[dict]) -> list[dict]:
+    """The photo table's rows in the order given (most uncertain first), columns of STATUS_COLUMNS."""
+    return [{name: None if row.get(name) == "" else row.get(name) for name in STATUS_COLUMNS} for row in rows]
+
+
+def photo_label(row: dict) -> str:
+    """What the photo picker shows for a photo: name, status, who saved it and how much was theirs."""
+    text = f"{row['photo']} · {row['status']}" + (f" · by {row['by']}" if row["by"] else "")
+    if row.get("by_person") is not None:
+        text += f" · {row['by_person']:.0%} a person's"
+    return text
+
+
 def _set(key: str, value) -> None:
     st.session_state[key] = value
 

@@ -112,7 +112,7 @@ def _render(run: RunRecord, registry: RunRegistry) -> None:
     _status_message(summary)
     _progress(run, history)
     _tiles(run, history)
-    _charts(run.id, history)
+    _charts(run, history)
     _preview_and_log(run, registry, history)
 
 
@@ -144,7 +144,7 @@ def _tiles(run: RunRecord, history: monitor.MetricHistory) -> None:
     dice = series.get(metric_names.VAL_DICE.key, ([], []))[1]
     speed = history.latest(metric_names.IMAGES_PER_S.key)
     c1, c2, c3, c4 = st.columns(4)
-    c1.metric("Epochs done", f"{run.epochs_done or 0} / {run.config.get('epochs', '?')}")
+    c1.metric("Epochs done", f"{monitor.epochs_done(run, history)} / {run.config.get('epochs', '?')}")
     c2.metric(
         "Latest val Dice",
         "–" if not dice else f"{dice[-1]:.3f}",
@@ -169,7 +169,8 @@ def epoch_axis(figure, series: dict) -> None:
     figure.update_layout(legend=dict(orientation="h", y=-0.15, yanchor="top", x=0))
 
 
-def _charts(run_id: str, history: monitor.MetricHistory) -> None:
+def _charts(run: RunRecord, history: monitor.MetricHistory) -> None:
+    run_id, validated = run.id, monitor.has_validation(run)
     series = history.epoch_series()
     losses = {label: series[key] for key, label in _LOSSES.items() if key in series}
     quality = {label: series[key] for key, label in _QUALITY.items() if key in series}
@@ -188,10 +189,14 @@ def _charts(run_id: str, history: monitor.MetricHistory) -> None:
             figure.update_yaxes(range=[0, 1], tickformat=".0%")
             epoch_axis(figure, quality)
             st.plotly_chart(figure, key=f"quality-{run_id}")
+        elif not validated:
+            st.caption("No validation scores: this run has no validation split (every photo trains).")
         else:
             st.caption("Validation Dice, mIoU and pixel accuracy appear after the first epoch.")
     with right:
-        if steps[0]:
+        if monitor.one_step_per_epoch(history):
+            st.caption("One training step per epoch: the loss per step is the loss per epoch (left).")
+        elif steps[0]:
             figure = curves(
                 {"training loss": steps}, "Training loss per step", x_title="step", y_title="loss"
             )
@@ -212,6 +217,8 @@ def _preview_and_log(run: RunRecord, registry: RunRegistry, history: monitor.Met
                 caption=f"Validation photo · ground truth · prediction after epoch {epoch}",
                 width="stretch",
             )
+        elif not monitor.has_validation(run):
+            st.caption("No validation preview: this run has no validation split.")
         else:
             st.caption("The validation preview (photo · truth · prediction) appears after the first epoch.")
     with right:

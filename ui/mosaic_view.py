@@ -12,8 +12,9 @@ from seg_core.core.progress import eta_updates
 from seg_core.services import geoupload
 from seg_core.services.geoupload import MosaicAnalysis
 from seg_core.views import mosaic_figures
+from seg_core.views.figures import familiarity_note
 from ui.auth import current_caller
-from ui.common import legend_html, load_predictor
+from ui.common import legend_html, load_predictor, metrics_grid, show_note
 
 MIME = {
     ".tif": "image/tiff",
@@ -106,20 +107,8 @@ def mosaic_view(result: MosaicAnalysis) -> None:
             legend_html([{"color": r["color"], "name": r["class"], "share": r["share"]} for r in rows]),
             unsafe_allow_html=True,
         )
-    note = mosaic_figures.familiarity_note(result)
-    if note is not None:
-        {"error": st.error, "warning": st.warning, "info": st.info}[note[0]](note[1])
-    figures = mosaic_figures.key_figures(result)
-    for column, figure in zip(st.columns(len(figures)), figures, strict=True):
-        column.metric(
-            figure.label,
-            figure.value,
-            figure.detail,
-            delta_color="off",
-            delta_arrow="off",
-            help=figure.help or None,
-            border=True,
-        )
+    show_note(familiarity_note(None if result.familiarity is None else result.familiarity[1]))
+    metrics_grid(mosaic_figures.key_figures(result))
     if result.summary.get("stopped"):
         st.warning("Stopped: the windows done are kept; the rest of the class map is nodata.")
     table_col, files_col = st.columns([3, 2])
@@ -128,6 +117,7 @@ def mosaic_view(result: MosaicAnalysis) -> None:
         st.dataframe(
             [{k: r[k] for k in ("class", "share", "area_m2")} for r in rows],
             hide_index=True,
+            placeholder="–",
             width="stretch",
             column_config={
                 "class": st.column_config.TextColumn("Class"),

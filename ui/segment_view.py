@@ -10,8 +10,7 @@ from seg_core.analytics import report, statistics
 from seg_core.services import analysis
 from seg_core.services.analysis import PhotoAnalysis
 from seg_core.views import downloads, figures
-from seg_core.views.figures import KeyFigure
-from ui.common import checkpoint_summary, legend_html
+from ui.common import checkpoint_summary, colour_bar_html, legend_html, metrics_grid, show_note
 
 LEGEND_MIN_SHARE = 0.001  # rarer classes would all read "0.0%"; the per-class table lists them
 
@@ -21,26 +20,10 @@ def model_description(path: Path) -> str:
     return figures.describe_model(checkpoint_summary(path))
 
 
-def metrics_row(figures: list[KeyFigure]) -> None:
-    # Columns as wide as their text needs (rough px at the metric font sizes, padding and help icon
-    # included), so "534 of 554" and "Roads flooded" are not cut short while "0" takes little room.
-    widths = [max(22 * len(f.value), 8 * len(f.label) + 20) + 32 for f in figures]
-    for column, figure in zip(st.columns(widths), figures, strict=True):
-        column.metric(
-            figure.label,
-            figure.value,
-            figure.detail,
-            delta_color="off",
-            delta_arrow="off",
-            help=figure.help or None,
-            border=True,
-        )
-
-
 def photo_view(result: PhotoAnalysis) -> None:
     """Controls, photo | overlay | legend, key figures, class table and downloads of one photo."""
     present = [row["name"] for row in result.legend]
-    opacity_col, classes_col, edges_col, view_col = st.columns([2, 4.4, 1.6, 2], vertical_alignment="bottom")
+    opacity_col, classes_col, edges_col, view_col = st.columns([2, 4.0, 2.0, 2], vertical_alignment="bottom")
     opacity = opacity_col.slider("Overlay opacity", 0.0, 1.0, 0.5, 0.05, key="segment_opacity")
     shown = classes_col.multiselect(
         "Classes to colour",
@@ -66,7 +49,9 @@ def photo_view(result: PhotoAnalysis) -> None:
         help="Uncertainty: dark where the model is sure, bright yellow where it hesitates "
         "between classes (1 - top class probability, full colour at 0.5).",
     )
-    ids = analysis.class_ids(shown)
+    ids = analysis.class_ids(shown, result.scheme)
+    # Above the pictures: the figures below them and the pictures themselves may not be reliable.
+    show_note(figures.familiarity_note(result.stats.familiarity), label_link=True)
 
     width, height = result.original_size
     overlay = analysis.render_overlay(result, opacity, ids, boundaries)
@@ -81,6 +66,21 @@ def photo_view(result: PhotoAnalysis) -> None:
     else:
         overlay_col.image(overlay, caption="Predicted classes", width="stretch")
     with legend_col:
+        if doubt is not None:  # the overlay shows uncertainty, not classes: its scale, not the legend
+            stops = figures.uncertainty_colour_stops()
+            st.markdown("**Uncertainty** · 1 − top class probability")
+            st.html(colour_bar_html([c for _, c in stops], f"{stops[-1][0]:.2f} or more: unsure", "0: sure"))
+            st.caption("Switch the overlay to Classes for the class legend.")
+    if doubt is None:
+        _class_legend(legend_col, result)
+    metrics_grid(figures.key_figures(result.stats, result.scheme) + figures.uncertainty_figures(result.stats))
+    if result.stats.gsd_cm is None:
+        st.caption("Enter the ground sampling distance above to get areas in square metres.")
+    _table_and_downloads(result, opacity, ids, boundaries)
+
+
+def _class_legend(column, result: PhotoAnalysis) -> None:
+    with column:
         st.markdown("**Legend** · share of the photo")
         visible = [row for row in result.legend if row["share"] >= LEGEND_MIN_SHARE]
         st.markdown(legend_html(visible), unsafe_allow_html=True)
@@ -91,18 +91,13 @@ def photo_view(result: PhotoAnalysis) -> None:
                 "(see the table below)"
             )
 
-    note = figures.familiarity_note(result.stats)
-    if note is not None:  # right above the figures it qualifies
-        {"error": st.error, "warning": st.warning, "info": st.info}[note[0]](note[1])
-    metrics_row(figures.key_figures(result.stats) + figures.uncertainty_figures(result.stats))
-    if result.stats.gsd_cm is None:
-        st.caption("Enter the ground sampling distance above to get areas in square metres.")
 
+def _table_and_downloads(result: PhotoAnalysis, opacity: float, ids, boundaries: bool) -> None:
     table_col, files_col = st.columns([3, 2])
     with table_col:
         st.markdown("**Per class**")
         st.dataframe(
-            figures.class_table(result.stats),
+            figures.class_table(result.stats, result.scheme),
             hide_index=True,
             width="stretch",
             column_config={
@@ -112,9 +107,10 @@ def photo_view(result: PhotoAnalysis) -> None:
                 ),
                 "area_m2": st.column_config.NumberColumn("Area (m²)", format="%.1f"),
                 "objects": st.column_config.NumberColumn(
-                    "Objects", help="separate objects of a countable class"
+                    "Objects", help="separate objects of a countable class (surfaces have none)"
                 ),
             },
+            placeholder="",
         )
     with files_col:
         st.markdown("**Downloads** (full resolution)")
@@ -129,8 +125,8 @@ def photo_view(result: PhotoAnalysis) -> None:
                 key=f"segment_dl_{file.file_name}",
             )
         st.caption(
-            "The mask PNG stores class ids 0–24 as pixel values with the legend colours as its "
-            "palette; the overlay is drawn as shown here."
+            f"The mask PNG stores class ids 0–{result.scheme.num_classes - 1} ({result.scheme.name}) as "
+            "pixel values with the legend colours as its palette; the overlay is drawn as shown here."
         )
         for notice in result.notices:
             st.info(notice)
@@ -142,11 +138,12 @@ def batch_view(results: list[PhotoAnalysis], opacity: float) -> None:
     """Totals, one row per photo and the batch downloads."""
     familiarity = statistics.batch_summary([r.stats for r in results]).get("familiarity")
     if familiarity and familiarity["status"] == "unfamiliar":
-        st.error(familiarity["message"])
-    metrics_row(figures.batch_figures(results))
+        show_note(figures.familiarity_note(familiarity), label_link=True)
+    metrics_grid(figures.batch_figures(results))
     st.dataframe(
         figures.batch_table(results),
         hide_index=True,
+        placeholder="–",
         width="stretch",
         column_config={
             "photo": st.column_config.TextColumn("Photo"),

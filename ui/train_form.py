@@ -14,6 +14,7 @@ import time
 import streamlit as st
 
 from seg_core.core import paths
+from seg_core.core.text import count
 from seg_core.models.spec import ARCH_LABELS, ARCHITECTURES, list_encoders
 from seg_core.services import catalog
 from seg_core.training import preflight, study
@@ -154,7 +155,7 @@ def settings_form(datasets: list[catalog.DatasetInfo]) -> str:
         names,
         key=key("dataset"),
         persist_state="session",
-        format_func=lambda n: f"{n} ({next(d.images for d in datasets if d.name == n)} photos)",
+        format_func=lambda n: f"{n} ({count(next(d.images for d in datasets if d.name == n), 'photo')})",
         help=f"Folders under the data root {paths.data_root()}",
     )
     top[1].selectbox(

@@ -5,7 +5,8 @@ confidence: the shipped demo model found 345 roofs in a dry forest. What gives i
 own uncertainty (`seg_core.analytics.uncertainty`): on unfamiliar imagery the top class
 probability drops across the photo. So at training time the run stores, in the checkpoint's
 `meta["uncertainty_reference"]`, the distribution of per-photo uncertainty on its own validation
-photos (`uncertainty_reference`), and every prediction is compared with it (`assess`).
+photos, or on its training photos when it has no validation split (`uncertainty_reference`
+records which), and every prediction is compared with it (`assess`).
 
 Distance: for each figure (mean uncertainty, uncertain share), how far the photo lies above the
 reference median, in units of the reference's spread (its 95th percentile minus its median,
@@ -22,6 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from seg_core.analytics.uncertainty import UNCERTAIN_BELOW, PhotoUncertainty, photo_uncertainty
+from seg_core.core.text import count
+from seg_core.schemes.files import scheme_of_meta
 
 REFERENCE_VERSION = 1
 # Distance (in reference spreads above the median) over which a photo is "far outside". 2: twice
@@ -37,23 +40,38 @@ UNRELIABLE_MESSAGE = (
     "this model has not seen imagery like this: treat the figures as unreliable; "
     "label a few photos and fine-tune"
 )
+# Only what the file shows: a checkpoint without a reference says nothing about why it has none.
 UNAVAILABLE_MESSAGE = (
-    "familiarity check unavailable: this checkpoint has no uncertainty reference "
-    "(it was trained before StormSeg stored one)"
+    "familiarity check unavailable: this model carries no uncertainty reference, so nothing tells "
+    "whether a photo is unlike what it was trained on"
 )
+# Which photos a reference was measured on: a run without a validation split measures it on its
+# training photos when it ends (a stricter yardstick: a model is surest on what it learned).
+REFERENCE_SOURCES = {
+    "validation": "its own validation photos",
+    "training": "its own training photos (it had no validation split)",
+}
 
 
-def uncertainty_reference(photos: Sequence[PhotoUncertainty | dict]) -> dict:
+def uncertainty_reference(photos: Sequence[PhotoUncertainty | dict], source: str = "validation") -> dict:
     """The reference a checkpoint stores: per figure the median, 95th percentile and maximum of
-    the validation photos' values, plain Python floats (loadable with weights_only).
+    the photos' values, plain Python floats (loadable with weights_only), and which photos they
+    were (`source`, a REFERENCE_SOURCES key).
 
     Raises:
-        ValueError: no photos.
+        ValueError: no photos, or an unknown source.
     """
     if not photos:
-        raise ValueError("an uncertainty reference needs at least one validation photo")
+        raise ValueError("an uncertainty reference needs at least one photo")
+    if source not in REFERENCE_SOURCES:
+        raise ValueError(f"reference source {source!r} is not one of: {', '.join(REFERENCE_SOURCES)}")
     rows = [p.to_dict() if isinstance(p, PhotoUncertainty) else p for p in photos]
-    reference: dict = {"version": REFERENCE_VERSION, "photos": len(rows), "uncertain_below": UNCERTAIN_BELOW}
+    reference: dict = {
+        "version": REFERENCE_VERSION,
+        "photos": len(rows),
+        "uncertain_below": UNCERTAIN_BELOW,
+        "source": source,
+    }
     for figure in FIGURES:
         values = np.array([float(r[figure]) for r in rows], dtype=np.float64)
         reference[figure] = {
@@ -62,6 +80,12 @@ def uncertainty_reference(photos: Sequence[PhotoUncertainty | dict]) -> dict:
             "max": float(values.max()),
         }
     return reference
+
+
+def reference_photos(reference: dict) -> str:
+    """The photos a usable reference was measured on, as words ("its own validation photos");
+    references written before sources were recorded came from validation photos."""
+    return REFERENCE_SOURCES.get(reference.get("source", "validation"), REFERENCE_SOURCES["validation"])
 
 
 def check_reference(reference: object) -> dict | None:
@@ -114,14 +138,14 @@ def assess(uncertainty: PhotoUncertainty | dict, reference: object) -> Familiari
     distance = round(max(distance, 0.0), 3)
     if distance > FAR_OUTSIDE:
         return Familiarity("unfamiliar", distance, UNRELIABLE_MESSAGE)
+    photos = reference_photos(ref)
     if distance > 1.0:
         return Familiarity(
             "unusual",
             distance,
-            f"less sure than on most of its validation photos ({distance:.1f} spreads above usual); "
-            "check the figures",
+            f"less sure than on most of {photos} ({distance:.1f} spreads above usual); check the figures",
         )
-    return Familiarity("familiar", distance, "within what the model showed on its own validation photos")
+    return Familiarity("familiar", distance, f"within what the model showed on {photos}")
 
 
 def batch_familiarity(assessments: Sequence[Familiarity | dict]) -> dict:
@@ -132,11 +156,14 @@ def batch_familiarity(assessments: Sequence[Familiarity | dict]) -> dict:
         return {"status": "unavailable", "unfamiliar": 0, "checked": 0, "message": UNAVAILABLE_MESSAGE}
     far = checked.count("unfamiliar")
     if far:
-        status, message = "unfamiliar", f"{far} of {len(checked)} photo(s): {UNRELIABLE_MESSAGE}"
+        status, message = "unfamiliar", f"{far} of {count(len(checked), 'photo')}: {UNRELIABLE_MESSAGE}"
     elif "unusual" in checked:
         status, message = "unusual", "some photos are less sure than usual; check their figures"
     else:
-        status, message = "familiar", "every photo within what the model showed on its own validation photos"
+        status, message = (
+            "familiar",
+            "every photo within what the model showed on the photos it was measured on",
+        )
     return {"status": status, "unfamiliar": far, "checked": len(checked), "message": message}
 
 
@@ -151,5 +178,5 @@ def familiarity_of(
     """
     if confidence is None:
         raise ValueError("familiarity needs a prediction made with confidence=True")
-    uncertainty = photo_uncertainty(mask, confidence)
+    uncertainty = photo_uncertainty(mask, confidence, scheme_of_meta(meta, "the model"))
     return uncertainty, assess(uncertainty, meta.get("uncertainty_reference"))

@@ -1,5 +1,5 @@
 """What analysts look at and download: overlays and export files (the statistics they show are
-`seg_core.analytics.statistics`).
+`seg_core.analytics.statistics`), in the colours of the label scheme at hand.
 
 Masks are at the photo's original size (a Harvey frame is 4000x3000, 12 MP), so the overlay
 blends in uint16 row chunks to stay well under a second and a few hundred MB there.
@@ -8,6 +8,7 @@ blends in uint16 row chunks to stay well under a second and a few hundred MB the
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import re
@@ -19,19 +20,12 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from seg_core.analytics.statistics import EMPTY_STATS, ImageStats, as_class_mask, batch_summary, stats_rows
+from seg_core.analytics.statistics import ImageStats, as_class_mask, batch_summary, empty_stats, stats_rows
 from seg_core.core.atomic import atomic_write_bytes
-from seg_core.schemes.classes import (
-    NUM_CLASSES,
-    PALETTE,
-    legend_entries,
-    pil_palette,
-)
+from seg_core.schemes.scheme import LabelScheme
 
 OVERLAY_CHUNK_ROWS = 512  # 512 x 4000 x 3 uint8 temporaries: ~6 MB each, few calls per image
 OVERLAY_JPEG_QUALITY = 90
-_COLOUR_LUT = np.zeros((256, 1, 3), dtype=np.uint8)  # cv2.LUT wants 256 entries per channel
-_COLOUR_LUT[:NUM_CLASSES, 0] = PALETTE
 _UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 _MAX_STEM_CHARS = 100  # keeps archive paths well under every file system's name limit
 
@@ -56,6 +50,13 @@ def _check_opacity(opacity: float) -> float:
 # --- overlay -----------------------------------------------------------------------------------------
 
 
+@functools.cache
+def _colour_lut(scheme: LabelScheme) -> np.ndarray:
+    lut = np.zeros((256, 1, 3), dtype=np.uint8)  # cv2.LUT wants 256 entries per channel
+    lut[: scheme.num_classes, 0] = scheme.palette
+    return lut
+
+
 def class_edges(mask: np.ndarray) -> np.ndarray:
     """HxW bool: pixels whose 4-neighbour has another class (both sides of a border, so 2 px)."""
     edges = np.zeros(mask.shape, dtype=bool)
@@ -75,12 +76,15 @@ def overlay(
     opacity: float = 0.5,
     classes: Iterable[int] | None = None,
     boundaries: bool = False,
+    *,
+    scheme: LabelScheme,
 ) -> np.ndarray:
     """Blend the class colours over the photo.
 
     Args:
         image: HxWx3 uint8 RGB photo.
         mask: HxW class-id mask of the same size.
+        scheme: what the mask's ids stand for; its colours are drawn.
         opacity: weight of the class colour, 0 (photo only) to 1 (palette colour only).
         classes: class ids to colour; None colours every class except Background, which stays
             the photo. Pixels of other classes are left as the photo.
@@ -91,15 +95,16 @@ def overlay(
         HxWx3 uint8. Blending is exact at the ends: opacity 1 gives the palette colour, 0 the photo.
 
     Raises:
-        ValueError: mismatched shapes, ids outside 0..24, opacity outside [0, 1].
+        ValueError: mismatched shapes, ids outside the scheme, opacity outside [0, 1].
     """
-    image, mask, opacity = _rgb_image(image), as_class_mask(mask), _check_opacity(opacity)
+    image, mask, opacity = _rgb_image(image), as_class_mask(mask, scheme), _check_opacity(opacity)
     if image.shape[:2] != mask.shape:
         raise ValueError(
             f"image is {image.shape[1]}x{image.shape[0]} but mask is {mask.shape[1]}x{mask.shape[0]}"
         )
     shown = np.zeros(256, dtype=bool)
-    shown[_class_ids(classes) if classes is not None else range(1, NUM_CLASSES)] = True
+    shown[_class_ids(classes, scheme) if classes is not None else range(1, scheme.num_classes)] = True
+    lut = _colour_lut(scheme)
     edges = class_edges(mask) if boundaries else None
     out = np.empty_like(image)
     # OpenCV in row chunks: 4x faster than numpy fancy indexing and no full-size temporaries.
@@ -107,7 +112,7 @@ def overlay(
     for r0 in range(0, mask.shape[0], OVERLAY_CHUNK_ROWS):
         rows = slice(r0, r0 + OVERLAY_CHUNK_ROWS)
         ids, photo, dst = mask[rows], np.ascontiguousarray(image[rows]), out[rows]
-        colour = cv2.LUT(cv2.merge([ids, ids, ids]), _COLOUR_LUT)
+        colour = cv2.LUT(cv2.merge([ids, ids, ids]), lut)
         # dst is a contiguous view of `out`, so OpenCV writes the result straight into it.
         cv2.addWeighted(photo, 1.0 - opacity, colour, opacity, 0.0, dst=dst)
         cv2.copyTo(photo, (~shown[ids]).view(np.uint8), dst=dst)
@@ -116,24 +121,24 @@ def overlay(
     return out
 
 
-def _class_ids(classes: Iterable[int]) -> list[int]:
+def _class_ids(classes: Iterable[int], scheme: LabelScheme) -> list[int]:
     ids = [int(c) for c in classes]
-    bad = [c for c in ids if not 0 <= c < NUM_CLASSES]
+    bad = [c for c in ids if not 0 <= c < scheme.num_classes]
     if bad:
-        raise ValueError(f"unknown class ids {bad}; valid ids are 0..{NUM_CLASSES - 1}")
+        raise ValueError(f"unknown class ids {bad}; {scheme.name}'s ids are 0..{scheme.num_classes - 1}")
     return ids
 
 
 # --- exports -----------------------------------------------------------------------------------------
 
 
-def mask_png_bytes(mask: np.ndarray) -> bytes:
-    """A palette ('P') PNG: the pixel values are the class ids and the palette colours them.
+def mask_png_bytes(mask: np.ndarray, *, scheme: LabelScheme) -> bytes:
+    """A palette ('P') PNG: the pixel values are the class ids and the scheme's palette colours them.
 
     It opens coloured in any viewer, and `np.asarray(Image.open(...))` gives the ids back exactly.
     """
-    png = Image.fromarray(as_class_mask(mask))  # mode L; putpalette turns it into P, same bytes
-    png.putpalette(pil_palette())
+    png = Image.fromarray(as_class_mask(mask, scheme))  # mode L; putpalette turns it into P, same bytes
+    png.putpalette(scheme.pil_palette())
     buf = io.BytesIO()
     png.save(buf, format="PNG")
     return buf.getvalue()
@@ -163,8 +168,10 @@ def _csv_cell(value):
     return value
 
 
-def stats_csv(stats: Sequence[ImageStats], extra: Sequence[dict] | None = None) -> str:
-    """`stats_rows` as CSV text with a header (header only for an empty batch).
+def stats_csv(
+    stats: Sequence[ImageStats], extra: Sequence[dict] | None = None, scheme: LabelScheme | None = None
+) -> str:
+    """`stats_rows` as CSV text with a header (header only for an empty batch, which needs `scheme`).
 
     `extra`: per image, columns to put right after `image` (e.g. the source path).
     """
@@ -173,7 +180,7 @@ def stats_csv(stats: Sequence[ImageStats], extra: Sequence[dict] | None = None) 
         if len(extra) != len(rows):
             raise ValueError(f"stats_csv got {len(rows)} images but {len(extra)} extra rows")
         rows = [{"image": r["image"], **x, **r} for r, x in zip(rows, extra, strict=True)]
-    fields = list((rows or stats_rows([EMPTY_STATS]))[0])
+    fields = list((rows or _header_rows(scheme))[0])
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
@@ -182,17 +189,24 @@ def stats_csv(stats: Sequence[ImageStats], extra: Sequence[dict] | None = None) 
     return buf.getvalue()
 
 
-def stats_json(stats: Sequence[ImageStats]) -> str:
-    """{"images": [ImageStats.to_dict()...], "summary": batch_summary(stats)} as JSON text."""
-    return json.dumps({"images": [s.to_dict() for s in stats], "summary": batch_summary(stats)}, indent=2)
+def _header_rows(scheme: LabelScheme | None) -> list[dict]:
+    if scheme is None:
+        raise ValueError("an empty statistics table needs its label scheme for its columns")
+    return stats_rows([empty_stats(scheme)])
 
 
-def legend_csv() -> str:
-    """id,name,color (hex) for every class."""
+def stats_json(stats: Sequence[ImageStats], scheme: LabelScheme | None = None) -> str:
+    """{"images": [ImageStats.to_dict()...], "summary": batch_summary(stats, scheme)} as JSON text."""
+    summary = batch_summary(stats, scheme)
+    return json.dumps({"images": [s.to_dict() for s in stats], "summary": summary}, indent=2)
+
+
+def legend_csv(scheme: LabelScheme) -> str:
+    """id,name,color (hex) for every class of the scheme."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["id", "name", "color"])
-    writer.writerows([e["id"], e["name"], e["color"]] for e in legend_entries())
+    writer.writerows([e["id"], e["name"], e["color"]] for e in scheme.legend_entries())
     return buf.getvalue()
 
 
@@ -223,7 +237,11 @@ def _unique_stems(names: Sequence[str]) -> list[str]:
 
 
 def batch_zip(
-    items: Sequence[tuple[str, np.ndarray, np.ndarray]], stats: Sequence[ImageStats], opacity: float = 0.5
+    items: Sequence[tuple[str, np.ndarray, np.ndarray]],
+    stats: Sequence[ImageStats],
+    opacity: float = 0.5,
+    *,
+    scheme: LabelScheme,
 ) -> bytes:
     """One download for a batch: masks, overlays, stats and the legend.
 
@@ -231,6 +249,7 @@ def batch_zip(
         items: (name, HxWx3 uint8 photo, HxW mask) per image, in the order of `stats`.
         stats: the ImageStats of each item.
         opacity: overlay opacity.
+        scheme: what the masks' ids stand for (colours, legend, columns).
 
     Returns:
         ZIP bytes with masks/<stem>_mask.png, overlays/<stem>_overlay.jpg, stats.csv,
@@ -243,12 +262,13 @@ def batch_zip(
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for stem, (_, image, mask) in zip(_unique_stems([i[0] for i in items]), items, strict=True):
             # PNG and JPEG are compressed already: storing them saves time for no size cost.
-            archive.writestr(f"masks/{stem}_mask.png", mask_png_bytes(mask), compress_type=zipfile.ZIP_STORED)
-            jpeg = image_bytes(overlay(image, mask, opacity), "JPEG", OVERLAY_JPEG_QUALITY)
+            png = mask_png_bytes(mask, scheme=scheme)
+            archive.writestr(f"masks/{stem}_mask.png", png, compress_type=zipfile.ZIP_STORED)
+            jpeg = image_bytes(overlay(image, mask, opacity, scheme=scheme), "JPEG", OVERLAY_JPEG_QUALITY)
             archive.writestr(f"overlays/{stem}_overlay.jpg", jpeg, compress_type=zipfile.ZIP_STORED)
-        archive.writestr("stats.csv", stats_csv(stats))
-        archive.writestr("stats.json", stats_json(stats))
-        archive.writestr("legend.csv", legend_csv())
+        archive.writestr("stats.csv", stats_csv(stats, scheme=scheme))
+        archive.writestr("stats.json", stats_json(stats, scheme))
+        archive.writestr("legend.csv", legend_csv(scheme))
     return buf.getvalue()
 
 
@@ -260,6 +280,8 @@ def write_outputs(
     stats: ImageStats,
     opacity: float = 0.5,
     stem: str | None = None,
+    *,
+    scheme: LabelScheme,
 ) -> list[Path]:
     """The CLI's files for one image: <stem>_mask.png, <stem>_overlay.jpg, <stem>_stats.json.
 
@@ -273,7 +295,8 @@ def write_outputs(
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = stem or safe_stem(name)
     paths = [out_dir / f"{stem}_mask.png", out_dir / f"{stem}_overlay.jpg", out_dir / f"{stem}_stats.json"]
-    atomic_write_bytes(paths[0], mask_png_bytes(mask))
-    atomic_write_bytes(paths[1], image_bytes(overlay(image, mask, opacity), "JPEG", OVERLAY_JPEG_QUALITY))
+    atomic_write_bytes(paths[0], mask_png_bytes(mask, scheme=scheme))
+    overlaid = overlay(image, mask, opacity, scheme=scheme)
+    atomic_write_bytes(paths[1], image_bytes(overlaid, "JPEG", OVERLAY_JPEG_QUALITY))
     atomic_write_bytes(paths[2], json.dumps(stats.to_dict(), indent=2).encode())
     return paths

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from seg_core.schemes.classes import CLASS_NAMES, NUM_CLASSES
+from seg_core.schemes.scheme import LabelScheme
 
 # Top-class probability below which a pixel counts as uncertain. 0.6: the model gives the
 # runner-up class at least ~40% of the mass, where its argmax is a coin flip in practice.
@@ -44,8 +44,8 @@ class PhotoUncertainty:
         }
 
 
-def photo_uncertainty(mask: np.ndarray, confidence: np.ndarray) -> PhotoUncertainty:
-    """Summarise a prediction (mask and top-class probability map of the same size)."""
+def photo_uncertainty(mask: np.ndarray, confidence: np.ndarray, scheme: LabelScheme) -> PhotoUncertainty:
+    """Summarise a prediction (mask of `scheme` ids and top-class probability map of the same size)."""
     confidence = np.asarray(confidence, dtype=np.float32)
     if confidence.shape != np.asarray(mask).shape:
         raise ValueError(
@@ -53,13 +53,14 @@ def photo_uncertainty(mask: np.ndarray, confidence: np.ndarray) -> PhotoUncertai
         )
     unsure = confidence < UNCERTAIN_BELOW
     total = max(confidence.size, 1)
-    per_class = np.bincount(np.asarray(mask)[unsure].reshape(-1), minlength=NUM_CLASSES)[:NUM_CLASSES]
+    count = scheme.num_classes
+    per_class = np.bincount(np.asarray(mask)[unsure].reshape(-1), minlength=count)[:count]
     worst = int(per_class.argmax())
     unsure_count = int(unsure.sum())
     return PhotoUncertainty(
         mean=float(1.0 - confidence.mean()) if confidence.size else 0.0,
         uncertain_share=unsure_count / total,
-        least_sure_class=CLASS_NAMES[worst] if unsure_count else None,
+        least_sure_class=scheme.names[worst] if unsure_count else None,
         least_sure_share=float(per_class[worst]) / unsure_count if unsure_count else 0.0,
     )
 

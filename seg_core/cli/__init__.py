@@ -1,4 +1,4 @@
-"""`python -m seg_core ...`: every engine feature from the command line (a contract, see the README).
+"""`python -m seg_core ...`: every engine feature from the command line (a contract: docs/reference/cli.md).
 
 Each command lives in its own module here with a `register(sub)` that adds its parser;
 `COMMANDS` lists them in the order `--help` shows.

@@ -24,7 +24,7 @@ def expand_inputs(inputs: Sequence[str]) -> list[Path]:
 
 def check_device(name: str) -> str:
     """--device before anything loads: a typo ('gpu') is a sentence, not a torch RuntimeError."""
-    from seg_core.training.config import DEVICES
+    from seg_core.training.choices import DEVICES
 
     if name not in DEVICES:
         raise ValueError(f"--device {name!r} is not one of: {', '.join(DEVICES)}")

@@ -19,10 +19,17 @@ def _demo_data(args: argparse.Namespace) -> int:
         progress=ConsoleProgress("demo-data"),
         replace=args.replace,
         style=parse_styles(args.style),
+        scheme=args.scheme,
     )
     sidecar = _write_gsd_sidecar(summary)
+    where = (
+        f"{summary.n_train} labelled and {summary.n_test} test images"
+        if summary.scheme == "harvey"
+        else f"{summary.n_train - summary.n_val} train, {summary.n_val} val and {summary.n_test} test pairs "
+        f"in the {summary.scheme} layout and scheme (classes.json names it)"
+    )
     print(
-        f"wrote {summary.n_train} labelled and {summary.n_test} test images ({args.size}) to {summary.root} "
+        f"wrote {where} ({args.size}) to {summary.root} "
         f"(style {','.join(summary.styles)}; styles.json says which photo has which, {sidecar.name} their GSD)"
     )
     if args.geo:  # the map's demo: a georeferenced orthomosaic and a GPS-tagged flight
@@ -56,7 +63,6 @@ def _write_gsd_sidecar(summary):
 
 def _validate(args: argparse.Namespace) -> int:
     from seg_core.datasets.discovery import validate_dataset
-    from seg_core.schemes.classes import CLASS_NAMES
 
     progress = None if args.json else ConsoleProgress("validate")
     report = validate_dataset(args.dir, progress=progress)
@@ -64,6 +70,8 @@ def _validate(args: argparse.Namespace) -> int:
         print(json.dumps(report.to_dict()))
     else:
         print(f"{report.root} ({report.layout} layout), checked in {report.seconds:.1f} s")
+        if report.scheme is not None:
+            print(f"  label scheme: {report.scheme_note}")
         print(
             f"  images {report.n_images}, masks {report.n_masks}, usable pairs {len(report.pairs)}, "
             f"test images {len(report.test_images)}"
@@ -72,15 +80,18 @@ def _validate(args: argparse.Namespace) -> int:
         print(f"  problems: {len(report.problems)}")
         for problem in report.problems:
             print(f"    [{problem.kind}] {problem.message}")
-        print("  class pixel share:")
-        for name, share in zip(CLASS_NAMES, report.class_frequencies(), strict=True):
-            if share > 0:
-                print(f"    {name:<40} {share:7.2%}")
+        if report.scheme is not None:
+            print("  class pixel share (id, colour, name):")
+            for cls, share in zip(report.scheme.classes, report.class_frequencies(), strict=True):
+                if share > 0:
+                    print(f"    {cls.id:>3} {cls.hex} {cls.name:<40} {share:7.2%}")
     return 0 if report.usable else 2
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo-data", help="write a synthetic flooded-neighbourhood dataset (Harvey layout)")
+    p = sub.add_parser(
+        "demo-data", help="write a synthetic flooded-neighbourhood dataset (any built-in scheme)"
+    )
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--n", type=int, default=24, help="labelled images (default 24)")
     p.add_argument("--size", default="640x480", help="WxH in px (default 640x480; 4000x3000 like Harvey)")
@@ -90,6 +101,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="harvey",
         help="storm style, or a comma list the photos cycle through (styles.json says which photo has which): "
         "harvey (default), coastal, prairie, forest",
+    )
+    p.add_argument(
+        "--scheme",
+        default="harvey",
+        choices=("harvey", "floodnet", "rescuenet"),
+        help="label scheme of the masks (default harvey); floodnet and rescuenet are written as those "
+        "datasets are distributed (train/ val/ test/), rescuenet with building damage drawn",
     )
     p.add_argument(
         "--replace",

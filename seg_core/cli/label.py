@@ -3,8 +3,9 @@
 python -m seg_core label status DATASET [--json]
 python -m seg_core label prelabel DATASET --checkpoint PATH|NAME [--json]
 python -m seg_core label next DATASET [--json]
+python -m seg_core label states | accept | reject | sets | diff | export | agreement | gold   (cli/review.py)
 python -m seg_core finetune --parent PATH|NAME --data DATASET [--epochs N] [--lr X] [--batch-size B] [--crop C]
-    [--name NAME]
+    [--new-head roles|fresh|MAPPING.json] [--start-check on|off] [--include-unreviewed] [--name NAME]
 """
 
 from __future__ import annotations
@@ -16,10 +17,13 @@ from pathlib import Path
 
 from seg_core.cli.backends import CHECKPOINT_HELP
 from seg_core.cli.common import print_table
+from seg_core.cli.review import register_actions
 from seg_core.core.progress import ConsoleProgress
 
 # The schedule's settings a user may change on the command line (the rest: `train --init-from`).
-FINETUNE_FLAGS = ("epochs", "lr", "batch_size", "crop")
+FINETUNE_FLAGS = ("epochs", "lr", "batch_size", "crop", "start_check")
+# What a parent of another label scheme than the dataset's needs (`seg_core.training.heads`).
+SCHEME_FLAGS = ("new_head",)
 
 
 def _dataset(text: str) -> Path:
@@ -75,18 +79,28 @@ def _finetune(args: argparse.Namespace) -> int:
     from seg_core.core.runtime import StopRequested
     from seg_core.datasets.discovery import count_named_pairs
     from seg_core.runs.registry import RunRegistry
+    from seg_core.services.labelling import finetune_cautions
     from seg_core.services.models import resolve_checkpoint
-    from seg_core.training.finetune import finetune_config
+    from seg_core.training.finetune import batch_for, finetune_config
     from seg_core.training.loop import fit
-    from seg_core.training.preflight import check_before_run
+    from seg_core.training.preflight import check_before_run, check_dataset
 
-    overrides = {name: getattr(args, name) for name in FINETUNE_FLAGS if getattr(args, name) is not None}
+    flags = FINETUNE_FLAGS + SCHEME_FLAGS
+    overrides = {name: getattr(args, name) for name in flags if getattr(args, name) is not None}
+    if overrides.get("start_check") not in (None, "on", "off"):
+        raise ValueError(f"--start-check {overrides['start_check']} is not one of: on, off")
+    overrides["include_unreviewed"] = args.include_unreviewed
     cfg = finetune_config(
         resolve_checkpoint(args.parent), _dataset(args.data), name=args.name or "", **overrides
     )
     if count_named_pairs(cfg.data) == 0:
         raise ValueError(f"{args.data}: no photo has a saved mask yet; correct and save a few photos first")
-    check_before_run(cfg)  # the checks `train` and the app's Start run, before the run exists
+    report = check_dataset(cfg)  # the masks review lets this run train on
+    if "batch_size" not in overrides:
+        cfg = batch_for(cfg, len(report.pairs))
+    check_before_run(cfg, report=report)  # the checks `train` and the app's Start run, before the run exists
+    for caution in finetune_cautions(cfg.data):
+        print(f"warning: {caution}", file=sys.stderr)
     stop = StopRequested()
     stop.install()
     registry = RunRegistry()
@@ -108,6 +122,7 @@ def _add_schedule_options(parser: argparse.ArgumentParser) -> None:
     from seg_core.training.settings import add_arguments
 
     add_arguments(parser, TrainConfig, names=FINETUNE_FLAGS, defaults=asdict(FineTuneSchedule()))
+    add_arguments(parser, TrainConfig, names=SCHEME_FLAGS)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -129,6 +144,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("dataset")
     a.add_argument("--json", action="store_true")
     a.set_defaults(handler=_next)
+    register_actions(actions)  # states, accept, reject, sets, diff, export, agreement, gold
 
     p = sub.add_parser(
         "finetune",
@@ -139,4 +155,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", required=True, help="dataset folder with the corrected masks")
     _add_schedule_options(p)
     p.add_argument("--name")
+    p.add_argument(
+        "--include-unreviewed",
+        action="store_true",
+        help="also train on saved masks nobody has reviewed yet (default: accepted masks only; "
+        "rejected masks never)",
+    )
     p.set_defaults(handler=_finetune)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,8 +16,9 @@ from seg_core.core.progress import ConsoleProgress
 def _predict(args: argparse.Namespace) -> int:
     from seg_core.analytics.report import write_outputs
     from seg_core.analytics.statistics import batch_summary, image_stats
+    from seg_core.core.launcher import EXIT_LAUNCHER_GONE, LauncherWatch, launched_by_torchrun
     from seg_core.imagery.imageio import ImageReadError, load_rgb
-    from seg_core.inference.batch import Manifest, Shard, stats_from_dict
+    from seg_core.inference.batch import Manifest, Shard, gather_timeout, stats_from_dict
     from seg_core.inference.outputs import OutputFolder, check_output_folder, is_own_output, unique_sources
 
     # Every setting before the model loads and before the first file is written.
@@ -32,15 +34,22 @@ def _predict(args: argparse.Namespace) -> int:
     if not files:
         raise ValueError(f"no images to segment in {', '.join(args.inputs)} (only earlier outputs of {out})")
     folder = OutputFolder(out)  # refuses a stats.json it did not write
-    # Output stems for the whole batch, in input order, before sharding: every torchrun rank
-    # computes the same unique names, so two ranks never write the same `photo_*` files.
-    taken: set[str] = set()
-    stems = {path: folder.stem_for(path, taken) for path in files}
     shard = Shard.from_env()  # torchrun: this process's share of the photos
     manifest = Manifest(out, shard.rank)  # what earlier runs finished: a resumed batch skips it
+    # Output stems for the whole batch, in input order, before sharding: every torchrun rank
+    # computes the same unique names, so two ranks never write the same `photo_*` files; a photo
+    # an interrupted run finished keeps the stem its manifest line names.
+    taken: set[str] = set()
+    stems = {path: folder.stem_for(path, taken, manifest.stem_of(path)) for path in files}
     mine = shard.take(list(enumerate(files)))
     todo = [path for _, path in mine if manifest.finished(path) is None]
+    # Every rank's photos left, for a final gather that waits in proportion to the largest shard.
+    left = [path for path in files if manifest.finished(path) is None]
+    largest_shard = max(len(Shard(rank, shard.world).take(left)) for rank in range(shard.world))
+    watch = LauncherWatch(shard.label).start() if shard.world > 1 and launched_by_torchrun() else None
     predictor = open_model(args) if todo else None  # a bad model is refused before out/ exists
+    if predictor is not None:
+        folder.check_scheme(predictor.scheme)
     out.mkdir(parents=True, exist_ok=True)
     progress = ConsoleProgress(shard.label)
     if own:
@@ -49,8 +58,16 @@ def _predict(args: argparse.Namespace) -> int:
         progress.note(f"resuming: {len(mine) - len(todo)} of {len(mine)} photo(s) already done in {out}")
     unread: dict[Path, str] = {}  # files that are gone: nothing in the manifest to say why
     single = shard.world == 1
+    if single:  # photos an interrupted sharded run finished: its rank 0 never wrote their rows
+        for path in files:
+            record = manifest.finished(path)
+            if record and record["status"] == "done" and not folder.holds(path):
+                folder.record(path, stems[path], stats_from_dict(record["stats"]))
+    started = time.perf_counter()
     try:
         for done, path in enumerate(todo, start=1):
+            if watch is not None and watch.gone:
+                break  # the launcher is gone: the photos done are in the manifest, a rerun resumes
             try:
                 loaded = load_rgb(path)  # full size once: the overlay needs it, the predictor resizes it
                 result = predictor.predict_full(loaded.pixels, tta=args.tta, confidence=True, name=path.name)
@@ -63,14 +80,21 @@ def _predict(args: argparse.Namespace) -> int:
                     progress.note(f"note: {notice}")
                 uncertainty, familiar = predictor.familiarity(result)
                 stats = replace(
-                    image_stats(result.mask, name=path.name, gsd_cm=args.gsd),
+                    image_stats(result.mask, predictor.scheme, name=path.name, gsd_cm=args.gsd),
                     uncertainty=uncertainty.to_dict(),
                     familiarity=familiar.to_dict(),
                 )
                 if familiar.unreliable:
                     progress.note(f"warning: {path.name}: {familiar.message}")
                 write_outputs(
-                    out, path.name, loaded.pixels, result.mask, stats, opacity=args.opacity, stem=stems[path]
+                    out,
+                    path.name,
+                    loaded.pixels,
+                    result.mask,
+                    stats,
+                    opacity=args.opacity,
+                    stem=stems[path],
+                    scheme=predictor.scheme,
                 )
                 manifest.add_done(path, stats, stems[path])  # only now does the photo count as done
                 if single:
@@ -79,9 +103,13 @@ def _predict(args: argparse.Namespace) -> int:
     finally:  # also on Ctrl-C: the photos done keep their rows
         if single:
             folder.flush()
+    if watch is not None and watch.gone:
+        return EXIT_LAUNCHER_GONE
     # One summary for the whole batch, in input order, whichever process did which photo.
     outcomes = [(i, manifest.finished(p) or {"status": "skipped", "message": unread.get(p)}) for i, p in mine]
-    records = sorted((r for part in shard.gather(outcomes) for r in part), key=lambda r: r[0])
+    pace = (time.perf_counter() - started) / len(todo) if todo else None
+    timeout = gather_timeout(largest_shard, pace)
+    records = sorted((r for part in shard.gather(outcomes, timeout, watch) for r in part), key=lambda r: r[0])
     if shard.rank != 0:
         return 0 if any(r["status"] == "done" for _, r in records) else 2
     if not single:  # rank 0 alone writes the folder's statistics, once every rank is done
@@ -107,10 +135,20 @@ def _predict(args: argparse.Namespace) -> int:
 def _print_batch_summary(summary: dict) -> None:
     """The batch figures an analyst reads first; stats.json holds them all."""
     exposed = summary["roofs_exposed_share"]
-    print(
-        f"  flooded {summary['flooded_share']:.1%} of all pixels; roofs {summary['roofs_total']}, "
-        f"near flood water {summary['roofs_exposed']}" + (f" ({exposed:.0%})" if exposed is not None else "")
-    )
+    print(f"  label scheme: {summary['scheme']}")
+    if summary["flooded_share"] is None:  # the scheme marks no flood water (stats.json notes say so)
+        print(f"  roofs {summary['roofs_total']}; no flood figures: {summary['scheme']} marks no flood water")
+    else:
+        print(
+            f"  flooded {summary['flooded_share']:.1%} of all pixels; roofs {summary['roofs_total']}, "
+            f"near flood water {summary['roofs_exposed']}"
+            + (f" ({exposed:.0%})" if exposed is not None else "")
+        )
+    if summary.get("buildings_by_damage"):
+        print(
+            "  buildings by damage: "
+            + ", ".join(f"{k} {n}" for k, n in summary["buildings_by_damage"].items())
+        )
     objects = [f"{name} {n}" for name, n in summary["object_counts"].items() if n]
     print("  objects: " + (", ".join(objects) if objects else "none"))
     if summary.get("familiarity"):  # next to the figures it qualifies

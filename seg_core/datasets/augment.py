@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from seg_core.schemes.classes import IGNORE_INDEX
+from seg_core.schemes.scheme import IGNORE_INDEX
 
 if TYPE_CHECKING:  # imported where used: albumentations loads torch (~seconds), and the training
     # settings (TrainConfig, which the CLI checks before anything heavy) need only the names

@@ -21,8 +21,9 @@ from seg_core.core import paths
 from seg_core.core.atomic import atomic_write
 from seg_core.datasets.augment import build_augmentation, reseed
 from seg_core.datasets.discovery import Pair
+from seg_core.datasets.sampling import RareClassCrops, crop_around
 from seg_core.imagery.imageio import load_mask, load_rgb
-from seg_core.schemes.classes import IGNORE_INDEX
+from seg_core.schemes.scheme import IGNORE_INDEX
 
 CACHE_FORMAT_VERSION = 1
 
@@ -88,8 +89,11 @@ class SegmentationDataset(Dataset):
     """(normalised image tensor 3xHxW float32, mask tensor HxW int64) pairs.
 
     Training: a random `crop` and the augmentation preset, seeded per (seed, epoch, index) so
-    a run is reproducible whatever the number of loader workers, and resumes exactly.
-    Validation (`crop=None`, preset 'none'): whole working-resolution images.
+    a run is reproducible whatever the number of loader workers, and resumes exactly. With
+    `rare_crops`, a share of the crops is instead centred on a rare-class pixel of a photo that
+    `rare_crops` draws (`seg_core.datasets.sampling`), from the same seed.
+    Validation (`crop=None`, preset 'none'): whole working-resolution images. Mask pixels of
+    a scheme's own `ignore_index` are read as IGNORE_INDEX, the value padding uses.
     """
 
     def __init__(
@@ -101,13 +105,25 @@ class SegmentationDataset(Dataset):
         crop: int | None = None,
         augment: str = "none",
         seed: int = 0,
+        ignore_index: int = IGNORE_INDEX,
+        rare_crops: RareClassCrops | None = None,
     ):
         self.pairs = list(pairs)
+        self.ignore_index = ignore_index
         self.cache = cache
         self.mean, self.std = tuple(mean), tuple(std)
         self.transform = build_augmentation(augment, crop) if (crop or augment != "none") else None
+        self.crop, self.augment = crop, augment
         self.seed = seed
         self.epoch = 0
+        self.centre_crops_on(rare_crops)
+
+    def centre_crops_on(self, rare_crops: RareClassCrops | None) -> None:
+        """Centre a share of the training crops on rare classes (None: random crops only). Needs
+        crops: a dataset of whole images ignores it."""
+        self.rare_crops = rare_crops if self.crop else None
+        # A centred crop is cut here; the preset then runs without its own random crop.
+        self.preset = build_augmentation(self.augment, None) if self.rare_crops is not None else None
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -115,12 +131,26 @@ class SegmentationDataset(Dataset):
     def __len__(self) -> int:
         return len(self.pairs)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def arrays(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """Photo `index` and its mask at working resolution, uncropped; the scheme's ignore value
+        is read as IGNORE_INDEX."""
         image, mask = self.cache.pair(self.pairs[index])
-        if self.transform is not None:
-            sample_seed = (self.seed * 1_000_003 + self.epoch * 10_007 + index) % (2**31)
-            reseed(self.transform, sample_seed)
-            out = self.transform(image=np.asarray(image), mask=np.asarray(mask))
+        if self.ignore_index != IGNORE_INDEX:
+            mask = np.where(np.asarray(mask) == self.ignore_index, np.uint8(IGNORE_INDEX), mask)
+        return image, mask
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        sample_seed = (self.seed * 1_000_003 + self.epoch * 10_007 + index) % (2**31)
+        rng = np.random.default_rng([sample_seed, 1])  # the rare-crop draws: a stream of their own
+        centred_on = self.rare_crops.draw(rng) if self.rare_crops is not None else None
+        image, mask = self.arrays(index if centred_on is None else centred_on[0])
+        transform = self.transform
+        if centred_on is not None:
+            image, mask = crop_around(image, mask, centred_on[1], self.crop, rng)
+            transform = self.preset
+        if transform is not None:
+            reseed(transform, sample_seed)
+            out = transform(image=np.asarray(image), mask=np.asarray(mask))
             image, mask = out["image"], out["mask"]
         return normalize(image, self.mean, self.std), torch.from_numpy(np.array(mask, dtype=np.int64))
 

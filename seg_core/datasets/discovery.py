@@ -1,10 +1,14 @@
 """Dataset discovery and validation: which image/mask pairs are usable, and what is wrong with the
 rest, file by file.
 
-Layouts: Harvey (`train_images/`, `train_masks/`, optional `test_images/`) and generic
-(`images/`, `masks/`). Pairs match by file stem; a mask stem may carry a `_mask`, `_lab` or
-`_label` suffix. Validation reads image headers (plus a cheap end-of-file check for truncation)
-and decodes each mask once, so a 261-photo Harvey set validates in seconds, not minutes.
+Layouts: Harvey (`train_images/`, `train_masks/`, optional `test_images/`), generic (`images/`,
+`masks/`), and FloodNet/RescueNet as they are distributed (`train/`, `val/`, `test/` holding
+`<split>-org-img/<id>.jpg` and `<split>-label-img/<id>_lab.png`: train and val pairs train, test
+photos are held out; one split folder on its own, e.g. `RescueNet/test`, is a dataset too). Pairs
+match by file stem; a mask stem may carry a `_mask`, `_lab` or `_label` suffix. Validation reads
+image headers (plus a cheap end-of-file check for truncation) and decodes each mask once, so a
+261-photo Harvey set validates in seconds, not minutes. Each mask's ids are checked against the
+dataset's label scheme (`seg_core.datasets.labels`).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from seg_core.datasets.labels import dataset_scheme, ids_problem
 from seg_core.imagery.imageio import (
     DECODE_ERRORS,
     IMAGE_SUFFIXES,
@@ -26,12 +31,18 @@ from seg_core.imagery.imageio import (
     load_mask,
     open_checked,
 )
-from seg_core.schemes.classes import NUM_CLASSES
+from seg_core.schemes.files import DATASET_SCHEME_FILE, read_dataset_scheme
+from seg_core.schemes.scheme import LabelScheme
 
+# Layout -> (image folder, mask folder, test photo folder), relative to the dataset root.
 LAYOUTS = {
     "harvey": ("train_images", "train_masks", "test_images"),
     "generic": ("images", "masks", None),
+    "splits": ("train/train-org-img", "train/train-label-img", "test/test-org-img"),
+    **{f"{s}-split": (f"{s}-org-img", f"{s}-label-img", None) for s in ("train", "val", "test")},
 }
+# More labelled folders a layout trains on: the distribution's own validation split.
+EXTRA_PAIR_FOLDERS = {"splits": (("val/val-org-img", "val/val-label-img"),)}
 MASK_STEM_SUFFIXES = ("_mask", "_lab", "_label")
 
 
@@ -63,9 +74,12 @@ class ValidationReport:
     test_images: list[Path] = field(default_factory=list)
     pairs: list[Pair] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
-    class_pixel_counts: list[int] = field(default_factory=lambda: [0] * NUM_CLASSES)
+    class_pixel_counts: list[int] = field(default_factory=list)  # per class of `scheme`
     image_sizes: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    scheme: LabelScheme | None = None  # None only when it cannot be told (a problem says why)
+    scheme_source: str = ""  # "classes.json", "detected" or "default" (`DatasetScheme.source`)
+    scheme_note: str = ""  # one sentence: which scheme and why
 
     @property
     def usable(self) -> bool:
@@ -84,6 +98,9 @@ class ValidationReport:
             "usable_pairs": len(self.pairs),
             "test_images": len(self.test_images),
             "problems": [vars(p) for p in self.problems],
+            "scheme": self.scheme.to_dict() if self.scheme else None,
+            "scheme_source": self.scheme_source,
+            "scheme_note": self.scheme_note,
             "class_pixel_counts": self.class_pixel_counts,
             "image_sizes": self.image_sizes,
             "seconds": round(self.seconds, 3),
@@ -96,8 +113,8 @@ def detect_layout(root: Path) -> str:
         if (root / images).is_dir():
             return layout
     raise ValueError(
-        f"{root}: no dataset found; expected a train_images/ + train_masks/ folder (Harvey layout) "
-        "or images/ + masks/"
+        f"{root}: no dataset found; expected a train_images/ + train_masks/ folder (Harvey layout), "
+        "images/ + masks/, or FloodNet/RescueNet's train/train-org-img/ + train/train-label-img/"
     )
 
 
@@ -188,7 +205,7 @@ def looks_truncated(path: Path, image_format: str | None, tags: dict) -> bool:
 def _check_pair(
     stem: str, image_path: Path, mask_path: Path
 ) -> tuple[Pair | None, Problem | None, np.ndarray | None]:
-    """Validate one pair; returns (pair, None, class counts) or (None, problem, None)."""
+    """Validate one pair; returns (pair, None, 256-bin histogram of its mask) or (None, problem, None)."""
     try:
         with open_checked(image_path) as image:
             size = displayed_size(image)
@@ -210,12 +227,8 @@ def _check_pair(
     if mask_size != size:
         message = f"{mask_path}: mask is {mask_size[0]}x{mask_size[1]} but its image is {size[0]}x{size[1]}"
         return None, Problem(str(mask_path), "size_mismatch", message), None
-    counts = np.bincount(mask.reshape(-1), minlength=256)
-    if counts[NUM_CLASSES:].any():
-        bad = sorted(int(v) for v in np.flatnonzero(counts[NUM_CLASSES:]) + NUM_CLASSES)
-        message = f"{mask_path}: label values {bad[:5]} are outside 0..{NUM_CLASSES - 1}"
-        return None, Problem(str(mask_path), "bad_labels", message), None
-    return Pair(stem, image_path, mask_path, size), None, counts[:NUM_CLASSES]
+    counts = np.bincount(mask.reshape(-1), minlength=256)  # ids are checked against the scheme later
+    return Pair(stem, image_path, mask_path, size), None, counts
 
 
 @dataclass
@@ -236,10 +249,26 @@ def _list_dataset(root: str | Path, problems: list[Problem]) -> _Listing:
         raise ValueError(f"{root}: dataset folder not found")
     layout = detect_layout(root)
     image_dir, mask_dir, _ = LAYOUTS[layout]
-    images = _list_files(root / image_dir, root, problems)
-    masks_by_file = _list_files(root / mask_dir, root, problems)
+    folders = ((image_dir, mask_dir), *EXTRA_PAIR_FOLDERS.get(layout, ()))
+    images = _merge([_list_files(root / i, root, problems) for i, _ in folders], problems)
+    masks_by_file = _merge([_list_files(root / m, root, problems) for _, m in folders], problems)
     masks, ambiguous = _masks_by_image(masks_by_file, set(images), problems)
     return _Listing(root, layout, images, len(masks_by_file), masks, ambiguous)
+
+
+def _merge(folders: list[dict[str, Path]], problems: list[Problem]) -> dict[str, Path]:
+    """Files by stem over several folders; a stem found in two split folders is skipped."""
+    merged: dict[str, Path] = {}
+    first: dict[str, Path] = {}
+    for found in folders:
+        for stem, path in found.items():
+            if stem in first:
+                message = f"{path}: same name as {first[stem]}; both skipped"
+                problems.append(Problem(str(path), "duplicate_stem", message))
+                merged.pop(stem, None)
+            else:
+                first[stem] = merged[stem] = path
+    return merged
 
 
 def count_named_pairs(root: str | Path) -> int:
@@ -259,10 +288,11 @@ def validate_dataset(
     """Find every image/mask pair under `root` and report each problem by file.
 
     Faulty items are excluded; valid pairs stay usable. Never raises for bad files, only for a
-    root that is not a dataset folder at all.
+    root that is not a dataset folder at all, or a classes.json that cannot be used
+    (`SchemeError`, one sentence per problem).
 
     Args:
-        root: the dataset folder (Harvey or generic layout).
+        root: the dataset folder (any of `LAYOUTS`).
         progress: called as progress(done, total) while pairs are checked.
         workers: threads decoding masks (PNG inflate releases the GIL).
     """
@@ -286,24 +316,47 @@ def validate_dataset(
             Problem(str(root / image_dir), "empty", f"{root / image_dir}: no images found")
         )
 
+    declared = read_dataset_scheme(root)  # a malformed classes.json is refused before any decoding
     stems = sorted(set(images) & set(masks))
-    totals = np.zeros(NUM_CLASSES, dtype=np.int64)
-    sizes: collections.Counter[str] = collections.Counter()
+    checked: list[tuple[Pair, np.ndarray]] = []
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         results = pool.map(lambda s: _check_pair(s, images[s], masks[s]), stems)
         for done, (pair, problem, counts) in enumerate(results, start=1):
             if pair is not None:
-                report.pairs.append(pair)
-                totals += counts
-                sizes[f"{pair.size[0]}x{pair.size[1]}"] += 1
+                checked.append((pair, counts))
             else:
                 report.problems.append(problem)
             if progress:
                 progress(done, len(stems))
-    report.class_pixel_counts = totals.tolist()
-    report.image_sizes = dict(sizes.most_common())
+    _check_ids(report, checked, declared)
     report.seconds = time.perf_counter() - start
     return report
+
+
+def _check_ids(
+    report: ValidationReport, checked: list[tuple[Pair, np.ndarray]], declared: LabelScheme | None
+) -> None:
+    """Settle the dataset's scheme, keep the pairs whose ids fit it, count pixels per class."""
+    totals = np.zeros(256, dtype=np.int64)
+    for _, counts in checked:
+        totals += counts
+    known, why_not = dataset_scheme(report.root, report.layout, totals, declared)
+    if known is None:
+        report.problems.append(Problem(str(report.root / DATASET_SCHEME_FILE), "unknown_scheme", why_not))
+        return
+    report.scheme, report.scheme_source, report.scheme_note = known.scheme, known.source, known.note
+    class_counts = np.zeros(known.scheme.num_classes, dtype=np.int64)
+    sizes: collections.Counter[str] = collections.Counter()
+    for pair, counts in checked:
+        problem = ids_problem(pair.mask, counts, known)
+        if problem is not None:
+            report.problems.append(Problem(str(pair.mask), *problem))
+            continue
+        report.pairs.append(pair)
+        class_counts += counts[: known.scheme.num_classes]
+        sizes[f"{pair.size[0]}x{pair.size[1]}"] += 1
+    report.class_pixel_counts = class_counts.tolist()
+    report.image_sizes = dict(sizes.most_common())
 
 
 def split_pairs(

@@ -22,7 +22,6 @@ from seg_core.evaluation.scores import (
     kaggle_dice,
     scores_from_matrix,
 )
-from seg_core.schemes.classes import NUM_CLASSES
 
 __all__ = [
     "NORMALIZE_MODES",
@@ -94,7 +93,7 @@ class KaggleDiceMeter:
             with NCCL.
     """
 
-    def __init__(self, num_classes: int = NUM_CLASSES, device: torch.device | str = "cpu") -> None:
+    def __init__(self, num_classes: int, device: torch.device | str = "cpu") -> None:
         _check_num_classes(num_classes)
         self.num_classes = num_classes
         device = torch.device(device)

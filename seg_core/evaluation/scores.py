@@ -30,7 +30,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from seg_core.schemes.classes import NUM_CLASSES
+from seg_core.schemes.scheme import DEFAULT_SCHEME, builtin
+
+# `kaggle_dice`'s default class count (the DESIGN.md contract): the default scheme's, harvey's 25.
+# Everything else is given the count of the scheme at hand.
+DEFAULT_NUM_CLASSES = builtin(DEFAULT_SCHEME).num_classes
 
 
 def _check_num_classes(num_classes: int) -> None:
@@ -64,7 +68,7 @@ def _class_counts_np(pred: np.ndarray, target: np.ndarray, num_classes: int) -> 
 
 
 def kaggle_dice(
-    preds: Sequence[np.ndarray], targets: Sequence[np.ndarray], num_classes: int = NUM_CLASSES
+    preds: Sequence[np.ndarray], targets: Sequence[np.ndarray], num_classes: int = DEFAULT_NUM_CLASSES
 ) -> float:
     """Mean Dice over every (image, class) pair, the Harvey challenge score (contract).
 
@@ -198,7 +202,7 @@ def _as_numpy(matrix) -> np.ndarray:
     return matrix.detach().cpu().numpy() if hasattr(matrix, "detach") else np.asarray(matrix)
 
 
-def confusion_counts(pred: np.ndarray, target: np.ndarray, num_classes: int = NUM_CLASSES) -> np.ndarray:
+def confusion_counts(pred: np.ndarray, target: np.ndarray, num_classes: int) -> np.ndarray:
     """(C, C) int64 pixel counts of one image, rows = truth, columns = prediction, with one
     `bincount`; target values outside [0, C) (the ignore index) are skipped.
 
@@ -217,7 +221,7 @@ def confusion_counts(pred: np.ndarray, target: np.ndarray, num_classes: int = NU
     return np.bincount(c * t[keep] + p[keep], minlength=c * c).reshape(c, c)
 
 
-def image_dice(pred: np.ndarray, target: np.ndarray, num_classes: int = NUM_CLASSES) -> np.ndarray:
+def image_dice(pred: np.ndarray, target: np.ndarray, num_classes: int) -> np.ndarray:
     """(C,) Dice of one image per class, 1.0 where the class is absent from both (float64)."""
     if pred.shape != target.shape:
         raise ValueError(f"prediction shape {tuple(pred.shape)} != target shape {tuple(target.shape)}")

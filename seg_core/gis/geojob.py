@@ -25,6 +25,8 @@ from seg_core.gis.vectors import GeoJsonWriter, VectorSettings, write_class_poly
 from seg_core.imagery.imageio import ImageReadError, load_rgb
 from seg_core.imagery.raster import MosaicError, footprint_wgs84, looks_georeferenced
 from seg_core.inference.backend import PredictorBase
+from seg_core.schemes.files import scheme_from_dict
+from seg_core.schemes.scheme import DEFAULT_SCHEME, LabelScheme, builtin
 
 SUMMARY_SUFFIX = "_summary.json"
 FLIGHT_FILES = ("flight.geojson", "flight.gpkg", "flight.csv")
@@ -71,6 +73,7 @@ def map_mosaic(
         "windows": result.windows_total,
         "windows_done": result.windows_done,
         "stopped": result.stopped,
+        "scheme": result.scheme.to_dict(),
         "flooded_share": result.flooded_share(),
         "area_m2": {k: round(v, 2) for k, v in result.class_areas_m2().items() if v},
         "seconds": round(result.seconds, 1),
@@ -79,7 +82,7 @@ def map_mosaic(
     if vectors:
         write_class_polygons(
             result.path, out / f"{stem}_classes.geojson", out / f"{stem}_classes.gpkg", VectorSettings()
-        )
+        )  # in the scheme the class GeoTIFF records
         summary["vectors"] = [f"{stem}_classes.geojson", f"{stem}_classes.gpkg"]
     if result.tiles:
         buffer = io.StringIO()
@@ -90,6 +93,12 @@ def map_mosaic(
         summary["tiles_csv"] = f"{stem}_tiles.csv"
     (out / f"{stem}{SUMMARY_SUFFIX}").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def summary_scheme(summary: dict) -> LabelScheme:
+    """The label scheme of a mosaic summary's classes; harvey for summaries written without one."""
+    recorded = summary.get("scheme")
+    return builtin(DEFAULT_SCHEME) if recorded is None else scheme_from_dict(recorded, "the map summary")
 
 
 def write_flight(records: Sequence[PhotoRecord], out: Path) -> int:
@@ -133,12 +142,12 @@ def map_inputs(
                 continue
             loaded = load_rgb(path)
             mask = predictor.predict_full(loaded.pixels, name=path.name).mask
-            record = photo_record(path, mask, flight or FlightSettings())
+            record = photo_record(path, mask, predictor.scheme, flight or FlightSettings())
         except (MosaicError, ImageReadError) as exc:
             outputs.failures.append(str(exc))
             continue
         outputs.notices += record.notices
-        write_outputs(out, path.name, loaded.pixels, mask, record.stats)
+        write_outputs(out, path.name, loaded.pixels, mask, record.stats, scheme=predictor.scheme)
         outputs.photos.append(record)
     if outputs.photos:
         write_flight(outputs.photos, out)

@@ -15,13 +15,15 @@ mask is reproduced exactly by a per-pixel model, tests/test_mosaic.py).
 Stop (`should_stop` returning True, or Ctrl-C) ends the loop after the current window; what was
 done is kept and finished like a complete run (nodata elsewhere, overviews, colour table).
 
-The output: uint8 class ids, 255 = nodata (outside the mosaic's valid pixels or not yet done), the
-input's CRS and geotransform, written as a Cloud-Optimised GeoTIFF (deflate, 512 px tiles,
-nearest overviews) with the class palette as its colour table.
+The output: uint8 class ids of the model's label scheme, 255 = nodata (outside the mosaic's valid
+pixels or not yet done), the input's CRS and geotransform, written as a Cloud-Optimised GeoTIFF
+(deflate, 512 px tiles, nearest overviews) with the scheme's palette as its colour table and the
+scheme itself in its `STORMSEG_SCHEME` metadata tag.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import time
@@ -32,6 +34,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from seg_core.analytics.exposure import flood_water_ids
+from seg_core.gis import NODATA, SCHEME_TAG
 from seg_core.imagery.gsd import Gsd, model_gsd
 from seg_core.imagery.raster import (
     DEFAULT_LIMITS,
@@ -43,10 +47,9 @@ from seg_core.imagery.raster import (
     read_window,
 )
 from seg_core.inference.backend import PredictorBase
-from seg_core.schemes.classes import CLASS_NAMES, NUM_CLASSES, PALETTE
+from seg_core.schemes.scheme import LabelScheme
 
-NODATA = 255
-FLOODED = CLASS_NAMES.index("Flooded")
+__all__ = ["NODATA", "MosaicResult", "MosaicSettings", "segment_mosaic"]
 
 
 @dataclass(frozen=True)
@@ -86,7 +89,8 @@ class MosaicResult:
         info: the input's header facts.
         model_gsd, scale: the working GSD and source px per working px.
         windows_total, windows_done: how many windows there were and how many ran.
-        class_pixels: (25,) pixel counts in the input's grid over what was done.
+        scheme: the model's label scheme (what the class ids stand for).
+        class_pixels: (C,) pixel counts per class of `scheme`, in the input's grid, over what was done.
         pixel_area_m2: ground area of one input pixel (at the mosaic's centre for lon/lat CRSs).
         stopped: the run was stopped before the last window.
         notices: skipped windows and other remarks, one sentence each.
@@ -99,8 +103,9 @@ class MosaicResult:
     model_gsd: Gsd
     scale: float
     windows_total: int
+    scheme: LabelScheme
     windows_done: int = 0
-    class_pixels: np.ndarray = field(default_factory=lambda: np.zeros(NUM_CLASSES, np.int64))
+    class_pixels: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     pixel_area_m2: float = 0.0
     stopped: bool = False
     notices: list[str] = field(default_factory=list)
@@ -110,12 +115,18 @@ class MosaicResult:
     def class_areas_m2(self) -> dict[str, float]:
         return {
             name: float(n) * self.pixel_area_m2
-            for name, n in zip(CLASS_NAMES, self.class_pixels, strict=True)
+            for name, n in zip(self.scheme.names, self.class_pixels, strict=True)
         }
 
     def flooded_share(self) -> float | None:
-        total = int(self.class_pixels.sum())
-        return float(self.class_pixels[FLOODED]) / total if total else None
+        """Share of the valid pixels that are flood water; None when none were done or the scheme
+        marks no flood water."""
+        return _flooded_share(self.class_pixels, self.scheme)
+
+
+def _flooded_share(counts: np.ndarray, scheme: LabelScheme) -> float | None:
+    total, water = int(counts.sum()), flood_water_ids(scheme)
+    return float(counts[list(water)].sum()) / total if total and water else None
 
 
 @dataclass(frozen=True)
@@ -144,8 +155,8 @@ def plan_windows(info: MosaicInfo, window: int, context: int, block: int, scale:
     )
 
 
-def _colormap() -> dict[int, tuple[int, int, int, int]]:
-    table = {i: (*(int(v) for v in PALETTE[i]), 255) for i in range(NUM_CLASSES)}
+def _colormap(scheme: LabelScheme) -> dict[int, tuple[int, int, int, int]]:
+    table = {c.id: (*c.color, 255) for c in scheme.classes}
     table[NODATA] = (0, 0, 0, 0)
     return table
 
@@ -195,7 +206,17 @@ def segment_mosaic(
     scale = gsd.cm_per_px / info.gsd.cm_per_px
     window = min(settings.window, predictor.tile)
     plan = plan_windows(info, window, settings.context, settings.block, scale)
-    result = MosaicResult(Path(out_path), info, gsd, scale, plan.rows * plan.cols, notices=list(info.notices))
+    scheme = predictor.scheme
+    result = MosaicResult(
+        Path(out_path),
+        info,
+        gsd,
+        scale,
+        plan.rows * plan.cols,
+        scheme,
+        class_pixels=np.zeros(scheme.num_classes, np.int64),
+        notices=list(info.notices),
+    )
     result.pixel_area_m2 = _pixel_area_m2(info)
     if scale < 0.5:
         result.notices.append(
@@ -228,7 +249,8 @@ def segment_mosaic(
             rasterio.open(draft, "w", **profile) as out,
         ):
             _run_windows(predictor, dataset, out, info, plan, result, progress, should_stop)
-            out.write_colormap(1, _colormap())
+            out.write_colormap(1, _colormap(scheme))
+            out.update_tags(**{SCHEME_TAG: json.dumps(scheme.to_dict())})
         _finish_cog(draft, out_path)
     finally:
         draft.unlink(missing_ok=True)
@@ -255,9 +277,9 @@ def _run_windows(predictor, dataset, out, info, plan, result, progress, should_s
                 result.notices.append(f"{exc}; left as nodata")
                 classes = np.full((y1 - y0, x1 - x0), NODATA, np.uint8)
             out.write(classes, 1, window=Window(x0, y0, x1 - x0, y1 - y0))
-            counts = np.bincount(classes.ravel(), minlength=256)[:NUM_CLASSES]
+            counts = np.bincount(classes.ravel(), minlength=256)[: result.scheme.num_classes]
             result.class_pixels += counts
-            result.tiles.append(_tile_row(box, counts, dataset, to_wgs84))
+            result.tiles.append(_tile_row(box, counts, result.scheme, dataset, to_wgs84))
             result.windows_done = done
             if progress:
                 progress(done, len(boxes))
@@ -269,7 +291,7 @@ def _run_windows(predictor, dataset, out, info, plan, result, progress, should_s
         )
 
 
-def _tile_row(box, counts: np.ndarray, dataset, to_wgs84) -> dict:
+def _tile_row(box, counts: np.ndarray, scheme: LabelScheme, dataset, to_wgs84) -> dict:
     """A window's line in the mosaic's tile table (`<stem>_tiles.csv`)."""
     x0, y0, x1, y1 = box
     lon, lat = to_wgs84.transform(*dataset.xy((y0 + y1) / 2, (x0 + x1) / 2, offset="ul"))
@@ -282,7 +304,7 @@ def _tile_row(box, counts: np.ndarray, dataset, to_wgs84) -> dict:
         "longitude": round(lon, 7),
         "latitude": round(lat, 7),
         "valid_px": valid,
-        "flooded_share": round(float(counts[FLOODED]) / valid, 5) if valid else None,
+        "flooded_share": None if (share := _flooded_share(counts, scheme)) is None else round(share, 5),
     }
 
 

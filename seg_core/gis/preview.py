@@ -1,5 +1,6 @@
-"""A mosaic's class map as a small picture: the mosaic under its class colours, read from
-overviews, never whole."""
+"""A mosaic's class map as a small picture: the mosaic under its class colours (the class
+GeoTIFF's own colour table, so any label scheme shows its colours), read from overviews, never
+whole."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from seg_core.schemes.classes import colorize
+from seg_core.gis import NODATA
 
 PREVIEW_SIDE = 1024  # px on the long side of the mosaic overlay shown in the page
 
@@ -24,6 +25,9 @@ def mosaic_preview(folder: Path, summary: dict, opacity: float = 0.5, side: int 
         scale = min(1.0, side / max(classes.width, classes.height))
         shape = (max(1, round(classes.height * scale)), max(1, round(classes.width * scale)))
         mask = classes.read(1, out_shape=shape, resampling=Resampling.nearest)
+        palette = np.zeros((256, 3), np.uint8)
+        for class_id, rgba in classes.colormap(1).items():
+            palette[class_id] = rgba[:3]
     base = np.zeros((*shape, 3), np.uint8)
     source = Path(summary["input"])
     if source.is_file():
@@ -32,7 +36,7 @@ def mosaic_preview(folder: Path, summary: dict, opacity: float = 0.5, side: int 
         info = inspect_mosaic(source)
         with rasterio.Env(**GDAL_ENV), rasterio.open(source) as dataset:
             base, _ = read_window(dataset, info, Window(0, 0, info.width, info.height), shape)
-    known = mask != 255
+    known = mask != NODATA
     blended = base.astype(np.float32)
-    blended[known] = (1 - opacity) * blended[known] + opacity * colorize(mask[known]).astype(np.float32)
+    blended[known] = (1 - opacity) * blended[known] + opacity * palette[mask[known]].astype(np.float32)
     return blended.astype(np.uint8)

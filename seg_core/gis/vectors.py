@@ -9,8 +9,11 @@ with `rasterio.features.shapes`), so memory stays flat in the raster's size; a r
 crosses a block edge becomes one polygon per block (areas add up exactly). Areas are measured
 before reprojection: planar in a projected CRS, geodesic (pyproj.Geod) in a lon/lat CRS.
 Outlines are simplified by `simplify_px` pixels with topology preserved, and any polygon that
-simplification would make invalid keeps its traced outline. Roofs and secondary structures get
-`touches_flood`: whether they share an edge with Flooded pixels in the same block.
+simplification would make invalid keeps its traced outline. The class names and roles are the
+label scheme's the raster records (`STORMSEG_SCHEME` tag; harvey for rasters without one).
+Buildings and secondary structures get `touches_flood`: whether they are labelled flooded or share
+an edge with flood-water pixels in the same block (None where the scheme marks no flood); for a
+scheme that grades damage every polygon also gets `damage` (the building's FEMA level, else None).
 """
 
 from __future__ import annotations
@@ -22,13 +25,13 @@ from pathlib import Path
 
 import numpy as np
 
+from seg_core.analytics.exposure import flood_water_ids
+from seg_core.gis import NODATA, SCHEME_TAG
 from seg_core.imagery.raster import GDAL_ENV
-from seg_core.schemes.classes import CLASS_NAMES
+from seg_core.schemes.files import SchemeError, scheme_from_dict
+from seg_core.schemes.scheme import BUILDING, DEFAULT_SCHEME, SECONDARY_STRUCTURE, LabelScheme, builtin
 
-NODATA = 255
-FLOODED = CLASS_NAMES.index("Flooded")
-BUILDINGS = (CLASS_NAMES.index("Property Roof"), CLASS_NAMES.index("Secondary Structure"))
-POLYGON_FIELDS = ("class_id", "class_name", "area_m2", "touches_flood")
+POLYGON_FIELDS = ("class_id", "class_name", "area_m2", "touches_flood")  # + "damage" where graded
 COORDINATE_DECIMALS = 7  # 1e-7 deg is ~1 cm: finer than any drone GSD, no false precision beyond
 
 
@@ -63,14 +66,34 @@ class ClassPolygon:
     geometry: object
     area_m2: float
     touches_flood: bool | None
+    scheme: LabelScheme
 
     def properties(self) -> dict:
-        return {
+        values = {
             "class_id": self.class_id,
-            "class_name": CLASS_NAMES[self.class_id],
+            "class_name": self.scheme.names[self.class_id],
             "area_m2": round(self.area_m2, 3),
             "touches_flood": self.touches_flood,
         }
+        if self.scheme.grades_damage:  # one field set per layer: every polygon carries the column
+            values["damage"] = self.scheme.damage_of(self.class_id)
+        return values
+
+
+def raster_scheme(dataset) -> LabelScheme:
+    """The label scheme an open class GeoTIFF records; harvey for rasters written without one.
+
+    Raises:
+        SchemeError: the recorded scheme is malformed.
+    """
+    recorded = dataset.tags().get(SCHEME_TAG)
+    if recorded is None:
+        return builtin(DEFAULT_SCHEME)
+    try:
+        values = json.loads(recorded)
+    except json.JSONDecodeError as exc:
+        raise SchemeError(f"{dataset.name}: its {SCHEME_TAG} tag", [f"is not JSON ({exc})"]) from None
+    return scheme_from_dict(values, f"{dataset.name}: its {SCHEME_TAG} tag")
 
 
 def _to_wgs84(crs):
@@ -100,7 +123,8 @@ def _area_function(crs):
 def trace_polygons(
     class_tif: str | Path, settings: VectorSettings = VectorSettings()
 ) -> Iterator[ClassPolygon]:
-    """Yield every class region of a class GeoTIFF (255 = nodata) as a WGS84 polygon."""
+    """Yield every class region of a class GeoTIFF (255 = nodata) as a WGS84 polygon, in the label
+    scheme the raster records."""
     import rasterio
     import shapely
     from rasterio.features import shapes
@@ -110,6 +134,10 @@ def trace_polygons(
     with rasterio.Env(**GDAL_ENV), rasterio.open(class_tif) as dataset:
         project, area_of = _to_wgs84(dataset.crs), _area_function(dataset.crs)
         pixel = max(abs(dataset.transform.a), abs(dataset.transform.e))
+        scheme = raster_scheme(dataset)
+        water = set(flood_water_ids(scheme))
+        buildings = set(scheme.ids(BUILDING)) | set(scheme.ids(SECONDARY_STRUCTURE))
+        marks_flood = bool(scheme.ids(flooded=True))
         for y in range(0, dataset.height, settings.block):
             for x in range(0, dataset.width, settings.block):
                 window = Window(
@@ -125,20 +153,22 @@ def trace_polygons(
                         transform=window_transform(window, dataset.transform),
                     )
                 ]
-                flood = shapely.union_all([g for g, c in regions if c == FLOODED]) if regions else None
+                flood = shapely.union_all([g for g, c in regions if c in water]) if regions else None
                 for geom, class_id in regions:
                     if geom.area < settings.min_area_px * pixel * pixel * 0.999:
                         continue
                     touches = None
-                    if class_id in BUILDINGS:
-                        touches = bool(flood is not None and not flood.is_empty and geom.intersects(flood))
+                    if class_id in buildings and marks_flood:
+                        touches = scheme.classes[class_id].flooded or bool(
+                            flood is not None and not flood.is_empty and geom.intersects(flood)
+                        )
                     area = area_of(geom)
                     if settings.simplify_px:
                         simple = shapely.simplify(geom, settings.simplify_px * pixel, preserve_topology=True)
                         geom = simple if simple.is_valid and not simple.is_empty else geom
                     geom = shapely.transform(geom, project)
                     geom = shapely.orient_polygons(shapely.set_precision(geom, 0), exterior_cw=False)
-                    yield ClassPolygon(class_id, geom, area, touches)
+                    yield ClassPolygon(class_id, geom, area, touches, scheme)
 
 
 def _rounded(geometry) -> dict:

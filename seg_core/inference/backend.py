@@ -5,7 +5,8 @@ Torch-free: the ONNX Runtime path imports this. A backend supplies `_scores` (pe
 at working resolution for one photo) and `_best` (their argmax and, when asked, the top score as
 numpy arrays); `meta`, `resolution`, `tile` and `_lock` are set by its constructor. The photo path
 (`predict_full`) and the orthomosaic path (`predict_working`) are both written here, so either
-backend runs `predict`, `evaluate` and `map`.
+backend runs `predict`, `evaluate` and `map`. `scheme` is the label scheme of the model's outputs
+(`seg_core.schemes`), read from its metadata: every figure, colour and table downstream uses it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from functools import cached_property
 
 import numpy as np
 
@@ -20,6 +22,8 @@ from seg_core.analytics.familiarity import Familiarity, familiarity_of
 from seg_core.analytics.uncertainty import PhotoUncertainty
 from seg_core.imagery.imageio import ImageSource, check_image_source, load_rgb
 from seg_core.inference.tiling import Prediction, to_original_size
+from seg_core.schemes.files import scheme_of_meta
+from seg_core.schemes.scheme import LabelScheme
 
 
 class PredictorBase:
@@ -29,6 +33,16 @@ class PredictorBase:
     resolution: int
     tile: int  # working px per sliding-window tile; the mosaic path caps its windows at it
     _lock: threading.Lock
+
+    @cached_property
+    def scheme(self) -> LabelScheme:
+        """What the mask ids this model predicts stand for (harvey for models that record none);
+        checked when the model was loaded."""
+        return scheme_of_meta(self.meta, self.description)
+
+    @property
+    def description(self) -> str:
+        return "the model"
 
     def familiarity(self, prediction: Prediction) -> tuple[PhotoUncertainty, Familiarity]:
         """The photo's uncertainty and how far it lies outside this model's own validation

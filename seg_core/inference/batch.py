@@ -14,10 +14,15 @@ processes and machines launched by torchrun.
   the sorted input list; at the end the ranks' statistics are gathered over torch.distributed
   (gloo) and rank 0 writes one stats.csv/stats.json in input order, equal to a one-process run.
   Without torchrun (WORLD_SIZE unset) nothing here imports torch.
+- **A lost launcher.** Each worker watches its torchrun agent (`core.launcher`): when the agent is
+  killed, the workers stop after the photo in flight, or at once if they already wait in the
+  final gather, instead of waiting for a store that is gone. The gather's own timeout follows the
+  work left (`gather_timeout`), not a fixed half day.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import os
@@ -27,12 +32,22 @@ from pathlib import Path
 
 from seg_core.analytics.report import safe_stem
 from seg_core.analytics.statistics import FloodExposure, ImageStats
+from seg_core.core.launcher import LauncherWatch
 
 MANIFEST_PREFIX = "predict_manifest."
 OUTPUT_SUFFIXES = ("_mask.png", "_overlay.jpg", "_stats.json")
-# How long rank 0 waits for the slowest rank at the final gather: shards differ by at most one
-# photo, but photos differ in size and machines in speed; a dead rank ends the job via torchrun.
-GATHER_TIMEOUT = datetime.timedelta(hours=12)
+# The final gather waits for the slowest rank: GATHER_SLACK (start-up, model loading) plus
+# GATHER_FACTOR times that rank's photos at this rank's pace (photos differ in size, machines in
+# speed), or UNMEASURED_PHOTO_S per photo when this rank measured none (it had nothing to do).
+GATHER_SLACK = datetime.timedelta(minutes=10)
+GATHER_FACTOR = 3.0
+UNMEASURED_PHOTO_S = 120.0  # a 12-megapixel photo with TTA on a slow CPU
+
+
+def gather_timeout(photos_of_slowest: int, seconds_per_photo: float | None) -> datetime.timedelta:
+    """How long to wait at the final gather, in proportion to the largest shard's photos."""
+    pace = UNMEASURED_PHOTO_S if seconds_per_photo is None else max(seconds_per_photo, 0.0)
+    return GATHER_SLACK + datetime.timedelta(seconds=GATHER_FACTOR * max(photos_of_slowest, 0) * pace)
 
 
 @dataclass(frozen=True)
@@ -65,19 +80,21 @@ class Shard:
     def label(self) -> str:
         return "predict" if self.world == 1 else f"predict [rank {self.rank}/{self.world}]"
 
-    def gather(self, item):
-        """Every rank's `item`, in rank order, on every rank (the final barrier)."""
+    def gather(self, item, timeout: datetime.timedelta = GATHER_SLACK, watch: LauncherWatch | None = None):
+        """Every rank's `item`, in rank order, on every rank (the final barrier). `watch`: the
+        process leaves at once if the launcher goes during the wait (see `core.launcher`)."""
         if self.world == 1:
             return [item]
         import torch.distributed as dist
 
-        if not dist.is_initialized():
-            dist.init_process_group("gloo", timeout=GATHER_TIMEOUT)
-        gathered = [None] * self.world
-        try:
-            dist.all_gather_object(gathered, item)
-        finally:
-            dist.destroy_process_group()
+        with watch.waiting() if watch is not None else contextlib.nullcontext():
+            if not dist.is_initialized():
+                dist.init_process_group("gloo", timeout=timeout)
+            gathered = [None] * self.world
+            try:
+                dist.all_gather_object(gathered, item)
+            finally:
+                dist.destroy_process_group()
         return gathered
 
 
@@ -134,6 +151,11 @@ class Manifest:
             if not all((self.out / f"{stem}{suffix}").is_file() for suffix in OUTPUT_SUFFIXES):
                 return None
         return record
+
+    def stem_of(self, path: Path) -> str | None:
+        """The output stem an earlier run gave `path` (whatever it has become since), if any."""
+        record = self.records.get(str(path.resolve()))
+        return record.get("stem") if record and record.get("status") == "done" else None
 
     def add_done(self, path: Path, stats: ImageStats, stem: str | None = None) -> None:
         self._append(

@@ -41,7 +41,8 @@ from seg_core.inference.onnx_predictor import (
 )
 from seg_core.inference.predictor import Predictor
 from seg_core.inference.tiling import normalise
-from seg_core.schemes.classes import PALETTE
+from seg_core.schemes.files import META_KEY
+from seg_core.schemes.scheme import LabelScheme
 
 SAMPLES_DIR = paths.REPO_ROOT / "samples"
 
@@ -93,13 +94,16 @@ class ExportReport:
         return asdict(self)
 
 
-def onnx_metadata(meta: dict, multiple: int, min_size: int) -> dict:
-    """What an exported file carries: the checkpoint's metadata plus what the ONNX path needs."""
+def onnx_metadata(meta: dict, scheme: LabelScheme, multiple: int, min_size: int) -> dict:
+    """What an exported file carries: the checkpoint's metadata (its label scheme written out, for
+    checkpoints that record none) plus what the ONNX path needs."""
     config = meta.get("config") or {}
     return {
         "stormseg_format": METADATA_FORMAT,
         **{key: value for key, value in meta.items() if key != "config"},
-        "class_colours": [f"#{r:02x}{g:02x}{b:02x}" for r, g, b in PALETTE.tolist()],
+        META_KEY: scheme.to_dict(),
+        "class_names": list(scheme.names),
+        "class_colours": [c.hex for c in scheme.classes],
         # The working GSD of the training photos in cm/px (seg_core.imagery.gsd), when recorded.
         "training_gsd_cm": meta.get(CHECKPOINT_GSD_KEY),
         "pad_multiple": multiple,
@@ -186,7 +190,7 @@ def export_onnx(
     out.parent.mkdir(parents=True, exist_ok=True)
     predictor = Predictor.from_checkpoint(checkpoint, device="cpu", fold_norms=False)
     wrapper = predictor.model  # PadToMultiple: its padding is redone in numpy by OnnxPredictor
-    metadata = onnx_metadata(predictor.meta, wrapper.multiple, wrapper.min_size)
+    metadata = onnx_metadata(predictor.meta, predictor.scheme, wrapper.multiple, wrapper.min_size)
     partial = out.with_name(out.name + ".partial")
     try:
         _write_onnx(wrapper.model, partial, metadata, settings.opset, predictor.resolution // 2)

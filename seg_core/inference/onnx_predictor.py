@@ -33,10 +33,10 @@ from seg_core.inference.tiling import (
     normalise,
     pad_to_multiple,
 )
-from seg_core.schemes.classes import NUM_CLASSES
+from seg_core.schemes.files import SchemeError, scheme_of_meta
 
 INPUT_NAME = "image"  # N x 3 x H x W float32, normalised; H and W multiples of pad_multiple
-OUTPUT_NAME = "logits"  # N x 25 x H x W float32
+OUTPUT_NAME = "logits"  # N x C x H x W float32, C the classes of the model's label scheme
 # Every metadata_props value is JSON; these keys must be present for a file to be ours.
 REQUIRED_METADATA = (
     "stormseg_format",
@@ -73,11 +73,14 @@ def read_metadata(props: dict[str, str], path: str | Path) -> dict:
         meta = {key: json.loads(value) for key, value in props.items()}
     except json.JSONDecodeError as exc:
         raise OnnxModelError(f"{path}: its StormSeg metadata is damaged ({exc})") from None
-    if meta["stormseg_format"] != METADATA_FORMAT or int(meta["num_classes"]) != NUM_CLASSES:
+    if meta["stormseg_format"] != METADATA_FORMAT:
         raise OnnxModelError(
-            f"{path}: metadata format {meta['stormseg_format']} with {meta['num_classes']} classes; this "
-            f"StormSeg reads format {METADATA_FORMAT} with {NUM_CLASSES} classes"
+            f"{path}: metadata format {meta['stormseg_format']}; this StormSeg reads format {METADATA_FORMAT}"
         )
+    try:
+        scheme_of_meta(meta, str(path))  # exports without a scheme are harvey's 25 classes
+    except SchemeError as exc:
+        raise OnnxModelError(str(exc)) from None
     return meta
 
 
@@ -256,7 +259,7 @@ class OnnxPredictor(PredictorBase):
         return blend_tiles(
             image,
             lambda batch: softmax_(self.logits(batch)),
-            NUM_CLASSES,
+            self.scheme.num_classes,
             self.tile,
             self.overlap,
             self.batch_size,

@@ -23,8 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from seg_core.analytics.report import safe_stem, stats_csv
-from seg_core.analytics.statistics import FloodExposure, ImageStats, batch_summary
+from seg_core.analytics.statistics import ImageStats, batch_summary
 from seg_core.core.atomic import atomic_write_bytes
+from seg_core.schemes.scheme import LabelScheme
 
 OUTPUT_SUFFIXES = ("_mask.png", "_overlay.jpg", "_stats.json")
 BATCH_FILES = ("stats.csv", "stats.json")
@@ -80,7 +81,7 @@ class Entry:
 def _entry_from_dict(values: dict) -> Entry:
     values = dict(values)
     source, stem = values.pop("source", ""), values.pop("outputs", None)
-    stats = ImageStats(**{**values, "flood": FloodExposure(**values["flood"])})
+    stats = ImageStats.from_dict(values)
     return Entry(stats, source, stem or safe_stem(stats.name))
 
 
@@ -107,12 +108,26 @@ class OutputFolder:
                 "choose another --out or move the file"
             ) from None
 
-    def stem_for(self, source: Path, taken: set[str]) -> str:
-        """The output stem for `source`: its own from an earlier batch, else its file name's stem
-        made unique against this folder's files and `taken` (lower case, the stems already given
-        out in this batch; updated)."""
+    def check_scheme(self, scheme: LabelScheme) -> None:
+        """Refuse a folder whose earlier rows are another scheme's: one table holds one scheme.
+
+        Raises:
+            ValueError: naming the folder and both schemes.
+        """
+        other = sorted({e.stats.scheme for e in self.entries} - {scheme.name})
+        if other:
+            raise ValueError(
+                f"{self.out} holds statistics of {', '.join(other)} masks; this model predicts "
+                f"{scheme.name}: choose another --out"
+            )
+
+    def stem_for(self, source: Path, taken: set[str], earlier: str | None = None) -> str:
+        """The output stem for `source`: its own from an earlier batch (this folder's statistics,
+        else `earlier`: the stem a manifest gave it), else its file name's stem made unique
+        against this folder's files and `taken` (lower case, the stems already given out in this
+        batch; updated)."""
         key = str(source.resolve())
-        own = next((e.stem for e in self.entries if e.source == key), None)
+        own = next((e.stem for e in self.entries if e.source == key), earlier)
         if own is not None and own.lower() not in taken:
             taken.add(own.lower())
             return own
@@ -128,6 +143,11 @@ class OutputFolder:
         if any(e.stem.lower() == stem.lower() for e in self.entries):
             return True
         return any((self.out / f"{stem}{suffix}").exists() for suffix in OUTPUT_SUFFIXES)
+
+    def holds(self, source: Path) -> bool:
+        """Whether the statistics have a row for `source`."""
+        key = str(source.resolve())
+        return any(e.source == key for e in self.entries)
 
     def record(self, source: Path, stem: str, stats: ImageStats) -> None:
         """Add (or replace) one photo's row and rewrite stats.csv and stats.json atomically

@@ -42,7 +42,6 @@ from seg_core.inference.tiling import (
 from seg_core.models import create_model
 from seg_core.models.checkpoint import CheckpointError, load_checkpoint, model_spec_of
 from seg_core.models.fusion import compile_for_inference, fold_batchnorm
-from seg_core.schemes.classes import NUM_CLASSES
 
 # Re-exported: callers import these from here (tests, the Segment page's data).
 __all__ = ["DEFAULT_OVERLAP", "DEFAULT_TILE", "TTA_TRANSFORMS", "Prediction", "Predictor", "tile_starts"]
@@ -102,13 +101,8 @@ class Predictor(PredictorBase):
             found = sorted(p.name for p in Path(path).glob("*.pt"))[:3]
             hint = f" (it holds {', '.join(found)})" if found else ""
             raise CheckpointError(f"{path}: is a folder, not a checkpoint file{hint}; give the .pt file")
-        payload = load_checkpoint(path)
+        payload = load_checkpoint(path)  # checks that its label scheme fits its outputs
         meta = payload["meta"]
-        if int(meta["num_classes"]) != NUM_CLASSES:
-            raise CheckpointError(
-                f"{path}: was trained for {meta['num_classes']} classes; StormSeg needs "
-                f"{NUM_CLASSES} (the Harvey classes)"
-            )
         spec = model_spec_of(payload, path)
         try:
             model = create_model(spec, load_weights=False)
@@ -178,7 +172,7 @@ class Predictor(PredictorBase):
         _, _, height, width = image.shape
         tile_h, tile_w, boxes = tile_boxes(height, width, self.tile, self.overlap)
         window = torch.from_numpy(blend_window(tile_h, tile_w)).to(self.device)
-        total = torch.zeros(1, NUM_CLASSES, height, width, device=self.device)
+        total = torch.zeros(1, self.scheme.num_classes, height, width, device=self.device)
         weight = torch.zeros(1, 1, height, width, device=self.device)
         for first in range(0, len(boxes), self.batch_size):
             chunk = boxes[first : first + self.batch_size]

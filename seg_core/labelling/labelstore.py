@@ -3,9 +3,10 @@
 Layout inside a dataset folder (Harvey `train_images/` + `train_masks/`, or `images/` + `masks/`):
 
     train_masks/<stem>.png                 the corrected mask: what training reads
-    .stormseg-labels/records/<stem>.json   who saved it, when, from which pre-label
+    .stormseg-labels/records/<stem>.json   who saved it, when, and its provenance (labelling.provenance:
+                                           which pre-label, how much a person changed or confirmed)
     .stormseg-labels/prelabels/<stem>.png  a model's pre-label (never read by training)
-    .stormseg-labels/prelabels/<stem>.json which model, its uncertainty figures
+    .stormseg-labels/prelabels/<stem>.json which model (name, weights checksum), its uncertainty figures
     .stormseg-labels/drafts/<stem>.<who>.png   an analyst's unsaved work, rewritten per stroke
 
 Pre-labels stay outside `train_masks/` on purpose: a model's guess must never become training
@@ -58,6 +59,7 @@ class PhotoStatus:
     at: float | None = None  # when (Unix time)
     model: str | None = None  # which model pre-labelled it
     uncertainty: dict | None = None  # the pre-label's uncertainty figures (inference.uncertainty)
+    provenance: dict | None = None  # a corrected mask's provenance record (labelling.provenance)
 
     def to_dict(self) -> dict:
         return {**asdict(self), "image": str(self.image)}
@@ -154,13 +156,19 @@ class LabelStore:
 
     def status(self, stem: str) -> PhotoStatus:
         image = self.image_path(stem)
-        record = _read_json(self.store / "records" / f"{stem}.json") or {}
+        record = self.record(stem)
         pre = _read_json(self.store / "prelabels" / f"{stem}.json") or {}
         uncertainty = pre.get("uncertainty")
         if self.mask_path(stem).is_file():
-            if record.get("version") == self.version(stem):
+            if record.get("version") == self.version(stem) and not record.get("imported"):
                 return PhotoStatus(
-                    stem, image, "corrected", record.get("by"), record.get("at"), pre.get("model")
+                    stem,
+                    image,
+                    "corrected",
+                    record.get("by"),
+                    record.get("at"),
+                    pre.get("model"),
+                    provenance=record.get("provenance"),
                 )
             return PhotoStatus(stem, image, "labelled", model=pre.get("model"), uncertainty=uncertainty)
         if self.prelabel_path(stem).is_file():
@@ -193,18 +201,66 @@ class LabelStore:
                     return check_mask(mask, size, str(path)), source
         return np.zeros((size[1], size[0]), dtype=np.uint8), "empty"
 
-    def save_prelabel(self, stem: str, mask: np.ndarray, model: str, uncertainty: dict | None = None) -> None:
+    def save_prelabel(
+        self,
+        stem: str,
+        mask: np.ndarray,
+        model: str,
+        uncertainty: dict | None = None,
+        weights_sha256: str | None = None,
+    ) -> None:
+        """Store a model's pre-label; `model` names it, `weights_sha256` identifies it exactly."""
         mask = check_mask(mask, self.original_size(stem), f"pre-label of {stem}")
         write_mask_png(self.prelabel_path(stem), mask)
-        info = {"model": model, "at": time.time(), "uncertainty": uncertainty}
+        info = {
+            "model": model,
+            "weights_sha256": weights_sha256,
+            "at": time.time(),
+            "uncertainty": uncertainty,
+        }
         _write_json(self.store / "prelabels" / f"{stem}.json", info)
 
-    def save(self, stem: str, mask: np.ndarray, who: str, base_version: str, force: bool = False) -> str:
+    def prelabel_info(self, stem: str) -> dict | None:
+        """The pre-label's record (model, weights_sha256, at, uncertainty), if there is a pre-label."""
+        return (
+            _read_json(self.store / "prelabels" / f"{stem}.json")
+            if self.prelabel_path(stem).is_file()
+            else None
+        )
+
+    def load_prelabel(self, stem: str, size: tuple[int, int] | None = None) -> np.ndarray | None:
+        """The pre-label mask, or None when there is none or it does not fit the photo (`size`,
+        width x height; read from the photo when not given)."""
+        path = self.prelabel_path(stem)
+        if not path.is_file():
+            return None
+        mask = load_mask(path)
+        size = size or self.original_size(stem)
+        return mask if (mask.shape[1], mask.shape[0]) == tuple(size) else None
+
+    def saved_provenance(self, stem: str) -> dict | None:
+        """The provenance of the saved mask, when its record describes the file on disk now (a
+        mask replaced by other means has no known provenance)."""
+        record = self.record(stem)
+        if record.get("version") != self.version(stem):
+            return None
+        return record.get("provenance")
+
+    def save(
+        self,
+        stem: str,
+        mask: np.ndarray,
+        who: str,
+        base_version: str,
+        force: bool = False,
+        provenance: dict | None = None,
+    ) -> str:
         """Save an analyst's corrected mask at the photo's original size; returns the new version.
 
         Args:
             base_version: `version(stem)` when the analyst opened the photo.
             force: overwrite even if someone saved since (the analyst chose to, after being told).
+            provenance: where the mask came from (labelling.provenance.describe_save), recorded.
 
         Raises:
             ConflictError: someone saved this photo after `base_version` (and not `force`).
@@ -212,10 +268,10 @@ class LabelStore:
         """
         check_who(who)
         mask = check_mask(mask, self.original_size(stem), f"mask for {stem}")
-        with self._lock(stem):
+        with self.lock(stem):
             current = self.version(stem)
             if current != base_version and not force:
-                record = _read_json(self.store / "records" / f"{stem}.json") or {}
+                record = self.record(stem)
                 by, at = record.get("by", "someone"), record.get("at")
                 when = time.strftime("%H:%M:%S", time.localtime(at)) if at else "meanwhile"
                 raise ConflictError(
@@ -225,15 +281,30 @@ class LabelStore:
             write_mask_png(self.mask_path(stem), mask)
             version = self.version(stem)
             _write_json(
-                self.store / "records" / f"{stem}.json",
-                {"by": who, "at": time.time(), "version": version, "replaced": current},
+                self.record_path(stem),
+                {
+                    "by": who,
+                    "at": time.time(),
+                    "version": version,
+                    "replaced": current,
+                    "provenance": provenance,
+                },
             )
         self.discard_draft(stem, who)
         return version
 
-    def _lock(self, stem: str):
-        """Saves of one photo, one at a time across sessions and processes."""
+    def lock(self, stem: str):
+        """Saves and reviews of one photo, one at a time across sessions and processes."""
         return file_lock(self.store / "locks" / f"{stem}.lock")
+
+    def record_path(self, stem: str) -> Path:
+        """The saved mask's record (who, when, version, provenance and its review)."""
+        return self.store / "records" / f"{stem}.json"
+
+    def record(self, stem: str) -> dict:
+        """The record as stored ({} when none); it describes the mask on disk only when its
+        `version` is the file's `version(stem)`."""
+        return _read_json(self.record_path(stem)) or {}
 
     # ---- drafts ---------------------------------------------------------------------------
     def draft_path(self, stem: str, who: str) -> Path:
@@ -274,11 +345,11 @@ def glob_escape(text: str) -> str:
     return re.sub(r"([*?\[])", r"[\1]", text)
 
 
-def create_dataset(root: Path, name: str, photos: list[tuple[str, bytes]]) -> tuple[Path, list[str]]:
-    """A new Harvey-layout dataset `root/name` with the given photos (file name, bytes).
-
-    Returns:
-        (the dataset folder, one sentence per photo that was refused).
+def check_new_dataset(
+    root: Path, name: str, photos: list[tuple[str, bytes]]
+) -> tuple[Path, list[tuple[str, bytes]], list[str]]:
+    """What `create_dataset` would write, checked before anything is: (the dataset folder, the
+    usable photos, one sentence per photo refused).
 
     Raises:
         ValueError: a bad or taken name, or not a single usable photo.
@@ -303,8 +374,26 @@ def create_dataset(root: Path, name: str, photos: list[tuple[str, bytes]]) -> tu
         accepted.append((base, data))
     if not accepted:
         raise ValueError("no usable photo among the uploads: " + "; ".join(refused or ["none given"]))
+    return folder, accepted, refused
+
+
+def write_dataset(folder: Path, photos: list[tuple[str, bytes]]) -> Path:
+    """A new Harvey-layout dataset at `folder` with checked photos (`check_new_dataset`)."""
     (folder / "train_images").mkdir(parents=True)
     (folder / "train_masks").mkdir()
-    for base, data in accepted:
+    for base, data in photos:
         (folder / "train_images" / base).write_bytes(data)
-    return folder, refused
+    return folder
+
+
+def create_dataset(root: Path, name: str, photos: list[tuple[str, bytes]]) -> tuple[Path, list[str]]:
+    """A new Harvey-layout dataset `root/name` with the given photos (file name, bytes).
+
+    Returns:
+        (the dataset folder, one sentence per photo that was refused).
+
+    Raises:
+        ValueError: a bad or taken name, or not a single usable photo.
+    """
+    folder, accepted, refused = check_new_dataset(root, name, photos)
+    return write_dataset(folder, accepted), refused

@@ -64,14 +64,21 @@ class _Patch:
 
 @dataclass
 class MaskEditor:
-    """An original-size mask being corrected, with bounded undo/redo."""
+    """An original-size mask being corrected, with bounded undo/redo.
+
+    `touched` marks every pixel a tool covered, whether it changed the class or painted the one
+    already there (a person looked and confirmed it): what the mask's provenance counts as a
+    person's. Undo leaves it as it is: the region was looked at either way.
+    """
 
     mask: np.ndarray
     undo_stack: list[_Patch] = field(default_factory=list)
     redo_stack: list[_Patch] = field(default_factory=list)
+    touched: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.mask = np.array(self.mask, dtype=np.uint8)  # our own writable copy
+        self.touched = np.zeros(self.mask.shape, dtype=bool)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -83,6 +90,7 @@ class MaskEditor:
             raise ValueError(f"class id {class_id} is not one of 0..{NUM_CLASSES - 1}")
         window = self.mask[y0 : y0 + region.shape[0], x0 : x0 + region.shape[1]]
         region = region[: window.shape[0], : window.shape[1]]
+        self.touched[y0 : y0 + region.shape[0], x0 : x0 + region.shape[1]] |= region
         before = window.copy()
         window[region] = class_id
         changed = int((before != window).sum())

@@ -1,9 +1,10 @@
 """Checkpoints: atomic writes and safe loads.
 
-Contract (README, "Checkpoints"): a dict of tensors and plain Python values only, loadable with
+Contract (docs/reference/formats.md, "Checkpoints"): a dict of tensors and plain Python values only, loadable with
 `torch.load(weights_only=True)`: `state_dict`, `meta` = {arch, encoder, num_classes,
-class_names, resolution, mean, std, config, metrics, versions, ...}. `last.pt` also carries the
-optimiser, scheduler, scaler and RNG state needed to resume.
+class_names, scheme, resolution, mean, std, config, metrics, versions, ...}. `last.pt` also
+carries the optimiser, scheduler, scaler and RNG state needed to resume. `meta["scheme"]` is the
+label scheme the outputs stand for (`LabelScheme.to_dict`); a checkpoint without one is harvey.
 
 Writes go through `seg_core.core.atomic` (temp file in the same folder, fsync, `os.replace`,
 fsync of the folder), so a crash or SIGKILL at any instant leaves either the old or the new
@@ -27,7 +28,8 @@ import torch
 
 from seg_core.core.atomic import TEMP_SUFFIX, atomic_write, clean_stale_temps
 from seg_core.models.spec import ModelSpec
-from seg_core.schemes.classes import CLASS_NAMES
+from seg_core.schemes.files import META_KEY, SchemeError, scheme_of_meta
+from seg_core.schemes.scheme import LabelScheme
 
 REQUIRED_META = ("arch", "encoder", "num_classes", "class_names", "resolution", "mean", "std")
 __all__ = [
@@ -38,6 +40,7 @@ __all__ = [
     "load_checkpoint",
     "model_spec_of",
     "save_checkpoint",
+    "scheme_of",
     "versions",
     "weights_digest",
 ]
@@ -76,14 +79,20 @@ def checkpoint_meta(
     resolution: int,
     mean: Sequence[float],
     std: Sequence[float],
+    scheme: LabelScheme,
     **extra: Any,
 ) -> dict[str, Any]:
-    """A checkpoint's `meta`: the model spec (`spec.to_meta()`), the class names, the working
-    resolution and normalisation a Predictor needs, the library versions, then `extra` (config,
-    metrics, epoch, run id, ...)."""
+    """A checkpoint's `meta`: the model spec (`spec.to_meta()`), the label scheme and its class
+    names, the working resolution and normalisation a Predictor needs, the library versions, then
+    `extra` (config, metrics, epoch, run id, ...)."""
+    if spec.num_classes != scheme.num_classes:
+        raise ValueError(
+            f"the network has {spec.num_classes} outputs but scheme {scheme.name!r} has {scheme.num_classes} classes"
+        )
     return {
         **spec.to_meta(),
-        "class_names": list(CLASS_NAMES),
+        "class_names": list(scheme.names),
+        META_KEY: scheme.to_dict(),
         "resolution": int(resolution),
         "mean": [float(v) for v in mean],
         "std": [float(v) for v in std],
@@ -102,6 +111,18 @@ def model_spec_of(payload: dict[str, Any], path: str | Path) -> ModelSpec:
         return ModelSpec.from_meta(payload["meta"], payload["state_dict"])
     except ValueError as exc:
         raise CheckpointError(f"{path}: checkpoint metadata is not usable: {exc}") from None
+
+
+def scheme_of(meta: dict[str, Any], path: str | Path) -> LabelScheme:
+    """The label scheme a checkpoint's outputs stand for; harvey when it records none.
+
+    Raises:
+        CheckpointError: the recorded scheme is malformed or does not match the network.
+    """
+    try:
+        return scheme_of_meta(meta, str(path))
+    except SchemeError as exc:
+        raise CheckpointError(str(exc)) from None
 
 
 def save_checkpoint(payload: dict[str, Any], path: str | Path) -> Path:
@@ -159,6 +180,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     wrong = _unusable_meta(payload["meta"])
     if wrong:
         raise CheckpointError(f"{path}: checkpoint metadata is not usable: {'; '.join(wrong)}")
+    scheme_of(payload["meta"], path)  # what its outputs stand for must be known before any use
     expected = payload["meta"].get("weights_sha256")  # absent in files written before it existed
     if expected is not None and expected != weights_digest(state):
         raise CheckpointError(

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from seg_core.schemes.classes import NUM_CLASSES
+from seg_core.schemes.scheme import DEFAULT_SCHEME, builtin
 
 CLASSIC_UNET = "unet"
 # smp architectures by our name -> smp's name. "unet" is taken by the from-scratch U-Net of the
@@ -128,8 +128,8 @@ class ModelSpec:
     encoder: str = OFFLINE_ENCODER
     # Pretrained encoders converge far faster on a few hundred photos than random init.
     weights: str = "imagenet-offline"
-    # The Harvey label set (ids 0..24).
-    num_classes: int = NUM_CLASSES
+    # Outputs, one per class of the label scheme; training sets it from the dataset's scheme.
+    num_classes: int = builtin(DEFAULT_SCHEME).num_classes
     # Classic U-Net only: channels of its first level (64 = the paper; 32 is 4x cheaper).
     unet_base_width: int = 64
 

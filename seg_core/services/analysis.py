@@ -32,10 +32,11 @@ import numpy as np
 from PIL import Image
 
 from seg_core.analytics import report, statistics
+from seg_core.analytics.exposure import FLOOD_DISTANCE_M
 from seg_core.analytics.familiarity import assess
 from seg_core.analytics.uncertainty import photo_uncertainty, uncertainty_map
 from seg_core.imagery.imageio import ImageReadError, LoadedImage, load_rgb, scaled_size
-from seg_core.schemes.classes import CLASS_NAMES, class_id, hex_color
+from seg_core.schemes.scheme import BOAT, POOL, VEHICLE, LabelScheme
 from seg_core.services.caller import Caller
 
 # Two side-by-side views on a 1400 px page are ~650 CSS px each: 1600 px stays sharp at 2x density.
@@ -43,11 +44,12 @@ DISPLAY_LONG_SIDE = 1600
 # A batch stays in the browser session; 20 photos of 12 MP hold ~150 MB plus their files.
 MAX_BATCH_PHOTOS = 20
 UPLOAD_TYPES = ("jpg", "jpeg", "png", "tif", "tiff")
-FLOOD_DISTANCE_M = statistics.FLOOD_DISTANCE_M  # the one definition: roofs, roads and buildings
 # Uncertainty shown at full colour: 1 - top probability of 0.5 means a coin flip between two
 # classes; above it the map would only separate kinds of confusion no one acts on differently.
 UNCERTAINTY_FULL_SCALE = 0.5
-COUNTED = {"Vehicle": "Vehicles", "Boat": "Boats", "Swimming Pool": "Pools"}  # counts asked for first
+# Objects counted first, by role (every class of the role in the model's scheme), with their label.
+COUNTED = {VEHICLE: "Vehicles", BOAT: "Boats", POOL: "Pools"}
+__all__ = ["COUNTED", "FLOOD_DISTANCE_M", "PhotoAnalysis", "analyse_photo", "legend_rows"]
 
 Progress = Callable[[float, str], None]  # (fraction of the batch done 0..1, what is happening)
 
@@ -85,7 +87,8 @@ class PhotoAnalysis:
         mask_png: the full-resolution mask as a palette PNG (pixel values are class ids).
         original_size: (width, height) of the photo, EXIF orientation applied.
         stats: statistics.ImageStats of the full-resolution mask.
-        legend: classes present, as classes.legend_entries rows (id, name, color, share).
+        legend: classes present, as `LabelScheme.legend_entries` rows (id, name, color, share).
+        scheme: the model's label scheme: what the mask's ids stand for.
         notices: non-fatal remarks about the input (e.g. extra TIFF pages ignored).
         seconds: time per stage (decode, forward, upsample, display, statistics, total).
         source: the encoded file, for the full-resolution overlay download.
@@ -100,6 +103,7 @@ class PhotoAnalysis:
     original_size: tuple[int, int]
     stats: statistics.ImageStats
     legend: list[dict]
+    scheme: LabelScheme
     notices: tuple[str, ...] = ()
     seconds: dict[str, float] = field(default_factory=dict)
     source: bytes | Path = b""
@@ -119,13 +123,13 @@ class PhotoFailure:
     message: str
 
 
-def legend_rows(stats: statistics.ImageStats) -> list[dict]:
-    """Classes present, largest share first: the rows of classes.legend_entries(mask), taken from
+def legend_rows(stats: statistics.ImageStats, scheme: LabelScheme) -> list[dict]:
+    """Classes present, largest share first: the rows of `scheme.legend_entries(mask)`, taken from
     the statistics so a 12 MP mask is not counted twice."""
     rows = [
-        {"id": cid, "name": name, "color": hex_color(cid), "share": stats.pixel_share[name]}
-        for cid, name in enumerate(CLASS_NAMES)
-        if stats.pixel_share[name] > 0
+        {"id": c.id, "name": c.name, "color": c.hex, "share": stats.pixel_share[c.name]}
+        for c in scheme.classes
+        if stats.pixel_share[c.name] > 0
     ]
     return sorted(rows, key=lambda r: -r["share"])
 
@@ -133,10 +137,6 @@ def legend_rows(stats: statistics.ImageStats) -> list[dict]:
 def check_gsd(gsd_cm: float | None) -> None:
     """Refuse a ground sampling distance that is not a positive number (before the model runs)."""
     statistics.check_gsd(gsd_cm)
-
-
-def _stats(mask: np.ndarray, name: str, gsd_cm: float | None) -> statistics.ImageStats:
-    return statistics.image_stats(mask, name=name, gsd_cm=gsd_cm, flood_distance_m=FLOOD_DISTANCE_M)
 
 
 def analyse_photo(
@@ -190,7 +190,7 @@ def analyse_photo(
     mask = prediction.mask
     doubt = figures_of_doubt = None
     if prediction.confidence is not None:  # a stand-in predictor may not give one
-        figures_of_doubt = _doubt_figures(prediction.confidence, mask, getattr(predictor, "meta", {}))
+        figures_of_doubt = _doubt_figures(prediction.confidence, mask, predictor)
         # Shrunk to display size first (a 12 MP float map is 48 MB), then 0..255 over
         # [0, UNCERTAINTY_FULL_SCALE]: a uint8 map costs a quarter of the float one.
         size = scaled_size((mask.shape[1], mask.shape[0]), DISPLAY_LONG_SIDE)
@@ -211,10 +211,11 @@ def analyse_photo(
     seconds["display"] = time.perf_counter() - tick
     report_progress(0.85)
     tick = time.perf_counter()
-    stats = _stats(mask, name, gsd_cm)
+    scheme = predictor.scheme
+    stats = statistics.image_stats(mask, scheme, name=name, gsd_cm=gsd_cm)
     if figures_of_doubt is not None:
         stats = replace(stats, uncertainty=figures_of_doubt[0], familiarity=figures_of_doubt[1])
-    mask_png = report.mask_png_bytes(mask)
+    mask_png = report.mask_png_bytes(mask, scheme=scheme)
     seconds["statistics"] = time.perf_counter() - tick
     seconds["total"] = time.perf_counter() - start
     report_progress(1.0)
@@ -225,7 +226,8 @@ def analyse_photo(
         mask_png=mask_png,
         original_size=(mask.shape[1], mask.shape[0]),
         stats=stats,
-        legend=legend_rows(stats),
+        legend=legend_rows(stats, scheme),
+        scheme=scheme,
         notices=display.notices,
         seconds=seconds,
         source=source,
@@ -233,11 +235,12 @@ def analyse_photo(
     )
 
 
-def _doubt_figures(confidence: np.ndarray, mask: np.ndarray, meta: dict) -> tuple[dict, dict]:
+def _doubt_figures(confidence: np.ndarray, mask: np.ndarray, predictor) -> tuple[dict, dict]:
     """The photo's uncertainty figures and its familiarity verdict against the checkpoint's
     reference (`Predictor.familiarity`, without needing a full Predictor)."""
-    doubt = photo_uncertainty(mask, confidence)
-    return doubt.to_dict(), assess(doubt, (meta or {}).get("uncertainty_reference")).to_dict()
+    doubt = photo_uncertainty(mask, confidence, predictor.scheme)
+    meta = getattr(predictor, "meta", None) or {}
+    return doubt.to_dict(), assess(doubt, meta.get("uncertainty_reference")).to_dict()
 
 
 def _is_jpeg(source: bytes | Path) -> bool:
@@ -267,7 +270,7 @@ def with_gsd(analysis: PhotoAnalysis, gsd_cm: float | None) -> PhotoAnalysis:
     if analysis.stats.gsd_cm == gsd_cm:
         return analysis
     check_gsd(gsd_cm)
-    stats = _stats(analysis.full_mask(), analysis.name, gsd_cm)
+    stats = statistics.image_stats(analysis.full_mask(), analysis.scheme, name=analysis.name, gsd_cm=gsd_cm)
     stats = replace(stats, uncertainty=analysis.stats.uncertainty, familiarity=analysis.stats.familiarity)
     return replace(analysis, stats=stats)
 
@@ -377,13 +380,16 @@ def render_overlay(
     classes: Iterable[int] | None = None,
     boundaries: bool = False,
 ) -> np.ndarray:
-    """The colour overlay at display size (see report.overlay for the arguments)."""
-    return report.overlay(analysis.photo, analysis.display_mask, opacity, classes, boundaries)
+    """The colour overlay at display size, in the colours of the photo's scheme (see
+    report.overlay for the arguments)."""
+    return report.overlay(
+        analysis.photo, analysis.display_mask, opacity, classes, boundaries, scheme=analysis.scheme
+    )
 
 
-def class_ids(names: Iterable[str]) -> list[int]:
-    """Class names (as the page's class picker shows them) -> ids."""
-    return [class_id(n) for n in names]
+def class_ids(names: Iterable[str], scheme: LabelScheme) -> list[int]:
+    """Class names (as the page's class picker shows them) -> ids of `scheme`."""
+    return [scheme.class_id(n) for n in names]
 
 
 def render_uncertainty(analysis: PhotoAnalysis, opacity: float = 0.5) -> np.ndarray | None:

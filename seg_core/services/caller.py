@@ -36,6 +36,12 @@ class Caller:
         when refused, the caller records the allowed action itself)."""
         access.authorize(self.actor, action, self.runs, target=target, record=record)
 
+    def record_outcome(
+        self, action: str, outcome: str, target: str | None = None, detail: str | None = None
+    ) -> None:
+        """The audit row of an action authorized with `record=False`, once its outcome is known."""
+        access.record_outcome(self.actor, action, self.runs, outcome, target=target, detail=detail)
+
     def authorize_on_run(self, action: str, run_id: str) -> None:
         """As `authorize`, for an action on a run: below admin, only on one's own runs."""
         registry = self.runs

@@ -10,20 +10,25 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from seg_core.core import paths
+from seg_core.datasets.discovery import LAYOUTS
 from seg_core.imagery.imageio import IMAGE_SUFFIXES
 from seg_core.runs.registry import RunRegistry, validate_run_id
 from seg_core.services.caller import Caller
 from seg_core.services.models import named_models
 
 SAMPLES_DIR = paths.SAMPLES_DIR
+# The sample photos' ground sampling distance: 1600 px across the 120 m a Harvey frame covers
+# (samples/README.md); filled in when they are used, so their areas come out in m².
+SAMPLE_GSD_CM = 7.5
 DEMO_DATASET_NAME = "demo"
+DEMO_LABELLED, DEMO_TEST = 24, 6  # the demo dataset's scenes with masks, and its test scenes without
 
 
 @dataclass(frozen=True)
 class DatasetInfo:
     name: str  # folder name under the data root
     path: Path
-    layout: str  # harvey | generic
+    layout: str  # a `datasets.discovery.LAYOUTS` key: harvey, generic, splits (FloodNet/RescueNet), ...
     images: int  # files in the image folder (not validated)
 
 
@@ -33,6 +38,14 @@ class ModelChoice:
     path: Path  # a best.pt, or an exported .onnx (run by ONNX Runtime, without torch)
     run_id: str | None
     val_dice: float | None
+
+    @property
+    def id(self) -> str:
+        """Stable across pages and sessions: the run id, "demo" for the shipped model, else the
+        exported file's path."""
+        if self.run_id:
+            return self.run_id
+        return "demo" if self.path == paths.DEMO_CHECKPOINT else str(self.path)
 
 
 def device_summary() -> dict:
@@ -47,13 +60,13 @@ def device_summary() -> dict:
 
 
 def list_datasets(root: Path | None = None) -> list[DatasetInfo]:
-    """Dataset folders directly under the data root (Harvey or generic layout)."""
+    """Dataset folders directly under the data root (any layout `datasets.discovery` reads)."""
     root = (root or paths.data_root()).resolve()
     found = []
     if not root.is_dir():
         return found
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        for layout, image_dir in (("harvey", "train_images"), ("generic", "images")):
+        for layout, (image_dir, _masks, _test) in LAYOUTS.items():
             if (folder / image_dir).is_dir():
                 count = sum(
                     1
@@ -155,13 +168,14 @@ def sample_photos() -> list[Path]:
 
 
 def create_demo_dataset(progress=None, caller: Caller | None = None) -> Path:
-    """Draw the demo dataset (24 scenes, 640x480) under the data root, for analysts and admins
-    (`caller` None: the owner). Returns its folder."""
+    """Draw the demo dataset (DEMO_LABELLED scenes with masks and DEMO_TEST test scenes without,
+    640x480) under the data root, for analysts and admins (`caller` None: the owner). `progress`
+    counts all the scenes. Returns its folder."""
     from seg_core.demo.synth import write_demo_dataset
 
     folder = paths.data_root() / DEMO_DATASET_NAME
     (caller or Caller()).authorize("dataset.create", target=str(folder))
-    write_demo_dataset(folder, n=24, size=(640, 480), progress=progress)
+    write_demo_dataset(folder, n=DEMO_LABELLED, n_test=DEMO_TEST, size=(640, 480), progress=progress)
     return folder
 
 

@@ -18,9 +18,13 @@ import numpy as np
 from PIL import Image
 
 from seg_core.analytics.uncertainty import photo_uncertainty, rank_for_labelling
+from seg_core.core.text import count
 from seg_core.imagery.imageio import load_rgb
-from seg_core.labelling.labelstore import LabelStore, check_who, create_dataset
+from seg_core.labelling.agreement import independent, review_label, save_own_label, working_mask
+from seg_core.labelling.labelset import trainable_masks
+from seg_core.labelling.labelstore import LabelStore, check_new_dataset, check_who, write_dataset
 from seg_core.labelling.mask_edit import MaskEditor, region_boundaries, superpixels
+from seg_core.labelling.provenance import describe_save, person_share, training_cautions
 from seg_core.schemes.classes import CLASSES, colorize, hex_color
 from seg_core.services.caller import Caller
 
@@ -65,8 +69,10 @@ def open_photo(dataset: str | Path, stem: str, who: str) -> LabelSession:
     if draft is not None:
         mask, base_version = draft
         source = "draft"
-    else:
-        mask, source = store.load_working_mask(stem)
+    else:  # a photo labelled independently opens from this analyst's own label (agreement)
+        mask, source = (
+            working_mask(store, stem, who) if independent(store, stem) else store.load_working_mask(stem)
+        )
         base_version = store.version(stem)
     return LabelSession(store, stem, who, MaskEditor(mask), base_version, source, view)
 
@@ -82,8 +88,15 @@ def save_labels(session: LabelSession, force: bool = False, caller: Caller | Non
     """
     target = f"{session.store.root.name}/{session.stem}"
     (caller or Caller()).authorize("label.save", target=target)
-    session.base_version = session.store.save(
-        session.stem, session.editor.mask, session.who, session.base_version, force=force
+    store, mask = session.store, session.editor.mask
+    prelabel = store.load_prelabel(session.stem, session.original_size)
+    provenance = describe_save(
+        mask, prelabel, store.prelabel_info(session.stem), session.editor.touched, session.edits
+    )
+    if independent(store, session.stem):
+        return save_own_label(store, session.stem, session.who, mask, provenance)
+    session.base_version = store.save(
+        session.stem, mask, session.who, session.base_version, force=force, provenance=provenance
     )
     session.source = "saved"
     width, height = session.original_size
@@ -233,12 +246,15 @@ def _circle_centre(obj: dict) -> tuple[float, float]:
 
 
 def photo_table(dataset: str | Path) -> list[dict]:
-    """Every photo with its status, who corrected it and when, and its pre-label's uncertainty."""
-    rows = []
-    for photo in LabelStore(dataset).photos():
+    """Every photo with its status, who corrected it and when, how much of a saved mask a person
+    made or confirmed (`by_person`, 0..1; None when not recorded) and its pre-label's uncertainty."""
+    rows, store = [], LabelStore(dataset)
+    for photo in store.photos():
         row = {"photo": photo.stem, "status": photo.status, "by": photo.by or "", "model": photo.model or ""}
         row["when"] = time.strftime("%Y-%m-%d %H:%M", time.localtime(photo.at)) if photo.at else ""
+        row["by_person"] = person_share(photo.provenance)
         row["uncertain"] = photo.uncertainty["uncertain_share"] if photo.uncertainty else None
+        row["review"] = review_label(store, photo.stem)
         rows.append(row)
     return rows
 
@@ -252,7 +268,8 @@ def prelabel_photos(
     caller: Caller | None = None,
 ) -> list[str]:
     """Pre-label photos (default: all not yet labelled by a person) with a loaded Predictor,
-    storing each pre-label and its uncertainty; returns one sentence per photo that failed.
+    storing each pre-label, its model (`model_label` and the weights checksum) and its
+    uncertainty; returns one sentence per photo that failed.
     It writes into the dataset: analysts and admins (`caller` None: the owner)."""
     (caller or Caller()).authorize("label.save", target=f"{Path(dataset).name} (pre-labels)")
     store = LabelStore(dataset)
@@ -262,8 +279,9 @@ def prelabel_photos(
     for done, stem in enumerate(stems, start=1):
         try:
             result = predictor.predict_full(store.image_path(stem), confidence=True)
-            figures = photo_uncertainty(result.mask, result.confidence).to_dict()
-            store.save_prelabel(stem, result.mask, model_label, figures)
+            figures = photo_uncertainty(result.mask, result.confidence, predictor.scheme).to_dict()
+            sha = predictor.meta.get("weights_sha256")
+            store.save_prelabel(stem, result.mask, model_label, figures, weights_sha256=sha)
         except ValueError as exc:
             problems.append(str(exc))
         if progress:
@@ -283,29 +301,37 @@ def next_to_label(dataset: str | Path) -> list[dict]:
     return rows
 
 
+def finetune_cautions(dataset: str | Path) -> list[str]:
+    """What to know before fine-tuning on this dataset's saved masks (one sentence each): a
+    single photo, masks that are mostly a model's unreviewed pre-label. The page and the CLI
+    show them before a run starts."""
+    store = LabelStore(dataset)
+    return training_cautions(
+        [p for p in store.photos() if p.status in ("corrected", "labelled")], store.root.name
+    )
+
+
 def finetune_on_labels(
     dataset: str | Path, parent: str | Path, name: str = "", caller: Caller | None = None, **overrides
 ):
-    """Queue a fine-tuning run of `parent` on this dataset's saved masks; returns run_queue.Submission.
-    The caller is checked and limited as for any Start (`services.runs.start`; None: the owner).
+    """Queue a fine-tuning run of `parent` on this dataset's accepted masks (`include_unreviewed=True`:
+    submitted ones too); returns run_queue.Submission. The caller is checked and limited as for
+    any Start (`services.runs.start`; None: the owner).
 
     Raises:
-        ValueError: no photo has a saved mask yet, or the parent checkpoint is unusable.
+        ValueError: no saved mask training may use, or the parent checkpoint is unusable.
     """
     from seg_core.services import runs
-    from seg_core.training.finetune import finetune_config
+    from seg_core.training.finetune import batch_for, finetune_config
     from seg_core.training.preflight import check_before_run
 
     # Refuse before reading the dataset or the parent; runs.start checks again (and the limit).
     caller = (caller or Caller()).opened()
     caller.authorize("run.start", target=f"fine-tune on {Path(dataset).name}", record=False)
     store = LabelStore(dataset)
-    labelled = [p for p in store.photos() if p.status in ("corrected", "labelled")]
-    if not labelled:
-        raise ValueError(f"{store.root}: no photo has a saved mask yet; correct and save a few photos first")
+    usable = trainable_masks(store, bool(overrides.get("include_unreviewed")))  # accepted, by default
     cfg = finetune_config(parent, store.root, name=name or f"finetune-{store.root.name}", **overrides)
-    if len(labelled) < cfg.batch_size:
-        cfg = cfg.with_updates(batch_size=len(labelled))
+    cfg = batch_for(cfg, len(usable))
     check_before_run(cfg)  # the same checks as the Train page's Start and the CLI's finetune
     return runs.start(cfg, caller)
 
@@ -334,9 +360,18 @@ def create_dataset_from_photos(
     root: Path, name: str, photos: list[tuple[str, bytes]], caller: Caller | None = None
 ) -> tuple[Path, list[str]]:
     """labelstore.create_dataset for the page: analysts and admins only, and the photos count
-    against the uploader's daily quota (`caller` None: the owner)."""
+    against the uploader's daily quota (`caller` None: the owner). The audit row says how it
+    ended: allowed (created, before the photos are written) or failed (with the reason)."""
     caller = (caller or Caller()).opened()
-    caller.authorize("dataset.create", target=name)
-    what = f"{len(photos)} photo{'s' if len(photos) != 1 else ''} for dataset {name}"
-    caller.charge_upload(sum(len(data) for _, data in photos), what)
-    return create_dataset(root, name, photos)
+    caller.authorize("dataset.create", target=name, record=False)
+    try:
+        folder, accepted, refused = check_new_dataset(root, name, photos)
+    except ValueError as exc:
+        caller.record_outcome("dataset.create", "failed", target=name, detail=str(exc))
+        raise
+    caller.charge_upload(
+        sum(len(data) for _, data in photos), f"{count(len(photos), 'photo')} for dataset {name}"
+    )
+    detail = f"{count(len(accepted), 'photo')}" + (f", {len(refused)} refused" if refused else "")
+    caller.record_outcome("dataset.create", "allowed", target=name, detail=detail)
+    return write_dataset(folder, accepted), refused

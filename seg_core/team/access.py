@@ -9,6 +9,8 @@ guarded actions are still audited, as 'owner'.
 Roles, lowest first (the issue's definition):
 - viewer: Segment (upload photos), Map, look at Data, Runs and Evaluate;
 - analyst: also Train (start, queue, fine-tune), Label, stop and resume their own runs;
+- reviewer: also accept or reject analysts' masks (never their own), resolve two analysts'
+  labels of one photo, mark accepted photos as gold;
 - admin: also delete runs and datasets, stop or resume anyone's run, read the audit trail.
 """
 
@@ -26,7 +28,7 @@ from pathlib import Path
 from seg_core.core import paths
 from seg_core.team import audit
 
-ROLES = ("viewer", "analyst", "admin")  # each includes everything the ones before it may do
+ROLES = ("viewer", "analyst", "reviewer", "admin")  # each includes everything the ones before it may do
 OWNER = "owner"  # the actor name recorded for the machine's owner (actor=None)
 # The least role each guarded action needs. "Own" actions: below admin, only on one's own runs.
 ACTIONS = {
@@ -36,6 +38,10 @@ ACTIONS = {
     "run.resume": "analyst",
     "label.save": "analyst",  # save an edited mask
     "dataset.create": "analyst",  # generate the demo dataset
+    "label.accept": "reviewer",  # accept a submitted mask (labelling.review: never one's own)
+    "label.reject": "reviewer",  # reject a submitted or accepted mask, with a comment
+    "label.gold": "reviewer",  # mark an accepted photo as gold (a honeypot), or unmark it
+    "label.agreement": "reviewer",  # ask for two independent labels of a photo, or resolve them
     "run.delete": "admin",
     "dataset.delete": "admin",
     "audit.view": "admin",
@@ -48,6 +54,10 @@ ROLE_NEEDED_FOR = {
     "run.stop": "stop a run",
     "run.resume": "resume a run",
     "label.save": "save a mask",
+    "label.accept": "accept a mask",
+    "label.reject": "reject a mask",
+    "label.gold": "mark gold photos",
+    "label.agreement": "ask for or resolve independent labels",
     "dataset.create": "create a dataset",
     "run.delete": "delete a run",
     "dataset.delete": "delete a dataset",
@@ -260,6 +270,20 @@ def authorize(
         audit.record(registry, name, role, action, outcome, target=target, address=address, detail=refusal)
     if refusal is not None:
         raise AccessDenied(refusal)
+
+
+def record_outcome(
+    actor: Actor | None,
+    action: str,
+    registry: audit.HasDatabase,
+    outcome: str,
+    target: str | None = None,
+    detail: str | None = None,
+) -> None:
+    """The row of an action authorized with `record=False`, once its outcome is known:
+    'allowed' (it goes ahead) or 'failed' (its input was refused; `detail` says why)."""
+    name, role, address = (OWNER, OWNER, None) if actor is None else (actor.user, actor.role, actor.address)
+    audit.record(registry, name, role, action, outcome, target=target, address=address, detail=detail)
 
 
 def _refusal(actor: Actor, action: str, target: str | None, owner: str | None) -> str | None:

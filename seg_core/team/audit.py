@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Protocol
 
 BUSY_TIMEOUT_S = 10.0  # as the registry: a writer waits this long for the lock
-OUTCOMES = ("allowed", "refused")
+# refused: by the access rules; failed: allowed, but the action itself refused its input (the
+# reason in `detail`), so an audited attempt never reads as done when nothing was.
+OUTCOMES = ("allowed", "refused", "failed")
 START_ACTION = "run.start"  # the row that attributes a run to the person who started it
 
 

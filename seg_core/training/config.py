@@ -2,7 +2,7 @@
 
 Each field is declared once, with `setting(...)`: its default, the Train form's label, the help
 that the form and `--help` show, the reason for the default, and what it accepts
-(`seg_core.training.settings` renders them all, and the README's settings table). Nothing here
+(`seg_core.training.settings` renders them all, and the settings table of docs/reference/settings.md). Nothing here
 imports torch, so the app can build forms and validate settings cheaply.
 """
 
@@ -11,23 +11,12 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from seg_core.datasets.augment import AUGMENT_PRESETS
-from seg_core.schemes.classes import NUM_CLASSES
+from seg_core.training import choices
+from seg_core.training.choices import NAMED_WEIGHTS  # the Train form reads it here too
 from seg_core.training.settings import check_value, declared, setting
-
-if TYPE_CHECKING:
-    from seg_core.models.spec import ModelSpec
-
-OPTIMIZERS = ("sgd", "adam", "adamw")
-SCHEDULES = ("none", "cosine", "poly", "onecycle")
-DEVICES = ("auto", "cpu", "cuda", "mps")
-AMP_MODES = ("auto", "off", "bf16", "fp16")
-# The loss names, in one place: the factory (`training.losses.create_loss`) and the forms read them.
-LOSSES = ("ce", "weighted_ce", "dice", "ce_dice", "focal", "lovasz")
-# Named weights; any other value is a weights file's path.
-NAMED_WEIGHTS = ("auto", "none", "imagenet-offline", "imagenet")
 
 
 @dataclass(frozen=True)
@@ -65,12 +54,7 @@ class TrainConfig:
         "init; or a weights file.",
         "offline ImageNet for EfficientNet-Lite0, random init elsewhere: no download needed",
         group="model",
-        choice_labels={
-            "auto": "auto (offline ImageNet where available)",
-            "none": "none (random init)",
-            "imagenet-offline": "ImageNet, offline (EfficientNet-Lite0 only)",
-            "imagenet": "ImageNet (downloads)",
-        },
+        choice_labels=choices.WEIGHTS_LABELS,
         allowed=f"{', '.join(NAMED_WEIGHTS)}, or a .pth/.pt/.safetensors file",
     )
     unet_base_width: int = setting(
@@ -88,15 +72,8 @@ class TrainConfig:
         "What training minimises; weighted cross-entropy makes rare classes count more.",
         "CE for calibration + Dice for the score of record",
         group="model",
-        choices=LOSSES,
-        choice_labels={
-            "ce": "Cross-entropy",
-            "weighted_ce": "Weighted cross-entropy",
-            "dice": "Dice",
-            "ce_dice": "Cross-entropy + Dice",
-            "focal": "Focal",
-            "lovasz": "Lovász-softmax",
-        },
+        choices=choices.LOSSES,
+        choice_labels=choices.LOSS_LABELS,
     )
     class_weight_cap: float = setting(
         10.0,
@@ -106,14 +83,26 @@ class TrainConfig:
         minimum=1.0,
         step=1.0,
     )
+    ohem_share: float = setting(
+        1.0,
+        "Hardest pixels kept (OHEM)",
+        "Online hard example mining: the cross-entropy term of ce, weighted_ce and ce_dice averages "
+        "over only this share of each batch's pixels, those with the highest loss (Dice is left "
+        "whole); 1 keeps every pixel.",
+        "RECIPE_OHEM_REASON",
+        minimum=0.01,
+        maximum=1.0,
+        step=0.05,
+        format="%.2f",
+    )
     optimizer: str = setting(
         "adamw",
         "Optimiser",
         "How the weights move; sgd uses momentum (Nesterov).",
         "Adam's step sizes with weight decay kept apart from the gradient",
         group="optimisation",
-        choices=OPTIMIZERS,
-        choice_labels={"sgd": "SGD with momentum", "adam": "Adam", "adamw": "AdamW"},
+        choices=choices.OPTIMIZERS,
+        choice_labels=choices.OPTIMIZER_LABELS,
     )
     lr: float = setting(
         1e-3,
@@ -151,13 +140,8 @@ class TrainConfig:
         "has its own warm-up.",
         "a smooth decay with nothing to tune",
         group="optimisation",
-        choices=SCHEDULES,
-        choice_labels={
-            "none": "constant",
-            "cosine": "cosine decay",
-            "poly": "polynomial decay",
-            "onecycle": "one-cycle",
-        },
+        choices=choices.SCHEDULES,
+        choice_labels=choices.SCHEDULE_LABELS,
     )
     warmup_epochs: int = setting(
         1,
@@ -207,6 +191,19 @@ class TrainConfig:
         step=32,
         allowed="0, or a multiple of 32",
     )
+    rare_crop_share: float = setting(
+        0.0,
+        "Rare-class crops",
+        "Share of training crops centred on a pixel of a rare class, drawn the rarer the more often "
+        "(DAFormer's rare-class sampling over the training split's pixel shares); the rest are "
+        "random. Needs crops.",
+        "RECIPE_RARE_REASON",
+        group="data",
+        minimum=0.0,
+        maximum=1.0,
+        step=0.05,
+        format="%.2f",
+    )
     resolution: int = setting(
         1024,
         "Resolution (px)",
@@ -233,11 +230,7 @@ class TrainConfig:
         "the study's rot90 + flips",
         group="data",
         choices=AUGMENT_PRESETS,
-        choice_labels={
-            "none": "none (crop only)",
-            "seed": "rot90 + flips (the study's)",
-            "strong": "strong (+ scale, colour, blur, shadows)",
-        },
+        choice_labels=choices.AUGMENT_LABELS,
     )
     val_ratio: float = setting(
         0.15,
@@ -280,14 +273,14 @@ class TrainConfig:
         "Device",
         "auto: CUDA GPU, else Apple GPU, else CPU.",
         "the fastest device present",
-        choices=DEVICES,
+        choices=choices.DEVICES,
     )
     amp: str = setting(
         "auto",
         "Mixed precision",
         "auto: bf16 (or fp16 with loss scaling) autocast on CUDA, off elsewhere.",
         "autocast only where it is faster: CUDA",
-        choices=AMP_MODES,
+        choices=choices.AMP_MODES,
     )
     num_workers: int = setting(
         -1,
@@ -330,6 +323,50 @@ class TrainConfig:
         group="hidden",
         allowed="text",
     )
+    parent_scheme: str = setting(
+        "",
+        "Parent label scheme",
+        "The fine-tuning parent's label scheme (lineage); filled from the parent when training starts.",
+        "filled in, not chosen",
+        group="hidden",
+        allowed="text",
+    )
+    new_head: str = setting(
+        "",
+        "New head",
+        "A parent of another label scheme than the dataset's keeps its encoder and decoder and gets a "
+        "new head: 'roles' starts each class from the parent's classes of the same name or role, "
+        "'fresh' from scratch, or a class-mapping .json file; empty keeps the parent's head.",
+        "a parent's head fits only its own scheme: a new one is asked for, never guessed",
+        group="hidden",
+        allowed="empty, roles, fresh, or a mapping .json file",
+    )
+    start_check: str = setting(
+        "off",
+        "Start check",
+        "Fine-tuning only: 'on' chooses the start (the parent or ImageNet weights) and the epoch count "
+        "by a cross-validated check on the labelled photos, and the run records the outcome ('parent' "
+        "or 'imagenet'); 'off' always starts from the parent.",
+        "a run without a parent has nothing to check; fine-tunes turn it on (FineTuneSchedule)",
+        group="hidden",
+        choices=choices.START_CHECKS,
+    )
+    include_unreviewed: bool = setting(
+        False,
+        "Include unreviewed masks",
+        "Train on the masks nobody has reviewed yet as well as the accepted ones (rejected masks "
+        "never). Only for datasets with a label store (photos labelled in StormSeg).",
+        "a mask is reviewed before it trains a model",
+        group="hidden",
+    )
+    label_set: str = setting(
+        "",
+        "Label set",
+        "The id of the frozen label set the run trains on; filled when training starts.",
+        "filled in, not chosen",
+        group="hidden",
+        allowed="text",
+    )
 
     def __post_init__(self) -> None:
         # Type, choices and bounds as declared; then the two rules that bounds cannot express.
@@ -366,24 +403,3 @@ class TrainConfig:
 
     def with_updates(self, **changes: Any) -> TrainConfig:
         return replace(self, **changes)
-
-
-def model_spec(cfg: TrainConfig) -> ModelSpec:
-    """The network a config asks for; weights 'auto' = the offline ImageNet weights where they
-    exist (EfficientNet-Lite0), random init elsewhere ('imagenet' needs a network: ask for it).
-
-    Raises:
-        ValueError: an unknown architecture, encoder or weights choice (from `ModelSpec`).
-    """
-    from seg_core.models.spec import OFFLINE_ENCODER, ModelSpec  # imports torch: only when asked
-
-    weights = cfg.weights
-    if weights == "auto":
-        weights = "imagenet-offline" if cfg.encoder == OFFLINE_ENCODER and cfg.arch != "unet" else "none"
-    return ModelSpec(
-        arch=cfg.arch,
-        encoder=cfg.encoder,
-        weights=weights,
-        num_classes=NUM_CLASSES,
-        unet_base_width=cfg.unet_base_width,
-    )

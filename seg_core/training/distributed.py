@@ -7,6 +7,7 @@ them everything runs as a single process of rank 0.
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -16,6 +17,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 from torch.utils.data import Sampler
+
+from seg_core.core.launcher import LauncherWatch
 
 # How long a collective may wait for the slowest rank. NCCL's default (10 min) is shorter than a
 # first run's photo decoding over a large dataset (~0.5 s per 12 MP photo, shared across ranks)
@@ -46,10 +49,15 @@ def init_from_env(device: torch.device | str) -> ProcessGroup:
     On CUDA the process first makes its own GPU the current device and binds the group to it:
     otherwise every rank's first collective (and the loaders' pinning threads) would run on
     GPU 0, which NCCL refuses ("duplicate GPU") or hangs on.
+
+    Each rank watches its launcher (`core.launcher`): if torchrun's agent is killed, the rank
+    sends itself SIGTERM, which the loop turns into an agreed stop with last.pt saved, instead of
+    training on for hours into collectives whose store has gone.
     """
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size <= 1:
         return ProcessGroup()
+    LauncherWatch("train", on_gone=lambda: os.kill(os.getpid(), signal.SIGTERM)).start()
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     device = torch.device(device)
     if device.type == "cuda" and device.index is None:

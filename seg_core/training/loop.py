@@ -40,12 +40,13 @@ from seg_core.evaluation.metrics import ConfusionMatrix, KaggleDiceMeter
 from seg_core.runs import metric_names
 from seg_core.runs.registry import RunRegistry
 from seg_core.runs.reporter import RunReporter
-from seg_core.schemes.classes import IGNORE_INDEX, NUM_CLASSES
+from seg_core.schemes.scheme import IGNORE_INDEX
 from seg_core.training import distributed as dist_utils
-from seg_core.training.config import TrainConfig, model_spec
+from seg_core.training.config import TrainConfig
 from seg_core.training.preview import save_preview
+from seg_core.training.reference import store_training_reference
 from seg_core.training.reporting import StepReport, log_epoch
-from seg_core.training.setup import build_run
+from seg_core.training.setup import build_run, model_spec
 from seg_core.training.state import EpochStats, LoopState, TrainingRun
 from seg_core.training.step import DistributedOutOfMemoryError, NonFiniteLossError, optimizer_step, train_step
 
@@ -84,11 +85,14 @@ def evaluate(
     group: dist_utils.ProcessGroup,
     want_preview: bool = False,
     want_uncertainty: bool = False,
+    *,
+    num_classes: int,
 ) -> EvalResult:
-    """Loss, Kaggle Dice and confusion-matrix scores over a whole split (counts, not averages)."""
+    """Loss, Kaggle Dice and confusion-matrix scores over a whole split (counts, not averages), for
+    the `num_classes` classes of the dataset's label scheme."""
     model.eval()
-    matrix = ConfusionMatrix(NUM_CLASSES, device=device)
-    dice = KaggleDiceMeter(NUM_CLASSES, device=device)
+    matrix = ConfusionMatrix(num_classes, device=device)
+    dice = KaggleDiceMeter(num_classes, device=device)
     loss_sum = torch.zeros(2, dtype=torch.float64, device=device)  # (sum of loss * images, images)
     preview = None
     uncertainty: list[PhotoUncertainty] = []
@@ -314,7 +318,11 @@ def _run_epochs(run: TrainingRun, stop: StopRequested) -> str:
         run.device,
         run.amp,
         run.group,
+        num_classes=run.setup.scheme.num_classes,
+        want_uncertainty=val_loader is None,
     )
+    if val_loader is None:  # best.pt is the final model: its reference from the training photos
+        store_training_reference(run, full.uncertainty)
     at = (state.global_step, state.epoch)
     reporter.metrics(
         [
@@ -348,6 +356,7 @@ def _end_of_epoch(run: TrainingRun, val_loader: DataLoader | None, stats: EpochS
             group,
             want_preview=group.is_main,
             want_uncertainty=True,
+            num_classes=run.setup.scheme.num_classes,
         )
         values = {
             metric_names.VAL_LOSS: result.loss,
@@ -365,10 +374,13 @@ def _end_of_epoch(run: TrainingRun, val_loader: DataLoader | None, stats: EpochS
         else:
             state.epochs_without_gain += 1
         if group.is_main and result.preview is not None and run.setup.preview_image is not None:
-            save_preview(run.checkpoint_dir / "preview.png", run.setup.preview_image, *result.preview)
+            save_preview(
+                run.checkpoint_dir / "preview.png", run.setup.preview_image, *result.preview, run.setup.scheme
+            )
     else:
         state.best_epoch = epoch
-    log_epoch(run, stats, metrics, improved, rows)  # before the saves: last.pt holds the history
+    # Before the saves (last.pt holds the history); "new best" only where a score says so.
+    log_epoch(run, stats, metrics, improved and val_loader is not None, rows)
     run.save("last.pt", metrics, resumable=True)
     if improved:
         run.save("best.pt", metrics, resumable=False)

@@ -29,8 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from seg_core.schemes.classes import IGNORE_INDEX, NUM_CLASSES
-from seg_core.training.config import LOSSES as LOSS_NAMES  # the one list, torch-free for forms
+from seg_core.schemes.scheme import IGNORE_INDEX
+from seg_core.training.choices import LOSSES as LOSS_NAMES  # the one list, torch-free for forms
 
 # --------------------------------------------------------------------------- functional
 
@@ -55,17 +55,40 @@ def _masked_mean(per_pixel: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     return torch.where(total > 0, (per_pixel * weight).sum() / total.clamp_min(1e-12), per_pixel.sum() * 0.0)
 
 
+def _hardest_mean(per_pixel: torch.Tensor, weight: torch.Tensor, hard_share: float) -> torch.Tensor:
+    """`_masked_mean` over the `hard_share` of counted pixels (weight > 0) with the highest
+    weighted loss: online hard example mining, the bootstrapped cross-entropy of Wu et al. 2016
+    and Panoptic-DeepLab. `hard_share` >= 1 is `_masked_mean` itself.
+
+    The cut is a sort and a rank comparison against a tensor count, with no host sync, so a GPU
+    step does not wait on it; ties at the cut are broken by the sort.
+    """
+    if hard_share >= 1.0:
+        return _masked_mean(per_pixel, weight)
+    scores = (per_pixel.detach() * weight).flatten()
+    counted = (weight > 0).flatten()
+    # Uncounted pixels sort last, whatever their loss.
+    scores = torch.where(counted, scores, torch.full_like(scores, -1.0))
+    order = scores.argsort(descending=True)
+    keep = torch.ceil(counted.sum() * hard_share).clamp_min(1)
+    ranks = torch.arange(order.numel(), device=order.device)
+    kept = (ranks < keep).to(weight.dtype)
+    return _masked_mean(per_pixel.flatten()[order], weight.flatten()[order] * kept)
+
+
 def cross_entropy_loss(
     logits: torch.Tensor,
     target: torch.Tensor,
     weight: torch.Tensor | None = None,
     ignore_index: int = IGNORE_INDEX,
+    hard_share: float = 1.0,
 ) -> torch.Tensor:
-    """Pixel cross-entropy, optionally class-weighted.
+    """Pixel cross-entropy, optionally class-weighted, optionally over the hardest pixels only.
 
     Same value as `F.cross_entropy(..., weight, ignore_index)` with mean reduction (the sum of
     weighted pixel losses over the sum of the weights of counted pixels), except that a batch
-    with only ignored pixels gives 0 instead of NaN.
+    with only ignored pixels gives 0 instead of NaN. `hard_share` < 1 keeps only that share of
+    the batch's counted pixels, those with the highest (weighted) loss (`_hardest_mean`).
 
     Shape:
         logits (N, C, H, W), target (N, H, W), weight (C,) -> scalar
@@ -77,7 +100,7 @@ def cross_entropy_loss(
     pixel_weight = valid.float()
     if weight is not None:
         pixel_weight = pixel_weight * weight.to(device=logits.device, dtype=torch.float32)[safe]
-    return _masked_mean(per_pixel, pixel_weight)
+    return _hardest_mean(per_pixel, pixel_weight, hard_share)
 
 
 def _dice_from_probs(
@@ -127,12 +150,14 @@ def soft_dice_loss(
 
 
 def ce_dice_loss(
-    logits: torch.Tensor, target: torch.Tensor, ignore_index: int = IGNORE_INDEX
+    logits: torch.Tensor, target: torch.Tensor, ignore_index: int = IGNORE_INDEX, hard_share: float = 1.0
 ) -> torch.Tensor:
     """`cross_entropy_loss + soft_dice_loss` with one log-softmax shared by both terms.
 
     Same value as the sum of the two (tested); computing the log-probabilities once and the
     probabilities from them saves a softmax and a log-softmax over N*C*H*W values per step.
+    `hard_share` < 1 mines the cross-entropy term only (OHEM + Dice): Dice is a ratio over
+    whole classes, and dropping the easy pixels of a class from it would change what it scores.
 
     Shape:
         logits (N, C, H, W), target (N, H, W) -> scalar
@@ -141,7 +166,7 @@ def ce_dice_loss(
     valid, safe = _valid_and_safe(target, ignore_index)
     log_probs = logits.float().log_softmax(dim=1)
     per_pixel = -log_probs.gather(1, safe.unsqueeze(1)).squeeze(1)
-    cross_entropy = _masked_mean(per_pixel, valid.to(log_probs.dtype))
+    cross_entropy = _hardest_mean(per_pixel, valid.to(log_probs.dtype), hard_share)
     return cross_entropy + _dice_from_probs(log_probs.exp(), valid, safe)
 
 
@@ -204,13 +229,16 @@ def lovasz_softmax_loss(
 class CrossEntropyLoss(nn.Module):
     """`cross_entropy_loss` as a module; `weight` is a buffer so `.to(device)` moves it."""
 
-    def __init__(self, weight: torch.Tensor | None = None, ignore_index: int = IGNORE_INDEX) -> None:
+    def __init__(
+        self, weight: torch.Tensor | None = None, ignore_index: int = IGNORE_INDEX, hard_share: float = 1.0
+    ) -> None:
         super().__init__()
         self.ignore_index = ignore_index
+        self.hard_share = hard_share
         self.register_buffer("weight", None if weight is None else weight.detach().float().clone())
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return cross_entropy_loss(logits, target, self.weight, self.ignore_index)
+        return cross_entropy_loss(logits, target, self.weight, self.ignore_index, self.hard_share)
 
 
 class DiceLoss(nn.Module):
@@ -250,12 +278,13 @@ class LovaszSoftmaxLoss(nn.Module):
 class CEDiceLoss(nn.Module):
     """Cross-entropy + soft Dice, equal weights; see `ce_dice_loss`."""
 
-    def __init__(self, ignore_index: int = IGNORE_INDEX) -> None:
+    def __init__(self, ignore_index: int = IGNORE_INDEX, hard_share: float = 1.0) -> None:
         super().__init__()
         self.ignore_index = ignore_index
+        self.hard_share = hard_share
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return ce_dice_loss(logits, target, self.ignore_index)
+        return ce_dice_loss(logits, target, self.ignore_index, self.hard_share)
 
 
 # --------------------------------------------------------------------------- factory
@@ -272,36 +301,45 @@ def _check_class_weights(class_weights: torch.Tensor, num_classes: int) -> torch
 
 def create_loss(
     name: str,
-    num_classes: int = NUM_CLASSES,
+    num_classes: int | None = None,
     class_weights: torch.Tensor | None = None,
     ignore_index: int = IGNORE_INDEX,
+    hard_share: float = 1.0,
 ) -> nn.Module:
     """Build a loss module by name: `module(logits, target) -> scalar`.
 
     Args:
         name: one of LOSS_NAMES. "ce_dice" is CE + Dice with equal weights 1 and 1: both are
             O(1) at the start of training, and neither dominates so the pair needs no tuning.
-        num_classes: C, used to check `class_weights`.
+        num_classes: C, the label scheme's class count, used to check `class_weights`.
         class_weights: (C,) per-class weights, required by "weighted_ce" (see
             `class_weights_from_counts`); the other losses ignore them, so a caller may pass
             the same arguments whatever the name.
         ignore_index: target value that contributes to no loss.
+        hard_share: the share of counted pixels the cross-entropy term of "ce", "weighted_ce"
+            and "ce_dice" averages over, the hardest ones (OHEM); 1 keeps them all. The other
+            losses have no cross-entropy term and ignore it.
 
     Raises:
-        ValueError: unknown name, "weighted_ce" without class_weights, or malformed weights.
+        ValueError: unknown name, "weighted_ce" without class_weights, malformed weights, or a
+            hard_share outside (0, 1].
     """
     if name not in LOSS_NAMES:
         raise ValueError(f"unknown loss {name!r}; choose one of {', '.join(LOSS_NAMES)}")
+    if not 0.0 < hard_share <= 1.0:
+        raise ValueError(f"hard_share {hard_share} must be in (0, 1]")
     if name == "weighted_ce":
         if class_weights is None:
             raise ValueError("loss 'weighted_ce' needs class_weights (see class_weights_from_counts)")
-        return CrossEntropyLoss(_check_class_weights(class_weights, num_classes), ignore_index)
+        if num_classes is None:
+            raise ValueError("loss 'weighted_ce' needs num_classes, the label scheme's class count")
+        return CrossEntropyLoss(_check_class_weights(class_weights, num_classes), ignore_index, hard_share)
     if name == "ce":
-        return CrossEntropyLoss(None, ignore_index)
+        return CrossEntropyLoss(None, ignore_index, hard_share)
     if name == "dice":
         return DiceLoss(ignore_index)
     if name == "ce_dice":
-        return CEDiceLoss(ignore_index)
+        return CEDiceLoss(ignore_index, hard_share)
     if name == "focal":
         return FocalLoss(gamma=2.0, ignore_index=ignore_index)  # gamma=2: the paper's best value
     return LovaszSoftmaxLoss(ignore_index)

@@ -79,8 +79,11 @@ def check_weights_source(spec: ModelSpec) -> None:
 
 
 def check_dataset(cfg: TrainConfig) -> ValidationReport:
-    """At least one usable pair; the message names the first problems and the command listing all."""
+    """At least one usable pair whose mask training may use (accepted in review, unless
+    `include_unreviewed`); the report keeps only those pairs. The message names the first
+    problems and the command listing all, or the review states that left every mask out."""
     from seg_core.datasets.discovery import validate_dataset
+    from seg_core.labelling.labelset import choose, refuse_empty
 
     check_data_folder(cfg.data)
     report = validate_dataset(cfg.data)
@@ -90,6 +93,9 @@ def check_dataset(cfg: TrainConfig) -> ValidationReport:
             f"{cfg.data}: no usable image/mask pairs ({reasons}); "
             f"`python -m seg_core validate {cfg.data}` lists every problem"
         )
+    label_set = refuse_empty(choose(report.root, report.pairs, cfg.include_unreviewed))
+    chosen = {p.stem for p in label_set.photos}
+    report.pairs = [pair for pair in report.pairs if pair.stem in chosen]
     return report
 
 
@@ -140,7 +146,7 @@ def check_before_run(
     Returns:
         The dataset's validation report.
     """
-    from seg_core.training.config import model_spec
+    from seg_core.training.setup import model_spec  # imports torch: only when asked
 
     check_quickly(cfg)
     spec = model_spec(cfg)
@@ -152,6 +158,9 @@ def check_before_run(
         read_dataset_gsd(report.root)
     check_batch_size(cfg, spec, report, world_size)
     check_network(spec)
+    from seg_core.training.heads import check_parent  # a parent of another label scheme: one sentence
+
+    check_parent(cfg.init_from, cfg.new_head, report.scheme)
     return report
 
 

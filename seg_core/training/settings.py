@@ -142,12 +142,13 @@ def add_arguments(
     for name, (f, _) in declared(cls).items():
         if names is not None and name not in names:
             continue
+        kind = (
+            {"action": argparse.BooleanOptionalAction}
+            if isinstance(f.default, bool)
+            else {"type": type(f.default)}
+        )
         parser.add_argument(
-            flag(name),
-            dest=name,
-            type=type(f.default),
-            default=None,
-            help=argument_help(name, cls, defaults.get(name)),
+            flag(name), dest=name, default=None, help=argument_help(name, cls, defaults.get(name)), **kind
         )
 
 
@@ -183,11 +184,11 @@ def replace_table(readme: str, table: str) -> str:
     before, found, rest = readme.partition(README_BEGIN)
     _, found_end, after = rest.partition(README_END)
     if not (found and found_end):
-        raise ValueError("the README has no settings table markers")
+        raise ValueError("the page has no settings table markers")
     return f"{before}{README_BEGIN}\n{table}\n{README_END}{after}"
 
 
 def table_in(readme: str) -> str:
-    """The settings table currently between the README's markers."""
+    """The settings table currently between the page's markers."""
     _, _, rest = readme.partition(README_BEGIN)
     return rest.partition(README_END)[0].strip("\n")

@@ -28,6 +28,7 @@ from seg_core.imagery.gsd import CHECKPOINT_GSD_KEY, CHECKPOINT_GSD_RECORD_KEY
 from seg_core.models import ModelSpec
 from seg_core.models.checkpoint import checkpoint_meta, load_checkpoint, save_checkpoint
 from seg_core.runs.reporter import RunReporter
+from seg_core.schemes.scheme import LabelScheme
 from seg_core.training import distributed as dist_utils
 from seg_core.training.config import TrainConfig
 
@@ -92,6 +93,8 @@ class DataSetup:
     train_eval_set: SegmentationDataset
     preview_image: np.ndarray | None
     working_gsd: dict | None = None  # gsd.working_gsd_record of the training photos, when known
+    scheme: LabelScheme | None = None  # the dataset's label scheme: the network's classes
+    label_set: str = ""  # the id of the label set the pairs come from (labelling.labelset)
 
 
 @dataclass
@@ -124,6 +127,7 @@ class TrainingRun:
             self.cfg.resolution,
             self.setup.mean,
             self.setup.std,
+            self.setup.scheme,
             config=self.cfg.to_dict(),
             metrics=metrics,
             epoch=self.state.epoch,

@@ -40,7 +40,12 @@ def overlay_jpeg(
 ) -> bytes:
     """The overlay at full resolution as a JPEG."""
     image = report.overlay(
-        full_resolution_photo(analysis), analysis.full_mask(), opacity, classes, boundaries
+        full_resolution_photo(analysis),
+        analysis.full_mask(),
+        opacity,
+        classes,
+        boundaries,
+        scheme=analysis.scheme,
     )
     return report.image_bytes(image, "JPEG", report.OVERLAY_JPEG_QUALITY)
 
@@ -113,4 +118,7 @@ def batch_downloads(analyses: Sequence[PhotoAnalysis], opacity: float = 0.5) -> 
     if not analyses:
         raise ValueError("there are no segmented photos to put in a ZIP")
     items = [_FullResolutionItem(a) for a in analyses]
-    return report.batch_zip(items, [a.stats for a in analyses], opacity)
+    schemes = {a.scheme.name for a in analyses}
+    if len(schemes) > 1:
+        raise ValueError(f"photos of label schemes {', '.join(sorted(schemes))} cannot share one ZIP")
+    return report.batch_zip(items, [a.stats for a in analyses], opacity, scheme=analyses[0].scheme)

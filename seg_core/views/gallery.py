@@ -25,7 +25,7 @@ from seg_core.analytics.statistics import class_shares
 from seg_core.datasets.discovery import Pair, ValidationReport
 from seg_core.evaluation.scores import confusion_matrix_figure_data, scores_from_matrix
 from seg_core.imagery.imageio import load_mask, load_rgb
-from seg_core.schemes.classes import CLASS_NAMES, NUM_CLASSES, colorize, hex_color
+from seg_core.schemes.scheme import LabelScheme
 
 TOP_CLASSES = 3  # enough to say what a photo shows, short enough for a caption
 STRIP_GAP_PX = 4  # white gap between panels so three same-coloured edges do not read as one
@@ -66,12 +66,12 @@ def _check_max_side(max_side: int) -> int:
     return int(max_side)
 
 
-def top_classes(mask: np.ndarray, k: int = TOP_CLASSES) -> list[tuple[str, float]]:
+def top_classes(mask: np.ndarray, scheme: LabelScheme, k: int = TOP_CLASSES) -> list[tuple[str, float]]:
     """The k largest classes of a mask as (name, share), Background only when nothing else is there."""
-    shares = class_shares(mask)
+    shares = class_shares(mask, scheme)
     order = [int(c) for c in np.argsort(-shares, kind="stable") if shares[c] > 0]
     named = [c for c in order if c != 0] or order
-    return [(CLASS_NAMES[c], float(shares[c])) for c in named[:k]]
+    return [(scheme.names[c], float(shares[c])) for c in named[:k]]
 
 
 def _load_pair(image_path: Path, mask_path: Path, max_side: int) -> tuple[np.ndarray, np.ndarray]:
@@ -81,16 +81,16 @@ def _load_pair(image_path: Path, mask_path: Path, max_side: int) -> tuple[np.nda
     return pixels, load_mask(mask_path, size=(width, height))
 
 
-def _thumb(pair: Pair, max_side: int, opacity: float) -> Thumb:
+def _thumb(pair: Pair, scheme: LabelScheme, max_side: int, opacity: float) -> Thumb:
     try:
         pixels, mask = _load_pair(pair.image, pair.mask, max_side)
     except ValueError as exc:  # ImageReadError: a file changed since validation; one tile, not the page
         return Thumb(pair.stem, None, error=str(exc))
     try:
-        shown = overlay(pixels, mask, opacity=opacity)
-    except ValueError as exc:  # label ids above 24 (an unvalidated mask)
+        shown = overlay(pixels, mask, opacity=opacity, scheme=scheme)
+    except ValueError as exc:  # label ids outside the scheme (an unvalidated mask)
         return Thumb(pair.stem, None, error=f"{pair.mask}: {exc}")
-    top = top_classes(mask)
+    top = top_classes(mask, scheme)
     return Thumb(
         pair.stem,
         shown,
@@ -101,6 +101,7 @@ def _thumb(pair: Pair, max_side: int, opacity: float) -> Thumb:
 
 def thumbnail_overlays(
     pairs: Sequence[Pair],
+    scheme: LabelScheme,
     max_side: int = 320,
     opacity: float = 0.5,
     start: int = 0,
@@ -111,6 +112,7 @@ def thumbnail_overlays(
 
     Args:
         pairs: usable pairs, e.g. `validate_dataset(...).pairs`.
+        scheme: the dataset's label scheme (`ValidationReport.scheme`): the colours drawn.
         max_side: long side of each thumbnail in px (never upscaled).
         opacity: weight of the class colours, 0 (photo) to 1 (colours only).
         start, count: the page of pairs to render.
@@ -129,7 +131,7 @@ def thumbnail_overlays(
         raise ValueError(f"start {start} and count {count} must not be negative")
     page = list(pairs[start : start + count])
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        return list(pool.map(lambda p: _thumb(p, max_side, opacity), page))
+        return list(pool.map(lambda p: _thumb(p, scheme, max_side, opacity), page))
 
 
 def _resize_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -139,7 +141,11 @@ def _resize_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def comparison_strip(
-    image_path: str | Path, mask_path: str | Path, predicted_mask: np.ndarray, max_side: int = 320
+    image_path: str | Path,
+    mask_path: str | Path,
+    predicted_mask: np.ndarray,
+    scheme: LabelScheme,
+    max_side: int = 320,
 ) -> np.ndarray:
     """Photo | true mask | predicted mask side by side, each panel's long side <= max_side.
 
@@ -147,6 +153,7 @@ def comparison_strip(
         image_path: the photo.
         mask_path: its class-id mask.
         predicted_mask: HxW class ids at the photo's displayed size (any size is resized nearest).
+        scheme: the label scheme of both masks (the model's, which evaluation checked).
         max_side: long side of each panel in px.
 
     Returns:
@@ -157,32 +164,36 @@ def comparison_strip(
 
     Raises:
         ImageReadError: the photo or mask cannot be read.
-        ValueError: max_side out of range, or the prediction holds ids outside 0..24.
+        ValueError: max_side out of range, or the prediction holds ids outside the scheme.
     """
     max_side = _check_max_side(max_side)
     predicted = np.asarray(predicted_mask)
     if predicted.ndim != 2:
         raise ValueError(f"predicted mask must be HxW, got shape {predicted.shape}")
-    if predicted.size and int(predicted.max()) >= NUM_CLASSES:
+    if predicted.size and int(predicted.max()) >= scheme.num_classes:
         raise ValueError(
-            f"predicted mask holds id {int(predicted.max())}; valid ids are 0..{NUM_CLASSES - 1}"
+            f"predicted mask holds id {int(predicted.max())}; {scheme.name}'s ids are 0..{scheme.num_classes - 1}"
         )
     pixels, truth = _load_pair(Path(image_path), Path(mask_path), max_side)
     height, width = truth.shape
     prediction = _resize_mask(predicted.astype(np.uint8, copy=False), (width, height))
     gap = np.full((height, STRIP_GAP_PX, 3), 255, dtype=np.uint8)
-    return np.concatenate([pixels, gap, colorize(truth), gap, colorize(prediction)], axis=1)
+    return np.concatenate([pixels, gap, scheme.colorize(truth), gap, scheme.colorize(prediction)], axis=1)
 
 
 # --------------------------------------------------------------------------- tables
 
+AWAITING_LABEL = "missing_mask"  # a photo nobody has labelled yet: a labelling state, not a fault
 PROBLEM_LABELS = {  # data.Problem.kind -> what an analyst calls it
-    "missing_mask": "image without mask",
+    AWAITING_LABEL: "awaiting a label",
     "orphan_mask": "mask without image",
     "damaged": "damaged file",
     "unreadable": "unreadable file",
     "size_mismatch": "mask size differs from image",
-    "bad_labels": f"labels outside 0..{NUM_CLASSES - 1}",
+    "bad_labels": "labels outside the scheme",
+    "foreign_scheme": "another scheme's labels",
+    "unlabelled": "no labelled pixel",
+    "unknown_scheme": "label scheme unknown",
     "duplicate_stem": "duplicate file name",
     "not_an_image": "not an image",
     "outside_root": "link outside the dataset",
@@ -216,9 +227,16 @@ def problem_rows(report: ValidationReport) -> list[dict]:
 
 
 def problem_counts(report: ValidationReport) -> dict[str, int]:
-    """Problems per kind (analyst wording), most frequent first."""
-    counts = collections.Counter(PROBLEM_LABELS.get(p.kind, p.kind) for p in report.problems)
+    """Faults per kind (analyst wording), most frequent first; photos awaiting a label are not
+    faults (`awaiting_label`)."""
+    faults = [p for p in report.problems if p.kind != AWAITING_LABEL]
+    counts = collections.Counter(PROBLEM_LABELS.get(p.kind, p.kind) for p in faults)
     return dict(counts.most_common())
+
+
+def awaiting_label(report: ValidationReport) -> int:
+    """Photos without a mask yet: the Label page's work, not something to fix or remove."""
+    return sum(1 for p in report.problems if p.kind == AWAITING_LABEL)
 
 
 def present_classes(matrix: np.ndarray) -> list[int]:
@@ -227,21 +245,21 @@ def present_classes(matrix: np.ndarray) -> list[int]:
     return [int(c) for c in np.flatnonzero((m.sum(axis=0) + m.sum(axis=1)) > 0)]
 
 
-def confusion_for_present(matrix: np.ndarray) -> dict:
+def confusion_for_present(matrix: np.ndarray, scheme: LabelScheme) -> dict:
     """`confusion_matrix_figure_data` restricted to the classes present, rows normalised by truth.
 
     Dropping absent classes changes no value: their rows and columns hold only zeros.
     """
     ids = present_classes(matrix) or [0]
     sub = np.asarray(matrix)[np.ix_(ids, ids)]
-    return confusion_matrix_figure_data(sub, [CLASS_NAMES[c] for c in ids], normalize="true")
+    return confusion_matrix_figure_data(sub, [scheme.names[c] for c in ids], normalize="true")
 
 
-def swatch_data_url(class_id: int) -> str:
-    """A tiny SVG square in the class colour, as a data URL an image table column can show."""
+def swatch_data_url(colour: str) -> str:
+    """A tiny SVG square in a '#rrggbb' colour, as a data URL an image table column can show."""
     svg = (
         "<svg xmlns='http://www.w3.org/2000/svg' width='16' height='16'>"
-        f"<rect width='16' height='16' fill='{hex_color(class_id)}' stroke='#555'/></svg>"
+        f"<rect width='16' height='16' fill='{colour}' stroke='#555'/></svg>"
     )
     return "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
 
@@ -250,7 +268,7 @@ def _defined(value: float) -> float | None:
     return None if np.isnan(value) else float(value)
 
 
-def class_score_rows(matrix: np.ndarray) -> list[dict]:
+def class_score_rows(matrix: np.ndarray, scheme: LabelScheme) -> list[dict]:
     """Per-class scores of the classes present, worst IoU first (the ones to work on).
 
     Returns:
@@ -267,8 +285,8 @@ def class_score_rows(matrix: np.ndarray) -> list[dict]:
         rows.append(
             {
                 "id": c,
-                "colour": swatch_data_url(c),
-                "class": CLASS_NAMES[c],
+                "colour": swatch_data_url(scheme.hex_color(c)),
+                "class": scheme.names[c],
                 "iou": _defined(scores.iou[c]),
                 "dice": _defined(scores.dice[c]),
                 "precision": _defined(scores.precision[c]),

@@ -100,3 +100,58 @@ def photo_overlay_path(folder: Path, name: str) -> Path | None:
 
     path = Path(folder) / f"{safe_stem(name)}_overlay.jpg"
     return path if path.is_file() else None
+
+
+def layer_legend(view: MapView, layer: MapLayer) -> list[dict]:
+    """The classes in a layer's overlay, largest first: {name, color, share}. A mosaic's come from
+    its areas (in the scheme its summary records), a photo's from its class mask (in the built-in
+    scheme its properties name, else Harvey's: a flight's points do not record their scheme yet)."""
+    from seg_core.analytics.report import safe_stem
+    from seg_core.gis.geojob import summary_scheme
+    from seg_core.imagery.imageio import load_mask
+    from seg_core.schemes.scheme import BUILTIN, DEFAULT_SCHEME
+
+    if layer.kind == "mosaic":
+        scheme = summary_scheme(layer.properties)
+        areas = layer.properties.get("area_m2") or {}
+        total = sum(areas.values()) or 1.0
+        shares = {name: m2 / total for name, m2 in areas.items()}
+    else:
+        scheme = BUILTIN.get(layer.properties.get("scheme") or DEFAULT_SCHEME, BUILTIN[DEFAULT_SCHEME])
+        mask_path = view.folder / f"{safe_stem(layer.name)}_mask.png"
+        if not mask_path.is_file():
+            return []
+        counts = np.bincount(np.asarray(load_mask(mask_path)).ravel(), minlength=scheme.num_classes)
+        total = max(int(counts[: scheme.num_classes].sum()), 1)
+        shares = {scheme.names[i]: n / total for i, n in enumerate(counts[: scheme.num_classes])}
+    rows = [
+        {"name": name, "color": scheme.hex_color(scheme.names.index(name)), "share": share}
+        for name, share in shares.items()
+        if share > 0 and name in scheme.names
+    ]
+    return sorted(rows, key=lambda r: -r["share"])
+
+
+def mosaic_details(layer: MapLayer) -> list[dict]:
+    """A clicked mosaic's facts as rows {"": what, "value": ...} for a small table."""
+    props = layer.properties
+    areas = props.get("area_m2") or {}
+    rows = [
+        ("Flooded", "unknown" if layer.flooded_share is None else f"{layer.flooded_share:.1%}"),
+        ("Flooded area", f"{areas.get('Flooded', 0.0):,.0f} m²"),
+        ("Area mapped", f"{sum(areas.values()) / 10_000:,.2f} ha"),
+        ("Raster GSD", str(props.get("raster_gsd", "unknown"))),
+        ("Model's working GSD", str(props.get("model_gsd", "unknown"))),
+    ]
+    return [{"": what, "value": value} for what, value in rows]
+
+
+def write_demo_inputs(folder: Path) -> list[Path]:
+    """A small georeferenced demo in `folder`: a 2 x 1 scene orthomosaic and three GPS-tagged
+    photos over west Houston (`seg_core.demo.geodemo`, what `geo-demo` writes, smaller: a map in
+    seconds on a CPU)."""
+    from seg_core.demo.geodemo import write_demo_flight, write_demo_orthomosaic
+
+    folder.mkdir(parents=True, exist_ok=True)
+    ortho = write_demo_orthomosaic(folder / "demo_ortho.tif", cols=2, rows=1, tile_px=384, distinct=2)
+    return [ortho, *write_demo_flight(folder / "flight", count=3, size=(480, 360))]

@@ -121,6 +121,27 @@ class MetricHistory:
         return values[max(values)] if values else None
 
 
+def epochs_done(run: RunRecord, history: MetricHistory) -> int:
+    """Epochs finished: the registry's count moves at checkpoints (every few epochs for a
+    fine-tune), the training loss is logged after every epoch."""
+    logged = history.epochs.get("train/loss") or {0: 0.0}
+    return max(run.epochs_done or 0, max(logged))
+
+
+def has_validation(run: RunRecord) -> bool:
+    """Whether the run holds photos back for validation (a fine-tune does not: val ratio 0)."""
+    try:
+        return float(run.config.get("val_ratio", 0.15)) > 0
+    except (TypeError, ValueError):
+        return True
+
+
+def one_step_per_epoch(history: MetricHistory) -> bool:
+    """Whether every epoch so far was a single step: its per-step loss is then its epoch loss."""
+    steps, logged = history.step_series()[0], history.epochs.get("train/loss")
+    return bool(steps and logged) and steps[-1] <= max(logged)
+
+
 def epoch_series(rows: Sequence[MetricRow]) -> dict[str, tuple[list[int], list[float]]]:
     """Per-epoch metrics of a run, e.g. {"train/loss": ([1, 2], [1.9, 1.4]), "val/dice": ...}.
 

@@ -1,9 +1,11 @@
 """What the Segment page shows about an uploaded orthomosaic (`services.geoupload`): headline
-figures, the familiarity note, the per-class table and where each GSD came from. Plain data."""
+figures, the per-class table and where each GSD came from (its familiarity note is
+`figures.familiarity_note`, as for a photo). Plain data."""
 
 from __future__ import annotations
 
-from seg_core.schemes.classes import CLASS_NAMES, hex_color
+from seg_core.analytics.exposure import flood_water_ids, role_total
+from seg_core.gis.geojob import summary_scheme
 from seg_core.services.geoupload import FAMILIARITY_WINDOWS, MosaicAnalysis
 from seg_core.views.figures import FAMILIARITY_LABELS, KeyFigure
 
@@ -11,16 +13,23 @@ from seg_core.views.figures import FAMILIARITY_LABELS, KeyFigure
 def key_figures(result: MosaicAnalysis) -> list[KeyFigure]:
     """Flooded share and area, the area mapped, and the model's uncertainty on sampled windows."""
     summary = result.summary
+    scheme = summary_scheme(summary)
     areas = summary.get("area_m2", {})
     mapped = sum(areas.values())
     share = summary.get("flooded_share")
-    figures = [
-        KeyFigure(
-            "Flooded",
-            "n/a" if share is None else f"{share:.1%}",
-            f"{areas.get('Flooded', 0.0):,.0f} m²",
-            "Share of the mosaic's valid pixels classed Flooded; area from the raster's own GSD.",
-        ),
+    water = flood_water_ids(scheme)
+    figures = []
+    if water:  # a scheme that marks no flood water gets no flood figure (never a guessed class)
+        names = " / ".join(scheme.names[i] for i in water)
+        figures.append(
+            KeyFigure(
+                "Flooded",
+                "n/a" if share is None else f"{share:.1%}",
+                f"{role_total(areas, scheme, water):,.0f} m²",
+                f"Share of the mosaic's valid pixels classed {names}; area from the raster's own GSD.",
+            )
+        )
+    figures += [
         KeyFigure(
             "Area mapped",
             f"{mapped / 10_000:,.2f} ha",
@@ -45,27 +54,19 @@ def key_figures(result: MosaicAnalysis) -> list[KeyFigure]:
                 None if distance is None else f"{distance:.1f} spreads above usual",
                 f"From {FAMILIARITY_WINDOWS} sample windows at the working GSD: mean uncertainty "
                 f"{uncertainty['mean']:.2f}, {uncertainty['uncertain_share']:.1%} uncertain pixels, "
-                "against the model's own validation photos.",
+                "against the photos its uncertainty reference was measured on.",
             )
         )
     return figures
 
 
-def familiarity_note(result: MosaicAnalysis) -> tuple[str, str] | None:
-    """(level, sentence) as `figures.familiarity_note` gives for a photo, or None."""
-    if result.familiarity is None:
-        return None
-    familiarity = result.familiarity[1]
-    level = {"unfamiliar": "error", "unusual": "warning", "unavailable": "info"}.get(familiarity["status"])
-    return None if level is None else (level, familiarity["message"])
-
-
 def class_table(result: MosaicAnalysis) -> list[dict]:
     """Per class present, largest first: class, share of the valid pixels, area in m²."""
     areas = result.summary.get("area_m2", {})
+    scheme = summary_scheme(result.summary)
     total = sum(areas.values()) or 1.0
     rows = [
-        {"class": name, "color": hex_color(CLASS_NAMES.index(name)), "share": m2 / total, "area_m2": m2}
+        {"class": name, "color": scheme.hex_color(scheme.class_id(name)), "share": m2 / total, "area_m2": m2}
         for name, m2 in areas.items()
         if m2 > 0
     ]

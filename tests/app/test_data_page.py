@@ -52,9 +52,9 @@ def test_dataset_report_shows_counts_problems_chart_and_gallery(faulty_dataset):
     assert at.selectbox[0].value == "tiny"
     assert metrics(at) == {"Images": "6", "Masks": "5", "Usable pairs": "4", "Test images": "0"}
     warning = at.warning[0].value
-    assert (
-        "4 pairs usable" in warning and "1 image without mask" in warning and "1 mask size differs" in warning
-    )
+    assert "4 labelled pairs usable. 1 file is left out: 1 mask size differs" in warning
+    assert "without mask" not in warning  # a photo awaiting its label is no fault
+    assert "1 photo awaits a label" in at.info[0].value
     problems = at.dataframe[0].value
     assert sorted(problems["file"]) == ["train_images/img1.png", "train_masks/img4.png"]
     assert "10x10" in " ".join(problems["message"])
@@ -76,7 +76,7 @@ def test_a_clean_dataset_is_reported_green_and_validated_once(stormseg_home, mon
 
     at = data_page()
     assert not at.exception
-    assert at.success[0].value == "All 11 pairs usable; no problems found."
+    assert at.success[0].value == "11 labelled pairs, all usable; no problems found."
     assert len(captions(at)) == 9  # first gallery page
     at.number_input[0].set_value(2).run()  # second page: the last two pairs
     assert [c.split(" · ")[0] for c in captions(at)] == ["img09", "img10"]
@@ -96,3 +96,18 @@ def test_a_dataset_without_usable_pairs_says_so_and_shows_no_gallery(stormseg_ho
     assert "No usable image/mask pairs" in at.error[0].value
     assert at.dataframe[0].value["problem"].tolist() == ["image without mask"]
     assert not at.image and not at.get("plotly_chart")
+
+
+def test_photos_awaiting_labels_are_a_labelling_state_not_a_fault(stormseg_home):
+    root = paths.data_root() / "ian"
+    make_pairs(root, 3)
+    for name in ("img1.png", "img2.png"):
+        (root / "train_masks" / name).unlink()
+    at = data_page()
+    assert not at.exception and not at.warning
+    assert at.selectbox[0].options[0] == "ian  ·  train_images/ + train_masks/, 3 images"
+    assert "1 labelled pair, all usable" in at.success[0].value
+    assert "2 photos await a label" in at.info[0].value
+    assert [link.value for link in at.page_link] == ["Label them on the Label page"]
+    problems = at.dataframe[0].value
+    assert set(problems["problem"]) == {"awaiting a label"}

@@ -121,3 +121,30 @@ def test_reruns_read_the_checkpoint_once(tiny_checkpoint, labelled, monkeypatch)
     os.utime(tiny_checkpoint, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))  # "retrained"
     at.run()
     assert len(reads) == 2
+
+
+def test_masks_that_are_the_models_own_pre_labels_are_left_out_unless_asked_for(tiny_checkpoint, monkeypatch):
+    """A dataset whose masks were saved straight from this model's pre-labels: scored on them the
+    model agrees with itself, so the page says so and scores nothing until asked to."""
+    from seg_core.inference.predictor import Predictor
+    from seg_core.services import labelling
+
+    monkeypatch.setattr(paths, "DEMO_CHECKPOINT", tiny_checkpoint)
+    root = paths.data_root() / "dry-town"
+    make_pairs(root, 3)
+    for mask in (root / "train_masks").iterdir():
+        mask.unlink()
+    assert labelling.prelabel_photos(root, Predictor.from_checkpoint(tiny_checkpoint), "demo") == []
+    for stem in ("img0", "img1", "img2"):
+        labelling.save_labels(labelling.open_photo(root, stem, "ana"))  # saved as pre-labelled
+    at = evaluate_page()
+    next(b for b in at.button if b.label == "Evaluate").click().run()
+    assert not at.exception and not at.metric
+    assert "every mask to score (3) is largely this model's own pre-label" in at.error[0].value
+
+    next(t for t in at.toggle if t.label == "Include its own pre-labels").set_value(True).run()
+    next(b for b in at.button if b.label == "Evaluate").click().run()
+    assert not at.exception and not at.error
+    values = {m.label: m.value for m in at.metric}
+    assert values["Photos scored"] == "3" and values["Truth that is its own guess"] == "100.0%"
+    assert any("100.0% of the truth pixels scored are this model's own" in w.value for w in at.warning)

@@ -44,7 +44,18 @@ def test_generate_demo_dataset_writes_it_under_the_data_root(stormseg_home):
     demo = paths.data_root() / catalog.DEMO_DATASET_NAME
     assert len(list((demo / "train_images").glob("*.tif"))) == 24
     assert len(list((demo / "train_masks").glob("*.png"))) == 24
-    # The page reran: the dataset is counted and the button gave way to a link to Data.
+    assert len(list((demo / "test_images").glob("*.tif"))) == catalog.DEMO_TEST  # as the offer said
+    # Counted in the run that made it, and the button gave way to a link to Data.
     assert {m.label: m.value for m in at.metric}["Datasets"] == "1"
     assert not at.button
     assert "Open Data" in [link.value for link in at.page_link]
+
+
+def test_the_intro_names_every_page_and_the_demo_offer_matches_what_is_drawn(stormseg_home):
+    at = home_page()
+    intro = at.markdown[0].value
+    assert all(
+        f"**{page}**" in intro for page in ("Segment", "Map", "Data", "Label", "Train", "Runs", "Evaluate")
+    )
+    offer = next(m.value for m in at.markdown if "Generate a demo dataset" in m.value)
+    assert f"{catalog.DEMO_LABELLED} synthetic" in offer and f"{catalog.DEMO_TEST} test photos" in offer

@@ -87,3 +87,24 @@ def test_the_map_needs_no_tiles_unless_a_tile_url_is_given(tmp_path):
     online = map_figure(view, "https://tiles.example/{z}/{x}/{y}.png")
     assert {trace.type for trace in online.data} == {"scattermap"}
     assert online.layout.map.layers[0].source == ("https://tiles.example/{z}/{x}/{y}.png",)
+
+
+def test_a_demo_map_is_one_click_away_and_a_clicked_mosaic_shows_a_table_and_a_legend(demo_model):
+    at = AppTest.from_file(str(PAGE), default_timeout=600).run()
+    next(b for b in at.button if b.label == "Make a demo map").click().run()
+    assert not at.exception and not at.error
+    [folder] = geomap.list_map_folders()
+    view = geomap.read_map(folder)
+    assert sorted(layer.kind for layer in view.layers) == ["mosaic", "photo", "photo", "photo"]
+    at.run()
+    assert [b for b in at.button if b.label == "Make a demo map"]  # still offered once a map exists
+
+    # A clicked mosaic: a small table and its classes' legend, not a JSON dump.
+    mosaic = next(i for i, layer in enumerate(view.layers) if layer.kind == "mosaic")
+    at.session_state["map_chart"] = {"selection": {"points": [{"customdata": [mosaic]}]}}
+    at.run()
+    assert not at.exception and not at.get("json")
+    details = next(t.value for t in at.dataframe if "value" in t.value.columns)
+    assert {"Flooded area", "Area mapped", "Raster GSD"} <= set(details[""])
+    legend = next(h.proto.body for h in at.get("html") if "background:#" in h.proto.body)
+    assert geomap.layer_legend(view, view.layers[mosaic])[0]["name"] in legend

@@ -225,3 +225,15 @@ def test_a_finetuned_run_shows_its_parent_and_the_parent_its_children(two_runs):
     assert lineage == [f"**Lineage:** Fine-tuned from adam run ({parent_id})."]
     lineage = [m.value for m in select(at, [rows["adam run"]]).markdown if m.value.startswith("**Lineage")]
     assert lineage == [f"**Lineage:** fine-tuned into finetune-storm ({child.id})."]
+
+
+def test_a_finished_run_without_validation_is_not_waiting_for_scores():
+    registry = RunRegistry()
+    run = registry.create_run({"arch": "unet", "epochs": 2, "val_ratio": 0.0}, name="fine-tune")
+    registry.log_metrics(run.id, [(1, 1, "train", "loss", 1.2), (2, 2, "train", "loss", 0.9)])
+    registry.finish(run.id, "completed")
+    at = select(runs_page(), [0])
+    assert not at.exception
+    captions = "\n".join(c.value for c in at.caption)
+    assert "Validation Dice per epoch: none, this run has no validation split." in captions
+    assert "nothing logged yet" not in captions

@@ -20,11 +20,11 @@ from streamlit.testing.v1 import AppTest
 from seg_core.core import paths
 from seg_core.models import ModelSpec, create_model
 from seg_core.models.checkpoint import save_checkpoint
-from seg_core.schemes.classes import CLASS_NAMES
+from seg_core.schemes.classes import CLASS_NAMES, OBJECT_CLASS_IDS
 from seg_core.services import analysis, catalog
 from ui.segment_view import LEGEND_MIN_SHARE
 
-PAGE = Path(__file__).resolve().parents[2] / "app_pages" / "segment.py"
+APP = Path(__file__).resolve().parents[2] / "app.py"
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +70,7 @@ def counted(monkeypatch) -> list[str]:
 
 
 def page() -> AppTest:
-    return AppTest.from_file(str(PAGE), default_timeout=60).run()
+    return AppTest.from_file(str(APP), default_timeout=60).switch_page("app_pages/segment.py").run()
 
 
 def png(width: int = 160, height: int = 120, seed: int = 0) -> bytes:
@@ -89,6 +89,26 @@ def metric(at: AppTest, label: str):
     return next(m for m in at.metric if m.label == label)
 
 
+def labelled(elements, label: str):
+    [element] = [e for e in elements if e.label == label]
+    return element
+
+
+def metric_rows(node) -> list[list]:
+    """The metrics of each row of columns under `node` (a row: a block whose columns hold them)."""
+    children = [node.children[k] for k in sorted(getattr(node, "children", None) or {})]
+    row = [m for c in children if c.type == "column" for m in in_page_order(c) if m.type == "metric"]
+    return ([row] if row else []) + [r for c in children if c.type != "column" for r in metric_rows(c)]
+
+
+def in_page_order(node) -> list:
+    """Every element under `node`, in the order the page shows them."""
+    children = getattr(node, "children", None)
+    if not children:
+        return [node]
+    return [leaf for key in sorted(children) for leaf in in_page_order(children[key])]
+
+
 def test_without_any_model_the_page_says_how_to_get_one(monkeypatch, tmp_path):
     monkeypatch.setattr(paths, "DEMO_CHECKPOINT", tmp_path / "missing.pt")
     at = page()
@@ -101,14 +121,14 @@ def test_sample_photos_are_segmented_and_shown(demo_model, counted):
     at = page()
     assert not at.exception
     assert at.title[0].value == "Segment photos"
-    assert at.selectbox(key="segment_model").value == str(demo_model)
+    assert labelled(at.selectbox, "Model").value == "demo"
     assert "classic U-Net" in at.caption[1].value and "val Dice 0.250" in at.caption[1].value
     assert "Use the sample photos" in at.info[0].value
 
     at.button[0].click().run()
     assert not at.exception and not at.warning
     assert sorted(counted) == [p.name for p in catalog.sample_photos()]
-    shown = results(at)[at.selectbox(key="segment_pick").value]  # the photo picked (input order)
+    shown = {r.name: r for r in results(at)}[labelled(at.selectbox, "Photo").value]  # the photo picked
     captions = [c for image in at.image for c in image.captions]
     assert captions == ["Photo · 1600×1200 px", "Predicted classes"]  # side by side
     flood = shown.stats.flood
@@ -197,9 +217,9 @@ def test_the_uncertainty_map_is_an_overlay_option_with_its_figures_next_to_the_o
     shown = results(at)[0]
     assert shown.uncertainty is not None and shown.uncertainty.shape == shown.display_mask.shape
     assert metric(at, "Uncertain pixels").value == f"{shown.stats.uncertainty['uncertain_share']:.1%}"
-    # This checkpoint predates the reference: the check says so instead of guessing.
+    # This checkpoint carries no reference: the check says so, without guessing why.
     assert metric(at, "Familiarity").value == "No reference"
-    assert any("familiarity check unavailable" in i.value for i in at.info)
+    assert any(i.value.startswith("Familiarity check unavailable") for i in at.info)
 
     at.radio(key="segment_layer").set_value("Uncertainty").run()
     assert not at.exception
@@ -233,7 +253,61 @@ def test_a_photo_far_outside_the_models_experience_is_flagged_next_to_the_figure
     at = page()
     at.file_uploader[0].set_value([("a.png", png(), "image/png"), ("b.png", png(seed=1), "image/png")]).run()
     assert not at.exception
-    assert [e.value for e in at.error][:1] == [UNRELIABLE_MESSAGE]  # the photo shown
-    assert any(e.value == f"2 of 2 photo(s): {UNRELIABLE_MESSAGE}" for e in at.error)  # the batch tab
+    sentence = UNRELIABLE_MESSAGE[:1].upper() + UNRELIABLE_MESSAGE[1:]
+    assert [e.value for e in at.error][:1] == [sentence]  # the photo shown
+    assert any(e.value == f"2 of 2 photos: {UNRELIABLE_MESSAGE}" for e in at.error)  # the batch tab
+    # The warning comes before the pictures and the figures it qualifies, with a way to act on it.
+    shown = in_page_order(at.main)
+    first_image = next(i for i, e in enumerate(shown) if e.type == "image")
+    assert next(i for i, e in enumerate(shown) if getattr(e, "value", None) == sentence) < first_image
+    assert any(link.proto.page.endswith("label") for link in at.get("page_link"))
     assert metric(at, "Familiarity").value == "Not seen"
     assert list(at.dataframe[-1].value["familiarity"]) == ["Not seen", "Not seen"]
+
+
+def test_every_headline_figure_has_room_in_a_row_of_four(demo_model):
+    at = page()
+    at.file_uploader[0].set_value([("a.png", png(), "image/png")]).run()
+    figures = [len(row) for row in metric_rows(at.main)]  # figures side by side, row by row
+    assert sum(figures) == len(at.metric) == 8 and max(figures) <= 4
+
+
+def test_the_sample_photos_come_with_their_gsd_and_surfaces_have_no_object_count(demo_model):
+    at = page()
+    labelled(at.button, "Use the sample photos").click().run()
+    assert not at.exception
+    assert at.number_input(key="segment_gsd").value == catalog.SAMPLE_GSD_CM
+    assert metric(at, "Flooded").delta.endswith("m²")
+    table = next(t.value for t in at.dataframe if "objects" in t.value.columns)
+    assert table["area_m2"].notna().all()
+    assert table["objects"].dtype.kind == "f"  # numbers, empty for surfaces: never a "None" text cell
+    surfaces = table[~table["class"].isin([CLASS_NAMES[i] for i in OBJECT_CLASS_IDS])]
+    assert len(surfaces)
+    assert surfaces["objects"].isna().all()
+    # The analyst's own photos next: the samples' GSD is not theirs.
+    at.file_uploader[0].set_value([("a.png", png(), "image/png")]).run()
+    assert at.number_input(key="segment_gsd").value is None
+
+
+def test_the_uncertainty_overlay_shows_its_colour_scale_instead_of_the_class_legend(demo_model):
+    at = page()
+    at.file_uploader[0].set_value([("a.png", png(), "image/png")]).run()
+    at.radio(key="segment_layer").set_value("Uncertainty").run()
+    assert not at.exception
+    assert not [m for m in at.markdown if "background:#" in m.value]  # no class swatches
+    [bar] = [h for h in at.get("html") if "linear-gradient" in h.proto.body]
+    assert "0: sure" in bar.proto.body and "unsure" in bar.proto.body
+
+
+def test_a_new_batch_opens_on_its_own_first_photo_with_its_own_label(demo_model):
+    at = page()
+    at.file_uploader[0].set_value([("a.png", png(), "image/png"), ("b.png", png(seed=1), "image/png")]).run()
+    labelled(at.selectbox, "Photo").set_value("b.png").run()
+    at.file_uploader[0].set_value(
+        [("c.png", png(seed=2), "image/png"), ("d.png", png(seed=3), "image/png")]
+    ).run()
+    assert not at.exception
+    picker = labelled(at.selectbox, "Photo")
+    shown = {r.name: r for r in results(at)}
+    assert picker.value == "c.png" and picker.options[picker.index].startswith("c.png · flooded")
+    assert metric(at, "Flooded").value == f"{shown['c.png'].stats.flood.flooded_share:.1%}"

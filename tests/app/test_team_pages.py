@@ -134,3 +134,12 @@ def test_deleting_a_dataset_is_offered_to_admins_and_asks_first(stormseg_home):
     next(b for b in at.button if b.label == "Delete for good").click().run()
     assert not at.exception and not (paths.data_root() / "old").exists()
     assert "Deleted the dataset old" in at.success[0].value
+
+
+def test_the_audit_shows_empty_cells_empty_and_filters_every_outcome(stormseg_home):
+
+    access.record_outcome(None, "dataset.create", RunRegistry(), "failed", target="x", detail="bad name")
+    at = AppTest.from_file(str(APP), default_timeout=60).switch_page("app_pages/audit.py").run()
+    assert not at.exception
+    assert at.dataframe[0].proto.placeholder == "–"  # no literal "None" where a row has no value
+    assert "failed" in at.multiselect[2].options

@@ -189,7 +189,8 @@ def test_fine_tune_on_my_labels_queues_a_run_that_records_its_parent(dataset, fa
     from seg_core.models.checkpoint import load_checkpoint
 
     at = train_page()
-    assert at.selectbox(key="train_finetune_model").value == str(paths.DEMO_CHECKPOINT)
+    assert next(s for s in at.selectbox if s.label == "Model to fine-tune").value == "demo"
+    assert next(s for s in at.selectbox if s.label == "Dataset with the saved masks").value == "tiny"
     at.button(key="train_finetune").click().run()
     assert not at.exception and not at.error
     [run] = RunRegistry().list()
@@ -206,7 +207,50 @@ def test_fine_tune_without_saved_masks_says_so(fake_launch):
     _, mask = make_pair(paths.data_root() / "fresh", "img0")  # new photos: nothing labelled yet
     mask.unlink()
     at = train_page()
-    at.button(key="train_finetune").click().run()
     assert not at.exception
-    assert "no photo has a saved mask yet" in texts(at.error)
+    assert at.button(key="train_finetune").disabled  # nothing to train on: offered, not clickable
+    assert any("Trains on accepted masks: 0 accepted" in c.value for c in at.caption)
     assert RunRegistry().list() == []
+
+
+def test_fine_tune_offers_the_dataset_being_labelled_not_the_forms(dataset, fake_launch):
+    from helpers import make_pairs
+
+    make_pairs(paths.data_root() / "zz-being-labelled", 2)
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.session_state["label_dataset_name"] = "zz-being-labelled"  # what the Label page's picker holds
+    at.switch_page("app_pages/train.py").run()
+    assert not at.exception
+    assert at.selectbox(key="train_form_dataset").value == "tiny"  # the form's own choice
+    assert (
+        next(s for s in at.selectbox if s.label == "Dataset with the saved masks").value
+        == "zz-being-labelled"
+    )
+    at.button(key="train_finetune").click().run()
+    [run] = RunRegistry().list()
+    assert run.config["data"] == str(paths.data_root() / "zz-being-labelled")
+
+
+def test_a_finished_run_without_validation_says_so_and_counts_its_epochs():
+    registry = RunRegistry()
+    run = registry.create_run(
+        {"arch": "unet", "epochs": 20, "optimizer": "adamw", "augment": "seed", "val_ratio": 0.0}, name="ft"
+    )
+    # One step per epoch (4 photos, batch 4); the registry's count moves at checkpoints (every 10).
+    rows = []
+    for epoch in range(1, 21):
+        rows += [
+            (epoch, epoch, "train", "loss_step", 1.0 / epoch),
+            (epoch, epoch, "train", "loss", 1.0 / epoch),
+        ]
+    registry.log_metrics(run.id, rows)
+    registry.set_epochs_done(run.id, 10)
+    registry.finish(run.id, "stopped")
+    at = train_page()
+    assert not at.exception
+    assert any(m.label == "Epochs done" and m.value == "20 / 20" for m in at.metric)
+    captions = texts(at.caption)
+    assert "No validation scores: this run has no validation split" in captions
+    assert "appear after the first epoch" not in captions
+    assert "One training step per epoch: the loss per step is the loss per epoch" in captions
+    assert len(at.get("plotly_chart")) == 1  # the loss per epoch, not the same curve twice

@@ -112,3 +112,30 @@ def no_traceback(page) -> None:
     """Streamlit renders uncaught exceptions in an element with this test id."""
     errors = page.locator("[data-testid='stException']")
     assert errors.count() == 0, errors.first.inner_text()
+
+
+def wait_until(page, condition, what: str, timeout: float = 120.0) -> None:
+    """Poll a condition while the page works (never a fixed sleep)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        page.wait_for_timeout(100)
+
+
+def edits_applied(page, count: int) -> None:
+    """Until the page says it applied `count` canvas drawings to the mask (printed after the
+    canvas by the script run that applied the last one)."""
+    text = f"{count} edit{'' if count == 1 else 's'} applied since this photo was opened."
+    page.get_by_text(text, exact=True).wait_for(timeout=120_000)
+
+
+def canvas_in_drawing_mode(canvas) -> bool:
+    """The canvas on the page is a new one (not the Fill tool's, which the test marked) and Fabric
+    sets its crosshair cursor on mouse moves, as it does in freehand mode: the Brush tool has
+    reached the canvas itself, not only the page's buttons."""
+    if canvas.evaluate("c => c.dataset.fillTool === '1'"):
+        return False
+    canvas.hover(position={"x": 5, "y": 5})
+    canvas.hover(position={"x": 6, "y": 6})
+    return canvas.evaluate("c => c.style.cursor") == "crosshair"

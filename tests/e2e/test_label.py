@@ -9,44 +9,16 @@ mode is a different edit."""
 from __future__ import annotations
 
 import shutil
-import time
 
 import numpy as np
 import pytest
-from harness import no_traceback
+from harness import canvas_in_drawing_mode, edits_applied, no_traceback, wait_until
 from PIL import Image
 
 from seg_core.imagery.imageio import load_mask
 from seg_core.services import catalog
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-
-
-def _wait_until(page, condition, what: str, timeout: float = 120.0) -> None:
-    """Poll a condition while the page works (never a fixed sleep)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        page.wait_for_timeout(100)
-
-
-def _edits_applied(page, count: int) -> None:
-    """Until the page says it applied `count` canvas drawings to the mask (printed after the
-    canvas by the script run that applied the last one)."""
-    text = f"{count} edit{'' if count == 1 else 's'} applied since this photo was opened."
-    page.get_by_text(text, exact=True).wait_for(timeout=120_000)
-
-
-def _canvas_in_drawing_mode(canvas) -> bool:
-    """The canvas on the page is a new one (not the Fill tool's, which the test marked) and Fabric
-    sets its crosshair cursor on mouse moves, as it does in freehand mode: the Brush tool has
-    reached the canvas itself, not only the page's buttons."""
-    if canvas.evaluate("c => c.dataset.fillTool === '1'"):
-        return False
-    canvas.hover(position={"x": 5, "y": 5})
-    canvas.hover(position={"x": 6, "y": 6})
-    return canvas.evaluate("c => c.style.cursor") == "crosshair"
 
 
 def test_prelabel_fill_brush_save_writes_the_mask_png(app_server, page, tmp_path):
@@ -70,19 +42,19 @@ def test_prelabel_fill_brush_save_writes_the_mask_png(app_server, page, tmp_path
     page.get_by_role("button", name="Pre-label photos nobody has labelled").click()
     page.get_by_text("0 unlabelled · 1 pre-labelled").first.wait_for(timeout=120_000)
     page.get_by_text("started from the model's pre-label").first.wait_for(timeout=120_000)
-    _edits_applied(page, 0)
+    edits_applied(page, 0)
     canvas = page.locator("canvas.upper-canvas").first
     canvas.scroll_into_view_if_needed()
     box = canvas.bounding_box()
     page.mouse.click(box["x"] + 100, box["y"] + 100)  # Fill (the default tool) with Property Roof
-    _edits_applied(page, 1)
+    edits_applied(page, 1)
     draft = drafts / f"{photo.stem}.ana.png"
     filled = load_mask(draft)
 
     canvas.evaluate("c => { c.dataset.fillTool = '1'; }")  # the Fill tool's canvas, to see it replaced
     page.keyboard.press("b")  # the Brush tool's shortcut: a fresh canvas, born in freehand mode
     page.wait_for_selector("[data-testid='stBaseButton-primary']:has-text('Brush')")
-    _wait_until(page, lambda: _canvas_in_drawing_mode(canvas), "the Brush tool's own canvas")
+    wait_until(page, lambda: canvas_in_drawing_mode(canvas), "the Brush tool's own canvas")
     canvas.scroll_into_view_if_needed()
     box = canvas.bounding_box()  # the tool's legend line above it may have moved it
     y = box["y"] + box["height"] * 0.75
@@ -91,7 +63,7 @@ def test_prelabel_fill_brush_save_writes_the_mask_png(app_server, page, tmp_path
     for step in range(1, 21):
         page.mouse.move(box["x"] + box["width"] * (0.3 + 0.02 * step), y)
     page.mouse.up()
-    _edits_applied(page, 2)
+    edits_applied(page, 2)
     assert not np.array_equal(load_mask(draft), filled)
 
     page.get_by_role("button", name="Save mask").scroll_into_view_if_needed()

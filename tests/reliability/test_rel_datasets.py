@@ -149,14 +149,14 @@ def test_labels_out_of_range_are_named_in_every_mask_encoding(tmp_path):
     palette = Image.fromarray(np.full((32, 48), 30, np.uint8), "L").convert("P")
     palette.save(masks / "palette.png")  # palette index 30: not a class
     Image.fromarray(np.full((32, 48), 300, np.uint16)).save(masks / "sixteen.png")  # above 255
-    Image.fromarray(np.full((32, 48), 255, np.uint8)).save(masks / "ignore255.png")  # an "ignore" value
+    Image.fromarray(np.full((32, 48), 255, np.uint8)).save(masks / "ignore255.png")  # all unlabelled
     Image.new("RGB", (48, 32), (3, 3, 3)).save(masks / "rgb.png")  # a colour mask, not class ids
     report = validate_dataset(root)
     assert [p.stem for p in report.pairs] == ["good"]
     found = problems_by_file(report)
     palette, ignore = found["train_masks/palette.png"], found["train_masks/ignore255.png"]
-    assert palette[0] == "bad_labels" and "label values [30] are outside 0..24" in palette[1]
-    assert ignore[0] == "bad_labels" and "[255]" in ignore[1]
+    assert palette[0] == "bad_labels" and "label values 30 are outside harvey's ids 0..24" in palette[1]
+    assert ignore[0] == "unlabelled" and "no pixel is labelled (every value is 255" in ignore[1]
     sixteen, rgb = found["train_masks/sixteen.png"], found["train_masks/rgb.png"]
     assert sixteen[0] == "unreadable" and "mask values reach 300" in sixteen[1]
     assert rgb[0] == "unreadable" and "single-channel" in rgb[1]

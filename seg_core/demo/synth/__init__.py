@@ -21,7 +21,7 @@ Modules, in the order a scene is made: `style` (presets), `scene` (class ids, th
 from seg_core.demo.synth.dataset import STYLES_FILE, DemoDatasetSummary, parse_size, write_demo_dataset
 from seg_core.demo.synth.planner import ground_width_m, plan_scene
 from seg_core.demo.synth.render import bridge_mask, generate_scene, render_scene
-from seg_core.demo.synth.scene import *  # noqa: F403  (class ids and ground constants, as before the split)
+from seg_core.demo.synth.scene import *  # noqa: F403  (class ids and ground constants, imported from the package by callers)
 from seg_core.demo.synth.scene import FLOODABLE, MAX_SIDE_PX, MIN_SIDE_PX, ROAD_DIP, SCENE_AREA_M2, ScenePlan
 from seg_core.demo.synth.style import STYLES, StormStyle, parse_styles, resolve_style, style_by_name
 

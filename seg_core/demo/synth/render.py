@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
@@ -24,11 +27,11 @@ from seg_core.demo.synth.scene import (
     _check_size,
 )
 from seg_core.demo.synth.style import HARVEY, StormStyle
-from seg_core.schemes.classes import NUM_CLASSES
+from seg_core.schemes.scheme import HARVEY as HARVEY_SCHEME
 
 # Relative luminance noise per class at three ground scales (0.15 m, 0.8 m, 5 m): grass and canopies
 # are mottled, asphalt grainy, water smooth with broad sheen.
-TEXTURE = np.full((NUM_CLASSES, 3), (0.03, 0.01, 0.01), dtype=np.float32)
+TEXTURE = np.full((HARVEY_SCHEME.num_classes, 3), (0.03, 0.01, 0.01), dtype=np.float32)
 for _cls, _amp in {
     BACKGROUND: (0.05, 0.04, 0.05),
     ROOF: (0.06, 0.025, 0.03),
@@ -172,6 +175,39 @@ def render_scene(
     Returns:
         (image, mask): HxWx3 uint8 RGB photo and HxW uint8 class-id mask (0..24).
     """
+    layers = render_layers(plan, width, height, rng)
+    return layers.image, layers.labels
+
+
+@dataclass
+class SceneLayers:
+    """A rendered scene with what label schemes other than Harvey's need to relabel it.
+
+    Attributes:
+        image: HxWx3 uint8 photo.
+        labels: HxW Harvey class ids.
+        ground: HxW Harvey ids before the flood was drawn (what lies under the water), when asked.
+        painted: what the `paint` hook returned (e.g. each building's damage), when given.
+    """
+
+    image: np.ndarray
+    labels: np.ndarray
+    ground: np.ndarray | None = None
+    painted: object = None
+
+
+def render_layers(
+    plan: ScenePlan,
+    width: int,
+    height: int,
+    rng: np.random.Generator,
+    keep_ground: bool = False,
+    paint: Callable[[np.ndarray, np.ndarray, float], object] | None = None,
+) -> SceneLayers:
+    """`render_scene` with the extra layers: the pre-flood ground (`keep_ground`), and a `paint`
+    hook called as paint(flat photo, labels, metres per px) before lighting and sensor effects,
+    which may draw on the photo (storm damage) and returns what it drew. Neither touches `rng`,
+    so a scene is the same photo whatever is asked for besides it."""
     width, height = _check_size(width, height)
     gsd = plan.world_size[0] / width  # metres per pixel
     noise = tuple(_noise(rng, width, height, gsd, s) for s in (0.15, 0.8, 5.0))
@@ -187,15 +223,21 @@ def render_scene(
     _draw(plan.waterside, image, mask, shadow, gsd)
     _draw(plan.roads, image, mask, shadow, gsd)
     img, labels = np.array(image), np.array(mask)
+    ground = labels.copy() if keep_ground else None
     _flood(plan, img, labels, noise[1], noise[2], bridge_mask(plan, width, height))
     image, mask = Image.fromarray(img), Image.fromarray(labels)
     _draw(plan.objects, image, mask, shadow, gsd)
     soft = np.asarray(shadow.filter(ImageFilter.GaussianBlur(max(0.5, 0.12 / gsd))))  # penumbra ~0.1 m
     labels = np.array(mask)
+    flat = np.asarray(image)
+    painted = None
+    if paint is not None:
+        flat = np.array(flat)
+        painted = paint(flat, labels, gsd)
     lum = _luminance(labels, noise)
     debris = (labels == FLOODED) & (noise[0] > 2.8)
     del noise, img
-    return _finish(plan, np.asarray(image), lum, soft, debris, rng), labels
+    return SceneLayers(_finish(plan, flat, lum, soft, debris, rng), labels, ground, painted)
 
 
 def generate_scene(

@@ -1,4 +1,8 @@
-"""What a synthetic scene is made of: class ids, ground constants, drawing ops and the plan."""
+"""What a synthetic scene is made of: class ids, ground constants, drawing ops and the plan.
+
+Scenes are planned and drawn in the Harvey scheme's ids; `seg_core.demo.synth.relabel` writes them
+in another scheme's.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from seg_core.schemes.classes import NUM_CLASSES
+from seg_core.schemes.scheme import HARVEY as _HARVEY_SCHEME
 
 (
     BACKGROUND,
@@ -34,7 +38,7 @@ from seg_core.schemes.classes import NUM_CLASSES
     WATER_BODY,
     FLOODED,
     BOAT,
-) = range(NUM_CLASSES)
+) = range(_HARVEY_SCHEME.num_classes)
 
 SCENE_AREA_M2 = (
     120.0 * 90.0

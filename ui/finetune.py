@@ -1,0 +1,66 @@
+"""Fine-tune on my labels: one set of controls for the Label page and the Train page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from seg_core.core.text import count
+from seg_core.services import labelling
+from seg_core.services.catalog import ModelChoice
+from seg_core.training import finetune
+from ui.auth import current_caller
+from ui.common import friendly_errors
+from ui.review_view import finetune_labels
+
+LABELLED_DATASET_KEY = "label_dataset_name"  # the dataset being labelled: Label's picker writes it
+
+
+def finetune_controls(dataset: Path, model: ModelChoice | None, saved: int, key: str) -> None:
+    """What fine-tuning would train on, the cautions first (a single photo, masks that are mostly
+    unreviewed pre-labels: an explicit "anyway" is needed), then the button.
+
+    Args:
+        saved: photos of `dataset` with a saved mask.
+        key: tells the widgets of one page from another's.
+    """
+    st.caption(
+        f"{count(saved, 'photo')} of **{dataset.name}** {'has' if saved == 1 else 'have'} a saved mask. A "
+        f"short schedule ({finetune.schedule_summary()}) trains the chosen model's whole network on them; "
+        "the new run records its parent (Runs shows the lineage) and runs in the background."
+    )
+    cautions = labelling.finetune_cautions(dataset) if saved else []
+    for caution in cautions:
+        st.warning(caution)
+    anyway = st.checkbox("Fine-tune anyway", key=f"{key}_anyway") if cautions else True
+    epochs = st.number_input(
+        "Epochs",
+        min_value=1,
+        max_value=1000,
+        value=None,
+        placeholder=f"the schedule's ({finetune.FineTuneSchedule().epochs})",
+        key=f"{key}_epochs",
+        help="Fewer for a quick first look at what the labels change; the schedule's own for the real run.",
+    )
+    include_unreviewed, usable = finetune_labels(dataset, key)
+    if st.button(
+        "Fine-tune on my labels",
+        disabled=not usable or model is None or not anyway,
+        icon=":material/model_training:",
+        width="stretch",
+        key=key,
+    ):
+        with friendly_errors("Starting the fine-tuning run"):
+            overrides = {} if epochs is None else {"epochs": int(epochs)}
+            submission = labelling.finetune_on_labels(
+                dataset,
+                model.path,
+                caller=current_caller(),
+                include_unreviewed=include_unreviewed,
+                **overrides,
+            )
+            st.success(submission.message)
+            st.page_link(
+                "app_pages/train.py", label="Follow it on the Train page", icon=":material/monitoring:"
+            )

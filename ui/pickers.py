@@ -1,0 +1,72 @@
+"""Pickers that hold on to what was chosen, not to a position in a list.
+
+A keyed `st.selectbox` remembers its choice by the text shown for it: when the options are
+re-sorted or their text changes (a photo's status after a save, a new batch), the remembered text
+matches nothing and the box falls back to whatever now sits at the top, while the browser may
+still show the old text. Here the choice is held by id in session state, and the widget is keyed
+by the options it shows, so a changed list is a fresh box opened on the same id.
+
+`model_picker` is the one model picker of every page that picks a model (Segment, Map, Evaluate,
+Label, Train's fine-tune): one choice per session (`MODEL_KEY`), so a model chosen on Runs or on
+any of these pages is the one the next page opens with; `?model=<id>` in the URL chooses it too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+
+import streamlit as st
+
+from seg_core.services.catalog import ModelChoice
+
+MODEL_KEY = "model_id"  # the model chosen in this session, by ModelChoice.id
+MODEL_PARAM = "model"  # ?model=<id> (Runs' "Use this model" links)
+
+
+def pick_by_id(
+    label: str,
+    ids: Sequence[str],
+    describe: Callable[[str], str],
+    state_key: str,
+    container=None,
+    default: str | None = None,
+    **kwargs,
+) -> str | None:
+    """A select box over `ids` whose choice survives re-sorting and relabelling.
+
+    Args:
+        describe: the text shown for an id (may change between reruns).
+        state_key: where the chosen id lives in session state (not a widget key: it outlives
+            the widget, also across pages).
+        default: the id chosen when none is held (else the first).
+        kwargs: passed on to st.selectbox (help, label_visibility, ...).
+    """
+    ids = list(ids)
+    if not ids:
+        return None
+    chosen = st.session_state.get(state_key)
+    if chosen not in ids:
+        chosen = default if default in ids else ids[0]
+    shown = repr([(i, describe(i)) for i in ids]).encode()
+    widget_key = f"{state_key}__{hashlib.sha1(shown).hexdigest()[:12]}"
+    picked = (container or st).selectbox(
+        label, ids, index=ids.index(chosen), format_func=describe, key=widget_key, **kwargs
+    )
+    st.session_state[state_key] = picked
+    return picked
+
+
+def model_picker(
+    models: Sequence[ModelChoice], label: str = "Model", container=None, **kwargs
+) -> ModelChoice | None:
+    """The session's model: what was chosen last on any page (or in `?model=`), else the first
+    of `models` (the demo model)."""
+    by_id = {m.id: m for m in models}
+    wanted = st.query_params.get(MODEL_PARAM)
+    if wanted is not None:
+        if wanted in by_id:
+            st.session_state[MODEL_KEY] = wanted
+        del st.query_params[MODEL_PARAM]  # once: from now on the picker decides
+    chosen = pick_by_id(label, list(by_id), lambda i: by_id[i].label, MODEL_KEY, container, **kwargs)
+    return None if chosen is None else by_id[chosen]
