@@ -61,7 +61,8 @@ def _prelabel(args: argparse.Namespace) -> int:
     checkpoint = resolve_checkpoint(args.checkpoint)
     predictor = Predictor.from_checkpoint(checkpoint, device=args.device)
     progress = ConsoleProgress("pre-label")
-    problems = prelabel_photos(dataset, predictor, str(checkpoint), progress=progress)
+    # recorded as named (demo, a run id or name, a path): the name means the same on every machine
+    problems = prelabel_photos(dataset, predictor, args.checkpoint, progress=progress)
     for problem in problems:
         print(f"skipped: {problem}", file=sys.stderr)
     _print_ranking(next_to_label(dataset), args.json)
