@@ -232,7 +232,7 @@ def onnx_download(run: RunRecord) -> None:
             "Export to ONNX",
             icon=":material/file_export:",
             key="runs_export_onnx",
-            help="For ONNX Runtime without torch (README, Field install); about a minute.",
+            help="For ONNX Runtime without torch (docs: Field install with ONNX); about a minute.",
         ):
             with friendly_errors("Exporting the model"), st.spinner("Exporting and verifying against torch…"):
                 report = exports.export_run(run.id)

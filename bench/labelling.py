@@ -1,4 +1,4 @@
-"""Labelling and fine-tuning figures (docs/BENCHMARKS.md section 7).
+"""Labelling and fine-tuning figures (docs/benchmarks-analysis.md sections 9 and 10).
 
     python bench/labelling.py [--shots 1 2 4 8] [--epochs N] [--reference-epochs 16] [--style NAME]
                               [--skip-baseline] [--skip-reference] [--familiarity-only]
@@ -331,7 +331,7 @@ def main() -> None:
     parser.add_argument(
         "--source",
         type=Path,
-        help="the model to adapt and score unadapted (default: the shipped demo model); section 7's "
+        help="the model to adapt and score unadapted (default: the shipped demo model); section 9's "
         "tables used the harvey-only demo model, stage 1 of scripts/train_demo_model.sh",
     )
     args = parser.parse_args()

@@ -1,4 +1,4 @@
-"""What review adds to a run's start and to the Label page (docs/BENCHMARKS.md section 14).
+"""What review adds to a run's start and to the Label page (docs/benchmarks-analysis.md section 21).
 
     python bench/review.py [--photos 40] [--size 4000x3000]
 

@@ -1,5 +1,6 @@
-"""All StormSeg benchmarks in one run; writes docs/BENCHMARKS.md, docs/benchmarks.json and
-docs/scaling.html (plotly).
+"""The StormSeg benchmarks of sections 1-8 in one run; writes docs/BENCHMARKS.md (whole),
+docs/benchmarks.json and docs/scaling.html (plotly). The analysis and the other benchmarks are
+hand-written in docs/benchmarks-analysis.md, which this never touches.
 
     python bench/run.py [--quick] [--only inference,training,hardware,dataset,scaling,app,models,field]
 
@@ -23,6 +24,14 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 DOCS = ROOT / "docs"
 SECTIONS = ("inference", "training", "hardware", "dataset", "scaling", "app", "models", "field")
+# This script rewrites BENCHMARKS.md whole (sections 1-8); what people write about the figures
+# lives on its own page, numbered on from 9, so a re-run drops nothing.
+ANALYSIS_NOTE = (
+    "The hand-written analysis of these figures, and the benchmarks that `bench/run.py` does not run "
+    "(labelling, orthomosaics, buildings, the GPU check, ...), are on the "
+    "[analysis page](benchmarks-analysis.md), numbered on from this page's sections 1-8, so a "
+    "re-run of `bench/run.py` rewrites this page and drops nothing."
+)
 
 
 def machine() -> dict:
@@ -142,7 +151,7 @@ def render_models(r: dict) -> list[str]:
     height, width = r["input"]
     rows = r["candidates"]
     lines = [
-        "## 6. Model choice: accuracy against CPU speed",
+        "## 7. Model choice: accuracy against CPU speed",
         "",
         f"Forward pass of one {width}x{height} input (a 4000x3000 photo at the default working "
         f"resolution), batch 1, as the Predictor runs it (BatchNorms folded, channels_last, "
@@ -261,6 +270,8 @@ def render(results: dict) -> str:
         f"torch {m['torch']}, smp {m['smp']}. Medians of repeated runs; ratios compare methods measured "
         "in the same run.",
         "",
+        ANALYSIS_NOTE,
+        "",
     ]
     if "inference" in results:
         r = results["inference"]
@@ -341,7 +352,7 @@ def render(results: dict) -> str:
     if "dataset" in results:
         v, c = results["dataset"]["validate"], results["dataset"]["cache"]
         lines += [
-            "## Dataset I/O (261 pairs of 4000x3000)",
+            "## 4. Dataset I/O (261 pairs of 4000x3000)",
             "",
             f"- `validate`: **{v['seconds']:.1f} s** for {v['pairs']} pairs (target: well under a minute)",
             f"- decode + resize to {c['resolution']} px: {c['cold_s_per_pair'] * 1000:.0f} ms per pair; from the "
@@ -365,7 +376,7 @@ def render(results: dict) -> str:
     if "app" in results:
         r = results["app"]
         lines += [
-            "## 4. App latency in a real browser",
+            "## 6. App latency in a real browser",
             "",
             f"- upload of a 12-megapixel JPEG to overlay visible: **{r['seconds']:.1f} s** (median of "
             f"{r['repeats']}; target <= 5 s: {verdict(r['seconds'], 5, False)})",
@@ -377,9 +388,6 @@ def render(results: dict) -> str:
         from field import render as render_field
 
         lines += render_field(results["field"])
-    extra = DOCS / "BENCHMARKS_NOTES.md"
-    if extra.is_file():
-        lines += [extra.read_text()]
     return "\n".join(lines)
 
 

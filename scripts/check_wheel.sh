@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # CI: build the wheel, install it into a fresh virtual environment outside the repository, and
-# use it as a new user would, from a temporary folder: `stormseg --help`, `--version`,
-# `demo-data`, a one-epoch `train`, `predict` with that model and with the shipped demo model,
-# and the app's Home page from the installed files.
+# use it as a new user would, from a temporary folder: `stormseg --help`, `--version`, `models`
+# in the empty folder, `demo-data`, a one-epoch `train`, `predict` with that model (by path and by
+# its run name) and with the shipped model by name (`demo`), and the app's Home page from the
+# installed files.
 #
 # Offline and quick (~1 min): the wheel is built without build isolation (setuptools comes from
 # requirements-dev.txt), and the fresh environment does not download torch & co. again: it sees
@@ -68,15 +69,23 @@ PY
 
 stormseg --help >/dev/null
 stormseg --version
+# Models by name in a folder with nothing in it: the shipped one is `demo`, listing creates nothing.
+stormseg models --json | "$venv_py" -c 'import json, sys; ids = [m["id"] for m in json.load(sys.stdin)["models"]]; assert ids == ["demo"], ids'
+test -z "$(ls -A)"
+if stormseg predict --checkpoint demoo --out out-typo nothing.jpg 2>"$work/typo"; then
+  echo "wheel: an unknown model name was accepted" >&2; exit 1
+fi
+grep -q "^error: demoo: no such file, and no model has this name; models that can be named: demo$" "$work/typo"
 stormseg demo-data --out data/demo --n 6 --size 96x64
 stormseg train --data data/demo --epochs 1 --arch unet --unet-base-width 4 --resolution 64 --crop 32 \
   --batch-size 2 --val-ratio 0.34 --warmup-epochs 0 --name wheel-check
 best="$(ls checkpoints/*/best.pt)"
 stormseg predict --checkpoint "$best" --out out data/demo/test_images
 test -s out/stats.csv
-demo="$("$venv_py" -c 'from seg_core.core import paths; print(paths.DEMO_CHECKPOINT)')"
+stormseg predict --checkpoint wheel-check --out out-named data/demo/test_images  # a run by its name
+test -s out-named/stats.csv
 samples="$("$venv_py" -c 'from seg_core.core import paths; print(paths.SAMPLES_DIR)')"
-stormseg predict --checkpoint "$demo" --out out-demo "$samples/flooded_street.jpg"
+stormseg predict --checkpoint demo --out out-demo "$samples/flooded_street.jpg"
 test -s out-demo/flooded_street_mask.png
 
 "$venv_py" - <<'PY'

@@ -1,9 +1,10 @@
-"""Write the README's training settings table from the settings' declarations.
+"""Write the docs' training settings table (docs/reference/settings.md) from the settings'
+declarations.
 
-    python scripts/settings_table.py          # rewrite the table in README.md
-    python scripts/settings_table.py --check  # exit 1 when README.md's table is out of date
+    python scripts/settings_table.py          # rewrite the table
+    python scripts/settings_table.py --check  # exit 1 when the table is out of date
 
-`tests/test_settings.py` fails when the README's table differs from what this writes.
+`tests/test_settings.py` fails when the page's table differs from what this writes.
 """
 
 from __future__ import annotations
@@ -19,17 +20,19 @@ from seg_core.training.settings import replace_table, settings_table  # noqa: E4
 
 
 def main(argv: list[str]) -> int:
-    readme = ROOT / "README.md"
-    text = readme.read_text()
+    page = ROOT / "docs" / "reference" / "settings.md"
+    text = page.read_text()
     updated = replace_table(text, settings_table(TrainConfig))
     if "--check" in argv:
         if updated != text:
-            print("README.md: the settings table is out of date; run python scripts/settings_table.py")
+            print(
+                f"{page.relative_to(ROOT)}: the settings table is out of date; run python scripts/settings_table.py"
+            )
             return 1
         return 0
     if updated != text:
-        readme.write_text(updated)
-        print("README.md: settings table updated")
+        page.write_text(updated)
+        print(f"{page.relative_to(ROOT)}: settings table updated")
     return 0
 
 

@@ -15,5 +15,10 @@ fi
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 HF_HUB_OFFLINE=1 .venv/bin/python -m pytest "$@"
+# The docs site, offline, after the browser tests refreshed its screenshots: a broken link or
+# anchor, or a page missing from the navigation, fails the build.
+site="$(mktemp -d)"
+NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs build --strict --quiet --site-dir "$site"
+rm -rf "$site"
 # The package as users install it: wheel -> fresh venv -> `stormseg` from a temporary folder.
 bash scripts/check_wheel.sh

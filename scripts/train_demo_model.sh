@@ -7,7 +7,7 @@
 #      cycling harvey, coastal, prairie (15 of each, seed 7), 12 epochs at a lower learning rate:
 #      ~6 minutes on 2 quiet cores.
 #   3. real ground, only with WITH_REAL=1 (the shipped checkpoint stays stage 2's until a stage-3
-#      model measures better on the real report group: docs/BENCHMARKS.md section 7c): trained
+#      model measures better on the real report group: docs/benchmarks-analysis.md section 19): trained
 #      further on 45 synthetic photos of the three styles (seed 11) mixed
 #      with the 99 real 400x400 tiles of the real benchmark's selection group of Dubai
 #      (bench/real/manifest.json, dense set "dubai-selection": CC0 imagery, the only real source
@@ -16,8 +16,9 @@
 #      Vegetation in Harvey's scheme) and unlabelled pixels are ignored (255), never taught as
 #      background. Stage 3's validation photos (synthetic and real) give the checkpoint's
 #      familiarity reference (meta["uncertainty_reference"]).
-# The `forest` style and the real benchmark's report group are held out on purpose: docs/BENCHMARKS.md
-# reports the model on them (`python bench/labelling.py --demo-across-styles`, `python bench/real/run.py`).
+# The `forest` style and the real benchmark's report group are held out on purpose:
+# docs/benchmarks-analysis.md sections 10 and 19 report the model on them (`python bench/labelling.py
+# --demo-across-styles`, `python bench/real/run.py`).
 #
 #   [WITH_REAL=1] scripts/train_demo_model.sh [WORKDIR] [STAGE1_CHECKPOINT] [STAGE2_CHECKPOINT]
 # A STAGE1_CHECKPOINT skips stage 1; a STAGE2_CHECKPOINT (e.g. the demo model of git history

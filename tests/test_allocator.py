@@ -74,7 +74,7 @@ def test_the_command_line_applies_it_only_to_batch_commands(monkeypatch):
 
 def test_an_exported_model_keeps_glibcs_default(monkeypatch):
     # ONNX Runtime releases its arena after each run; a heap that never shrinks would only hold
-    # each photo's fragments (docs/BENCHMARKS.md section 8), so `--model` skips reuse.
+    # each photo's fragments (docs/benchmarks-analysis.md section 11), so `--model` skips reuse.
     from seg_core import cli
     from seg_core.core import memory
 

@@ -47,7 +47,7 @@ def test_pages_never_import_the_training_loop(path):
     assert "seg_core.training.loop" not in seg_core_imports(path)
 
 
-# The engine's packages from bottom to top (README, "Architecture"): a module may import its own
+# The engine's packages from bottom to top (docs/explanation/architecture.md): a module may import its own
 # package and any package listed before it, never one after it. The contract re-exports
 # `seg_core.infer` and `seg_core.metrics` are the only top-level modules.
 LAYERS = (

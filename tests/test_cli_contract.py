@@ -1,5 +1,6 @@
-"""The README's error contract under a new user's natural mistakes: bad input gets one sentence on
-stderr and exit 2, never a traceback, and nothing is created (no run, no output file)."""
+"""The error contract (docs/reference/errors.md) under a new user's natural mistakes: bad input
+gets one sentence on stderr and exit 2, never a traceback, and nothing is created (no run, no
+output file)."""
 
 from __future__ import annotations
 

@@ -133,7 +133,7 @@ def test_a_model_without_a_reference_gives_no_invented_reason():
 @pytest.mark.slow
 def test_the_demo_model_tells_its_own_validation_scenes_from_an_unseen_style(tmp_path):
     """The demo model trained on harvey, coastal and prairie scenes; forest is the style it never
-    saw (scripts/train_demo_model.sh). Measured on 6 forest photos (docs/BENCHMARKS.md section 7):
+    saw (scripts/train_demo_model.sh). Measured on 6 forest photos (docs/benchmarks-analysis.md section 10):
     5 unfamiliar, 1 unusual, distances 1.7 to 3.3, against 0 to 0.5 on its own styles."""
     from seg_core.demo.synth import generate_scene, write_demo_dataset
     from seg_core.inference.predictor import Predictor

@@ -62,6 +62,7 @@ def test_quick_start_has_two_commands_and_ci_runs_the_second():
         ".venv/bin/ruff format --check .",
         ".venv/bin/python -m pytest",
         "bash scripts/check_wheel.sh",
+        "mkdocs build --strict",
     ]:
         assert step in script, step
 

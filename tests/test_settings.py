@@ -1,5 +1,5 @@
 """Each training setting is declared once: the dataclass default, the checks, `train --help`,
-`finetune --help` and the README's table all come from that declaration and cannot disagree.
+`finetune --help` and the docs' settings table all come from that declaration and cannot disagree.
 (The Train form's side: tests/app/test_train_settings.py.)"""
 
 from __future__ import annotations
@@ -166,10 +166,10 @@ def test_the_study_presets_are_valid_settings():
         TrainConfig.from_dict(preset)
 
 
-def test_the_readme_table_is_the_declaration():
-    readme = (ROOT / "README.md").read_text()
+def test_the_docs_table_is_the_declaration():
+    readme = (ROOT / "docs" / "reference" / "settings.md").read_text()
     assert table_in(readme) == settings_table(TrainConfig), (
-        "README.md's settings table is out of date: run python scripts/settings_table.py"
+        "docs/reference/settings.md's settings table is out of date: run python scripts/settings_table.py"
     )
     assert replace_table(readme, settings_table(TrainConfig)) == readme
     for name, (f, declared_as) in SETTINGS.items():

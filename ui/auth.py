@@ -45,7 +45,7 @@ def _refuse_open_network() -> None:
         f"StormSeg is not served: this server listens on {address}, so anyone on the network could "
         "start, stop and delete training runs, and sign-in is not configured. Either serve this "
         'machine only (server.address = "localhost" in .streamlit/config.toml, the default) or '
-        'configure sign-in ([auth] in .streamlit/secrets.toml, see README "Team server").'
+        "configure sign-in ([auth] in .streamlit/secrets.toml, see docs/how-to/team-server.md)."
     )
     st.stop()
 

@@ -1,4 +1,4 @@
-"""Real-photo benchmark figures (docs/BENCHMARKS.md section 7c), on assembled tasks (assemble.py).
+"""Real-photo benchmark figures (docs/benchmarks-analysis.md section 19), on assembled tasks (assemble.py).
 
     python bench/real/run.py [--group report] [--tasks NAME ...] [--shots 1 4 16]
                              [--starts recipe plain imagenet whole] [--epochs N] [--quick]

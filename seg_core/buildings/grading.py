@@ -1,6 +1,6 @@
 """Each building's damage level in FEMA's five, its flood status and how sure the model was.
 
-The rules (README, "Buildings"), all read from the label scheme's roles:
+The rules (docs/reference/buildings.md), all read from the label scheme's roles:
 
 - **Damage classes** (a scheme whose building classes grade damage, e.g. RescueNet): the level is
   the median of the footprint's pixels on FEMA's ordered scale: the most severe level such that

@@ -1,4 +1,4 @@
-"""`python -m seg_core ...`: every engine feature from the command line (a contract, see the README).
+"""`python -m seg_core ...`: every engine feature from the command line (a contract: docs/reference/cli.md).
 
 Each command lives in its own module here with a `register(sub)` that adds its parser;
 `COMMANDS` lists them in the order `--help` shows.
@@ -17,9 +17,22 @@ import warnings
 from collections.abc import Sequence
 from typing import NoReturn
 
-from seg_core.cli import app, buildings, data, evaluate, export, geo, label, partial, predict, runs, train
+from seg_core.cli import (
+    app,
+    buildings,
+    data,
+    evaluate,
+    export,
+    geo,
+    label,
+    models,
+    partial,
+    predict,
+    runs,
+    train,
+)
 
-COMMANDS = (data, train, evaluate, predict, geo, buildings, export, runs, label, partial, app)
+COMMANDS = (data, train, evaluate, predict, geo, buildings, export, models, runs, label, partial, app)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -85,7 +98,7 @@ def _run(argv: Sequence[str] | None, own_process: bool, prog: str) -> tuple[int,
         return int(exc.code or 0), None
     # Not for an exported model (`--model x.onnx`): ONNX Runtime keeps and releases its own arena
     # per run, and a heap that never shrinks only holds each photo's fragments (a 12 MP photo at
-    # 1024 px: 698 -> 480 MB peak, docs/BENCHMARKS.md section 8).
+    # 1024 px: 698 -> 480 MB peak, docs/benchmarks-analysis.md section 11).
     if (
         own_process
         and args.command in ("train", "predict", "evaluate", "finetune")

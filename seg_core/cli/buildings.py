@@ -18,7 +18,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from seg_core.cli.backends import add_model_arguments, open_model
+from seg_core.cli.backends import add_model_arguments, model_file, open_model
 from seg_core.cli.common import check_device, expand_inputs
 from seg_core.core.progress import ConsoleProgress
 
@@ -76,7 +76,7 @@ def _buildings(args: argparse.Namespace) -> int:
             raise ValueError("give the photos or orthomosaics to assess (or --map-folder DIR)")
         check_device(args.device)
         predictor = open_model(args)
-        model = ModelIdentity.from_meta(predictor.meta, Path(args.checkpoint or args.model).name)
+        model = ModelIdentity.from_meta(predictor.meta, model_file(args).name)
         scheme = scheme or predictor_scheme(predictor)
         out.mkdir(parents=True, exist_ok=True)
         assessment, failures = _assess_inputs(args, scheme, model, predictor)

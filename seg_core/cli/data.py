@@ -40,7 +40,7 @@ def _demo_data(args: argparse.Namespace) -> int:
         photos = write_demo_flight(geo / "flight")
         print(
             f"wrote {mosaic} (UTM 15N) and {len(photos)} GPS-tagged photos in {geo / 'flight'}; "
-            f"map them: python -m seg_core map --checkpoint checkpoints/demo/best.pt --out {geo / 'map'} "
+            f"map them: python -m seg_core map --checkpoint demo --out {geo / 'map'} "
             f"{mosaic} {geo / 'flight'}"
         )
     return 0

@@ -8,7 +8,7 @@ import argparse
 import json
 import sys
 
-from seg_core.cli.backends import add_model_arguments, open_model
+from seg_core.cli.backends import add_model_arguments, model_file, open_model
 from seg_core.cli.common import check_device, print_table
 from seg_core.core.progress import ConsoleProgress
 
@@ -18,7 +18,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     check_device(args.device)
     predictor = open_model(args)
-    model = args.model or args.checkpoint
+    model = str(model_file(args))
     result = evaluate_checkpoint(
         predictor,
         args.data,

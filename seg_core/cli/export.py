@@ -7,14 +7,19 @@ import json
 import sys
 from pathlib import Path
 
+from seg_core.cli.backends import CHECKPOINT_HELP
+
 
 def _export(args: argparse.Namespace) -> int:
     from seg_core.inference.export import ExportSettings, export_onnx
+    from seg_core.services.models import resolve_checkpoint
 
     photos = Path(args.verify_on) if args.verify_on else None
     if photos is not None and not photos.is_dir():
         raise ValueError(f"--verify-on {photos} is not a folder of photos")
-    report = export_onnx(args.checkpoint, args.out, ExportSettings(opset=args.opset), photos)
+    report = export_onnx(
+        resolve_checkpoint(args.checkpoint), args.out, ExportSettings(opset=args.opset), photos
+    )
     int8 = _quantize(Path(report.path)) if args.int8 else None
     if args.json:
         print(json.dumps({**report.as_dict(), "int8": int8.as_dict() if int8 else None}))
@@ -48,7 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "export", help="export a checkpoint to ONNX (dynamic size, metadata, verified against torch)"
     )
-    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--checkpoint", required=True, help=CHECKPOINT_HELP)
     p.add_argument("--out", required=True, help="the .onnx file to write")
     p.add_argument(
         "--opset", type=int, default=17, help="ONNX opset (default 17, runs on onnxruntime >= 1.14)"

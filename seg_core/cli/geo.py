@@ -80,9 +80,7 @@ def _geo_demo(args: argparse.Namespace) -> int:
     print(
         f"wrote {mosaic} ({args.cols}x{args.rows} scenes, UTM 15N) and {len(photos)} GPS-tagged photos in {out / 'flight'}"
     )
-    print(
-        f"map them: python -m seg_core map --checkpoint checkpoints/demo/best.pt --out {out / 'map'} {mosaic} {out / 'flight'}"
-    )
+    print(f"map them: python -m seg_core map --checkpoint demo --out {out / 'map'} {mosaic} {out / 'flight'}")
     return 0
 
 

@@ -1,10 +1,10 @@
 """`label` and `finetune`: the labelling loop from the command line.
 
 python -m seg_core label status DATASET [--json]
-python -m seg_core label prelabel DATASET --checkpoint PATH [--json]
+python -m seg_core label prelabel DATASET --checkpoint PATH|NAME [--json]
 python -m seg_core label next DATASET [--json]
 python -m seg_core label states | accept | reject | sets | diff | export | agreement | gold   (cli/review.py)
-python -m seg_core finetune --parent PATH --data DATASET [--epochs N] [--lr X] [--batch-size B] [--crop C]
+python -m seg_core finetune --parent PATH|NAME --data DATASET [--epochs N] [--lr X] [--batch-size B] [--crop C]
     [--new-head roles|fresh|MAPPING.json] [--start-check on|off] [--include-unreviewed] [--name NAME]
     [--unlabelled DIR [--pseudo-label-threshold P] [--unlabelled-per-batch N]]
 """
@@ -16,6 +16,7 @@ import json
 import sys
 from pathlib import Path
 
+from seg_core.cli.backends import CHECKPOINT_HELP
 from seg_core.cli.common import print_table
 from seg_core.cli.review import register_actions
 from seg_core.core.progress import ConsoleProgress
@@ -57,11 +58,14 @@ def _print_ranking(rows: list[dict], as_json: bool) -> None:
 def _prelabel(args: argparse.Namespace) -> int:
     from seg_core.inference.predictor import Predictor
     from seg_core.services.labelling import next_to_label, prelabel_photos
+    from seg_core.services.models import resolve_checkpoint
 
     dataset = _dataset(args.dataset)
-    predictor = Predictor.from_checkpoint(args.checkpoint, device=args.device)
+    checkpoint = resolve_checkpoint(args.checkpoint)
+    predictor = Predictor.from_checkpoint(checkpoint, device=args.device)
     progress = ConsoleProgress("pre-label")
-    problems = prelabel_photos(dataset, predictor, str(args.checkpoint), progress=progress)
+    # recorded as named (demo, a run id or name, a path): the name means the same on every machine
+    problems = prelabel_photos(dataset, predictor, args.checkpoint, progress=progress)
     for problem in problems:
         print(f"skipped: {problem}", file=sys.stderr)
     _print_ranking(next_to_label(dataset), args.json)
@@ -80,6 +84,7 @@ def _finetune(args: argparse.Namespace) -> int:
     from seg_core.datasets.discovery import count_named_pairs
     from seg_core.runs.registry import RunRegistry
     from seg_core.services.labelling import finetune_cautions
+    from seg_core.services.models import resolve_checkpoint
     from seg_core.training.finetune import batch_for, finetune_config
     from seg_core.training.loop import fit
     from seg_core.training.preflight import check_before_run, check_dataset
@@ -89,7 +94,9 @@ def _finetune(args: argparse.Namespace) -> int:
     if overrides.get("start_check") not in (None, "on", "off"):
         raise ValueError(f"--start-check {overrides['start_check']} is not one of: on, off")
     overrides["include_unreviewed"] = args.include_unreviewed
-    cfg = finetune_config(args.parent, _dataset(args.data), name=args.name or "", **overrides)
+    cfg = finetune_config(
+        resolve_checkpoint(args.parent), _dataset(args.data), name=args.name or "", **overrides
+    )
     if count_named_pairs(cfg.data) == 0:
         raise ValueError(f"{args.data}: no photo has a saved mask yet; correct and save a few photos first")
     report = check_dataset(cfg)  # the masks review lets this run train on
@@ -137,7 +144,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.set_defaults(handler=_status)
     a = actions.add_parser("prelabel", help="pre-label the photos no person has labelled, then rank them")
     a.add_argument("dataset")
-    a.add_argument("--checkpoint", required=True, help="a best.pt (e.g. checkpoints/demo/best.pt)")
+    a.add_argument("--checkpoint", required=True, help=CHECKPOINT_HELP)
     a.add_argument("--device", default="auto")
     a.add_argument("--json", action="store_true")
     a.set_defaults(handler=_prelabel)
@@ -152,7 +159,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="train from a whole checkpoint on a dataset's saved masks, with a short schedule for a "
         "few photos (prints the run id; the run records its parent)",
     )
-    p.add_argument("--parent", required=True, help="the checkpoint to start from (best.pt)")
+    p.add_argument("--parent", required=True, help="the checkpoint to start from: " + CHECKPOINT_HELP)
     p.add_argument("--data", required=True, help="dataset folder with the corrected masks")
     _add_schedule_options(p)
     p.add_argument("--name")

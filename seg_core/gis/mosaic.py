@@ -60,7 +60,7 @@ class MosaicSettings:
         window: working px per window side, context included, capped at the Predictor's tile so
             each window is one forward pass. 768: a 1024 px window peaked at 1.49 GB with the
             default model (the target is 1.5 GB), 768 px keeps ~69% of each window, close to
-            1024's 74%, at a lower peak (docs/BENCHMARKS.md, section 7).
+            1024's 74%, at a lower peak (docs/benchmarks-analysis.md, section 12).
         context: working px on each side that are segmented but thrown away: the overlap that
             keeps windows seamless. 64 (7.5 m at 11.7 cm/px) is half the photo path's tile
             overlap, as each side of a seam gets its own.

@@ -95,7 +95,7 @@ def default_providers() -> list[str]:
 @dataclass(frozen=True)
 class SessionMemory:
     """How ONNX Runtime holds memory; each default measured on its own on a 12 MP photo at
-    1024 px (docs/BENCHMARKS.md section 8, `python bench/field.py --memory-steps`).
+    1024 px (docs/benchmarks-analysis.md section 11, `python bench/field.py --memory-steps`).
 
     Attributes:
         arena: ONNX Runtime's CPU arena, so activations reuse its blocks; without it they came

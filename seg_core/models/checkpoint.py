@@ -1,6 +1,6 @@
 """Checkpoints: atomic writes and safe loads.
 
-Contract (README, "Checkpoints"): a dict of tensors and plain Python values only, loadable with
+Contract (docs/reference/formats.md, "Checkpoints"): a dict of tensors and plain Python values only, loadable with
 `torch.load(weights_only=True)`: `state_dict`, `meta` = {arch, encoder, num_classes,
 class_names, scheme, resolution, mean, std, config, metrics, versions, ...}. `last.pt` also
 carries the optimiser, scheduler, scaler and RNG state needed to resume. `meta["scheme"]` is the

@@ -119,7 +119,7 @@ class ModelSpec:
             exist for that encoder; the message names the value and the valid options.
     """
 
-    # Most accurate of the offline-pretrained options measured (docs/BENCHMARKS.md section 6: val
+    # Most accurate of the offline-pretrained options measured (docs/BENCHMARKS.md section 7: val
     # Dice 0.66 vs DeepLabV3+'s 0.52 at 12 epochs, 0.77 vs 0.70 at 40) for ~0.24 s more per photo;
     # its pyramid sees chimneys at 1/4 scale and flooded blocks at 1/32.
     arch: str = "fpn"

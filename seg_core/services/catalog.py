@@ -12,8 +12,9 @@ from pathlib import Path
 from seg_core.core import paths
 from seg_core.datasets.discovery import LAYOUTS
 from seg_core.imagery.imageio import IMAGE_SUFFIXES
-from seg_core.runs.registry import RunRecord, RunRegistry, validate_run_id
+from seg_core.runs.registry import RunRegistry, validate_run_id
 from seg_core.services.caller import Caller
+from seg_core.services.models import named_models
 
 SAMPLES_DIR = paths.SAMPLES_DIR
 # The sample photos' ground sampling distance: 1600 px across the 120 m a Harvey frame covers
@@ -97,16 +98,18 @@ def torch_installed() -> bool:
 
 
 def _checkpoint_choices(registry: RunRegistry | None) -> list[ModelChoice]:
+    """The torch models `stormseg models` names, in its order (one list: services/models)."""
     choices = []
-    if paths.DEMO_CHECKPOINT.is_file():
-        choices.append(ModelChoice("Demo model (synthetic flood scenes)", paths.DEMO_CHECKPOINT, None, None))
-    runs: list[RunRecord] = (registry or RunRegistry()).list()
-    scored = [r for r in runs if (r.checkpoint_dir / "best.pt").is_file()]
-    scored.sort(key=lambda r: -(r.best_metric or -1))
-    for run in scored:
+    for model in named_models(registry or RunRegistry()):
+        if model.checkpoint is None:
+            continue
+        if model.run is None:
+            choices.append(ModelChoice(model.name, model.checkpoint, None, None))
+            continue
+        run = model.run
         dice = f" · val Dice {run.best_metric:.3f}" if run.best_metric is not None else ""
         label = f"{run.name or run.id} · {run.config.get('arch')}{dice} · {run.status}"
-        choices.append(ModelChoice(label, run.checkpoint_dir / "best.pt", run.id, run.best_metric))
+        choices.append(ModelChoice(label, model.checkpoint, run.id, run.best_metric))
     return choices
 
 

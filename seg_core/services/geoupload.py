@@ -44,7 +44,7 @@ UPLOAD_TYPES = ("tif", "tiff", "jpg", "jpeg", "png")
 MAX_GEOTIFF_MB = MAX_UPLOAD_MB
 # 100 MP (1 km x 1 km at 10 cm/px): every 200 MB upload of photo-like
 # content (~65 MP with deflate) fits, and the default model at its 11.7 cm/px takes ~5.6 CPU-s per
-# source megapixel (docs/BENCHMARKS.md, section 10), so ~9 CPU-minutes while the page waits; larger
+# source megapixel (docs/benchmarks-analysis.md, section 12), so ~9 CPU-minutes while the page waits; larger
 # (sparser) mosaics go through `map`, which runs headless with the engine's 4-gigapixel limit.
 MAX_GEOTIFF_PIXELS = 100_000_000
 # Windows sampled for the familiarity check: 4 forwards at the working GSD cost a few seconds

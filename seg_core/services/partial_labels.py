@@ -57,7 +57,7 @@ def mark_labelled_classes(
 
 
 # CPU seconds one unlabelled view adds to a fine-tune: its pseudo-labelling forward pass and its
-# forward and backward in the batch, at 320 px crops on one thread (docs/BENCHMARKS.md section 15;
+# forward and backward in the batch, at 320 px crops on one thread (docs/benchmarks-analysis.md section 22;
 # measured once, on a loaded shared machine).
 SECONDS_PER_UNLABELLED_VIEW = 2.6
 

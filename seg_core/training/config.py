@@ -2,7 +2,7 @@
 
 Each field is declared once, with `setting(...)`: its default, the Train form's label, the help
 that the form and `--help` show, the reason for the default, and what it accepts
-(`seg_core.training.settings` renders them all, and the README's settings table). Nothing here
+(`seg_core.training.settings` renders them all, and the settings table of docs/reference/settings.md). Nothing here
 imports torch, so the app can build forms and validate settings cheaply.
 """
 

@@ -32,7 +32,7 @@ class FineTuneSchedule:
     """Defaults for fine-tuning on a few labelled photos; every field is a TrainConfig setting."""
 
     # 4 photos x 90 epochs = 180 steps of batch 2, ~3 CPU minutes on 2 cores. Chosen by
-    # BENCHMARKS.md section 7 (forest style, 4 photos): 30 epochs at 3e-4 reached 84% of a model
+    # docs/benchmarks-analysis.md section 9 (forest style, 4 photos): 30 epochs at 3e-4 reached 84% of a model
     # trained on 40 photos, 90 at 3e-4 90%, 120 at 3e-4 91% (4.1 CPU min), 90 at 6e-4 91% (2.9).
     epochs: int = 90
     lr: float = 6e-4  # a fifth of training from ImageNet: move the trained weights, do not erase them
@@ -43,12 +43,12 @@ class FineTuneSchedule:
     early_stop_patience: int = 0  # no validation split to stop on
     augment: str = "seed"  # rotations and flips are free extra views of the same few photos
     # 4 photos make 2-step epochs, and each epoch's last.pt + best.pt (76 MB, fsynced) cost 0.23
-    # CPU s and about 1 s of wall time on a busy disk (BENCHMARKS.md section 7): saving every 10th
+    # CPU s and about 1 s of wall time on a busy disk (docs/benchmarks-analysis.md section 9): saving every 10th
     # epoch (and the last) drops 81 of 90 saves; a kill loses at most 10 epochs, and a stop (Stop
     # button, SIGTERM) still saves first.
     checkpoint_every: int = 10
-    # Real photos (BENCHMARKS.md section 7c): from the synthetic demo model a fine-tune on 4 photos
-    # ended below a fresh ImageNet start (0.20 vs 0.25, 0.26 vs 0.42 IoU); the check picks the
+    # Real photos (docs/benchmarks-analysis.md section 19): from the synthetic demo model a fine-tune on
+    # 4 photos ended below a fresh ImageNet start (0.20 vs 0.25, 0.26 vs 0.42 IoU); the check picks the
     # better start and the epoch count on held-out folds of the labels themselves.
     start_check: str = "on"
 

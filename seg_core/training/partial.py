@@ -18,7 +18,7 @@ unknown for everything else.
 
 A label that is silent about the other classes leaves them free to drift: fine-tuned from the
 demo model on real photos with roofs marked and "not roof" elsewhere, the model came to call
-77% of dry test pixels Flooded (docs/BENCHMARKS.md section 15). So when a run starts from a
+77% of dry test pixels Flooded (docs/benchmarks-analysis.md section 22). So when a run starts from a
 parent, `ParentAnchor` keeps the parent's belief where the label is silent (MiB's unbiased
 distillation, Cermelli et al. 2020): on a "not road" pixel the model's probabilities among the
 classes still allowed are pulled toward the parent's, renormalised over the same classes. The

@@ -15,7 +15,7 @@ to catch up, and nothing extra needs saving. Which photos and augmentations a st
 only on (seed, rank, global step), so a resumed run continues exactly.
 
 Cost: each unlabelled view is one forward pass without gradients plus one forward and
-backward: 2.6 CPU s at 320 px crops on one thread (docs/BENCHMARKS.md section 15); photos are decoded on first use (cached), so a flight of
+backward: 2.6 CPU s at 320 px crops on one thread (docs/benchmarks-analysis.md section 22); photos are decoded on first use (cached), so a flight of
 thousands costs nothing until its photos are drawn. README "Semi-supervised fine-tuning".
 """
 

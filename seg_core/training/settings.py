@@ -3,7 +3,7 @@
 Each field of `TrainConfig` is declared with `setting(default, label, help, reason, ...)`: a
 dataclass field whose metadata is a `Setting`. From that one declaration come the dataclass
 default and its checks (`check_value`), the command line's flags and help (`add_arguments`),
-the Train form's widgets (ui/train_form.py reads `declared`) and the README's settings table
+the Train form's widgets (ui/train_form.py reads `declared`) and the docs' settings table
 (`settings_table`). The help never states a default: every renderer prints the default from the
 field itself, so the two cannot disagree.
 
@@ -27,10 +27,10 @@ class Setting:
 
     label: the Train form's label. help: one sentence on what it does, shown by the form and by
     `--help` (never the default: that is printed from the field). reason: why the default is
-    what it is (README table). choices: the only values accepted; choice_labels: how the form
+    what it is (the docs' table). choices: the only values accepted; choice_labels: how the form
     names values (for `weights`, the form's options; any file path is accepted as well).
     minimum/maximum: accepted bounds, inclusive, also the form's; step/format: the form's
-    number input; allowed: the README's wording of a rule the bounds cannot express.
+    number input; allowed: the docs' wording of a rule the bounds cannot express.
     """
 
     label: str
@@ -152,11 +152,11 @@ def add_arguments(
         )
 
 
-# --------------------------------------------------------------------------- README
+# --------------------------------------------------------------------------- docs table
 
 
 def settings_table(cls: type) -> str:
-    """The README's settings table (Markdown), one row per setting, in declaration order."""
+    """The settings table of docs/reference/settings.md (Markdown), one row per setting, in declaration order."""
     rows = [
         "| Setting | Flag | Default | Allowed | What it does | Why this default |",
         "|---|---|---|---|---|---|",
@@ -184,11 +184,11 @@ def replace_table(readme: str, table: str) -> str:
     before, found, rest = readme.partition(README_BEGIN)
     _, found_end, after = rest.partition(README_END)
     if not (found and found_end):
-        raise ValueError("the README has no settings table markers")
+        raise ValueError("the page has no settings table markers")
     return f"{before}{README_BEGIN}\n{table}\n{README_END}{after}"
 
 
 def table_in(readme: str) -> str:
-    """The settings table currently between the README's markers."""
+    """The settings table currently between the page's markers."""
     _, _, rest = readme.partition(README_BEGIN)
     return rest.partition(README_END)[0].strip("\n")

@@ -2,7 +2,7 @@
 
 A parent trained on other ground (the synthetic demo model, a run from another town) can be a
 worse start than ImageNet weights for photos unlike its training: on real photos the demo model's
-fine-tune ended below a fresh ImageNet start (docs/BENCHMARKS.md, section 7c). So before a
+fine-tune ended below a fresh ImageNet start (docs/benchmarks-analysis.md, section 19). So before a
 fine-tune trains, `check_start` runs short trainings on folds of the labelled photos from each
 candidate start, scores the IoU of the labelled classes on each held-out fold every few epochs,
 and `choose` keeps the start and the epoch count with the best mean held-out score. One labelled
