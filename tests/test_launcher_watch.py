@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from seg_core.core.launcher import EXIT_LAUNCHER_GONE, LauncherWatch
+from seg_core.core.parent_watch import EXIT_LAUNCHER_GONE, LauncherWatch
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKER = """
 import sys, time
 from pathlib import Path
-from seg_core.core.launcher import LauncherWatch
+from seg_core.core.parent_watch import LauncherWatch
 notes = Path(sys.argv[1])
 watch = LauncherWatch("worker", on_gone=lambda: notes.with_suffix(".gone").write_text("gone"), poll_s=0.05)
 watch.start()

@@ -16,7 +16,7 @@ from seg_core.core.progress import ConsoleProgress
 def _predict(args: argparse.Namespace) -> int:
     from seg_core.analytics.report import write_outputs
     from seg_core.analytics.statistics import batch_summary, image_stats
-    from seg_core.core.launcher import EXIT_LAUNCHER_GONE, LauncherWatch, launched_by_torchrun
+    from seg_core.core.parent_watch import EXIT_LAUNCHER_GONE, LauncherWatch, launched_by_torchrun
     from seg_core.imagery.imageio import ImageReadError, load_rgb
     from seg_core.inference.batch import Manifest, Shard, gather_timeout, stats_from_dict
     from seg_core.inference.outputs import OutputFolder, check_output_folder, is_own_output, unique_sources

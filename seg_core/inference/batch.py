@@ -14,7 +14,7 @@ processes and machines launched by torchrun.
   the sorted input list; at the end the ranks' statistics are gathered over torch.distributed
   (gloo) and rank 0 writes one stats.csv/stats.json in input order, equal to a one-process run.
   Without torchrun (WORLD_SIZE unset) nothing here imports torch.
-- **A lost launcher.** Each worker watches its torchrun agent (`core.launcher`): when the agent is
+- **A lost launcher.** Each worker watches its torchrun agent (`core.parent_watch`): when the agent is
   killed, the workers stop after the photo in flight, or at once if they already wait in the
   final gather, instead of waiting for a store that is gone. The gather's own timeout follows the
   work left (`gather_timeout`), not a fixed half day.
@@ -32,7 +32,7 @@ from pathlib import Path
 
 from seg_core.analytics.report import safe_stem
 from seg_core.analytics.statistics import FloodExposure, ImageStats
-from seg_core.core.launcher import LauncherWatch
+from seg_core.core.parent_watch import LauncherWatch
 
 MANIFEST_PREFIX = "predict_manifest."
 OUTPUT_SUFFIXES = ("_mask.png", "_overlay.jpg", "_stats.json")
@@ -82,7 +82,7 @@ class Shard:
 
     def gather(self, item, timeout: datetime.timedelta = GATHER_SLACK, watch: LauncherWatch | None = None):
         """Every rank's `item`, in rank order, on every rank (the final barrier). `watch`: the
-        process leaves at once if the launcher goes during the wait (see `core.launcher`)."""
+        process leaves at once if the launcher goes during the wait (see `core.parent_watch`)."""
         if self.world == 1:
             return [item]
         import torch.distributed as dist

@@ -18,7 +18,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import Sampler
 
-from seg_core.core.launcher import LauncherWatch
+from seg_core.core.parent_watch import LauncherWatch
 
 # How long a collective may wait for the slowest rank. NCCL's default (10 min) is shorter than a
 # first run's photo decoding over a large dataset (~0.5 s per 12 MP photo, shared across ranks)
@@ -50,7 +50,7 @@ def init_from_env(device: torch.device | str) -> ProcessGroup:
     otherwise every rank's first collective (and the loaders' pinning threads) would run on
     GPU 0, which NCCL refuses ("duplicate GPU") or hangs on.
 
-    Each rank watches its launcher (`core.launcher`): if torchrun's agent is killed, the rank
+    Each rank watches its launcher (`core.parent_watch`): if torchrun's agent is killed, the rank
     sends itself SIGTERM, which the loop turns into an agreed stop with last.pt saved, instead of
     training on for hours into collectives whose store has gone.
     """
