@@ -58,3 +58,11 @@ COMPARE_COLUMNS = (
     "wall_time_s",
     "status",
 )
+
+
+def dataset_folder(text: str) -> Path:
+    """A dataset folder named on the command line (ValueError naming it when there is none)."""
+    path = Path(text)
+    if not path.is_dir():
+        raise ValueError(f"{path}: no such dataset folder")
+    return path

@@ -14,10 +14,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from seg_core.cli.backends import CHECKPOINT_HELP
-from seg_core.cli.common import print_table
+from seg_core.cli.common import dataset_folder, print_table
 from seg_core.cli.review import register_actions
 from seg_core.core.progress import ConsoleProgress
 
@@ -29,17 +28,10 @@ SCHEME_FLAGS = ("new_head",)
 SEMI_FLAGS = ("unlabelled", "pseudo_label_threshold", "unlabelled_per_batch")
 
 
-def _dataset(text: str) -> Path:
-    path = Path(text)
-    if not path.is_dir():
-        raise ValueError(f"{path}: no such dataset folder")
-    return path
-
-
 def _status(args: argparse.Namespace) -> int:
     from seg_core.services.labelling import photo_table
 
-    rows = photo_table(_dataset(args.dataset))
+    rows = photo_table(dataset_folder(args.dataset))
     if args.json:
         print(json.dumps({"photos": rows}))
     else:
@@ -60,7 +52,7 @@ def _prelabel(args: argparse.Namespace) -> int:
     from seg_core.services.labelling import next_to_label, prelabel_photos
     from seg_core.services.models import resolve_checkpoint
 
-    dataset = _dataset(args.dataset)
+    dataset = dataset_folder(args.dataset)
     checkpoint = resolve_checkpoint(args.checkpoint)
     predictor = Predictor.from_checkpoint(checkpoint, device=args.device)
     progress = ConsoleProgress("pre-label")
@@ -75,7 +67,7 @@ def _prelabel(args: argparse.Namespace) -> int:
 def _next(args: argparse.Namespace) -> int:
     from seg_core.services.labelling import next_to_label
 
-    _print_ranking(next_to_label(_dataset(args.dataset)), args.json)
+    _print_ranking(next_to_label(dataset_folder(args.dataset)), args.json)
     return 0
 
 
@@ -95,7 +87,7 @@ def _finetune(args: argparse.Namespace) -> int:
         raise ValueError(f"--start-check {overrides['start_check']} is not one of: on, off")
     overrides["include_unreviewed"] = args.include_unreviewed
     cfg = finetune_config(
-        resolve_checkpoint(args.parent), _dataset(args.data), name=args.name or "", **overrides
+        resolve_checkpoint(args.parent), dataset_folder(args.data), name=args.name or "", **overrides
     )
     if count_named_pairs(cfg.data) == 0:
         raise ValueError(f"{args.data}: no photo has a saved mask yet; correct and save a few photos first")

@@ -17,16 +17,8 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
 
-from seg_core.cli.common import print_table
-
-
-def _dataset(text: str) -> Path:
-    path = Path(text)
-    if not path.is_dir():
-        raise ValueError(f"{path}: no such dataset folder")
-    return path
+from seg_core.cli.common import dataset_folder, print_table
 
 
 def _states(args: argparse.Namespace) -> int:
@@ -35,7 +27,7 @@ def _states(args: argparse.Namespace) -> int:
 
     if args.state and args.state not in STATES:
         raise ValueError(f"--state {args.state!r} is not one of: {', '.join(STATES)}")
-    rows = [r for r in state_rows(_dataset(args.dataset)) if not args.state or r["state"] == args.state]
+    rows = [r for r in state_rows(dataset_folder(args.dataset)) if not args.state or r["state"] == args.state]
     if args.json:
         print(json.dumps({"photos": rows}))
     else:
@@ -48,7 +40,7 @@ def _accept(args: argparse.Namespace) -> int:
 
     if bool(args.stems) == args.all:
         raise ValueError("name the photos to accept, or --all for every submitted mask (not both)")
-    accepted, refused = accept_all(_dataset(args.dataset), stems=None if args.all else args.stems)
+    accepted, refused = accept_all(dataset_folder(args.dataset), stems=None if args.all else args.stems)
     for sentence in refused:
         print(f"refused: {sentence}", file=sys.stderr)
     if args.json:
@@ -61,7 +53,7 @@ def _accept(args: argparse.Namespace) -> int:
 def _reject(args: argparse.Namespace) -> int:
     from seg_core.services.review import reject
 
-    state = reject(_dataset(args.dataset), args.stem, args.comment)
+    state = reject(dataset_folder(args.dataset), args.stem, args.comment)
     print(f"{args.stem}: {state.describe()}")
     return 0
 
@@ -77,7 +69,7 @@ def _sets(args: argparse.Namespace) -> int:
             "left_out": len(s.left_out),
             "include_unreviewed": s.include_unreviewed,
         }
-        for s in saved(_dataset(args.dataset))
+        for s in saved(dataset_folder(args.dataset))
     ]
     if args.json:
         print(json.dumps({"sets": rows}))
@@ -109,7 +101,7 @@ def _diff(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from seg_core.services import labelsets
 
-    dataset = _dataset(args.dataset)
+    dataset = dataset_folder(args.dataset)
     if args.set:
         label_set = labelsets.find(args.set, dataset)
     else:
@@ -122,7 +114,7 @@ def _export(args: argparse.Namespace) -> int:
 def _agreement(args: argparse.Namespace) -> int:
     from seg_core.services import agreement
 
-    dataset = _dataset(args.dataset)
+    dataset = dataset_folder(args.dataset)
     rows = []
     for request in agreement.open_requests(dataset):
         row = {**request, "labels": ", ".join(request["labels"]), "miou": None}
@@ -140,7 +132,7 @@ def _agreement(args: argparse.Namespace) -> int:
 def _gold(args: argparse.Namespace) -> int:
     from seg_core.services import agreement
 
-    scores = agreement.gold_scores(_dataset(args.dataset))
+    scores = agreement.gold_scores(dataset_folder(args.dataset))
     summary = agreement.gold_summary(scores)
     if args.json:
         print(json.dumps({"analysts": summary, "scores": scores}))
