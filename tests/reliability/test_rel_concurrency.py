@@ -71,11 +71,14 @@ READER = textwrap.dedent(
     import json, os, sys, time
     from seg_core.views import monitor
     from seg_core.runs.registry import RunRegistry
+    from seg_core.runs.study_table import summary_table
 
     run_id, other, stop_file, overlap = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
     history, calls, counts, errors, slowest = monitor.MetricHistory(), 0, [], [], 0.0
     open(stop_file + "." + str(os.getpid()) + ".ready", "w").close()
-    while not os.path.exists(stop_file):
+    # The stop file ends the loop; the deadline ends it too if the test itself was killed.
+    deadline = time.monotonic() + 600
+    while not os.path.exists(stop_file) and time.monotonic() < deadline:
         tick = time.perf_counter()
         try:
             registry = RunRegistry()  # every rerun builds one (and checks the schema)
