@@ -36,7 +36,7 @@ def finetune_controls(dataset: Path, model: ModelChoice | None, saved: int, key:
         st.warning(caution)
     anyway = st.checkbox("Fine-tune anyway", key=f"{key}_anyway") if cautions else True
     epochs = st.number_input(
-        "Epochs",
+        "Fine-tune epochs",
         min_value=1,
         max_value=1000,
         value=None,

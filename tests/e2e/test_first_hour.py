@@ -181,7 +181,7 @@ def test_the_first_hour(app_server, page, tmp_path):
     finetune = sidebar.get_by_role("button", name="Fine-tune on my labels")
     assert finetune.is_disabled()
     sidebar.get_by_text("Fine-tune anyway").click()
-    epochs = sidebar.get_by_label("Epochs", exact=True)
+    epochs = sidebar.get_by_label("Fine-tune epochs", exact=True)
     epochs.fill("1")
     epochs.press("Enter")
     wait_until(page, finetune.is_enabled, "Fine-tune on my labels to be enabled")
