@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import streamlit as st
@@ -138,17 +138,23 @@ class FinishFirst:
     """
 
     def __init__(self, text: str):
-        self._text, self._held = text, None
+        self._text, self._held, self._bar = text, None, None
 
     def __enter__(self):
-        self._bar = st.progress(0.0, text=self._text)
+        self._show(lambda: setattr(self, "_bar", st.progress(0.0, text=self._text)))
         return self.update
 
     def update(self, fraction: float, text: str) -> None:
+        if self._bar is not None:
+            self._show(lambda: self._bar.progress(min(max(fraction, 0.0), 1.0), text=text))
+
+    def _show(self, draw: Callable[[], object]) -> None:
+        """Draw, unless a rerun is held; a rerun asked for now is held (a click that arrives as
+        the bar appears, e.g. a component reporting its first value, must not cancel the work)."""
         if self._held is not None:
             return
         try:
-            self._bar.progress(min(max(fraction, 0.0), 1.0), text=text)
+            draw()
         except BaseException as exc:  # noqa: BLE001 - Streamlit's rerun request: held, raised at the end
             if type(exc).__name__ != "RerunException":
                 raise
@@ -157,5 +163,5 @@ class FinishFirst:
     def __exit__(self, kind, value, traceback) -> None:
         if self._held is not None and kind is None:
             raise self._held  # the rerun asked for meanwhile, now that the work is done
-        if kind is None:
+        if kind is None and self._bar is not None:
             self._bar.empty()

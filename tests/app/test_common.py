@@ -48,3 +48,18 @@ def test_a_stop_still_stops_and_quiet_work_ends_quietly(monkeypatch):
     monkeypatch.setattr(common.st, "progress", lambda *a, **k: Bar(None, at=0))
     with common.FinishFirst("working") as progress:
         progress(1.0, "done")
+
+
+def test_a_rerun_asked_for_as_the_bar_appears_still_lets_the_work_finish(monkeypatch):
+    """A click elsewhere can arrive before the first update: the bar's own creation raises it."""
+
+    def raises_at_creation(*args, **kwargs):
+        raise RerunException()
+
+    monkeypatch.setattr(common.st, "progress", raises_at_creation)
+    done = []
+    with pytest.raises(RerunException), common.FinishFirst("working") as progress:
+        for item in range(3):
+            done.append(item)
+            progress((item + 1) / 3, f"{item + 1} of 3")
+    assert done == [0, 1, 2]
