@@ -5,17 +5,19 @@ from __future__ import annotations
 import streamlit as st
 
 from seg_core.core import paths
+from seg_core.core.text import count
 from seg_core.labelling.labelstore import check_who
 from seg_core.services import catalog, labelling
 from seg_core.team.access import OWNER
 from ui import label_view, partial_view, review_view
 from ui.auth import current_actor, current_caller
-from ui.common import FinishFirst, friendly_errors, load_predictor
+from ui.common import friendly_errors, load_predictor
 from ui.finetune import LABELLED_DATASET_KEY, finetune_controls
 from ui.pickers import model_picker, pick_by_id
 
 DATASET_KEY = LABELLED_DATASET_KEY  # the dataset being labelled (Train's fine-tune offers it too)
 PHOTO_KEY = "label_stem"  # the photo being corrected, by name: re-sorting the list never moves it
+PRELABEL_KEY = "label_prelabel_todo"  # the photos still to pre-label, in this session
 NEW_ROUND_KEY = "label_new_round"  # bumped after a dataset is created: empties the form, only then
 
 st.title("Label photos")
@@ -84,27 +86,35 @@ with st.sidebar:
     model = model_picker(models, "Model (pre-labels, fine-tuning)")
     if model and (chain := labelling.lineage(model.run_id)):
         st.caption("Fine-tuned from " + " ← ".join(chain))
-    prelabel = st.button(
+    if st.button(
         "Pre-label photos nobody has labelled",
         disabled=model is None,
         icon=":material/auto_fix_high:",
         width="stretch",
-    )
+    ):
+        st.session_state[PRELABEL_KEY] = labelling.photos_to_prelabel(catalog.resolve_dataset(dataset_name))
 dataset = catalog.resolve_dataset(dataset_name)
-if prelabel and model:
-    with friendly_errors("Pre-labelling"), FinishFirst("Pre-labelling…") as progress:
-        problems = labelling.prelabel_photos(
-            dataset,
-            load_predictor(model.path),
-            model.id,
-            progress=lambda done, total: progress(done / total, f"Pre-labelled {done} of {total}"),
-            caller=current_caller(),
-        )
-        opened = st.session_state.get("label_session")
-        if opened is not None and not opened.editor.undo_stack and opened.source in ("empty", "pre-label"):
-            st.session_state.pop("label_session")  # reopen from the new pre-label (nothing drawn yet)
-        for problem in problems:
-            st.warning(f"Skipped {problem}")
+todo = st.session_state.get(PRELABEL_KEY)
+if todo is not None and model:
+    # One photo at a time, each crossed off once saved: a rerun that interrupts the work (a click,
+    # the canvas reporting its first value) carries on with the photos left, never drops them.
+    bar = st.progress(0.0, text="Pre-labelling…")
+    with friendly_errors("Pre-labelling"):
+        predictor = load_predictor(model.path)
+        while todo:
+            for problem in labelling.prelabel_photos(
+                dataset, predictor, model.id, stems=todo[:1], caller=current_caller()
+            ):
+                st.warning(f"Skipped {problem}")
+            todo.pop(0)
+            bar.progress(
+                1.0 - len(todo) / (len(todo) + 1), text=f"Pre-labelling… {count(len(todo), 'photo')} to go"
+            )
+    st.session_state.pop(PRELABEL_KEY, None)  # done, or stopped by an error it has shown
+    bar.empty()
+    opened = st.session_state.get("label_session")
+    if opened is not None and not opened.editor.undo_stack and opened.source in ("empty", "pre-label"):
+        st.session_state.pop("label_session")  # reopen from the new pre-label (nothing drawn yet)
 
 if review_view.review_screens(dataset, model, PHOTO_KEY):  # a reviewer's queue, agreement and gold
     st.stop()

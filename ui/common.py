@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import streamlit as st
@@ -124,44 +124,3 @@ def colour_bar_html(colours: list[str], top: str, bottom: str) -> str:
         "<div style='display:flex;flex-direction:column;justify-content:space-between;font-size:.9em'>"
         f"<span>{top}</span><span>{bottom}</span></div></div>"
     )
-
-
-class FinishFirst:
-    """Progress for work that is saved item by item and should finish once started (pre-labelling
-    photos): a rerun the browser asks for meanwhile (a click, a component reporting its first
-    value) is held until the work is done, instead of cutting it short after the item in flight;
-    Streamlit's Stop still stops it. Streamlit delivers both at the next element update, as an
-    exception raised there.
-
-        with FinishFirst("Pre-labelling…") as progress:
-            work(progress=lambda done, total: progress(done / total, f"{done} of {total}"))
-    """
-
-    def __init__(self, text: str):
-        self._text, self._held, self._bar = text, None, None
-
-    def __enter__(self):
-        self._show(lambda: setattr(self, "_bar", st.progress(0.0, text=self._text)))
-        return self.update
-
-    def update(self, fraction: float, text: str) -> None:
-        if self._bar is not None:
-            self._show(lambda: self._bar.progress(min(max(fraction, 0.0), 1.0), text=text))
-
-    def _show(self, draw: Callable[[], object]) -> None:
-        """Draw, unless a rerun is held; a rerun asked for now is held (a click that arrives as
-        the bar appears, e.g. a component reporting its first value, must not cancel the work)."""
-        if self._held is not None:
-            return
-        try:
-            draw()
-        except BaseException as exc:  # noqa: BLE001 - Streamlit's rerun request: held, raised at the end
-            if type(exc).__name__ != "RerunException":
-                raise
-            self._held = exc
-
-    def __exit__(self, kind, value, traceback) -> None:
-        if self._held is not None and kind is None:
-            raise self._held  # the rerun asked for meanwhile, now that the work is done
-        if kind is None and self._bar is not None:
-            self._bar.empty()

@@ -54,6 +54,7 @@ class SetPhoto:
     state: str  # accepted or submitted
     by: str | None = None  # who saved the mask (None: it came with the dataset)
     reviewer: str | None = None
+    mask: str = ""  # the dataset's mask file, relative to its folder (any layout's naming)
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,8 @@ class LabelSet:
     def mask_file(self, photo: SetPhoto) -> Path:
         if self.frozen:
             return Path(self.dataset) / STORE_DIR / "sets" / "masks" / f"{photo.mask_sha256}.png"
+        if photo.mask:
+            return Path(self.dataset) / photo.mask
         return LabelStore(self.dataset).mask_path(photo.stem)
 
     def summary(self) -> str:
@@ -148,6 +151,7 @@ def choose(root: str | Path, pairs: Sequence[Pair], include_unreviewed: bool) ->
                 name,
                 state.by if state else None,
                 state.reviewer if state else None,
+                str(Path(pair.mask).resolve().relative_to(root)),
             )
         )
     if store is not None:  # masks of the dataset that are not among `pairs` at all

@@ -259,6 +259,11 @@ def photo_table(dataset: str | Path) -> list[dict]:
     return rows
 
 
+def photos_to_prelabel(dataset: str | Path) -> list[str]:
+    """The photos no person has labelled yet (unlabelled or only pre-labelled), by name."""
+    return [p.stem for p in LabelStore(dataset).photos() if p.status in ("unlabelled", "pre-labelled")]
+
+
 def prelabel_photos(
     dataset: str | Path,
     predictor,
@@ -274,7 +279,7 @@ def prelabel_photos(
     (caller or Caller()).authorize("label.save", target=f"{Path(dataset).name} (pre-labels)")
     store = LabelStore(dataset)
     if stems is None:
-        stems = [p.stem for p in store.photos() if p.status in ("unlabelled", "pre-labelled")]
+        stems = photos_to_prelabel(dataset)
     problems = []
     for done, stem in enumerate(stems, start=1):
         try:

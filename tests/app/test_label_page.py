@@ -154,3 +154,21 @@ def test_fine_tuning_on_unreviewed_pre_labels_asks_first(stormseg_home):
     assert any("1 mask(s) nobody has reviewed will train the model" in w.value for w in at.sidebar.warning)
     assert not labelled(at.sidebar.button, "Fine-tune on my labels").disabled
     assert any("0% a person's" in option for option in labelled(at.selectbox, "Photo").options)
+
+
+def test_pre_labelling_cut_short_by_a_rerun_carries_on_with_the_photos_left(stormseg_home):
+    """A click or the canvas's first value can rerun the page mid-way: the photos still to do stay
+    in the session, and the next run pre-labels them (never drops them)."""
+    root = new_storm(3)
+    at = label_page()
+    at.session_state["label_prelabel_todo"] = ["p1", "p2"]  # as left by a run cut short after p0
+    at.run()
+    assert not at.exception and not at.error
+    assert {p.stem: p.status for p in LabelStore(root).photos()} == {
+        "p0": "unlabelled",
+        "p1": "pre-labelled",
+        "p2": "pre-labelled",
+    }
+    assert "label_prelabel_todo" not in at.session_state
+    next(b for b in at.button if b.label == "Pre-label photos nobody has labelled").click().run()
+    assert not at.exception and {p.status for p in LabelStore(root).photos()} == {"pre-labelled"}

@@ -115,7 +115,8 @@ def test_the_first_hour(app_server, page, tmp_path):
     _nav(page, "Label")
     page.get_by_text("Label photos").first.wait_for()
     sidebar = page.locator("[data-testid='stSidebar']")
-    assert sidebar.get_by_label("Your name (saved with each mask)", exact=True).input_value() == "owner"
+    name_box = sidebar.get_by_label("Your name (saved with each mask)", exact=True)
+    wait_until(page, lambda: name_box.input_value() == "owner", "the analyst name to read owner")
     sidebar.get_by_text("Create a dataset from photos").click()
     name = sidebar.get_by_label("Dataset name", exact=True)
     name.fill("bad name")
