@@ -42,9 +42,27 @@ def background_batch(model_path: Path, gsd: float | None, tta: bool) -> None:
         job_list()
 
 
-@st.fragment(run_every=2)
 def job_list() -> None:
-    for item in batch_jobs.list_jobs()[:SHOWN_JOBS]:
+    """The newest jobs; redrawn every 2 s only while one runs. A ticking fragment left on a page
+    the analyst has left can still ask for reruns there, and each one cuts the page's own work
+    short (the Label page's pre-labelling stopped after one photo), so nothing ticks for nothing."""
+    items = batch_jobs.list_jobs()[:SHOWN_JOBS]
+    if any(item.status == "running" for item in items):
+        _live_job_list()
+    else:
+        _show_jobs(items)
+
+
+@st.fragment(run_every=2)
+def _live_job_list() -> None:
+    items = batch_jobs.list_jobs()[:SHOWN_JOBS]
+    _show_jobs(items)
+    if not any(item.status == "running" for item in items):
+        st.rerun()  # the last job ended: the whole page draws the list without a timer
+
+
+def _show_jobs(items) -> None:
+    for item in items:
         job = item.job
         name = Path(job.folder).name
         if item.status == "running":
