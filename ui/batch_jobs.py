@@ -58,7 +58,7 @@ def _live_job_list() -> None:
     items = batch_jobs.list_jobs()[:SHOWN_JOBS]
     _show_jobs(items)
     if not any(item.status == "running" for item in items):
-        st.rerun()  # the last job ended: the whole page draws the list without a timer
+        st.rerun(scope="app")  # the last job ended: the whole page draws the list without a timer
 
 
 def _show_jobs(items) -> None:

