@@ -11,7 +11,7 @@ from seg_core.services import catalog, labelling
 from seg_core.team.access import OWNER
 from ui import label_view, partial_view, review_view
 from ui.auth import current_actor, current_caller
-from ui.common import friendly_errors, load_predictor
+from ui.common import cross_off, friendly_errors, load_predictor
 from ui.finetune import LABELLED_DATASET_KEY, finetune_controls
 from ui.pickers import model_picker, pick_by_id
 
@@ -86,29 +86,32 @@ with st.sidebar:
     model = model_picker(models, "Model (pre-labels, fine-tuning)")
     if model and (chain := labelling.lineage(model.run_id)):
         st.caption("Fine-tuned from " + " ← ".join(chain))
-    if st.button(
+    # The click is kept by its callback, which Streamlit runs before the page: a run that the next
+    # rerun request stops at once (the canvas reporting its value) still leaves the list behind.
+    st.button(
         "Pre-label photos nobody has labelled",
         disabled=model is None,
         icon=":material/auto_fix_high:",
         width="stretch",
-    ):
-        st.session_state[PRELABEL_KEY] = labelling.photos_to_prelabel(catalog.resolve_dataset(dataset_name))
+        on_click=lambda name: st.session_state.update(
+            {PRELABEL_KEY: labelling.photos_to_prelabel(catalog.resolve_dataset(name))}
+        ),
+        args=(dataset_name,),
+    )
 dataset = catalog.resolve_dataset(dataset_name)
-todo = st.session_state.get(PRELABEL_KEY)
-if todo is not None and model:
-    # One photo at a time, each crossed off once saved: a rerun that interrupts the work (a click,
-    # the canvas reporting its first value) carries on with the photos left, never drops them.
+if st.session_state.get(PRELABEL_KEY) is not None and model:
+    # One photo at a time, each crossed off by name once saved (two runs may share the list).
     bar = st.progress(0.0, text="Pre-labelling…")
     with friendly_errors("Pre-labelling"):
         predictor = load_predictor(model.path)
-        while todo:
+        while todo := st.session_state.get(PRELABEL_KEY):
             for problem in labelling.prelabel_photos(
                 dataset, predictor, model.id, stems=todo[:1], caller=current_caller()
             ):
                 st.warning(f"Skipped {problem}")
-            todo.pop(0)
+            left = cross_off(st.session_state, PRELABEL_KEY, todo[0])
             bar.progress(
-                1.0 - len(todo) / (len(todo) + 1), text=f"Pre-labelling… {count(len(todo), 'photo')} to go"
+                1.0 - len(left) / (len(left) + 1), text=f"Pre-labelling… {count(len(left), 'photo')} to go"
             )
     st.session_state.pop(PRELABEL_KEY, None)  # done, or stopped by an error it has shown
     bar.empty()

@@ -124,3 +124,13 @@ def colour_bar_html(colours: list[str], top: str, bottom: str) -> str:
         "<div style='display:flex;flex-direction:column;justify-content:space-between;font-size:.9em'>"
         f"<span>{top}</span><span>{bottom}</span></div></div>"
     )
+
+
+def cross_off(state, key: str, item) -> list:
+    """Remove `item` from the work list `state[key]` by value and store a new list; returns what is
+    left. Streamlit starts a new run for each rerun request while the old run finishes its step, so
+    two runs may work through one list: removing by value (never `pop(0)` of a shared list) means
+    a step done twice is harmless and no other item is ever dropped."""
+    left = [x for x in state.get(key) or [] if x != item]
+    state[key] = left
+    return left
