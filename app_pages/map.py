@@ -170,4 +170,4 @@ with friendly_errors("Reading the map"):
         columns[index % len(columns)].download_button(
             path.name, data=path.read_bytes(), file_name=path.name, key=f"map_dl_{path.name}"
         )
-    map_report_button(view.folder)
+    map_report_button(view.folder, tile_url)

@@ -21,6 +21,7 @@ from seg_core.buildings.sources import Assessment, assess_map_folder, assess_seg
 from seg_core.imagery.gsd import Gsd, user_gsd
 from seg_core.reports.pdf import render_report
 from seg_core.reports.situation import ReportContext, SituationReport
+from seg_core.reports.tiles import TileBackground
 from seg_core.schemes.scheme import BUILTIN, HARVEY, LabelScheme
 
 REPORT_FILE = "situation_report.pdf"
@@ -61,15 +62,23 @@ def read_model_identity(folder: Path) -> tuple[ModelIdentity, LabelScheme]:
     ), scheme
 
 
-def map_folder_report(folder: str | Path, title: str = DEFAULT_TITLE) -> bytes:
-    """The situation report of a map folder (the Map page's download).
+def tile_background(template: str | None, attribution: str = "") -> TileBackground | None:
+    """The report's tile background from the user's URL template; None when it is blank."""
+    template = (template or "").strip()
+    return TileBackground(template, attribution.strip()) if template else None
+
+
+def map_folder_report(
+    folder: str | Path, title: str = DEFAULT_TITLE, tiles: TileBackground | None = None
+) -> bytes:
+    """The situation report of a map folder (the Map page's download), over `tiles` where set.
 
     Raises:
         ValueError: the folder holds nothing to assess (the message names it).
     """
     model, scheme = read_model_identity(Path(folder))
     assessment = assess_map_folder(Path(folder), scheme, model)
-    return render_report(SituationReport(assessment, ReportContext(title, model, scheme)))
+    return render_report(SituationReport(assessment, ReportContext(title, model, scheme, tiles=tiles)))
 
 
 def _photo_geo(source: bytes | Path, name: str):
