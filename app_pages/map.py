@@ -54,7 +54,13 @@ def _run(folder, files, model_path, gsd, flight_height) -> None:
     predictor = load_predictor(model_path)
     flight = FlightSettings(gsd_cm=gsd, flight_height_m=flight_height)
     outputs = map_inputs(
-        predictor, files, folder, flight, progress_for=progress_for, should_stop=lambda: stopped["now"]
+        predictor,
+        files,
+        folder,
+        flight,
+        progress_for=progress_for,
+        should_stop=lambda: stopped["now"],
+        model_name=model_path.name,
     )
     bar.empty()
     for sentence in outputs.failures:

@@ -52,16 +52,12 @@ def _assess_inputs(args: argparse.Namespace, scheme, model, predictor):
 
 
 def _buildings(args: argparse.Namespace) -> int:
-    from seg_core.buildings.records import ModelIdentity, predictor_scheme
+    from seg_core.buildings.records import predictor_scheme
     from seg_core.buildings.sources import assess_map_folder
+    from seg_core.inference.identity import ModelIdentity, read_model_identity, write_model_identity
     from seg_core.reports.situation import ReportContext
     from seg_core.schemes.scheme import builtin
-    from seg_core.services.situation import (
-        read_model_identity,
-        tile_background,
-        write_model_identity,
-        write_situation,
-    )
+    from seg_core.services.situation import tile_background, write_situation
 
     if args.flight_height is not None and not args.flight_height > 0:
         raise ValueError(
