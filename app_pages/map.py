@@ -54,7 +54,13 @@ def _run(folder, files, model_path, gsd, flight_height) -> None:
     predictor = load_predictor(model_path)
     flight = FlightSettings(gsd_cm=gsd, flight_height_m=flight_height)
     outputs = map_inputs(
-        predictor, files, folder, flight, progress_for=progress_for, should_stop=lambda: stopped["now"]
+        predictor,
+        files,
+        folder,
+        flight,
+        progress_for=progress_for,
+        should_stop=lambda: stopped["now"],
+        model_name=model_path.name,
     )
     bar.empty()
     for sentence in outputs.failures:
@@ -170,4 +176,4 @@ with friendly_errors("Reading the map"):
         columns[index % len(columns)].download_button(
             path.name, data=path.read_bytes(), file_name=path.name, key=f"map_dl_{path.name}"
         )
-    map_report_button(view.folder)
+    map_report_button(view.folder, tile_url)

@@ -164,6 +164,43 @@ def test_a_photo_without_heading_keeps_pixel_coordinates_and_says_why(tmp_path):
     assert any("DJI_0002.JPG: no camera heading" in n for n in assessment.notices)
 
 
+def test_the_demo_flights_headings_turn_its_photo_footprints(tmp_path):
+    """The demo flight flies east then west (headings 90 and 270): each photo's frame lies with its
+    long side (120 m) north-south, and a house in its top left corner lands north-east of the
+    centre flying east, south-west flying west."""
+    from seg_core.demo.geodemo import SCENE_WIDTH_M, write_demo_flight
+    from seg_core.imagery.camera import photo_gsd
+
+    photos = write_demo_flight(tmp_path, count=4, size=(160, 120))
+    mask = np.zeros((120, 160), np.uint8)
+    paint_house(mask, (20, 16), (16, 16), 0, level_id(RESCUENET, "Major"))
+    for path, heading, north_east in ((photos[0], 90.0, True), (photos[3], 270.0, False)):
+        geo = read_photo_geo(path)
+        assert geo.heading_deg == heading
+        assessment = assess_segmented_photo(path.name, mask, RESCUENET, MODEL, photo_gsd(geo)[0], geo)
+        (house,) = assessment.records
+        frame = assessment.imagery[0]["footprint_wgs84"]
+        lon0, lat0, lon1, lat1 = frame.bounds
+        north_south_m = (lat1 - lat0) * 111_000
+        east_west_m = (lon1 - lon0) * 111_000 * math.cos(math.radians(geo.latitude))
+        assert north_south_m == pytest.approx(SCENE_WIDTH_M, rel=0.01)
+        assert east_west_m == pytest.approx(SCENE_WIDTH_M * 120 / 160, rel=0.01)
+        assert (house.latitude > geo.latitude and house.longitude > geo.longitude) is north_east
+        assert (house.latitude < geo.latitude and house.longitude < geo.longitude) is not north_east
+
+
+def test_an_exif_gps_image_direction_is_a_heading_only_when_true_north(tmp_path):
+    from seg_core.imagery.camera import GPS_IFD, GPS_IMG_DIRECTION, GPS_IMG_DIRECTION_REF
+
+    for ref, expected in (("T", 45.0), ("M", None)):
+        exif = Image.Exif()
+        exif.get_ifd(GPS_IFD).update({1: "N", 2: (29.0, 45.0, 0.0), 3: "W", 4: (95.0, 22.0, 0.0)})
+        exif.get_ifd(GPS_IFD).update({GPS_IMG_DIRECTION_REF: ref, GPS_IMG_DIRECTION: 45.0})
+        path = tmp_path / f"{ref}.jpg"
+        Image.new("RGB", (40, 30)).save(path, exif=exif)  # no XMP: the EXIF direction alone
+        assert read_photo_geo(path).heading_deg == expected
+
+
 def _georeferenced_records():
     mask, _ = known_houses(RESCUENET, level_id(RESCUENET, "Major"))
     georef = photo_georef(29.76, -95.37, GSD_M * 100, 30.0, mask.shape[1], mask.shape[0])

@@ -52,3 +52,16 @@ def test_familiarity_windows_spread_over_the_mosaic_and_stay_inside_it(tmp_path)
     assert len(boxes) == geoupload.FAMILIARITY_WINDOWS and len(set(boxes)) == len(boxes)
     assert all(x >= 0 and x + w <= 300 and y >= 0 and y + h <= 200 for x, y, w, h in boxes)
     assert geoupload.sample_windows(info, 1000) == [(0, 0, 300, 200)]  # a small mosaic: one window
+
+
+def test_an_uploaded_mosaics_map_folder_names_the_model_that_made_it(tmp_path):
+    from test_mosaic import _pointwise
+
+    from seg_core.inference.identity import read_model_identity
+
+    predictor = _pointwise(64)
+    predictor.meta.update(run_id="run-42", weights_sha256="ab" * 32)
+    data = write_geotiff(tmp_path / "o.tif", width=120, height=80, pixel=0.1).read_bytes()
+    analysis = geoupload.analyse_mosaic(predictor, "o.tif", data, model_name="best.pt")
+    model, scheme = read_model_identity(analysis.folder)
+    assert (model.model_id, model.weights_sha256, scheme.name) == ("run-42", "ab" * 32, predictor.scheme.name)

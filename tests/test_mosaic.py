@@ -4,6 +4,8 @@ and the `map` command: seams, bounded reads, Stop, corrupt tiles, CRS round trip
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 
 import numpy as np
 import pyogrio
@@ -245,6 +247,27 @@ def test_map_command_writes_mosaic_and_flight_layers_and_reports_bad_inputs(tmp_
         .splitlines()[0]
         .startswith("name,latitude,longitude,gsd_cm,gsd_source")
     )
+
+
+@pytest.mark.skipif(not shutil.which("pdftotext"), reason="poppler-utils (pdftotext) not installed")
+def test_a_map_folder_names_its_model_for_the_buildings_made_later(tmp_path, checkpoint, capsys):
+    from seg_core.inference.identity import read_model_identity
+
+    write_geotiff(tmp_path / "ortho.tif", width=200, height=150, pixel=0.1)
+    out = tmp_path / "map"
+    assert main(["map", "--checkpoint", str(checkpoint), "--out", str(out), str(tmp_path / "ortho.tif")]) == 0
+    sha = Predictor.from_checkpoint(checkpoint).meta["weights_sha256"]
+    model, scheme = read_model_identity(out)
+    assert (model.model_id, model.weights_sha256, scheme.name) == ("best.pt", sha, "harvey")
+    assert json.loads((out / "model.json").read_text())["scheme"] == "harvey"
+    report = tmp_path / "report"
+    assert main(["buildings", "--map-folder", str(out), "--out", str(report)]) == 0
+    capsys.readouterr()
+    text = subprocess.run(
+        ["pdftotext", str(report / "situation_report.pdf"), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    assert f"Model: best.pt (weights sha256 {sha[:12]}), scheme harvey" in text
+    # The layer's model fields come from the same record (test_situation_report's map-folder test).
 
 
 def test_map_command_with_nothing_usable_exits_2(tmp_path, checkpoint, capsys):

@@ -252,19 +252,14 @@ def test_a_class_raster_is_assessed_window_by_window_without_double_counting(tmp
     )
 
 
-def test_the_cli_writes_the_files_from_a_map_folder_and_refuses_an_empty_one(tmp_path, capsys):
+def write_map_folder(folder):
+    """A map folder as `map` writes it: one class GeoTIFF of the known houses (all Minor), its
+    summary and the model record; returns (folder, houses)."""
     import json
 
     import rasterio
     from rasterio.transform import from_origin
 
-    from seg_core.cli import main
-
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    assert main(["buildings", "--map-folder", str(empty), "--out", str(tmp_path / "x")]) == 2
-    assert "holds no mosaic summaries or photo masks" in capsys.readouterr().err
-    folder = tmp_path / "map"
     folder.mkdir()
     mask, houses = known_houses(RESCUENET, level_id(RESCUENET, "Minor"))
     with rasterio.open(
@@ -288,6 +283,17 @@ def test_the_cli_writes_the_files_from_a_map_folder_and_refuses_an_empty_one(tmp
     (folder / "model.json").write_text(
         json.dumps({"model_id": "run-7", "weights_sha256": "cd" * 32, "scheme": "rescuenet"})
     )
+    return folder, houses
+
+
+def test_the_cli_writes_the_files_from_a_map_folder_and_refuses_an_empty_one(tmp_path, capsys):
+    from seg_core.cli import main
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["buildings", "--map-folder", str(empty), "--out", str(tmp_path / "x")]) == 2
+    assert "holds no mosaic summaries or photo masks" in capsys.readouterr().err
+    folder, houses = write_map_folder(tmp_path / "map")
     assert (
         main(
             [

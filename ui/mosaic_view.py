@@ -78,6 +78,7 @@ def run_mosaics(
                 progress=update,
                 should_stop=lambda flags=stopped: flags["now"],
                 caller=current_caller(),
+                model_name=model_path.name,
             )
         except ValueError as exc:  # MosaicError, CheckpointError: one sentence naming the file
             cache[key] = str(exc)

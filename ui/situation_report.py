@@ -50,11 +50,28 @@ def segment_report_button(results: list, model_path: Path) -> None:
     )
 
 
-def map_report_button(folder: Path) -> None:
-    """Download the situation report of the map folder on show."""
-    st.download_button(
+TILES_HELP = (
+    "Optional: an XYZ tile URL template drawn under the report's map, e.g. "
+    "https://tile.example/{z}/{x}/{y}.png, or a local tile folder file:///data/tiles/{z}/{x}/{y}.png "
+    "(works offline). Empty: the base map's Tile URL, if set. Unreachable or not georeferenced: a "
+    "plain background, and the report says why among its caveats."
+)
+
+
+def map_report_button(folder: Path, base_tiles: str | None = None) -> None:
+    """Download the situation report of the map folder on show, over the report's tile URL (else
+    the base map's, `base_tiles`), if any."""
+    left, right = st.columns([3, 1], vertical_alignment="bottom")
+    template = left.text_input(
+        "Report map tiles (optional)",
+        key="map_report_tiles",
+        placeholder="https://tile.example/{z}/{x}/{y}.png",
+        help=TILES_HELP,
+    )
+    tiles = situation.tile_background(template or base_tiles)
+    right.download_button(
         "Situation report (PDF)",
-        data=_logged(lambda: situation.map_folder_report(folder)),
+        data=_logged(lambda: situation.map_folder_report(folder, tiles=tiles)),
         file_name=f"situation_report_{Path(folder).name}.pdf",
         mime="application/pdf",
         help=HELP,

@@ -25,6 +25,7 @@ from seg_core.buildings.footprints import (
     building_footprints,
 )
 from seg_core.buildings.grading import DAMAGE_CLASSES, FLOOD_STATUS, Grade, grade_buildings
+from seg_core.inference.identity import ModelIdentity
 from seg_core.schemes.scheme import DAMAGE_LEVELS, HARVEY, LabelScheme
 
 ASSESSMENT_TYPE = "Remote Sensing"  # FEMA: "damage category assigned using image processing"
@@ -65,32 +66,6 @@ SHAPEFILE_NAMES = {
     "weights_sha256": "weights_sh",
     "assessment_type": "assess_typ",
 }
-
-
-@dataclass(frozen=True)
-class ModelIdentity:
-    """Which model graded the buildings.
-
-    Attributes:
-        model_id: the training run id, else the model file's name.
-        weights_sha256: the weights checksum the checkpoint records ("" when it records none).
-        trained_on: what the model learnt from, in words (dataset folder and scheme).
-    """
-
-    model_id: str
-    weights_sha256: str = ""
-    trained_on: str = ""
-
-    @classmethod
-    def from_meta(cls, meta: dict, fallback_name: str = "unknown model") -> ModelIdentity:
-        config = meta.get("config") or {}
-        data = str(config.get("data") or "").rstrip("/").rsplit("/", 1)[-1]
-        scheme = meta.get("scheme")
-        scheme_name = scheme.get("name") if isinstance(scheme, dict) else scheme
-        trained = ", ".join(
-            p for p in (data and f"dataset '{data}'", f"scheme {scheme_name or 'harvey'}") if p
-        )
-        return cls(str(meta.get("run_id") or fallback_name), str(meta.get("weights_sha256") or ""), trained)
 
 
 def predictor_scheme(predictor) -> LabelScheme:

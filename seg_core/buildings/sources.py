@@ -5,7 +5,7 @@ folders `python -m seg_core map` and the Map page write.
     assessment += assess_class_raster(Path("ortho_classes.tif"), scheme, model, rgb=Path("ortho.tif"))
 
 Where a photo lies: a nadir photo with a GPS position, a GSD (`seg_core.imagery.camera.photo_gsd`)
-and a camera heading (XMP GimbalYawDegree or FlightYawDegree) is placed as a flat, level frame
+and a camera heading (XMP GimbalYawDegree or FlightYawDegree, EXIF GPSImgDirection) is placed as a flat, level frame
 centred on its GPS position (`photo_georef`): over flat ground the building centroids are as good
 as the GPS and the heading (a few metres). Without any of the three its buildings keep pixel
 coordinates only, and the notices say which was missing.
@@ -82,7 +82,7 @@ def place_photo(geo: PhotoGeo | None, gsd: Gsd | None, width: int, height: int) 
     if gsd is None:
         return None, "no ground sampling distance: pixel coordinates only"
     if geo.heading_deg is None:
-        return None, "no camera heading in XMP (GimbalYawDegree): pixel coordinates only"
+        return None, "no camera heading (XMP GimbalYawDegree, EXIF GPSImgDirection): pixel coordinates only"
     if (geo.width, geo.height) != (width, height):
         return None, "rotated by its EXIF orientation, so the heading does not apply: pixel coordinates only"
     georef = photo_georef(geo.latitude, geo.longitude, gsd.cm_per_px, geo.heading_deg, width, height)

@@ -1,7 +1,7 @@
 """`buildings`: one record per building and the situation report, from photos, orthomosaics or a map folder.
 
     python -m seg_core buildings (--checkpoint best.pt | --model model.onnx) --out DIR [--scheme NAME]
-        [--title TEXT] [--area TEXT] [--gsd CM] [--flight-height M] [--sensor-width MM] INPUT...
+        [--title TEXT] [--area TEXT] [--tiles URL [--tile-attribution TEXT]] [--gsd CM] [--flight-height M] [--sensor-width MM] INPUT...
     python -m seg_core buildings --map-folder DIR [--title TEXT]     (a folder `map` wrote: no model run)
 
 Photos are segmented with their confidence map and placed on the map when they carry a GPS
@@ -52,11 +52,12 @@ def _assess_inputs(args: argparse.Namespace, scheme, model, predictor):
 
 
 def _buildings(args: argparse.Namespace) -> int:
-    from seg_core.buildings.records import ModelIdentity, predictor_scheme
+    from seg_core.buildings.records import predictor_scheme
     from seg_core.buildings.sources import assess_map_folder
+    from seg_core.inference.identity import ModelIdentity, read_model_identity, write_model_identity
     from seg_core.reports.situation import ReportContext
     from seg_core.schemes.scheme import builtin
-    from seg_core.services.situation import read_model_identity, write_model_identity, write_situation
+    from seg_core.services.situation import tile_background, write_situation
 
     if args.flight_height is not None and not args.flight_height > 0:
         raise ValueError(
@@ -84,7 +85,8 @@ def _buildings(args: argparse.Namespace) -> int:
             print(f"{len(failures)} input(s) could not be assessed", file=sys.stderr)
             return 2
         write_model_identity(out, model, scheme)
-    context = ReportContext(args.title, model, scheme, area=args.area or "")
+    tiles = tile_background(args.tiles, args.tile_attribution or "")
+    context = ReportContext(args.title, model, scheme, area=args.area or "", tiles=tiles)
     paths = write_situation(assessment, context, out)
     for notice in assessment.notices:
         print(f"note: {notice}", file=sys.stderr)
@@ -107,6 +109,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--scheme", help="label scheme of the masks (default: the model's, else harvey)")
     p.add_argument("--title", default="Situation report", help="the report's title")
     p.add_argument("--area", help="the place, in words (default: from the buildings' coordinates)")
+    p.add_argument(
+        "--tiles",
+        help="XYZ tile URL template drawn under a georeferenced map, e.g. https://host/{z}/{x}/{y}.png "
+        "or file:///folder/{z}/{x}/{y}.png (default: plain background)",
+    )
+    p.add_argument("--tile-attribution", help="the tiles' attribution, printed on the map")
     p.add_argument("--gsd", type=float, help="photos: ground sampling distance in cm/px (wins over XMP)")
     p.add_argument("--flight-height", type=float, help="photos: height above ground in m, without XMP")
     p.add_argument(

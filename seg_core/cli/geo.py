@@ -18,7 +18,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from seg_core.cli.backends import add_model_arguments, open_model
+from seg_core.cli.backends import add_model_arguments, model_file, open_model
 from seg_core.cli.common import check_device, expand_inputs
 from seg_core.core.progress import ConsoleProgress
 
@@ -49,6 +49,7 @@ def _map(args: argparse.Namespace) -> int:
         vectors=not args.no_vectors,
         progress_for=lambda name: ConsoleProgress(f"map {name}"),
         should_stop=lambda: stop.requested,
+        model_name=model_file(args).name,
     )
     for sentence in outputs.failures:
         print(f"skipped: {sentence}", file=sys.stderr)

@@ -4,7 +4,8 @@ map works out of the box (`python -m seg_core geo-demo --out DIR`).
 Both are drawn with the scene generator (`seg_core.demo.synth`) over Houston (UTM zone 15N).
 The mosaic is written scene tile by scene tile, so any size is written in bounded memory; its
 corners are cut off by the alpha band, as an orthomosaic's irregular outline is. The photos carry
-EXIF GPS and a DJI XMP packet with the relative altitude that gives their GSD.
+EXIF GPS and a DJI XMP packet with the relative altitude that gives their GSD and the camera
+heading (also EXIF GPSImgDirection) that turns their footprints on the map.
 """
 
 from __future__ import annotations
@@ -22,6 +23,11 @@ DEMO_ORIGIN = (271500.0, 3294000.0)  # UTM 15N easting, northing: west Houston, 
 DEMO_LATLON = (29.7604, -95.3698)
 # The scene generator draws 120 m across a frame; a 1024 px tile is therefore 11.7 cm/px.
 SCENE_WIDTH_M = 120.0
+# The demo flight mows the lawn: rows of three photos, east then west, the camera facing forward
+# (its frame's long side across the track: 120 m, rows 100 m apart; 90 m along it, shots ~68 m
+# apart), as a survey flight's photos overlap.
+ROW_STEP_DEG, SHOT_STEP_DEG = 0.0009, 0.0007
+ROW_HEADINGS_DEG = (90.0, 270.0)
 
 
 def write_demo_orthomosaic(
@@ -82,7 +88,8 @@ def write_demo_flight(
     folder: str | Path, count: int = 6, size: tuple[int, int] = (1024, 768), seed: int = 1
 ) -> list[Path]:
     """`count` photos along a flight line with GPS and DJI XMP tags; the relative altitude is the
-    height at which the tagged camera (8.8 mm lens, 24 mm equivalent) sees the scene's 120 m."""
+    height at which the tagged camera (8.8 mm lens, 24 mm equivalent) sees the scene's 120 m, the
+    heading the row's direction (`ROW_HEADINGS_DEG`)."""
     if count < 1:
         raise ValueError(f"demo flight of {count} photos: need at least 1")
     folder = Path(folder)
@@ -94,8 +101,9 @@ def write_demo_flight(
     paths = []
     for index in range(count):
         image, _ = generate_scene(*size, rng)
-        lat = DEMO_LATLON[0] + 0.0009 * (index // 3)  # ~100 m between rows of three
-        lon = DEMO_LATLON[1] + 0.0012 * (index % 3)
+        row, shot = divmod(index, 3)
+        lat = DEMO_LATLON[0] + ROW_STEP_DEG * row
+        lon = DEMO_LATLON[1] + SHOT_STEP_DEG * (shot if row % 2 == 0 else 2 - shot)
         paths.append(
             tag_photo(
                 Image.fromarray(image),
@@ -104,6 +112,7 @@ def write_demo_flight(
                 lon,
                 24.0 + height_m,
                 height_m,
+                heading_deg=ROW_HEADINGS_DEG[row % 2],
             )
         )
     return paths

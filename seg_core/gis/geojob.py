@@ -5,8 +5,8 @@
 Each input is sorted by content: a TIFF with a CRS or geotransform is an orthomosaic (class COG,
 class polygons as GeoJSON and GeoPackage, `<stem>_summary.json` with its WGS84 footprint), any
 other image a photo (the `predict` files, plus a point on the flight layer when it has GPS). The
-photos together give flight.geojson, flight.gpkg and flight.csv. A bad input becomes one
-sentence in `failures` and the others still run.
+photos together give flight.geojson, flight.gpkg and flight.csv; model.json names the model
+(`record_model`). A bad input becomes one sentence in `failures` and the others still run.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from seg_core.gis.vectors import GeoJsonWriter, VectorSettings, write_class_poly
 from seg_core.imagery.imageio import ImageReadError, load_rgb
 from seg_core.imagery.raster import MosaicError, footprint_wgs84, looks_georeferenced
 from seg_core.inference.backend import PredictorBase
+from seg_core.inference.identity import ModelIdentity, write_model_identity
 from seg_core.schemes.files import scheme_from_dict
 from seg_core.schemes.scheme import DEFAULT_SCHEME, LabelScheme, builtin
 
@@ -113,6 +114,13 @@ def write_flight(records: Sequence[PhotoRecord], out: Path) -> int:
     return len(points)
 
 
+def record_model(folder: Path, predictor: PredictorBase, model_name: str) -> None:
+    """The map folder's `model.json`: the run id (else `model_name`), weights checksum and scheme,
+    which the building layer and situation report made later from the folder name."""
+    identity = ModelIdentity.from_meta(predictor.meta, model_name or "unnamed model")
+    write_model_identity(folder, identity, predictor.scheme)
+
+
 def map_inputs(
     predictor: PredictorBase,
     files: Sequence[Path],
@@ -122,10 +130,13 @@ def map_inputs(
     vectors: bool = True,
     progress_for: Callable[[str], Callable[[int, int], None] | None] = lambda name: None,
     should_stop: Callable[[], bool] = lambda: False,
+    model_name: str = "",
 ) -> MapOutputs:
-    """Map every input into `out` (see the module docstring); Stop keeps what is done."""
+    """Map every input into `out` (see the module docstring), recording the model (`record_model`;
+    `model_name`: the model file's name, for models without a run id); Stop keeps what is done."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    record_model(out, predictor, model_name)
     outputs = MapOutputs(out)
     for path in files:
         if should_stop():

@@ -25,6 +25,7 @@ from seg_core.imagery.gsd import Gsd, user_gsd
 from seg_core.imagery.imageio import DECODE_ERRORS, ImageReadError, open_checked
 
 GPS_IFD, EXIF_IFD = 0x8825, 0x8769
+GPS_IMG_DIRECTION_REF, GPS_IMG_DIRECTION = 16, 17  # "T" true or "M" magnetic north; degrees
 FOCAL_LENGTH, FOCAL_35MM, FOCAL_PLANE_X_RES, FOCAL_PLANE_UNIT = 0x920A, 0xA405, 0xA20E, 0xA210
 FOCAL_PLANE_UNIT_MM = {2: 25.4, 3: 10.0, 4: 1.0, 5: 0.001}  # EXIF: inch, cm, mm, micrometre
 FULL_FRAME_DIAGONAL_MM = 43.27
@@ -52,7 +53,9 @@ class PhotoGeo:
         relative_altitude_m: XMP RelativeAltitude, above the take-off point.
         gimbal_pitch_deg: XMP GimbalPitchDegree (-90 looks straight down).
         heading_deg: where the photo's top faces, degrees clockwise from true north: XMP
-            GimbalYawDegree (the camera's own heading), else FlightYawDegree (the aircraft's).
+            GimbalYawDegree (the camera's own heading), else FlightYawDegree (the aircraft's), else
+            EXIF GPSImgDirection when it is referred to true north (a magnetic one is off by the
+            local declination, unknown here, so it is not used).
         focal_mm, focal_35mm: EXIF focal length and its 35 mm equivalent.
         sensor_width_mm: from FocalPlaneXResolution or the 35 mm equivalent.
         problems: why the position is unusable, in sentences (e.g. nonsense coordinates).
@@ -80,6 +83,13 @@ class PhotoGeo:
 def _first_number(*values: float | None) -> float | None:
     """The first value that is not None (0 is a heading, not a missing one)."""
     return next((v for v in values if v is not None), None)
+
+
+def _exif_heading(gps: dict) -> float | None:
+    """EXIF GPSImgDirection, where it is referred to true north."""
+    if str(gps.get(GPS_IMG_DIRECTION_REF, "")).strip().upper() != "T":
+        return None
+    return _float(gps.get(GPS_IMG_DIRECTION))
 
 
 def _degrees(value, ref) -> float | None:
@@ -150,7 +160,9 @@ def read_photo_geo(path: str | Path) -> PhotoGeo:
         altitude_asl_m=altitude,
         relative_altitude_m=_xmp_value(xmp, "RelativeAltitude"),
         gimbal_pitch_deg=_xmp_value(xmp, "GimbalPitchDegree") or _xmp_value(xmp, "GimbalPitch"),
-        heading_deg=_first_number(_xmp_value(xmp, "GimbalYawDegree"), _xmp_value(xmp, "FlightYawDegree")),
+        heading_deg=_first_number(
+            _xmp_value(xmp, "GimbalYawDegree"), _xmp_value(xmp, "FlightYawDegree"), _exif_heading(gps)
+        ),
         focal_mm=focal,
         focal_35mm=_float(exif_ifd.get(FOCAL_35MM)),
         sensor_width_mm=_sensor_width(exif_ifd, width, height, focal),
@@ -231,6 +243,8 @@ def tag_photo(
     )
     if altitude_asl_m is not None:
         gps.update({5: 0 if altitude_asl_m >= 0 else 1, 6: abs(float(altitude_asl_m))})
+    if heading_deg is not None:
+        gps.update({GPS_IMG_DIRECTION_REF: "T", GPS_IMG_DIRECTION: float(heading_deg % 360)})
     exif.get_ifd(EXIF_IFD).update({FOCAL_LENGTH: float(focal_mm), FOCAL_35MM: int(focal_35mm)})
     attributes = f'drone-dji:GimbalPitchDegree="{gimbal_pitch_deg:+.1f}"'
     if heading_deg is not None:

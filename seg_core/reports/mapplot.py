@@ -4,7 +4,8 @@ outline, a legend, a scale bar and a north arrow, drawn with matplotlib as vecto
 Georeferenced buildings are drawn in the UTM zone of their centre (metres, so the scale bar is
 true and the page can carry the CRS for a GIS); buildings of photos without a georeference are
 drawn photo by photo in pixel coordinates, with a scale bar where the GSD is known and no north
-arrow (their orientation is unknown). The background is plain: the report works offline.
+arrow (their orientation is unknown). The background is plain, so the report works offline; a
+georeferenced map draws XYZ tiles under the footprints where a tile source is set (`tiles`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 
 from seg_core.buildings.grading import DAMAGE_CLASSES
 from seg_core.buildings.records import BuildingRecord
+from seg_core.reports.tiles import TileBackground
 from seg_core.schemes.scheme import DAMAGE_LEVELS
 
 # Green to dark red through yellow, FEMA's order; a grey for buildings no rule could grade.
@@ -35,6 +37,7 @@ class MapFrame:
     xlim: tuple[float, float]
     ylim: tuple[float, float]
     to_latlon: object  # (x, y) arrays in the CRS -> (lat, lon) arrays
+    background_note: str = ""  # why the tile background is missing, for the caveats
 
     def corners_latlon(self) -> list[tuple[float, float]]:
         """Bottom left, top left, top right, bottom right, as georeference_page wants them."""
@@ -169,8 +172,11 @@ def _utm(lon: float, lat: float) -> str:
     return f"EPSG:{(32600 if lat >= 0 else 32700) + zone}"
 
 
-def draw_georeferenced(ax, records: list[BuildingRecord], frames: list, by_damage: bool) -> MapFrame:
-    """Footprints (and the imagery's outlines) in the UTM zone of their centre; returns the frame."""
+def draw_georeferenced(
+    ax, records: list[BuildingRecord], frames: list, by_damage: bool, tiles: TileBackground | None = None
+) -> MapFrame:
+    """Footprints (and the imagery's outlines) in the UTM zone of their centre, over `tiles` where
+    set and readable; returns the frame."""
     import shapely
     from pyproj import CRS, Transformer
 
@@ -199,6 +205,7 @@ def draw_georeferenced(ax, records: list[BuildingRecord], frames: list, by_damag
     ax.set_ylim(*ylim)
     ax.set_xticks([])
     ax.set_yticks([])
+    note = tiles.draw(ax, crs, xlim, ylim) if tiles is not None else ""
     centre = ((x0 + x1) / 2, (y0 + y1) / 2)
     lon, lat = back.transform(*centre)
     north = forward.transform(lon, lat + 0.001)
@@ -210,7 +217,7 @@ def draw_georeferenced(ax, records: list[BuildingRecord], frames: list, by_damag
         lon, lat = back.transform(x, y)
         return np.asarray(lat), np.asarray(lon)
 
-    return MapFrame(crs.to_wkt(), ax.get_xlim(), ax.get_ylim(), to_latlon)
+    return MapFrame(crs.to_wkt(), ax.get_xlim(), ax.get_ylim(), to_latlon, note)
 
 
 def draw_photo(ax, records: list[BuildingRecord], image: dict, by_damage: bool) -> None:

@@ -78,15 +78,15 @@ def _map_page(report: SituationReport):
     frames = [i["footprint_wgs84"] for i in report.assessment.imagery if "footprint_wgs84" in i]
     if placed or frames:
         ax = figure.add_axes(MAP_BOX)
-        frame = draw_georeferenced(ax, placed, frames, by_damage)
+        frame = draw_georeferenced(ax, placed, frames, by_damage, report.context.tiles)
         figure.text(
             0.06, 0.085, f"Map: UTM (WGS84), {len(placed)} georeferenced building(s).", fontsize=7, va="top"
         )
-        return figure, (ax, frame)
+        return figure, (ax, frame), frame.background_note
     photos = [i for i in report.assessment.imagery if i["kind"] == "photo"][:PHOTO_PANELS]
     if not photos:
         figure.text(0.5, 0.45, "No imagery to map.", ha="center", fontsize=11)
-        return figure, None
+        return figure, None, _unplaced_tiles_note(report)
     columns = 1 if len(photos) == 1 else 2
     rows = (len(photos) + columns - 1) // columns
     left, bottom, width, height = MAP_BOX
@@ -115,7 +115,13 @@ def _map_page(report: SituationReport):
         fontsize=7,
         va="top",
     )
-    return figure, None
+    return figure, None, _unplaced_tiles_note(report)
+
+
+def _unplaced_tiles_note(report: SituationReport) -> str:
+    if report.context.tiles is None:
+        return ""
+    return "The map's tile background was not drawn (the imagery is not georeferenced): plain background instead."
 
 
 def _table(ax, header: list[str], rows: list[list[str]], widths: list[float]) -> None:
@@ -225,10 +231,11 @@ def _worst_page(report: SituationReport):
     return figure
 
 
-def _text_page(report: SituationReport):
+def _text_page(report: SituationReport, map_note: str = ""):
     figure = _page(4, "Method and caveats")
     y = 0.91
-    for heading, paragraphs in (("Method", report.method()), ("Caveats", report.caveats())):
+    caveats = report.caveats() + ([map_note] if map_note else [])
+    for heading, paragraphs in (("Method", report.method()), ("Caveats", caveats)):
         figure.text(0.06, y, heading, fontsize=11, fontweight="bold", va="top")
         y -= 0.03
         for paragraph in paragraphs[:24]:
@@ -265,9 +272,10 @@ def _render(report: SituationReport, matplotlib, PdfPages) -> bytes:  # noqa: N8
     # The PDF core fonts (Helvetica): selectable, searchable text with nothing to embed; embedding
     # DejaVu (Type 42) cost seconds of font subsetting per report.
     with matplotlib.rc_context({"pdf.use14corefonts": True, "font.family": "sans-serif"}):
-        map_figure, placed = _map_page(report)
+        map_figure, placed, map_note = _map_page(report)
+        pages = (map_figure, _figures_page(report), _worst_page(report), _text_page(report, map_note))
         with PdfPages(buffer, metadata={"Title": report.context.title, "Creator": "StormSeg"}) as pdf:
-            for figure in (map_figure, _figures_page(report), _worst_page(report), _text_page(report)):
+            for figure in pages:
                 pdf.savefig(figure)
     data = buffer.getvalue()
     if placed is None:

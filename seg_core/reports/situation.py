@@ -21,6 +21,7 @@ from seg_core.buildings.footprints import DEFAULT_FOOTPRINTS
 from seg_core.buildings.grading import DAMAGE_CLASSES
 from seg_core.buildings.records import BuildingRecord, ModelIdentity, damage_counts, grades_damage
 from seg_core.buildings.sources import Assessment
+from seg_core.reports.tiles import TileBackground
 from seg_core.schemes.scheme import DAMAGE_LEVELS, LabelScheme
 
 WORST_SHOWN = 8  # buildings with thumbnails: one page
@@ -39,6 +40,7 @@ class ReportContext:
         scheme: the label scheme the masks use.
         created: when the report was made (UTC).
         area: the place, in words; empty: described from the imagery.
+        tiles: an XYZ tile source drawn under a georeferenced map; None: plain background.
     """
 
     title: str
@@ -46,6 +48,7 @@ class ReportContext:
     scheme: LabelScheme
     created: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     area: str = ""
+    tiles: TileBackground | None = None
 
 
 def format_figure(value: float | None, unit: str) -> str:

@@ -118,10 +118,12 @@ def analyse_mosaic(
     progress: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     caller: Caller | None = None,
+    model_name: str = "",
 ) -> MosaicAnalysis:
     """Save the upload into a new map folder and segment it there (see the module docstring).
 
     Args:
+        model_name: the model file's name, recorded in the folder for models without a run id.
         caller: who uploads; the upload counts against their daily quota as the photo path's do
             (AccessDenied when over it; nothing is written). None: the owner, no quota.
 
@@ -129,7 +131,7 @@ def analyse_mosaic(
         MosaicError: over the page's limits or refused by the orthomosaic path (no CRS, rotated,
             wrong bands, unreadable); the sentence names `name`, and no folder is left behind.
     """
-    from seg_core.gis.geojob import map_mosaic
+    from seg_core.gis.geojob import map_mosaic, record_model
 
     check_upload_size(name, len(data))
     (caller or Caller()).charge_upload(len(data), f"orthomosaic to Segment: {name}")
@@ -141,6 +143,7 @@ def analyse_mosaic(
         info = inspect_mosaic(path)
         _check_pixels(info, name)
         summary = map_mosaic(predictor, path, folder, progress=progress, should_stop=should_stop)
+        record_model(folder, predictor, model_name)
         familiarity = sample_familiarity(predictor, info)
         preview = _preview(folder, summary)
     except MosaicError as exc:

@@ -8,7 +8,6 @@ Segment page (a batch of photos) and the Map page (a map folder). Plain data in 
 
 from __future__ import annotations
 
-import json
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,15 +15,16 @@ from pathlib import Path
 import numpy as np
 
 from seg_core.buildings.export import write_building_files
-from seg_core.buildings.records import ModelIdentity, predictor_scheme
+from seg_core.buildings.records import predictor_scheme
 from seg_core.buildings.sources import Assessment, assess_map_folder, assess_segmented_photo
 from seg_core.imagery.gsd import Gsd, user_gsd
+from seg_core.inference.identity import ModelIdentity, read_model_identity
 from seg_core.reports.pdf import render_report
 from seg_core.reports.situation import ReportContext, SituationReport
-from seg_core.schemes.scheme import BUILTIN, HARVEY, LabelScheme
+from seg_core.reports.tiles import TileBackground
+from seg_core.schemes.scheme import HARVEY, LabelScheme
 
 REPORT_FILE = "situation_report.pdf"
-MODEL_FILE = "model.json"  # a map folder's model identity and scheme, written by `buildings`
 DEFAULT_TITLE = "Situation report"
 
 
@@ -40,36 +40,23 @@ def write_situation(assessment: Assessment, context: ReportContext, out: str | P
     return [*paths, pdf]
 
 
-def write_model_identity(folder: Path, model: ModelIdentity, scheme: LabelScheme) -> None:
-    payload = {
-        "model_id": model.model_id,
-        "weights_sha256": model.weights_sha256,
-        "trained_on": model.trained_on,
-    }
-    (Path(folder) / MODEL_FILE).write_text(json.dumps(payload | {"scheme": scheme.name}, indent=2))
+def tile_background(template: str | None, attribution: str = "") -> TileBackground | None:
+    """The report's tile background from the user's URL template; None when it is blank."""
+    template = (template or "").strip()
+    return TileBackground(template, attribution.strip()) if template else None
 
 
-def read_model_identity(folder: Path) -> tuple[ModelIdentity, LabelScheme]:
-    """The model and scheme a map folder records; "not recorded" and Harvey when it has none."""
-    path = Path(folder) / MODEL_FILE
-    if not path.is_file():
-        return ModelIdentity("not recorded in the map folder"), HARVEY
-    values = json.loads(path.read_text())
-    scheme = BUILTIN.get(str(values.get("scheme", "")).lower(), HARVEY)
-    return ModelIdentity(
-        values["model_id"], values.get("weights_sha256", ""), values.get("trained_on", "")
-    ), scheme
-
-
-def map_folder_report(folder: str | Path, title: str = DEFAULT_TITLE) -> bytes:
-    """The situation report of a map folder (the Map page's download).
+def map_folder_report(
+    folder: str | Path, title: str = DEFAULT_TITLE, tiles: TileBackground | None = None
+) -> bytes:
+    """The situation report of a map folder (the Map page's download), over `tiles` where set.
 
     Raises:
         ValueError: the folder holds nothing to assess (the message names it).
     """
     model, scheme = read_model_identity(Path(folder))
     assessment = assess_map_folder(Path(folder), scheme, model)
-    return render_report(SituationReport(assessment, ReportContext(title, model, scheme)))
+    return render_report(SituationReport(assessment, ReportContext(title, model, scheme, tiles=tiles)))
 
 
 def _photo_geo(source: bytes | Path, name: str):
