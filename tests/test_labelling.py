@@ -11,7 +11,9 @@ from PIL import Image
 from seg_core.imagery.imageio import load_mask
 from seg_core.inference.predictor import Predictor
 from seg_core.labelling.labelstore import ConflictError
+from seg_core.labelling.strokes import object_class
 from seg_core.schemes.classes import CLASS_NAMES
+from seg_core.schemes.scheme import HARVEY
 from seg_core.services import labelling
 
 
@@ -135,4 +137,4 @@ def test_each_canvas_drawing_keeps_the_class_of_its_own_colour(dataset):
     assert session.editor.mask[10, 12] == 0 and session.editor.mask[10, 20] == 23
     assert session.editor.mask[40, 20] == 4
     assert session.edits == 3  # what the page shows after the canvas
-    assert labelling.object_class({"type": "Circle", "fill": "rgba(0,0,0,0.5)"}, 7) == 7
+    assert object_class({"type": "Circle", "fill": "rgba(0,0,0,0.5)"}, 7, HARVEY) == 7
