@@ -250,6 +250,16 @@ def photo_table(dataset: str | Path) -> list[dict]:
     return rows
 
 
+def scheme_problem(dataset: str | Path) -> str | None:
+    """The sentence naming what is wrong with the dataset's classes.json, or None when its masks
+    can be labelled (a declared scheme, or harvey without the file)."""
+    try:
+        LabelStore(dataset)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
 def photos_to_prelabel(dataset: str | Path) -> list[str]:
     """The photos no person has labelled yet (unlabelled or only pre-labelled), by name."""
     return [p.stem for p in LabelStore(dataset).photos() if p.status in ("unlabelled", "pre-labelled")]
