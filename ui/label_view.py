@@ -135,13 +135,26 @@ def class_keys(scheme: LabelScheme) -> dict[str, tuple[int, str]]:
     if scheme.names == HARVEY.names:
         return {key: (class_id, SHORT_NAMES[class_id]) for key, class_id in CLASS_KEYS.items()}
     ids = [i for i in (*range(1, 10), 0) if i < scheme.num_classes]
-    return {str(i): (i, scheme.names[i].replace("-", " ")) for i in ids}
+    words = {i: scheme.names[i].replace("-", " ").replace("_", " ").split() for i in ids}
+    firsts = [w[0] for w in words.values() if w]
+    return {str(i): (i, button_text(words[i], firsts)) for i in ids}
+
+
+def button_text(words: list[str], firsts: list[str]) -> str:
+    """A class name short enough for its button: a first word that several of the buttons share
+    is left out when two words remain ('building-major-damage': 'major damage'; 'road-blocked'
+    stays whole); the full name is in the button's tooltip and the picker."""
+    if len(words) > 2 and firsts.count(words[0]) > 1:
+        words = words[1:]
+    return " ".join(words) or "?"
 
 
 def class_buttons(chosen: int, scheme: LabelScheme) -> None:
     """Up to ten classes as one row of buttons with keys 0-9 (the select box has every class)."""
     keys = class_keys(scheme)
-    for column, (key, (class_id, text)) in zip(st.columns(len(keys)), keys.items(), strict=True):
+    per_row = len(keys) if scheme.names == HARVEY.names else 5  # published names are long
+    columns = [c for start in range(0, len(keys), per_row) for c in st.columns(per_row)]
+    for column, (key, (class_id, text)) in zip(columns[: len(keys)], keys.items(), strict=True):
         column.button(
             text,
             key=f"label_key_{key}",
