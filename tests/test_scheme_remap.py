@@ -84,3 +84,31 @@ def test_a_class_mapped_twice_is_refused(tmp_path):
     mapping.write_text(json.dumps({"classes": {"Property Roof": "tree", "Trees/Shrubs": "tree"}}))
     with pytest.raises(SchemeError, match=r"'tree' is mapped to both 'Property Roof' and 'Trees/Shrubs'"):
         dataset_remap(tmp_path, RESCUENET, HARVEY, mapping)
+
+
+def test_a_run_trains_both_datasets_with_the_second_read_as_the_first_scheme(two, tmp_path, stormseg_home):
+    from seg_core.runs.reporter import RunReporter
+    from seg_core.training import setup
+    from seg_core.training.distributed import ProcessGroup
+    from seg_core.training.preflight import check_also_data
+    from tests.test_train import tiny_config
+
+    harvey_root, rescue_root = two
+    mapping = tmp_path / "mapping.json"
+    mapping.write_text(json.dumps(MAPPING))
+    cfg = tiny_config(harvey_root, also_data=str(rescue_root), mapping=str(mapping), val_ratio=0.5)
+    data = setup.prepare_data(cfg, setup.model_spec(cfg), RunReporter(None, "x", False), ProcessGroup())
+    sets = [data.train_set, data.val_set]
+    masks = {s.pairs[0].mask.parent.parent: s.arrays(0)[1] for s in sets}
+    assert sorted(root.name for root in masks) == ["harvey", "rescue"]  # one in each split, 0.5 of 2
+    rescue = next(m for root, m in masks.items() if root.name == "rescue")
+    assert set(np.unique(rescue)) == {
+        0,
+        HARVEY.class_id("Property Roof"),
+        HARVEY.class_id("Road/Highway"),
+        255,
+    }
+    with pytest.raises(ValueError, match="give --mapping MAPPING.json"):
+        check_also_data(cfg.with_updates(mapping=""), HARVEY)
+    with pytest.raises(ValueError, match="no --also-data was given"):
+        check_also_data(cfg.with_updates(also_data=""), HARVEY)

@@ -161,7 +161,32 @@ def check_before_run(
     from seg_core.training.heads import check_parent  # a parent of another label scheme: one sentence
 
     check_parent(cfg.init_from, cfg.new_head, report.scheme)
+    check_also_data(cfg, report.scheme)
     return report
+
+
+def check_also_data(cfg: TrainConfig, scheme) -> tuple[ValidationReport | None, dict]:
+    """The second dataset (`also_data`) checked like the first, and the tables that read its
+    masks as `scheme` (`seg_core.schemes.remap`, keyed by mask path; empty when its scheme is
+    the same): (None, {}) without one.
+
+    Raises:
+        ValueError: its folder or pairs are unusable, its scheme cannot be told, or it differs
+            from `scheme` and `mapping` is not given or does not fit (one sentence).
+    """
+    if not cfg.also_data:
+        if cfg.mapping:
+            raise ValueError(
+                f"--mapping {cfg.mapping} reads --also-data's masks, but no --also-data was given"
+            )
+        return None, {}
+    from seg_core.schemes.remap import dataset_remap
+
+    extra = check_dataset(cfg.with_updates(data=cfg.also_data))
+    if extra.scheme is None:
+        raise ValueError(f"{extra.root}: its label scheme cannot be told; add a classes.json naming it")
+    table = dataset_remap(extra.root, extra.scheme, scheme, cfg.mapping or None)
+    return extra, ({pair.mask: table for pair in extra.pairs} if table is not None else {})
 
 
 def check_all(configs: Sequence[TrainConfig]) -> ValidationReport | None:
