@@ -100,10 +100,10 @@ def check_dataset(cfg: TrainConfig) -> ValidationReport:
 
 
 def check_batch_size(
-    cfg: TrainConfig, spec: ModelSpec, report: ValidationReport, world_size: int = 1
+    cfg: TrainConfig, spec: ModelSpec, report: ValidationReport, world_size: int = 1, also: list | None = None
 ) -> None:
-    """A batch must fit the training split (each process's share under DDP), and be 2+ where
-    BatchNorm in a pooling branch needs it."""
+    """A batch must fit the training split (each process's share under DDP; `also`: the second
+    dataset's pairs), and be 2+ where BatchNorm in a pooling branch needs it."""
     from seg_core.datasets.discovery import split_pairs
     from seg_core.training.setup import NEEDS_BATCH_OF_TWO
 
@@ -112,12 +112,13 @@ def check_batch_size(
             f"batch size 1 cannot train {spec.arch} (BatchNorm in its pooling branch needs 2+ images "
             "per batch); use --batch-size 2 or more"
         )
-    train_pairs, _ = split_pairs(report.pairs, cfg.val_ratio, cfg.seed)
+    train_pairs, _ = split_pairs(list(report.pairs) + list(also or []), cfg.val_ratio, cfg.seed)
     per_process = math.ceil(len(train_pairs) / max(1, world_size))
     if per_process < cfg.batch_size:
         raise ValueError(
             f"--batch-size {cfg.batch_size} is larger than the {per_process} training images"
-            f"{' per process' if world_size > 1 else ''} of {cfg.data}; lower --batch-size or --val-ratio"
+            f"{' per process' if world_size > 1 else ''} of {cfg.data}{f' and {cfg.also_data}' if also else ''}; "
+            "lower --batch-size or --val-ratio"
         )
 
 
@@ -156,12 +157,12 @@ def check_before_run(
         from seg_core.imagery.gsd import read_dataset_gsd
 
         read_dataset_gsd(report.root)
-    check_batch_size(cfg, spec, report, world_size)
+    extra, _ = check_also_data(cfg, report.scheme)
+    check_batch_size(cfg, spec, report, world_size, extra.pairs if extra else None)
     check_network(spec)
     from seg_core.training.heads import check_parent  # a parent of another label scheme: one sentence
 
     check_parent(cfg.init_from, cfg.new_head, report.scheme)
-    check_also_data(cfg, report.scheme)
     return report
 
 
