@@ -11,6 +11,7 @@ from review_helpers import ANA, BEN, RITA, mask_of, put_in_state, storm
 from seg_core.labelling import agreement, review
 from seg_core.labelling.labelstore import LabelStore
 from seg_core.runs.registry import RunRegistry
+from seg_core.schemes.scheme import RESCUENET
 from seg_core.services import agreement as agreement_service
 from seg_core.services import labelling
 from seg_core.services.caller import Caller
@@ -130,3 +131,17 @@ def test_only_reviewers_ask_and_mark_gold(asked):
     ):
         with pytest.raises(AccessDenied, match="needs the reviewer role"):
             action()
+
+
+def test_agreement_speaks_the_datasets_scheme(asked):
+    (asked / "classes.json").write_text('{"scheme": "rescuenet"}')
+    major = RESCUENET.class_id("building-major-damage")
+    label_as(asked, "p0", ANA, lambda m: m.__setitem__(slice(0, 20), major))
+    label_as(asked, "p0", BEN, lambda m: m.__setitem__(slice(0, 10), major))
+    result = agreement_service.compare_labels(asked, "p0", ANA.user, BEN.user)
+    assert {row["name"] for row in result.per_class} == {"background", "building-major-damage"}
+    picture = agreement_service.labels_picture(asked, "p0", ANA.user, BEN.user)
+    photo = agreement_service.photo_view(asked, "p0").astype(np.float64)
+    # rows both call major damage: RescueNet's colour for it blended in, not Harvey's id 4 (Vehicle)
+    expected = RESCUENET.palette[major] * 0.3 + photo[0, 0] * 0.7
+    np.testing.assert_allclose(picture[0, 0], expected, atol=1)

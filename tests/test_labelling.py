@@ -11,7 +11,9 @@ from PIL import Image
 from seg_core.imagery.imageio import load_mask
 from seg_core.inference.predictor import Predictor
 from seg_core.labelling.labelstore import ConflictError
+from seg_core.labelling.strokes import object_class
 from seg_core.schemes.classes import CLASS_NAMES
+from seg_core.schemes.scheme import HARVEY
 from seg_core.services import labelling
 
 
@@ -78,7 +80,7 @@ def test_two_analysts_on_one_photo_conflict_instead_of_overwriting(dataset):
         labelling.save_labels(ben)
 
 
-def test_prelabel_then_rank_what_to_label_next(dataset):
+def pointwise_predictor() -> Predictor:
     meta = {
         "arch": "unet",
         "encoder": "none",
@@ -88,7 +90,11 @@ def test_prelabel_then_rank_what_to_label_next(dataset):
         "mean": [0.5] * 3,
         "std": [0.5] * 3,
     }
-    predictor = Predictor(Pointwise(), meta, torch.device("cpu"))
+    return Predictor(Pointwise(), meta, torch.device("cpu"))
+
+
+def test_prelabel_then_rank_what_to_label_next(dataset):
+    predictor = pointwise_predictor()
     seen = []
     problems = labelling.prelabel_photos(
         dataset, predictor, "pointwise", progress=lambda d, t: seen.append((d, t))
@@ -101,6 +107,15 @@ def test_prelabel_then_rank_what_to_label_next(dataset):
     assert shares == sorted(shares, reverse=True) and ranked[0]["reason"].startswith("#1 of 3")
     session = labelling.open_photo(dataset, ranked[0]["stem"], "ana")
     assert session.source == "pre-label"
+
+
+def test_a_model_of_another_scheme_is_refused_for_pre_labels(dataset):
+    (dataset / "classes.json").write_text('{"scheme": "rescuenet"}')
+    with pytest.raises(
+        ValueError, match=r"pointwise predicts scheme harvey \(25 classes\) but storm is labelled"
+    ):
+        labelling.prelabel_photos(dataset, pointwise_predictor(), "pointwise")
+    assert [r["status"] for r in labelling.photo_table(dataset)] == ["unlabelled"] * 3  # nothing stored
 
 
 def test_lineage_follows_parent_run_ids_through_the_registry():
@@ -135,4 +150,4 @@ def test_each_canvas_drawing_keeps_the_class_of_its_own_colour(dataset):
     assert session.editor.mask[10, 12] == 0 and session.editor.mask[10, 20] == 23
     assert session.editor.mask[40, 20] == 4
     assert session.edits == 3  # what the page shows after the canvas
-    assert labelling.object_class({"type": "Circle", "fill": "rgba(0,0,0,0.5)"}, 7) == 7
+    assert object_class({"type": "Circle", "fill": "rgba(0,0,0,0.5)"}, 7, HARVEY) == 7

@@ -50,7 +50,7 @@ def test_bad_masks_and_removed_photos_get_a_sentence(dataset):
     store = LabelStore(dataset)
     with pytest.raises(ValueError, match=r"mask is 20x10 px but the photo is 40x30"):
         store.save("p0", np.zeros((10, 20), np.uint8), "ana", NO_VERSION)
-    with pytest.raises(ValueError, match=r"class id 30; class ids must be 0\.\.24"):
+    with pytest.raises(ValueError, match=r"class id 30; the harvey scheme.s ids are 0\.\.24"):
         store.save("p0", np.full((30, 40), 30, np.uint8), "ana", NO_VERSION)
     (dataset / "train_images" / "p2.jpg").unlink()
     with pytest.raises(ValueError, match=r"photo 'p2' is no longer in the dataset"):

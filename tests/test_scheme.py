@@ -52,16 +52,6 @@ def test_bad_schemes_are_refused_with_a_sentence():
         SchemeClass(0, "car", (0, 0, 0), role="vehicle", damage="Minor")
 
 
-# The Label page's engine side reads the Harvey table until the Label page itself moves to the
-# scheme at hand (its class picker and shortcuts, with strokes that do not rely on unique colours).
-STILL_HARVEY_ONLY = {  # the label store holds Harvey masks only, and what compares its masks
-    "services/labelling.py",
-    "services/agreement.py",
-    "labelling/labelstore.py",
-    "labelling/mask_edit.py",
-}
-
-
 def test_the_engine_reads_the_scheme_at_hand_never_the_harvey_constants():
     import ast
     from pathlib import Path
@@ -70,7 +60,7 @@ def test_the_engine_reads_the_scheme_at_hand_never_the_harvey_constants():
     readers = []
     for path in sorted(engine.rglob("*.py")):
         name = str(path.relative_to(engine))
-        if name.startswith("schemes/") or name in STILL_HARVEY_ONLY:
+        if name.startswith("schemes/"):
             continue
         for node in ast.walk(ast.parse(path.read_text())):
             modules = (

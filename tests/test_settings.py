@@ -31,6 +31,8 @@ SETTINGS = declared(TrainConfig)
 # they must all still load, by these names, with these types.
 SAVED_FIELDS = {
     "data": "",
+    "also_data": "",
+    "mapping": "",
     "arch": "fpn",
     "encoder": "tu-efficientnet_lite0",
     "weights": "auto",

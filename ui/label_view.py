@@ -9,7 +9,8 @@ The canvas stays mounted (same key) while the analyst draws: it sends its whole 
 after each stroke, and a canvas remounted in that window (a new key) drops the stroke without
 a trace, which is what a fresh canvas after every edit did to fast strokes (and to the browser
 test). So the page applies only the objects it has not applied yet, each with the class of its
-own colour, and remounts the canvas only when the mask changes under it by other means (undo,
+own colour (`seg_core.labelling.strokes`: one colour per class even where the dataset's scheme
+gives two classes one), and remounts the canvas only when the mask changes under it by other means (undo,
 redo, discard, another photo, zoom).
 """
 
@@ -21,14 +22,15 @@ import streamlit as st
 from PIL import Image
 
 from seg_core.labelling.labelstore import ConflictError
-from seg_core.schemes.classes import CLASSES, hex_color
+from seg_core.labelling.strokes import eraser_class, stroke_colours
+from seg_core.schemes.scheme import HARVEY, LabelScheme
 from seg_core.services import labelling
 from ui.auth import current_caller
 from ui.common import legend_html
 
 CANVAS_WIDTH = 900  # canvas px at the default page width; the sidebar setting changes it
 CANVAS_MAX_HEIGHT = 720
-# Shortcut key -> class id: the classes analysts set most after a hurricane.
+# Harvey's shortcut key -> class id: the classes analysts set most after a hurricane.
 CLASS_KEYS = {"1": 1, "2": 23, "3": 14, "4": 5, "5": 6, "6": 22, "7": 4, "8": 3, "9": 2, "0": 0}
 SHORT_NAMES = {
     1: "Roof",
@@ -127,18 +129,41 @@ def _new_objects(key: str, objects: list[dict]) -> list[dict]:
     return objects[seen:]
 
 
-def class_buttons(chosen: int) -> None:
-    """The ten common classes as one row of buttons with keys 0-9 (the select box has all 25)."""
-    for column, (key, class_id) in zip(st.columns(len(CLASS_KEYS)), CLASS_KEYS.items(), strict=True):
+def class_keys(scheme: LabelScheme) -> dict[str, tuple[int, str]]:
+    """Shortcut key -> (class id, button text). Harvey: its ten most used classes. Any other
+    scheme: its first ten classes, key = id (1-9, then 0); the select box lists them all."""
+    if scheme.names == HARVEY.names:
+        return {key: (class_id, SHORT_NAMES[class_id]) for key, class_id in CLASS_KEYS.items()}
+    ids = [i for i in (*range(1, 10), 0) if i < scheme.num_classes]
+    words = {i: scheme.names[i].replace("-", " ").replace("_", " ").split() for i in ids}
+    firsts = [w[0] for w in words.values() if w]
+    return {str(i): (i, button_text(words[i], firsts)) for i in ids}
+
+
+def button_text(words: list[str], firsts: list[str]) -> str:
+    """A class name short enough for its button: a first word that several of the buttons share
+    is left out when two words remain ('building-major-damage': 'major damage'; 'road-blocked'
+    stays whole); the full name is in the button's tooltip and the picker."""
+    if len(words) > 2 and firsts.count(words[0]) > 1:
+        words = words[1:]
+    return " ".join(words) or "?"
+
+
+def class_buttons(chosen: int, scheme: LabelScheme) -> None:
+    """Up to ten classes as one row of buttons with keys 0-9 (the select box has every class)."""
+    keys = class_keys(scheme)
+    per_row = len(keys) if scheme.names == HARVEY.names else 5  # published names are long
+    columns = [c for start in range(0, len(keys), per_row) for c in st.columns(per_row)]
+    for column, (key, (class_id, text)) in zip(columns[: len(keys)], keys.items(), strict=True):
         column.button(
-            SHORT_NAMES[class_id],
+            text,
             key=f"label_key_{key}",
             shortcut=key,
             width="stretch",
             type="primary" if class_id == chosen else "secondary",
             on_click=_set,
             args=("label_class", class_id),
-            help=f"{CLASSES[class_id].name} (key {key})",
+            help=f"{scheme.names[class_id]} (key {key})",
         )
 
 
@@ -177,14 +202,17 @@ def correction_view(session: labelling.LabelSession) -> None:
             "install it with `pip install -r requirements.txt`."
         )
         return
-    st.session_state.setdefault("label_class", 1)
+    scheme = session.store.scheme
+    if st.session_state.get("label_class", 0) >= scheme.num_classes:  # picked in a larger scheme
+        st.session_state.pop("label_class")
+    st.session_state.setdefault("label_class", 1 if scheme.num_classes > 1 else 0)
     tools_col, class_col, zoom_col, settings_col = st.columns([5, 3, 1.3, 1.5], vertical_alignment="bottom")
     with tools_col:
         tool = tool_picker()
     class_id = class_col.selectbox(
         "Class",
-        [c.id for c in CLASSES],
-        format_func=lambda i: f"{i} · {CLASSES[i].name}",
+        list(range(scheme.num_classes)),
+        format_func=lambda i: f"{i} · {scheme.names[i]}",
         key="label_class",
         label_visibility="collapsed",
     )
@@ -213,7 +241,7 @@ def correction_view(session: labelling.LabelSession) -> None:
             st.slider("Pan ←→ (when zoomed)", 0.0, 1.0, 0.5, 0.05, key="label_pan_x"),
             st.slider("Pan ↑↓ (when zoomed)", 0.0, 1.0, 0.5, 0.05, key="label_pan_y"),
         )
-    class_buttons(class_id)
+    class_buttons(class_id, scheme)
     view_size = (session.view.shape[1], session.view.shape[0])
     box = labelling.zoom_box(view_size, zoom, centre)
     canvas_size = _canvas_size(box, max_width)
@@ -223,15 +251,10 @@ def correction_view(session: labelling.LabelSession) -> None:
     )
     picture = Image.fromarray(labelling.render_view(session, opacity, box, borders)).resize(canvas_size)
     mode = TOOLS[tool][0]
-    colour = "#000000" if tool == "Eraser" else hex_color(class_id)
+    colour = stroke_colours(scheme)[eraser_class(scheme) if tool == "Eraser" else class_id]
     st.markdown(
         legend_html(
-            [
-                {
-                    "name": f"<b>{CLASSES[class_id].name}</b> · {tool}: {TOOLS[tool][2]}",
-                    "color": "#000000" if tool == "Eraser" else hex_color(class_id),
-                }
-            ]
+            [{"name": f"<b>{scheme.names[class_id]}</b> · {tool}: {TOOLS[tool][2]}", "color": colour}]
         ),
         unsafe_allow_html=True,
     )  # (also room for the canvas's floating toolbar)

@@ -17,8 +17,9 @@ def _train_config(args: argparse.Namespace, base=None):
     overrides = {
         f.name: getattr(args, f.name) for f in fields(TrainConfig) if getattr(args, f.name, None) is not None
     }
-    if "data" in overrides:
-        overrides["data"] = str(Path(overrides["data"]).resolve())
+    for name in ("data", "also_data", "mapping"):
+        if overrides.get(name):
+            overrides[name] = str(Path(overrides[name]).resolve())
     if base is None:
         base = TrainConfig.from_file(args.config) if args.config else TrainConfig()
     return base.with_updates(**overrides)

@@ -93,7 +93,9 @@ class SegmentationDataset(Dataset):
     `rare_crops`, a share of the crops is instead centred on a rare-class pixel of a photo that
     `rare_crops` draws (`seg_core.datasets.sampling`), from the same seed.
     Validation (`crop=None`, preset 'none'): whole working-resolution images. Mask pixels of
-    a scheme's own `ignore_index` are read as IGNORE_INDEX, the value padding uses.
+    a scheme's own `ignore_index` are read as IGNORE_INDEX, the value padding uses. `remaps`
+    (mask path -> 256-entry table, `seg_core.schemes.remap`) reads a mask of another scheme's
+    dataset as the run's scheme, its own ignore value included.
     """
 
     def __init__(
@@ -107,8 +109,10 @@ class SegmentationDataset(Dataset):
         seed: int = 0,
         ignore_index: int = IGNORE_INDEX,
         rare_crops: RareClassCrops | None = None,
+        remaps: dict[Path, np.ndarray] | None = None,
     ):
         self.pairs = list(pairs)
+        self.remaps = remaps or {}
         self.ignore_index = ignore_index
         self.cache = cache
         self.mean, self.std = tuple(mean), tuple(std)
@@ -135,6 +139,9 @@ class SegmentationDataset(Dataset):
         """Photo `index` and its mask at working resolution, uncropped; the scheme's ignore value
         is read as IGNORE_INDEX."""
         image, mask = self.cache.pair(self.pairs[index])
+        table = self.remaps.get(self.pairs[index].mask)
+        if table is not None:
+            return image, table[np.asarray(mask)]
         if self.ignore_index != IGNORE_INDEX:
             mask = np.where(np.asarray(mask) == self.ignore_index, np.uint8(IGNORE_INDEX), mask)
         return image, mask

@@ -115,9 +115,9 @@ def save_label(
     """Write `who`'s own label of `stem` (replacing their earlier one), atomically."""
     if not independent(store, stem):
         raise ReviewError(f"{stem} is not labelled independently (no open request, not gold)")
-    mask = check_mask(mask, store.original_size(stem), f"independent label of {stem}")
+    mask = check_mask(mask, store.original_size(stem), f"independent label of {stem}", store.scheme)
     path = label_path(store, stem, who)
-    write_mask_png(path, mask)
+    write_mask_png(path, mask, store.scheme)
     info = {"who": who, "at": time.time(), "mask_sha256": mask_sha256(path), "provenance": provenance}
     _write(path.with_suffix(".json"), info)
     store.discard_draft(stem, who)
@@ -163,7 +163,7 @@ def load_label(store: LabelStore, stem: str, who: str) -> np.ndarray:
     path = label_path(store, stem, who)
     if not path.is_file():
         raise ValueError(f"{stem}: {who} has no independent label of this photo")
-    return check_mask(load_mask(path), store.original_size(stem), str(path))
+    return check_mask(load_mask(path), store.original_size(stem), str(path), store.scheme)
 
 
 def working_mask(store: LabelStore, stem: str, who: str) -> tuple[np.ndarray, str]:
@@ -193,7 +193,7 @@ def mark_gold(store: LabelStore, stem: str, by: str, expected_version: str | Non
             raise ReviewError(f"{stem}: the mask changed after you opened it; look at it again")
         mask = load_mask(store.mask_path(stem))
     folder = _folder(store, "gold")
-    write_mask_png(folder / f"{stem}.png", mask)
+    write_mask_png(folder / f"{stem}.png", mask, store.scheme)
     info = {
         "by": by,
         "at": time.time(),

@@ -38,7 +38,8 @@ from seg_core.core.atomic import atomic_write
 from seg_core.core.locks import file_lock
 from seg_core.datasets.discovery import LAYOUTS, detect_layout
 from seg_core.imagery.imageio import IMAGE_SUFFIXES, displayed_size, load_mask, open_checked
-from seg_core.schemes.classes import NUM_CLASSES, pil_palette
+from seg_core.schemes.files import read_dataset_scheme
+from seg_core.schemes.scheme import DEFAULT_SCHEME, LabelScheme, builtin
 
 STORE_DIR = ".stormseg-labels"
 STATUSES = ("unlabelled", "pre-labelled", "corrected", "labelled")  # labelled: a mask made elsewhere
@@ -74,12 +75,12 @@ def check_who(who: str) -> str:
     return who
 
 
-def write_mask_png(path: Path, mask: np.ndarray) -> None:
-    """Write a class-id mask as a palette PNG atomically (temp file, fsync, os.replace, fsync dir):
-    a kill at any instant leaves the old file or the new one under `path`, never half of one."""
+def write_mask_png(path: Path, mask: np.ndarray, scheme: LabelScheme | None = None) -> None:
+    """Write a class-id mask as a palette PNG (`scheme`'s colours, default harvey) atomically (temp
+    file, fsync, os.replace, fsync dir): a kill at any instant leaves the old file or the new one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     image = Image.fromarray(np.ascontiguousarray(mask, dtype=np.uint8), mode="P")
-    image.putpalette(pil_palette())
+    image.putpalette((scheme or builtin(DEFAULT_SCHEME)).pil_palette())
     # compress_level 1: masks compress well even at level 1, and a save is what the analyst waits on
     atomic_write(path, lambda handle: image.save(handle, format="PNG", compress_level=1))
 
@@ -99,8 +100,10 @@ def _read_json(path: Path) -> dict | None:
     return value if isinstance(value, dict) else None
 
 
-def check_mask(mask: np.ndarray, size: tuple[int, int], label: str) -> np.ndarray:
-    """The mask as HxW uint8, or ValueError naming `label`: wrong size, wrong shape, ids above 24."""
+def check_mask(mask: np.ndarray, size: tuple[int, int], label: str, scheme: LabelScheme | None = None):
+    """The mask as HxW uint8, or ValueError naming `label`: wrong size or shape, ids outside
+    `scheme` (default harvey)."""
+    scheme = scheme or builtin(DEFAULT_SCHEME)
     mask = np.asarray(mask)
     if mask.ndim != 2:
         raise ValueError(f"{label}: a mask must be a single-channel HxW array, got shape {mask.shape}")
@@ -109,9 +112,10 @@ def check_mask(mask: np.ndarray, size: tuple[int, int], label: str) -> np.ndarra
             f"{label}: the mask is {mask.shape[1]}x{mask.shape[0]} px but the photo is "
             f"{size[0]}x{size[1]}; a mask must have the photo's original size"
         )
-    if mask.size and (mask.min() < 0 or mask.max() >= NUM_CLASSES):
+    if mask.size and (mask.min() < 0 or mask.max() >= scheme.num_classes):
         raise ValueError(
-            f"{label}: the mask holds class id {int(mask.max())}; class ids must be 0..{NUM_CLASSES - 1}"
+            f"{label}: the mask holds class id {int(mask.max())}; the {scheme.name} scheme's ids are "
+            f"0..{scheme.num_classes - 1}"
         )
     return mask.astype(np.uint8, copy=False)
 
@@ -125,6 +129,8 @@ class LabelStore:
         images, masks, _test = LAYOUTS[layout]
         self.image_dir, self.mask_dir = self.root / images, self.root / masks
         self.store = self.root / STORE_DIR
+        # the dataset's classes.json, as training reads it; without one, harvey (masks as ever)
+        self.scheme = read_dataset_scheme(self.root) or builtin(DEFAULT_SCHEME)
 
     # ---- photos and status -------------------------------------------------------------
     def stems(self) -> list[str]:
@@ -198,7 +204,7 @@ class LabelStore:
             if path.is_file():
                 mask = load_mask(path)
                 if (mask.shape[1], mask.shape[0]) == size:
-                    return check_mask(mask, size, str(path)), source
+                    return check_mask(mask, size, str(path), self.scheme), source
         return np.zeros((size[1], size[0]), dtype=np.uint8), "empty"
 
     def save_prelabel(
@@ -210,8 +216,8 @@ class LabelStore:
         weights_sha256: str | None = None,
     ) -> None:
         """Store a model's pre-label; `model` names it, `weights_sha256` identifies it exactly."""
-        mask = check_mask(mask, self.original_size(stem), f"pre-label of {stem}")
-        write_mask_png(self.prelabel_path(stem), mask)
+        mask = check_mask(mask, self.original_size(stem), f"pre-label of {stem}", self.scheme)
+        write_mask_png(self.prelabel_path(stem), mask, self.scheme)
         info = {
             "model": model,
             "weights_sha256": weights_sha256,
@@ -267,7 +273,7 @@ class LabelStore:
             ValueError: the photo is gone, or the mask has the wrong size or ids above 24.
         """
         check_who(who)
-        mask = check_mask(mask, self.original_size(stem), f"mask for {stem}")
+        mask = check_mask(mask, self.original_size(stem), f"mask for {stem}", self.scheme)
         with self.lock(stem):
             current = self.version(stem)
             if current != base_version and not force:
@@ -278,7 +284,7 @@ class LabelStore:
                     f"{stem}: {by} saved this photo at {when}, after you opened it; your work is kept "
                     "in your draft: reload to see their mask, or save again with overwrite to replace it"
                 )
-            write_mask_png(self.mask_path(stem), mask)
+            write_mask_png(self.mask_path(stem), mask, self.scheme)
             version = self.version(stem)
             _write_json(
                 self.record_path(stem),
@@ -312,7 +318,7 @@ class LabelStore:
 
     def save_draft(self, stem: str, who: str, mask: np.ndarray, base_version: str) -> None:
         """Keep unsaved work (called after every stroke): a closed tab loses at most one stroke."""
-        write_mask_png(self.draft_path(stem, who), mask)
+        write_mask_png(self.draft_path(stem, who), mask, self.scheme)
         _write_json(self.draft_path(stem, who).with_suffix(".json"), {"base_version": base_version})
 
     def load_draft(self, stem: str, who: str) -> tuple[np.ndarray, str] | None:
@@ -321,7 +327,7 @@ class LabelStore:
         if not path.is_file():
             return None
         try:
-            mask = check_mask(load_mask(path), self.original_size(stem), str(path))
+            mask = check_mask(load_mask(path), self.original_size(stem), str(path), self.scheme)
         except ValueError:
             return None  # a draft for a photo since replaced by one of another size: useless
         info = _read_json(path.with_suffix(".json")) or {}
@@ -387,13 +393,7 @@ def write_dataset(folder: Path, photos: list[tuple[str, bytes]]) -> Path:
 
 
 def create_dataset(root: Path, name: str, photos: list[tuple[str, bytes]]) -> tuple[Path, list[str]]:
-    """A new Harvey-layout dataset `root/name` with the given photos (file name, bytes).
-
-    Returns:
-        (the dataset folder, one sentence per photo that was refused).
-
-    Raises:
-        ValueError: a bad or taken name, or not a single usable photo.
-    """
+    """A new Harvey-layout dataset `root/name` with the given photos (file name, bytes): (the
+    folder, one sentence per photo refused). ValueError: a bad or taken name, no usable photo."""
     folder, accepted, refused = check_new_dataset(root, name, photos)
     return write_dataset(folder, accepted), refused

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from seg_core.schemes.classes import NUM_CLASSES
+from seg_core.schemes.scheme import DEFAULT_SCHEME, builtin
 
 SUPERPIXEL_METHODS = ("slic", "felzenszwalb")
 BACKGROUND = 0  # what the eraser paints
@@ -75,6 +75,7 @@ class MaskEditor:
     undo_stack: list[_Patch] = field(default_factory=list)
     redo_stack: list[_Patch] = field(default_factory=list)
     touched: np.ndarray | None = None
+    num_classes: int = builtin(DEFAULT_SCHEME).num_classes  # of the dataset's scheme
 
     def __post_init__(self) -> None:
         self.mask = np.array(self.mask, dtype=np.uint8)  # our own writable copy
@@ -86,8 +87,8 @@ class MaskEditor:
 
     def apply(self, y0: int, x0: int, region: np.ndarray, class_id: int) -> int:
         """Set `region` (a bool patch placed at row y0, column x0) to `class_id`; returns pixels changed."""
-        if not 0 <= class_id < NUM_CLASSES:
-            raise ValueError(f"class id {class_id} is not one of 0..{NUM_CLASSES - 1}")
+        if not 0 <= class_id < self.num_classes:
+            raise ValueError(f"class id {class_id} is not one of 0..{self.num_classes - 1}")
         window = self.mask[y0 : y0 + region.shape[0], x0 : x0 + region.shape[1]]
         region = region[: window.shape[0], : window.shape[1]]
         self.touched[y0 : y0 + region.shape[0], x0 : x0 + region.shape[1]] |= region

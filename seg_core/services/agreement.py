@@ -21,7 +21,7 @@ from seg_core.imagery.imageio import load_rgb
 from seg_core.labelling import agreement, review
 from seg_core.labelling.labelstore import LabelStore
 from seg_core.labelling.review import MaskState, ReviewError
-from seg_core.schemes.classes import CLASS_NAMES, NUM_CLASSES, colorize
+from seg_core.schemes.scheme import DEFAULT_SCHEME, LabelScheme, builtin
 from seg_core.services.caller import Caller
 from seg_core.services.review import guarded, name_of
 
@@ -51,35 +51,41 @@ class Comparison:
         }
 
 
-def compare_masks(stem: str, a: np.ndarray, b: np.ndarray, names: tuple[str, str]) -> Comparison:
-    """Per-class IoU of two class-id masks of one photo (rows of the matrix: `a`)."""
+def compare_masks(
+    stem: str, a: np.ndarray, b: np.ndarray, names: tuple[str, str], scheme: LabelScheme | None = None
+) -> Comparison:
+    """Per-class IoU of two class-id masks of one photo (rows of the matrix: `a`) in `scheme`
+    (the dataset's; default harvey)."""
+    scheme = scheme or builtin(DEFAULT_SCHEME)
     if a.shape != b.shape:
         raise ValueError(f"{stem}: the two masks differ in size ({a.shape} and {b.shape})")
-    matrix = confusion_counts(b, a, NUM_CLASSES)
+    matrix = confusion_counts(b, a, scheme.num_classes)
     scores = scores_from_matrix(matrix)
     pixels_a, pixels_b = matrix.sum(axis=1), matrix.sum(axis=0)
     rows = [
         {
             "id": c,
-            "name": CLASS_NAMES[c],
+            "name": scheme.names[c],
             "iou": round(float(scores.iou[c]), 4),
             "pixels_a": int(pixels_a[c]),
             "pixels_b": int(pixels_b[c]),
         }
-        for c in range(NUM_CLASSES)
+        for c in range(scheme.num_classes)
         if pixels_a[c] or pixels_b[c]
     ]
     return Comparison(stem, *names, round(scores.miou, 4), round(scores.pixel_accuracy, 4), rows)
 
 
-def disagreement_picture(photo: np.ndarray, a: np.ndarray, b: np.ndarray, opacity: float = 0.6) -> np.ndarray:
-    """The photo (HxWx3, any size) with `a`'s classes where both masks agree, faded, and
-    magenta where they disagree: where to look first."""
+def disagreement_picture(
+    photo: np.ndarray, a: np.ndarray, b: np.ndarray, opacity: float = 0.6, scheme: LabelScheme | None = None
+) -> np.ndarray:
+    """The photo (HxWx3, any size) with `a`'s classes (`scheme`'s colours, default harvey) where
+    both masks agree, faded, and magenta where they disagree: where to look first."""
     height, width = photo.shape[:2]
     small_a, small_b = (
         np.asarray(Image.fromarray(m).resize((width, height), Image.Resampling.NEAREST)) for m in (a, b)
     )
-    agree = colorize(small_a) * (opacity / 2) + photo * (1 - opacity / 2)
+    agree = (scheme or builtin(DEFAULT_SCHEME)).colorize(small_a) * (opacity / 2) + photo * (1 - opacity / 2)
     differ = np.asarray(DISAGREE_RGB, dtype=np.float64) * opacity + photo * (1 - opacity)
     picture = np.where((small_a != small_b)[..., None], differ, agree)
     return picture.astype(np.uint8)
@@ -134,14 +140,21 @@ def compare_labels(dataset: str | Path, stem: str, a: str, b: str) -> Comparison
     """Two analysts' independent labels of `stem` compared."""
     store = LabelStore(dataset)
     return compare_masks(
-        stem, agreement.load_label(store, stem, a), agreement.load_label(store, stem, b), (a, b)
+        stem,
+        agreement.load_label(store, stem, a),
+        agreement.load_label(store, stem, b),
+        (a, b),
+        store.scheme,
     )
 
 
 def labels_picture(dataset: str | Path, stem: str, a: str, b: str) -> np.ndarray:
     store = LabelStore(dataset)
     return disagreement_picture(
-        photo_view(dataset, stem), agreement.load_label(store, stem, a), agreement.load_label(store, stem, b)
+        photo_view(dataset, stem),
+        agreement.load_label(store, stem, a),
+        agreement.load_label(store, stem, b),
+        scheme=store.scheme,
     )
 
 
@@ -231,7 +244,7 @@ def gold_scores(dataset: str | Path) -> list[dict]:
             mask = agreement.load_label(store, stem, label.who)
             if mask.shape != reference.shape:
                 continue
-            result = compare_masks(stem, reference, mask, ("gold", label.who))
+            result = compare_masks(stem, reference, mask, ("gold", label.who), store.scheme)
             rows.append(
                 {
                     "who": label.who,

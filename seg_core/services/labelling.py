@@ -25,11 +25,10 @@ from seg_core.labelling.labelset import trainable_masks
 from seg_core.labelling.labelstore import LabelStore, check_new_dataset, check_who, write_dataset
 from seg_core.labelling.mask_edit import MaskEditor, region_boundaries, superpixels
 from seg_core.labelling.provenance import describe_save, person_share, training_cautions
-from seg_core.schemes.classes import CLASSES, colorize, hex_color
+from seg_core.labelling.strokes import eraser_class, object_class
 from seg_core.services.caller import Caller
 
 VIEW_LONG_SIDE = 1024  # what the analyst sees and superpixels run on: sharp enough, a second to segment
-CLASS_BY_COLOUR = {hex_color(c.id): c.id for c in CLASSES}  # '#rrggbb' -> class id (all 25 differ)
 
 
 @dataclass
@@ -74,7 +73,8 @@ def open_photo(dataset: str | Path, stem: str, who: str) -> LabelSession:
             working_mask(store, stem, who) if independent(store, stem) else store.load_working_mask(stem)
         )
         base_version = store.version(stem)
-    return LabelSession(store, stem, who, MaskEditor(mask), base_version, source, view)
+    editor = MaskEditor(mask, num_classes=store.scheme.num_classes)
+    return LabelSession(store, stem, who, editor, base_version, source, view)
 
 
 def save_labels(session: LabelSession, force: bool = False, caller: Caller | None = None) -> str:
@@ -121,7 +121,7 @@ def render_view(
     mask_small = np.asarray(
         Image.fromarray(session.editor.mask).resize((width, height), Image.Resampling.NEAREST)
     )
-    blended = session.view * (1 - opacity) + colorize(mask_small) * opacity
+    blended = session.view * (1 - opacity) + session.store.scheme.colorize(mask_small) * opacity
     if boundaries is not None:
         blended[boundaries] = 255
     picture = blended.astype(np.uint8)
@@ -181,14 +181,15 @@ def apply_canvas_objects(
 
     Freehand paths are brush (or eraser) strokes of their stroke width; polygons and rectangles
     are filled; points/circles fill the superpixel under them. Each object is painted with the
-    class of its own colour (the eraser draws in Background's black): a drawing that reaches
-    Python after the analyst picked another class or tool keeps the class it was drawn with.
+    class of its own colour (`labelling.strokes`: unique per class even where the scheme's
+    colours are not; the eraser draws in the background class's): a drawing that reaches Python
+    after the analyst picked another class or tool keeps the class it was drawn with.
     `class_id` / `eraser` only serve objects without a class colour.
     """
     applied = 0
-    editor = session.editor
+    editor, scheme = session.editor, session.store.scheme
     for obj in objects:
-        paint = object_class(obj, 0 if eraser else class_id)
+        paint = object_class(obj, eraser_class(scheme) if eraser else class_id, scheme)
         kind = str(obj.get("type", "")).lower()
         if kind == "path":
             points = [frame.to_original(x, y) for x, y in _path_points(obj.get("path") or [])]
@@ -213,16 +214,6 @@ def apply_canvas_objects(
         session.edits += applied
         session.keep_draft()
     return applied
-
-
-def object_class(obj: dict, default: int) -> int:
-    """The class a canvas object was drawn with: its colour ('#rrggbb' plus the canvas's alpha
-    digits; strokes carry it in `stroke`, filled shapes in `fill`), else `default`."""
-    kind = str(obj.get("type", "")).lower()
-    colour = obj.get("stroke") if kind == "path" else obj.get("fill")
-    if isinstance(colour, str) and colour.startswith("#") and len(colour) >= 7:
-        return CLASS_BY_COLOUR.get(colour[:7].lower(), default)
-    return default
 
 
 def _path_points(commands: list) -> list[tuple[float, float]]:
@@ -259,6 +250,16 @@ def photo_table(dataset: str | Path) -> list[dict]:
     return rows
 
 
+def scheme_problem(dataset: str | Path) -> str | None:
+    """The sentence naming what is wrong with the dataset's classes.json, or None when its masks
+    can be labelled (a declared scheme, or harvey without the file)."""
+    try:
+        LabelStore(dataset)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
 def photos_to_prelabel(dataset: str | Path) -> list[str]:
     """The photos no person has labelled yet (unlabelled or only pre-labelled), by name."""
     return [p.stem for p in LabelStore(dataset).photos() if p.status in ("unlabelled", "pre-labelled")]
@@ -275,9 +276,20 @@ def prelabel_photos(
     """Pre-label photos (default: all not yet labelled by a person) with a loaded Predictor,
     storing each pre-label, its model (`model_label` and the weights checksum) and its
     uncertainty; returns one sentence per photo that failed.
-    It writes into the dataset: analysts and admins (`caller` None: the owner)."""
+    It writes into the dataset: analysts and admins (`caller` None: the owner).
+
+    Raises:
+        ValueError: the model predicts another scheme's classes than the dataset's (its ids
+            would be stored as the dataset's classes: wrong, without a word).
+    """
     (caller or Caller()).authorize("label.save", target=f"{Path(dataset).name} (pre-labels)")
     store = LabelStore(dataset)
+    if predictor.scheme.names != store.scheme.names:
+        raise ValueError(
+            f"{model_label} predicts scheme {predictor.scheme.describe()} but {store.root.name} is "
+            f"labelled in scheme {store.scheme.describe()}; pre-label it with a model of its scheme "
+            "(fine-tune one on it with a new head)"
+        )
     if stems is None:
         stems = photos_to_prelabel(dataset)
     problems = []

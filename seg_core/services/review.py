@@ -24,7 +24,6 @@ from seg_core.labelling import review
 from seg_core.labelling.agreement import independent
 from seg_core.labelling.labelstore import LabelStore
 from seg_core.labelling.review import MaskState, OwnMaskError
-from seg_core.schemes.scheme import DEFAULT_SCHEME, builtin
 from seg_core.services.caller import Caller
 from seg_core.services.labelling import VIEW_LONG_SIDE, save_labels
 from seg_core.team.access import OWNER
@@ -204,10 +203,6 @@ def fix_and_accept(session, caller: Caller | None = None) -> MaskState:
     )
 
 
-# The label store holds masks of the default (Harvey) scheme only, as the Label page draws them.
-LABEL_STORE_SCHEME = builtin(DEFAULT_SCHEME)
-
-
 @dataclass(frozen=True)
 class ReviewPictures:
     """What a reviewer looks at, at the Label page's working size (HxWx3 uint8 each)."""
@@ -230,7 +225,7 @@ def pictures(
     store = LabelStore(dataset)
     photo = load_rgb(store.image_path(stem), long_side=VIEW_LONG_SIDE).pixels
     saved = load_mask(store.mask_path(stem))
-    mask = overlay(photo, _to_size(saved, photo), opacity, boundaries=True, scheme=LABEL_STORE_SCHEME)
+    mask = overlay(photo, _to_size(saved, photo), opacity, boundaries=True, scheme=store.scheme)
     if predictor is not None:
         from seg_core.services import analysis
 
@@ -246,7 +241,7 @@ def pictures(
     if prelabel is None:
         return ReviewPictures(mask)
     info = store.prelabel_info(stem) or {}
-    picture = overlay(photo, _to_size(prelabel, photo), opacity, boundaries=True, scheme=LABEL_STORE_SCHEME)
+    picture = overlay(photo, _to_size(prelabel, photo), opacity, boundaries=True, scheme=store.scheme)
     return ReviewPictures(mask, picture, None, info.get("uncertainty"), f"pre-label by {info.get('model')}")
 
 

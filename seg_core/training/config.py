@@ -29,6 +29,24 @@ class TrainConfig:
         group="hidden",
         allowed="a folder",
     )
+    also_data: str = setting(
+        "",
+        "Second dataset",
+        "Another dataset folder trained together with --data; its masks are read as --data's label "
+        "scheme (through --mapping when its own scheme differs). Its masks are used in place, not frozen.",
+        "one dataset unless asked",
+        group="hidden",
+        allowed="empty or a folder",
+    )
+    mapping: str = setting(
+        "",
+        "Class mapping",
+        "A class-mapping .json file that reads --also-data's masks as --data's scheme: for each class of "
+        "--data's scheme, the --also-data classes it stands for; classes it leaves out are ignored pixels.",
+        "a dataset of another scheme is never read as this one without being told how",
+        group="hidden",
+        allowed="empty or a mapping .json file",
+    )
     arch: str = setting(
         "fpn",
         "Architecture",

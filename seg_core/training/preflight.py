@@ -100,10 +100,10 @@ def check_dataset(cfg: TrainConfig) -> ValidationReport:
 
 
 def check_batch_size(
-    cfg: TrainConfig, spec: ModelSpec, report: ValidationReport, world_size: int = 1
+    cfg: TrainConfig, spec: ModelSpec, report: ValidationReport, world_size: int = 1, also: list | None = None
 ) -> None:
-    """A batch must fit the training split (each process's share under DDP), and be 2+ where
-    BatchNorm in a pooling branch needs it."""
+    """A batch must fit the training split (each process's share under DDP; `also`: the second
+    dataset's pairs), and be 2+ where BatchNorm in a pooling branch needs it."""
     from seg_core.datasets.discovery import split_pairs
     from seg_core.training.setup import NEEDS_BATCH_OF_TWO
 
@@ -112,12 +112,13 @@ def check_batch_size(
             f"batch size 1 cannot train {spec.arch} (BatchNorm in its pooling branch needs 2+ images "
             "per batch); use --batch-size 2 or more"
         )
-    train_pairs, _ = split_pairs(report.pairs, cfg.val_ratio, cfg.seed)
+    train_pairs, _ = split_pairs(list(report.pairs) + list(also or []), cfg.val_ratio, cfg.seed)
     per_process = math.ceil(len(train_pairs) / max(1, world_size))
     if per_process < cfg.batch_size:
         raise ValueError(
             f"--batch-size {cfg.batch_size} is larger than the {per_process} training images"
-            f"{' per process' if world_size > 1 else ''} of {cfg.data}; lower --batch-size or --val-ratio"
+            f"{' per process' if world_size > 1 else ''} of {cfg.data}{f' and {cfg.also_data}' if also else ''}; "
+            "lower --batch-size or --val-ratio"
         )
 
 
@@ -156,12 +157,37 @@ def check_before_run(
         from seg_core.imagery.gsd import read_dataset_gsd
 
         read_dataset_gsd(report.root)
-    check_batch_size(cfg, spec, report, world_size)
+    extra, _ = check_also_data(cfg, report.scheme)
+    check_batch_size(cfg, spec, report, world_size, extra.pairs if extra else None)
     check_network(spec)
     from seg_core.training.heads import check_parent  # a parent of another label scheme: one sentence
 
     check_parent(cfg.init_from, cfg.new_head, report.scheme)
     return report
+
+
+def check_also_data(cfg: TrainConfig, scheme) -> tuple[ValidationReport | None, dict]:
+    """The second dataset (`also_data`) checked like the first, and the tables that read its
+    masks as `scheme` (`seg_core.schemes.remap`, keyed by mask path; empty when its scheme is
+    the same): (None, {}) without one.
+
+    Raises:
+        ValueError: its folder or pairs are unusable, its scheme cannot be told, or it differs
+            from `scheme` and `mapping` is not given or does not fit (one sentence).
+    """
+    if not cfg.also_data:
+        if cfg.mapping:
+            raise ValueError(
+                f"--mapping {cfg.mapping} reads --also-data's masks, but no --also-data was given"
+            )
+        return None, {}
+    from seg_core.schemes.remap import dataset_remap
+
+    extra = check_dataset(cfg.with_updates(data=cfg.also_data))
+    if extra.scheme is None:
+        raise ValueError(f"{extra.root}: its label scheme cannot be told; add a classes.json naming it")
+    table = dataset_remap(extra.root, extra.scheme, scheme, cfg.mapping or None)
+    return extra, ({pair.mask: table for pair in extra.pairs} if table is not None else {})
 
 
 def check_all(configs: Sequence[TrainConfig]) -> ValidationReport | None:

@@ -32,7 +32,7 @@ from seg_core.training.config import TrainConfig
 from seg_core.training.losses import class_weights_from_counts, create_loss
 from seg_core.training.optim import build_optimizer, build_scheduler
 from seg_core.training.partial import use_partial_labels
-from seg_core.training.preflight import check_dataset
+from seg_core.training.preflight import check_also_data, check_dataset
 from seg_core.training.state import DataSetup, TrainingRun
 from seg_core.training.step import CHANNELS_LAST_DEVICES
 
@@ -97,6 +97,11 @@ def prepare_data(
     )
     reporter.log(f"{label_set.summary()} ({'frozen copies' if label_set.frozen else 'in place'})")
     report.pairs = label_set.pairs()
+    extra, remaps = check_also_data(cfg, scheme)
+    if extra is not None:
+        how = f"read as {scheme.name} through {cfg.mapping}" if remaps else f"also {scheme.name}"
+        reporter.log(f"also training on {extra.root}: {len(extra.pairs)} pairs ({how})")
+        report.pairs = report.pairs + extra.pairs
     train_pairs, val_pairs = split_pairs(report.pairs, cfg.val_ratio, cfg.seed)
     reporter.log(f"dataset {report.root}: {len(train_pairs)} training and {len(val_pairs)} validation pairs")
     cache = ArrayCache(cfg.resolution)
@@ -118,11 +123,23 @@ def prepare_data(
     crop = cfg.crop or None
     ignore = scheme.ignore_index
     train_set = SegmentationDataset(
-        train_pairs, cache, mean, std, crop=crop, augment=cfg.augment, seed=cfg.seed, ignore_index=ignore
+        train_pairs,
+        cache,
+        mean,
+        std,
+        crop=crop,
+        augment=cfg.augment,
+        seed=cfg.seed,
+        ignore_index=ignore,
+        remaps=remaps,
     )
     train_set.centre_crops_on(rare_class_crops(cfg, train_set, scheme, reporter))
-    val_set = SegmentationDataset(val_pairs, cache, mean, std, ignore_index=ignore) if val_pairs else None
-    train_eval_set = SegmentationDataset(train_pairs, cache, mean, std, ignore_index=ignore)
+    val_set = (
+        SegmentationDataset(val_pairs, cache, mean, std, ignore_index=ignore, remaps=remaps)
+        if val_pairs
+        else None
+    )
+    train_eval_set = SegmentationDataset(train_pairs, cache, mean, std, ignore_index=ignore, remaps=remaps)
     preview_image = np.asarray(cache.image(val_pairs[0].image)) if val_pairs else None
     working = training_gsd(cfg, report.root, [p.image for p in train_pairs])
     if working is not None:
