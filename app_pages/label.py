@@ -99,6 +99,9 @@ with st.sidebar:
         args=(dataset_name,),
     )
 dataset = catalog.resolve_dataset(dataset_name)
+if problem := labelling.scheme_problem(dataset):  # a malformed classes.json: its sentence, not the page
+    st.error(problem)
+    st.stop()
 if st.session_state.get(PRELABEL_KEY) is not None and model:
     # One photo at a time, each crossed off by name once saved (two runs may share the list).
     bar = st.progress(0.0, text="Pre-labelling…")
@@ -119,9 +122,6 @@ if st.session_state.get(PRELABEL_KEY) is not None and model:
     if opened is not None and not opened.editor.undo_stack and opened.source in ("empty", "pre-label"):
         st.session_state.pop("label_session")  # reopen from the new pre-label (nothing drawn yet)
 
-if problem := labelling.scheme_problem(dataset):  # a malformed classes.json: its sentence, not the page
-    st.error(problem)
-    st.stop()
 if review_view.review_screens(dataset, model, PHOTO_KEY):  # a reviewer's queue, agreement and gold
     st.stop()
 
