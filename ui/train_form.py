@@ -18,7 +18,8 @@ from seg_core.core.text import count
 from seg_core.models.spec import ARCH_LABELS, ARCHITECTURES, list_encoders
 from seg_core.services import catalog
 from seg_core.training import preflight, study
-from seg_core.training.config import NAMED_WEIGHTS, TrainConfig
+from seg_core.training.choices import NAMED_WEIGHTS
+from seg_core.training.config import TrainConfig
 from seg_core.training.presets import STUDY_PRESETS
 from seg_core.training.settings import declared, flag
 
