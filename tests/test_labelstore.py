@@ -139,3 +139,27 @@ def test_a_save_killed_at_any_moment_leaves_the_old_or_the_new_mask(tmp_path):
         values = set(np.unique(load_mask(path)))
         assert values in ({1, 3}, {1, 7})
     assert mid_write >= 1, "no kill landed mid-write: the test proved nothing"
+
+
+def test_a_rescuenet_layout_dataset_is_labelled_in_its_own_mask_files(tmp_path):
+    """Its masks are `<id>_lab.png`: they count as labelled, a save replaces that file, and a new
+    mask takes the same kind of name, so training never meets two masks for one photo."""
+    from seg_core.datasets.discovery import validate_dataset
+    from seg_core.demo.synth import write_demo_dataset
+
+    root = tmp_path / "michael"
+    write_demo_dataset(root, n=3, n_test=1, size=(128, 96), seed=5, scheme="rescuenet")
+    store = LabelStore(root)
+    masks = root / "train" / "train-label-img"
+    assert {p.status for p in store.photos()} == {"labelled"}
+    stem = store.photos()[0].stem
+    assert store.mask_path(stem) == masks / f"{stem}_lab.png"
+    store.save(stem, np.full((96, 128), 4, np.uint8), "ana", store.version(stem))
+    assert (load_mask(masks / f"{stem}_lab.png") == 4).all() and not (masks / f"{stem}.png").exists()
+
+    (masks / f"{stem}_lab.png").unlink()  # a photo nobody has labelled yet
+    assert store.status(stem).status == "unlabelled"
+    store.save(stem, np.full((96, 128), 2, np.uint8), "ana", store.version(stem))
+    assert (masks / f"{stem}_lab.png").is_file() and not (masks / f"{stem}.png").exists()
+    report = validate_dataset(root)
+    assert stem in {pair.stem for pair in report.pairs} and not report.problems

@@ -36,7 +36,7 @@ from PIL import Image
 
 from seg_core.core.atomic import atomic_write
 from seg_core.core.locks import file_lock
-from seg_core.datasets.discovery import LAYOUTS, detect_layout
+from seg_core.datasets.discovery import LAYOUTS, MASK_STEM_SUFFIXES, detect_layout
 from seg_core.imagery.imageio import IMAGE_SUFFIXES, displayed_size, load_mask, open_checked
 from seg_core.schemes.files import read_dataset_scheme
 from seg_core.schemes.scheme import DEFAULT_SCHEME, LabelScheme, builtin
@@ -128,6 +128,9 @@ class LabelStore:
         layout = detect_layout(self.root)
         images, masks, _test = LAYOUTS[layout]
         self.image_dir, self.mask_dir = self.root / images, self.root / masks
+        # A new mask takes the layout's own name (RescueNet/FloodNet: `<id>_lab.png`), so training
+        # never meets two masks for one photo (it skips both).
+        self.new_mask_suffix = "_lab" if layout == "splits" or layout.endswith("-split") else ""
         self.store = self.root / STORE_DIR
         # the dataset's classes.json, as training reads it; without one, harvey (masks as ever)
         self.scheme = read_dataset_scheme(self.root) or builtin(DEFAULT_SCHEME)
@@ -155,7 +158,12 @@ class LabelStore:
             return displayed_size(image)
 
     def mask_path(self, stem: str) -> Path:
-        return self.mask_dir / f"{stem}.png"
+        """The photo's mask file: the one there is under any name training pairs (`a.png`,
+        `a_lab.png`, ...), else the name a new one gets."""
+        for suffix in ("", *MASK_STEM_SUFFIXES):
+            if (path := self.mask_dir / f"{stem}{suffix}.png").is_file():
+                return path
+        return self.mask_dir / f"{stem}{self.new_mask_suffix}.png"
 
     def prelabel_path(self, stem: str) -> Path:
         return self.store / "prelabels" / f"{stem}.png"
