@@ -83,6 +83,13 @@ if not datasets:
 models = catalog.list_models()
 with st.sidebar:
     dataset_name = pick_by_id("Dataset", [d.name for d in datasets], str, DATASET_KEY)
+dataset = catalog.resolve_dataset(dataset_name)
+# A malformed classes.json: its sentence before any control that reads the dataset (the pre-label
+# button's callback runs before the page, where no sentence could catch it).
+if problem := labelling.scheme_problem(dataset):
+    st.error(problem)
+    st.stop()
+with st.sidebar:
     model = model_picker(models, "Model (pre-labels, fine-tuning)")
     if model and (chain := labelling.lineage(model.run_id)):
         st.caption("Fine-tuned from " + " ← ".join(chain))
@@ -93,15 +100,9 @@ with st.sidebar:
         disabled=model is None,
         icon=":material/auto_fix_high:",
         width="stretch",
-        on_click=lambda name: st.session_state.update(
-            {PRELABEL_KEY: labelling.photos_to_prelabel(catalog.resolve_dataset(name))}
-        ),
-        args=(dataset_name,),
+        on_click=lambda folder: st.session_state.update({PRELABEL_KEY: labelling.photos_to_prelabel(folder)}),
+        args=(dataset,),
     )
-dataset = catalog.resolve_dataset(dataset_name)
-if problem := labelling.scheme_problem(dataset):  # a malformed classes.json: its sentence, not the page
-    st.error(problem)
-    st.stop()
 if st.session_state.get(PRELABEL_KEY) is not None and model:
     # One photo at a time, each crossed off by name once saved (two runs may share the list).
     bar = st.progress(0.0, text="Pre-labelling…")

@@ -106,3 +106,4 @@ def test_a_malformed_scheme_file_is_one_sentence(stormseg_home):
     at = label_page()
     assert not at.exception
     assert any("classes.json" in e.value and "unknown role 'roof'" in e.value for e in at.error)
+    assert not [b for b in at.button if b.label == "Pre-label photos nobody has labelled"]
