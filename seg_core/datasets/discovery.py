@@ -42,6 +42,11 @@ LAYOUTS = {
     "splits": ("train/train-org-img", "train/train-label-img", "test/test-org-img"),
     **{f"{s}-split": (f"{s}-org-img", f"{s}-label-img", None) for s in ("train", "val", "test")},
 }
+# How a layout names a photo's mask: the distributions' `-label-img` folders hold `<id>_lab.png`
+# (FloodNet/RescueNet), the others `<id>.png`.
+MASK_NAME_SUFFIX = {
+    layout: "_lab" for layout, (_, masks, _) in LAYOUTS.items() if masks.endswith("-label-img")
+}
 # More labelled folders a layout trains on: the distribution's own validation split.
 EXTRA_PAIR_FOLDERS = {"splits": (("val/val-org-img", "val/val-label-img"),)}
 MASK_STEM_SUFFIXES = ("_mask", "_lab", "_label")

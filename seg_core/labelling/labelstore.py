@@ -36,7 +36,7 @@ from PIL import Image
 
 from seg_core.core.atomic import atomic_write
 from seg_core.core.locks import file_lock
-from seg_core.datasets.discovery import LAYOUTS, MASK_STEM_SUFFIXES, detect_layout
+from seg_core.datasets.discovery import LAYOUTS, MASK_NAME_SUFFIX, MASK_STEM_SUFFIXES, detect_layout
 from seg_core.imagery.imageio import IMAGE_SUFFIXES, displayed_size, load_mask, open_checked
 from seg_core.schemes.files import read_dataset_scheme
 from seg_core.schemes.scheme import DEFAULT_SCHEME, LabelScheme, builtin
@@ -130,7 +130,7 @@ class LabelStore:
         self.image_dir, self.mask_dir = self.root / images, self.root / masks
         # A new mask takes the layout's own name (RescueNet/FloodNet: `<id>_lab.png`), so training
         # never meets two masks for one photo (it skips both).
-        self.new_mask_suffix = "_lab" if layout == "splits" or layout.endswith("-split") else ""
+        self.new_mask_suffix = MASK_NAME_SUFFIX.get(layout, "")
         self.store = self.root / STORE_DIR
         # the dataset's classes.json, as training reads it; without one, harvey (masks as ever)
         self.scheme = read_dataset_scheme(self.root) or builtin(DEFAULT_SCHEME)
