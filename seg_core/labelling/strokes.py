@@ -32,6 +32,12 @@ def stroke_colours(scheme: LabelScheme) -> tuple[str, ...]:
     return tuple(colours)
 
 
+@lru_cache(maxsize=16)
+def _class_by_colour(scheme: LabelScheme) -> dict[str, int]:
+    """`stroke_colours` read backwards, built once per scheme (every canvas object looks it up)."""
+    return {colour: class_id for class_id, colour in enumerate(stroke_colours(scheme))}
+
+
 def eraser_class(scheme: LabelScheme) -> int:
     """What the eraser paints: the scheme's first background class, else id 0."""
     ids = scheme.ids(BACKGROUND)
@@ -45,6 +51,5 @@ def object_class(obj: dict, default: int, scheme: LabelScheme) -> int:
     kind = str(obj.get("type", "")).lower()
     colour = obj.get("stroke") if kind == "path" else obj.get("fill")
     if isinstance(colour, str) and colour.startswith("#") and len(colour) >= 7:
-        by_colour = {hex_: class_id for class_id, hex_ in enumerate(stroke_colours(scheme))}
-        return by_colour.get(colour[:7].lower(), default)
+        return _class_by_colour(scheme).get(colour[:7].lower(), default)
     return default
