@@ -123,6 +123,59 @@ def wait_until(page, condition, what: str, timeout: float = 120.0) -> None:
         page.wait_for_timeout(100)
 
 
+APP_IDLE = "() => document.querySelector(\"[data-testid='stApp']\")?.dataset.testScriptState === 'notRunning'"
+
+
+def settled(page) -> None:
+    """Until the app's script is not running (Streamlit marks its root element with the run state):
+    a click during a run can land on an element being replaced."""
+    page.wait_for_function(APP_IDLE)
+
+
+def click_and_settle(page, locator) -> None:
+    """Click something that reruns the script, then wait until that run has started and ended.
+    Right after a click the page can still say "not running" (the click's rerun request has not
+    reached the server yet), so the wait is for a change of run state seen after the click."""
+    page.evaluate(
+        """() => {
+            const app = document.querySelector("[data-testid='stApp']");
+            window.__stormsegSawRun = false;
+            window.__stormsegRuns?.disconnect();
+            window.__stormsegRuns = new MutationObserver((records) => {
+                if (app.dataset.testScriptState !== "notRunning"
+                    || records.some((r) => r.oldValue && r.oldValue !== "notRunning")) {
+                    window.__stormsegSawRun = true;
+                }
+            });
+            window.__stormsegRuns.observe(app, {attributes: true, attributeOldValue: true,
+                                                attributeFilter: ["data-test-script-state"]});
+        }"""
+    )
+    locator.click()
+    page.wait_for_function(f"() => window.__stormsegSawRun && ({APP_IDLE})()")
+
+
+def canvas_box(page, timeout: float = 60.0) -> dict:
+    """The Label page's drawing canvas, scrolled into view, and its box on the page. Waits for the
+    page to settle, and looks again while a finishing run still replaces the canvas element (a
+    located element can be detached between finding and scrolling it)."""
+    from playwright.sync_api import Error
+
+    deadline = time.monotonic() + timeout
+    while True:
+        settled(page)
+        canvas = page.locator("canvas.upper-canvas").first
+        try:
+            canvas.scroll_into_view_if_needed(timeout=5_000)
+            box = canvas.bounding_box(timeout=5_000)
+        except Error as error:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the drawing canvas never held still: {error.message}") from error
+            continue
+        if box is not None:
+            return box
+
+
 def edits_applied(page, count: int) -> None:
     """Until the page says it applied `count` canvas drawings to the mask (printed after the
     canvas by the script run that applied the last one)."""

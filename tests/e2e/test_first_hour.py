@@ -14,7 +14,7 @@ import re
 
 import numpy as np
 import pytest
-from harness import canvas_in_drawing_mode, edits_applied, no_traceback, wait_until
+from harness import canvas_box, canvas_in_drawing_mode, edits_applied, no_traceback, wait_until
 from PIL import Image
 
 from seg_core.demo.synth import generate_scene
@@ -69,13 +69,6 @@ def _real_looking_photo(path) -> None:
     Image.fromarray(image).save(path, quality=90)
 
 
-@pytest.mark.xfail(
-    reason="open defect: failed 1 of 5 runs on 2026-12-05 (a clean-clone suite beside a benchmark): the "
-    "Photo picker showed dry_suburb with nothing pre-labelled, after flooded_street was chosen. Suspected: "
-    "Streamlit's fast reruns run two script runs of one session at once, and a stale run writes the "
-    "picker's session choice back (the same kind of race as the pre-label list, fixed by cross_off)",
-    strict=False,
-)
 def test_the_first_hour(app_server, page, tmp_path):
     base, home = app_server
     page.goto(base)
@@ -157,16 +150,14 @@ def test_the_first_hour(app_server, page, tmp_path):
 
     # Fill, brush, save: the edits land on the photo shown, and it stays shown after the save.
     edits_applied(page, 0)
-    canvas = page.locator("canvas.upper-canvas").first
-    canvas.scroll_into_view_if_needed()
-    box = canvas.bounding_box()
+    box = canvas_box(page)
     page.mouse.click(box["x"] + 100, box["y"] + 100)  # Fill with Property Roof
     edits_applied(page, 1)
+    canvas = page.locator("canvas.upper-canvas").first
     canvas.evaluate("c => { c.dataset.fillTool = '1'; }")
     page.keyboard.press("b")
     wait_until(page, lambda: canvas_in_drawing_mode(canvas), "the Brush tool's own canvas")
-    canvas.scroll_into_view_if_needed()
-    box = canvas.bounding_box()
+    box = canvas_box(page)
     y = box["y"] + box["height"] * 0.75
     page.mouse.move(box["x"] + box["width"] * 0.3, y)
     page.mouse.down()

@@ -12,7 +12,7 @@ import shutil
 
 import numpy as np
 import pytest
-from harness import canvas_in_drawing_mode, edits_applied, no_traceback, wait_until
+from harness import canvas_box, canvas_in_drawing_mode, edits_applied, no_traceback, wait_until
 from PIL import Image
 
 from seg_core.imagery.imageio import load_mask
@@ -43,20 +43,18 @@ def test_prelabel_fill_brush_save_writes_the_mask_png(app_server, page, tmp_path
     page.get_by_text("0 unlabelled · 1 pre-labelled").first.wait_for(timeout=120_000)
     page.get_by_text("started from the model's pre-label").first.wait_for(timeout=120_000)
     edits_applied(page, 0)
-    canvas = page.locator("canvas.upper-canvas").first
-    canvas.scroll_into_view_if_needed()
-    box = canvas.bounding_box()
+    box = canvas_box(page)
     page.mouse.click(box["x"] + 100, box["y"] + 100)  # Fill (the default tool) with Property Roof
     edits_applied(page, 1)
     draft = drafts / f"{photo.stem}.ana.png"
     filled = load_mask(draft)
 
+    canvas = page.locator("canvas.upper-canvas").first
     canvas.evaluate("c => { c.dataset.fillTool = '1'; }")  # the Fill tool's canvas, to see it replaced
     page.keyboard.press("b")  # the Brush tool's shortcut: a fresh canvas, born in freehand mode
     page.wait_for_selector("[data-testid='stBaseButton-primary']:has-text('Brush')")
     wait_until(page, lambda: canvas_in_drawing_mode(canvas), "the Brush tool's own canvas")
-    canvas.scroll_into_view_if_needed()
-    box = canvas.bounding_box()  # the tool's legend line above it may have moved it
+    box = canvas_box(page)  # the tool's legend line above it may have moved it
     y = box["y"] + box["height"] * 0.75
     page.mouse.move(box["x"] + box["width"] * 0.3, y)
     page.mouse.down()

@@ -12,7 +12,15 @@ import re
 
 import numpy as np
 import pytest
-from harness import chromium, chromium_available, no_traceback, running_app
+from harness import (
+    canvas_box,
+    chromium,
+    chromium_available,
+    click_and_settle,
+    no_traceback,
+    running_app,
+    settled,
+)
 from oidc_provider import running_provider
 from test_team_server import sign_in, write_team_settings
 
@@ -28,12 +36,6 @@ RITA, ANA, BEN = "rita@eoc.example.org", "ana@eoc.example.org", "ben@eoc.example
 ROLES = f'[roles]\nreviewer = ["{RITA}"]\nanalyst = ["{ANA}", "{BEN}"]\n'
 
 
-def settled(page) -> None:
-    """Until the script run the last action started has ended (Streamlit shows its status widget
-    while a run is in progress): a click during a run can land on an element being replaced."""
-    page.wait_for_function("() => !document.querySelector(\"[data-testid='stStatusWidget']\")")
-
-
 def open_photo(page, base: str, stem: str) -> None:
     page.goto(f"{base}/label")
     page.get_by_text("Label photos").first.wait_for()
@@ -46,12 +48,9 @@ def open_photo(page, base: str, stem: str) -> None:
 
 def fill_and_save(page, class_name: str, at: tuple[int, int]) -> None:
     """Pick a class by its button, fill the region under `at` (canvas px), save."""
-    page.locator("button").filter(has_text=re.compile(rf"^{class_name}")).first.click()
+    click_and_settle(page, page.locator("button").filter(has_text=re.compile(rf"^{class_name}")).first)
     page.locator(f"[data-testid='stBaseButton-primary']:has-text('{class_name}')").first.wait_for()
-    settled(page)
-    canvas = page.locator("canvas.upper-canvas").first
-    canvas.scroll_into_view_if_needed()
-    box = canvas.bounding_box()
+    box = canvas_box(page)
     page.mouse.click(box["x"] + at[0], box["y"] + at[1])
     page.get_by_text("1 edit applied since this photo was opened.", exact=True).wait_for()
     settled(page)

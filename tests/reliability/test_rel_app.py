@@ -224,6 +224,8 @@ def test_server_config_keeps_xsrf_protection_and_limits_uploads():
     assert config["client"]["toolbarMode"] == "viewer"  # no Deploy / Clear cache for analysts
     assert config["browser"]["gatherUsageStats"] is False
     assert config["theme"]["primaryColor"]
+    # one script run per session at a time: pages keep work lists and pickers in session state
+    assert config["runner"]["fastReruns"] is False
 
 
 APP_SOURCES = [APP, *sorted((REPO / "app_pages").glob("*.py")), *sorted((REPO / "ui").glob("*.py"))]
