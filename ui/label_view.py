@@ -203,8 +203,12 @@ def correction_view(session: labelling.LabelSession) -> None:
         )
         return
     scheme = session.store.scheme
-    if st.session_state.get("label_class", 0) >= scheme.num_classes:  # picked in a larger scheme
-        st.session_state.pop("label_class")
+    # A class picked on another dataset may not exist here: an id past this scheme's, or the text
+    # the box showed for it (Streamlit gives back the shown text when it matches no option, e.g.
+    # "1 · Roof" after switching from a Harvey to a RescueNet dataset).
+    picked = st.session_state.get("label_class", 0)
+    if not isinstance(picked, int) or not 0 <= picked < scheme.num_classes:
+        st.session_state.pop("label_class", None)
     st.session_state.setdefault("label_class", 1 if scheme.num_classes > 1 else 0)
     tools_col, class_col, zoom_col, settings_col = st.columns([5, 3, 1.3, 1.5], vertical_alignment="bottom")
     with tools_col:

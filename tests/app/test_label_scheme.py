@@ -107,3 +107,16 @@ def test_a_malformed_scheme_file_is_one_sentence(stormseg_home):
     assert not at.exception
     assert any("classes.json" in e.value and "unknown role 'roof'" in e.value for e in at.error)
     assert not [b for b in at.button if b.label == "Pre-label photos nobody has labelled"]
+
+
+def test_a_class_picked_on_another_scheme_falls_back_to_this_schemes_default(stormseg_home):
+    """Streamlit hands back the text a select box showed when it matches no option: after moving
+    from a Harvey dataset to a RescueNet one, the class box's value was "1 · Roof" (a str), and
+    comparing it with the class count stopped the page (found by the RescueNet browser test)."""
+    storm({"scheme": "rescuenet"})
+    for stale in ("1 · Roof", 24, -1):
+        at = AppTest.from_file(str(APP), default_timeout=60).switch_page("app_pages/label.py")
+        at.session_state["label_class"] = stale
+        at.run()
+        assert not at.exception and not at.error, stale
+        assert at.session_state["label_class"] == 1 and one(at.selectbox, "Class").value == 1  # water

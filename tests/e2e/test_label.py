@@ -1,5 +1,6 @@
 """Label in a real browser: pre-label a new photo, fill one region, paint one brush stroke, save,
-and find the class-id PNG at the photo's original size on disk.
+and find the class-id PNG at the photo's original size on disk; and label a RescueNet dataset in
+RescueNet's classes, its mask saved where RescueNet keeps masks.
 
 Every step waits for what the page or the canvas shows once the previous one took effect (the
 page's "N edits applied" line, the canvas's freehand cursor), never for time or a spinner: under
@@ -12,10 +13,20 @@ import shutil
 
 import numpy as np
 import pytest
-from harness import canvas_box, canvas_in_drawing_mode, edits_applied, no_traceback, wait_until
+from harness import (
+    canvas_box,
+    canvas_in_drawing_mode,
+    click_and_settle,
+    edits_applied,
+    no_traceback,
+    settled,
+    wait_until,
+)
 from PIL import Image
 
 from seg_core.imagery.imageio import load_mask
+from seg_core.labelling.labelstore import LabelStore
+from seg_core.schemes.scheme import RESCUENET
 from seg_core.services import catalog
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -75,3 +86,51 @@ def test_prelabel_fill_brush_save_writes_the_mask_png(app_server, page, tmp_path
     assert not draft.exists()  # saving clears the draft
     no_traceback(page)
     page.screenshot(path=str(tmp_path / "label.png"), full_page=True)
+
+
+def test_a_rescuenet_dataset_is_labelled_in_its_classes_and_its_own_mask_files(app_server, page, tmp_path):
+    """RescueNet's layout (train/train-org-img, <id>_lab.png masks) and classes.json: the page
+    offers RescueNet's class buttons, a fill paints RescueNet's id, and the save lands in the
+    dataset's own train-label-img/<id>_lab.png, the file its trainer reads."""
+    from seg_core.demo.synth import write_demo_dataset
+
+    base, home = app_server
+    root = home / "data" / "rescue"
+    write_demo_dataset(root, n=2, n_test=0, size=(128, 96), seed=7, scheme="rescuenet")
+    store = LabelStore(root)
+    stem = next(p.stem for p in store.photos() if "train-org-img" in str(store.image_path(p.stem)))
+    mask_path = store.mask_path(stem)
+    assert mask_path == root / "train" / "train-label-img" / f"{stem}_lab.png"
+    mask_path.unlink()  # a photo nobody has labelled yet: the page starts from an empty mask
+
+    page.goto(f"{base}/label")
+    page.get_by_text("Label photos").first.wait_for()
+    page.get_by_label("Your name (saved with each mask)").fill("ana")
+    page.get_by_label("Your name (saved with each mask)").press("Enter")
+    page.locator("[data-testid='stSelectbox']", has_text="Dataset").first.click()
+    click_and_settle(page, page.get_by_role("option", name="rescue", exact=True))
+    page.get_by_text("1 unlabelled").first.wait_for()
+    page.get_by_text(f"{stem}: 128×96 px, edited at full size; started from an empty mask").wait_for()
+    edits_applied(page, 0)
+    for name in ("no damage", "major damage", "total destruction", "road blocked"):  # RescueNet's own
+        page.get_by_role("button", name=name).first.wait_for()
+    assert page.get_by_role("button", name="Roof").count() == 0  # no Harvey class on this dataset
+
+    destroyed = RESCUENET.names.index("building-total-destruction")  # its button: "total destruction"
+    click_and_settle(page, page.get_by_role("button", name="total destruction").first)
+    page.locator("[data-testid='stBaseButton-primary']:has-text('total destruction')").first.wait_for()
+    box = canvas_box(page)
+    page.mouse.click(box["x"] + 60, box["y"] + 60)  # Fill (the default tool)
+    edits_applied(page, 1)
+    settled(page)
+    page.get_by_role("button", name="Save mask").scroll_into_view_if_needed()
+    page.get_by_role("button", name="Save mask").click()
+    page.get_by_text(f"Saved {mask_path.name}").first.wait_for()
+    no_traceback(page)
+
+    mask = load_mask(mask_path)
+    assert mask.shape == (96, 128)
+    assert mask[int(60 / box["height"] * 96), int(60 / box["width"] * 128)] == destroyed
+    assert set(np.unique(mask)) == {0, destroyed}  # the empty mask is RescueNet's background, id 0
+    assert not (mask_path.parent / f"{stem}.png").exists()  # one mask per photo: no second name
+    assert store.status(stem).status == "corrected"  # saved through the app (not shipped with the data)
