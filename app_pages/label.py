@@ -103,6 +103,13 @@ with st.sidebar:
         on_click=lambda folder: st.session_state.update({PRELABEL_KEY: labelling.photos_to_prelabel(folder)}),
         args=(dataset,),
     )
+    by_role = st.toggle(
+        "Pre-label by role with another scheme's model",
+        key="label_prelabel_by_role",
+        help="A model trained on other classes (e.g. Harvey's) pre-labels this dataset by carrying each "
+        "of its classes to this dataset's class of the same role (roofs to buildings, roads to roads); "
+        "classes without a match become background. The page says which class went where.",
+    )
 if st.session_state.get(PRELABEL_KEY) is not None and model:
     # One photo at a time, each crossed off by name once saved (two runs may share the list).
     bar = st.progress(0.0, text="Pre-labelling…")
@@ -110,7 +117,13 @@ if st.session_state.get(PRELABEL_KEY) is not None and model:
         predictor = load_predictor(model.path)
         while todo := st.session_state.get(PRELABEL_KEY):
             for problem in labelling.prelabel_photos(
-                dataset, predictor, model.id, stems=todo[:1], caller=current_caller()
+                dataset,
+                predictor,
+                model.id,
+                stems=todo[:1],
+                caller=current_caller(),
+                mapping="roles" if by_role else None,
+                announce=lambda how: st.session_state.update({"label_prelabel_how": how}),
             ):
                 st.warning(f"Skipped {problem}")
             left = cross_off(st.session_state, PRELABEL_KEY, todo[0])
@@ -118,6 +131,8 @@ if st.session_state.get(PRELABEL_KEY) is not None and model:
                 1.0 - len(left) / (len(left) + 1), text=f"Pre-labelling… {count(len(left), 'photo')} to go"
             )
     st.session_state.pop(PRELABEL_KEY, None)  # done, or stopped by an error it has shown
+    if how := st.session_state.pop("label_prelabel_how", None):
+        st.info(how)
     bar.empty()
     opened = st.session_state.get("label_session")
     if opened is not None and not opened.editor.undo_stack and opened.source in ("empty", "pre-label"):

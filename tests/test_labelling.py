@@ -112,10 +112,71 @@ def test_prelabel_then_rank_what_to_label_next(dataset):
 def test_a_model_of_another_scheme_is_refused_for_pre_labels(dataset):
     (dataset / "classes.json").write_text('{"scheme": "rescuenet"}')
     with pytest.raises(
-        ValueError, match=r"pointwise predicts scheme harvey \(25 classes\) but storm is labelled"
+        ValueError,
+        match=r"pointwise cannot pre-label storm: the model predicts scheme harvey \(25 classes\) but the "
+        r"dataset is labelled in scheme rescuenet .*pre-label through a mapping",
     ):
         labelling.prelabel_photos(dataset, pointwise_predictor(), "pointwise")
     assert [r["status"] for r in labelling.photo_table(dataset)] == ["unlabelled"] * 3  # nothing stored
+
+
+def test_a_model_of_another_scheme_pre_labels_through_roles_or_a_mapping_file(dataset, tmp_path):
+    """The Harvey model's pre-labels of a RescueNet dataset hold RescueNet ids: by role (roofs as
+    building-no-damage, Flooded and the other unnamed classes as background) or by a file."""
+    from seg_core.schemes.scheme import RESCUENET
+
+    predictor = pointwise_predictor()
+    stems = sorted(p.stem for p in (dataset / "train_images").iterdir())
+    labelling.prelabel_photos(dataset, predictor, "pointwise")
+    harvey = {stem: load_mask(dataset / ".stormseg-labels" / "prelabels" / f"{stem}.png") for stem in stems}
+    assert all(len(np.unique(m)) > 1 for m in harvey.values())  # the check below compares something
+    for stem in stems:
+        (dataset / ".stormseg-labels" / "prelabels" / f"{stem}.png").unlink()
+    (dataset / "classes.json").write_text('{"scheme": "rescuenet"}')
+
+    heard = []
+    assert (
+        labelling.prelabel_photos(dataset, predictor, "pointwise", mapping="roles", announce=heard.append)
+        == []
+    )
+    [how] = heard
+    assert "Property Roof → building-no-damage" in how and "Flooded" in how.split(";")[1]
+    by_role = {  # what the roles carry; every other Harvey class becomes background (0)
+        "Property Roof": "building-no-damage",
+        "Road/Highway": "road-clear",
+        "Swimming Pool": "pool",
+        "Vehicle": "vehicle",
+        "Water Body": "water",
+        "Trees/Shrubs": "tree",
+        "Grass": "tree",
+        "Dense Vegetation/Forest": "tree",
+    }
+    table = np.zeros(256, np.uint8)
+    for name, target in by_role.items():
+        table[HARVEY.class_id(name)] = RESCUENET.class_id(target)
+    for stem in stems:
+        mask = load_mask(dataset / ".stormseg-labels" / "prelabels" / f"{stem}.png")
+        np.testing.assert_array_equal(mask, table[harvey[stem]])
+        assert mask.max() < RESCUENET.num_classes
+
+    mapping = tmp_path / "harvey_to_rescuenet.json"
+    mapping.write_text(
+        '{"from": "harvey", "to": "rescuenet", "classes": {"water": ["Flooded", "Water Body"], '
+        '"building-no-damage": ["Property Roof", "Secondary Structure"]}}'
+    )
+    labelling.prelabel_photos(dataset, predictor, "pointwise", mapping=mapping)
+    for stem in stems:
+        mask = load_mask(dataset / ".stormseg-labels" / "prelabels" / f"{stem}.png")
+        expected = np.zeros(256, np.uint8)
+        for name in ("Flooded", "Water Body"):
+            expected[HARVEY.class_id(name)] = 1
+        for name in ("Property Roof", "Secondary Structure"):
+            expected[HARVEY.class_id(name)] = 2
+        np.testing.assert_array_equal(mask, expected[harvey[stem]])
+
+    mapping.write_text('{"from": "floodnet", "to": "rescuenet", "classes": {}}')
+    with pytest.raises(ValueError, match="harvey_to_rescuenet.json.*\"from\" is 'floodnet'"):
+        labelling.prelabel_photos(dataset, predictor, "pointwise", mapping=mapping)
 
 
 def test_lineage_follows_parent_run_ids_through_the_registry():

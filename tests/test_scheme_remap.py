@@ -112,3 +112,27 @@ def test_a_run_trains_both_datasets_with_the_second_read_as_the_first_scheme(two
         check_also_data(cfg.with_updates(mapping=""), HARVEY)
     with pytest.raises(ValueError, match="no --also-data was given"):
         check_also_data(cfg.with_updates(also_data=""), HARVEY)
+
+
+def test_the_cli_pre_labels_a_rescuenet_dataset_with_the_harvey_demo_model_by_role(stormseg_home, capsys):
+    """`label prelabel --mapping roles`: the pre-labels hold RescueNet ids only, and the command
+    says which Harvey class went where; without a mapping it refuses in one sentence."""
+    from seg_core.cli import main
+    from seg_core.demo.synth import write_demo_dataset
+    from seg_core.labelling.labelstore import LabelStore
+
+    root = stormseg_home / "data" / "rescue"
+    write_demo_dataset(root, n=2, n_test=0, size=(128, 96), seed=7, scheme="rescuenet")
+    store = LabelStore(root)
+    for photo in store.photos():
+        store.mask_path(photo.stem).unlink()
+    assert main(["label", "prelabel", str(root), "--checkpoint", "demo"]) != 0
+    assert "cannot pre-label rescue: the model predicts scheme harvey" in capsys.readouterr().err
+    assert main(["label", "prelabel", str(root), "--checkpoint", "demo", "--mapping", "roles"]) == 0
+    err = capsys.readouterr().err
+    assert "harvey pre-labels carried into rescuenet by roles: Background → background" in err
+    stems = [p.stem for p in store.photos()]
+    assert stems and all(store.status(s).status == "pre-labelled" for s in stems)
+    for stem in stems:
+        mask = np.array(Image.open(store.prelabel_path(stem)))
+        assert mask.shape == (96, 128) and mask.max() < RESCUENET.num_classes

@@ -1,7 +1,7 @@
 """`label` and `finetune`: the labelling loop from the command line.
 
 python -m seg_core label status DATASET [--json]
-python -m seg_core label prelabel DATASET --checkpoint PATH|NAME [--json]
+python -m seg_core label prelabel DATASET --checkpoint PATH|NAME [--mapping MAPPING.json|roles] [--json]
 python -m seg_core label next DATASET [--json]
 python -m seg_core label states | accept | reject | sets | diff | export | agreement | gold   (cli/review.py)
 python -m seg_core finetune --parent PATH|NAME --data DATASET [--epochs N] [--lr X] [--batch-size B] [--crop C]
@@ -57,7 +57,14 @@ def _prelabel(args: argparse.Namespace) -> int:
     predictor = Predictor.from_checkpoint(checkpoint, device=args.device)
     progress = ConsoleProgress("pre-label")
     # recorded as named (demo, a run id or name, a path): the name means the same on every machine
-    problems = prelabel_photos(dataset, predictor, args.checkpoint, progress=progress)
+    problems = prelabel_photos(
+        dataset,
+        predictor,
+        args.checkpoint,
+        progress=progress,
+        mapping=args.mapping,
+        announce=lambda how: print(how, file=sys.stderr),
+    )
     for problem in problems:
         print(f"skipped: {problem}", file=sys.stderr)
     _print_ranking(next_to_label(dataset), args.json)
@@ -138,6 +145,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("dataset")
     a.add_argument("--checkpoint", required=True, help=CHECKPOINT_HELP)
     a.add_argument("--device", default="auto")
+    a.add_argument(
+        "--mapping",
+        help="a model of another scheme: MAPPING.json (from: the model's scheme, to: the dataset's), or "
+        "'roles' to carry each class to the dataset's class of the same role",
+    )
     a.add_argument("--json", action="store_true")
     a.set_defaults(handler=_prelabel)
     a = actions.add_parser("next", help="unlabelled photos, most uncertain pre-label first, with reasons")

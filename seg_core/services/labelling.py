@@ -26,6 +26,7 @@ from seg_core.labelling.labelstore import LabelStore, check_new_dataset, check_w
 from seg_core.labelling.mask_edit import MaskEditor, region_boundaries, superpixels
 from seg_core.labelling.provenance import describe_save, person_share, training_cautions
 from seg_core.labelling.strokes import eraser_class, object_class
+from seg_core.schemes.remap import prelabel_remap
 from seg_core.services.caller import Caller
 
 VIEW_LONG_SIDE = 1024  # what the analyst sees and superpixels run on: sharp enough, a second to segment
@@ -272,24 +273,28 @@ def prelabel_photos(
     stems: list[str] | None = None,
     progress: Callable[[int, int], None] | None = None,
     caller: Caller | None = None,
+    mapping: str | Path | None = None,
+    announce: Callable[[str], None] | None = None,
 ) -> list[str]:
     """Pre-label photos (default: all not yet labelled by a person) with a loaded Predictor,
     storing each pre-label, its model (`model_label` and the weights checksum) and its
     uncertainty; returns one sentence per photo that failed.
     It writes into the dataset: analysts and admins (`caller` None: the owner).
+    A model of another scheme pre-labels through `mapping` (a mapping file, or "roles":
+    `schemes.remap.prelabel_remap`); `announce` hears the sentence saying how its classes map.
 
     Raises:
-        ValueError: the model predicts another scheme's classes than the dataset's (its ids
-            would be stored as the dataset's classes: wrong, without a word).
+        ValueError: another scheme's model without a mapping (its ids would be stored as the
+            dataset's classes: wrong, without a word), or a mapping that does not fit the two.
     """
     (caller or Caller()).authorize("label.save", target=f"{Path(dataset).name} (pre-labels)")
     store = LabelStore(dataset)
-    if predictor.scheme.names != store.scheme.names:
-        raise ValueError(
-            f"{model_label} predicts scheme {predictor.scheme.describe()} but {store.root.name} is "
-            f"labelled in scheme {store.scheme.describe()}; pre-label it with a model of its scheme "
-            "(fine-tune one on it with a new head)"
-        )
+    try:
+        table, how = prelabel_remap(predictor.scheme, store.scheme, mapping, eraser_class(store.scheme))
+    except ValueError as exc:
+        raise ValueError(f"{model_label} cannot pre-label {store.root.name}: {exc}") from None
+    if how and announce:
+        announce(how)
     if stems is None:
         stems = photos_to_prelabel(dataset)
     problems = []
@@ -298,7 +303,8 @@ def prelabel_photos(
             result = predictor.predict_full(store.image_path(stem), confidence=True)
             figures = photo_uncertainty(result.mask, result.confidence, predictor.scheme).to_dict()
             sha = predictor.meta.get("weights_sha256")
-            store.save_prelabel(stem, result.mask, model_label, figures, weights_sha256=sha)
+            mask = result.mask if table is None else table[result.mask]
+            store.save_prelabel(stem, mask, model_label, figures, weights_sha256=sha)
         except ValueError as exc:
             problems.append(str(exc))
         if progress:

@@ -120,3 +120,19 @@ def test_a_class_picked_on_another_scheme_falls_back_to_this_schemes_default(sto
         at.run()
         assert not at.exception and not at.error, stale
         assert at.session_state["label_class"] == 1 and one(at.selectbox, "Class").value == 1  # water
+
+
+def test_the_harvey_demo_model_pre_labels_a_rescuenet_dataset_by_role_when_asked(stormseg_home):
+    root = storm({"scheme": "rescuenet"})
+    at = label_page()
+    one(at.button, "Pre-label photos nobody has labelled").click().run()
+    assert not at.exception
+    assert any("cannot pre-label michael" in e.value and "by role" in e.value for e in at.error)
+    assert LabelStore(root).status("p0").status == "unlabelled"  # nothing stored
+
+    one(at.toggle, "Pre-label by role with another scheme's model").set_value(True).run()
+    one(at.button, "Pre-label photos nobody has labelled").click().run()
+    assert not at.exception and not at.error
+    assert any(i.value.startswith("harvey pre-labels carried into rescuenet by roles") for i in at.info)
+    assert LabelStore(root).status("p0").status == "pre-labelled"
+    assert load_mask(LabelStore(root).prelabel_path("p0")).max() < RESCUENET.num_classes
