@@ -7,7 +7,8 @@
 #      cycling harvey, coastal, prairie (15 of each, seed 7), 12 epochs at a lower learning rate:
 #      ~6 minutes on 2 quiet cores.
 #   3. real ground, only with WITH_REAL=1 (the shipped checkpoint stays stage 2's until a stage-3
-#      model measures better on the real report group: docs/benchmarks-analysis.md section 19): trained
+#      model measures better on the selection group's tasks it did not train on; measured on
+#      2026-12-05, ~3.5 min on 2 quiet cores, not shipped: docs/benchmarks-analysis.md section 19): trained
 #      further on 45 synthetic photos of the three styles (seed 11) mixed
 #      with the 99 real 400x400 tiles of the real benchmark's selection group of Dubai
 #      (bench/real/manifest.json, dense set "dubai-selection": CC0 imagery, the only real source
