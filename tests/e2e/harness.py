@@ -169,11 +169,14 @@ def canvas_box(page, timeout: float = 60.0) -> dict:
             canvas.scroll_into_view_if_needed(timeout=5_000)
             box = canvas.bounding_box(timeout=5_000)
         except Error as error:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"the drawing canvas never held still: {error.message}") from error
-            continue
+            box, why = None, error.message
+        else:
+            why = "it had no box on the page (not displayed)"
         if box is not None:
             return box
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the drawing canvas never held still: {why}")
+        page.wait_for_timeout(100)  # poll, as wait_until does
 
 
 def edits_applied(page, count: int) -> None:
