@@ -113,6 +113,7 @@ with st.sidebar:
 if st.session_state.get(PRELABEL_KEY) is not None and model:
     # One photo at a time, each crossed off by name once saved (two runs may share the list).
     bar = st.progress(0.0, text="Pre-labelling…")
+    carried: list[str] = []  # how another scheme's classes were carried over (said once, below)
     with friendly_errors("Pre-labelling"):
         predictor = load_predictor(model.path)
         while todo := st.session_state.get(PRELABEL_KEY):
@@ -123,7 +124,7 @@ if st.session_state.get(PRELABEL_KEY) is not None and model:
                 stems=todo[:1],
                 caller=current_caller(),
                 mapping="roles" if by_role else None,
-                announce=lambda how: st.session_state.update({"label_prelabel_how": how}),
+                announce=carried.append,
             ):
                 st.warning(f"Skipped {problem}")
             left = cross_off(st.session_state, PRELABEL_KEY, todo[0])
@@ -131,8 +132,8 @@ if st.session_state.get(PRELABEL_KEY) is not None and model:
                 1.0 - len(left) / (len(left) + 1), text=f"Pre-labelling… {count(len(left), 'photo')} to go"
             )
     st.session_state.pop(PRELABEL_KEY, None)  # done, or stopped by an error it has shown
-    if how := st.session_state.pop("label_prelabel_how", None):
-        st.info(how)
+    if carried:
+        st.info(carried[-1])  # the same sentence for every photo
     bar.empty()
     opened = st.session_state.get("label_session")
     if opened is not None and not opened.editor.undo_stack and opened.source in ("empty", "pre-label"):
