@@ -13,9 +13,10 @@
 #      with the 99 real 400x400 tiles of the real benchmark's selection group of Dubai
 #      (bench/real/manifest.json, dense set "dubai-selection": CC0 imagery, the only real source
 #      whose licence lets weights trained on it ship), 6 epochs at 3e-4. The real tiles label
-#      building, road, water and bare land; their vegetation class (Grass, Trees/Shrubs or Dense
-#      Vegetation in Harvey's scheme) and unlabelled pixels are ignored (255), never taught as
-#      background. Stage 3's validation photos (synthetic and real) give the checkpoint's
+#      building, road, water and bare land; their vegetation class is Grass, Trees/Shrubs or Dense
+#      Vegetation in Harvey's scheme, so it is taught as "one of the three" (a partial-label code,
+#      the dense set's partial_labels.json; the stage-2 model's beliefs choose among them), and
+#      their unlabelled pixels are ignored (255), never taught as background. Stage 3's validation photos (synthetic and real) give the checkpoint's
 #      familiarity reference (meta["uncertainty_reference"]).
 # The `forest` style and the real benchmark's report group are held out on purpose:
 # docs/benchmarks-analysis.md sections 10 and 19 report the model on them (`python bench/labelling.py
@@ -62,6 +63,7 @@ cp "$work"/synthetic/train_images/* "$mix/images/"
 cp "$work"/synthetic/train_masks/* "$mix/masks/"
 cp "$work"/real/dense/dubai-selection/images/* "$mix/images/"
 cp "$work"/real/dense/dubai-selection/masks/* "$mix/masks/"
+cp "$work"/real/dense/dubai-selection/partial_labels.json "$mix/"
 "$python" -m seg_core train --data "$mix" --name demo "${recipe[@]}" \
   --epochs 6 --lr 3e-4 --warmup-epochs 0 --init-from "$stage2"
 best=$(latest)

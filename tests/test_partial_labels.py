@@ -362,3 +362,82 @@ def test_a_fine_tune_start_check_is_skipped_only_where_labels_say_not_a_class(tm
     assert not has_not_codes(tmp_path, harvey)  # a sidecar that only declares 255 as unknown
     update_partial_labels(tmp_path, lambda labels: labels.set_labelled_only("IMG_1", [ROAD]))
     assert has_not_codes(tmp_path, harvey)
+
+
+# --------------------------------------------------------------------------- "one of these classes"
+
+GRASS, TREES, FOREST = 5, 6, 21
+
+
+def test_a_one_of_code_allows_exactly_its_classes_and_round_trips(tmp_path):
+    labels = PartialLabels()
+    vegetation = labels.code_for_one_of([FOREST, GRASS, TREES, GRASS])
+    assert labels.code_for_one_of([GRASS, TREES, FOREST]) == vegetation  # one code per set
+    assert labels.allowed(vegetation) == (GRASS, TREES, FOREST)
+    assert labels.allowed(ROAD) == (ROAD,)
+    assert allowed_classes(labels)[vegetation].nonzero().view(-1).tolist() == [GRASS, TREES, FOREST]
+    write_partial_labels(tmp_path, labels)
+    again = read_partial_labels(tmp_path)
+    assert again.allowed(vegetation) == (GRASS, TREES, FOREST)
+    named = json.loads((tmp_path / PARTIAL_LABELS_FILE).read_text())["may_be_named"]
+    assert named == {str(vegetation): ["Grass", "Trees/Shrubs", "Dense Vegetation/Forest"]}
+    with pytest.raises(ValueError, match="every class"):
+        labels.code_for_one_of(range(NUM_CLASSES))
+
+
+def test_a_one_of_pixel_learns_the_set_without_choosing_among_its_members():
+    """Labelled "vegetation" (one of Grass, Trees/Shrubs, Dense Vegetation): the loss is
+    -log(p_grass + p_trees + p_forest); descent raises the three in proportion to what the model
+    already believes of each (their ratios keep) and lowers every other class."""
+    labels = PartialLabels()
+    vegetation = labels.code_for_one_of([GRASS, TREES, FOREST])
+    logits = _pixel([0.0] * NUM_CLASSES)
+    logits[0, TREES], logits[0, FLOODED] = 2.0, 3.0
+    target = torch.tensor([[[vegetation]]])
+    allowed = allowed_classes(labels)
+    loss = partial_label_loss(logits, target, allowed, ce=True, dice=False)
+    probs = logits.softmax(1).view(-1)
+    assert float(loss) == pytest.approx(-float(torch.log(probs[[GRASS, TREES, FOREST]].sum())), rel=1e-5)
+    grad = _gradient(lambda z: partial_label_loss(z, target, allowed, ce=True, dice=False), logits)
+    members = [GRASS, TREES, FOREST]
+    ratio = grad[members] / probs[members]
+    assert torch.allclose(ratio, ratio[0].expand_as(ratio), atol=1e-6) and ratio[0] < 0  # all up, alike
+    assert grad[FLOODED] > 0 and grad[BACKGROUND] > 0  # the classes outside the set go down
+
+
+def test_the_parent_anchor_chooses_within_a_one_of_set():
+    """Where the label says only "vegetation", the parent's belief decides which kind: its
+    probabilities renormalised over the set, nothing outside it."""
+    from seg_core.training.partial import ParentAnchor
+
+    class Parent(torch.nn.Module):
+        def forward(self, x):
+            out = torch.zeros(x.shape[0], NUM_CLASSES, *x.shape[2:])
+            out[:, FLOODED], out[:, GRASS] = 4.0, 2.0
+            return out
+
+    labels = PartialLabels()
+    vegetation = labels.code_for_one_of([GRASS, TREES, FOREST])
+    run = type("Run", (), {"device": torch.device("cpu"), "amp": None})()
+    anchor = ParentAnchor(Parent(), allowed_classes(labels), run)
+    silent = anchor.targets(torch.zeros(1, 3, 1, 1), torch.tensor([[[vegetation]]]))[0, 1:, 0, 0]
+    assert float(silent.sum()) == pytest.approx(1.0)
+    assert silent.nonzero().view(-1).tolist() == [GRASS, TREES, FOREST] and silent.argmax() == GRASS
+
+
+def test_the_code_command_declares_a_one_of_or_none_of_value(tmp_path, capsys):
+    from seg_core.cli import main
+
+    (tmp_path / "images").mkdir()
+    args = ["partial-labels", "code", str(tmp_path)]
+    assert main([*args, "--one-of", "Grass", "Trees/Shrubs", "21", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["meaning"].endswith("one of Grass, Trees/Shrubs, Dense Vegetation/Forest")
+    assert read_partial_labels(tmp_path).allowed(shown["value"]) == (GRASS, TREES, FOREST)
+    assert main([*args, "--none-of", "Road/Highway"]) == 0
+    assert capsys.readouterr().out.strip().endswith("none of Road/Highway (every other class stays possible)")
+    assert main([*args, "--one-of", "Castle"]) == 2
+    assert "unknown class 'Castle'" in capsys.readouterr().err
+    assert main(["partial-labels", "code", str(tmp_path / "gone"), "--one-of", "Grass"]) == 2
+    assert "no such dataset folder" in capsys.readouterr().err
+    assert not (tmp_path / "gone").exists()

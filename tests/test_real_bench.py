@@ -15,6 +15,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from seg_core.datasets.discovery import validate_dataset
+from seg_core.datasets.partial import read_partial_labels
+
 BENCH = Path(__file__).resolve().parent.parent / "bench" / "real"
 
 
@@ -148,7 +151,7 @@ def stand_in(tmp_path, assemble):
                 "mapping": {
                     "building": "Property Roof",
                     "water": "Water Body",
-                    "land": None,
+                    "land": ["Grass", "Trees/Shrubs"],  # a class Harvey splits: "one of" them
                     "unlabelled": None,
                 },
             }
@@ -181,7 +184,13 @@ def test_assembly_cuts_tiles_and_maps_the_labelled_class_to_harvey(stand_in, ass
     assert task["order"][0] == "p0_r0c0"  # the tile that shows the class is labelled first
     dense = np.asarray(Image.open(out / "dense" / "aerial-selection" / "masks" / "p0_r0c1.png"))
     assert (dense[:5, 10:] == 22).all()  # water -> Water Body
-    assert (dense[5:18, :10] == 255).all()  # land mapped to nothing stays unlabelled
+    labels = read_partial_labels(out / "dense" / "aerial-selection")
+    (code,) = labels.not_codes
+    assert labels.allowed(code) == (5, 6)  # Grass or Trees/Shrubs, nothing else
+    assert (dense[5:18, :10] == code).all()  # land -> "one of Grass, Trees/Shrubs"
+    assert (dense[-2:] == 255).all()  # the source's unlabelled pixels stay unknown
+    report = validate_dataset(out / "dense" / "aerial-selection")  # a valid partial-label dataset
+    assert not report.problems and len(report.pairs) == 2
 
 
 def test_a_changed_file_stops_the_assembly(stand_in, assemble, tmp_path):

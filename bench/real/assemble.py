@@ -13,7 +13,9 @@ photo gives; no resampling), and masks are turned into Harvey class ids per task
     data/real/tasks/<task>/test/{images,masks}/   held-out photos the task is scored on
     data/real/tasks/<task>/task.json              the task (group, classes, pool order)
     data/real/dense/<source>-<group>/{images,masks}/  every labelled class of a source's group,
-                                                   for training a model (scripts/train_demo_model.sh)
+                                                   for training a model (scripts/train_demo_model.sh);
+                                                   with partial_labels.json where a source class is
+                                                   "one of" several Harvey classes (vegetation)
 
 A pixel a source does not label (its "unlabelled" colour, or a colour off its palette) gets the
 ignore value 255: no loss and no score ever counts it.
@@ -46,6 +48,8 @@ from sources import (  # noqa: E402
     read_file,
     sha256_bytes,
 )
+
+from seg_core.datasets.partial import PartialLabels, write_partial_labels  # noqa: E402
 
 MANIFEST = HERE / "manifest.json"
 DEFAULT_OUT = ROOT / "data" / "real"
@@ -155,14 +159,29 @@ def task_mask(index: np.ndarray, names: list[str], task: dict, harvey_ids: dict[
     return mask
 
 
-def dense_mask(index: np.ndarray, names: list[str], mapping: dict[str, str | None], harvey_ids) -> np.ndarray:
-    """Every class a source labels, in Harvey ids (None: a class Harvey splits, left unlabelled)."""
+def dense_mask(index: np.ndarray, names: list[str], mapping: dict, values: dict[str, int]) -> np.ndarray:
+    """Every class a source labels, as the mask values `dense_values` gives (a source class mapped
+    to None stays unlabelled)."""
     mask = np.full(index.shape, IGNORE, np.uint8)
     for i, name in enumerate(names):
-        target = mapping.get(name)
-        if target is not None:
-            mask[index == i] = harvey_ids[target]
+        if mapping.get(name) is not None:
+            mask[index == i] = values[name]
     return mask
+
+
+def dense_values(mapping: dict, labels) -> dict[str, int]:
+    """Each mapped source class's mask value: a Harvey class name -> its id; a list of names (a
+    class Harvey splits, e.g. vegetation) -> the partial-label code "one of these classes",
+    declared in `labels` (seg_core.datasets.partial)."""
+    from seg_core.schemes.classes import class_id
+
+    values = {}
+    for name, target in mapping.items():
+        if isinstance(target, list):
+            values[name] = labels.code_for_one_of([class_id(t) for t in target])
+        elif target is not None:
+            values[name] = class_id(target)
+    return values
 
 
 def _photo(source: Source, entry: dict, stem: str, mirror: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -245,14 +264,17 @@ def assemble(
             continue
         entry = manifest["sources"][dense["source"]]
         names = list(entry["classes"])
-        harvey_ids = {h: class_id(h) for h in dense["mapping"].values() if h}
+        labels = PartialLabels(sources=[{"assembled_from": dense["source"], "mapping": dense["mapping"]}])
+        values = dense_values(dense["mapping"], labels)
         folder = out / "dense" / dense["name"]
         shutil.rmtree(folder, ignore_errors=True)
         for stem in dense["photos"]:
             image, index = _photo(usable[dense["source"]], entry, stem, mirror)
             for suffix, (left, top, right, bottom) in tiles(image, size):
-                mask = dense_mask(index[top:bottom, left:right], names, dense["mapping"], harvey_ids)
+                mask = dense_mask(index[top:bottom, left:right], names, dense["mapping"], values)
                 _save(folder, f"{stem}_{suffix}", image[top:bottom, left:right], mask)
+        if labels.not_codes:  # a set-valued class: the dataset is a partial-label one
+            write_partial_labels(folder, labels)
         built.append(dense["name"])
         log(f"dense {dense['name']}: {_count(folder)} photos")
     return {"built": built, "missing": missing}

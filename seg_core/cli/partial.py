@@ -3,6 +3,7 @@
 python -m seg_core partial-labels from-vectors --mosaic MOSAIC.tif --vectors FILE[#LAYER]=CLASS ...
         --out DIR [--incomplete CLASS ...] [--tolerance-m 2] [--line-width-m 7] [--tile 1024] [--json]
 python -m seg_core partial-labels mark DATASET PHOTO --classes CLASS [CLASS ...]   (or --all)
+python -m seg_core partial-labels code DATASET (--one-of | --none-of) CLASS [CLASS ...] [--json]
 """
 
 from __future__ import annotations
@@ -65,6 +66,16 @@ def _mark(args: argparse.Namespace) -> int:
     return 0
 
 
+def _code(args: argparse.Namespace) -> int:
+    from seg_core.services.partial_labels import mask_code
+
+    scheme = read_dataset_scheme(args.dataset) or builtin(DEFAULT_SCHEME)
+    names = args.one_of or args.none_of
+    value, sentence = mask_code(Path(args.dataset), [_class(c, scheme) for c in names], bool(args.one_of))
+    print(json.dumps({"value": value, "meaning": sentence}) if args.json else sentence)
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     from seg_core.gis.vector_labels import RasterizeSettings
 
@@ -116,3 +127,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--classes", nargs="+", metavar="CLASS", help="class names or ids")
     a.add_argument("--all", action="store_true", help="every class is labelled (a full label again)")
     a.set_defaults(handler=_mark)
+    a = actions.add_parser(
+        "code",
+        help="the mask value for a coarser label: 'one of these classes' or 'none of these classes'",
+    )
+    a.add_argument("dataset")
+    which = a.add_mutually_exclusive_group(required=True)
+    which.add_argument(
+        "--one-of", nargs="+", metavar="CLASS", help="the pixel is one of these (names or ids)"
+    )
+    which.add_argument("--none-of", nargs="+", metavar="CLASS", help="the pixel is none of these")
+    a.add_argument("--json", action="store_true")
+    a.set_defaults(handler=_code)

@@ -8,6 +8,11 @@ a sidecar `partial_labels.json` at its root. Its masks may hold three kinds of v
 - a "not" code that the sidecar lists (N..254): the pixel is NONE of the code's classes
   ("not road"); every other class stays possible, Background included.
 
+"One of these classes" is the same kind of code, ruling out every other class: a source whose
+one "vegetation" class is Grass, Trees/Shrubs or Dense Vegetation in our scheme labels its
+vegetation "one of Grass, Trees/Shrubs, Dense Vegetation/Forest" (`code_for_one_of`), and the
+loss learns the set without choosing among its members.
+
 The sidecar can also say, per photo, which classes an analyst labelled exhaustively
 (`labelled_only`, the Label page's "I labelled only these classes"). The photo's mask stays as
 saved; its other class ids are untrusted (a pre-label nobody checked) and read, when training,
@@ -75,6 +80,23 @@ class PartialLabels:
         self.not_codes[free[0]] = wanted
         return free[0]
 
+    def code_for_one_of(self, classes: Iterable[int]) -> int:
+        """The mask value meaning "one of `classes`" (the not-code of every other class).
+
+        Raises:
+            ValueError: no class, every class (that says nothing: use 255), or no code left.
+        """
+        n = self.scheme.num_classes
+        wanted = _class_set(classes, "a one-of code", n)
+        return self.code_for(sorted(set(range(n)) - set(wanted)))
+
+    def allowed(self, code: int) -> tuple[int, ...]:
+        """The classes a pixel of mask value `code` may be (a class id: itself; 255: every class)."""
+        if code < self.scheme.num_classes:
+            return (code,)
+        ruled_out = set(self.not_codes.get(code, ()))
+        return tuple(c for c in range(self.scheme.num_classes) if c not in ruled_out)
+
     def set_labelled_only(self, stem: str, classes: Iterable[int]) -> None:
         """Record that `stem` has only `classes` labelled (an empty list: every class, a full label)."""
         classes = sorted(set(int(c) for c in classes))
@@ -108,6 +130,10 @@ class PartialLabels:
             "not_codes_named": {
                 str(k): [self.scheme.names[c] for c in v]
                 for k, v in sorted(self.not_codes.items(), reverse=True)
+            },
+            "may_be_named": {  # the same codes, read the other way: what the pixel may be
+                str(k): [self.scheme.names[c] for c in self.allowed(k)]
+                for k in sorted(self.not_codes, reverse=True)
             },
             "labelled_only": {k: list(v) for k, v in sorted(self.labelled_only.items())},
             "sources": self.sources,

@@ -56,6 +56,26 @@ def mark_labelled_classes(
     )
 
 
+def mask_code(dataset: str | Path, classes: list[int], one_of: bool) -> tuple[int, str]:
+    """The mask value to write for "one of `classes`" (`one_of`) or "none of `classes`", declared
+    in the dataset's sidecar if new; returns it and a sentence saying what it means.
+
+    Raises:
+        ValueError: no class, every class, or a class id out of range (the message says which).
+    """
+    if not Path(dataset).is_dir():
+        raise ValueError(f"{dataset}: no such dataset folder")
+    codes: list[int] = []
+
+    def declare(labels) -> None:
+        codes.append(labels.code_for_one_of(classes) if one_of else labels.code_for(classes))
+
+    labels = update_partial_labels(Path(dataset), declare)
+    named = ", ".join(labels.scheme.names[c] for c in sorted(set(classes)))
+    meaning = f"one of {named}" if one_of else f"none of {named} (every other class stays possible)"
+    return codes[0], f"mask value {codes[0]} in {Path(dataset).name}: {meaning}"
+
+
 # CPU seconds one unlabelled view adds to a fine-tune: its pseudo-labelling forward pass and its
 # forward and backward in the batch, at 320 px crops on one thread (docs/benchmarks-analysis.md section 22;
 # measured once, on a loaded shared machine).
