@@ -1,6 +1,6 @@
 """Add the familiarity reference to a checkpoint trained before runs stored one, weights untouched.
 
-    .venv/bin/python scripts/add_uncertainty_reference.py [CHECKPOINT] [--data FOLDER]
+    .venv/bin/python scripts/add_uncertainty_reference.py [CHECKPOINT] [--data FOLDER] [--only GLOB]
 
 Training now stores, in `meta["uncertainty_reference"]`, the per-photo uncertainty of the model
 on its own validation photos (`seg_core.analytics.familiarity`). For a checkpoint that predates
@@ -10,12 +10,16 @@ harvey,coastal,prairie`, split with the checkpoint's own `val_ratio` and `seed` 
 as training did), predicts them, and rewrites the checkpoint atomically with the reference added.
 (The shipped demo model no longer needs it: its training stored the reference.) The weights and their checksum
 (`meta["weights_sha256"]`) do not change; the script checks that before it replaces the file.
-Deterministic: the same data and weights give the same reference.
+Deterministic: the same data and weights give the same reference. `--only GLOB` keeps the
+validation photos whose file name matches: the demo model's stage 3 takes its reference from its
+synthetic validation scenes only (`synth_*`), so that real ground it was taught from does not make
+every real photo "familiar" (docs/benchmarks-analysis.md section 19).
 """
 
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import os
 import sys
 import tempfile
@@ -29,20 +33,23 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 DEMO_DATA = {"n": 45, "size": (640, 480), "seed": 7, "style": ("harvey", "coastal", "prairie")}
 
 
-def validation_photos(checkpoint_meta: dict, data: Path) -> list[Path]:
-    """The photos training held out for validation: the same seeded split by stem."""
+def validation_photos(checkpoint_meta: dict, data: Path, only: str = "*") -> list[Path]:
+    """The photos training held out for validation (the same seeded split by stem) whose file
+    name matches `only`."""
     from seg_core.datasets.discovery import split_pairs, validate_dataset
 
     config = checkpoint_meta.get("config") or {}
     report = validate_dataset(data)
     _, val = split_pairs(report.pairs, float(config.get("val_ratio", 0.15)), int(config.get("seed", 0)))
-    if not val:
-        raise ValueError(f"{data}: the checkpoint's split leaves no validation photos")
-    return [pair.image for pair in val]
+    photos = [pair.image for pair in val if fnmatch.fnmatch(pair.image.name, only)]
+    if not photos:
+        raise ValueError(f"{data}: the checkpoint's split leaves no validation photos matching {only!r}")
+    return photos
 
 
-def add_reference(checkpoint: Path, data: Path) -> dict:
-    """Compute the reference on `data`'s validation photos and store it in `checkpoint`."""
+def add_reference(checkpoint: Path, data: Path, only: str = "*") -> dict:
+    """Compute the reference on `data`'s validation photos (those matching `only`) and store it
+    in `checkpoint`."""
     from seg_core.analytics.familiarity import uncertainty_reference
     from seg_core.analytics.uncertainty import photo_uncertainty
     from seg_core.inference.predictor import Predictor
@@ -52,10 +59,13 @@ def add_reference(checkpoint: Path, data: Path) -> dict:
     before = weights_digest(payload["state_dict"])
     predictor = Predictor.from_checkpoint(checkpoint, device="cpu")
     photos = []
-    for path in validation_photos(payload["meta"], data):
+    for path in validation_photos(payload["meta"], data, only):
         result = predictor.predict_full(path, confidence=True)
         photos.append(photo_uncertainty(result.mask, result.confidence, predictor.scheme))
-    reference = uncertainty_reference(photos)
+    if only == "*":
+        reference = uncertainty_reference(photos)
+    else:
+        reference = {**uncertainty_reference(photos, "validation_subset"), "photos_matching": only}
     payload["meta"] = {**payload["meta"], "uncertainty_reference": reference}
     if weights_digest(payload["state_dict"]) != before:  # never: nothing above writes weights
         raise RuntimeError("weights changed while computing the reference; checkpoint left as it was")
@@ -69,6 +79,9 @@ def main() -> int:
     parser.add_argument(
         "--data", help="the training data folder (default: regenerate the demo model's synthetic data)"
     )
+    parser.add_argument(
+        "--only", default="*", help="only validation photos whose file name matches this glob"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="stormseg-reference-") as tmp:
         data = Path(args.data) if args.data else Path(tmp) / "demo"
@@ -76,7 +89,11 @@ def main() -> int:
             from seg_core.demo.synth import write_demo_dataset
 
             write_demo_dataset(data, **DEMO_DATA)
-        reference = add_reference(Path(args.checkpoint), data)
+        try:
+            reference = add_reference(Path(args.checkpoint), data, args.only)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     print(f"{args.checkpoint}: uncertainty reference from {reference['photos']} validation photo(s):")
     for figure in ("mean", "uncertain_share"):
         values = reference[figure]

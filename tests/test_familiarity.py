@@ -126,6 +126,11 @@ def test_a_model_without_a_reference_gives_no_invented_reason():
     training = uncertainty_reference([PhotoUncertainty(0.05, 0.04, None, 0.0)] * 2, source="training")
     assert "its own training photos" in assess({"mean": 0.05, "uncertain_share": 0.04}, training).message
     assert "validation photos" in assess({"mean": 0.05, "uncertain_share": 0.04}, REFERENCE).message
+    subset = uncertainty_reference([PhotoUncertainty(0.05, 0.04, None, 0.0)] * 2, source="validation_subset")
+    assert (
+        "validation photos of the kind it was made for"
+        in assess({"mean": 0.05, "uncertain_share": 0.04}, subset).message
+    )
     with pytest.raises(ValueError, match="reference source 'elsewhere'"):
         uncertainty_reference([PhotoUncertainty(0.05, 0.04, None, 0.0)], source="elsewhere")
 
@@ -191,3 +196,25 @@ def test_predict_warns_next_to_the_figures_when_a_photo_is_far_outside(tmp_path,
     batch = json.loads((out / "stats.json").read_text())
     assert batch["summary"]["familiarity"]["unfamiliar"] == 1
     assert "unfamiliar" in (out / "stats.csv").read_text()
+
+
+def test_a_reference_can_come_from_the_validation_photos_of_one_kind_only(tmp_path):
+    """scripts/add_uncertainty_reference.py --only: the demo model's stage 3 takes its reference
+    from its synthetic validation scenes, not the real tiles mixed into its training."""
+    import sys
+
+    from helpers import make_pair
+
+    sys.path.insert(0, str(paths.DEMO_CHECKPOINT.parents[2] / "scripts"))
+    from add_uncertainty_reference import validation_photos
+
+    for i in range(6):
+        make_pair(tmp_path, f"synth_{i:04d}", seed=i)
+        make_pair(tmp_path, f"tile_{i}", seed=10 + i)
+    meta = {"config": {"val_ratio": 0.5, "seed": 0}}
+    every = validation_photos(meta, tmp_path)
+    synthetic = validation_photos(meta, tmp_path, "synth_*")
+    assert len(every) == 6 and {p.name.split("_")[0] for p in every} == {"synth", "tile"}
+    assert synthetic == [p for p in every if p.name.startswith("synth_")] and synthetic
+    with pytest.raises(ValueError, match="no validation photos matching 'none_\\*'"):
+        validation_photos(meta, tmp_path, "none_*")

@@ -50,6 +50,9 @@ UNAVAILABLE_MESSAGE = (
 REFERENCE_SOURCES = {
     "validation": "its own validation photos",
     "training": "its own training photos (it had no validation split)",
+    # A part of the validation photos, named by `photos_matching` (a file-name glob): the demo
+    # model's synthetic scenes, not the real tiles it was also taught from (scripts/train_demo_model.sh).
+    "validation_subset": "its own validation photos of the kind it was made for",
 }
 
 
