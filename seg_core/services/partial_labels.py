@@ -77,9 +77,9 @@ def mask_code(dataset: str | Path, classes: list[int], one_of: bool) -> tuple[in
 
 
 # CPU seconds one unlabelled view adds to a fine-tune: its pseudo-labelling forward pass and its
-# forward and backward in the batch, at 320 px crops on one thread (docs/benchmarks-analysis.md section 22;
-# measured once, on a loaded shared machine).
-SECONDS_PER_UNLABELLED_VIEW = 2.6
+# forward and backward in the batch, at 320 px crops on one thread (docs/benchmarks-analysis.md
+# section 22: 0.63-0.67 s in 10-, 30- and 90-epoch runs on a quiet machine; 2.6 s at load 9-10).
+SECONDS_PER_UNLABELLED_VIEW = 0.65
 
 
 def unlabelled_cost(labelled_photos: int) -> dict:
