@@ -48,7 +48,7 @@ def _stems(folder: Path) -> dict[str, Path]:
     return {p.stem: p for p in sorted(folder.iterdir())}
 
 
-def build_sets(task: Path, work: Path, shots: int) -> tuple[Path, Path, Path, int]:
+def build_sets(task: Path, work: Path, shots: int) -> tuple[Path, Path, Path, list[int]]:
     """(labelled dataset, the same marked partial, folder of the other pool photos, class ids: the
     task's Harvey classes, its masks holding the first; vegetation is three)."""
     from seg_core.datasets.partial import PartialLabels, write_partial_labels

@@ -381,8 +381,10 @@ def test_a_one_of_code_allows_exactly_its_classes_and_round_trips(tmp_path):
     assert again.allowed(vegetation) == (GRASS, TREES, FOREST)
     named = json.loads((tmp_path / PARTIAL_LABELS_FILE).read_text())["may_be_named"]
     assert named == {str(vegetation): ["Grass", "Trees/Shrubs", "Dense Vegetation/Forest"]}
-    with pytest.raises(ValueError, match="every class"):
-        labels.code_for_one_of(range(NUM_CLASSES))
+    with pytest.raises(ValueError, match="every class says nothing: write 255"):
+        labels.code_for_one_of(list(range(NUM_CLASSES)))
+    with pytest.raises(ValueError, match="class ids in 0"):
+        labels.code_for_one_of([])
 
 
 def test_a_one_of_pixel_learns_the_set_without_choosing_among_its_members():

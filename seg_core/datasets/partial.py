@@ -87,6 +87,9 @@ class PartialLabels:
             ValueError: no class, every class (that says nothing: use 255), or no code left.
         """
         n = self.scheme.num_classes
+        classes = list(classes)
+        if set(range(n)) <= {c for c in classes if isinstance(c, (int, np.integer))}:
+            raise ValueError("a one-of code of every class says nothing: write 255 (unknown) instead")
         wanted = _class_set(classes, "a one-of code", n)
         return self.code_for(sorted(set(range(n)) - set(wanted)))
 
