@@ -45,6 +45,33 @@ def test_failed_write_leaves_previous_checkpoint_and_no_temp(tmp_path, monkeypat
     assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt"]
 
 
+@pytest.mark.parametrize("free, raised", [(4096, OSError), (10 << 30, RuntimeError)])
+def test_torchs_own_short_write_error_is_named_a_full_disk_only_when_the_disk_is_full(
+    tmp_path, monkeypatch, free, raised
+):
+    """On a real full disk torch's zip writer raised "unexpected pos ..." (a RuntimeError), not
+    ENOSPC: one CI run's full-disk test got "internal error" instead of "no space left"."""
+    import shutil
+    from collections import namedtuple
+
+    path = save_checkpoint(_payload(1.0), tmp_path / "last.pt")
+
+    def short_write(obj, handle):
+        handle.write(b"PK\x03\x04 part")
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 1142336 vs 1142228")
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(torch, "save", short_write)
+    monkeypatch.setattr(shutil, "disk_usage", lambda _p: usage(20 << 30, 20 << 30, free))
+    with pytest.raises(raised) as caught:
+        save_checkpoint(_payload(2.0), path)
+    if raised is OSError:
+        assert caught.value.errno == 28 and "unexpected pos" in str(caught.value)
+    monkeypatch.undo()
+    assert torch.equal(load_checkpoint(path)["state_dict"]["w"], torch.ones(2, 2))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt"]
+
+
 def test_stale_temps_are_cleaned(tmp_path):
     (tmp_path / ".last.pt.123.partial").write_bytes(b"half")
     save_checkpoint(_payload(), tmp_path / "last.pt")

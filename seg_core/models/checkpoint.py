@@ -15,10 +15,12 @@ check its CRCs: 52 of 60 fuzzed checkpoints used to load with silently changed w
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import math
 import pickle
 import platform
+import shutil
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -125,6 +127,11 @@ def scheme_of(meta: dict[str, Any], path: str | Path) -> LabelScheme:
         raise CheckpointError(str(exc)) from None
 
 
+# Free space below which a failed torch.save is read as a full disk (a checkpoint is megabytes;
+# a disk that failed one mid-write has at most a part of a block left).
+FULL_DISK_BYTES = 1 << 20
+
+
 def save_checkpoint(payload: dict[str, Any], path: str | Path) -> Path:
     """Write `payload` atomically to `path` (temp -> fsync -> os.replace -> fsync(dir)), with a
     checksum of its weights in `meta` when it has both.
@@ -137,7 +144,18 @@ def save_checkpoint(payload: dict[str, Any], path: str | Path) -> Path:
         payload = {**payload, "meta": meta}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    return atomic_write(path, lambda handle: torch.save(payload, handle))
+
+    def write(handle) -> None:
+        try:
+            torch.save(payload, handle)
+        except RuntimeError as exc:
+            # On a real full disk torch's zip writer may see a short write and raise its own
+            # RuntimeError ("unexpected pos ...") instead of the OSError: name the full disk.
+            if shutil.disk_usage(path.parent).free < FULL_DISK_BYTES:
+                raise OSError(errno.ENOSPC, f"No space left on device (torch.save: {exc})") from exc
+            raise
+
+    return atomic_write(path, write)
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
