@@ -87,10 +87,9 @@ class PartialLabels:
             ValueError: no class, every class (that says nothing: use 255), or no code left.
         """
         n = self.scheme.num_classes
-        classes = list(classes)
-        if set(range(n)) <= {c for c in classes if isinstance(c, (int, np.integer))}:
-            raise ValueError("a one-of code of every class says nothing: write 255 (unknown) instead")
-        wanted = _class_set(classes, "a one-of code", n)
+        wanted = _class_set(
+            classes, "a one-of code", n, "every class says nothing: write 255 (unknown) instead"
+        )
         return self.code_for(sorted(set(range(n)) - set(wanted)))
 
     def allowed(self, code: int) -> tuple[int, ...]:
@@ -143,7 +142,12 @@ class PartialLabels:
         }
 
 
-def _class_set(classes: Iterable[int], what: str, num_classes: int) -> tuple[int, ...]:
+def _class_set(
+    classes: Iterable[int],
+    what: str,
+    num_classes: int,
+    every: str = "cannot rule out every class (a pixel is always something)",
+) -> tuple[int, ...]:
     try:
         wanted = tuple(sorted({int(c) for c in classes}))
     except (TypeError, ValueError):
@@ -151,7 +155,7 @@ def _class_set(classes: Iterable[int], what: str, num_classes: int) -> tuple[int
     if not wanted or wanted[0] < 0 or wanted[-1] >= num_classes:
         raise ValueError(f"{what}: classes must be 1 to {num_classes - 1} class ids in 0..{num_classes - 1}")
     if len(wanted) == num_classes:
-        raise ValueError(f"{what}: cannot rule out every class (a pixel is always something)")
+        raise ValueError(f"{what}: {every}")
     return wanted
 
 

@@ -65,15 +65,15 @@ def mask_code(dataset: str | Path, classes: list[int], one_of: bool) -> tuple[in
     """
     if not Path(dataset).is_dir():
         raise ValueError(f"{dataset}: no such dataset folder")
-    codes: list[int] = []
 
-    def declare(labels) -> None:
-        codes.append(labels.code_for_one_of(classes) if one_of else labels.code_for(classes))
+    def declare(labels) -> int:  # allocates the code once; later calls find it
+        return labels.code_for_one_of(classes) if one_of else labels.code_for(classes)
 
     labels = update_partial_labels(Path(dataset), declare)
+    value = declare(labels)
     named = ", ".join(labels.scheme.names[c] for c in sorted(set(classes)))
     meaning = f"one of {named}" if one_of else f"none of {named} (every other class stays possible)"
-    return codes[0], f"mask value {codes[0]} in {Path(dataset).name}: {meaning}"
+    return value, f"mask value {value} in {Path(dataset).name}: {meaning}"
 
 
 # CPU seconds one unlabelled view adds to a fine-tune: its pseudo-labelling forward pass and its
