@@ -3,7 +3,7 @@
 The engine (`seg_core`) is found as usual. The app and the shipped files stay at the top of the
 repository, where `streamlit run app.py`, the README and the tests expect them, and are mapped
 into the wheel: the app as `stormseg_app/` (app.py, app_pages/, ui/, .streamlit/config.toml),
-the demo model and the sample photos under `seg_core/assets/`. `seg_core.core.paths` finds them
+the demo model, the real-ground starter and the sample photos under `seg_core/assets/`. `seg_core.core.paths` finds them
 in either place.
 """
 
@@ -15,6 +15,7 @@ MAPPED = {
     "stormseg_app.app_pages": "app_pages",
     "stormseg_app.ui": "ui",
     "seg_core.assets.demo": "checkpoints/demo",
+    "seg_core.assets.starter": "checkpoints/starter",
     "seg_core.assets.samples": "samples",
 }
 # Python files in mapped folders that are not part of the app: this file and a generator script.
@@ -33,6 +34,7 @@ setup(
     package_data={
         "stormseg_app": [".streamlit/config.toml"],
         "seg_core.assets.demo": ["best.pt"],
+        "seg_core.assets.starter": ["real-ground.pt"],
         "seg_core.assets.samples": ["*.jpg"],
     },
     cmdclass={"build_py": BuildPy},

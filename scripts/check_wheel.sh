@@ -61,8 +61,8 @@ for text in metadata.requires("stormseg"):
 assert not problems, "declared dependencies not satisfied: " + "; ".join(problems)
 assert Path(seg_core.__file__).is_relative_to(sys.prefix), f"seg_core imported from {seg_core.__file__}"
 assert not paths.IS_CHECKOUT and paths.home() == Path.cwd().resolve(), paths.home()
-for shipped in (paths.DEMO_CHECKPOINT, paths.SAMPLES_DIR / "flooded_street.jpg", paths.APP_DIR / "app.py",
-                paths.APP_DIR / ".streamlit" / "config.toml"):
+for shipped in (paths.DEMO_CHECKPOINT, paths.REAL_GROUND_STARTER, paths.SAMPLES_DIR / "flooded_street.jpg",
+                paths.APP_DIR / "app.py", paths.APP_DIR / ".streamlit" / "config.toml"):
     assert shipped.is_file(), f"{shipped} is missing from the wheel"
 print("wheel: dependencies satisfied, package data present, home is the current folder")
 PY

@@ -192,3 +192,27 @@ def test_the_shipped_demo_checkpoint_still_loads():
     path = REPO_ROOT / "checkpoints" / "demo" / "best.pt"
     spec = model_spec_of(load_checkpoint(path), path)
     assert spec == ModelSpec(arch="fpn", encoder="tu-efficientnet_lite0", weights="imagenet-offline")
+
+
+def test_a_half_precision_copy_keeps_meta_and_counters_and_loads_into_float32(tmp_path):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    from half_checkpoint import halve, main
+
+    payload = _payload(1.0 / 3)
+    payload["state_dict"]["bn.num_batches_tracked"] = torch.tensor(7)
+    source = save_checkpoint(payload, tmp_path / "full.pt")
+    digest = halve(source, tmp_path / "half.pt")
+    half = load_checkpoint(tmp_path / "half.pt")  # its own checksum verified on load
+    assert half["meta"]["weights_sha256"] == digest != load_checkpoint(source)["meta"]["weights_sha256"]
+    assert half["meta"]["float32_weights_sha256"] == load_checkpoint(source)["meta"]["weights_sha256"]
+    assert half["state_dict"]["w"].dtype == torch.float16
+    assert half["state_dict"]["bn.num_batches_tracked"].dtype == torch.int64
+    model = torch.nn.Module()
+    model.w = torch.nn.Parameter(torch.zeros(2, 2))
+    model.load_state_dict({"w": half["state_dict"]["w"]})  # copied into float32
+    assert model.w.dtype == torch.float32 and torch.allclose(model.w, torch.full((2, 2), 1.0 / 3), atol=1e-3)
+    assert main([str(tmp_path / "missing.pt"), str(tmp_path / "out.pt")]) == 2
+    assert not (tmp_path / "out.pt").exists()

@@ -35,3 +35,11 @@ def test_bad_input_is_one_sentence_and_exit_2(tmp_path, capsys):
     assert "missing: no such dataset folder" in capsys.readouterr().err
     assert main(["finetune", "--parent", str(tmp_path / "nope.pt"), "--data", str(tmp_path)]) == 2
     assert "nope.pt: checkpoint not found" in capsys.readouterr().err
+    broken = tmp_path / "starter.pt"
+    broken.write_bytes(b"half a file")
+    for starter, said in (
+        (tmp_path / "gone.pt", "gone.pt: checkpoint not found"),
+        (broken, "starter.pt: the checkpoint is damaged"),
+    ):
+        assert main(["finetune", "--parent", "demo", "--data", str(tmp_path), "--starter", str(starter)]) == 2
+        assert said in capsys.readouterr().err

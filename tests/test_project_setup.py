@@ -85,6 +85,7 @@ def test_the_package_declares_what_requirements_pin_one_version_and_the_command(
         '"stormseg_app.app_pages": "app_pages"',
         '"stormseg_app.ui": "ui"',
         '"seg_core.assets.demo": "checkpoints/demo"',
+        '"seg_core.assets.starter": "checkpoints/starter"',
         '"seg_core.assets.samples": "samples"',
     ):
         assert mapped in setup, mapped
@@ -118,6 +119,7 @@ def test_pyproject_configures_pytest_and_ruff():
         ("seg_core/__pycache__/data.cpython-311.pyc", True),
         ("checkpoints/20260101-run/best.pt", True),
         ("checkpoints/demo/best.pt", False),  # the shipped demo model is committed
+        ("checkpoints/starter/real-ground.pt", False),  # and the start check's real-ground starter
         ("seg_core/data.py", False),
         ("build/lib/seg_core/__init__.py", True),  # an in-tree `pip install .`
         ("stormseg.egg-info/PKG-INFO", True),

@@ -69,6 +69,7 @@ SAVED_FIELDS = {
     "parent_scheme": "",
     "new_head": "",
     "start_check": "off",
+    "starter": "",
     "include_unreviewed": False,
     "label_set": "",
     "unlabelled": "",

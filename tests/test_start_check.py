@@ -179,3 +179,181 @@ def test_a_finetune_with_the_check_records_its_choice(tmp_path, tiny_dataset):
     # A U-Net has no offline ImageNet weights: the check keeps the parent and picks the epochs.
     assert saved["start_check"] == "parent" and 1 <= saved["epochs"] <= 4
     assert any("start check: start from parent" in row.message for row in registry.logs(run.id))
+
+
+class RandomLearner(torch.nn.Module):
+    """A 1x1 convolution initialised from torch's global generator (as a new decoder is)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 25, 1)
+
+    def forward(self, x):
+        return self.conv(x)
+
+
+def test_a_further_start_tried_first_does_not_change_another_starts_score():
+    settings = TrainConfig(
+        lr=0.2, epochs=6, batch_size=2, crop=0, augment="none", loss="ce", warmup_epochs=0, schedule="none"
+    )
+    photos = [bright_square(i) for i in range(4)]
+
+    def run(starts):
+        torch.manual_seed(123)  # whatever the global generator held before, the check reseeds
+        return check_start(
+            starts,
+            dict.fromkeys(starts, settings),
+            photos,
+            CheckPlan(eval_every=2),
+            (0.5, 0.5, 0.5),
+            (0.5, 0.5, 0.5),
+            torch.device("cpu"),
+            num_classes=25,
+        )
+
+    alone = run({"parent": Constant, "imagenet": RandomLearner})
+    beside = run({"parent": Constant, "starter": RandomLearner, "imagenet": RandomLearner})
+    assert alone.curves["imagenet"] == beside.curves["imagenet"]
+    assert beside.curves["starter"] == beside.curves["imagenet"]  # the same start, the same draws
+    assert max(score for _, score in alone.curves["imagenet"]) > 0  # it learnt: not a vacuous match
+
+
+def _unet_checkpoint(path, *, seed=0, scheme_classes=None, width=4):
+    """A tiny U-Net checkpoint (Harvey's scheme unless `scheme_classes` names another)."""
+    from seg_core.models import create_model
+    from seg_core.models.checkpoint import save_checkpoint
+    from seg_core.schemes.classes import CLASS_NAMES
+    from seg_core.training.loop import model_spec
+
+    names = list(scheme_classes or CLASS_NAMES)
+    cfg = TrainConfig(arch="unet", encoder="none", weights="none", unet_base_width=width, resolution=48)
+    torch.manual_seed(seed)
+    model = create_model(model_spec(cfg, num_classes=len(names)), load_weights=False)
+    meta = {
+        "arch": "unet",
+        "encoder": "none",
+        "unet_base_width": width,
+        "num_classes": len(names),
+        "class_names": names,
+        "resolution": 48,
+        "mean": [0.5] * 3,
+        "std": [0.5] * 3,
+        "config": cfg.to_dict(),
+        "run_id": path.parent.name,
+    }
+    if scheme_classes:
+        meta["scheme"] = {
+            "name": "other",
+            "ignore_index": 255,
+            "classes": [
+                {"id": i, "name": n, "color": [i * 9, 0, 0], "role": "background" if i == 0 else "other"}
+                for i, n in enumerate(names)
+            ],
+        }
+    return save_checkpoint({"state_dict": model.state_dict(), "meta": meta}, path)
+
+
+def test_the_further_start_is_tried_only_where_it_fits_the_run(tmp_path):
+    from seg_core.models.checkpoint import load_checkpoint
+    from seg_core.schemes.scheme import HARVEY
+    from seg_core.training.start_check import starter_weights
+
+    parent = _unet_checkpoint(tmp_path / "parent" / "best.pt", seed=0)
+    starter = _unet_checkpoint(tmp_path / "starter" / "best.pt", seed=1)
+    parent_sha = load_checkpoint(parent)["meta"]["weights_sha256"]
+    cfg = TrainConfig(
+        arch="unet", encoder="none", unet_base_width=4, parent_weights_sha256=parent_sha, starter=str(starter)
+    )
+    said: list[str] = []
+    parent_state = load_checkpoint(parent)["state_dict"]
+
+    def tried(**changes):
+        return starter_weights(cfg.with_updates(**changes), HARVEY, parent_state, said.append)
+
+    state = tried()
+    first = next(iter(state))
+    assert said == [] and torch.equal(state[first], load_checkpoint(starter)["state_dict"][first])
+    assert not torch.equal(state[first], parent_state[first])
+    # Nothing to try: none named, or the starter is the parent itself.
+    assert tried(starter="") is None and tried(starter=str(parent)) is None and said == []
+    # Another model, other shapes, another scheme, an unreadable file: left out, in words.
+    assert tried(arch="fpn", encoder="tu-efficientnet_lite0") is None
+    assert said[-1].endswith("is a unet/none model, this fine-tune a fpn/tu-efficientnet_lite0 one: left out")
+    wider = _unet_checkpoint(tmp_path / "wider" / "best.pt", seed=1, width=8)
+    assert tried(starter=str(wider)) is None
+    assert said[-1].endswith("has weights of other shapes than the parent's: left out")
+    other = _unet_checkpoint(tmp_path / "other" / "best.pt", seed=2, scheme_classes=["Background", "Road"])
+    assert tried(starter=str(other)) is None
+    assert said[-1].endswith("has another label scheme than the data: left out")
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(b"not a checkpoint")
+    assert tried(starter=str(broken)) is None
+    assert said[-1].startswith(f"start check: the further start is left out: {broken}: ")
+    assert len(said) == 4
+
+
+@pytest.mark.slow
+def test_a_finetune_the_check_starts_from_the_further_start_records_it(tmp_path, tiny_dataset, monkeypatch):
+    from seg_core.models.checkpoint import load_checkpoint
+    from seg_core.runs.registry import RunRegistry
+    from seg_core.training import start_check
+    from seg_core.training.finetune import finetune_config
+    from seg_core.training.loop import fit
+
+    parent = _unet_checkpoint(tmp_path / "parent" / "best.pt", seed=0)
+    starter = _unet_checkpoint(tmp_path / "starter" / "best.pt", seed=1)
+    tried: list[list[str]] = []
+
+    def prefer_the_starter(curves):  # the choice itself is tested above; here, what follows it
+        tried.append(list(curves))
+        return start_check.StartChoice("starter", 2, 0.5, curves)
+
+    monkeypatch.setattr(start_check, "choose", prefer_the_starter)
+    cfg = finetune_config(
+        parent, tiny_dataset, epochs=2, crop=32, loss="ce", checkpoint_every=1, starter=str(starter), lr=1e-7
+    )
+    registry = RunRegistry()
+    run = registry.create_run(cfg.to_dict(), name="child")
+    assert fit(cfg, run.id, registry, run.checkpoint_dir) == "completed"
+    assert tried == [["parent", "starter"]]  # a U-Net has no offline ImageNet weights
+    saved = load_checkpoint(run.checkpoint_dir / "last.pt")
+    assert saved["meta"]["config"]["start_check"] == "starter" and saved["meta"]["config"]["epochs"] == 2
+    # At lr 1e-7 the run's weights stay at the start's (Adam moves each by about lr a step), so they
+    # show which start it took; BatchNorm's running statistics move with the data: compare convolutions.
+    start = load_checkpoint(starter)["state_dict"]
+    other = load_checkpoint(parent)["state_dict"]
+    convs = [name for name, tensor in start.items() if tensor.dim() == 4]
+    assert convs and all(torch.allclose(saved["state_dict"][n], start[n], atol=1e-5) for n in convs)
+    assert not any(torch.allclose(saved["state_dict"][n], other[n], atol=1e-3) for n in convs)
+    messages = [row.message for row in registry.logs(run.id)]
+    assert any(f"fine-tuning from the further start {starter}" in m for m in messages), messages
+
+
+def test_the_real_ground_starter_is_tried_when_asked_for_by_name(tmp_path, tiny_dataset):
+    from seg_core.core import paths
+    from seg_core.models.checkpoint import CheckpointError
+    from seg_core.training.finetune import finetune_config
+
+    parent = _unet_checkpoint(tmp_path / "parent" / "best.pt", seed=0)
+    assert finetune_config(parent, tiny_dataset).starter == ""  # opt-in
+    named = finetune_config(parent, tiny_dataset, starter="real-ground")
+    assert named.starter == str(paths.REAL_GROUND_STARTER) and paths.REAL_GROUND_STARTER.is_file()
+    assert finetune_config(parent, tiny_dataset, starter=str(parent)).starter == str(parent)
+    with pytest.raises(CheckpointError, match="gone.pt: checkpoint not found"):
+        finetune_config(parent, tiny_dataset, starter=str(tmp_path / "gone.pt"))
+
+
+def test_the_shipped_starter_is_the_demo_model_trained_further_in_half_precision():
+    from seg_core.core import paths
+    from seg_core.models.checkpoint import load_checkpoint
+
+    starter = load_checkpoint(paths.REAL_GROUND_STARTER)  # its checksum verified on load
+    demo = load_checkpoint(paths.DEMO_CHECKPOINT)
+    assert {t.dtype for t in starter["state_dict"].values()} == {torch.float16, torch.int64}
+    assert {k: v.shape for k, v in starter["state_dict"].items()} == {
+        k: v.shape for k, v in demo["state_dict"].items()
+    }
+    meta = starter["meta"]
+    assert (meta["arch"], meta["encoder"]) == (demo["meta"]["arch"], demo["meta"]["encoder"])
+    assert meta["config"]["init_from"].endswith("checkpoints/demo/best.pt")
+    assert len(meta["float32_weights_sha256"]) == 64

@@ -2,11 +2,13 @@
 
     python bench/real/run.py [--group report] [--tasks NAME ...] [--shots 1 4 16]
                              [--starts recipe plain imagenet whole] [--epochs N] [--quick]
+                             [--starter real-ground|PATH]
     python bench/real/run.py --unadapted [--model PATH] [--compare OLD_PATH]
 
 Per task and number of labelled photos N (the task's first N pool photos), each start is trained
 on the same photos and scored on the task's held-out test photos (IoU of the task's class):
-  recipe    the product's fine-tune (`finetune_config`: start check on) from --model
+  recipe    the product's fine-tune (`finetune_config`: start check on) from --model; with
+            --starter its check also tries that start (`real-ground`: the shipped starter)
   plain     the same fine-tune without the start check: always from --model's weights
   imagenet  the training defaults from ImageNet weights (lr 1e-3, 1 warm-up epoch), same schedule
   whole     ImageNet start on the task's whole pool: what the task can give (the 90% goal's base)
@@ -50,12 +52,17 @@ def _labelling_bench():
     return module
 
 
-def start_config(start: str, model: Path, data: Path, shots: int, epochs: int | None, name: str):
-    """The TrainConfig of one start on `data` (see the module docstring)."""
+def start_config(
+    start: str, model: Path, data: Path, shots: int, epochs: int | None, name: str, starter: str | None = None
+):
+    """The TrainConfig of one start on `data` (see the module docstring); `starter`: the recipe's
+    further start (`real-ground` or a checkpoint; None: none, the product's default)."""
     from seg_core.training.config import TrainConfig
     from seg_core.training.finetune import finetune_config
 
     schedule = {"epochs": epochs} if epochs else {}
+    if starter and start == "recipe":
+        schedule["starter"] = starter
     batch = {"batch_size": min(2, shots)}
     if start in ("recipe", "plain"):
         check = {"start_check": "on" if start == "recipe" else "off"}
@@ -73,7 +80,9 @@ def run_start(task: Task, start: str, shots: int, args, registry, work: Path) ->
         task, len(task.order) if start == "whole" else shots, work / f"{task.name}-{start}-{shots}"
     )
     epochs = args.whole_epochs if start == "whole" else args.epochs
-    cfg = start_config(start, args.model, data, shots, epochs, f"real-{task.name}-{start}-{shots}")
+    cfg = start_config(
+        start, args.model, data, shots, epochs, f"real-{task.name}-{start}-{shots}", args.starter
+    )
     folder, cost = _labelling_bench().timed_fit(cfg, registry)
     from seg_core.models.checkpoint import load_checkpoint
 
@@ -116,6 +125,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--whole-epochs", type=int, default=30, help="epochs of the whole-pool reference")
     parser.add_argument(
         "--model", type=Path, default=paths.DEMO_CHECKPOINT, help="the parent (default: demo)"
+    )
+    parser.add_argument(
+        "--starter",
+        help="the recipe's further start: real-ground (the shipped starter) or a checkpoint (default: none)",
     )
     parser.add_argument("--compare", type=Path, help="with --unadapted: another model to score beside it")
     parser.add_argument("--unadapted", action="store_true", help="only the models themselves on the tasks")

@@ -5,7 +5,8 @@ python -m seg_core label prelabel DATASET --checkpoint PATH|NAME [--mapping MAPP
 python -m seg_core label next DATASET [--json]
 python -m seg_core label states | accept | reject | sets | diff | export | agreement | gold   (cli/review.py)
 python -m seg_core finetune --parent PATH|NAME --data DATASET [--epochs N] [--lr X] [--batch-size B] [--crop C]
-    [--new-head roles|fresh|MAPPING.json] [--start-check on|off] [--include-unreviewed] [--name NAME]
+    [--new-head roles|fresh|MAPPING.json] [--start-check on|off] [--starter real-ground|PATH]
+    [--include-unreviewed] [--name NAME]
     [--unlabelled DIR [--pseudo-label-threshold P] [--unlabelled-per-batch N]]
 """
 
@@ -26,6 +27,8 @@ FINETUNE_FLAGS = ("epochs", "lr", "batch_size", "crop", "start_check")
 SCHEME_FLAGS = ("new_head",)
 # Semi-supervised fine-tuning: the flight's photos without masks (seg_core.training.semi).
 SEMI_FLAGS = ("unlabelled", "pseudo_label_threshold", "unlabelled_per_batch")
+# The start check's further start: `real-ground` (the shipped starter) or a checkpoint (finetune_config).
+STARTER_FLAGS = ("starter",)
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -88,7 +91,7 @@ def _finetune(args: argparse.Namespace) -> int:
     from seg_core.training.loop import fit
     from seg_core.training.preflight import check_before_run, check_dataset
 
-    flags = FINETUNE_FLAGS + SCHEME_FLAGS + SEMI_FLAGS
+    flags = FINETUNE_FLAGS + SCHEME_FLAGS + SEMI_FLAGS + STARTER_FLAGS
     overrides = {name: getattr(args, name) for name in flags if getattr(args, name) is not None}
     if overrides.get("start_check") not in (None, "on", "off"):
         raise ValueError(f"--start-check {overrides['start_check']} is not one of: on, off")
@@ -129,7 +132,7 @@ def _add_schedule_options(parser: argparse.ArgumentParser) -> None:
     from seg_core.training.settings import add_arguments
 
     add_arguments(parser, TrainConfig, names=FINETUNE_FLAGS, defaults=asdict(FineTuneSchedule()))
-    add_arguments(parser, TrainConfig, names=SCHEME_FLAGS + SEMI_FLAGS)
+    add_arguments(parser, TrainConfig, names=SCHEME_FLAGS + SEMI_FLAGS + STARTER_FLAGS)
 
 
 def register(sub: argparse._SubParsersAction) -> None:

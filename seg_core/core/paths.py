@@ -50,6 +50,9 @@ def checkpoints_dir() -> Path:
 
 
 DEMO_CHECKPOINT = (REPO_ROOT / "checkpoints" if IS_CHECKOUT else _PACKAGED) / "demo" / "best.pt"
+REAL_GROUND_STARTER = (REPO_ROOT / "checkpoints" if IS_CHECKOUT else _PACKAGED) / "starter" / "real-ground.pt"
+"""The demo model trained further with real ground (scripts/train_demo_model.sh stage 3): not the
+model that segments, a further start the fine-tune's start check tries (`TrainConfig.starter`)."""
 SAMPLES_DIR = REPO_ROOT / "samples" if IS_CHECKOUT else _PACKAGED / "samples"
 APP_DIR = REPO_ROOT if IS_CHECKOUT else REPO_ROOT / "stormseg_app"
 """The folder holding `app.py`, `app_pages/`, `ui/` and `.streamlit/config.toml`."""

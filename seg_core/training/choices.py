@@ -13,8 +13,9 @@ AMP_MODES = ("auto", "off", "bf16", "fp16")
 LOSSES = ("ce", "weighted_ce", "dice", "ce_dice", "focal", "lovasz")
 # Named weights; any other value is a weights file's path.
 NAMED_WEIGHTS = ("auto", "none", "imagenet-offline", "imagenet")
-# A fine-tune's start check: asked for ("on", "off") or its recorded outcome ("parent", "imagenet").
-START_CHECKS = ("off", "on", "parent", "imagenet")
+# A fine-tune's start check: asked for ("on", "off") or its recorded outcome ("parent", "imagenet",
+# "starter": `TrainConfig.starter`'s weights).
+START_CHECKS = ("off", "on", "parent", "imagenet", "starter")
 
 WEIGHTS_LABELS = {
     "auto": "auto (offline ImageNet where available)",

@@ -70,12 +70,23 @@ class TrainConfig(RecipeSettings):
     start_check: str = setting(
         "off",
         "Start check",
-        "Fine-tuning only: 'on' chooses the start (the parent or ImageNet weights) and the epoch count "
-        "by a cross-validated check on the labelled photos, and the run records the outcome ('parent' "
-        "or 'imagenet'); 'off' always starts from the parent.",
+        "Fine-tuning only: 'on' chooses the start (the parent, ImageNet weights or the further start "
+        "below) and the epoch count by a cross-validated check on the labelled photos, and the run "
+        "records the outcome ('parent', 'imagenet' or 'starter'); 'off' always starts from the parent.",
         "a run without a parent has nothing to check; fine-tunes turn it on (FineTuneSchedule)",
         group="hidden",
         choices=choices.START_CHECKS,
+    )
+    starter: str = setting(
+        "",
+        "Further start",
+        "Fine-tuning with the start check only: a checkpoint the check also tries beside the parent and "
+        "ImageNet weights ('real-ground' names the shipped real-ground starter), when it is of the "
+        "parent's model and the dataset's label scheme; a run that starts from it records 'starter'.",
+        "opt-in: on real photos the real-ground starter was the better start with 1 labelled photo, but "
+        "with 4 or 16 the check picked it where it did worse (docs/benchmarks-analysis.md section 19)",
+        group="hidden",
+        allowed="empty, real-ground, or a checkpoint file",
     )
     include_unreviewed: bool = setting(
         False,

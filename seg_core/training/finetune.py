@@ -8,8 +8,9 @@ and weights checksum"); a parent file that changed after the run was queued is r
 
 `finetune_config` is the short schedule for a handful of corrected photos (below): the app's
 "Fine-tune on my labels" and `python -m seg_core finetune` both use it. Its `start_check` makes
-the run choose, before training, between the parent and ImageNet weights and the epoch count by
-cross-validation on the labelled photos (`training.start_check`): a fine-tune never knowingly
+the run choose, before training, between the parent and ImageNet weights (and, when asked, a
+further start such as the shipped real-ground starter: `TrainConfig.starter`) and the epoch count
+by cross-validation on the labelled photos (`training.start_check`): a fine-tune never knowingly
 starts from a parent that does worse on the photos than a fresh start would.
 """
 
@@ -117,7 +118,28 @@ def finetune_config(parent: str | Path, data: str | Path, **overrides) -> TrainC
         "parent_weights_sha256": identity["weights_sha256"],
         **overrides,
     }
+    if values.get("starter"):
+        values["starter"] = resolve_starter(values["starter"])
     return TrainConfig.from_dict(values)
+
+
+# Further starts a fine-tune's start check can be told to try by name (`TrainConfig.starter`).
+STARTER_NAMES = ("real-ground",)
+
+
+def resolve_starter(text: str | Path) -> str:
+    """A further start's checkpoint path: `real-ground` names the shipped real-ground starter
+    (`paths.REAL_GROUND_STARTER`), anything else is a path, checked by loading it.
+
+    Raises:
+        CheckpointError: the file cannot be loaded (one sentence naming it).
+    """
+    from seg_core.core import paths
+    from seg_core.models.checkpoint import load_checkpoint
+
+    path = paths.REAL_GROUND_STARTER if str(text) == "real-ground" else Path(text)
+    load_checkpoint(path)  # a starter that cannot load is a sentence now, not a skipped start later
+    return str(path)
 
 
 def init_from_parent(
@@ -185,8 +207,11 @@ def init_from_parent(
 
         # the parent as this model holds it: with a new head, the head is already re-initialised
         parent = {k: v.clone() for k, v in model.state_dict().items()}
-        cfg = run_start_check(model, cfg, parent, log, num_classes=scheme.num_classes)
+        cfg = run_start_check(model, cfg, parent, log, scheme)
         if cfg.start_check == "imagenet":
+            return cfg
+        if cfg.start_check == "starter":
+            log(f"fine-tuning from the further start {cfg.starter} (the start check chose it)")
             return cfg
     log(
         f"fine-tuning from {cfg.init_from} (run {cfg.parent_run_id or 'unknown'}, "

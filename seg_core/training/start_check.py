@@ -24,7 +24,7 @@ from torch import nn
 
 from seg_core.datasets.augment import build_augmentation, reseed
 from seg_core.datasets.dataset import normalize
-from seg_core.schemes.scheme import IGNORE_INDEX
+from seg_core.schemes.scheme import IGNORE_INDEX, LabelScheme
 from seg_core.training.config import TrainConfig
 from seg_core.training.losses import create_loss
 from seg_core.training.optim import build_optimizer, build_scheduler
@@ -224,6 +224,9 @@ def check_start(
     for name, build in starts.items():
         pooled: dict[int, np.ndarray] = {}
         for fold, (train, held_out) in enumerate(folds(photos, plan)):
+            # Each start's draws (a new decoder's initialisation, dropout) depend on its own seed
+            # and fold only: another start tried before it does not change its score.
+            torch.manual_seed(settings[name].seed + fold)
             model = build().to(device)
             if (frozen_bn or {}).get(name):
                 freeze_batchnorm_statistics(model)
@@ -245,16 +248,56 @@ def check_start(
     return choose(curves)
 
 
+def starter_weights(
+    cfg: TrainConfig, scheme: LabelScheme, parent_state: dict, log: Callable[[str], None]
+) -> dict | None:
+    """The state dict of `cfg.starter` when it can be a start of this run: a loadable checkpoint of
+    the run's model (arch and encoder, and weights of the parent's shapes) and of the dataset's label
+    scheme, other than the parent itself. Otherwise None, and the log says why (the check then
+    tries the parent and ImageNet)."""
+    if not cfg.starter:
+        return None
+    from seg_core.models.checkpoint import CheckpointError, load_checkpoint, scheme_of
+
+    try:
+        payload = load_checkpoint(cfg.starter)
+    except CheckpointError as exc:
+        log(f"start check: the further start is left out: {exc}")
+        return None
+    meta = payload["meta"]
+    if meta.get("weights_sha256") == cfg.parent_weights_sha256:
+        return None  # the parent is the starter: nothing further to try
+    if (meta.get("arch"), meta.get("encoder")) != (cfg.arch, cfg.encoder):
+        log(
+            f"start check: the further start {cfg.starter} is a {meta.get('arch')}/{meta.get('encoder')} "
+            f"model, this fine-tune a {cfg.arch}/{cfg.encoder} one: left out"
+        )
+        return None
+    if scheme_of(meta, cfg.starter).names != scheme.names:
+        log(f"start check: the further start {cfg.starter} has another label scheme than the data: left out")
+        return None
+    state = payload["state_dict"]
+    shapes = {name: tuple(tensor.shape) for name, tensor in state.items()}
+    if shapes != {name: tuple(tensor.shape) for name, tensor in parent_state.items()}:
+        log(
+            f"start check: the further start {cfg.starter} has weights of other shapes than the parent's: left out"
+        )
+        return None
+    return state
+
+
 def run_start_check(
     model: nn.Module,
     cfg: TrainConfig,
     parent_state: dict,
     log: Callable[[str], None],
-    num_classes: int,
+    scheme: LabelScheme,
 ) -> TrainConfig:
     """The fine-tune's start check: `model` holds the parent's weights on its device; afterwards it
-    holds the chosen start's, and the returned config the outcome ("parent" or "imagenet"), the
-    chosen epoch count and, for ImageNet, that start's learning rate and warm-up."""
+    holds the chosen start's, and the returned config the outcome ("parent", "imagenet" or
+    "starter"), the chosen epoch count and, for ImageNet, that start's learning rate and warm-up.
+    The further start (`cfg.starter`, `starter_weights`) trains with the parent's settings: it is
+    a trained model of the same kind."""
     from seg_core.core.runtime import seed_everything
     from seg_core.datasets.dataset import ArrayCache
     from seg_core.datasets.discovery import validate_dataset
@@ -264,6 +307,7 @@ def run_start_check(
     from seg_core.training.setup import model_spec
 
     device = next(model.parameters()).device
+    num_classes = scheme.num_classes
     spec = model_spec(cfg, num_classes=num_classes)
     cache = ArrayCache(cfg.resolution)
     photos = [tuple(np.asarray(a) for a in cache.pair(p)) for p in validate_dataset(cfg.data).pairs]
@@ -275,6 +319,16 @@ def run_start_check(
 
     starts: dict[str, Callable[[], nn.Module]] = {"parent": parent}
     settings = {"parent": cfg}
+    starter_state = starter_weights(cfg, scheme, parent_state, log)
+    if starter_state is not None:
+
+        def starter() -> nn.Module:
+            fresh = create_model(spec, load_weights=False)
+            fresh.load_state_dict(starter_state)  # a half-precision file is copied into float32
+            return fresh
+
+        starts["starter"] = starter
+        settings["starter"] = cfg
     if cfg.encoder == OFFLINE_ENCODER and cfg.arch != "unet":  # ImageNet weights that need no network
         imagenet_spec = ModelSpec(
             arch=cfg.arch, encoder=cfg.encoder, weights="imagenet-offline", num_classes=num_classes
@@ -293,4 +347,7 @@ def run_start_check(
     if choice.start == "imagenet":
         model.load_state_dict(starts["imagenet"]().state_dict())
         return cfg.with_updates(start_check="imagenet", epochs=choice.epochs, **IMAGENET_START)
+    if choice.start == "starter":
+        model.load_state_dict(starter_state)
+        return cfg.with_updates(start_check="starter", epochs=choice.epochs)
     return cfg.with_updates(start_check="parent", epochs=choice.epochs)

@@ -51,3 +51,34 @@ def test_the_finetune_box_offers_the_photos_without_a_mask_with_their_cost(storm
     box = at.sidebar.checkbox(key="label_finetune_unlabelled")
     assert box.label.startswith("Also learn from the 2 photo(s) without a mask (about ")
     assert "180 unlabelled views" in box.help  # 1 photo: 90 epochs x 1 step x 2 views
+
+
+def test_the_finetune_box_offers_the_real_ground_starter_off_by_default(stormseg_home):
+    new_storm()
+    at = label_page()
+    box = at.sidebar.checkbox(key="label_finetune_starter")
+    assert box.label == "Also try the real-ground starter" and box.value is False
+    assert "with 1 labelled photo it was the better start on 3 of 4 tasks" in box.help
+
+
+def test_ticking_the_starter_asks_the_fine_tune_to_try_it(stormseg_home, monkeypatch):
+    from types import SimpleNamespace
+
+    from seg_core.services import labelling
+
+    asked: list[dict] = []
+
+    def queued(dataset, parent, **settings):
+        asked.append(settings)
+        return SimpleNamespace(message="queued")
+
+    monkeypatch.setattr(labelling, "finetune_on_labels", queued)
+    new_storm()
+    at = label_page()
+    at.sidebar.checkbox(key="label_finetune_anyway").check().run()  # one photo only: asked first
+    at.sidebar.checkbox(key="label_finetune_starter").check().run()
+    next(b for b in at.sidebar.button if b.label == "Fine-tune on my labels").click().run()
+    assert not at.exception and [s.get("starter") for s in asked] == ["real-ground"]
+    at.sidebar.checkbox(key="label_finetune_starter").uncheck().run()
+    next(b for b in at.sidebar.button if b.label == "Fine-tune on my labels").click().run()
+    assert [s.get("starter") for s in asked] == ["real-ground", None]
