@@ -2,7 +2,7 @@
 
     python bench/real/run.py [--group report] [--tasks NAME ...] [--shots 1 4 16]
                              [--starts recipe plain imagenet whole] [--epochs N] [--quick]
-                             [--starter real-ground|PATH]
+                             [--starter real-ground|PATH] [--seeds 0 1 2]
     python bench/real/run.py --unadapted [--model PATH] [--compare OLD_PATH]
 
 Per task and number of labelled photos N (the task's first N pool photos), each start is trained
@@ -53,7 +53,14 @@ def _labelling_bench():
 
 
 def start_config(
-    start: str, model: Path, data: Path, shots: int, epochs: int | None, name: str, starter: str | None = None
+    start: str,
+    model: Path,
+    data: Path,
+    shots: int,
+    epochs: int | None,
+    name: str,
+    starter: str | None = None,
+    seed: int = 0,
 ):
     """The TrainConfig of one start on `data` (see the module docstring); `starter`: the recipe's
     further start (`real-ground` or a checkpoint; None: none, the product's default)."""
@@ -61,6 +68,7 @@ def start_config(
     from seg_core.training.finetune import finetune_config
 
     schedule = {"epochs": epochs} if epochs else {}
+    schedule["seed"] = seed
     if starter and start == "recipe":
         schedule["starter"] = starter
     batch = {"batch_size": min(2, shots)}
@@ -75,13 +83,13 @@ def start_config(
     return TrainConfig.from_dict(values)
 
 
-def run_start(task: Task, start: str, shots: int, args, registry, work: Path) -> dict:
+def run_start(task: Task, start: str, shots: int, args, registry, work: Path, seed: int = 0) -> dict:
     data = labelled_subset(
         task, len(task.order) if start == "whole" else shots, work / f"{task.name}-{start}-{shots}"
     )
     epochs = args.whole_epochs if start == "whole" else args.epochs
     cfg = start_config(
-        start, args.model, data, shots, epochs, f"real-{task.name}-{start}-{shots}", args.starter
+        start, args.model, data, shots, epochs, f"real-{task.name}-{start}-{shots}", args.starter, seed
     )
     folder, cost = _labelling_bench().timed_fit(cfg, registry)
     from seg_core.models.checkpoint import load_checkpoint
@@ -122,6 +130,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shots", type=int, nargs="*", default=[1, 4, 16])
     parser.add_argument("--starts", nargs="*", default=list(STARTS), choices=STARTS)
     parser.add_argument("--epochs", type=int, help="fine-tune epochs (default: the fine-tune schedule's)")
+    parser.add_argument(
+        "--seeds", type=int, nargs="*", default=[0], help="training seeds: a run each (the spread of a start)"
+    )
     parser.add_argument("--whole-epochs", type=int, default=30, help="epochs of the whole-pool reference")
     parser.add_argument(
         "--model", type=Path, default=paths.DEMO_CHECKPOINT, help="the parent (default: demo)"
@@ -160,15 +171,17 @@ def main(argv: list[str] | None = None) -> int:
             for start in args.starts:
                 if start == "whole" and shots != args.shots[0]:
                     continue  # one reference per task
-                started = time.perf_counter()
-                figures = run_start(task, start, shots, args, registry, work)
-                key = "whole" if start == "whole" else f"{start}_{shots}"
-                merge({f"finetune_{args.group}": {f"{task.name}/{key}": figures}}, args.results)
-                print(
-                    json.dumps({task.name: {key: figures}}),
-                    f"({time.perf_counter() - started:.0f} s)",
-                    flush=True,
-                )
+                for seed in args.seeds:
+                    started = time.perf_counter()
+                    figures = run_start(task, start, shots, args, registry, work, seed)
+                    key = "whole" if start == "whole" else f"{start}_{shots}"
+                    key += f"_seed{seed}" if seed else ""  # seed 0: the keys of the first figures
+                    merge({f"finetune_{args.group}": {f"{task.name}/{key}": figures}}, args.results)
+                    print(
+                        json.dumps({task.name: {key: figures}}),
+                        f"({time.perf_counter() - started:.0f} s)",
+                        flush=True,
+                    )
     return 0
 
 

@@ -58,7 +58,7 @@ def test_the_finetune_box_offers_the_real_ground_starter_off_by_default(stormseg
     at = label_page()
     box = at.sidebar.checkbox(key="label_finetune_starter")
     assert box.label == "Also try the real-ground starter" and box.value is False
-    assert "with 1 labelled photo it was the better start on 3 of 4 tasks" in box.help
+    assert "with 1 labelled photo it lifted the mean IoU from 0.27 to 0.33" in box.help
 
 
 def test_ticking_the_starter_asks_the_fine_tune_to_try_it(stormseg_home, monkeypatch):
