@@ -123,10 +123,6 @@ def finetune_config(parent: str | Path, data: str | Path, **overrides) -> TrainC
     return TrainConfig.from_dict(values)
 
 
-# Further starts a fine-tune's start check can be told to try by name (`TrainConfig.starter`).
-STARTER_NAMES = ("real-ground",)
-
-
 def resolve_starter(text: str | Path) -> str:
     """A further start's checkpoint path: `real-ground` names the shipped real-ground starter
     (`paths.REAL_GROUND_STARTER`), anything else is a path, checked by loading it.
