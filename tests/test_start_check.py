@@ -146,30 +146,12 @@ def test_the_check_prefers_the_start_that_learns_the_labels():
 
 @pytest.mark.slow
 def test_a_finetune_with_the_check_records_its_choice(tmp_path, tiny_dataset):
-    from seg_core.models import create_model
-    from seg_core.models.checkpoint import load_checkpoint, save_checkpoint
+    from seg_core.models.checkpoint import load_checkpoint
     from seg_core.runs.registry import RunRegistry
-    from seg_core.schemes.classes import CLASS_NAMES
     from seg_core.training.finetune import finetune_config
-    from seg_core.training.loop import fit, model_spec
+    from seg_core.training.loop import fit
 
-    cfg = TrainConfig(
-        arch="unet", encoder="none", weights="none", unet_base_width=4, resolution=48, loss="ce"
-    )
-    model = create_model(model_spec(cfg), load_weights=False)
-    meta = {
-        "arch": "unet",
-        "encoder": "none",
-        "unet_base_width": 4,
-        "num_classes": 25,
-        "class_names": list(CLASS_NAMES),
-        "resolution": 48,
-        "mean": [0.5] * 3,
-        "std": [0.5] * 3,
-        "config": cfg.to_dict(),
-        "run_id": "parent",
-    }
-    parent = save_checkpoint({"state_dict": model.state_dict(), "meta": meta}, tmp_path / "p" / "best.pt")
+    parent = _unet_checkpoint(tmp_path / "parent" / "best.pt")
     child_cfg = finetune_config(parent, tiny_dataset, epochs=4, crop=32, loss="ce", checkpoint_every=1)
     assert child_cfg.start_check == "on"
     registry = RunRegistry()

@@ -273,7 +273,7 @@ def starter_weights(
             f"model, this fine-tune a {cfg.arch}/{cfg.encoder} one: left out"
         )
         return None
-    if scheme_of(meta, cfg.starter).names != scheme.names:
+    if scheme_of(meta, cfg.starter) != scheme:  # as `heads.head_plan` compares parent and data
         log(f"start check: the further start {cfg.starter} has another label scheme than the data: left out")
         return None
     state = payload["state_dict"]
