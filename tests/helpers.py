@@ -66,24 +66,39 @@ def wait_for(predicate, timeout: float = 15.0, what: str = "condition") -> None:
         time.sleep(0.02)
 
 
-def write_tiny_checkpoint(path: Path, resolution: int = 64, **meta_extra) -> Path:
-    """A real, seeded 4-wide U-Net checkpoint (64 px by default): a Predictor in milliseconds for
-    tests; `meta_extra` adds metadata keys (e.g. working_gsd_cm for the map's GSD)."""
+def write_tiny_checkpoint(
+    path: Path, resolution: int = 64, *, seed: int = 0, width: int = 4, scheme_classes=None, **meta_extra
+) -> Path:
+    """A real, seeded U-Net checkpoint (4 wide, 64 px, Harvey's scheme by default): a Predictor in
+    milliseconds for tests. `seed` and `width` vary its weights and shapes, `scheme_classes` names
+    another label scheme's classes, and `meta_extra` adds metadata keys (e.g. working_gsd_cm for the
+    map's GSD, or a run's config and run_id)."""
     from seg_core.models import ModelSpec, create_model
     from seg_core.models.checkpoint import save_checkpoint
     from seg_core.schemes.classes import CLASS_NAMES
 
-    torch.manual_seed(0)
-    model = create_model(ModelSpec(arch="unet", weights="none", unet_base_width=4), load_weights=False)
+    names = list(scheme_classes or CLASS_NAMES)
+    torch.manual_seed(seed)
+    spec = ModelSpec(arch="unet", weights="none", unet_base_width=width, num_classes=len(names))
+    model = create_model(spec, load_weights=False)
     meta = {
         "arch": "unet",
         "encoder": "none",
-        "num_classes": 25,
-        "class_names": list(CLASS_NAMES),
+        "num_classes": len(names),
+        "class_names": names,
         "resolution": resolution,
         "mean": [0.5] * 3,
         "std": [0.5] * 3,
-        "unet_base_width": 4,
+        "unet_base_width": width,
         **meta_extra,
     }
+    if scheme_classes:
+        meta["scheme"] = {
+            "name": "other",
+            "ignore_index": 255,
+            "classes": [
+                {"id": i, "name": n, "color": [i * 9, 0, 0], "role": "background" if i == 0 else "other"}
+                for i, n in enumerate(names)
+            ],
+        }
     return save_checkpoint({"state_dict": model.state_dict(), "meta": meta}, path)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers import write_tiny_checkpoint
 
 from seg_core.models import create_model
 from seg_core.models.checkpoint import load_checkpoint, save_checkpoint
 from seg_core.runs.registry import RunRegistry
-from seg_core.schemes.classes import CLASS_NAMES
 from seg_core.schemes.scheme import HARVEY
 from seg_core.training.config import TrainConfig
 from seg_core.training.finetune import finetune_config, init_from_parent
@@ -20,23 +20,11 @@ TINY = dict(arch="unet", encoder="none", weights="none", unet_base_width=4, reso
 @pytest.fixture
 def parent(tmp_path):
     """A parent checkpoint as training writes it (built directly: no need to train one here)."""
-    cfg = TrainConfig(**TINY)
-    torch.manual_seed(0)
-    model = create_model(model_spec(cfg), load_weights=False)
-    meta = {
-        "arch": "unet",
-        "encoder": "none",
-        "unet_base_width": 4,
-        "num_classes": 25,
-        "class_names": list(CLASS_NAMES),
-        "resolution": 48,
-        "mean": [0.5] * 3,
-        "std": [0.5] * 3,
-        "config": cfg.to_dict(),
-        "run_id": "20261129-000000-parent-abcd",
-    }
-    path = save_checkpoint({"state_dict": model.state_dict(), "meta": meta}, tmp_path / "parent" / "best.pt")
-    return meta["run_id"], path
+    run_id = "20261129-000000-parent-abcd"
+    path = write_tiny_checkpoint(
+        tmp_path / "parent" / "best.pt", 48, config=TrainConfig(**TINY).to_dict(), run_id=run_id
+    )
+    return run_id, path
 
 
 @pytest.mark.slow

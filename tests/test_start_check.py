@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from helpers import write_tiny_checkpoint
 
 from seg_core.training.config import TrainConfig
 from seg_core.training.start_check import (
@@ -201,38 +202,18 @@ def test_a_further_start_tried_first_does_not_change_another_starts_score():
 
 
 def _unet_checkpoint(path, *, seed=0, scheme_classes=None, width=4):
-    """A tiny U-Net checkpoint (Harvey's scheme unless `scheme_classes` names another)."""
-    from seg_core.models import create_model
-    from seg_core.models.checkpoint import save_checkpoint
-    from seg_core.schemes.classes import CLASS_NAMES
-    from seg_core.training.loop import model_spec
-
-    names = list(scheme_classes or CLASS_NAMES)
+    """A tiny U-Net checkpoint as training writes it (Harvey's scheme unless `scheme_classes` names
+    another), its run id the folder's name."""
     cfg = TrainConfig(arch="unet", encoder="none", weights="none", unet_base_width=width, resolution=48)
-    torch.manual_seed(seed)
-    model = create_model(model_spec(cfg, num_classes=len(names)), load_weights=False)
-    meta = {
-        "arch": "unet",
-        "encoder": "none",
-        "unet_base_width": width,
-        "num_classes": len(names),
-        "class_names": names,
-        "resolution": 48,
-        "mean": [0.5] * 3,
-        "std": [0.5] * 3,
-        "config": cfg.to_dict(),
-        "run_id": path.parent.name,
-    }
-    if scheme_classes:
-        meta["scheme"] = {
-            "name": "other",
-            "ignore_index": 255,
-            "classes": [
-                {"id": i, "name": n, "color": [i * 9, 0, 0], "role": "background" if i == 0 else "other"}
-                for i, n in enumerate(names)
-            ],
-        }
-    return save_checkpoint({"state_dict": model.state_dict(), "meta": meta}, path)
+    return write_tiny_checkpoint(
+        path,
+        48,
+        seed=seed,
+        width=width,
+        scheme_classes=scheme_classes,
+        config=cfg.to_dict(),
+        run_id=path.parent.name,
+    )
 
 
 def test_the_further_start_is_tried_only_where_it_fits_the_run(tmp_path):
