@@ -298,7 +298,8 @@ def test_the_real_ground_starter_is_tried_when_asked_for_by_name(tmp_path, tiny_
     from seg_core.training.finetune import finetune_config
 
     parent = _unet_checkpoint(tmp_path / "parent" / "best.pt", seed=0)
-    assert finetune_config(parent, tiny_dataset).starter == ""  # opt-in
+    assert finetune_config(parent, tiny_dataset).starter == "auto"  # the schedule's: by the photo count
+    assert finetune_config(parent, tiny_dataset, starter="none").starter == ""
     named = finetune_config(parent, tiny_dataset, starter="real-ground")
     assert named.starter == str(paths.REAL_GROUND_STARTER) and paths.REAL_GROUND_STARTER.is_file()
     assert finetune_config(parent, tiny_dataset, starter=str(parent)).starter == str(parent)
@@ -320,3 +321,59 @@ def test_the_shipped_starter_is_the_demo_model_trained_further_in_half_precision
     assert (meta["arch"], meta["encoder"]) == (demo["meta"]["arch"], demo["meta"]["encoder"])
     assert meta["config"]["init_from"].endswith("checkpoints/demo/best.pt")
     assert len(meta["float32_weights_sha256"]) == 64
+
+
+def test_auto_names_the_real_ground_starter_with_one_labelled_photo_only():
+    from seg_core.core import paths
+    from seg_core.training.finetune import starter_path
+
+    said: list[str] = []
+    assert starter_path("auto", 1, said.append) == str(paths.REAL_GROUND_STARTER) and said == []
+    assert starter_path("auto", 4, said.append) == ""
+    assert said == [
+        "start check: the real-ground starter is tried by default only with 1 labelled photo (4 here, where "
+        "it was measured to pick worse starts); --starter real-ground tries it anyway"
+    ]
+    assert starter_path("/some/run/best.pt", 4, said.append) == "/some/run/best.pt"
+    assert starter_path("", 1, said.append) == "" and len(said) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("photos", [1, 2])
+def test_a_demo_model_finetune_tries_the_shipped_starter_by_default_on_one_photo(
+    tmp_path, monkeypatch, photos
+):
+    """End to end from the shipped demo model, with the schedule's `auto`: on one labelled photo the
+    check tries the real-ground starter (and a run that takes it records its path), on two it does
+    not and the log says why."""
+    from helpers import make_pairs
+
+    from seg_core.core import paths
+    from seg_core.models.checkpoint import load_checkpoint
+    from seg_core.runs.registry import RunRegistry
+    from seg_core.training import start_check
+    from seg_core.training.finetune import finetune_config
+    from seg_core.training.loop import fit
+
+    tried: list[list[str]] = []
+
+    def prefer_the_starter(curves):  # the choice itself is tested above; here, what is tried
+        tried.append(list(curves))
+        return start_check.StartChoice("starter" if "starter" in curves else "parent", 1, 0.5, curves)
+
+    monkeypatch.setattr(start_check, "choose", prefer_the_starter)
+    data = make_pairs(tmp_path / "data", photos, size=(128, 96))
+    cfg = finetune_config(paths.DEMO_CHECKPOINT, data, epochs=1, resolution=128, crop=64, batch_size=1)
+    registry = RunRegistry()
+    run = registry.create_run(cfg.to_dict(), name="child")
+    assert fit(cfg, run.id, registry, run.checkpoint_dir) == "completed"
+    config = load_checkpoint(run.checkpoint_dir / "last.pt")["meta"]["config"]
+    messages = [row.message for row in registry.logs(run.id)]
+    if photos == 1:
+        assert tried == [["parent", "starter", "imagenet"]]
+        assert (config["start_check"], config["starter"]) == ("starter", str(paths.REAL_GROUND_STARTER))
+        assert any(f"fine-tuning from the further start {paths.REAL_GROUND_STARTER}" in m for m in messages)
+    else:
+        assert tried == [["parent", "imagenet"]]
+        assert (config["start_check"], config["starter"]) == ("parent", "auto")
+        assert any("tried by default only with 1 labelled photo (2 here" in m for m in messages), messages

@@ -16,6 +16,12 @@ from ui.partial_view import unlabelled_option
 from ui.review_view import finetune_labels
 
 LABELLED_DATASET_KEY = "label_dataset_name"  # the dataset being labelled: Label's picker writes it
+# The fine-tune's further start (TrainConfig.starter), in words; the first is the schedule's default.
+STARTER_OPTIONS = {
+    "Only with one labelled photo": finetune.STARTER_AUTO,
+    "Always try it": finetune.STARTER_REAL_GROUND,
+    "Never": finetune.STARTER_NONE,
+}
 
 
 def finetune_controls(dataset: Path, model: ModelChoice | None, saved: int, key: str) -> None:
@@ -46,15 +52,17 @@ def finetune_controls(dataset: Path, model: ModelChoice | None, saved: int, key:
     )
     include_unreviewed, usable = finetune_labels(dataset, key)
     semi = unlabelled_option(dataset, saved, key)
-    starter = st.checkbox(
-        "Also try the real-ground starter",
-        value=False,
+    starter = st.selectbox(
+        "Real-ground starter",
+        list(STARTER_OPTIONS),
         key=f"{key}_starter",
-        help="The start check then also tries the demo model trained further on 99 tiles of real aerial "
+        help="The start check can also try the demo model trained further on 99 tiles of real aerial "
         "ground (CC0 imagery of Dubai), for a model of the demo model's kind and Harvey's classes. "
-        "Measured on real photos (4 tasks, 3 seeds): with 1 labelled photo it lifted the mean IoU from "
-        "0.27 to 0.33 and never ended below ImageNet; with 4 or 16 photos the check picked it in 7 of "
-        "24 runs where it did worse, so it is off unless you ask. About a third more check time.",
+        "Measured on real photos (docs/benchmarks-analysis.md section 19, 3 seeds): with 1 labelled "
+        "photo it lifted the mean IoU from 0.27 to 0.33 (4 held-out tasks) and never ended below "
+        "ImageNet, so it is tried by default then; with 4 or 16 photos the check picked it in 7 of 24 "
+        "runs where it did worse. About a third more check time."
+        + (" This dataset has 1 saved mask: it will be tried." if saved == 1 else ""),
     )
     if st.button(
         "Fine-tune on my labels",
@@ -66,8 +74,7 @@ def finetune_controls(dataset: Path, model: ModelChoice | None, saved: int, key:
         with friendly_errors("Starting the fine-tuning run"):
             overrides = {} if epochs is None else {"epochs": int(epochs)}
             overrides.update(semi)
-            if starter:
-                overrides["starter"] = "real-ground"
+            overrides["starter"] = STARTER_OPTIONS[starter]
             submission = labelling.finetune_on_labels(
                 dataset,
                 model.path,

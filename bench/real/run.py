@@ -2,13 +2,14 @@
 
     python bench/real/run.py [--group report] [--tasks NAME ...] [--shots 1 4 16]
                              [--starts recipe plain imagenet whole] [--epochs N] [--quick]
-                             [--starter real-ground|PATH] [--seeds 0 1 2]
+                             [--starter auto|real-ground|none|PATH] [--seeds 0 1 2]
     python bench/real/run.py --unadapted [--model PATH] [--compare OLD_PATH]
 
 Per task and number of labelled photos N (the task's first N pool photos), each start is trained
 on the same photos and scored on the task's held-out test photos (IoU of the task's class):
-  recipe    the product's fine-tune (`finetune_config`: start check on) from --model; with
-            --starter its check also tries that start (`real-ground`: the shipped starter)
+  recipe    the product's fine-tune (`finetune_config`: start check on) from --model; its check
+            also tries the shipped real-ground starter on one labelled photo (the schedule's
+            `auto`), or what --starter names (`real-ground`: always; `none`: never)
   plain     the same fine-tune without the start check: always from --model's weights
   imagenet  the training defaults from ImageNet weights (lr 1e-3, 1 warm-up epoch), same schedule
   whole     ImageNet start on the task's whole pool: what the task can give (the 90% goal's base)
@@ -63,7 +64,7 @@ def start_config(
     seed: int = 0,
 ):
     """The TrainConfig of one start on `data` (see the module docstring); `starter`: the recipe's
-    further start (`real-ground` or a checkpoint; None: none, the product's default)."""
+    further start (`auto`, `real-ground`, `none` or a checkpoint; None: the product's default)."""
     from seg_core.training.config import TrainConfig
     from seg_core.training.finetune import finetune_config
 
@@ -139,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--starter",
-        help="the recipe's further start: real-ground (the shipped starter) or a checkpoint (default: none)",
+        help="the recipe's further start: auto (the shipped starter on one labelled photo), real-ground "
+        "(always), none, or a checkpoint (default: the fine-tune schedule's, auto)",
     )
     parser.add_argument("--compare", type=Path, help="with --unadapted: another model to score beside it")
     parser.add_argument("--unadapted", action="store_true", help="only the models themselves on the tasks")

@@ -5,7 +5,8 @@ python -m seg_core label prelabel DATASET --checkpoint PATH|NAME [--mapping MAPP
 python -m seg_core label next DATASET [--json]
 python -m seg_core label states | accept | reject | sets | diff | export | agreement | gold   (cli/review.py)
 python -m seg_core finetune --parent PATH|NAME --data DATASET [--epochs N] [--lr X] [--batch-size B] [--crop C]
-    [--new-head roles|fresh|MAPPING.json] [--start-check on|off] [--starter real-ground|PATH]
+    [--new-head roles|fresh|MAPPING.json] [--start-check on|off]
+    [--starter auto|real-ground|none|PATH]
     [--include-unreviewed] [--name NAME]
     [--unlabelled DIR [--pseudo-label-threshold P] [--unlabelled-per-batch N]]
 """
@@ -22,13 +23,11 @@ from seg_core.cli.review import register_actions
 from seg_core.core.progress import ConsoleProgress
 
 # The schedule's settings a user may change on the command line (the rest: `train --init-from`).
-FINETUNE_FLAGS = ("epochs", "lr", "batch_size", "crop", "start_check")
+FINETUNE_FLAGS = ("epochs", "lr", "batch_size", "crop", "start_check", "starter")
 # What a parent of another label scheme than the dataset's needs (`seg_core.training.heads`).
 SCHEME_FLAGS = ("new_head",)
 # Semi-supervised fine-tuning: the flight's photos without masks (seg_core.training.semi).
 SEMI_FLAGS = ("unlabelled", "pseudo_label_threshold", "unlabelled_per_batch")
-# The start check's further start: `real-ground` (the shipped starter) or a checkpoint (finetune_config).
-STARTER_FLAGS = ("starter",)
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -91,7 +90,7 @@ def _finetune(args: argparse.Namespace) -> int:
     from seg_core.training.loop import fit
     from seg_core.training.preflight import check_before_run, check_dataset
 
-    flags = FINETUNE_FLAGS + SCHEME_FLAGS + SEMI_FLAGS + STARTER_FLAGS
+    flags = FINETUNE_FLAGS + SCHEME_FLAGS + SEMI_FLAGS
     overrides = {name: getattr(args, name) for name in flags if getattr(args, name) is not None}
     if overrides.get("start_check") not in (None, "on", "off"):
         raise ValueError(f"--start-check {overrides['start_check']} is not one of: on, off")
@@ -132,7 +131,7 @@ def _add_schedule_options(parser: argparse.ArgumentParser) -> None:
     from seg_core.training.settings import add_arguments
 
     add_arguments(parser, TrainConfig, names=FINETUNE_FLAGS, defaults=asdict(FineTuneSchedule()))
-    add_arguments(parser, TrainConfig, names=SCHEME_FLAGS + SEMI_FLAGS + STARTER_FLAGS)
+    add_arguments(parser, TrainConfig, names=SCHEME_FLAGS + SEMI_FLAGS)
 
 
 def register(sub: argparse._SubParsersAction) -> None:

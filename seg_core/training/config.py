@@ -81,12 +81,13 @@ class TrainConfig(RecipeSettings):
         "",
         "Further start",
         "Fine-tuning with the start check only: a checkpoint the check also tries beside the parent and "
-        "ImageNet weights ('real-ground' names the shipped real-ground starter), when it is of the "
-        "parent's model and the dataset's label scheme; a run that starts from it records 'starter'.",
-        "opt-in: on real photos the real-ground starter was the better start with 1 labelled photo, but "
-        "with 4 or 16 the check picked it where it did worse (docs/benchmarks-analysis.md section 19)",
+        "ImageNet weights, when it is of the parent's model and the dataset's label scheme: 'real-ground' "
+        "names the shipped real-ground starter, 'auto' tries it only when one photo is labelled, "
+        "'none' tries nothing further; a run that starts from it records 'starter' and its path.",
+        "on real photos the real-ground starter was the better start with 1 labelled photo and picked "
+        "worse starts with 4 or 16, so fine-tunes default to 'auto' (docs/benchmarks-analysis.md section 19)",
         group="hidden",
-        allowed="empty, real-ground, or a checkpoint file",
+        allowed="empty, auto, real-ground, none, or a checkpoint file",
     )
     include_unreviewed: bool = setting(
         False,

@@ -21,6 +21,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from seg_core.core.text import count
 from seg_core.schemes.scheme import LabelScheme
 from seg_core.training.config import TrainConfig
 
@@ -52,6 +53,20 @@ class FineTuneSchedule:
     # 4 photos ended below a fresh ImageNet start (0.20 vs 0.25, 0.26 vs 0.42 IoU); the check picks the
     # better start and the epoch count on held-out folds of the labels themselves.
     start_check: str = "on"
+    # With exactly one labelled photo the check also tries the shipped real-ground starter
+    # (docs/benchmarks-analysis.md section 19): chosen on the selection group's road-cil-s (3 seeds:
+    # mean IoU 0.346 with it against 0.351 without, within the rule's 0.01, none below ImageNet), and
+    # on the report group 0.334 against 0.269, never below ImageNet. With 4 or 16 photos it picked
+    # worse starts, so there it is tried only when asked for.
+    starter: str = "auto"
+
+
+# `TrainConfig.starter` values that name no file: the shipped real-ground starter, and that starter
+# only when the labels are STARTER_AUTO_PHOTOS photo(s); "none" (or empty) for no further start.
+STARTER_REAL_GROUND = "real-ground"
+STARTER_AUTO = "auto"
+STARTER_AUTO_PHOTOS = 1
+STARTER_NONE = "none"
 
 
 # An ImageNet start in the check and the run: the training defaults (TrainConfig) for lr and
@@ -118,14 +133,15 @@ def finetune_config(parent: str | Path, data: str | Path, **overrides) -> TrainC
         "parent_weights_sha256": identity["weights_sha256"],
         **overrides,
     }
-    if values.get("starter"):
+    if "starter" in values:
         values["starter"] = resolve_starter(values["starter"])
     return TrainConfig.from_dict(values)
 
 
 def resolve_starter(text: str | Path) -> str:
-    """A further start's checkpoint path: `real-ground` names the shipped real-ground starter
-    (`paths.REAL_GROUND_STARTER`), anything else is a path, checked by loading it.
+    """A further start as a run records it: `real-ground` names the shipped real-ground starter
+    (`paths.REAL_GROUND_STARTER`), `auto` stays (the start check resolves it by the number of
+    labelled photos: `starter_path`), `none` is empty, anything else is a path, checked by loading it.
 
     Raises:
         CheckpointError: the file cannot be loaded (one sentence naming it).
@@ -133,9 +149,30 @@ def resolve_starter(text: str | Path) -> str:
     from seg_core.core import paths
     from seg_core.models.checkpoint import load_checkpoint
 
-    path = paths.REAL_GROUND_STARTER if str(text) == "real-ground" else Path(text)
+    if str(text) in (STARTER_NONE, ""):
+        return ""
+    if str(text) == STARTER_AUTO:
+        return STARTER_AUTO
+    path = paths.REAL_GROUND_STARTER if str(text) == STARTER_REAL_GROUND else Path(text)
     load_checkpoint(path)  # a starter that cannot load is a sentence now, not a skipped start later
     return str(path)
+
+
+def starter_path(starter: str, photos: int, log: Callable[[str], None]) -> str:
+    """The further start's checkpoint for a check on `photos` labelled photos: `auto` is the shipped
+    real-ground starter with STARTER_AUTO_PHOTOS photo(s) and none otherwise (the log says so);
+    anything else is already a path, or empty."""
+    if starter != STARTER_AUTO:
+        return starter
+    from seg_core.core import paths
+
+    if photos == STARTER_AUTO_PHOTOS:
+        return str(paths.REAL_GROUND_STARTER)
+    log(
+        f"start check: the real-ground starter is tried by default only with {count(STARTER_AUTO_PHOTOS, 'labelled photo')} "
+        f"({photos} here, where it was measured to pick worse starts); --starter real-ground tries it anyway"
+    )
+    return ""
 
 
 def init_from_parent(
@@ -224,7 +261,7 @@ def _checked_settings(cfg: TrainConfig, checkpoint_dir: Path) -> TrainConfig:
     from seg_core.models.checkpoint import load_checkpoint
 
     saved = load_checkpoint(last)["meta"].get("config") or {}
-    keys = ("start_check", "epochs", "lr", "warmup_epochs")
+    keys = ("start_check", "epochs", "lr", "warmup_epochs", "starter")
     return cfg.with_updates(**{k: saved[k] for k in keys if k in saved})
 
 

@@ -296,14 +296,15 @@ def run_start_check(
     """The fine-tune's start check: `model` holds the parent's weights on its device; afterwards it
     holds the chosen start's, and the returned config the outcome ("parent", "imagenet" or
     "starter"), the chosen epoch count and, for ImageNet, that start's learning rate and warm-up.
-    The further start (`cfg.starter`, `starter_weights`) trains with the parent's settings: it is
-    a trained model of the same kind."""
+    The further start (`cfg.starter`: `auto` resolved by the number of labelled photos,
+    `finetune.starter_path`; `starter_weights`) trains with the parent's settings: it is a trained
+    model of the same kind, and a run that starts from it records its path."""
     from seg_core.core.runtime import seed_everything
     from seg_core.datasets.dataset import ArrayCache
     from seg_core.datasets.discovery import validate_dataset
     from seg_core.models import ModelSpec, create_model, normalization
     from seg_core.models.spec import OFFLINE_ENCODER
-    from seg_core.training.finetune import IMAGENET_START
+    from seg_core.training.finetune import IMAGENET_START, starter_path
     from seg_core.training.setup import model_spec
 
     device = next(model.parameters()).device
@@ -319,7 +320,8 @@ def run_start_check(
 
     starts: dict[str, Callable[[], nn.Module]] = {"parent": parent}
     settings = {"parent": cfg}
-    starter_state = starter_weights(cfg, scheme, parent_state, log)
+    further = cfg.with_updates(starter=starter_path(cfg.starter, len(photos), log))
+    starter_state = starter_weights(further, scheme, parent_state, log)
     if starter_state is not None:
 
         def starter() -> nn.Module:
@@ -349,5 +351,5 @@ def run_start_check(
         return cfg.with_updates(start_check="imagenet", epochs=choice.epochs, **IMAGENET_START)
     if choice.start == "starter":
         model.load_state_dict(starter_state)
-        return cfg.with_updates(start_check="starter", epochs=choice.epochs)
+        return cfg.with_updates(start_check="starter", starter=further.starter, epochs=choice.epochs)
     return cfg.with_updates(start_check="parent", epochs=choice.epochs)

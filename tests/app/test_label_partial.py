@@ -53,15 +53,21 @@ def test_the_finetune_box_offers_the_photos_without_a_mask_with_their_cost(storm
     assert "180 unlabelled views" in box.help  # 1 photo: 90 epochs x 1 step x 2 views
 
 
-def test_the_finetune_box_offers_the_real_ground_starter_off_by_default(stormseg_home):
+def test_the_finetune_box_offers_the_real_ground_starter_with_one_photo_by_default(stormseg_home):
+    from seg_core.training.finetune import FineTuneSchedule
+    from ui.finetune import STARTER_OPTIONS
+
     new_storm()
     at = label_page()
-    box = at.sidebar.checkbox(key="label_finetune_starter")
-    assert box.label == "Also try the real-ground starter" and box.value is False
+    box = at.sidebar.selectbox(key="label_finetune_starter")
+    assert box.label == "Real-ground starter" and box.value == "Only with one labelled photo"
+    assert STARTER_OPTIONS[box.value] == FineTuneSchedule().starter  # the page's default is the schedule's
+    assert box.options == ["Only with one labelled photo", "Always try it", "Never"]
     assert "with 1 labelled photo it lifted the mean IoU from 0.27 to 0.33" in box.help
+    assert box.help.endswith("This dataset has 1 saved mask: it will be tried.")
 
 
-def test_ticking_the_starter_asks_the_fine_tune_to_try_it(stormseg_home, monkeypatch):
+def test_the_starter_choice_is_what_the_fine_tune_is_asked_for(stormseg_home, monkeypatch):
     from types import SimpleNamespace
 
     from seg_core.services import labelling
@@ -76,9 +82,7 @@ def test_ticking_the_starter_asks_the_fine_tune_to_try_it(stormseg_home, monkeyp
     new_storm()
     at = label_page()
     at.sidebar.checkbox(key="label_finetune_anyway").check().run()  # one photo only: asked first
-    at.sidebar.checkbox(key="label_finetune_starter").check().run()
-    next(b for b in at.sidebar.button if b.label == "Fine-tune on my labels").click().run()
-    assert not at.exception and [s.get("starter") for s in asked] == ["real-ground"]
-    at.sidebar.checkbox(key="label_finetune_starter").uncheck().run()
-    next(b for b in at.sidebar.button if b.label == "Fine-tune on my labels").click().run()
-    assert [s.get("starter") for s in asked] == ["real-ground", None]
+    for choice in ("Only with one labelled photo", "Always try it", "Never"):
+        at.sidebar.selectbox(key="label_finetune_starter").select(choice).run()
+        next(b for b in at.sidebar.button if b.label == "Fine-tune on my labels").click().run()
+    assert not at.exception and [s.get("starter") for s in asked] == ["auto", "real-ground", "none"]
