@@ -18,9 +18,10 @@
 #      (255), never taught as background. Its familiarity reference (meta["uncertainty_reference"])
 #      is taken from its synthetic validation scenes only (`synth_*`). It is stored in half
 #      precision (scripts/half_checkpoint.py: 9.6 MB) and is a further start the fine-tune's start
-#      check tries (`TrainConfig.starter`): as the model that segments a newcomer's photo it failed
-#      the suite's unseen-style familiarity guarantees three times (docs/benchmarks-analysis.md
-#      section 19), as a start it is the best measured on one labelled real photo.
+#      check tries (`TrainConfig.starter`; by default with one labelled photo): as the model that
+#      segments a newcomer's photo it, and an 18-epoch stage 3, failed the suite's unseen-style
+#      guarantees (four tries, docs/benchmarks-analysis.md section 19); as a start it is the best
+#      measured on one labelled real photo.
 # The `forest` style and the real benchmark's report group are held out on purpose:
 # docs/benchmarks-analysis.md sections 10 and 19 report the model on them (`python bench/labelling.py
 # --demo-across-styles`, `python bench/real/run.py`).
