@@ -132,10 +132,12 @@ def settled(page) -> None:
     page.wait_for_function(APP_IDLE)
 
 
-def click_and_settle(page, locator) -> None:
-    """Click something that reruns the script, then wait until that run has started and ended.
-    Right after a click the page can still say "not running" (the click's rerun request has not
-    reached the server yet), so the wait is for a change of run state seen after the click."""
+def settle_after(page, action) -> None:
+    """Do `action` (a click, Enter in a text box, files given to an uploader: anything that reruns
+    the script), then wait until that run has started and ended. Right after the action the page
+    can still say "not running" (its rerun request has not reached the server yet), so the wait is
+    for a change of run state seen after it; the next action then cannot land on an element the
+    run is replacing."""
     page.evaluate(
         """() => {
             const app = document.querySelector("[data-testid='stApp']");
@@ -151,8 +153,13 @@ def click_and_settle(page, locator) -> None:
                                                 attributeFilter: ["data-test-script-state"]});
         }"""
     )
-    locator.click()
+    action()
     page.wait_for_function(f"() => window.__stormsegSawRun && ({APP_IDLE})()")
+
+
+def click_and_settle(page, locator) -> None:
+    """Click something that reruns the script, then wait until that run has started and ended."""
+    settle_after(page, locator.click)
 
 
 def canvas_box(page, timeout: float = 60.0) -> dict:

@@ -14,7 +14,7 @@ import re
 
 import numpy as np
 import pytest
-from harness import canvas_box, canvas_in_drawing_mode, edits_applied, no_traceback, wait_until
+from harness import canvas_box, canvas_in_drawing_mode, edits_applied, no_traceback, settle_after, wait_until
 from PIL import Image
 
 from seg_core.demo.synth import generate_scene
@@ -120,13 +120,16 @@ def test_the_first_hour(app_server, page, tmp_path):
     sidebar.get_by_text("Create a dataset from photos").click()
     name = sidebar.get_by_label("Dataset name", exact=True)
     name.fill("bad name")
-    name.press("Enter")
+    settle_after(page, lambda: name.press("Enter"))  # its rerun ends before the photos are given
     create = sidebar.get_by_role("button", name="Create dataset")
     sidebar.get_by_text("Name the dataset and choose its photos").wait_for()
     assert create.is_disabled() and not (home / "data" / "bad name").exists()
     samples = {p.stem: p for p in catalog.sample_photos()}
-    sidebar.locator("input[type='file']").set_input_files(
-        [str(samples["dry_suburb"]), str(samples["flooded_street"])]
+    settle_after(
+        page,
+        lambda: sidebar.locator("input[type='file']").set_input_files(
+            [str(samples["dry_suburb"]), str(samples["flooded_street"])]
+        ),
     )
     wait_until(page, create.is_enabled, "Create dataset to be enabled")
     create.click()
@@ -134,7 +137,7 @@ def test_the_first_hour(app_server, page, tmp_path):
     assert name.input_value() == "bad name"  # kept, to correct
     assert sidebar.get_by_text("flooded_street.jpg").is_visible()  # and so are the photos
     name.fill("ian-fort-myers")
-    name.press("Enter")
+    settle_after(page, lambda: name.press("Enter"))
     create.click()
     sidebar.get_by_text("Created ian-fort-myers").wait_for()
     wait_until(page, lambda: "ian-fort-myers" in _selected(page, "Dataset"), "the new dataset to be open")
