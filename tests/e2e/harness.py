@@ -132,9 +132,9 @@ def settled(page) -> None:
     page.wait_for_function(APP_IDLE)
 
 
-def settle_after(page, action) -> None:
-    """Do `action` (a click, Enter in a text box, files given to an uploader: anything that reruns
-    the script), then wait until that run has started and ended. Right after the action the page
+def settle_after(page, action, *args) -> None:
+    """Do `action(*args)` (a click, Enter in a text box, files given to an uploader: anything that
+    reruns the script), then wait until that run has started and ended. Right after the action the page
     can still say "not running" (its rerun request has not reached the server yet), so the wait is
     for a change of run state seen after it; the next action then cannot land on an element the
     run is replacing."""
@@ -153,7 +153,7 @@ def settle_after(page, action) -> None:
                                                 attributeFilter: ["data-test-script-state"]});
         }"""
     )
-    action()
+    action(*args)
     page.wait_for_function(f"() => window.__stormsegSawRun && ({APP_IDLE})()")
 
 

@@ -6,7 +6,7 @@ import re
 import time
 
 import pytest
-from harness import no_traceback
+from harness import no_traceback, settle_after
 
 from seg_core.core import paths
 from seg_core.services import catalog
@@ -41,7 +41,7 @@ def test_upload_a_photo_and_see_overlay_and_legend(app_server, page, tmp_path):
 def _fill_number(page, label: str, value: int) -> None:
     box = page.get_by_label(label, exact=True)
     box.fill(str(value))
-    box.press("Enter")
+    settle_after(page, box.press, "Enter")
 
 
 def _plot_points(page) -> int:
@@ -56,8 +56,7 @@ def test_train_from_the_browser_watch_live_curves_and_see_it_in_runs(app_server,
     _fill_number(page, "Resolution (px)", 320)
     _fill_number(page, "Crop (px)", 128)
     page.get_by_role("textbox", name="Run name").fill("browser run")
-    page.get_by_role("textbox", name="Run name").press("Enter")
-    page.wait_for_timeout(500)
+    settle_after(page, page.get_by_role("textbox", name="Run name").press, "Enter")
     page.get_by_role("button", name=re.compile("Start training")).click()
     page.get_by_text(re.compile(r"Started run")).first.wait_for(timeout=60_000)
     # The live view redraws itself: the curves gain points while nobody reloads the page.

@@ -16,7 +16,7 @@ import time
 
 import pytest
 from docs_pages import SCREENS, guide_pages, missing_widgets, named_widgets, screenshots, shows_something_else
-from harness import chromium_available, no_traceback, running_app
+from harness import chromium_available, no_traceback, running_app, settle_after
 
 from seg_core.core import paths
 
@@ -194,7 +194,7 @@ def visit_label(v: Visit) -> None:
     v.open("label", "Pre-label photos nobody has labelled", area="stSidebar")
     name = v.page.get_by_label("Your name (saved with each mask)")
     name.fill("ana")
-    name.press("Enter")
+    settle_after(v.page, name.press, "Enter")
     v.choose("Dataset", LABEL_DATASET)
     v.main("started from the model's pre-label").wait_for(timeout=240_000)
     v.page.locator("canvas.upper-canvas").first.wait_for()

@@ -120,7 +120,7 @@ def test_the_first_hour(app_server, page, tmp_path):
     sidebar.get_by_text("Create a dataset from photos").click()
     name = sidebar.get_by_label("Dataset name", exact=True)
     name.fill("bad name")
-    settle_after(page, lambda: name.press("Enter"))  # its rerun ends before the photos are given
+    settle_after(page, name.press, "Enter")  # its rerun ends before the photos are given
     create = sidebar.get_by_role("button", name="Create dataset")
     sidebar.get_by_text("Name the dataset and choose its photos").wait_for()
     assert create.is_disabled() and not (home / "data" / "bad name").exists()
@@ -137,7 +137,7 @@ def test_the_first_hour(app_server, page, tmp_path):
     assert name.input_value() == "bad name"  # kept, to correct
     assert sidebar.get_by_text("flooded_street.jpg").is_visible()  # and so are the photos
     name.fill("ian-fort-myers")
-    settle_after(page, lambda: name.press("Enter"))
+    settle_after(page, name.press, "Enter")
     create.click()
     sidebar.get_by_text("Created ian-fort-myers").wait_for()
     wait_until(page, lambda: "ian-fort-myers" in _selected(page, "Dataset"), "the new dataset to be open")
@@ -187,7 +187,7 @@ def test_the_first_hour(app_server, page, tmp_path):
     sidebar.get_by_text("Also masks nobody has reviewed yet").click()  # nobody reviews alone
     epochs = sidebar.get_by_label("Fine-tune epochs", exact=True)
     epochs.fill("1")
-    epochs.press("Enter")
+    settle_after(page, epochs.press, "Enter")
     wait_until(page, finetune.is_enabled, "Fine-tune on my labels to be enabled")
     finetune.click()
     sidebar.get_by_role("link", name="Follow it on the Train page").click()

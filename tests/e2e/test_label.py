@@ -19,6 +19,7 @@ from harness import (
     click_and_settle,
     edits_applied,
     no_traceback,
+    settle_after,
     settled,
     wait_until,
 )
@@ -45,7 +46,7 @@ def test_prelabel_fill_brush_save_writes_the_mask_png(app_server, page, tmp_path
     page.goto(f"{base}/label")
     page.get_by_text("Label photos").first.wait_for()
     page.get_by_label("Your name (saved with each mask)").fill("ana")
-    page.get_by_label("Your name (saved with each mask)").press("Enter")
+    settle_after(page, page.get_by_label("Your name (saved with each mask)").press, "Enter")
     page.locator("[data-testid='stSelectbox']", has_text="Dataset").first.click()
     page.get_by_role("option", name="newstorm").click()
     page.get_by_text("1 unlabelled · 0 pre-labelled").first.wait_for()
@@ -106,7 +107,7 @@ def test_a_rescuenet_dataset_is_labelled_in_its_classes_and_its_own_mask_files(a
     page.goto(f"{base}/label")
     page.get_by_text("Label photos").first.wait_for()
     page.get_by_label("Your name (saved with each mask)").fill("ana")
-    page.get_by_label("Your name (saved with each mask)").press("Enter")
+    settle_after(page, page.get_by_label("Your name (saved with each mask)").press, "Enter")
     page.locator("[data-testid='stSelectbox']", has_text="Dataset").first.click()
     click_and_settle(page, page.get_by_role("option", name="rescue", exact=True))
     page.get_by_text("1 unlabelled").first.wait_for()

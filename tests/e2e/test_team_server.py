@@ -10,7 +10,7 @@ import socket
 from pathlib import Path
 
 import pytest
-from harness import chromium, chromium_available, no_traceback, running_app
+from harness import chromium, chromium_available, no_traceback, running_app, settle_after
 from oidc_provider import running_provider
 
 from seg_core.runs.control import stop
@@ -131,8 +131,7 @@ def test_sign_in_as_a_viewer_and_as_an_analyst(tmp_path):
             page.get_by_text("Start training").wait_for()
             for label, value in (("Epochs", 1), ("Resolution (px)", 96), ("Crop (px)", 64)):
                 page.get_by_label(label, exact=True).fill(str(value))
-                page.get_by_label(label, exact=True).press("Enter")
-                page.wait_for_timeout(300)
+                settle_after(page, page.get_by_label(label, exact=True).press, "Enter")
             page.get_by_role("button", name="Start training").click()
             page.get_by_text(re.compile(r"(Started|Queued) run ")).first.wait_for()
             no_traceback(page)
