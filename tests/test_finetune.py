@@ -6,6 +6,7 @@ import pytest
 import torch
 from helpers import write_tiny_checkpoint
 
+from seg_core.datasets.discovery import validate_dataset
 from seg_core.models import create_model
 from seg_core.models.checkpoint import load_checkpoint, save_checkpoint
 from seg_core.runs.registry import RunRegistry
@@ -36,7 +37,8 @@ def test_a_finetuned_run_starts_from_the_parent_weights_and_records_its_lineage(
     assert (cfg.parent_run_id, cfg.parent_weights_sha256) == (parent_id, parent_meta["weights_sha256"])
 
     model = create_model(model_spec(cfg), load_weights=False)
-    init_from_parent(model, cfg, resume=False, log=lambda _m: None, scheme=HARVEY)
+    pairs = validate_dataset(tiny_dataset).pairs
+    init_from_parent(model, cfg, resume=False, log=lambda _m: None, scheme=HARVEY, pairs=pairs)
     parent_state = load_checkpoint(parent_path)["state_dict"]
     for name, tensor in model.state_dict().items():
         assert torch.equal(tensor, parent_state[name]), name
@@ -55,7 +57,7 @@ def test_train_init_from_alone_fills_in_the_parent_identity(parent, tiny_dataset
     parent_id, parent_path = parent
     cfg = TrainConfig(data=str(tiny_dataset), init_from=str(parent_path), **TINY)
     model = create_model(model_spec(cfg), load_weights=False)
-    filled = init_from_parent(model, cfg, resume=False, log=lambda _m: None, scheme=HARVEY)
+    filled = init_from_parent(model, cfg, resume=False, log=lambda _m: None, scheme=HARVEY, pairs=[])
     assert filled.parent_run_id == parent_id and len(filled.parent_weights_sha256) == 64
 
 
@@ -69,7 +71,7 @@ def test_a_changed_parent_or_another_architecture_is_refused(parent, tiny_datase
     save_checkpoint(payload, parent_path)  # retrained after the fine-tune was queued
     model = create_model(model_spec(cfg), load_weights=False)
     with pytest.raises(ValueError, match="the parent checkpoint changed since"):
-        init_from_parent(model, cfg, resume=False, log=lambda _m: None, scheme=HARVEY)
+        init_from_parent(model, cfg, resume=False, log=lambda _m: None, scheme=HARVEY, pairs=[])
     other = TrainConfig(data=str(tiny_dataset), init_from=str(parent_path), arch="fpn", encoder="resnet18")
     with pytest.raises(ValueError, match="is a unet/none model; this run builds fpn/resnet18"):
-        init_from_parent(model, other, resume=False, log=lambda _m: None, scheme=HARVEY)
+        init_from_parent(model, other, resume=False, log=lambda _m: None, scheme=HARVEY, pairs=[])

@@ -377,3 +377,28 @@ def test_a_demo_model_finetune_tries_the_shipped_starter_by_default_on_one_photo
         assert tried == [["parent", "imagenet"]]
         assert (config["start_check"], config["starter"]) == ("parent", "auto")
         assert any("tried by default only with 1 labelled photo (2 here" in m for m in messages), messages
+
+
+@pytest.mark.slow
+def test_the_check_learns_only_from_the_masks_review_lets_the_run_train_on(tmp_path):
+    """A rejected mask and one nobody reviewed stay out of the check's folds as they stay out of the
+    run: the check counts (and holds folds of) the one accepted photo."""
+    from review_helpers import put_in_state, storm
+
+    from seg_core.labelling.labelstore import LabelStore
+    from seg_core.runs.registry import RunRegistry
+    from seg_core.training.finetune import finetune_config
+    from seg_core.training.loop import fit
+
+    data = storm(tmp_path / "storm", n=3)
+    store = LabelStore(data)
+    for stem, state in (("p0", "accepted"), ("p1", "rejected"), ("p2", "submitted")):
+        put_in_state(store, stem, state)
+    parent = _unet_checkpoint(tmp_path / "parent" / "best.pt")
+    cfg = finetune_config(parent, data, epochs=1, crop=0, batch_size=1, loss="ce")
+    registry = RunRegistry()
+    run = registry.create_run(cfg.to_dict(), name="child")
+    assert fit(cfg, run.id, registry, run.checkpoint_dir) == "completed"
+    messages = [row.message for row in registry.logs(run.id)]
+    assert any(m.startswith("label set ") and "1 mask (1 accepted)" in m for m in messages), messages
+    assert any(m.startswith("start check on 1 labelled photo(s):") for m in messages), messages

@@ -16,7 +16,7 @@ starts from a parent that does worse on the photos than a fresh start would.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,6 +27,8 @@ from seg_core.training.config import TrainConfig
 
 if TYPE_CHECKING:  # torch loads with the checkpoint, not with the schedule (`finetune --help`)
     import torch
+
+    from seg_core.datasets.discovery import Pair
 
 
 @dataclass(frozen=True)
@@ -182,6 +184,8 @@ def init_from_parent(
     log: Callable[[str], None],
     scheme: LabelScheme,
     checkpoint_dir: Path | None = None,
+    *,
+    pairs: Sequence[Pair],
 ) -> TrainConfig:
     """Load the parent's weights into `model` (unless resuming, where last.pt has newer ones) and
     return `cfg` with the parent's run id, checksum and label scheme filled in. A no-op without
@@ -189,6 +193,7 @@ def init_from_parent(
     (`seg_core.training.heads`) when `cfg.new_head` asks for one. With `start_check` "on", the
     start check runs first and may load ImageNet weights instead; the returned `cfg` then records
     the outcome and the chosen epochs (a resume reads them back from `checkpoint_dir`'s last.pt).
+    `pairs` are the photos the run trains on (its label set): the check learns from those alone.
 
     Raises:
         ValueError: the parent is unusable, changed since the run was set up, of another model,
@@ -240,7 +245,7 @@ def init_from_parent(
 
         # the parent as this model holds it: with a new head, the head is already re-initialised
         parent = {k: v.clone() for k, v in model.state_dict().items()}
-        cfg = run_start_check(model, cfg, parent, log, scheme)
+        cfg = run_start_check(model, cfg, parent, log, scheme, pairs)
         if cfg.start_check == "imagenet":
             return cfg
         if cfg.start_check == "starter":

@@ -96,7 +96,7 @@ def prepare_data(
         barrier=torch.distributed.barrier if group.distributed else None,
     )
     reporter.log(f"{label_set.summary()} ({'frozen copies' if label_set.frozen else 'in place'})")
-    report.pairs = label_set.pairs()
+    report.pairs = own_pairs = label_set.pairs()
     extra, remaps = check_also_data(cfg, scheme)
     if extra is not None:
         how = f"read as {scheme.name} through {cfg.mapping}" if remaps else f"also {scheme.name}"
@@ -148,7 +148,17 @@ def prepare_data(
             f"at {cfg.resolution} px; {working['source']})"
         )
     return DataSetup(
-        spec, mean, std, train_set, val_set, train_eval_set, preview_image, working, scheme, label_set.id
+        spec,
+        mean,
+        std,
+        train_set,
+        val_set,
+        train_eval_set,
+        preview_image,
+        working,
+        scheme,
+        label_set.id,
+        own_pairs,
     )
 
 
@@ -244,7 +254,9 @@ def build_run(
     cfg = cfg.with_updates(label_set=setup.label_set)  # in every checkpoint's meta["config"]
     model = create_model(spec, load_weights=not resume).to(device)
     # A fine-tune starts from its parent (a new head when the parent speaks another label scheme).
-    cfg = finetune.init_from_parent(model, cfg, resume, reporter.log, scheme, checkpoint_dir)
+    cfg = finetune.init_from_parent(
+        model, cfg, resume, reporter.log, scheme, checkpoint_dir, pairs=setup.pairs
+    )
     if device.type in CHANNELS_LAST_DEVICES:
         model = model.to(memory_format=torch.channels_last)
     if device.type == "cuda" and group.distributed:

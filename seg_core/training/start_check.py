@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -28,6 +29,9 @@ from seg_core.schemes.scheme import IGNORE_INDEX, LabelScheme
 from seg_core.training.config import TrainConfig
 from seg_core.training.losses import create_loss
 from seg_core.training.optim import build_optimizer, build_scheduler
+
+if TYPE_CHECKING:
+    from seg_core.datasets.discovery import Pair
 
 Photo = tuple[np.ndarray, np.ndarray]  # (HxWx3 uint8 image, HxW uint8 class ids)
 STARTS = ("parent", "imagenet")
@@ -292,8 +296,10 @@ def run_start_check(
     parent_state: dict,
     log: Callable[[str], None],
     scheme: LabelScheme,
+    pairs: Sequence[Pair],
 ) -> TrainConfig:
-    """The fine-tune's start check: `model` holds the parent's weights on its device; afterwards it
+    """The fine-tune's start check on `pairs` (the run's label set: masks review lets it train on,
+    never others): `model` holds the parent's weights on its device; afterwards it
     holds the chosen start's, and the returned config the outcome ("parent", "imagenet" or
     "starter"), the chosen epoch count and, for ImageNet, that start's learning rate and warm-up.
     The further start (`cfg.starter`: `auto` resolved by the number of labelled photos,
@@ -301,7 +307,6 @@ def run_start_check(
     model of the same kind, and a run that starts from it records its path."""
     from seg_core.core.runtime import seed_everything
     from seg_core.datasets.dataset import ArrayCache
-    from seg_core.datasets.discovery import validate_dataset
     from seg_core.models import ModelSpec, create_model, normalization
     from seg_core.models.spec import OFFLINE_ENCODER
     from seg_core.training.finetune import IMAGENET_START, starter_path
@@ -311,7 +316,7 @@ def run_start_check(
     num_classes = scheme.num_classes
     spec = model_spec(cfg, num_classes=num_classes)
     cache = ArrayCache(cfg.resolution)
-    photos = [tuple(np.asarray(a) for a in cache.pair(p)) for p in validate_dataset(cfg.data).pairs]
+    photos = [tuple(np.asarray(a) for a in cache.pair(p)) for p in pairs]
 
     def parent() -> nn.Module:
         fresh = create_model(spec, load_weights=False)

@@ -95,6 +95,9 @@ class DataSetup:
     working_gsd: dict | None = None  # gsd.working_gsd_record of the training photos, when known
     scheme: LabelScheme | None = None  # the dataset's label scheme: the network's classes
     label_set: str = ""  # the id of the label set the pairs come from (labelling.labelset)
+    # That label set's pairs (the dataset's own, before any `also` data): what a fine-tune's start
+    # check holds folds of, so it never learns from a mask the run itself may not train on.
+    pairs: list = field(default_factory=list)
 
 
 @dataclass
