@@ -62,7 +62,11 @@ def finetune_controls(dataset: Path, model: ModelChoice | None, saved: int, key:
         "photo it lifted the mean IoU from 0.27 to 0.33 (4 held-out tasks) and never ended below "
         "ImageNet, so it is tried by default then; with 4 or 16 photos the check picked it in 7 of 24 "
         "runs where it did worse. About a third more check time."
-        + (" This dataset has 1 saved mask: it will be tried." if saved == 1 else ""),
+        + (
+            " This fine-tune trains on 1 mask: it will be tried."
+            if usable == finetune.STARTER_AUTO_PHOTOS
+            else ""
+        ),
     )
     if st.button(
         "Fine-tune on my labels",

@@ -64,7 +64,7 @@ def test_the_finetune_box_offers_the_real_ground_starter_with_one_photo_by_defau
     assert STARTER_OPTIONS[box.value] == FineTuneSchedule().starter  # the page's default is the schedule's
     assert box.options == ["Only with one labelled photo", "Always try it", "Never"]
     assert "with 1 labelled photo it lifted the mean IoU from 0.27 to 0.33" in box.help
-    assert box.help.endswith("This dataset has 1 saved mask: it will be tried.")
+    assert box.help.endswith("This fine-tune trains on 1 mask: it will be tried.")
 
 
 def test_the_starter_choice_is_what_the_fine_tune_is_asked_for(stormseg_home, monkeypatch):
