@@ -18,8 +18,8 @@ from ui.review_view import finetune_labels
 LABELLED_DATASET_KEY = "label_dataset_name"  # the dataset being labelled: Label's picker writes it
 # The fine-tune's further start (TrainConfig.starter), in words; the first is the schedule's default.
 STARTER_OPTIONS = {
-    "Only with one labelled photo": finetune.STARTER_AUTO,
-    "Always try it": finetune.STARTER_REAL_GROUND,
+    "With 1 labelled photo": finetune.STARTER_AUTO,
+    "Always": finetune.STARTER_REAL_GROUND,
     "Never": finetune.STARTER_NONE,
 }
 

@@ -60,9 +60,9 @@ def test_the_finetune_box_offers_the_real_ground_starter_with_one_photo_by_defau
     new_storm()
     at = label_page()
     box = at.sidebar.selectbox(key="label_finetune_starter")
-    assert box.label == "Real-ground starter" and box.value == "Only with one labelled photo"
+    assert box.label == "Real-ground starter" and box.value == "With 1 labelled photo"
     assert STARTER_OPTIONS[box.value] == FineTuneSchedule().starter  # the page's default is the schedule's
-    assert box.options == ["Only with one labelled photo", "Always try it", "Never"]
+    assert box.options == ["With 1 labelled photo", "Always", "Never"]
     assert "with 1 labelled photo it lifted the mean IoU from 0.27 to 0.33" in box.help
     assert box.help.endswith("This fine-tune trains on 1 mask: it will be tried.")
 
@@ -82,7 +82,7 @@ def test_the_starter_choice_is_what_the_fine_tune_is_asked_for(stormseg_home, mo
     new_storm()
     at = label_page()
     at.sidebar.checkbox(key="label_finetune_anyway").check().run()  # one photo only: asked first
-    for choice in ("Only with one labelled photo", "Always try it", "Never"):
+    for choice in ("With 1 labelled photo", "Always", "Never"):
         at.sidebar.selectbox(key="label_finetune_starter").select(choice).run()
         next(b for b in at.sidebar.button if b.label == "Fine-tune on my labels").click().run()
     assert not at.exception and [s.get("starter") for s in asked] == ["auto", "real-ground", "none"]
