@@ -135,8 +135,7 @@ def finetune_config(parent: str | Path, data: str | Path, **overrides) -> TrainC
         "parent_weights_sha256": identity["weights_sha256"],
         **overrides,
     }
-    if "starter" in values:
-        values["starter"] = resolve_starter(values["starter"])
+    values["starter"] = resolve_starter(values["starter"])  # the schedule's, or the override
     return TrainConfig.from_dict(values)
 
 
