@@ -91,7 +91,7 @@ def test_prelabel_fill_brush_save_writes_the_mask_png(app_server, page, tmp_path
 
 def test_a_rescuenet_dataset_is_labelled_in_its_classes_and_its_own_mask_files(app_server, page, tmp_path):
     """RescueNet's layout (train/train-org-img, <id>_lab.png masks) and classes.json: the page
-    offers RescueNet's class buttons, a fill paints RescueNet's id, and the save lands in the
+    offers RescueNet's class buttons, a brush stroke paints RescueNet's id, and the save lands in the
     dataset's own train-label-img/<id>_lab.png, the file its trainer reads."""
     from seg_core.demo.synth import write_demo_dataset
 
@@ -120,8 +120,21 @@ def test_a_rescuenet_dataset_is_labelled_in_its_classes_and_its_own_mask_files(a
     destroyed = RESCUENET.names.index("building-total-destruction")  # its button: "total destruction"
     click_and_settle(page, page.get_by_role("button", name="total destruction").first)
     page.locator("[data-testid='stBaseButton-primary']:has-text('total destruction')").first.wait_for()
+    # Painted with the Brush, whose own canvas shows when the tool has reached it (its cursor): a
+    # class change reconfigures the canvas in place with no sign on the page, so a Fill click right
+    # after it could still carry the old class's colour (seen once in CI under load: id 1 painted).
+    canvas = page.locator("canvas.upper-canvas").first
+    canvas.evaluate("c => { c.dataset.fillTool = '1'; }")
+    page.keyboard.press("b")
+    page.wait_for_selector("[data-testid='stBaseButton-primary']:has-text('Brush')")
+    wait_until(page, lambda: canvas_in_drawing_mode(canvas), "the Brush tool's own canvas")
     box = canvas_box(page)
-    page.mouse.click(box["x"] + 60, box["y"] + 60)  # Fill (the default tool)
+    y = box["y"] + box["height"] * 0.5
+    page.mouse.move(box["x"] + box["width"] * 0.3, y)
+    page.mouse.down()
+    for step in range(1, 21):
+        page.mouse.move(box["x"] + box["width"] * (0.3 + 0.02 * step), y)
+    page.mouse.up()
     edits_applied(page, 1)
     settled(page)
     page.get_by_role("button", name="Save mask").scroll_into_view_if_needed()
@@ -131,7 +144,7 @@ def test_a_rescuenet_dataset_is_labelled_in_its_classes_and_its_own_mask_files(a
 
     mask = load_mask(mask_path)
     assert mask.shape == (96, 128)
-    assert mask[int(60 / box["height"] * 96), int(60 / box["width"] * 128)] == destroyed
+    assert (mask[48, int(128 * 0.35) : int(128 * 0.65)] == destroyed).all()  # under the stroke
     assert set(np.unique(mask)) == {0, destroyed}  # the empty mask is RescueNet's background, id 0
     assert not (mask_path.parent / f"{stem}.png").exists()  # one mask per photo: no second name
     assert store.status(stem).status == "corrected"  # saved through the app (not shipped with the data)
