@@ -202,3 +202,23 @@ def canvas_in_drawing_mode(canvas) -> bool:
     canvas.hover(position={"x": 5, "y": 5})
     canvas.hover(position={"x": 6, "y": 6})
     return canvas.evaluate("c => c.style.cursor") == "crosshair"
+
+
+def brush_stroke(page, height_share: float) -> dict:
+    """Switch to the Brush (key B) and paint one horizontal stroke from 30% to 70% of the canvas's
+    width at `height_share` of its height; returns the canvas box it was drawn on. The stroke waits
+    for the Brush's own canvas (the current one is marked, and the Brush's is a new one in freehand
+    mode): that canvas was made with the page's class and tool, so the stroke carries them."""
+    canvas = page.locator("canvas.upper-canvas").first
+    canvas.evaluate("c => { c.dataset.fillTool = '1'; }")
+    page.keyboard.press("b")
+    page.wait_for_selector("[data-testid='stBaseButton-primary']:has-text('Brush')")
+    wait_until(page, lambda: canvas_in_drawing_mode(canvas), "the Brush tool's own canvas")
+    box = canvas_box(page)  # the tool's legend line above it may have moved it
+    y = box["y"] + box["height"] * height_share
+    page.mouse.move(box["x"] + box["width"] * 0.3, y)
+    page.mouse.down()
+    for step in range(1, 21):
+        page.mouse.move(box["x"] + box["width"] * (0.3 + 0.02 * step), y)
+    page.mouse.up()
+    return box

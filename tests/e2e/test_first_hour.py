@@ -14,7 +14,7 @@ import re
 
 import numpy as np
 import pytest
-from harness import canvas_box, canvas_in_drawing_mode, edits_applied, no_traceback, settle_after, wait_until
+from harness import brush_stroke, canvas_box, edits_applied, no_traceback, settle_after, wait_until
 from PIL import Image
 
 from seg_core.demo.synth import generate_scene
@@ -156,17 +156,7 @@ def test_the_first_hour(app_server, page, tmp_path):
     box = canvas_box(page)
     page.mouse.click(box["x"] + 100, box["y"] + 100)  # Fill with Property Roof
     edits_applied(page, 1)
-    canvas = page.locator("canvas.upper-canvas").first
-    canvas.evaluate("c => { c.dataset.fillTool = '1'; }")
-    page.keyboard.press("b")
-    wait_until(page, lambda: canvas_in_drawing_mode(canvas), "the Brush tool's own canvas")
-    box = canvas_box(page)
-    y = box["y"] + box["height"] * 0.75
-    page.mouse.move(box["x"] + box["width"] * 0.3, y)
-    page.mouse.down()
-    for step in range(1, 21):
-        page.mouse.move(box["x"] + box["width"] * (0.3 + 0.02 * step), y)
-    page.mouse.up()
+    brush_stroke(page, 0.75)
     edits_applied(page, 2)
     page.get_by_role("button", name="Save mask").click()
     page.get_by_text("Saved flooded_street.png (1600x1200 px) as owner.").wait_for()

@@ -14,14 +14,13 @@ import shutil
 import numpy as np
 import pytest
 from harness import (
+    brush_stroke,
     canvas_box,
-    canvas_in_drawing_mode,
     click_and_settle,
     edits_applied,
     no_traceback,
     settle_after,
     settled,
-    wait_until,
 )
 from PIL import Image
 
@@ -61,18 +60,7 @@ def test_prelabel_fill_brush_save_writes_the_mask_png(app_server, page, tmp_path
     draft = drafts / f"{photo.stem}.ana.png"
     filled = load_mask(draft)
 
-    canvas = page.locator("canvas.upper-canvas").first
-    canvas.evaluate("c => { c.dataset.fillTool = '1'; }")  # the Fill tool's canvas, to see it replaced
-    page.keyboard.press("b")  # the Brush tool's shortcut: a fresh canvas, born in freehand mode
-    page.wait_for_selector("[data-testid='stBaseButton-primary']:has-text('Brush')")
-    wait_until(page, lambda: canvas_in_drawing_mode(canvas), "the Brush tool's own canvas")
-    box = canvas_box(page)  # the tool's legend line above it may have moved it
-    y = box["y"] + box["height"] * 0.75
-    page.mouse.move(box["x"] + box["width"] * 0.3, y)
-    page.mouse.down()
-    for step in range(1, 21):
-        page.mouse.move(box["x"] + box["width"] * (0.3 + 0.02 * step), y)
-    page.mouse.up()
+    box = brush_stroke(page, 0.75)
     edits_applied(page, 2)
     assert not np.array_equal(load_mask(draft), filled)
 
@@ -120,21 +108,10 @@ def test_a_rescuenet_dataset_is_labelled_in_its_classes_and_its_own_mask_files(a
     destroyed = RESCUENET.names.index("building-total-destruction")  # its button: "total destruction"
     click_and_settle(page, page.get_by_role("button", name="total destruction").first)
     page.locator("[data-testid='stBaseButton-primary']:has-text('total destruction')").first.wait_for()
-    # Painted with the Brush, whose own canvas shows when the tool has reached it (its cursor): a
-    # class change reconfigures the canvas in place with no sign on the page, so a Fill click right
-    # after it could still carry the old class's colour (seen once in CI under load: id 1 painted).
-    canvas = page.locator("canvas.upper-canvas").first
-    canvas.evaluate("c => { c.dataset.fillTool = '1'; }")
-    page.keyboard.press("b")
-    page.wait_for_selector("[data-testid='stBaseButton-primary']:has-text('Brush')")
-    wait_until(page, lambda: canvas_in_drawing_mode(canvas), "the Brush tool's own canvas")
-    box = canvas_box(page)
-    y = box["y"] + box["height"] * 0.5
-    page.mouse.move(box["x"] + box["width"] * 0.3, y)
-    page.mouse.down()
-    for step in range(1, 21):
-        page.mouse.move(box["x"] + box["width"] * (0.3 + 0.02 * step), y)
-    page.mouse.up()
+    # Painted with the Brush, whose own canvas shows when the tool has reached it: a class change
+    # reconfigures the canvas in place with no sign on the page, so a Fill click right after it
+    # could still carry the old class's colour (seen once in CI under load: id 1 painted).
+    brush_stroke(page, 0.5)
     edits_applied(page, 1)
     settled(page)
     page.get_by_role("button", name="Save mask").scroll_into_view_if_needed()
