@@ -23,6 +23,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from seg_core.datasets.dataset import SegmentationDataset
+from seg_core.datasets.discovery import Pair
 from seg_core.datasets.loader import make_loader
 from seg_core.imagery.gsd import CHECKPOINT_GSD_KEY, CHECKPOINT_GSD_RECORD_KEY
 from seg_core.models import ModelSpec
@@ -97,7 +98,7 @@ class DataSetup:
     label_set: str = ""  # the id of the label set the pairs come from (labelling.labelset)
     # That label set's pairs (the dataset's own, before any `also` data): what a fine-tune's start
     # check holds folds of, so it never learns from a mask the run itself may not train on.
-    pairs: list = field(default_factory=list)
+    pairs: list[Pair] = field(default_factory=list)
 
 
 @dataclass
