@@ -157,6 +157,26 @@ def settle_after(page, action, *args) -> None:
     page.wait_for_function(f"() => window.__stormsegSawRun && ({APP_IDLE})()")
 
 
+def choose(page, label: str, option, timeout: float = 120.0) -> None:
+    """Pick `option` (a name or a pattern) in the select box labelled `label`. The box is opened once
+    the page has settled, and again whenever its list has closed without the option: a run that was
+    still drawing the page (a new dataset's photo picker after the old one's, say) replaces the box
+    while its list is open, and the list goes with it."""
+    box = page.locator("[data-testid='stSelectbox']", has=page.get_by_text(label, exact=True)).first
+    target = page.get_by_role("option", name=option).first
+
+    def offered() -> bool:
+        if target.is_visible():
+            return True
+        if not page.get_by_role("listbox").count():
+            settled(page)
+            box.click()
+        return False
+
+    wait_until(page, offered, f"{option!s} among the choices of {label}", timeout)
+    target.click()
+
+
 def click_and_settle(page, locator) -> None:
     """Click something that reruns the script, then wait until that run has started and ended."""
     settle_after(page, locator.click)

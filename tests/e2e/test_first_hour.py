@@ -14,7 +14,7 @@ import re
 
 import numpy as np
 import pytest
-from harness import brush_stroke, canvas_box, edits_applied, no_traceback, settle_after, wait_until
+from harness import brush_stroke, canvas_box, choose, edits_applied, no_traceback, settle_after, wait_until
 from PIL import Image
 
 from seg_core.demo.synth import generate_scene
@@ -36,11 +36,6 @@ def _selectbox(page, label: str):
 def _selected(page, label: str) -> str:
     """The text a select box shows for its choice (the value of its combobox input)."""
     return _selectbox(page, label).locator("input").input_value()
-
-
-def _choose(page, label: str, option: str | re.Pattern) -> None:
-    _selectbox(page, label).click()
-    page.get_by_role("option", name=option).first.click()
 
 
 def _figures_cut_short(page) -> list[str]:
@@ -143,7 +138,7 @@ def test_the_first_hour(app_server, page, tmp_path):
     wait_until(page, lambda: "ian-fort-myers" in _selected(page, "Dataset"), "the new dataset to be open")
 
     # --- Pre-label with the second photo open: the picker stays on it as the list re-sorts ---
-    _choose(page, "Photo", re.compile(r"^flooded_street · unlabelled"))
+    choose(page, "Photo", re.compile(r"^flooded_street · unlabelled"))
     page.get_by_text(re.compile(r"^flooded_street: 1600×1200 px")).wait_for()
     page.get_by_role("button", name="Pre-label photos nobody has labelled").click()
     page.get_by_text("0 unlabelled · 2 pre-labelled").first.wait_for(timeout=LONG)
@@ -202,11 +197,11 @@ def test_the_first_hour(app_server, page, tmp_path):
     # --- Evaluate: the fine-tuned model on its own training photos, the demo on its own guesses ---
     _nav(page, "Evaluate")
     assert "finetune-ian-fort-myers" in _selected(page, "Model")
-    _choose(page, "Labelled dataset", re.compile(r"^ian-fort-myers"))
+    choose(page, "Labelled dataset", re.compile(r"^ian-fort-myers"))
     page.get_by_role("button", name="Evaluate", exact=True).click()
     _metric(page, "Photos scored")
     page.get_by_text("the photos scored are ones this model was trained on", exact=False).wait_for()
-    _choose(page, "Model", "Demo model (synthetic flood scenes)")
+    choose(page, "Model", "Demo model (synthetic flood scenes)")
     page.get_by_role("button", name="Evaluate", exact=True).click()
     page.get_by_text("every mask to score (1) is largely this model's own pre-label").wait_for(timeout=LONG)
     page.get_by_text("Include its own pre-labels").click()
@@ -218,7 +213,7 @@ def test_the_first_hour(app_server, page, tmp_path):
 
     # --- Data: the photo without a mask awaits its label; it is no fault ---
     _nav(page, "Data")
-    _choose(page, "Dataset", re.compile(r"^ian-fort-myers"))
+    choose(page, "Dataset", re.compile(r"^ian-fort-myers"))
     page.get_by_text("1 photo awaits a label").wait_for()
     assert not page.get_by_text("image without mask").count()
 

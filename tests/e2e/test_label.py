@@ -16,6 +16,7 @@ import pytest
 from harness import (
     brush_stroke,
     canvas_box,
+    choose,
     click_and_settle,
     edits_applied,
     no_traceback,
@@ -46,8 +47,7 @@ def test_prelabel_fill_brush_save_writes_the_mask_png(app_server, page, tmp_path
     page.get_by_text("Label photos").first.wait_for()
     page.get_by_label("Your name (saved with each mask)").fill("ana")
     settle_after(page, page.get_by_label("Your name (saved with each mask)").press, "Enter")
-    page.locator("[data-testid='stSelectbox']", has_text="Dataset").first.click()
-    page.get_by_role("option", name="newstorm").click()
+    choose(page, "Dataset", "newstorm")
     page.get_by_text("1 unlabelled · 0 pre-labelled").first.wait_for()
 
     page.get_by_role("button", name="Pre-label photos nobody has labelled").click()
