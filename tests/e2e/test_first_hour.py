@@ -14,16 +14,7 @@ import re
 
 import numpy as np
 import pytest
-from harness import (
-    brush_stroke,
-    canvas_box,
-    choose,
-    edits_applied,
-    no_traceback,
-    settle_after,
-    settled,
-    wait_until,
-)
+from harness import brush_stroke, canvas_box, choose, edits_applied, no_traceback, settle_after, wait_until
 from PIL import Image
 
 from seg_core.demo.synth import generate_scene
@@ -129,22 +120,13 @@ def test_the_first_hour(app_server, page, tmp_path):
     sidebar.get_by_text("Name the dataset and choose its photos").wait_for()
     assert create.is_disabled() and not (home / "data" / "bad name").exists()
     samples = {p.stem: p for p in catalog.sample_photos()}
-    photos = [str(samples["dry_suburb"]), str(samples["flooded_street"])]
-
-    def photos_listed() -> bool:  # the uploader lists a file as soon as it holds it
-        text = sidebar.inner_text()
-        return "dry_suburb.jpg" in text and "flooded_street.jpg" in text
-
-    # Once, in CI under load, the uploader dropped the photos it was handed (its list stayed empty
-    # and no run came); a list that empties before Create is enabled is handed the photos again.
-    for _ in range(3):
-        settled(page)
-        sidebar.locator("input[type='file']").set_input_files(photos)
-        settled(page)
-        wait_until(page, lambda: create.is_enabled() or not photos_listed(), "the photos to upload")
-        if create.is_enabled():
-            break
-    assert create.is_enabled(), "the uploader dropped the photos three times"
+    settle_after(
+        page,
+        lambda: sidebar.locator("input[type='file']").set_input_files(
+            [str(samples["dry_suburb"]), str(samples["flooded_street"])]
+        ),
+    )
+    wait_until(page, create.is_enabled, "Create dataset to be enabled")
     create.click()
     page.get_by_text("dataset name 'bad name' must be").wait_for()
     assert name.input_value() == "bad name"  # kept, to correct
