@@ -8,7 +8,9 @@ import logging
 import streamlit as st
 
 from seg_core.training import queue as run_queue
-from ui import auth
+from ui import auth, streamlit_fixes
+
+streamlit_fixes.keep_upload_replies()  # photos chosen while the page reruns are not lost (see there)
 
 st.set_page_config(page_title="StormSeg", page_icon="🌀", layout="wide")
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")

@@ -11,7 +11,7 @@ from seg_core.services import catalog, labelling
 from seg_core.team.access import OWNER
 from ui import label_view, partial_view, review_view
 from ui.auth import current_actor, current_caller
-from ui.common import cross_off, friendly_errors, load_predictor
+from ui.common import cross_off, friendly_errors, kept_button, load_predictor
 from ui.finetune import LABELLED_DATASET_KEY, finetune_controls
 from ui.pickers import model_picker, pick_by_id
 
@@ -51,9 +51,7 @@ def create_dataset_form(expanded: bool) -> None:
             type=["jpg", "jpeg", "png", "tif", "tiff", "webp", "bmp"],
             key=f"label_new_photos_{round_}",
         )
-        if not st.button(
-            "Create dataset", type="primary", disabled=not (name and uploads), key="label_create"
-        ):
+        if not kept_button("Create dataset", "label_create", type="primary", disabled=not (name and uploads)):
             if not (name and uploads):
                 st.caption("Name the dataset and choose its photos, then create it.")
             return

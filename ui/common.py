@@ -29,6 +29,25 @@ def friendly_errors(action: str = "That") -> Iterator[None]:
         )
 
 
+def kept_button(label: str, key: str, where=None, **kwargs) -> bool:
+    """`st.button` whose click is not lost when another rerun stops the run it started.
+
+    A plain button is True only in the run its click starts; when another rerun request arrives
+    before that run reaches the button (on Label the drawing canvas reports its value a moment
+    after each drawing, and a loaded server is slow), Streamlit stops the run and the click is gone:
+    5 of 5 clicks in a small app, "Create dataset" twice in 20 loaded first-hour tests. Its callback,
+    which Streamlit runs before the page, keeps the click until the page reaches the button again,
+    so the action still runs in page order (after the canvas's strokes are applied, for Save).
+
+    Args:
+        where: the container (a column, the sidebar); st by default.
+        kwargs: more st.button arguments (icon, type, disabled, help, shortcut, width).
+    """
+    flag = f"{key}__clicked"
+    (where or st).button(label, key=key, on_click=st.session_state.__setitem__, args=(flag, True), **kwargs)
+    return bool(st.session_state.pop(flag, False)) and not kwargs.get("disabled")
+
+
 @st.cache_resource(max_entries=2, show_spinner="Loading the model…")
 def cached_predictor(path: str, modified_ns: int):
     """One Predictor per model file version, shared by all sessions (thread-safe, eval mode); an

@@ -11,7 +11,7 @@ from seg_core.services import labelling
 from seg_core.services.catalog import ModelChoice
 from seg_core.training import finetune
 from ui.auth import current_caller
-from ui.common import friendly_errors
+from ui.common import friendly_errors, kept_button
 from ui.partial_view import unlabelled_option
 from ui.review_view import finetune_labels
 
@@ -69,12 +69,12 @@ def finetune_controls(dataset: Path, model: ModelChoice | None, saved: int, key:
             else ""
         ),
     )
-    if st.button(
+    if kept_button(
         "Fine-tune on my labels",
+        key,
         disabled=not usable or model is None or not anyway,
         icon=":material/model_training:",
         width="stretch",
-        key=key,
     ):
         with friendly_errors("Starting the fine-tuning run"):
             overrides = {} if epochs is None else {"epochs": int(epochs)}

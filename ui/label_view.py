@@ -26,7 +26,7 @@ from seg_core.labelling.strokes import eraser_class, stroke_colours
 from seg_core.schemes.scheme import HARVEY, LabelScheme
 from seg_core.services import labelling
 from ui.auth import current_caller
-from ui.common import legend_html
+from ui.common import kept_button, legend_html
 
 CANVAS_WIDTH = 900  # canvas px at the default page width; the sidebar setting changes it
 CANVAS_MAX_HEIGHT = 720
@@ -295,8 +295,10 @@ def correction_view(session: labelling.LabelSession) -> None:
 def actions(session: labelling.LabelSession) -> None:
     """Undo, redo, save (with the conflict message and an explicit overwrite) and discard."""
     undo_col, redo_col, save_col, discard_col = st.columns(4)
-    if undo_col.button(
+    if kept_button(
         "Undo",
+        "label_undo",
+        undo_col,
         icon=":material/undo:",
         shortcut="Ctrl+Z",
         width="stretch",
@@ -306,8 +308,10 @@ def actions(session: labelling.LabelSession) -> None:
         session.keep_draft()
         remount_canvas()
         st.rerun()
-    if redo_col.button(
+    if kept_button(
         "Redo",
+        "label_redo",
+        redo_col,
         icon=":material/redo:",
         shortcut="Ctrl+Shift+Z",
         width="stretch",
@@ -319,7 +323,15 @@ def actions(session: labelling.LabelSession) -> None:
         st.rerun()
     force = st.session_state.get("label_conflict") == session.stem
     label = "Overwrite their save" if force else "Save mask"
-    if save_col.button(label, icon=":material/save:", type="primary", shortcut="Ctrl+S", width="stretch"):
+    if kept_button(
+        label,
+        "label_save",
+        save_col,
+        icon=":material/save:",
+        type="primary",
+        shortcut="Ctrl+S",
+        width="stretch",
+    ):
         try:
             st.session_state["label_saved"] = labelling.save_labels(
                 session, force=force, caller=current_caller()
@@ -331,8 +343,10 @@ def actions(session: labelling.LabelSession) -> None:
             st.warning(str(exc))
         except ValueError as exc:
             st.error(str(exc))
-    if discard_col.button(
+    if kept_button(
         "Discard draft",
+        "label_discard",
+        discard_col,
         icon=":material/delete_history:",
         width="stretch",
         help="Forget unsaved edits and reopen what is saved (or the pre-label).",

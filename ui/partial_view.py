@@ -10,7 +10,7 @@ import streamlit as st
 
 from seg_core.services import partial_labels
 from ui.auth import current_actor
-from ui.common import friendly_errors
+from ui.common import friendly_errors, kept_button
 
 
 def labelled_classes_control(dataset: Path, stem: str) -> None:
@@ -33,7 +33,7 @@ def labelled_classes_control(dataset: Path, stem: str) -> None:
             format_func=lambda c: names[c],
             key=f"labelled_only_{stem}",
         )
-        if st.button("Apply", key=f"labelled_only_apply_{stem}", disabled=chosen == current):
+        if kept_button("Apply", f"labelled_only_apply_{stem}", disabled=chosen == current):
             with friendly_errors("Marking the labelled classes"):
                 st.success(partial_labels.mark_labelled_classes(dataset, stem, chosen, actor=current_actor()))
 

@@ -16,7 +16,7 @@ from seg_core.labelling.review import MAX_COMMENT_CHARS, MaskState, same_person
 from seg_core.services import agreement, labelsets
 from seg_core.services import review as review_service
 from ui.auth import current_actor, current_caller, may
-from ui.common import friendly_errors, load_predictor
+from ui.common import friendly_errors, kept_button, load_predictor
 from ui.pickers import pick_by_id
 
 LABEL, QUEUE, AGREEMENT = "Label photos", "Review queue", "Agreement and gold"
@@ -157,7 +157,7 @@ def decide(dataset: Path, state: MaskState, photo_key: str) -> None:
         key=f"review_comment_{state.stem}",
         placeholder="e.g. the flooded road on the left is marked as Road",
     )
-    if st.button("Reject with this comment", icon=":material/cancel:", key=f"review_reject_{state.stem}"):
+    if kept_button("Reject with this comment", f"review_reject_{state.stem}", icon=":material/cancel:"):
         with friendly_errors("Rejecting"):
             done = review_service.reject(dataset, state.stem, comment, current_caller(), state.version)
             _flash(f"{state.stem}: {done.describe()}.")

@@ -54,10 +54,12 @@ def running_app(
     address: str | None = "127.0.0.1",
     extra_args: Sequence[str] = (),
     extra_env: Mapping[str, str] | None = None,
+    script: str = "app.py",
 ) -> Iterator[str]:
     """`streamlit run app.py` on a free localhost port with its own StormSeg home; yields the URL.
 
     Args:
+        script: another Streamlit script to run instead (a test's own small app).
         address: --server.address; None leaves it to .streamlit/config.toml (the default bind).
         extra_args, extra_env: more `streamlit run` options and environment (the team-server tests).
     """
@@ -69,7 +71,7 @@ def running_app(
         "-m",
         "streamlit",
         "run",
-        "app.py",
+        script,
         "--server.port",
         str(port),
         "--server.headless",
@@ -157,12 +159,22 @@ def settle_after(page, action, *args) -> None:
     page.wait_for_function(f"() => window.__stormsegSawRun && ({APP_IDLE})()")
 
 
+def select_box(page, label: str):
+    """The select box labelled `label` (the first, where a page has two)."""
+    return page.locator("[data-testid='stSelectbox']", has=page.get_by_text(label, exact=True)).first
+
+
+def selected(page, label: str) -> str:
+    """The text a select box shows for its choice (the value of its combobox input)."""
+    return select_box(page, label).locator("input").input_value()
+
+
 def choose(page, label: str, option, timeout: float = 120.0) -> None:
     """Pick `option` (a name or a pattern) in the select box labelled `label`. The box is opened once
     the page has settled, and again whenever its list has closed without the option: a run that was
     still drawing the page (a new dataset's photo picker after the old one's, say) replaces the box
     while its list is open, and the list goes with it."""
-    box = page.locator("[data-testid='stSelectbox']", has=page.get_by_text(label, exact=True)).first
+    box = select_box(page, label)
     target = page.get_by_role("option", name=option).first
 
     def offered() -> bool:

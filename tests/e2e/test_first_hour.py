@@ -14,7 +14,16 @@ import re
 
 import numpy as np
 import pytest
-from harness import brush_stroke, canvas_box, choose, edits_applied, no_traceback, settle_after, wait_until
+from harness import (
+    brush_stroke,
+    canvas_box,
+    choose,
+    edits_applied,
+    no_traceback,
+    selected,
+    settle_after,
+    wait_until,
+)
 from PIL import Image
 
 from seg_core.demo.synth import generate_scene
@@ -27,15 +36,6 @@ LONG = 600_000  # ms: a fine-tune or a pre-label on a loaded 2-core machine
 
 def _nav(page, name: str) -> None:
     page.locator("[data-testid='stSidebarNav']").get_by_role("link", name=name, exact=True).click()
-
-
-def _selectbox(page, label: str):
-    return page.locator("[data-testid='stSelectbox']", has=page.get_by_text(label, exact=True)).first
-
-
-def _selected(page, label: str) -> str:
-    """The text a select box shows for its choice (the value of its combobox input)."""
-    return _selectbox(page, label).locator("input").input_value()
 
 
 def _figures_cut_short(page) -> list[str]:
@@ -135,7 +135,7 @@ def test_the_first_hour(app_server, page, tmp_path):
     settle_after(page, name.press, "Enter")
     create.click()
     sidebar.get_by_text("Created ian-fort-myers").wait_for()
-    wait_until(page, lambda: "ian-fort-myers" in _selected(page, "Dataset"), "the new dataset to be open")
+    wait_until(page, lambda: "ian-fort-myers" in selected(page, "Dataset"), "the new dataset to be open")
 
     # --- Pre-label with the second photo open: the picker stays on it as the list re-sorts ---
     choose(page, "Photo", re.compile(r"^flooded_street · unlabelled"))
@@ -143,7 +143,7 @@ def test_the_first_hour(app_server, page, tmp_path):
     page.get_by_role("button", name="Pre-label photos nobody has labelled").click()
     page.get_by_text("0 unlabelled · 2 pre-labelled").first.wait_for(timeout=LONG)
     page.get_by_text("started from the model's pre-label").first.wait_for(timeout=LONG)
-    wait_until(page, lambda: "flooded_street · pre-labelled" in _selected(page, "Photo"), "the same photo")
+    wait_until(page, lambda: "flooded_street · pre-labelled" in selected(page, "Photo"), "the same photo")
     assert page.get_by_text(re.compile(r"^flooded_street: 1600×1200 px")).is_visible()
 
     # Fill, brush, save: the edits land on the photo shown, and it stays shown after the save.
@@ -158,7 +158,7 @@ def test_the_first_hour(app_server, page, tmp_path):
     mask = load_mask(home / "data" / "ian-fort-myers" / "train_masks" / "flooded_street.png")
     assert mask.shape == (1200, 1600) and (mask[900, 560:1040] == 1).all()
     saved = re.compile(r"flooded_street · corrected · by owner · \d+% a person's")
-    wait_until(page, lambda: saved.search(_selected(page, "Photo")), "the saved photo, still open")
+    wait_until(page, lambda: saved.search(selected(page, "Photo")), "the saved photo, still open")
     page.get_by_role("button", name=re.compile(r"^Flood\b")).first.click()  # a class click after the save
     page.get_by_text(re.compile(r"^flooded_street: 1600×1200 px.*started from the saved mask")).wait_for()
 
@@ -190,13 +190,13 @@ def test_the_first_hour(app_server, page, tmp_path):
     page.get_by_text("Use this model:").wait_for()
     page.get_by_role("link", name="Segment photos").click()
     page.get_by_text(re.compile(r"you uploaded: DJI_0042\.JPG")).wait_for(timeout=LONG)
-    assert "finetune-ian-fort-myers" in _selected(page, "Model")
+    assert "finetune-ian-fort-myers" in selected(page, "Model")
     assert _metric(page, "Familiarity") != "No reference"  # the fine-tune stored its reference
     no_traceback(page)
 
     # --- Evaluate: the fine-tuned model on its own training photos, the demo on its own guesses ---
     _nav(page, "Evaluate")
-    assert "finetune-ian-fort-myers" in _selected(page, "Model")
+    assert "finetune-ian-fort-myers" in selected(page, "Model")
     choose(page, "Labelled dataset", re.compile(r"^ian-fort-myers"))
     page.get_by_role("button", name="Evaluate", exact=True).click()
     _metric(page, "Photos scored")

@@ -9,6 +9,7 @@ mode is a different edit."""
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import numpy as np
@@ -96,8 +97,7 @@ def test_a_rescuenet_dataset_is_labelled_in_its_classes_and_its_own_mask_files(a
     page.get_by_text("Label photos").first.wait_for()
     page.get_by_label("Your name (saved with each mask)").fill("ana")
     settle_after(page, page.get_by_label("Your name (saved with each mask)").press, "Enter")
-    page.locator("[data-testid='stSelectbox']", has_text="Dataset").first.click()
-    click_and_settle(page, page.get_by_role("option", name="rescue", exact=True))
+    settle_after(page, choose, page, "Dataset", re.compile(r"^rescue$"))
     page.get_by_text("1 unlabelled").first.wait_for()
     page.get_by_text(f"{stem}: 128×96 px, edited at full size; started from an empty mask").wait_for()
     edits_applied(page, 0)
