@@ -11,12 +11,14 @@ from helpers import write_tiny_checkpoint
 from seg_core.training.config import TrainConfig
 from seg_core.training.start_check import (
     CheckPlan,
+    StartChoice,
     check_start,
     choose,
     folds,
     freeze_batchnorm_statistics,
     iou,
     labelled_classes,
+    run_epochs,
 )
 
 
@@ -49,6 +51,18 @@ def test_scores_that_are_not_numbers_are_skipped_and_none_at_all_is_refused():
 def photo(seed: int, size=(32, 48)):
     rng = np.random.default_rng(seed)
     return rng.integers(0, 255, (*size, 3), dtype=np.uint8), rng.integers(0, 3, size, dtype=np.uint8)
+
+
+def test_the_run_takes_the_schedules_epochs_when_it_has_more_photos_than_a_fold():
+    photo = (np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8), np.uint8))
+    said = []
+    peaked = StartChoice("imagenet", 40, 0.5)
+    assert run_epochs(peaked, 90, [photo], said.append) == 40  # one photo: the check's folds are the run's
+    assert not said
+    assert run_epochs(peaked, 90, [photo] * 4, said.append) == 90  # folds of 2 judged a run of 4
+    assert run_epochs(peaked, 90, [photo] * 16, said.append) == 90  # folds of 4, a run of 16
+    assert said[0].endswith("its 4 labelled photos are more than a fold's 2")
+    assert run_epochs(StartChoice("parent", 90, 0.5), 90, [photo] * 4, said.append) == 90 and len(said) == 2
 
 
 def test_one_photo_is_split_into_halves_that_hold_each_other_out():
@@ -159,8 +173,9 @@ def test_a_finetune_with_the_check_records_its_choice(tmp_path, tiny_dataset):
     run = registry.create_run(child_cfg.to_dict(), name="child")
     assert fit(child_cfg, run.id, registry, run.checkpoint_dir) == "completed"
     saved = load_checkpoint(run.checkpoint_dir / "last.pt")["meta"]["config"]
-    # A U-Net has no offline ImageNet weights: the check keeps the parent and picks the epochs.
-    assert saved["start_check"] == "parent" and 1 <= saved["epochs"] <= 4
+    # A U-Net has no offline ImageNet weights: the check keeps the parent; with more photos than a
+    # fold trains on, the run takes the schedule's epochs.
+    assert saved["start_check"] == "parent" and saved["epochs"] == 4
     assert any("start check: start from parent" in row.message for row in registry.logs(run.id))
 
 

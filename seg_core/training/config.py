@@ -71,8 +71,9 @@ class TrainConfig(RecipeSettings):
         "off",
         "Start check",
         "Fine-tuning only: 'on' chooses the start (the parent, ImageNet weights or the further start "
-        "below) and the epoch count by a cross-validated check on the labelled photos, and the run "
-        "records the outcome ('parent', 'imagenet' or 'starter'); 'off' always starts from the parent.",
+        "below) by a cross-validated check on the labelled photos, and with one photo the epoch count "
+        "too (with more, the run takes the schedule's epochs); the run records the outcome ('parent', "
+        "'imagenet' or 'starter'); 'off' always starts from the parent.",
         "a run without a parent has nothing to check; fine-tunes turn it on (FineTuneSchedule)",
         group="hidden",
         choices=choices.START_CHECKS,

@@ -9,8 +9,8 @@ and weights checksum"); a parent file that changed after the run was queued is r
 `finetune_config` is the short schedule for a handful of corrected photos (below): the app's
 "Fine-tune on my labels" and `python -m seg_core finetune` both use it. Its `start_check` makes
 the run choose, before training, between the parent and ImageNet weights (and, when asked, a
-further start such as the shipped real-ground starter: `TrainConfig.starter`) and the epoch count
-by cross-validation on the labelled photos (`training.start_check`): a fine-tune never knowingly
+further start such as the shipped real-ground starter: `TrainConfig.starter`), and with one
+labelled photo the epoch count, by cross-validation on the labelled photos (`training.start_check`): a fine-tune never knowingly
 starts from a parent that does worse on the photos than a fresh start would.
 """
 
@@ -83,7 +83,10 @@ def schedule_summary(schedule: FineTuneSchedule | None = None) -> str:
     held_out = "no validation split" if not schedule.val_ratio else f"{schedule.val_ratio:.0%} held out"
     summary = f"{schedule.epochs} epochs, lr {schedule.lr:g}, {held_out}"
     if schedule.start_check == "on":
-        summary += "; a start check on held-out folds of the labels first picks the start and the epochs"
+        summary += (
+            "; a start check on held-out folds of the labels first picks the start "
+            "(and, with one labelled photo, the epochs)"
+        )
     return summary
 
 

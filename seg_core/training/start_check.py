@@ -9,7 +9,9 @@ and `choose` keeps the start and the epoch count with the best mean held-out sco
 photo is split into its left and right halves, so even a single photo gets a held-out check.
 
 The check trains on at most `CheckPlan.max_train_photos` photos per fold: its cost is bounded
-whatever the number of labels (the final run then trains on every photo).
+whatever the number of labels (the final run then trains on every photo). Where the run has more
+photos than a fold trains on, a fold's best epoch judges a shorter run than the one that follows,
+so the run keeps the check's start and takes the schedule's epochs (`run_epochs`).
 """
 
 from __future__ import annotations
@@ -350,11 +352,29 @@ def run_start_check(
         starts, settings, photos, CheckPlan(), mean, std, device, log=log, num_classes=num_classes
     )
     log(f"start check: {choice.summary()}")
+    epochs = run_epochs(choice, cfg.epochs, photos, log)
     seed_everything(cfg.seed)  # the run itself draws as it would without the check
     if choice.start == "imagenet":
         model.load_state_dict(starts["imagenet"]().state_dict())
-        return cfg.with_updates(start_check="imagenet", epochs=choice.epochs, **IMAGENET_START)
+        return cfg.with_updates(start_check="imagenet", epochs=epochs, **IMAGENET_START)
     if choice.start == "starter":
         model.load_state_dict(starter_state)
-        return cfg.with_updates(start_check="starter", starter=further.starter, epochs=choice.epochs)
-    return cfg.with_updates(start_check="parent", epochs=choice.epochs)
+        return cfg.with_updates(start_check="starter", starter=further.starter, epochs=epochs)
+    return cfg.with_updates(start_check="parent", epochs=epochs)
+
+
+def run_epochs(
+    choice: StartChoice, schedule_epochs: int, photos: Sequence[Photo], log: Callable[[str], None]
+) -> int:
+    """The run's epochs: the check's best held-out epoch where its folds train on as many photos as
+    the run (one photo, whose halves hold each other out), the schedule's where the run has more.
+    A fold of fewer photos peaks early and judges a shorter run than the one that follows (chosen
+    on the real-photo selection group: docs/benchmarks-analysis.md section 19)."""
+    fold_photos = max(len(train) for train, _ in folds(photos, CheckPlan()))
+    if len(photos) <= fold_photos or choice.epochs == schedule_epochs:
+        return choice.epochs
+    log(
+        f"start check: the run trains the schedule's {schedule_epochs} epochs, not the check's "
+        f"{choice.epochs}: its {len(photos)} labelled photos are more than a fold's {fold_photos}"
+    )
+    return schedule_epochs
