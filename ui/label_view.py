@@ -295,9 +295,11 @@ def correction_view(session: labelling.LabelSession) -> None:
 def actions(session: labelling.LabelSession) -> None:
     """Undo, redo, save (with the conflict message and an explicit overwrite) and discard."""
     undo_col, redo_col, save_col, discard_col = st.columns(4)
+    # A click kept across a stopped run acts on the photo it was made on, never on the next one.
+    photo = f"{session.store.root.name}_{session.stem}"
     if kept_button(
         "Undo",
-        "label_undo",
+        f"label_undo_{photo}",
         undo_col,
         icon=":material/undo:",
         shortcut="Ctrl+Z",
@@ -310,7 +312,7 @@ def actions(session: labelling.LabelSession) -> None:
         st.rerun()
     if kept_button(
         "Redo",
-        "label_redo",
+        f"label_redo_{photo}",
         redo_col,
         icon=":material/redo:",
         shortcut="Ctrl+Shift+Z",
@@ -325,7 +327,7 @@ def actions(session: labelling.LabelSession) -> None:
     label = "Overwrite their save" if force else "Save mask"
     if kept_button(
         label,
-        "label_save",
+        f"label_save_{photo}",
         save_col,
         icon=":material/save:",
         type="primary",
@@ -345,7 +347,7 @@ def actions(session: labelling.LabelSession) -> None:
             st.error(str(exc))
     if kept_button(
         "Discard draft",
-        "label_discard",
+        f"label_discard_{photo}",
         discard_col,
         icon=":material/delete_history:",
         width="stretch",
