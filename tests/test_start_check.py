@@ -57,12 +57,17 @@ def test_the_run_takes_the_schedules_epochs_when_it_has_more_photos_than_a_fold(
     photo = (np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8), np.uint8))
     said = []
     peaked = StartChoice("imagenet", 40, 0.5)
-    assert run_epochs(peaked, 90, [photo], said.append) == 40  # one photo: the check's folds are the run's
+    assert (
+        run_epochs(peaked, 90, [photo], CheckPlan(), said.append) == 40
+    )  # one photo: the check's folds are the run's
     assert not said
-    assert run_epochs(peaked, 90, [photo] * 4, said.append) == 90  # folds of 2 judged a run of 4
-    assert run_epochs(peaked, 90, [photo] * 16, said.append) == 90  # folds of 4, a run of 16
+    assert run_epochs(peaked, 90, [photo] * 4, CheckPlan(), said.append) == 90  # folds of 2 judged a run of 4
+    assert run_epochs(peaked, 90, [photo] * 16, CheckPlan(), said.append) == 90  # folds of 4, a run of 16
     assert said[0].endswith("its 4 labelled photos are more than a fold's 2")
-    assert run_epochs(StartChoice("parent", 90, 0.5), 90, [photo] * 4, said.append) == 90 and len(said) == 2
+    assert (
+        run_epochs(StartChoice("parent", 90, 0.5), 90, [photo] * 4, CheckPlan(), said.append) == 90
+        and len(said) == 2
+    )
 
 
 def test_one_photo_is_split_into_halves_that_hold_each_other_out():

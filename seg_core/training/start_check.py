@@ -348,11 +348,10 @@ def run_start_check(
         log(f"start check: no offline ImageNet weights for {cfg.encoder}; it only chooses the epoch count")
     log(f"start check on {len(photos)} labelled photo(s): {', '.join(starts)}, up to {cfg.epochs} epochs")
     mean, std = normalization(spec)
-    choice = check_start(
-        starts, settings, photos, CheckPlan(), mean, std, device, log=log, num_classes=num_classes
-    )
+    plan = CheckPlan()
+    choice = check_start(starts, settings, photos, plan, mean, std, device, log=log, num_classes=num_classes)
     log(f"start check: {choice.summary()}")
-    epochs = run_epochs(choice, cfg.epochs, photos, log)
+    epochs = run_epochs(choice, cfg.epochs, photos, plan, log)
     seed_everything(cfg.seed)  # the run itself draws as it would without the check
     if choice.start == "imagenet":
         model.load_state_dict(starts["imagenet"]().state_dict())
@@ -364,13 +363,17 @@ def run_start_check(
 
 
 def run_epochs(
-    choice: StartChoice, schedule_epochs: int, photos: Sequence[Photo], log: Callable[[str], None]
+    choice: StartChoice,
+    schedule_epochs: int,
+    photos: Sequence[Photo],
+    plan: CheckPlan,
+    log: Callable[[str], None],
 ) -> int:
     """The run's epochs: the check's best held-out epoch where its folds train on as many photos as
     the run (one photo, whose halves hold each other out), the schedule's where the run has more.
     A fold of fewer photos peaks early and judges a shorter run than the one that follows (chosen
     on the real-photo selection group: docs/benchmarks-analysis.md section 19)."""
-    fold_photos = max(len(train) for train, _ in folds(photos, CheckPlan()))
+    fold_photos = max(len(train) for train, _ in folds(photos, plan))  # the folds the check trained
     if len(photos) <= fold_photos or choice.epochs == schedule_epochs:
         return choice.epochs
     log(
