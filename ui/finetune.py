@@ -69,9 +69,10 @@ def finetune_controls(dataset: Path, model: ModelChoice | None, saved: int, key:
             else ""
         ),
     )
+    # A click kept across a stopped run fine-tunes the dataset it was made for, never the next one.
     if kept_button(
         "Fine-tune on my labels",
-        key,
+        f"{key}_{dataset.name}",
         disabled=not usable or model is None or not anyway,
         icon=":material/model_training:",
         width="stretch",

@@ -191,7 +191,7 @@ def test_fine_tune_on_my_labels_queues_a_run_that_records_its_parent(dataset, fa
     at = train_page()
     assert next(s for s in at.selectbox if s.label == "Model to fine-tune").value == "demo"
     assert next(s for s in at.selectbox if s.label == "Dataset with the saved masks").value == "tiny"
-    at.button(key="train_finetune").click().run()
+    at.button(key="train_finetune_tiny").click().run()
     assert not at.exception and not at.error
     [run] = RunRegistry().list()
     parent = load_checkpoint(paths.DEMO_CHECKPOINT)["meta"]
@@ -208,7 +208,7 @@ def test_fine_tune_without_saved_masks_says_so(fake_launch):
     mask.unlink()
     at = train_page()
     assert not at.exception
-    assert at.button(key="train_finetune").disabled  # nothing to train on: offered, not clickable
+    assert at.button(key="train_finetune_fresh").disabled  # nothing to train on: offered, not clickable
     assert any("Trains on accepted masks: 0 accepted" in c.value for c in at.caption)
     assert RunRegistry().list() == []
 
@@ -226,7 +226,7 @@ def test_fine_tune_offers_the_dataset_being_labelled_not_the_forms(dataset, fake
         next(s for s in at.selectbox if s.label == "Dataset with the saved masks").value
         == "zz-being-labelled"
     )
-    at.button(key="train_finetune").click().run()
+    at.button(key="train_finetune_zz-being-labelled").click().run()
     [run] = RunRegistry().list()
     assert run.config["data"] == str(paths.data_root() / "zz-being-labelled")
 
@@ -254,3 +254,17 @@ def test_a_finished_run_without_validation_says_so_and_counts_its_epochs():
     assert "appear after the first epoch" not in captions
     assert "One training step per epoch: the loss per step is the loss per epoch" in captions
     assert len(at.get("plotly_chart")) == 1  # the loss per epoch, not the same curve twice
+
+
+def test_a_kept_fine_tune_click_never_acts_on_another_dataset(dataset, fake_launch):
+    from helpers import make_pairs
+
+    make_pairs(paths.data_root() / "zz-other", 2)
+    at = train_page()
+    at.session_state["train_finetune_zz-other__clicked"] = True  # kept while zz-other was shown
+    at.run()
+    assert not at.exception and RunRegistry().list() == []  # tiny is shown: nothing is queued
+    at.session_state["train_finetune_tiny__clicked"] = True  # a click kept for the dataset shown
+    at.run()
+    [run] = RunRegistry().list()
+    assert run.config["data"] == str(dataset)
