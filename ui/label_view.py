@@ -26,7 +26,7 @@ from seg_core.labelling.strokes import eraser_class, stroke_colours
 from seg_core.schemes.scheme import HARVEY, LabelScheme
 from seg_core.services import labelling
 from ui.auth import current_caller
-from ui.common import kept_button, legend_html
+from ui.common import kept_button, legend_html, state_selectbox
 
 CANVAS_WIDTH = 900  # canvas px at the default page width; the sidebar setting changes it
 CANVAS_MAX_HEIGHT = 720
@@ -203,21 +203,18 @@ def correction_view(session: labelling.LabelSession) -> None:
         )
         return
     scheme = session.store.scheme
-    # A class picked on another dataset may not exist here: an id past this scheme's, or the text
-    # the box showed for it (Streamlit gives back the shown text when it matches no option, e.g.
-    # "1 · Roof" after switching from a Harvey to a RescueNet dataset).
-    picked = st.session_state.get("label_class", 0)
-    if not isinstance(picked, int) or not 0 <= picked < scheme.num_classes:
-        st.session_state.pop("label_class", None)
-    st.session_state.setdefault("label_class", 1 if scheme.num_classes > 1 else 0)
     tools_col, class_col, zoom_col, settings_col = st.columns([5, 3, 1.3, 1.5], vertical_alignment="bottom")
     with tools_col:
         tool = tool_picker()
-    class_id = class_col.selectbox(
+    # A class picked on another dataset may not exist here (an id past this scheme's): this
+    # scheme's default then. The class buttons below set the same state.
+    class_id = state_selectbox(
         "Class",
-        list(range(scheme.num_classes)),
+        range(scheme.num_classes),
+        "label_class",
+        default=1 if scheme.num_classes > 1 else 0,
+        where=class_col,
         format_func=lambda i: f"{i} · {scheme.names[i]}",
-        key="label_class",
         label_visibility="collapsed",
     )
     zoom = zoom_col.selectbox(

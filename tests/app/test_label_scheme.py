@@ -79,7 +79,7 @@ def test_a_rescuenet_dataset_is_labelled_in_rescuenet(stormseg_home):
     assert {"no damage", "major damage", "total destruction", "road blocked", "water"} <= set(buttons)
     assert "Roof" not in buttons
     one(at.button, "major damage").click().run()  # key 4: RescueNet's id 4
-    assert picker.value is not None and at.session_state["label_class"] == 4
+    assert one(at.selectbox, "Class").value == 4 and at.session_state["label_class"] == 4
     assert legend_colour(at) == RESCUENET.hex_color(4)
     mask = draw_and_save(at, legend_colour(at))
     assert mask[15, 20] == 4 and mask[0, 0] == 0  # RescueNet's building-major-damage, not Harvey's Vehicle

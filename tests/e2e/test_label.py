@@ -21,6 +21,7 @@ from harness import (
     click_and_settle,
     edits_applied,
     no_traceback,
+    selected,
     settle_after,
     settled,
 )
@@ -32,6 +33,12 @@ from seg_core.schemes.scheme import RESCUENET
 from seg_core.services import catalog
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+def drawing_state(page) -> str:
+    """What the page showed when a drawing went wrong: the class and the tool it was drawn with."""
+    chosen = page.locator("[data-testid='stBaseButton-primary']").all_inner_texts()
+    return f"the page showed class {selected(page, 'Class')!r} and primary buttons {chosen}"
 
 
 def test_prelabel_fill_brush_save_writes_the_mask_png(app_server, page, tmp_path):
@@ -60,19 +67,22 @@ def test_prelabel_fill_brush_save_writes_the_mask_png(app_server, page, tmp_path
     edits_applied(page, 1)
     draft = drafts / f"{photo.stem}.ana.png"
     filled = load_mask(draft)
+    fill_point = (int(100 / box["height"] * height), int(100 / box["width"] * width))
+    assert filled[fill_point] == 1, f"the fill painted class {filled[fill_point]}; {drawing_state(page)}"
 
     box = brush_stroke(page, 0.75)
     edits_applied(page, 2)
-    assert not np.array_equal(load_mask(draft), filled)
+    row = int(height * 0.75)
+    stroked = load_mask(draft)[row, int(width * 0.35) : int(width * 0.65)]
+    assert (stroked == 1).all(), f"the stroke painted classes {np.unique(stroked)}; {drawing_state(page)}"
 
     page.get_by_role("button", name="Save mask").scroll_into_view_if_needed()
     page.get_by_role("button", name="Save mask").click()
     page.get_by_text(f"Saved {photo.stem}.png ({width}x{height} px) as ana.").wait_for()
     mask = load_mask(mask_path)
     assert mask.shape == (height, width)
-    row = int(height * 0.75)
     assert (mask[row, int(width * 0.35) : int(width * 0.65)] == 1).all()  # under the stroke: Property Roof
-    assert mask[int(100 / box["height"] * height), int(100 / box["width"] * width)] == 1  # the filled region
+    assert mask[fill_point] == 1  # the filled region
     assert not draft.exists()  # saving clears the draft
     no_traceback(page)
     page.screenshot(path=str(tmp_path / "label.png"), full_page=True)

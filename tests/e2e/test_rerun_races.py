@@ -11,6 +11,12 @@ section 25):
   hand-overs lost without the mend, 0 of 10 with it).
 - A button is True only in the run its click starts; another rerun request stopping that run
   before the button lost the click (5 of 5 here). `ui.common.kept_button` keeps it.
+- A select box whose value code sets (Label's class, set by the class buttons) lost that value when
+  the run that sent it to the browser was stopped before the sending: the browser showed the box's
+  default, or its old choice, and sent it back with the next rerun. On Label the class came up as
+  Background and a fill and a brush stroke painted Background (a CI run). With the sending interval
+  widened to 2 s, the plain box lost it in 7 of 8 first showings and 8 of 8 button choices here (4
+  of 10 and 2 of 8 at 0.5 s); `ui.common.state_selectbox` kept it in all 9 of each.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from __future__ import annotations
 import textwrap
 
 import pytest
-from harness import REPO_ROOT, running_app, settle_after, settled
+from harness import REPO_ROOT, running_app, selected, settle_after, settled
 
 from seg_core.services import catalog
 
@@ -57,6 +63,38 @@ st.button("Rerun")
 if kept_button("Save", "save"):
     st.session_state.saves += 1
 st.write(f"saves: {{st.session_state.saves}}")
+"""
+
+CHOICE_APP = f"""
+import sys
+import time
+
+import streamlit as st
+import streamlit.runtime.runtime as streamlit_runtime
+
+sys.path.insert(0, {str(REPO_ROOT)!r})
+from ui.common import state_selectbox
+
+streamlit_runtime.MESSAGE_FLUSH_INTERVAL_SECS = 2.0  # the race's window, widened
+
+
+def count(name):
+    st.session_state[name] = st.session_state.get(name, 0) + 1
+
+
+def pick_two():
+    st.session_state["cls"] = 2  # as Label's class buttons set the class
+    count("picks")
+
+
+st.button("Rerun")
+st.button("Pick 2", on_click=pick_two)
+st.button("Check", on_click=count, args=("checks",))
+if st.toggle("Show the class", key="show"):
+    chosen = state_selectbox("Class", [0, 1, 2], "cls", default=1, format_func=lambda i: f"{{i}} · class")
+    time.sleep(0.4)  # the run is stopped here by the next request, most often before the 2 s sending
+    picks, checks = st.session_state.get("picks", 0), st.session_state.get("checks", 0)
+    st.write(f"class {{chosen}} · picks {{picks}} · checks {{checks}}")
 """
 
 APP_RUNNING = (
@@ -101,3 +139,31 @@ def test_a_click_followed_at_once_by_another_rerun_is_kept(browser, tmp_path):
         settle_after(page, page.get_by_role("button", name="Rerun").click)
         assert page.get_by_text("saves: 3").count() == 1  # each click counted once, never again
         page.close()
+
+
+def test_a_chosen_class_survives_the_run_that_showed_it_being_stopped(browser, tmp_path):
+    """Each state is read after a "Check" click's own run has ended (its count on the page), so the
+    browser has sent back what its box showed."""
+    with _app(tmp_path, CHOICE_APP) as base:
+        for attempt in range(3):
+            page = browser.new_page()
+            page.goto(base)
+            page.get_by_role("button", name="Check").wait_for()
+            settled(page)
+            page.get_by_text("Show the class").click()  # the box's first run ...
+            page.wait_for_timeout(150)
+            page.get_by_role("button", name="Rerun").click()  # ... stopped before it was sent
+            page.get_by_text("checks 0").wait_for(timeout=60_000)
+            page.get_by_role("button", name="Check").click()
+            page.get_by_text("checks 1").wait_for(timeout=60_000)
+            assert page.get_by_text("class 1 · picks 0 · checks 1").count() == 1, attempt  # the default
+
+            page.get_by_role("button", name="Pick 2").click()  # a button's choice ...
+            page.wait_for_timeout(150)
+            page.get_by_role("button", name="Rerun").click()  # ... its run stopped the same way
+            page.get_by_text("picks 1").wait_for(timeout=60_000)
+            page.get_by_role("button", name="Check").click()
+            page.get_by_text("checks 2").wait_for(timeout=60_000)
+            assert page.get_by_text("class 2 · picks 1 · checks 2").count() == 1, attempt
+            assert selected(page, "Class") == "2 · class", attempt
+            page.close()
