@@ -64,9 +64,9 @@ def state_selectbox(
     A widget whose value code sets (`st.session_state[key] = ...`) loses it when the run that first
     shows it is stopped before the browser received it: the browser then shows the widget's
     default and sends that back with the next rerun, overwriting the value. Label's class box came
-    up "0 · Background" so, and a fill and a brush stroke painted Background (one CI run; 4 of 10
-    tries in a small app with Streamlit's sending interval widened). A value a button sets is
-    overwritten the same way by the value the browser still shows. Here the box starts at the
+    up "0 · Background" so, and a fill and a brush stroke painted Background (one CI run; 7 of 8
+    first showings in a small app with Streamlit's sending interval widened to 2 s). A value a
+    button sets is overwritten the same way by the value the browser still shows (8 of 8). Here the box starts at the
     choice (its index) and its key names the choice, so a box the browser mounts late shows the
     choice, and what an older box still holds is ignored.
 
