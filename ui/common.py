@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
 import streamlit as st
@@ -47,45 +46,6 @@ def kept_button(label: str, key: str, where=None, **kwargs) -> bool:
     flag = f"{key}__clicked"
     (where or st).button(label, key=key, on_click=st.session_state.__setitem__, args=(flag, True), **kwargs)
     return bool(st.session_state.pop(flag, False)) and not kwargs.get("disabled")
-
-
-def state_selectbox(
-    label: str,
-    options: Sequence,
-    state_key: str,
-    default,
-    where=None,
-    format_func: Callable = str,
-    **kwargs,
-):
-    """A select box whose choice lives in plain session state (`state_key`), which buttons and code
-    may set too; returns the choice.
-
-    A widget whose value code sets (`st.session_state[key] = ...`) loses it when the run that first
-    shows it is stopped before the browser received it: the browser then shows the widget's
-    default and sends that back with the next rerun, overwriting the value. Label's class box came
-    up "0 · Background" so, and a fill and a brush stroke painted Background (one CI run; 7 of 8
-    first showings in a small app with Streamlit's sending interval widened to 2 s). A value a
-    button sets is overwritten the same way by the value the browser still shows (8 of 8). Here the box starts at the
-    choice (its index) and its key names the choice, so a box the browser mounts late shows the
-    choice, and what an older box still holds is ignored.
-
-    Args:
-        default: the choice when none is held, or the held one is not among `options`.
-        where: the container (a column, the sidebar); st by default.
-        kwargs: more st.selectbox arguments (help, label_visibility, ...).
-    """
-    options = list(options)
-    chosen = st.session_state.get(state_key)
-    if chosen not in options:
-        chosen = default
-    index = options.index(chosen)
-    shown = hashlib.sha1(repr([format_func(o) for o in options]).encode()).hexdigest()[:8]
-    picked = (where or st).selectbox(
-        label, options, index=index, format_func=format_func, key=f"{state_key}__{shown}_{index}", **kwargs
-    )
-    st.session_state[state_key] = picked
-    return picked
 
 
 @st.cache_resource(max_entries=2, show_spinner="Loading the model…")

@@ -26,7 +26,8 @@ from seg_core.labelling.strokes import eraser_class, stroke_colours
 from seg_core.schemes.scheme import HARVEY, LabelScheme
 from seg_core.services import labelling
 from ui.auth import current_caller
-from ui.common import kept_button, legend_html, state_selectbox
+from ui.common import kept_button, legend_html
+from ui.pickers import pick_by_id
 
 CANVAS_WIDTH = 900  # canvas px at the default page width; the sidebar setting changes it
 CANVAS_MAX_HEIGHT = 720
@@ -208,13 +209,13 @@ def correction_view(session: labelling.LabelSession) -> None:
         tool = tool_picker()
     # A class picked on another dataset may not exist here (an id past this scheme's): this
     # scheme's default then. The class buttons below set the same state.
-    class_id = state_selectbox(
+    class_id = pick_by_id(
         "Class",
-        range(scheme.num_classes),
+        list(range(scheme.num_classes)),
+        lambda i: f"{i} · {scheme.names[i]}",
         "label_class",
+        container=class_col,
         default=1 if scheme.num_classes > 1 else 0,
-        where=class_col,
-        format_func=lambda i: f"{i} · {scheme.names[i]}",
         label_visibility="collapsed",
     )
     zoom = zoom_col.selectbox(

@@ -4,7 +4,8 @@ A keyed `st.selectbox` remembers its choice by the text shown for it: when the o
 re-sorted or their text changes (a photo's status after a save, a new batch), the remembered text
 matches nothing and the box falls back to whatever now sits at the top, while the browser may
 still show the old text. Here the choice is held by id in session state, and the widget is keyed
-by the options it shows, so a changed list is a fresh box opened on the same id.
+by the options it shows and the choice, so a changed list, or a choice code made, is a fresh box
+opened on the chosen id.
 
 `model_picker` is the one model picker of every page that picks a model (Segment, Map, Evaluate,
 Label, Train's fine-tune): one choice per session (`MODEL_KEY`), so a model chosen on Runs or on
@@ -14,7 +15,7 @@ any of these pages is the one the next page opens with; `?model=<id>` in the URL
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 
 import streamlit as st
 
@@ -22,18 +23,30 @@ from seg_core.services.catalog import ModelChoice
 
 MODEL_KEY = "model_id"  # the model chosen in this session, by ModelChoice.id
 MODEL_PARAM = "model"  # ?model=<id> (Runs' "Use this model" links)
+_NOTHING = object()
 
 
 def pick_by_id(
     label: str,
-    ids: Sequence[str],
-    describe: Callable[[str], str],
+    ids: Sequence[Hashable],
+    describe: Callable[[Hashable], str],
     state_key: str,
     container=None,
-    default: str | None = None,
+    default: Hashable | None = None,
     **kwargs,
-) -> str | None:
-    """A select box over `ids` whose choice survives re-sorting and relabelling.
+) -> Hashable | None:
+    """A select box over `ids` whose choice survives re-sorting, relabelling and being set by code.
+
+    Buttons and code may set `st.session_state[state_key]` to choose (Label's class buttons do).
+    A widget whose own value code sets loses it when the run that first shows it is stopped before
+    the browser received it: the browser then shows the widget's default and sends that back with
+    the next rerun, overwriting the value. Label's class box came up "0 · Background" so, and a fill
+    and a brush stroke painted Background (one CI run; 7 of 8 first showings in a small app with
+    Streamlit's sending interval widened to 2 s, and 8 of 8 choices made by a button). Here the box
+    always starts at the choice (its index), and a choice made anywhere but in the box (code, a
+    button, another page) since the box last showed one opens a new box (a new key), so what an
+    older box still holds is ignored. A choice made in the box keeps the box, so the analyst's next
+    choice in it counts too.
 
     Args:
         describe: the text shown for an id (may change between reruns).
@@ -48,12 +61,15 @@ def pick_by_id(
     chosen = st.session_state.get(state_key)
     if chosen not in ids:
         chosen = default if default in ids else ids[0]
+    shown_key, boxes_key = f"{state_key}__shown", f"{state_key}__boxes"
+    if st.session_state.get(shown_key, _NOTHING) != chosen:  # chosen elsewhere than in the box
+        st.session_state[boxes_key] = st.session_state.get(boxes_key, 0) + 1
     shown = repr([(i, describe(i)) for i in ids]).encode()
-    widget_key = f"{state_key}__{hashlib.sha1(shown).hexdigest()[:12]}"
+    widget_key = f"{state_key}__{hashlib.sha1(shown).hexdigest()[:12]}_{st.session_state[boxes_key]}"
     picked = (container or st).selectbox(
         label, ids, index=ids.index(chosen), format_func=describe, key=widget_key, **kwargs
     )
-    st.session_state[state_key] = picked
+    st.session_state[state_key] = st.session_state[shown_key] = picked
     return picked
 
 

@@ -108,8 +108,12 @@ class Visit:
         self.page.locator("[data-testid='stSelectbox']", has_text=label).first.click()
         self.page.get_by_role("option", name=re.compile(re.escape(option))).first.click()
 
-    def screenshot(self, name: str) -> None:
+    def screenshot(self, name: str, scroll_to=None) -> None:
+        """`scroll_to`: a locator brought into view once the page has settled (a late rerun may
+        redraw the page at its top: map-overlay.jpg once showed the page's head so)."""
         self.look()
+        if scroll_to is not None:
+            scroll_to.scroll_into_view_if_needed()
         no_traceback(self.page)
         self.page.mouse.move(0, VIEWPORT["height"] - 1)  # no tooltip in the picture
         made = self.tmp / f"{name}.jpg"
@@ -155,8 +159,7 @@ def visit_map(v: Visit) -> None:
     box = marker.bounding_box()  # plotly's drag layer takes the click and finds the point itself
     v.page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     v.main("downsampled overlay").wait_for(timeout=120_000)
-    v.main("downsampled overlay").scroll_into_view_if_needed()
-    v.screenshot("map-overlay")
+    v.screenshot("map-overlay", scroll_to=v.main("downsampled overlay"))
 
 
 def visit_data(v: Visit) -> None:

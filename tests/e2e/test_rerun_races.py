@@ -16,7 +16,8 @@ section 25):
   default, or its old choice, and sent it back with the next rerun. On Label the class came up as
   Background and a fill and a brush stroke painted Background (a CI run). With the sending interval
   widened to 2 s, the plain box lost it in 7 of 8 first showings and 8 of 8 button choices here (4
-  of 10 and 2 of 8 at 0.5 s); `ui.common.state_selectbox` kept it in all 9 of each.
+  of 10 and 2 of 8 at 0.5 s); a box keyed by its choice (`ui.pickers.pick_by_id`, measured as
+  `ui.common.state_selectbox` before the two were merged) kept it in all 9 of each.
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ import streamlit as st
 import streamlit.runtime.runtime as streamlit_runtime
 
 sys.path.insert(0, {str(REPO_ROOT)!r})
-from ui.common import state_selectbox
+from ui.pickers import pick_by_id
 
 streamlit_runtime.MESSAGE_FLUSH_INTERVAL_SECS = 2.0  # the race's window, widened
 
@@ -91,7 +92,7 @@ st.button("Rerun")
 st.button("Pick 2", on_click=pick_two)
 st.button("Check", on_click=count, args=("checks",))
 if st.toggle("Show the class", key="show"):
-    chosen = state_selectbox("Class", [0, 1, 2], "cls", default=1, format_func=lambda i: f"{{i}} · class")
+    chosen = pick_by_id("Class", [0, 1, 2], lambda i: f"{{i}} · class", "cls", default=1)
     time.sleep(0.4)  # the run is stopped here by the next request, most often before the 2 s sending
     picks, checks = st.session_state.get("picks", 0), st.session_state.get("checks", 0)
     st.write(f"class {{chosen}} · picks {{picks}} · checks {{checks}}")
