@@ -25,7 +25,10 @@ registry = RunRegistry()
 st.subheader("Get started")
 left, right = st.columns(2)
 with left, st.container(border=True):
-    st.markdown("**Segment a photo now** with the shipped demo model (trained on synthetic flood scenes).")
+    st.markdown(
+        "**Segment a photo now** with the shipped demo model (trained on synthetic flood scenes and "
+        "real aerial tiles of dry ground)."
+    )
     st.page_link("app_pages/segment.py", label="Open Segment", icon=":material/satellite_alt:")
 with right, st.container(border=True):
     demo = paths.data_root() / catalog.DEMO_DATASET_NAME

@@ -67,8 +67,9 @@ def draw_segment(path: Path) -> Path:
     from seg_core.inference.predictor import Predictor
 
     photo = load_rgb(paths.SAMPLES_DIR / SEGMENT_PHOTO).pixels
-    mask = Predictor.from_checkpoint(paths.DEMO_CHECKPOINT).predict(photo)
-    shown = overlay(photo, mask, opacity=0.55, boundaries=True)
+    predictor = Predictor.from_checkpoint(paths.DEMO_CHECKPOINT)
+    mask = predictor.predict(photo)
+    shown = overlay(photo, mask, opacity=0.55, boundaries=True, scheme=predictor.scheme)
     gap = 16
     canvas = np.full((photo.shape[0], photo.shape[1] * 2 + gap, 3), 255, np.uint8)
     canvas[:, : photo.shape[1]] = photo

@@ -95,7 +95,7 @@ def test_the_app_pickers_offer_the_models_in_the_same_order():
     trained_run(registry, "b", 0.6)
     picked = [c.path for c in catalog.list_models(registry) if c.path.suffix == ".pt"]
     assert picked == [m.checkpoint for m in named_models(registry)]
-    assert catalog.list_models(registry)[0].label == "Demo model (synthetic flood scenes)"
+    assert catalog.list_models(registry)[0].label == "Demo model (synthetic floods + real ground)"
 
 
 @pytest.mark.parametrize(

@@ -132,10 +132,13 @@ def test_a_checkpoint_without_a_scheme_is_harvey_and_gives_the_masks_it_always_g
     assert _mask_digest(before, image) == _mask_digest(after, image)
 
 
-def test_the_shipped_demo_model_is_harvey_and_unchanged():
-    meta = load_checkpoint(paths.DEMO_CHECKPOINT)["meta"]
-    assert "scheme" not in meta and meta["num_classes"] == 25  # the file is as shipped
+def test_the_shipped_demo_model_is_harvey_and_so_is_a_checkpoint_from_before_schemes(tmp_path):
+    payload = load_checkpoint(paths.DEMO_CHECKPOINT)
+    assert payload["meta"]["scheme"]["name"] == "harvey" and payload["meta"]["num_classes"] == 25
     assert Predictor.from_checkpoint(paths.DEMO_CHECKPOINT, device="cpu").scheme is HARVEY
+    del payload["meta"]["scheme"]  # as the demo model before 2026-12-06 was written
+    old = save_checkpoint(payload, tmp_path / "before-schemes.pt")
+    assert Predictor.from_checkpoint(old, device="cpu").scheme is HARVEY
 
 
 def test_a_checkpoint_with_eleven_outputs_and_a_rescuenet_scheme_loads(tmp_path):

@@ -17,7 +17,7 @@ from seg_core.core import paths
 from seg_core.runs.registry import RunRecord, RunRegistry
 
 DEMO_NAME = "demo"
-DEMO_TITLE = "Demo model (synthetic flood scenes)"
+DEMO_TITLE = "Demo model (synthetic floods + real ground)"
 # Exported beside a run's best.pt by `export` from the Runs page (services/exports.py).
 RUN_ONNX_NAME = "model.onnx"
 # How many names an unknown-name error lists before pointing at `stormseg models`.

@@ -201,7 +201,7 @@ def test_the_first_hour(app_server, page, tmp_path):
     page.get_by_role("button", name="Evaluate", exact=True).click()
     _metric(page, "Photos scored")
     page.get_by_text("the photos scored are ones this model was trained on", exact=False).wait_for()
-    choose(page, "Model", "Demo model (synthetic flood scenes)")
+    choose(page, "Model", "Demo model (synthetic floods + real ground)")
     page.get_by_role("button", name="Evaluate", exact=True).click()
     page.get_by_text("every mask to score (1) is largely this model's own pre-label").wait_for(timeout=LONG)
     page.get_by_text("Include its own pre-labels").click()
