@@ -4,8 +4,8 @@ A keyed `st.selectbox` remembers its choice by the text shown for it: when the o
 re-sorted or their text changes (a photo's status after a save, a new batch), the remembered text
 matches nothing and the box falls back to whatever now sits at the top, while the browser may
 still show the old text. Here the choice is held by id in session state, and the widget is keyed
-by the options it shows and the choice, so a changed list, or a choice code made, is a fresh box
-opened on the chosen id.
+by the options it shows and by a count of the choices made outside it (code, buttons, other
+pages), so a changed list, or a choice made elsewhere, is a fresh box opened on the chosen id.
 
 `model_picker` is the one model picker of every page that picks a model (Segment, Map, Evaluate,
 Label, Train's fine-tune): one choice per session (`MODEL_KEY`), so a model chosen on Runs or on
