@@ -30,15 +30,15 @@ def vectors():
     return module
 
 
-def _lonlat(vectors, px: float, py: float) -> list[float]:
+def _lonlat(px: float, py: float) -> list[float]:
     """WGS84 of a pixel position in the stand-in's two-tile web-map grid."""
-    import math
+    from rasterio.warp import transform
 
-    left, top = vectors.tile_bounds(X, Y)
-    res = 2 * vectors.MERCATOR_HALF / 2**vectors.ZOOM / vectors.TILE
-    mx, my = left + px * res, top - py * res
-    lon = mx / vectors.MERCATOR_HALF * 180
-    lat = math.degrees(2 * math.atan(math.exp(my / vectors.MERCATOR_HALF * math.pi)) - math.pi / 2)
+    from seg_core.reports.tiles import tile_bounds
+
+    west, _, east, north = tile_bounds(20, X, Y)
+    res = (east - west) / 256
+    [lon], [lat] = transform("EPSG:3857", "EPSG:4326", [west + px * res], [north - py * res])
     return [lon, lat]
 
 
@@ -55,7 +55,7 @@ def stand_in(tmp_path, vectors):
         tile = rng.integers(60, 200, (256, 256, 3), np.uint8)
         Image.fromarray(tile).save(area / f"OAM-{X + dx}-{Y}-20.png")
     Image.fromarray(np.zeros((256, 256, 3), np.uint8)).save(area / f"OAM-{X}-{Y}-19.png")  # not zoom 20
-    ring = [_lonlat(vectors, x, y) for x, y in ((200, 100), (300, 100), (300, 160), (200, 160), (200, 100))]
+    ring = [_lonlat(x, y) for x, y in ((200, 100), (300, 100), (300, 160), (200, 160), (200, 100))]
     footprint = {
         "type": "Feature",
         "properties": {"osm_id": 1},

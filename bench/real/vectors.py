@@ -36,7 +36,6 @@ import argparse
 import dataclasses
 import io
 import json
-import math
 import os
 import sys
 import tempfile
@@ -67,7 +66,6 @@ DEFAULT_OUT = ROOT / "data" / "real" / "vectors"
 RESULTS = ROOT / "bench" / "results" / "real_vectors.json"
 ZOOM = 20
 TILE = 256
-MERCATOR_HALF = 20037508.342789244  # metres from the web map's centre to its edge
 OUTSIDE = 255
 
 
@@ -101,23 +99,15 @@ def record(path: Path, mirror: Path) -> None:
     print(f"{path}: {len(files)} files recorded")
 
 
-def tile_bounds(x: int, y: int, z: int = ZOOM) -> tuple[float, float]:
-    """(left, top) of web-map tile x/y/z in EPSG:3857 metres."""
-    size = 2 * MERCATOR_HALF / 2**z
-    return -MERCATOR_HALF + x * size, MERCATOR_HALF - y * size
-
-
-def utm_crs(lon: float, lat: float) -> str:
-    zone = int((lon + 180) // 6) + 1
-    return f"EPSG:{32600 + zone if lat >= 0 else 32700 + zone}"
-
-
 def assemble_area(source: Source, area: str, mirror: Path, out: Path) -> dict:
     """One area's UTM mosaic, its footprints and their truth raster; returns its facts."""
     import rasterio
     from rasterio.features import rasterize
-    from rasterio.transform import Affine
-    from rasterio.warp import Resampling, calculate_default_transform, reproject, transform_geom
+    from rasterio.transform import Affine, array_bounds
+    from rasterio.warp import Resampling, calculate_default_transform, reproject, transform, transform_geom
+
+    from seg_core.reports.mapplot import utm_crs
+    from seg_core.reports.tiles import MERCATOR_HALF, tile_bounds
 
     tiles, labels = area_files(source, area)
     index = {}
@@ -133,18 +123,16 @@ def assemble_area(source: Source, area: str, mirror: Path, out: Path) -> dict:
         r, c = (y - min(ys)) * TILE, (x - min(xs)) * TILE
         pixels[r : r + TILE, c : c + TILE] = tile
         alpha[r : r + TILE, c : c + TILE] = 255
-    left, top = tile_bounds(min(xs), min(ys))
-    res = 2 * MERCATOR_HALF / 2**ZOOM / TILE
-    src_transform = Affine(res, 0, left, 0, -res, top)
+    west, _, _, north = tile_bounds(ZOOM, min(xs), min(ys))
+    res = 2 * MERCATOR_HALF / 2**ZOOM / TILE  # metres per pixel (the tile's size over its pixels)
+    src_transform = Affine(res, 0, west, 0, -res, north)
     height, width = alpha.shape
-    lon = (left + width * res / 2) / MERCATOR_HALF * 180
-    lat = math.degrees(
-        2 * math.atan(math.exp((top - height * res / 2) / MERCATOR_HALF * math.pi)) - math.pi / 2
+    bounds = array_bounds(height, width, src_transform)  # west, south, east, north
+    [lon], [lat] = transform(
+        "EPSG:3857", "EPSG:4326", [(bounds[0] + bounds[2]) / 2], [(bounds[1] + bounds[3]) / 2]
     )
     dst_crs = utm_crs(lon, lat)
-    transform, dst_w, dst_h = calculate_default_transform(
-        "EPSG:3857", dst_crs, width, height, *_bounds(src_transform, width, height)
-    )
+    grid, dst_w, dst_h = calculate_default_transform("EPSG:3857", dst_crs, width, height, *bounds)
     bands = np.zeros((4, dst_h, dst_w), np.uint8)
     for band, data in enumerate([*np.moveaxis(pixels, 2, 0), alpha]):
         reproject(
@@ -152,7 +140,7 @@ def assemble_area(source: Source, area: str, mirror: Path, out: Path) -> dict:
             bands[band],
             src_transform=src_transform,
             src_crs="EPSG:3857",
-            dst_transform=transform,
+            dst_transform=grid,
             dst_crs=dst_crs,
             resampling=Resampling.bilinear if band < 3 else Resampling.nearest,
         )
@@ -165,7 +153,7 @@ def assemble_area(source: Source, area: str, mirror: Path, out: Path) -> dict:
         width=dst_w,
         height=dst_h,
         crs=dst_crs,
-        transform=transform,
+        transform=grid,
         tiled=True,
         blockxsize=256,
         blockysize=256,
@@ -179,7 +167,7 @@ def assemble_area(source: Source, area: str, mirror: Path, out: Path) -> dict:
     (folder / "buildings.geojson").write_text(json.dumps(footprints))
     shapes = [transform_geom("EPSG:4326", dst_crs, f["geometry"]) for f in footprints["features"]]
     truth = rasterize(
-        ((s, 1) for s in shapes), out_shape=(dst_h, dst_w), transform=transform, fill=0, dtype="uint8"
+        ((s, 1) for s in shapes), out_shape=(dst_h, dst_w), transform=grid, fill=0, dtype="uint8"
     )
     truth[~valid] = OUTSIDE
     with rasterio.open(folder / "truth.tif", "w", count=1, dtype="uint8", nodata=OUTSIDE, **profile) as dst:
@@ -188,17 +176,12 @@ def assemble_area(source: Source, area: str, mirror: Path, out: Path) -> dict:
         "area": area,
         "crs": dst_crs,
         "px": [dst_w, dst_h],
-        "gsd_m": round(transform.a, 4),
+        "gsd_m": round(grid.a, 4),
         "tiles": len(index),
         "footprints": len(shapes),
         "building_share": round(float((truth == 1).sum() / max(valid.sum(), 1)), 4),
         "imagery_share": round(float(valid.mean()), 4),
     }
-
-
-def _bounds(transform, width: int, height: int) -> tuple[float, float, float, float]:
-    left, top = transform.c, transform.f
-    return left, top + transform.e * height, left + transform.a * width, top
 
 
 def make_labels(area: Path, way: str, out: Path) -> Path:
@@ -233,15 +216,13 @@ def make_labels(area: Path, way: str, out: Path) -> Path:
     return out
 
 
-def score(checkpoint: Path, area: Path, work: Path) -> dict:
+def score(predictor, area: Path, work: Path) -> dict:
     """Building IoU against the footprints and the share called Flooded, over the imagery."""
     import rasterio
 
     from seg_core.gis.mosaic import segment_mosaic
-    from seg_core.inference.predictor import Predictor
     from seg_core.schemes.classes import class_id
 
-    predictor = Predictor.from_checkpoint(checkpoint, device="cpu")
     out = work / f"classes-{area.name}-{time.monotonic_ns()}.tif"
     segment_mosaic(predictor, area / "mosaic.tif", out)
     with rasterio.open(out) as src:
@@ -262,6 +243,7 @@ def run(args) -> dict:
     sys.path.insert(0, str(HERE.parent))
     from labelling import timed_fit
 
+    from seg_core.inference.predictor import Predictor
     from seg_core.runs.registry import RunRegistry
     from seg_core.training.finetune import finetune_config
 
@@ -293,7 +275,8 @@ def run(args) -> dict:
                 folder, cost = timed_fit(cfg, registry)
                 checkpoint = folder / "best.pt"
                 row.update(cost, tiles=len(list((data / "images").iterdir())))
-            row["test"] = {area: score(checkpoint, areas[area], work) for area in args.test}
+            predictor = Predictor.from_checkpoint(checkpoint, device="cpu")
+            row["test"] = {area: score(predictor, areas[area], work) for area in args.test}
             row["load_avg_1min"] = round(os.getloadavg()[0], 2)
             row["when"] = time.strftime("%Y-%m-%d %H:%M")
             print(json.dumps(row), flush=True)

@@ -167,7 +167,8 @@ def _fit_limits(ax, x0: float, y0: float, x1: float, y1: float) -> tuple[tuple, 
     return (cx - width / 2, cx + width / 2), (cy - height / 2, cy + height / 2)
 
 
-def _utm(lon: float, lat: float) -> str:
+def utm_crs(lon: float, lat: float) -> str:
+    """The EPSG code of the WGS84 UTM zone holding lon/lat (north or south)."""
     zone = int((lon + 180) // 6) % 60 + 1
     return f"EPSG:{(32600 if lat >= 0 else 32700) + zone}"
 
@@ -182,7 +183,7 @@ def draw_georeferenced(
 
     lons = [r.longitude for r in records] or [f.centroid.x for f in frames]
     lats = [r.latitude for r in records] or [f.centroid.y for f in frames]
-    crs = CRS.from_user_input(_utm(float(np.mean(lons)), float(np.mean(lats))))
+    crs = CRS.from_user_input(utm_crs(float(np.mean(lons)), float(np.mean(lats))))
     forward = Transformer.from_crs("EPSG:4326", crs, always_xy=True)
     back = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
 

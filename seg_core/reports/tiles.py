@@ -100,14 +100,16 @@ def fetch_mosaic(template: str, lon0: float, lat0: float, lon1: float, lat1: flo
                 tile = np.asarray(Image.fromarray(tile).resize((TILE_PX, TILE_PX)))
             r, c = (ty - ty0) * TILE_PX, (tx - tx0) * TILE_PX
             mosaic[r : r + TILE_PX, c : c + TILE_PX] = tile
+    west, _, _, north = tile_bounds(z, tx0, ty0)
+    _, south, east, _ = tile_bounds(z, tx1, ty1)
+    return mosaic, (west, south, east, north)
+
+
+def tile_bounds(z: int, x: int, y: int) -> tuple[float, float, float, float]:
+    """Web Mercator bounds (x0, y0, x1, y1) of tile z/x/y (y counted down from the north edge)."""
     size = 2 * MERCATOR_HALF / 2**z
-    bounds = (
-        -MERCATOR_HALF + tx0 * size,
-        MERCATOR_HALF - (ty1 + 1) * size,
-        -MERCATOR_HALF + (tx1 + 1) * size,
-        MERCATOR_HALF - ty0 * size,
-    )
-    return mosaic, bounds
+    west, north = -MERCATOR_HALF + x * size, MERCATOR_HALF - y * size
+    return west, north - size, west + size, north
 
 
 @dataclass(frozen=True)
