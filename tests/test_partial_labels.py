@@ -336,7 +336,7 @@ def test_the_parent_anchor_is_left_out_where_it_has_nothing_to_anchor(monkeypatc
             criterion=PartialLabelLoss(labels, "ce_dice"), cfg=cfg, setup=SimpleNamespace(spec=None)
         )
 
-    assert ParentAnchor.for_run(run(PartialLabels())) is None  # no not-code: every label is whole
+    assert ParentAnchor.for_run(SimpleNamespace(criterion=torch.nn.CrossEntropyLoss())) is None  # full labels
     marked = PartialLabels()
     marked.code_for([ROAD])
     assert ParentAnchor.for_run(run(marked, new_head="roles")) is None  # the parent's classes differ
@@ -350,6 +350,46 @@ def test_the_parent_anchor_is_left_out_where_it_has_nothing_to_anchor(monkeypatc
     monkeypatch.setattr(seg_core.models, "create_model", load_parent)
     with pytest.raises(ParentLoaded):
         ParentAnchor.for_run(run(marked))  # a fine-tune on not-codes does load its parent
+    with pytest.raises(ParentLoaded):
+        ParentAnchor.for_run(run(PartialLabels()))  # and one on labels that only say where classes are
+
+
+def test_labels_that_never_say_not_anchor_every_unknown_pixel_to_the_parent():
+    """An incomplete map marks roofs and says nothing elsewhere: no not-code anywhere. The unknown
+    pixels then carry the parent's whole belief, and a model that calls an unknown pixel Property
+    Roof where the parent saw Background is pulled back; labelled pixels carry no anchor."""
+    from seg_core.training.partial import ParentAnchor
+
+    class Parent(torch.nn.Module):
+        def forward(self, x):
+            out = torch.zeros(x.shape[0], NUM_CLASSES, *x.shape[2:])
+            out[:, BACKGROUND] = 4.0
+            return out
+
+    labels = PartialLabels()  # roofs only: no code declared
+    allowed = allowed_classes(labels)
+    run = type("Run", (), {"device": torch.device("cpu"), "amp": None})()
+    anchor = ParentAnchor(Parent(), allowed, run, anchor_unknown=True)
+    target = anchor.targets(torch.zeros(1, 3, 1, 2), torch.tensor([[[ROOF, IGNORE_INDEX]]]))
+    assert target[0, 1:, 0, 0].sum() == 0  # a roof pixel: its label speaks
+    unknown = target[0, 1:, 0, 1]
+    assert float(unknown.sum()) == pytest.approx(1.0) and unknown.argmax() == BACKGROUND
+
+    masks = target[:, 0].long()
+
+    def gradient(anchored: bool) -> torch.Tensor:
+        logits = torch.zeros(1, NUM_CLASSES, 1, 2)
+        logits[0, ROOF] = 4.0  # the model calls both pixels roof
+        logits.requires_grad_(True)
+        extra = {"anchor": target[:, 1:]} if anchored else {}
+        partial_label_loss(logits, masks, allowed, dice=False, **extra).backward()
+        return logits.grad[0, :, 0, 1]  # the unknown pixel's
+
+    free, anchored = gradient(False), gradient(True)
+    assert float(free.abs().max()) < 1e-6  # without the anchor nothing holds the unknown pixel
+    assert anchored[ROOF] > 0.1 and anchored[BACKGROUND] < -0.1  # descent: roof down, Background up
+    plain = ParentAnchor(Parent(), allowed, run).targets(torch.zeros(1, 3, 1, 2), masks)
+    assert float(plain[0, 1:].sum()) == 0  # with not-codes in the set, unknown pixels stay unanchored
 
 
 def test_a_fine_tune_start_check_is_skipped_only_where_labels_say_not_a_class(tmp_path):

@@ -161,3 +161,38 @@ def test_full_labels_say_background_and_partial_labels_leave_a_band_unknown(stan
     assert 0 < roof_partial < roof_full  # the 2 m band around the edge is unknown
     assert (partial_mask == 0).sum() == 0  # nothing is taught Background
     assert (partial_mask == 255).sum() > (full_mask == 255).sum()
+
+
+def test_a_moved_map_moves_the_labels_by_its_metres_and_an_unfinished_one_teaches_no_background(
+    stand_in, vectors, tmp_path
+):
+    from seg_core.schemes.classes import class_id
+
+    manifest, mirror = stand_in
+    out = tmp_path / "vectors"
+    vectors.main(["assemble", "--manifest", str(manifest), "--mirror", str(mirror), "--out", str(out)])
+    roof = class_id("Property Roof")
+
+    def columns(mask):
+        return np.nonzero((mask == roof).any(axis=0))[0]
+
+    def mask_of(folder):
+        [mask] = [np.asarray(Image.open(p)) for p in (folder / "masks").glob("*.png")]
+        return mask
+
+    truth = mask_of(vectors.make_labels(out / "area1", "full", tmp_path / "full"))
+    moved = mask_of(
+        vectors.make_labels(out / "area1", "full", tmp_path / "moved", vectors.MapFlaws(shift_m=(3.0, 0.0)))
+    )
+    gsd = json.loads((out / "areas.json").read_text())[0]["gsd_m"]
+    shift_px = columns(moved).min() - columns(truth).min()
+    assert abs(shift_px - 3.0 / gsd) <= 1.5  # 3 m east: about 20 columns at 0.15 m
+    assert (moved == roof).sum() == pytest.approx((truth == roof).sum(), rel=0.05)  # moved, not resized
+    unfinished = mask_of(
+        vectors.make_labels(out / "area1", "incomplete-2", tmp_path / "inc", vectors.MapFlaws(keep=1.0))
+    )
+    assert (unfinished == roof).sum() > 0 and not (unfinished == 0).any()
+    none_kept = vectors.flawed_footprints(
+        out / "area1", vectors.MapFlaws(keep=0.0), tmp_path / "none.geojson"
+    )
+    assert json.loads(none_kept.read_text())["features"] == []

@@ -122,6 +122,15 @@ def merge(results: dict, path: Path = RESULTS) -> None:
     path.write_text(json.dumps(previous, indent=1) + "\n")
 
 
+def scratch_registry(prefix: str):
+    """A scratch folder and a run registry in it (STORMSEG_HOME points there): (folder, registry)."""
+    from seg_core.runs.registry import RunRegistry
+
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    os.environ["STORMSEG_HOME"] = str(work / "home")
+    return work, RunRegistry()
+
+
 def main(argv: list[str] | None = None) -> int:
     from seg_core.core import paths
 
@@ -163,11 +172,7 @@ def main(argv: list[str] | None = None) -> int:
             args.results,
         )
         return 0
-    from seg_core.runs.registry import RunRegistry
-
-    work = Path(tempfile.mkdtemp(prefix="stormseg-real-bench-"))
-    os.environ["STORMSEG_HOME"] = str(work / "home")
-    registry = RunRegistry()
+    work, registry = scratch_registry("stormseg-real-bench-")
     for task in tasks:
         for shots in args.shots:
             for start in args.starts:

@@ -3,7 +3,7 @@
     python bench/real/vectors.py record                   # the manifest's file list and checksums
     python bench/real/vectors.py assemble [--out data/real/vectors]
     python bench/real/vectors.py run --train 2 --test 1 --labels full partial-0 partial-2 \\
-        [--epochs 30] [--results bench/results/real_vectors.json]
+        [--shift-m EAST NORTH] [--keep F] [--epochs 30] [--results bench/results/real_vectors.json]
 
 The source: hotosm/fAIr-utilities at one commit (vectors_manifest.json), five areas of
 OpenAerialMap drone imagery as zoom-20 web-map tiles (256 px, about 0.15 m) with the area's
@@ -25,7 +25,11 @@ outside the imagery not counted), and the share of imagery pixels called Flooded
   partial-T    `partial-labels from-vectors --tolerance-m T`: inside beyond the band is Property
                Roof, outside beyond the band is "not Property Roof", the band unknown; the loss
                learns only that, and the parent's beliefs keep the other classes
+  incomplete-T partial-T with the layer marked `--incomplete`: outside a footprint says nothing,
+               so a missing footprint teaches nothing wrong
   parent       no training: the demo model itself
+`--shift-m EAST NORTH` moves the training map and `--keep F` keeps a share of its footprints
+(chosen with the seed): a misaligned or unfinished map, as teams have them. The truth stays.
 The footprints are OpenStreetMap's, traced on other imagery: the truth itself is off by the same
 metres the tolerance is for, so IoU here is agreement with the map, not with the roofs.
 """
@@ -184,22 +188,67 @@ def assemble_area(source: Source, area: str, mirror: Path, out: Path) -> dict:
     }
 
 
-def make_labels(area: Path, way: str, out: Path) -> Path:
-    """The training dataset of one way (see the module docstring), through the product's own CLI."""
+@dataclasses.dataclass(frozen=True)
+class MapFlaws:
+    """How the training area's map differs from its footprints: moved (metres east and north, as a
+    layer traced on other imagery is) and/or with only a share of its footprints (an unfinished map;
+    which ones is drawn with `seed`)."""
+
+    shift_m: tuple[float, float] = (0.0, 0.0)
+    keep: float = 1.0
+    seed: int = 0
+
+    def __bool__(self) -> bool:
+        return self.shift_m != (0.0, 0.0) or self.keep < 1.0
+
+
+def flawed_footprints(area: Path, flaws: MapFlaws, out: Path) -> Path:
+    """The area's footprints with `flaws`, written to `out` (GeoJSON, WGS84, as the source's)."""
+    import rasterio
+    from rasterio.warp import transform_geom
+    from shapely.affinity import translate
+    from shapely.geometry import mapping, shape
+
+    with rasterio.open(area / "mosaic.tif") as src:
+        crs = src.crs.to_string()
+    collection = json.loads((area / "buildings.geojson").read_text())
+    features = collection["features"]
+    if flaws.keep < 1.0:
+        rng = np.random.default_rng(flaws.seed)
+        kept = np.sort(rng.choice(len(features), round(flaws.keep * len(features)), replace=False))
+        features = [features[i] for i in kept]
+    east, north = flaws.shift_m
+    moved = []
+    for feature in features:
+        local = shape(transform_geom("EPSG:4326", crs, feature["geometry"]))
+        geometry = transform_geom(crs, "EPSG:4326", mapping(translate(local, east, north)))
+        moved.append({**feature, "geometry": geometry})
+    out.write_text(json.dumps({**collection, "features": moved}))
+    return out
+
+
+def make_labels(area: Path, way: str, out: Path, flaws: MapFlaws = MapFlaws()) -> Path:
+    """The training dataset of one way (see the module docstring), through the product's own CLI,
+    from the area's footprints or, with `flaws`, from a flawed copy of them."""
     from seg_core.cli import main as cli
 
-    tolerance = "0" if way == "full" else way.split("-", 1)[1]
+    footprints = area / "buildings.geojson"
+    if flaws:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        footprints = flawed_footprints(area, flaws, out.parent / f"{out.name}-buildings.geojson")
+    kind, _, tolerance = way.partition("-")
     argv = [
         "partial-labels",
         "from-vectors",
         "--mosaic",
         str(area / "mosaic.tif"),
         "--vectors",
-        f"{area / 'buildings.geojson'}=Property Roof",
+        f"{footprints}=Property Roof",
         "--out",
         str(out),
         "--tolerance-m",
-        tolerance,
+        tolerance or "0",
+        *(["--incomplete", "Property Roof"] if kind == "incomplete" else []),
     ]
     code = cli(argv)
     if code:
@@ -249,6 +298,7 @@ def run(args) -> dict:
 
     results = json.loads(args.results.read_text()) if args.results.exists() else {"runs": []}
     areas = {a: args.data / f"area{a}" for a in [args.train, *args.test]}
+    flaws = MapFlaws(tuple(args.shift_m), args.keep, args.seed)
     for folder in areas.values():
         if not (folder / "mosaic.tif").exists():
             raise SystemExit(f"{folder}: not assembled; run `python bench/real/vectors.py assemble` first")
@@ -258,11 +308,13 @@ def run(args) -> dict:
         registry = RunRegistry()
         for way in args.labels:
             row = {"train": args.train, "labels": way, "epochs": args.epochs, "seed": args.seed}
+            if flaws and way != "parent":
+                row.update(map_shift_m=list(flaws.shift_m), map_keep=flaws.keep)
             if way == "parent":
                 checkpoint = args.model
                 row.update(cpu_minutes=0.0)
             else:
-                data = make_labels(areas[args.train], way, work / f"data-{way}")
+                data = make_labels(areas[args.train], way, work / f"data-{way}", flaws)
                 cfg = finetune_config(
                     args.model,
                     data,
@@ -305,6 +357,17 @@ def main(argv: list[str] | None = None) -> int:
     go.add_argument("--train", required=True)
     go.add_argument("--test", nargs="+", required=True)
     go.add_argument("--labels", nargs="+", default=["parent", "full", "partial-2"])
+    go.add_argument(
+        "--shift-m",
+        type=float,
+        nargs=2,
+        default=(0.0, 0.0),
+        metavar=("EAST", "NORTH"),
+        help="move the training map by these metres (a misaligned layer); the truth stays",
+    )
+    go.add_argument(
+        "--keep", type=float, default=1.0, help="train on this share of the footprints (an unfinished map)"
+    )
     go.add_argument("--epochs", type=int, default=30)
     go.add_argument("--seed", type=int, default=0)
     go.add_argument("--model", type=Path, default=paths.DEMO_CHECKPOINT)

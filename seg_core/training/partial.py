@@ -76,7 +76,7 @@ def partial_label_loss(
         allowed: `allowed_classes` table, on the logits' device.
         ce, dice: which terms to add (equal weights, as `create_loss("ce_dice")`).
         anchor: the parent's probabilities renormalised over each pixel's allowed classes, zero
-            where the label is not a not-code (`ParentAnchor`); adds their cross-entropy with
+            where the label is not silent (`ParentAnchor`); adds their cross-entropy with
             the model's own renormalised probabilities, averaged over the anchored pixels.
 
     Shape:
@@ -152,20 +152,26 @@ class PartialLabelLoss(nn.Module):
 class ParentAnchor:
     """Adds the frozen parent's beliefs to every training batch of a partial-label fine-tune:
     the target becomes (N, 1 + C, H, W), the mask values then the parent's probabilities
-    renormalised over each not-code pixel's allowed classes (zero elsewhere)."""
+    renormalised over each silent pixel's allowed classes (zero elsewhere).
 
-    def __init__(self, parent: nn.Module, allowed: torch.Tensor, run):
+    Silent pixels are the not-code ones. A label set with no not-code at all says only where
+    classes are (an incomplete map: `partial-labels from-vectors --incomplete`); with nothing that
+    says "not", the loss alone would teach the model that everything is those classes (on real
+    drone mosaics it then found buildings everywhere: docs/benchmarks-analysis.md section 22), so
+    there the unknown pixels are the silent ones and keep the parent's whole belief."""
+
+    def __init__(self, parent: nn.Module, allowed: torch.Tensor, run, anchor_unknown: bool = False):
         self.parent, self.allowed, self.run = parent, allowed, run
+        self.anchor_unknown = anchor_unknown
 
     @classmethod
     def for_run(cls, run) -> ParentAnchor | None:
-        """The anchor of a fine-tune (`init_from`) on partial labels with not-codes; None otherwise,
-        and for a parent with a new head (its classes are not the run's)."""
+        """The anchor of a fine-tune (`init_from`) on partial labels; None otherwise, and for a
+        parent with a new head (its classes are not the run's)."""
         if not isinstance(run.criterion, PartialLabelLoss) or not run.cfg.init_from or run.cfg.new_head:
             return None
         allowed = run.criterion.allowed
-        if allowed[allowed.shape[1] : IGNORE_INDEX].all():
-            return None  # no not-code: no pixel where a label is silent about some classes
+        anchor_unknown = bool(allowed[allowed.shape[1] : IGNORE_INDEX].all())  # no not-code anywhere
         from seg_core.models import create_model
         from seg_core.models.checkpoint import load_checkpoint
 
@@ -173,9 +179,12 @@ class ParentAnchor:
         parent.load_state_dict(load_checkpoint(run.cfg.init_from)["state_dict"])
         parent.to(run.device).eval().requires_grad_(False)
         run.reporter.log(
-            "partial labels: where a label is silent, the parent's beliefs anchor the other classes"
+            "partial labels: the labels only say where classes are, so the parent's beliefs anchor every "
+            "unknown pixel"
+            if anchor_unknown
+            else "partial labels: where a label is silent, the parent's beliefs anchor the other classes"
         )
-        return cls(parent, run.criterion.allowed, run)
+        return cls(parent, run.criterion.allowed, run, anchor_unknown)
 
     @torch.no_grad()
     def targets(self, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
@@ -186,7 +195,7 @@ class ParentAnchor:
             probs = self.parent(images.to(device)).float().softmax(dim=1)
         masks = masks.to(device)
         may_be = self.allowed[masks.clamp(0, 255)].movedim(-1, 1)
-        silent = (masks >= probs.shape[1]) & (masks != IGNORE_INDEX)
+        silent = (masks >= probs.shape[1]) & ((masks != IGNORE_INDEX) | self.anchor_unknown)
         anchor = probs * may_be
         anchor = anchor / anchor.sum(dim=1, keepdim=True).clamp_min(1e-12) * silent.unsqueeze(1)
         return torch.cat([masks.unsqueeze(1).float(), anchor], dim=1).cpu()
