@@ -285,6 +285,8 @@ def score(predictor, area: Path, work: Path) -> dict:
     return {
         "iou": round(int((building & true).sum()) / union, 4) if union else None,
         "flooded_share": round(float(((guess == class_id("Flooded")) & valid).sum() / valid.sum()), 4),
+        "building_share": round(float(building.sum() / valid.sum()), 4),  # called building; truth: below
+        "true_building_share": round(float(true.sum() / valid.sum()), 4),
     }
 
 

@@ -108,7 +108,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--tolerance-m",
         type=float,
         default=defaults.tolerance_m,
-        help=f"unknown band either side of every edge, for misaligned maps (default {defaults.tolerance_m:g} m)",
+        help="unknown band either side of every edge, for misaligned maps: at least the map's offset "
+        f"(default {defaults.tolerance_m:g} m)",
     )
     a.add_argument(
         "--line-width-m",
