@@ -188,9 +188,7 @@ def test_a_moved_map_moves_the_labels_by_its_metres_and_an_unfinished_one_teache
     shift_px = columns(moved).min() - columns(truth).min()
     assert abs(shift_px - 3.0 / gsd) <= 1.5  # 3 m east: about 20 columns at 0.15 m
     assert (moved == roof).sum() == pytest.approx((truth == roof).sum(), rel=0.05)  # moved, not resized
-    unfinished = mask_of(
-        vectors.make_labels(out / "area1", "incomplete-2", tmp_path / "inc", vectors.MapFlaws(keep=1.0))
-    )
+    unfinished = mask_of(vectors.make_labels(out / "area1", "incomplete-2", tmp_path / "inc"))
     assert (unfinished == roof).sum() > 0 and not (unfinished == 0).any()
     none_kept = vectors.flawed_footprints(
         out / "area1", vectors.MapFlaws(keep=0.0), tmp_path / "none.geojson"

@@ -22,22 +22,12 @@ import argparse
 import json
 import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
+from unittest.mock import patch
 
 from run import ROOT, merge, run_start, scratch_registry  # also puts the project on sys.path
 
 RESULTS = ROOT / "bench" / "results" / "real_epochs_one.json"
-
-
-@contextmanager
-def patched(module, name: str, value):
-    original = getattr(module, name)
-    setattr(module, name, value)
-    try:
-        yield
-    finally:
-        setattr(module, name, original)
 
 
 def one_seed(task, seed: int, args, registry, work: Path) -> dict:
@@ -52,7 +42,7 @@ def one_seed(task, seed: int, args, registry, work: Path) -> dict:
         return outcome["choice"]
 
     suffix = f"_seed{seed}" if seed else ""
-    with patched(start_check, "check_start", remembered):
+    with patch.object(start_check, "check_start", remembered):
         recipe = run_start(task, "recipe", 1, args, registry, work, seed)
     figures = {f"recipe_1{suffix}": recipe}
     choice = outcome["choice"]
@@ -61,8 +51,8 @@ def one_seed(task, seed: int, args, registry, work: Path) -> dict:
         figures[f"recipe-schedule_1{suffix}"] = {**recipe, "same_run_as_recipe": True}
     else:
         with (
-            patched(start_check, "check_start", lambda *a, **kw: choice),
-            patched(start_check, "run_epochs", lambda choice, epochs, *a: epochs),
+            patch.object(start_check, "check_start", lambda *a, **kw: choice),
+            patch.object(start_check, "run_epochs", lambda choice, epochs, *a: epochs),
         ):
             figures[f"recipe-schedule_1{suffix}"] = run_start(task, "recipe", 1, args, registry, work, seed)
     figures[f"imagenet_1{suffix}"] = run_start(task, "imagenet", 1, args, registry, work, seed)

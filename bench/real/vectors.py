@@ -111,7 +111,7 @@ def assemble_area(source: Source, area: str, mirror: Path, out: Path) -> dict:
     from rasterio.warp import Resampling, calculate_default_transform, reproject, transform, transform_geom
 
     from seg_core.reports.mapplot import utm_crs
-    from seg_core.reports.tiles import MERCATOR_HALF, tile_bounds
+    from seg_core.reports.tiles import tile_bounds, tile_size_m
 
     tiles, labels = area_files(source, area)
     index = {}
@@ -128,7 +128,7 @@ def assemble_area(source: Source, area: str, mirror: Path, out: Path) -> dict:
         pixels[r : r + TILE, c : c + TILE] = tile
         alpha[r : r + TILE, c : c + TILE] = 255
     west, _, _, north = tile_bounds(ZOOM, min(xs), min(ys))
-    res = 2 * MERCATOR_HALF / 2**ZOOM / TILE  # metres per pixel (the tile's size over its pixels)
+    res = tile_size_m(ZOOM) / TILE  # metres per pixel
     src_transform = Affine(res, 0, west, 0, -res, north)
     height, width = alpha.shape
     bounds = array_bounds(height, width, src_transform)  # west, south, east, north
@@ -293,9 +293,9 @@ def score(predictor, area: Path, work: Path) -> dict:
 def run(args) -> dict:
     sys.path.insert(0, str(HERE.parent))
     from labelling import timed_fit
+    from run import scratch_registry
 
     from seg_core.inference.predictor import Predictor
-    from seg_core.runs.registry import RunRegistry
     from seg_core.training.finetune import finetune_config
 
     results = json.loads(args.results.read_text()) if args.results.exists() else {"runs": []}
@@ -305,9 +305,7 @@ def run(args) -> dict:
         if not (folder / "mosaic.tif").exists():
             raise SystemExit(f"{folder}: not assembled; run `python bench/real/vectors.py assemble` first")
     with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        os.environ["STORMSEG_HOME"] = str(work / "home")
-        registry = RunRegistry()
+        work, registry = scratch_registry(folder=Path(tmp))
         for way in args.labels:
             row = {"train": args.train, "labels": way, "epochs": args.epochs, "seed": args.seed}
             if flaws and way != "parent":

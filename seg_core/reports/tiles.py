@@ -105,9 +105,14 @@ def fetch_mosaic(template: str, lon0: float, lat0: float, lon1: float, lat1: flo
     return mosaic, (west, south, east, north)
 
 
+def tile_size_m(z: int) -> float:
+    """The side of a zoom-z tile in Web Mercator metres."""
+    return 2 * MERCATOR_HALF / 2**z
+
+
 def tile_bounds(z: int, x: int, y: int) -> tuple[float, float, float, float]:
     """Web Mercator bounds (x0, y0, x1, y1) of tile z/x/y (y counted down from the north edge)."""
-    size = 2 * MERCATOR_HALF / 2**z
+    size = tile_size_m(z)
     west, north = -MERCATOR_HALF + x * size, MERCATOR_HALF - y * size
     return west, north - size, west + size, north
 
