@@ -70,10 +70,7 @@ def create_dataset_form(expanded: bool) -> None:
 
 datasets = catalog.list_datasets()
 create_dataset_form(expanded=not datasets)
-if created := st.session_state.pop("label_created", None):
-    st.sidebar.success(f"Created {created[0]} (train_images/ + train_masks/).")
-    for sentence in created[1]:
-        st.sidebar.warning(sentence)
+creation_note = st.sidebar.container()  # what the form did, under it (filled once the dataset is picked)
 if not datasets:
     st.info(f"No dataset under {paths.data_root()} yet: create one from your photos (sidebar).")
     st.stop()
@@ -81,6 +78,15 @@ if not datasets:
 models = catalog.list_models()
 with st.sidebar:
     dataset_name = pick_by_id("Dataset", [d.name for d in datasets], str, DATASET_KEY)
+# What the creation did (and every photo it skipped) stays said while the new dataset is open: a
+# message shown for one run only was gone in 2 s, when the new photo's canvas reported its value.
+if created := st.session_state.get("label_created"):
+    if dataset_name == created[0]:
+        creation_note.success(f"Created {created[0]} (train_images/ + train_masks/).")
+        for sentence in created[1]:
+            creation_note.warning(sentence)
+    else:  # another dataset is open: said, and done with
+        del st.session_state["label_created"]
 dataset = catalog.resolve_dataset(dataset_name)
 # A malformed classes.json: its sentence before any control that reads the dataset (the pre-label
 # button's callback runs before the page, where no sentence could catch it).

@@ -128,6 +128,30 @@ def test_the_create_form_keeps_its_inputs_on_a_refusal_and_audits_the_outcome(st
     assert (newest.outcome, newest.target, newest.detail) == ("allowed", "ian-fort-myers", "1 photo")
 
 
+def test_what_a_creation_did_stays_said_while_its_dataset_is_open(stormseg_home):
+    new_storm()
+    at = label_page()
+    photo = (Path(__file__).resolve().parents[2] / "samples").glob("*.jpg").__next__().read_bytes()
+    labelled(at.sidebar.text_input, "Dataset name").set_value("ian-fort-myers").run()
+    labelled(at.sidebar.file_uploader, "Photos (JPEG, PNG, TIFF)").set_value(
+        [("a.jpg", photo, "image/jpeg"), ("notes.jpg", b"not a photo", "image/jpeg")]
+    ).run()
+    labelled(at.sidebar.button, "Create dataset").click().run()
+
+    def said() -> list[str]:
+        return [e.value for e in [*at.sidebar.success, *at.sidebar.warning]]
+
+    assert "Created ian-fort-myers (train_images/ + train_masks/)." in said()
+    assert any(s.startswith("Skipped notes.jpg") for s in said())
+    at.run()  # the next rerun (in the browser, the new photo's canvas reports its value at once)
+    assert "Created ian-fort-myers (train_images/ + train_masks/)." in said()
+    assert any(s.startswith("Skipped notes.jpg") for s in said())
+    labelled(at.selectbox, "Dataset").select("newstorm").run()
+    assert not any("ian-fort-myers" in s or "notes.jpg" in s for s in said())
+    labelled(at.selectbox, "Dataset").select("ian-fort-myers").run()
+    assert not any("Created" in s for s in said())  # said once, for the dataset just made
+
+
 def test_the_analyst_name_defaults_to_the_name_the_audit_uses(stormseg_home):
     new_storm()
     at = label_page()

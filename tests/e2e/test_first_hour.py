@@ -139,7 +139,7 @@ def test_the_first_hour(app_server, page, tmp_path):
     created = sidebar.get_by_text("Created ian-fort-myers")
     try:
         created.wait_for()
-    except PlaywrightTimeout:  # failed once in a loaded CI run (2026-12-06): say which step was lost
+    except PlaywrightTimeout:  # failed once in a loaded CI run (2026-12-06; RELIABILITY.md): say which step
         folder = home / "data" / "ian-fort-myers"
         raise AssertionError(
             f"no 'Created ian-fort-myers'; the folder {'exists' if folder.exists() else 'was not made'}; "
