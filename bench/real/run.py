@@ -122,12 +122,11 @@ def merge(results: dict, path: Path = RESULTS) -> None:
     path.write_text(json.dumps(previous, indent=1) + "\n")
 
 
-def scratch_registry(prefix: str = "", folder: Path | None = None):
-    """A scratch folder (`folder`, or a new one named with `prefix`) and a run registry in it
-    (STORMSEG_HOME points there): (folder, registry)."""
+def scratch_registry(prefix: str):
+    """A scratch folder and a run registry in it (STORMSEG_HOME points there): (folder, registry)."""
     from seg_core.runs.registry import RunRegistry
 
-    work = folder or Path(tempfile.mkdtemp(prefix=prefix))
+    work = Path(tempfile.mkdtemp(prefix=prefix))
     os.environ["STORMSEG_HOME"] = str(work / "home")
     return work, RunRegistry()
 

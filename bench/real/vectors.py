@@ -293,9 +293,9 @@ def score(predictor, area: Path, work: Path) -> dict:
 def run(args) -> dict:
     sys.path.insert(0, str(HERE.parent))
     from labelling import timed_fit
-    from run import scratch_registry
 
     from seg_core.inference.predictor import Predictor
+    from seg_core.runs.registry import RunRegistry
     from seg_core.training.finetune import finetune_config
 
     results = json.loads(args.results.read_text()) if args.results.exists() else {"runs": []}
@@ -305,7 +305,10 @@ def run(args) -> dict:
         if not (folder / "mosaic.tif").exists():
             raise SystemExit(f"{folder}: not assembled; run `python bench/real/vectors.py assemble` first")
     with tempfile.TemporaryDirectory() as tmp:
-        work, registry = scratch_registry(folder=Path(tmp))
+        # Not run.py's scratch_registry: bench/ leads sys.path here, so `run` is bench/run.py.
+        work = Path(tmp)
+        os.environ["STORMSEG_HOME"] = str(work / "home")
+        registry = RunRegistry()
         for way in args.labels:
             row = {"train": args.train, "labels": way, "epochs": args.epochs, "seed": args.seed}
             if flaws and way != "parent":
