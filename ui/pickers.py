@@ -58,19 +58,69 @@ def pick_by_id(
     ids = list(ids)
     if not ids:
         return None
+    chosen = _held(state_key, ids, default)
+    picked = (container or st).selectbox(
+        label,
+        ids,
+        index=ids.index(chosen),
+        format_func=describe,
+        key=_widget_key(state_key, ids, describe, chosen),
+        **kwargs,
+    )
+    _remember(state_key, picked)
+    return picked
+
+
+def pick_segment(
+    label: str,
+    ids: Sequence[Hashable],
+    describe: Callable[[Hashable], str],
+    state_key: str,
+    container=None,
+    default: Hashable | None = None,
+    **kwargs,
+) -> Hashable:
+    """`pick_by_id` as a segmented control (a mode switch): the same guarantees, and the choice is
+    never empty (a click on the chosen segment, which would clear it, keeps it).
+
+    kwargs: passed on to st.segmented_control (help, label_visibility, ...).
+    """
+    ids = list(ids)
+    chosen = _held(state_key, ids, default)
+    picked = (container or st).segmented_control(
+        label,
+        ids,
+        default=chosen,
+        format_func=describe,
+        key=_widget_key(state_key, ids, describe, chosen),
+        **kwargs,
+    )
+    if picked is None:  # the chosen segment clicked again: it stays chosen, shown by a fresh control
+        st.session_state.pop(f"{state_key}__shown", None)
+        st.rerun()
+    _remember(state_key, picked)
+    return picked
+
+
+def _held(state_key: str, ids: list, default) -> Hashable:
+    """The id chosen last (session state), else `default`, else the first."""
     chosen = st.session_state.get(state_key)
     if chosen not in ids:
         chosen = default if default in ids else ids[0]
+    return chosen
+
+
+def _widget_key(state_key: str, ids: list, describe: Callable[[Hashable], str], chosen) -> str:
+    """The widget's key: the options it shows, and how many choices were made elsewhere than in it."""
     shown_key, boxes_key = f"{state_key}__shown", f"{state_key}__boxes"
-    if st.session_state.get(shown_key, _NOTHING) != chosen:  # chosen elsewhere than in the box
+    if st.session_state.get(shown_key, _NOTHING) != chosen:  # chosen elsewhere than in the widget
         st.session_state[boxes_key] = st.session_state.get(boxes_key, 0) + 1
     shown = repr([(i, describe(i)) for i in ids]).encode()
-    widget_key = f"{state_key}__{hashlib.sha1(shown).hexdigest()[:12]}_{st.session_state[boxes_key]}"
-    picked = (container or st).selectbox(
-        label, ids, index=ids.index(chosen), format_func=describe, key=widget_key, **kwargs
-    )
-    st.session_state[state_key] = st.session_state[shown_key] = picked
-    return picked
+    return f"{state_key}__{hashlib.sha1(shown).hexdigest()[:12]}_{st.session_state[boxes_key]}"
+
+
+def _remember(state_key: str, picked: Hashable) -> None:
+    st.session_state[state_key] = st.session_state[f"{state_key}__shown"] = picked
 
 
 def model_picker(

@@ -17,7 +17,7 @@ from seg_core.services import agreement, labelsets
 from seg_core.services import review as review_service
 from ui.auth import current_actor, current_caller, may
 from ui.common import friendly_errors, kept_button, load_predictor
-from ui.pickers import pick_by_id
+from ui.pickers import pick_by_id, pick_segment
 
 LABEL, QUEUE, AGREEMENT = "Label photos", "Review queue", "Agreement and gold"
 MODE_KEY = "review_mode"
@@ -52,16 +52,9 @@ def review_screens(dataset: Path, model, photo_key: str) -> bool:
     waiting = len(review_service.queue(dataset))
     options = [LABEL, QUEUE, AGREEMENT]
     names = {QUEUE: f"{QUEUE} ({waiting})"}
-    mode = (
-        st.segmented_control(
-            "Mode",
-            options,
-            default=LABEL,
-            format_func=lambda o: names.get(o, o),
-            key=MODE_KEY,
-            label_visibility="collapsed",
-        )
-        or LABEL
+    # Held in plain state, not a widget key: "Fix it" sets it while the control is on screen.
+    mode = pick_segment(
+        "Mode", options, lambda o: names.get(o, o), MODE_KEY, default=LABEL, label_visibility="collapsed"
     )
     _show_flash()
     if mode == QUEUE:

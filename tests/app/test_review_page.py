@@ -62,7 +62,7 @@ def one(elements, label: str):
 
 def modes(at: AppTest) -> list:
     """The Label page's review mode picker (a list: empty when the page does not offer it)."""
-    return [e for e in at.get("segmented_control") if e.key == "review_mode"]
+    return [e for e in at.get("segmented_control") if e.key.startswith("review_mode__")]
 
 
 def texts(at: AppTest) -> str:
@@ -112,6 +112,23 @@ def test_the_panel_shows_a_rejection_and_a_fix_is_saved_and_accepted(stormseg_ho
     assert not at.exception
     state = review.photo_state(LabelStore(root), "p0")
     assert (state.state, state.reviewer, state.submitted_by) == ("accepted", "owner", "ana")
+
+
+def test_fix_it_opens_the_photo_on_the_label_view_and_the_mode_never_empties(stormseg_home):
+    root = storm(2)
+    submit(root, "p1", "ana")
+    at = label_page()
+    assert at.session_state["label_stem"] != "p1"
+    (mode,) = modes(at)
+    mode.set_value("Review queue").run()
+    (mode,) = modes(at)
+    mode.set_value(None).run()  # the chosen segment clicked again: it stays chosen
+    assert not at.exception and [m.value for m in modes(at)] == ["Review queue"]
+    one(at.button, "Fix it on the Label view").click().run()
+    assert not at.exception and not at.error  # it set the mode the control showed: an error before
+    assert [m.value for m in modes(at)] == ["Label photos"]
+    assert at.session_state["label_session"].stem == "p1"
+    assert any(b.label == "Save my fix and accept" for b in at.button)
 
 
 def test_agreement_and_gold_screens(stormseg_home):
