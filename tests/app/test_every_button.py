@@ -1,0 +1,94 @@
+"""Every enabled button of every page, clicked once on a fresh page: the page never ends in an
+exception or in "… failed unexpectedly" (friendly_errors' sentence for a bug). Found the reviewer's
+"Fix it on the Label view", which failed at every click and which no test had clicked.
+
+Left out: the buttons that start work in the background (training, the study, a batch, a
+fine-tune), which their own pages' tests click with the work stubbed."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from seg_core.core import paths
+from seg_core.labelling.labelstore import LabelStore
+
+APP = Path(__file__).resolve().parents[2] / "app.py"
+PAGES = sorted(p.name for p in (APP.parent / "app_pages").glob("*.py"))
+BACKGROUND_WORK = {
+    "Start training",
+    "Queue the whole study (4 runs)",
+    "Start in the background",
+    "Fine-tune on my labels",
+}
+REVIEW_MODES = ["Label photos", "Review queue", "Agreement and gold"]
+
+
+def seeded_home() -> None:
+    """A dataset of three photos (two masks submitted by another analyst, one by the owner), and
+    nothing else under the data folder: what an earlier click wrote there is gone."""
+    shutil.rmtree(paths.data_root(), ignore_errors=True)
+    root = paths.data_root() / "newstorm"
+    (root / "train_images").mkdir(parents=True)
+    store = LabelStore(root)
+    for i, who in enumerate(["ana", "owner", "ana"]):
+        Image.fromarray(np.full((30, 40, 3), 40 * i, np.uint8)).save(root / "train_images" / f"p{i}.png")
+        mask = np.zeros((30, 40), np.uint8)
+        mask[:10] = i + 1
+        store.save(f"p{i}", mask, who, store.version(f"p{i}"))
+
+
+def opened(page: str, mode: str | None) -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=120).switch_page(f"app_pages/{page}").run()
+    if mode is not None:
+        [control] = [e for e in at.get("segmented_control") if e.key.startswith("review_mode__")]
+        control.set_value(mode).run()
+    return at
+
+
+def trouble(at: AppTest) -> list[str]:
+    return [str(e.value) for e in at.exception] + [
+        e.value for e in at.error if "failed unexpectedly" in e.value
+    ]
+
+
+def screens() -> list[tuple[str, str | None]]:
+    return [(page, None) for page in PAGES if page != "label.py"] + [("label.py", m) for m in REVIEW_MODES]
+
+
+def enabled(at: AppTest) -> list:
+    return [b for b in at.button if not b.disabled and b.label not in BACKGROUND_WORK]
+
+
+# A button each screen must offer with this home, so a page that drew none would not pass unseen.
+MUST_OFFER = {
+    ("label.py", "Label photos"): "Save mask",
+    ("label.py", "Review queue"): "Fix it on the Label view",
+    ("segment.py", None): "Use the sample photos",
+    ("data.py", None): "Check again",
+    ("evaluate.py", None): "Evaluate",
+    ("map.py", None): "Make a demo map",
+    ("home.py", None): "Generate demo dataset",
+}
+
+
+@pytest.mark.parametrize(("page", "mode"), screens())
+def test_every_button_of_a_screen_ends_without_a_bug_sentence(stormseg_home, page, mode):
+    seeded_home()
+    at = opened(page, mode)
+    assert not trouble(at), f"{page} {mode or ''} as it opens: {trouble(at)}"
+    labels = [b.label for b in enabled(at)]
+    if (page, mode) in MUST_OFFER:
+        assert MUST_OFFER[page, mode] in labels
+    for position, label in enumerate(labels):
+        seeded_home()  # a fresh home and page each time: one click's effects never hide another's
+        at = opened(page, mode)
+        button = enabled(at)[position]
+        assert button.label == label
+        button.click().run()
+        assert not trouble(at), f"{page} {mode or ''}: '{label}' ended in {trouble(at)}"
