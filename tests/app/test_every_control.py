@@ -1,4 +1,4 @@
-"""Every enabled button of every page, clicked once on a fresh page: the page never ends in an
+"""Every enabled button, toggle and checkbox of every page, used once on a fresh page: the page never ends in an
 exception or in "… failed unexpectedly" (friendly_errors' sentence for a bug). Found the reviewer's
 "Fix it on the Label view", which failed at every click and which no test had clicked.
 
@@ -62,7 +62,19 @@ def screens() -> list[tuple[str, str | None]]:
 
 
 def enabled(at: AppTest) -> list:
-    return [b for b in at.button if not b.disabled and b.label not in BACKGROUND_WORK]
+    """The enabled buttons, then the enabled toggles and checkboxes, in page order."""
+    switches = [*at.toggle, *at.checkbox]
+    return [b for b in at.button if not b.disabled and b.label not in BACKGROUND_WORK] + [
+        s for s in switches if not s.disabled
+    ]
+
+
+def use(element) -> None:
+    """Click a button; flip a toggle or a checkbox."""
+    if element.type == "button":
+        element.click()
+    else:
+        element.set_value(not element.value)
 
 
 # A button each screen must offer with this home, so a page that drew none would not pass unseen.
@@ -78,7 +90,7 @@ MUST_OFFER = {
 
 
 @pytest.mark.parametrize(("page", "mode"), screens())
-def test_every_button_of_a_screen_ends_without_a_bug_sentence(stormseg_home, page, mode):
+def test_every_control_of_a_screen_ends_without_a_bug_sentence(stormseg_home, page, mode):
     seeded_home()
     at = opened(page, mode)
     assert not trouble(at), f"{page} {mode or ''} as it opens: {trouble(at)}"
@@ -88,7 +100,8 @@ def test_every_button_of_a_screen_ends_without_a_bug_sentence(stormseg_home, pag
     for position, label in enumerate(labels):
         seeded_home()  # a fresh home and page each time: one click's effects never hide another's
         at = opened(page, mode)
-        button = enabled(at)[position]
-        assert button.label == label
-        button.click().run()
+        element = enabled(at)[position]
+        assert element.label == label
+        use(element)
+        at.run()
         assert not trouble(at), f"{page} {mode or ''}: '{label}' ended in {trouble(at)}"
