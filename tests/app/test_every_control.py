@@ -1,9 +1,11 @@
-"""Every enabled button, toggle and checkbox of every page, used once on a fresh page: the page never ends in an
-exception or in "… failed unexpectedly" (friendly_errors' sentence for a bug). Found the reviewer's
-"Fix it on the Label view", which failed at every click and which no test had clicked.
+"""Every enabled button, toggle, checkbox and select box of every page, used once on a fresh page:
+the page never ends in an exception or in "… failed unexpectedly" (friendly_errors' sentence for a
+bug). Found the reviewer's "Fix it on the Label view", which failed at every click and which no
+test had clicked.
 
 Left out: the buttons that start work in the background (training, the study, a batch, a
-fine-tune), which their own pages' tests click with the work stubbed."""
+fine-tune), which their own pages' tests click with the work stubbed; select boxes that show their
+values through a format function (AppTest knows only the texts shown, and cannot choose those)."""
 
 from __future__ import annotations
 
@@ -62,19 +64,30 @@ def screens() -> list[tuple[str, str | None]]:
 
 
 def enabled(at: AppTest) -> list:
-    """The enabled buttons, then the enabled toggles and checkboxes, in page order."""
-    switches = [*at.toggle, *at.checkbox]
+    """The enabled buttons, then the enabled toggles, checkboxes and select boxes, in page order."""
+    switches = [*at.toggle, *at.checkbox, *at.selectbox]
     return [b for b in at.button if not b.disabled and b.label not in BACKGROUND_WORK] + [
-        s for s in switches if not s.disabled
+        s for s in switches if not s.disabled and (s.type in ("toggle", "checkbox") or _choosable(s))
     ]
 
 
+def _choosable(box) -> bool:
+    """A select box with another option, whose options AppTest can choose: it knows only the
+    texts shown, so a box that shows its values through a format function is left out."""
+    try:
+        return len(box.options) > 1 and all(box.format_func(o) == o for o in box.options)
+    except (KeyError, ValueError, TypeError, AttributeError):  # a format function of other values
+        return False
+
+
 def use(element) -> None:
-    """Click a button; flip a toggle or a checkbox."""
+    """Click a button; flip a toggle or a checkbox; choose another option in a select box."""
     if element.type == "button":
         element.click()
-    else:
+    elif element.type in ("toggle", "checkbox"):
         element.set_value(not element.value)
+    else:  # a select box: another option than the one shown
+        element.select_index(len(element.options) - 1 if element.index != len(element.options) - 1 else 0)
 
 
 # A button each screen must offer with this home, so a page that drew none would not pass unseen.
