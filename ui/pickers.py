@@ -96,7 +96,7 @@ def pick_segment(
         **kwargs,
     )
     if picked is None:  # the chosen segment clicked again: it stays chosen, shown by a fresh control
-        st.session_state.pop(f"{state_key}__shown", None)
+        st.session_state.pop(_shown_key(state_key), None)
         st.rerun()
     _remember(state_key, picked)
     return picked
@@ -112,7 +112,7 @@ def _held(state_key: str, ids: list, default) -> Hashable:
 
 def _widget_key(state_key: str, ids: list, describe: Callable[[Hashable], str], chosen) -> str:
     """The widget's key: the options it shows, and how many choices were made elsewhere than in it."""
-    shown_key, boxes_key = f"{state_key}__shown", f"{state_key}__boxes"
+    shown_key, boxes_key = _shown_key(state_key), f"{state_key}__boxes"
     if st.session_state.get(shown_key, _NOTHING) != chosen:  # chosen elsewhere than in the widget
         st.session_state[boxes_key] = st.session_state.get(boxes_key, 0) + 1
     shown = repr([(i, describe(i)) for i in ids]).encode()
@@ -120,7 +120,12 @@ def _widget_key(state_key: str, ids: list, describe: Callable[[Hashable], str], 
 
 
 def _remember(state_key: str, picked: Hashable) -> None:
-    st.session_state[state_key] = st.session_state[f"{state_key}__shown"] = picked
+    st.session_state[state_key] = st.session_state[_shown_key(state_key)] = picked
+
+
+def _shown_key(state_key: str) -> str:
+    """Where the id the widget shows is kept (a choice made elsewhere differs from it)."""
+    return f"{state_key}__shown"
 
 
 def model_picker(

@@ -12,13 +12,11 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
+from page_data import storm, submit
 from streamlit.testing.v1 import AppTest
 
 from seg_core.core import paths
-from seg_core.labelling.labelstore import LabelStore
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
 PAGES = sorted(p.name for p in (APP.parent / "app_pages").glob("*.py"))
@@ -35,14 +33,9 @@ def seeded_home() -> None:
     """A dataset of three photos (two masks submitted by another analyst, one by the owner), and
     nothing else under the data folder: what an earlier click wrote there is gone."""
     shutil.rmtree(paths.data_root(), ignore_errors=True)
-    root = paths.data_root() / "newstorm"
-    (root / "train_images").mkdir(parents=True)
-    store = LabelStore(root)
+    root = storm(3)
     for i, who in enumerate(["ana", "owner", "ana"]):
-        Image.fromarray(np.full((30, 40, 3), 40 * i, np.uint8)).save(root / "train_images" / f"p{i}.png")
-        mask = np.zeros((30, 40), np.uint8)
-        mask[:10] = i + 1
-        store.save(f"p{i}", mask, who, store.version(f"p{i}"))
+        submit(root, f"p{i}", who, class_id=i + 1)
 
 
 def opened(page: str, mode: str | None) -> AppTest:

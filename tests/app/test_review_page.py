@@ -6,12 +6,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
+from page_data import storm, submit
 from streamlit.testing.v1 import AppTest
 
-from seg_core.core import paths
 from seg_core.labelling import review
 from seg_core.labelling.labelstore import LabelStore
 from seg_core.runs.registry import RunRegistry
@@ -30,21 +28,6 @@ AUTH = {
     "server_metadata_url": "http://127.0.0.1:9/.well-known/openid-configuration",
 }
 ANA, BEN = "ana@eoc.example.org", "ben@eoc.example.org"
-
-
-def storm(count: int = 2) -> Path:
-    root = paths.data_root() / "newstorm"
-    (root / "train_images").mkdir(parents=True)
-    for i in range(count):
-        Image.fromarray(np.full((30, 40, 3), 40 * i, np.uint8)).save(root / "train_images" / f"p{i}.png")
-    return root
-
-
-def submit(root: Path, stem: str, who: str, class_id: int = 1) -> None:
-    store = LabelStore(root)
-    mask = np.zeros((30, 40), np.uint8)
-    mask[:10] = class_id
-    store.save(stem, mask, who, store.version(stem))
 
 
 def label_page(email: str | None = None) -> AppTest:

@@ -30,6 +30,7 @@ from seg_core.demo.synth import generate_scene
 from seg_core.imagery.imageio import load_mask
 from seg_core.services import catalog
 
+sync_api = pytest.importorskip("playwright.sync_api")
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 LONG = 600_000  # ms: a fine-tune or a pre-label on a loaded 2-core machine
 
@@ -134,12 +135,11 @@ def test_the_first_hour(app_server, page, tmp_path):
     name.fill("ian-fort-myers")
     settle_after(page, name.press, "Enter")
     create.click()
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
     created = sidebar.get_by_text("Created ian-fort-myers")
     try:
         created.wait_for()
-    except PlaywrightTimeout:  # failed once in a loaded CI run (2026-12-06; RELIABILITY.md): say which step
+    # failed once in a loaded CI run (2026-12-06; RELIABILITY.md): say which step
+    except sync_api.TimeoutError:
         folder = home / "data" / "ian-fort-myers"
         raise AssertionError(
             f"no 'Created ian-fort-myers'; the folder {'exists' if folder.exists() else 'was not made'}; "
