@@ -13,6 +13,12 @@ from seg_core.training import choices
 from seg_core.training.choices import NAMED_WEIGHTS
 from seg_core.training.settings import setting
 
+# The largest crop side: the long side of a 45 MP mapping camera's photo (Harvey's have 4592). A
+# crop larger than the photo is padded to its size, so a typo of 102400 for 1024 asked for a 31 GB
+# crop, refused by the allocator inside the run, where a sentence at the start would have done.
+# (The working resolution needs no bound: a photo smaller than it is kept as it is.)
+LARGEST_SIDE = 8192
+
 
 @dataclass(frozen=True)
 class RecipeSettings:
@@ -204,8 +210,9 @@ class RecipeSettings:
         "half the working resolution: a batch of 4 fits CPU RAM, and each epoch sees new parts",
         group="data",
         minimum=0,
+        maximum=LARGEST_SIDE,
         step=32,
-        allowed="0, or a multiple of 32",
+        allowed=f"0, or a multiple of 32 up to {LARGEST_SIDE}",
     )
     rare_crop_share: float = setting(
         0.0,

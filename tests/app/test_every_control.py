@@ -111,3 +111,52 @@ def test_every_control_of_a_screen_ends_without_a_bug_sentence(stormseg_home, pa
         use(element)
         at.run()
         assert not trouble(at), f"{page} {mode or ''}: '{label}' ended in {trouble(at)}"
+
+
+TEXTS = ["", "Field test / ü 1"]  # nothing, and what a name box should not choke on
+
+
+def settings(at: AppTest) -> list[tuple[str, object, object]]:
+    """The enabled value controls, each with the values a hurried analyst could leave in it: a
+    number or slider at its least and its most (a box without a bound: -1, or a thousand times its
+    value), a text empty or odd, a multiselect empty or full, a radio or segmented control at
+    another option. (label and value, the element, the value)"""
+    out = []
+    for box in at.number_input:
+        low = box.min if box.min is not None else -1
+        high = box.max if box.max is not None else (abs(box.value) or 1) * 1000
+        out += [(box, low), (box, high)]
+    for slider in at.slider:
+        out += [(slider, slider.min), (slider, slider.max)]
+    out += [(box, text) for box in [*at.text_input, *at.text_area] for text in TEXTS]
+    for box in at.multiselect:
+        if _round_trips(box):
+            full = box.options[: box.max_selections] if box.max_selections else box.options
+            out += [(box, []), (box, list(full))]
+    others = [*at.radio, *(e for e in at.get("segmented_control") if not e.key.startswith("review_mode__"))]
+    for control in others:
+        if len(control.options) > 1 and _round_trips(control):
+            shown = control.format_func(control.value) if control.value is not None else None
+            out.append((control, next(o for o in control.options if o != shown)))
+    return [(f"{e.label} = {v!r}", e, v) for e, v in out if not e.disabled]
+
+
+def _round_trips(control) -> bool:
+    try:
+        return all(control.format_func(o) == o for o in control.options)
+    except (KeyError, ValueError, TypeError, AttributeError):
+        return False
+
+
+@pytest.mark.parametrize(("page", "mode"), screens())
+def test_every_setting_at_its_ends_leaves_no_bug_sentence(stormseg_home, page, mode):
+    seeded_home()
+    names = [name for name, _, _ in settings(opened(page, mode))]
+    for position, name in enumerate(names):
+        seeded_home()
+        at = opened(page, mode)
+        found, element, value = settings(at)[position]
+        assert found == name
+        element.set_value(value)
+        at.run()
+        assert not trouble(at), f"{page} {mode or ''}: {name} ended in {trouble(at)}"
