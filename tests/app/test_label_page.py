@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from page_data import storm
 from streamlit.testing.v1 import AppTest
 
 from seg_core.core import paths
@@ -38,14 +38,6 @@ def uncertainty(share: float) -> dict:
     }
 
 
-def new_storm(count: int = 2) -> Path:
-    root = paths.data_root() / "newstorm"
-    (root / "train_images").mkdir(parents=True)
-    for i in range(count):
-        Image.fromarray(np.full((30, 40, 3), 50 * i, np.uint8)).save(root / "train_images" / f"p{i}.png")
-    return root
-
-
 def test_without_datasets_the_page_says_how_to_start(stormseg_home):
     at = label_page()
     assert not at.exception
@@ -53,7 +45,7 @@ def test_without_datasets_the_page_says_how_to_start(stormseg_home):
 
 
 def test_a_bad_analyst_name_gets_a_sentence(stormseg_home):
-    new_storm()
+    storm()
     at = label_page()
     at.sidebar.text_input(key="label_who").set_value("../x").run()
     assert not at.exception
@@ -61,7 +53,7 @@ def test_a_bad_analyst_name_gets_a_sentence(stormseg_home):
 
 
 def test_photos_are_listed_with_status_and_the_reason_for_their_place(stormseg_home):
-    root = new_storm()
+    root = storm()
     LabelStore(root).save_prelabel(
         "p1",
         np.zeros((30, 40), np.uint8),
@@ -76,7 +68,7 @@ def test_photos_are_listed_with_status_and_the_reason_for_their_place(stormseg_h
 
 
 def test_a_photo_removed_while_being_labelled_gets_a_sentence(stormseg_home):
-    root = new_storm()
+    root = storm()
     at = label_page()
     assert at.session_state["label_session"].stem == "p0"
     (root / "train_images" / "p0.png").unlink()
@@ -87,7 +79,7 @@ def test_a_photo_removed_while_being_labelled_gets_a_sentence(stormseg_home):
 
 
 def test_the_photo_picker_keeps_its_photo_when_a_pre_label_re_sorts_the_list(stormseg_home):
-    root = new_storm(3)
+    root = storm(3)
     at = label_page()
     labelled(at.selectbox, "Photo").set_value("p1").run()
     assert at.session_state["label_session"].stem == "p1"
@@ -129,7 +121,7 @@ def test_the_create_form_keeps_its_inputs_on_a_refusal_and_audits_the_outcome(st
 
 
 def test_what_a_creation_did_stays_said_while_its_dataset_is_open(stormseg_home):
-    new_storm()
+    storm()
     at = label_page()
     photo = (Path(__file__).resolve().parents[2] / "samples").glob("*.jpg").__next__().read_bytes()
     labelled(at.sidebar.text_input, "Dataset name").set_value("ian-fort-myers").run()
@@ -153,13 +145,13 @@ def test_what_a_creation_did_stays_said_while_its_dataset_is_open(stormseg_home)
 
 
 def test_the_analyst_name_defaults_to_the_name_the_audit_uses(stormseg_home):
-    new_storm()
+    storm()
     at = label_page()
     assert at.sidebar.text_input(key="label_who").value == "owner"
 
 
 def test_fine_tuning_on_unreviewed_pre_labels_asks_first(stormseg_home):
-    root = new_storm(2)
+    root = storm(2)
     store = LabelStore(root)
     store.save_prelabel("p0", np.ones((30, 40), np.uint8), "demo", uncertainty(0.3))
     at = label_page()
@@ -183,7 +175,7 @@ def test_fine_tuning_on_unreviewed_pre_labels_asks_first(stormseg_home):
 def test_pre_labelling_cut_short_by_a_rerun_carries_on_with_the_photos_left(stormseg_home):
     """A click or the canvas's first value can rerun the page mid-way: the photos still to do stay
     in the session, and the next run pre-labels them (never drops them)."""
-    root = new_storm(3)
+    root = storm(3)
     at = label_page()
     at.session_state["label_prelabel_todo"] = ["p1", "p2"]  # as left by a run cut short after p0
     at.run()
