@@ -141,7 +141,7 @@ def test_every_setting_at_its_ends_starts_a_run_or_says_why(dataset, fake_launch
         if len(RunRegistry().list()) == runs_before:
             assert at.error, f"{name}: no run and no sentence"
             refused.append(name)
-    # the ones the preflight refuses on this 5-photo dataset: a batch larger than its photos
+    # what the preflight refuses here: a batch larger than the training split (5 of the 6 photos; 1 at 0.9)
     assert refused == ["Batch size = 4000", "Validation share = 0.9"]
 
 
