@@ -99,22 +99,36 @@ MUST_OFFER = {
 }
 
 
+def use_each(open_screen, listing, where: str) -> list[str]:
+    """Open the screen (`open_screen()`) and use each control `listing(at)` names, one at a time,
+    each on a fresh home and screen so that one use's effects never hide another's: the screen
+    must open and every use end without a bug sentence. `listing(at)`: (name, what using it does)
+    in page order. Returns the names."""
+    seeded_home()
+    at = open_screen()
+    assert not trouble(at), f"{where} as it opens: {trouble(at)}"
+    names = [name for name, _ in listing(at)]
+    for position, name in enumerate(names):
+        seeded_home()
+        at = open_screen()
+        found, act = listing(at)[position]
+        assert found == name
+        act()
+        at.run(timeout=600)
+        assert not trouble(at), f"{where}: {name} ended in {trouble(at)}"
+    return names
+
+
+def switches(at: AppTest) -> list[tuple[str, object]]:
+    """The enabled buttons, toggles, checkboxes and select boxes, each with its `use`."""
+    return [(e.label, lambda e=e: use(e)) for e in enabled(at)]
+
+
 @pytest.mark.parametrize(("page", "mode"), screens())
 def test_every_control_of_a_screen_ends_without_a_bug_sentence(stormseg_home, page, mode):
-    seeded_home()
-    at = opened(page, mode)
-    assert not trouble(at), f"{page} {mode or ''} as it opens: {trouble(at)}"
-    labels = [b.label for b in enabled(at)]
+    labels = use_each(lambda: opened(page, mode), switches, f"{page} {mode or ''}")
     if (page, mode) in MUST_OFFER:
         assert MUST_OFFER[page, mode] in labels
-    for position, label in enumerate(labels):
-        seeded_home()  # a fresh home and page each time: one click's effects never hide another's
-        at = opened(page, mode)
-        element = enabled(at)[position]
-        assert element.label == label
-        use(element)
-        at.run()
-        assert not trouble(at), f"{page} {mode or ''}: '{label}' ended in {trouble(at)}"
 
 
 TEXTS = ["", "Field test / ü 1"]  # nothing, and what a name box should not choke on
@@ -157,19 +171,15 @@ def _round_trips(control) -> bool:
 NO_SETTINGS = {("audit.py", None), ("evaluate.py", None), ("home.py", None), ("runs.py", None)}
 
 
+def set_to_ends(at: AppTest) -> list[tuple[str, object]]:
+    """`settings`, each with setting its value as what using it does."""
+    return [(name, lambda e=e, v=v: e.set_value(v)) for name, e, v in settings(at)]
+
+
 @pytest.mark.parametrize(("page", "mode"), screens())
 def test_every_setting_at_its_ends_leaves_no_bug_sentence(stormseg_home, page, mode):
-    seeded_home()
-    names = [name for name, _, _ in settings(opened(page, mode))]
+    names = use_each(lambda: opened(page, mode), set_to_ends, f"{page} {mode or ''}")
     assert bool(names) != ((page, mode) in NO_SETTINGS), names
-    for position, name in enumerate(names):
-        seeded_home()
-        at = opened(page, mode)
-        found, element, value = settings(at)[position]
-        assert found == name
-        element.set_value(value)
-        at.run()
-        assert not trouble(at), f"{page} {mode or ''}: {name} ended in {trouble(at)}"
 
 
 # Screens whose controls multiply once their main button has shown a result: each control is used
@@ -183,24 +193,9 @@ def with_results(page: str) -> AppTest:
     return at.run(timeout=600)
 
 
-def uses(at: AppTest) -> list[tuple[str, object]]:
-    """Every control of the page as (name, what using it does), buttons first, then settings."""
-    out = [(e.label, lambda e=e: use(e)) for e in enabled(at)]
-    return out + [(name, lambda e=e, v=v: e.set_value(v)) for name, e, v in settings(at)]
-
-
 @pytest.mark.parametrize("page", sorted(AFTER_RESULTS))
 def test_every_control_once_the_page_shows_results_leaves_no_bug_sentence(stormseg_home, page):
-    seeded_home()
-    at = with_results(page)
-    assert not trouble(at), f"{page}: '{AFTER_RESULTS[page]}' ended in {trouble(at)}"
-    names = [name for name, _ in uses(at)]
+    names = use_each(
+        lambda: with_results(page), lambda at: switches(at) + set_to_ends(at), f"{page} with results"
+    )
     assert len(names) > 5  # the results' controls were found
-    for position, name in enumerate(names):
-        seeded_home()
-        at = with_results(page)
-        found, act = uses(at)[position]
-        assert found == name
-        act()
-        at.run(timeout=600)
-        assert not trouble(at), f"{page} with results: {name} ended in {trouble(at)}"
