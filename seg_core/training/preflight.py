@@ -12,12 +12,14 @@ change between the two.
 Order: `check_quickly` first, before torch is even imported (the dataset folder, and whether
 smp's ImageNet weights are cached or the Hub reachable: milliseconds, where trying the download
 took seconds and two tracebacks); then the names (architecture, encoder, weights), the dataset
-(decodes every mask), and the network itself (built without weights: an encoder the
-architecture cannot use, a weights file that does not fit it).
+(decodes every mask), the network itself (built without weights: an encoder the
+architecture cannot use, a weights file that does not fit it), and the memory one step of it
+needs (`check_memory`: a crop or batch the machine cannot hold).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -133,6 +135,75 @@ def check_network(spec: ModelSpec) -> None:
         load_encoder_file(model.model.encoder, spec.weights)
 
 
+def step_images(cfg: TrainConfig, pairs: Sequence) -> tuple[int, int, int]:
+    """The largest input one training step stacks: (images, height, width). Crops are crop x crop
+    (a smaller photo is padded to it); whole photos are padded to the tallest and widest photo at
+    the working resolution, and where the augmentation turns photos by 90 degrees, a landscape
+    and a portrait one make the batch a square of the long side. Unlabelled views join each batch."""
+    from seg_core.imagery.imageio import scaled_size
+
+    images = cfg.batch_size + (cfg.unlabelled_per_batch if cfg.unlabelled else 0)
+    if cfg.crop:
+        return images, cfg.crop, cfg.crop
+    sizes = [scaled_size(pair.size, cfg.resolution) for pair in pairs]
+    if cfg.augment != "none":  # every preset but "none" starts with RandomRotate90
+        side = max(max(size) for size in sizes)
+        return images, side, side
+    return images, max(h for _, h in sizes), max(w for w, _ in sizes)
+
+
+def check_memory(cfg: TrainConfig, spec: ModelSpec, pairs: Sequence) -> None:
+    """Refuse a step that will not fit: the training process's likely peak
+    (`training.step_memory`) above the memory free for a new process on the CPU, or, on a GPU
+    (where the loop halves the micro-batch down to 2 after an out-of-memory error), a
+    micro-batch of 2 above the GPU's whole memory. No check where that memory cannot be read
+    (off Linux, MPS)."""
+    import torch
+
+    from seg_core.core.memory import available_memory_bytes
+    from seg_core.core.runtime import amp_dtype, select_device
+    from seg_core.training.losses import create_loss
+    from seg_core.training.step_memory import PROCESS_BYTES, measure_step_memory
+
+    device = select_device(cfg.device)
+    if device.type == "mps":
+        return
+    images, height, width = step_images(cfg, pairs)
+    num_classes = spec.num_classes
+    gpu = device.type == "cuda"
+    # the GPU's size from its properties: no CUDA context (and its memory) held by the app for it
+    room = torch.cuda.get_device_properties(device).total_memory if gpu else available_memory_bytes()
+    if room is None:
+        return
+    criterion = create_loss(cfg.loss, num_classes, class_weights=torch.ones(num_classes))
+    step = measure_step_memory(spec, criterion, moments=_optimiser_moments(cfg))
+    images = min(images, 2) if gpu else images
+    need = step.likely_peak(images, height, width, process=0 if gpu else PROCESS_BYTES)
+    if gpu and amp_dtype(device, cfg.amp) is not None:  # autocast keeps most activations in 16 bits
+        need -= (need - step.parameters) // 2
+    if need <= room:
+        return
+    shape = f"crops of {cfg.crop} px" if cfg.crop else f"whole photos of up to {width} x {height} px"
+    inputs = f"a micro-batch of {images} {shape}" if gpu else f"{images} {shape}"
+    where = f"the GPU holds {_gigabytes(room)} in all" if gpu else f"this machine has {_gigabytes(room)} free"
+    raise ValueError(
+        f"a training step of {inputs} needs about {_gigabytes(need)} of memory ({cfg.arch}, "
+        f"{cfg.encoder}, {num_classes} classes), and {where}: lower --crop"
+        f"{'' if cfg.crop else ' or --resolution'} or --batch-size (--accumulation keeps the effective batch)"
+    )
+
+
+def _optimiser_moments(cfg: TrainConfig) -> int:
+    """Tensors the optimiser keeps per weight: Adam's two moments, SGD's momentum buffer."""
+    if cfg.optimizer in ("adam", "adamw"):
+        return 2
+    return 1 if cfg.momentum > 0 else 0
+
+
+def _gigabytes(count: float) -> str:
+    return f"{count / 1e9:.1f} GB"
+
+
 def check_before_run(
     cfg: TrainConfig, world_size: int = 1, report: ValidationReport | None = None
 ) -> ValidationReport:
@@ -160,6 +231,9 @@ def check_before_run(
     extra, _ = check_also_data(cfg, report.scheme)
     check_batch_size(cfg, spec, report, world_size, extra.pairs if extra else None)
     check_network(spec)
+    if report.scheme is not None:  # the step's logits have the dataset's classes
+        spec = dataclasses.replace(spec, num_classes=report.scheme.num_classes)
+    check_memory(cfg, spec, list(report.pairs) + list(extra.pairs if extra else []))
     from seg_core.training.heads import check_parent  # a parent of another label scheme: one sentence
 
     check_parent(cfg.init_from, cfg.new_head, report.scheme)
