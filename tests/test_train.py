@@ -380,6 +380,9 @@ def test_a_cpu_run_trains_in_fp32_channels_last_without_a_scaler(tiny_dataset, m
     assert status == "completed"
     assert seen == {"amp": None, "scaler": False, "device": "cpu", "channels_last": True}
     assert any("on cpu" in line.message and "AMP off" in line.message for line in registry.logs(run.id))
+    # the preflight's memory estimate, where a user looks first when the system kills a run
+    [memory] = [line.message for line in registry.logs(run.id) if line.message.startswith("memory: ")]
+    assert memory.startswith("memory: a step of 2 crops of 32 px likely peaks at ")
 
 
 # --------------------------------------------------------------------------- out of memory

@@ -44,6 +44,7 @@ from seg_core.schemes.scheme import IGNORE_INDEX
 from seg_core.training import distributed as dist_utils
 from seg_core.training import semi
 from seg_core.training.config import TrainConfig
+from seg_core.training.preflight import estimate_step, gigabytes
 from seg_core.training.preview import save_preview
 from seg_core.training.reference import store_training_reference
 from seg_core.training.reporting import StepReport, log_epoch
@@ -277,6 +278,12 @@ def _run_epochs(run: TrainingRun, stop: StopRequested) -> str:
         f"training {spec.arch}/{spec.encoder} on {describe_device(run.device)}{processes}, "
         f"AMP {run.amp or 'off'}, {cfg.epochs} epochs x {steps_per_epoch} steps"
     )
+    step = estimate_step(cfg, spec, run.setup.train_set.pairs)
+    if step is not None:  # what to look at first when the system kills a run
+        reporter.log(
+            f"memory: a step of {step.inputs} likely peaks at {gigabytes(step.need)} (the preflight's "
+            f"estimate); {step.where}"
+        )
     total_steps = cfg.epochs * steps_per_epoch
     batch_hooks = semi.batch_hooks(run)  # unlabelled photos; the parent's anchor of partial labels
     on_step = StepReport(run, total_steps)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -152,12 +153,20 @@ def step_images(cfg: TrainConfig, pairs: Sequence) -> tuple[int, int, int]:
     return images, max(h for _, h in sizes), max(w for w, _ in sizes)
 
 
-def check_memory(cfg: TrainConfig, spec: ModelSpec, pairs: Sequence) -> None:
-    """Refuse a step that will not fit: the training process's likely peak
-    (`training.step_memory`) above the memory free for a new process on the CPU, or, on a GPU
-    (where the loop halves the micro-batch down to 2 after an out-of-memory error), a
-    micro-batch of 2 above the GPU's whole memory. No check where that memory cannot be read
-    (off Linux, MPS)."""
+@dataclass(frozen=True)
+class StepEstimate:
+    """A training step's likely peak (bytes), the memory it must fit in, and how to say both."""
+
+    need: int
+    room: int | None  # None: unknown (off Linux)
+    inputs: str  # "4 crops of 512 px", "a micro-batch of 2 whole photos of up to 1024 x 768 px"
+    where: str  # "this machine has 20.1 GB free", "the GPU holds 80.0 GB in all"
+
+
+def estimate_step(cfg: TrainConfig, spec: ModelSpec, pairs: Sequence) -> StepEstimate | None:
+    """The likely peak of the training process (`training.step_memory`) against the memory free to
+    a new process on the CPU, or, on a GPU (where the loop halves the micro-batch down to 2 after
+    an out-of-memory error), a micro-batch of 2 against the GPU's whole memory. None on MPS."""
     import torch
 
     from seg_core.core.memory import available_memory_bytes
@@ -167,28 +176,37 @@ def check_memory(cfg: TrainConfig, spec: ModelSpec, pairs: Sequence) -> None:
 
     device = select_device(cfg.device)
     if device.type == "mps":
-        return
+        return None
     images, height, width = step_images(cfg, pairs)
-    num_classes = spec.num_classes
     gpu = device.type == "cuda"
     # the GPU's size from its properties: no CUDA context (and its memory) held by the app for it
     room = torch.cuda.get_device_properties(device).total_memory if gpu else available_memory_bytes()
-    if room is None:
-        return
-    criterion = create_loss(cfg.loss, num_classes, class_weights=torch.ones(num_classes))
+    criterion = create_loss(cfg.loss, spec.num_classes, class_weights=torch.ones(spec.num_classes))
     step = measure_step_memory(spec, criterion, moments=_optimiser_moments(cfg))
     images = min(images, 2) if gpu else images
     need = step.likely_peak(images, height, width, process=0 if gpu else PROCESS_BYTES)
     if gpu and amp_dtype(device, cfg.amp) is not None:  # autocast keeps most activations in 16 bits
         need -= (need - step.parameters) // 2
-    if need <= room:
-        return
     shape = f"crops of {cfg.crop} px" if cfg.crop else f"whole photos of up to {width} x {height} px"
-    inputs = f"a micro-batch of {images} {shape}" if gpu else f"{images} {shape}"
-    where = f"the GPU holds {_gigabytes(room)} in all" if gpu else f"this machine has {_gigabytes(room)} free"
+    if gpu:
+        return StepEstimate(
+            need, room, f"a micro-batch of {images} {shape}", f"the GPU holds {gigabytes(room)} in all"
+        )
+    where = (
+        f"this machine has {gigabytes(room)} free" if room is not None else "the free memory is unknown here"
+    )
+    return StepEstimate(need, room, f"{images} {shape}", where)
+
+
+def check_memory(cfg: TrainConfig, spec: ModelSpec, pairs: Sequence) -> None:
+    """Refuse a step that will not fit (`estimate_step`); no check where the memory it must fit
+    in cannot be read (off Linux, MPS)."""
+    step = estimate_step(cfg, spec, pairs)
+    if step is None or step.room is None or step.need <= step.room:
+        return
     raise ValueError(
-        f"a training step of {inputs} needs about {_gigabytes(need)} of memory ({cfg.arch}, "
-        f"{cfg.encoder}, {num_classes} classes), and {where}: lower --crop"
+        f"a training step of {step.inputs} needs about {gigabytes(step.need)} of memory ({cfg.arch}, "
+        f"{cfg.encoder}, {spec.num_classes} classes), and {step.where}: lower --crop"
         f"{'' if cfg.crop else ' or --resolution'} or --batch-size (--accumulation keeps the effective batch)"
     )
 
@@ -200,7 +218,7 @@ def _optimiser_moments(cfg: TrainConfig) -> int:
     return 1 if cfg.momentum > 0 else 0
 
 
-def _gigabytes(count: float) -> str:
+def gigabytes(count: float) -> str:
     return f"{count / 1e9:.1f} GB"
 
 

@@ -27,7 +27,7 @@ from seg_core.models import ModelSpec, create_model
 PROBE_SIDES = (64, 128)  # multiples of 32 every architecture takes; the line through them
 PROBE_BATCH = 2  # BatchNorm in a pooling branch (DeepLabV3, PSPNet) needs 2 images in train mode
 # A training process's peak over the floor, chosen on the default network at four crop sizes and
-# whole photos, and checked on five other networks (bench/step_memory.py, section 26).
+# whole photos, and checked on six other networks (bench/step_memory.py, section 26).
 HEADROOM = 1.57
 PROCESS_BYTES = 770_000_000  # Python, torch, the engine and the default network before the first step
 
@@ -114,6 +114,7 @@ class _counting:
         self.hooks = torch.autograd.graph.saved_tensors_hooks(self._keep, lambda tensor: tensor)
 
     def _keep(self, tensor: torch.Tensor) -> torch.Tensor:
+        # storages told apart by their C++ object: on the meta device every data pointer is 0
         storage = tensor.untyped_storage()
         if storage._cdata not in self.leave_out:
             self.storages[storage._cdata] = storage.nbytes()
